@@ -1,0 +1,376 @@
+//! The PostgreSQL backend: what services run on.
+
+use crate::event::{AppendReceipt, StreamId};
+use crate::sequencer::{self, AppendRequest, ExistingEvent, Head};
+use crate::store::{head_from_rows, Backend, StoredCheckpoint, StoredRow};
+use crate::merkle::Frontier;
+use crate::{Error, Result};
+use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::{PgPool, Row};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+const NOTIFY_CHANNEL: &str = "goose_ledger";
+
+/// Ledger storage in PostgreSQL. Several processes may append to one database: the head row
+/// lock orders them.
+#[derive(Debug, Clone)]
+pub struct PgBackend {
+    pool: PgPool,
+}
+
+fn pos(v: u64) -> i64 {
+    // Positions and versions stay far below i64::MAX.
+    v as i64
+}
+
+fn to_u64(v: i64) -> u64 {
+    v.max(0) as u64
+}
+
+impl PgBackend {
+    /// Connects and applies the embedded migrations.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        Self::from_pool(pool).await
+    }
+
+    /// Uses an existing pool and applies the embedded migrations.
+    pub async fn from_pool(pool: PgPool) -> Result<Self> {
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+fn row_of(r: &sqlx::postgres::PgRow) -> Result<StoredRow> {
+    Ok(StoredRow {
+        position: to_u64(r.try_get("position")?),
+        record: r.try_get("record")?,
+        digest: r.try_get("digest")?,
+        subtrees: r.try_get("subtrees")?,
+    })
+}
+
+fn cp_of(r: &sqlx::postgres::PgRow) -> Result<StoredCheckpoint> {
+    Ok(StoredCheckpoint {
+        id: r.try_get("id")?,
+        size: to_u64(r.try_get("tree_size")?),
+        root: r.try_get("root")?,
+        note: r.try_get("note")?,
+    })
+}
+
+#[async_trait::async_trait]
+impl Backend for PgBackend {
+    async fn commit_group(
+        &self,
+        requests: &[AppendRequest],
+        cache: &mut Option<Head>,
+    ) -> Result<Vec<Result<AppendReceipt>>> {
+        let mut tx = self.pool.begin().await?;
+        let head_row = sqlx::query("SELECT size, last_digest FROM ledger_head FOR UPDATE")
+            .fetch_one(&mut *tx)
+            .await?;
+        let size = to_u64(head_row.try_get("size")?);
+        let last_digest: Vec<u8> = head_row.try_get("last_digest")?;
+        let fresh = matches!(cache, Some(h) if h.frontier.size() == size && h.last_digest[..] == last_digest[..]);
+        if !fresh {
+            // Another process appended (or this is the first commit): reload O(log n) rows.
+            let wanted: Vec<i64> = Frontier::plan(size).iter().map(|n| pos(n.row())).collect();
+            let rows = sqlx::query(
+                "SELECT position, record, digest, subtrees FROM ledger_events WHERE position = ANY($1)",
+            )
+            .bind(&wanted)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(row_of)
+            .collect::<Result<Vec<_>>>()?;
+            *cache = Some(head_from_rows(size, last_digest, &rows)?);
+        }
+        let Some(head) = cache.as_mut() else {
+            return Err(Error::Unavailable("no head state".into()));
+        };
+
+        let ids: Vec<Uuid> = requests
+            .iter()
+            .flat_map(|r| r.events.iter().map(|e| e.event_id))
+            .collect();
+        let mut existing = HashMap::new();
+        for r in sqlx::query(
+            "SELECT event_id, position, aggregate_type, aggregate_id, version \
+             FROM ledger_events WHERE event_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            let stream = StreamId::new(
+                r.try_get::<String, _>("aggregate_type")?,
+                r.try_get::<String, _>("aggregate_id")?,
+            )?;
+            existing.insert(
+                r.try_get::<Uuid, _>("event_id")?,
+                ExistingEvent {
+                    position: to_u64(r.try_get("position")?),
+                    stream,
+                    version: to_u64(r.try_get("version")?),
+                },
+            );
+        }
+
+        let mut streams: Vec<&StreamId> = requests.iter().map(|r| &r.stream).collect();
+        streams.sort();
+        streams.dedup();
+        let types: Vec<&str> = streams.iter().map(|s| s.aggregate_type()).collect();
+        let agg_ids: Vec<&str> = streams.iter().map(|s| s.aggregate_id()).collect();
+        let mut versions = HashMap::new();
+        for r in sqlx::query(
+            "SELECT s.t, s.i, (SELECT max(version) FROM ledger_events e \
+               WHERE e.aggregate_type = s.t AND e.aggregate_id = s.i) AS v \
+             FROM UNNEST($1::text[], $2::text[]) AS s(t, i)",
+        )
+        .bind(&types)
+        .bind(&agg_ids)
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            let v: Option<i64> = r.try_get("v")?;
+            if let Some(v) = v {
+                versions.insert(
+                    StreamId::new(r.try_get::<String, _>("t")?, r.try_get::<String, _>("i")?)?,
+                    to_u64(v),
+                );
+            }
+        }
+
+        let before = head.clone();
+        let (rows, outcomes) = sequencer::plan_group(head, &versions, &existing, requests);
+        if rows.is_empty() {
+            tx.rollback().await?;
+            return Ok(outcomes);
+        }
+        let result: Result<()> = async {
+            let mut positions = Vec::with_capacity(rows.len());
+            let mut event_ids = Vec::with_capacity(rows.len());
+            let mut agg_types = Vec::with_capacity(rows.len());
+            let mut agg_ids = Vec::with_capacity(rows.len());
+            let mut versions = Vec::with_capacity(rows.len());
+            let mut event_types = Vec::with_capacity(rows.len());
+            let mut records = Vec::with_capacity(rows.len());
+            let mut digests = Vec::with_capacity(rows.len());
+            let mut subtrees = Vec::with_capacity(rows.len());
+            for r in &rows {
+                positions.push(pos(r.position));
+                event_ids.push(r.event_id);
+                agg_types.push(r.stream.aggregate_type());
+                agg_ids.push(r.stream.aggregate_id());
+                versions.push(pos(r.version));
+                event_types.push(r.event_type.as_str());
+                records.push(r.record.as_slice());
+                digests.push(&r.digest[..]);
+                subtrees.push(r.subtrees.as_slice());
+            }
+            sqlx::query(
+                "INSERT INTO ledger_events \
+                 (position, event_id, aggregate_type, aggregate_id, version, event_type, record, digest, subtrees) \
+                 SELECT * FROM UNNEST($1::bigint[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], \
+                                      $6::text[], $7::bytea[], $8::bytea[], $9::bytea[])",
+            )
+            .bind(&positions)
+            .bind(&event_ids)
+            .bind(&agg_types)
+            .bind(&agg_ids)
+            .bind(&versions)
+            .bind(&event_types)
+            .bind(&records)
+            .bind(&digests)
+            .bind(&subtrees)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "WITH h AS (UPDATE ledger_head SET size = $1, last_digest = $2 RETURNING size) \
+                 SELECT pg_notify($3, size::text) FROM h",
+            )
+            .bind(pos(head.frontier.size()))
+            .bind(&head.last_digest[..])
+            .bind(NOTIFY_CHANNEL)
+            .execute(&mut *tx)
+            .await?;
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                tx.commit().await?;
+                Ok(outcomes)
+            }
+            Err(e) => {
+                *head = before;
+                Err(e)
+            }
+        }
+    }
+
+    async fn size(&self) -> Result<u64> {
+        let size: i64 = sqlx::query_scalar("SELECT size FROM ledger_head")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(to_u64(size))
+    }
+
+    async fn read_rows(&self, from: u64, limit: u32) -> Result<Vec<StoredRow>> {
+        sqlx::query(
+            "SELECT position, record, digest, subtrees FROM ledger_events \
+             WHERE position >= $1 ORDER BY position LIMIT $2",
+        )
+        .bind(pos(from))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(row_of)
+        .collect()
+    }
+
+    async fn read_stream_rows(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredRow>> {
+        sqlx::query(
+            "SELECT position, record, digest, subtrees FROM ledger_events \
+             WHERE aggregate_type = $1 AND aggregate_id = $2 AND version >= $3 \
+             ORDER BY version LIMIT $4",
+        )
+        .bind(stream.aggregate_type())
+        .bind(stream.aggregate_id())
+        .bind(pos(from_version))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(row_of)
+        .collect()
+    }
+
+    async fn rows_at(&self, positions: &[u64]) -> Result<Vec<StoredRow>> {
+        let positions: Vec<i64> = positions.iter().map(|p| pos(*p)).collect();
+        sqlx::query(
+            "SELECT position, ''::bytea AS record, digest, subtrees FROM ledger_events WHERE position = ANY($1)",
+        )
+        .bind(&positions)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(row_of)
+        .collect()
+    }
+
+    async fn find_event(&self, event_id: Uuid) -> Result<Option<StoredRow>> {
+        sqlx::query(
+            "SELECT position, record, digest, subtrees FROM ledger_events WHERE event_id = $1",
+        )
+        .bind(event_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(row_of)
+        .transpose()
+    }
+
+    async fn insert_checkpoint(&self, size: u64, root: &[u8], note: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO ledger_checkpoints (tree_size, root, note) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(pos(size))
+        .bind(root)
+        .bind(note)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>> {
+        sqlx::query("SELECT id, tree_size, root, note FROM ledger_checkpoints ORDER BY tree_size, id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(cp_of)
+            .collect()
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>> {
+        sqlx::query(
+            "SELECT id, tree_size, root, note FROM ledger_checkpoints ORDER BY tree_size DESC, id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(cp_of)
+        .transpose()
+    }
+
+    async fn load_cursor(&self, name: &str) -> Result<Option<u64>> {
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT next_position FROM ledger_cursors WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(v.map(to_u64))
+    }
+
+    async fn store_cursor(&self, name: &str, next_position: u64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO ledger_cursors (name, next_position) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET next_position = GREATEST(ledger_cursors.next_position, EXCLUDED.next_position)",
+        )
+        .bind(name)
+        .bind(pos(next_position))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn watch_commits(&self, sender: watch::Sender<u64>) {
+        loop {
+            let result: Result<()> = async {
+                let mut listener = PgListener::connect_with(&self.pool).await?;
+                listener.listen(NOTIFY_CHANNEL).await?;
+                loop {
+                    let n = listener.recv().await?;
+                    if let Ok(size) = n.payload().parse::<u64>() {
+                        sender.send_if_modified(|s| {
+                            let changed = size > *s;
+                            if changed {
+                                *s = size;
+                            }
+                            changed
+                        });
+                    }
+                    if sender.is_closed() {
+                        return Ok(());
+                    }
+                }
+            }
+            .await;
+            if sender.is_closed() {
+                return;
+            }
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "ledger LISTEN connection lost; retrying");
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}

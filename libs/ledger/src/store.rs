@@ -1,0 +1,488 @@
+//! [`Ledger`]: appends (group-committed by one task per process), reads, tails, proofs and
+//! checkpoints, over a [`Backend`].
+
+use crate::canonical;
+use crate::checkpoint::{Checkpoint, SignedCheckpoint};
+use crate::event::{AppendReceipt, NewEvent, RecordedEvent, StreamId};
+use crate::keys::NoteKey;
+use crate::merkle::{self, Frontier, Hash, NodeId, ProofPlan};
+use crate::sequencer::{AppendRequest, PreparedEvent};
+use crate::{Error, Result};
+use futures::Stream;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+/// A stored row, as read back.
+#[derive(Debug, Clone)]
+pub struct StoredRow {
+    pub position: u64,
+    pub record: Vec<u8>,
+    pub digest: Vec<u8>,
+    pub subtrees: Vec<u8>,
+}
+
+impl StoredRow {
+    /// Decodes the record, checking that it is the row it claims to be.
+    pub fn decode(&self) -> Result<RecordedEvent> {
+        let decoded = canonical::decode_record(&self.record, self.position)?;
+        if decoded.event.position != self.position {
+            return Err(Error::Corrupt {
+                position: self.position,
+                reason: format!("record says position {}", decoded.event.position),
+            });
+        }
+        Ok(decoded.event)
+    }
+}
+
+/// A checkpoint as kept by the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    pub id: i64,
+    pub size: u64,
+    pub root: Vec<u8>,
+    pub note: String,
+}
+
+/// Storage for the ledger. Implemented by PostgreSQL and SQLite; every implementation passes the
+/// conformance suite in `tests/it/conformance.rs`.
+#[async_trait::async_trait]
+pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
+    /// Commits a group of requests in one transaction that holds the log's head lock. `frontier`
+    /// is the caller's cache of the Merkle right edge; the backend reloads it when stale and
+    /// clears it on failure.
+    #[doc(hidden)]
+    async fn commit_group(
+        &self,
+        requests: &[AppendRequest],
+        frontier: &mut Option<crate::sequencer::Head>,
+    ) -> Result<Vec<Result<AppendReceipt>>>;
+
+    /// Number of committed events.
+    async fn size(&self) -> Result<u64>;
+    /// Rows `[from, from + limit)` in position order.
+    async fn read_rows(&self, from: u64, limit: u32) -> Result<Vec<StoredRow>>;
+    /// Rows of one stream with version >= `from_version`, in version order.
+    async fn read_stream_rows(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredRow>>;
+    /// The rows at the given positions (any order; missing ones are left out).
+    async fn rows_at(&self, positions: &[u64]) -> Result<Vec<StoredRow>>;
+    /// The row of an event id.
+    async fn find_event(&self, event_id: Uuid) -> Result<Option<StoredRow>>;
+    async fn insert_checkpoint(&self, size: u64, root: &[u8], note: &str) -> Result<i64>;
+    async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>>;
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>>;
+    /// A named durable cursor (next position to process), e.g. the outbox relay's progress.
+    async fn load_cursor(&self, name: &str) -> Result<Option<u64>>;
+    async fn store_cursor(&self, name: &str, next_position: u64) -> Result<()>;
+    /// Pushes the committed size whenever another process commits. Runs until `sender` closes.
+    async fn watch_commits(&self, sender: watch::Sender<u64>);
+}
+
+/// Tunables.
+#[derive(Debug, Clone)]
+pub struct LedgerConfig {
+    /// Largest payload accepted, in bytes.
+    pub max_payload_bytes: usize,
+    /// Largest number of events in one append.
+    pub max_batch_events: usize,
+    /// How many events the committer gathers into one transaction at most.
+    pub max_group_events: usize,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self {
+            max_payload_bytes: 1 << 20,
+            max_batch_events: 10_000,
+            max_group_events: 10_000,
+        }
+    }
+}
+
+struct Job {
+    request: AppendRequest,
+    reply: oneshot::Sender<Result<AppendReceipt>>,
+}
+
+/// An inclusion proof against a tree size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InclusionProof {
+    pub index: u64,
+    pub size: u64,
+    pub hashes: Vec<Hash>,
+}
+
+/// The ledger handle. Cheap to clone.
+#[derive(Clone)]
+pub struct Ledger {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("backend", &self.inner.backend)
+            .field("key_id", &self.inner.key.key_id())
+            .finish()
+    }
+}
+
+struct Inner {
+    backend: Arc<dyn Backend>,
+    key: Arc<NoteKey>,
+    config: LedgerConfig,
+    jobs: mpsc::Sender<Job>,
+    committed: watch::Receiver<u64>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Ledger {
+    /// Opens a ledger on `backend`, signing what it appends with `key`.
+    pub async fn open(backend: Arc<dyn Backend>, key: Arc<NoteKey>, config: LedgerConfig) -> Result<Self> {
+        let size = backend.size().await?;
+        let (committed_tx, committed) = watch::channel(size);
+        let (jobs, rx) = mpsc::channel(4096);
+        let committer = tokio::spawn(run_committer(
+            backend.clone(),
+            rx,
+            committed_tx.clone(),
+            config.max_group_events,
+        ));
+        let watcher = {
+            let backend = backend.clone();
+            tokio::spawn(async move { backend.watch_commits(committed_tx).await })
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                backend,
+                key,
+                config,
+                jobs,
+                committed,
+                tasks: vec![committer, watcher],
+            }),
+        })
+    }
+
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.inner.backend
+    }
+
+    /// The key this ledger handle signs with.
+    pub fn key(&self) -> &NoteKey {
+        &self.inner.key
+    }
+
+    /// Appends `events` to `stream`, which must be at `expected_version` (0 for a new stream).
+    /// All or nothing; a retry with the same event ids returns the original positions.
+    pub async fn append(
+        &self,
+        stream: &StreamId,
+        expected_version: u64,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendReceipt> {
+        if events.is_empty() {
+            return Err(Error::InvalidInput("an append needs at least one event".into()));
+        }
+        if events.len() > self.inner.config.max_batch_events {
+            return Err(Error::InvalidInput(format!(
+                "a batch holds at most {} events, got {}",
+                self.inner.config.max_batch_events,
+                events.len()
+            )));
+        }
+        let mut prepared = Vec::with_capacity(events.len());
+        let mut seen = std::collections::HashSet::new();
+        for (i, ev) in events.iter().enumerate() {
+            ev.validate()?;
+            if ev.payload.len() > self.inner.config.max_payload_bytes {
+                return Err(Error::InvalidInput(format!(
+                    "payload of event {} is {} bytes; the limit is {}",
+                    ev.event_id,
+                    ev.payload.len(),
+                    self.inner.config.max_payload_bytes
+                )));
+            }
+            if !seen.insert(ev.event_id) {
+                return Err(Error::InvalidInput(format!(
+                    "event id {} appears twice in one batch",
+                    ev.event_id
+                )));
+            }
+            // Encode and sign here, in the caller's task, so the commit lock is held only for
+            // hashing and I/O.
+            let content =
+                canonical::encode_content(stream, expected_version + 1 + i as u64, ev, self.inner.key.key_id());
+            let signature = self.inner.key.sign(&canonical::signing_message(&content));
+            prepared.push(PreparedEvent {
+                event_id: ev.event_id,
+                event_type: ev.event_type.clone(),
+                content,
+                signature,
+            });
+        }
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .jobs
+            .send(Job {
+                request: AppendRequest {
+                    stream: stream.clone(),
+                    expected_version,
+                    events: prepared,
+                },
+                reply,
+            })
+            .await
+            .map_err(|_| Error::Closed)?;
+        answer.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Number of committed events (the tree size).
+    pub async fn size(&self) -> Result<u64> {
+        self.inner.backend.size().await
+    }
+
+    /// Events of `stream` from version `from_version` (1-based), at most `limit`.
+    pub async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+        limit: u32,
+    ) -> Result<Vec<RecordedEvent>> {
+        self.inner
+            .backend
+            .read_stream_rows(stream, from_version, limit)
+            .await?
+            .iter()
+            .map(StoredRow::decode)
+            .collect()
+    }
+
+    /// Events from global position `from`, at most `limit`, in position order.
+    pub async fn read_all(&self, from: u64, limit: u32) -> Result<Vec<RecordedEvent>> {
+        self.inner
+            .backend
+            .read_rows(from, limit)
+            .await?
+            .iter()
+            .map(StoredRow::decode)
+            .collect()
+    }
+
+    /// The event with this id.
+    pub async fn find_event(&self, event_id: Uuid) -> Result<RecordedEvent> {
+        self.inner
+            .backend
+            .find_event(event_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(event_id.to_string()))?
+            .decode()
+    }
+
+    /// Waits until the committed size exceeds `known` (or `timeout` passes); returns the size.
+    pub async fn wait_for_commit(&self, known: u64, timeout: Duration) -> Result<u64> {
+        let mut rx = self.inner.committed.clone();
+        let waited = tokio::time::timeout(timeout, async {
+            rx.wait_for(|size| *size > known).await.map(|s| *s)
+        })
+        .await;
+        match waited {
+            Ok(Ok(size)) => Ok(size),
+            Ok(Err(_)) => Err(Error::Closed),
+            // A missed notification (another process, dropped LISTEN) is caught by asking.
+            Err(_) => self.size().await,
+        }
+    }
+
+    /// A live tail of the log from position `from`: every committed event, in order, forever.
+    pub fn tail(&self, from: u64) -> impl Stream<Item = Result<RecordedEvent>> + Send + 'static {
+        let ledger = self.clone();
+        futures::stream::unfold(
+            (ledger, from, std::collections::VecDeque::new()),
+            |(ledger, mut next, mut buf)| async move {
+                loop {
+                    if let Some(ev) = buf.pop_front() {
+                        return Some((Ok(ev), (ledger, next, buf)));
+                    }
+                    match ledger.read_all(next, 512).await {
+                        Ok(batch) if !batch.is_empty() => {
+                            next += batch.len() as u64;
+                            buf.extend(batch);
+                        }
+                        Ok(_) => {
+                            if let Err(e) = ledger.wait_for_commit(next, Duration::from_secs(1)).await {
+                                return Some((Err(e), (ledger, next, buf)));
+                            }
+                        }
+                        Err(e) => return Some((Err(e), (ledger, next, buf))),
+                    }
+                }
+            },
+        )
+    }
+
+    async fn nodes(&self, wanted: &[NodeId]) -> Result<HashMap<NodeId, Hash>> {
+        let mut rows_needed: Vec<u64> = wanted.iter().map(|n| n.row()).collect();
+        rows_needed.sort_unstable();
+        rows_needed.dedup();
+        let rows = self.inner.backend.rows_at(&rows_needed).await?;
+        Ok(merkle::nodes_from_rows(
+            wanted,
+            rows.iter()
+                .map(|r| (r.position, r.digest.as_slice(), r.subtrees.as_slice())),
+        ))
+    }
+
+    /// Root hash of the tree of the first `size` events.
+    pub async fn root(&self, size: u64) -> Result<Hash> {
+        if size == 0 {
+            return Ok(merkle::empty_root());
+        }
+        self.check_size(size).await?;
+        let plan = ProofPlan::root(size);
+        let nodes = self.nodes(plan.nodes()).await?;
+        Ok(plan.compute(&nodes)?[0])
+    }
+
+    async fn check_size(&self, size: u64) -> Result<()> {
+        let have = self.size().await?;
+        if size > have {
+            return Err(Error::InvalidInput(format!(
+                "tree size {size} is beyond the log's {have} events"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Inclusion proof of `index` in the tree of `size` events: O(log n) row reads.
+    pub async fn inclusion_proof(&self, index: u64, size: u64) -> Result<InclusionProof> {
+        self.check_size(size).await?;
+        let plan = ProofPlan::inclusion(index, size)?;
+        let nodes = self.nodes(plan.nodes()).await?;
+        Ok(InclusionProof {
+            index,
+            size,
+            hashes: plan.compute(&nodes)?,
+        })
+    }
+
+    /// Consistency proof between tree sizes `from` and `to`.
+    pub async fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>> {
+        self.check_size(to).await?;
+        let plan = ProofPlan::consistency(from, to)?;
+        let nodes = self.nodes(plan.nodes()).await?;
+        Ok(plan.compute(&nodes)?)
+    }
+
+    /// Signs and stores a checkpoint of the current tree with the log key. The origin is the log
+    /// key's name.
+    pub async fn sign_checkpoint(&self, log_key: &NoteKey) -> Result<SignedCheckpoint> {
+        let size = self.size().await?;
+        let root = self.root(size).await?;
+        let signed = Checkpoint {
+            origin: log_key.name().to_owned(),
+            size,
+            root,
+        }
+        .sign(log_key)?;
+        self.inner
+            .backend
+            .insert_checkpoint(size, &root, &signed.note)
+            .await?;
+        tracing::info!(size, root = %hex::encode(root), "signed checkpoint");
+        Ok(signed)
+    }
+
+    /// The newest stored checkpoint.
+    pub async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>> {
+        self.inner.backend.latest_checkpoint().await
+    }
+}
+
+async fn run_committer(
+    backend: Arc<dyn Backend>,
+    mut rx: mpsc::Receiver<Job>,
+    committed: watch::Sender<u64>,
+    max_group_events: usize,
+) {
+    let mut head = None;
+    while let Some(first) = rx.recv().await {
+        // Group commit: take everything already waiting, up to the limit, into one transaction.
+        let mut events = first.request.events.len();
+        let mut jobs = vec![first];
+        while events < max_group_events {
+            match rx.try_recv() {
+                Ok(job) => {
+                    events += job.request.events.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let (requests, replies): (Vec<_>, Vec<_>) =
+            jobs.into_iter().map(|j| (j.request, j.reply)).unzip();
+        match backend.commit_group(&requests, &mut head).await {
+            Ok(outcomes) => {
+                if let Some(h) = &head {
+                    committed.send_if_modified(|s| {
+                        let new = h.frontier.size();
+                        let changed = new > *s;
+                        if changed {
+                            *s = new;
+                        }
+                        changed
+                    });
+                }
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                head = None;
+                tracing::warn!(error = %e, "commit failed");
+                let msg = e.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(Error::Unavailable(msg.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Rebuilds the head state (last digest and Merkle frontier) from stored rows.
+pub(crate) fn head_from_rows(size: u64, last_digest: Vec<u8>, rows: &[StoredRow]) -> Result<crate::sequencer::Head> {
+    let plan = Frontier::plan(size);
+    let nodes = merkle::nodes_from_rows(
+        &plan,
+        rows.iter()
+            .map(|r| (r.position, r.digest.as_slice(), r.subtrees.as_slice())),
+    );
+    let frontier = Frontier::from_nodes(size, &nodes).map_err(|e| Error::Corrupt {
+        position: size.saturating_sub(1),
+        reason: format!("cannot rebuild the Merkle frontier: {e}"),
+    })?;
+    let last_digest = last_digest.try_into().map_err(|_| Error::Corrupt {
+        position: size.saturating_sub(1),
+        reason: "head digest is not 32 bytes".into(),
+    })?;
+    Ok(crate::sequencer::Head {
+        last_digest,
+        frontier,
+    })
+}

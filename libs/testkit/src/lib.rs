@@ -1,0 +1,321 @@
+//! Real PostgreSQL and nats-server for tests — never mocks, never skipped.
+//!
+//! - `GOOSE_TEST_DATABASE_URL` / `GOOSE_TEST_NATS_URL` set: those servers are used.
+//! - Otherwise a throw-away server is started once per test binary (PostgreSQL: `initdb` +
+//!   `pg_ctl` on a free port in a temp dir, as the `postgres` user when running as root;
+//!   nats-server: `-js` on a free port with a temp store dir) and stopped when the test binary
+//!   exits (a watchdog process stops it and removes its directory).
+//! - Every test gets its own database ([`postgres`]) and its own stream name and subject prefix
+//!   ([`nats`]), so tests run in parallel without seeing each other.
+//! - Missing server binaries are an error naming the packages to install.
+
+use anyhow::{bail, Context as _, Result};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// A fresh, empty database of its own.
+#[derive(Debug, Clone)]
+pub struct TestDatabase {
+    /// Connection URL of this test's database.
+    pub url: String,
+    /// URL of the server's maintenance database (for creating/dropping databases).
+    pub admin_url: String,
+    pub name: String,
+}
+
+/// Where a test's events go on JetStream.
+#[derive(Debug, Clone)]
+pub struct TestNats {
+    pub url: String,
+    /// A stream name no other test uses.
+    pub stream: String,
+    /// A subject prefix no other test uses (stands for `goose.evt`).
+    pub subject_prefix: String,
+}
+
+/// A fresh database on the shared test server.
+pub async fn postgres() -> Result<TestDatabase> {
+    let base = shared_postgres()?;
+    let name = format!("goose_test_{}", uuid::Uuid::new_v4().simple());
+    let admin_url = format!("{base}/postgres");
+    let mut conn: sqlx::PgConnection = sqlx::Connection::connect(&admin_url)
+        .await
+        .with_context(|| format!("connecting to test PostgreSQL at {admin_url}"))?;
+    sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+        .await
+        .context("creating the test database")?;
+    Ok(TestDatabase {
+        url: format!("{base}/{name}"),
+        admin_url,
+        name,
+    })
+}
+
+/// A fresh stream name and subject prefix on the shared nats-server.
+pub fn nats() -> Result<TestNats> {
+    let url = shared_nats()?;
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    Ok(TestNats {
+        url,
+        stream: format!("GOOSE_TEST_{}", &id[..12]),
+        subject_prefix: format!("goose.t{}", &id[..12]),
+    })
+}
+
+fn shared_postgres() -> Result<String> {
+    static BASE: OnceLock<std::result::Result<String, String>> = OnceLock::new();
+    BASE.get_or_init(|| {
+        if let Ok(url) = std::env::var("GOOSE_TEST_DATABASE_URL") {
+            // Strip a trailing database name: tests make their own databases.
+            let url = url.trim_end_matches('/');
+            let base = match url.rfind('/') {
+                Some(i) if i > "postgres://".len() => url[..i].to_owned(),
+                _ => url.to_owned(),
+            };
+            return Ok(base);
+        }
+        start_postgres().map_err(|e| format!("{e:#}"))
+    })
+    .clone()
+    .map_err(|e| anyhow::anyhow!(e))
+}
+
+fn shared_nats() -> Result<String> {
+    static URL: OnceLock<std::result::Result<String, String>> = OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(url) = std::env::var("GOOSE_TEST_NATS_URL") {
+            return Ok(url);
+        }
+        NatsServer::start()
+            .map(|s| {
+                let url = s.url();
+                // Lives as long as the test binary; the watchdog stops it afterwards.
+                std::mem::forget(s);
+                url
+            })
+            .map_err(|e| format!("{e:#}"))
+    })
+    .clone()
+    .map_err(|e| anyhow::anyhow!(e))
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn find_binary(name: &str, packages: &str) -> Result<PathBuf> {
+    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).collect())
+        .unwrap_or_default();
+    // Debian keeps PostgreSQL's server binaries out of PATH.
+    if let Ok(dirs) = std::fs::read_dir("/usr/lib/postgresql") {
+        let mut versions: Vec<PathBuf> = dirs.flatten().map(|d| d.path()).collect();
+        versions.sort();
+        candidates.extend(versions.into_iter().rev().map(|d| d.join("bin").join(name)));
+    }
+    candidates.push(PathBuf::from("/usr/sbin").join(name));
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .with_context(|| format!("`{name}` not found: install {packages} (make test does this with apt)"))
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// Runs `cmd` as the unprivileged `postgres` user when we are root (initdb refuses root).
+fn as_pg_user(program: &Path) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+/// Starts a process that waits for this test binary to exit, then runs `cleanup` (sh).
+fn watchdog(cleanup: &str) -> Result<()> {
+    let pid = std::process::id();
+    let script = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {cleanup}"
+    );
+    Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting the cleanup watchdog")?;
+    Ok(())
+}
+
+fn wait_for_port(port: u16, what: &str, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("{what} did not start listening on port {port} within {timeout:?}")
+}
+
+fn start_postgres() -> Result<String> {
+    let packages = "the `postgresql` package (Debian: apt-get install postgresql)";
+    let initdb = find_binary("initdb", packages)?;
+    let pg_ctl = find_binary("pg_ctl", packages)?;
+    let dir = tempfile::Builder::new()
+        .prefix("goose-pg-")
+        .tempdir()
+        .context("creating a temp dir for PostgreSQL")?
+        .keep();
+    let data = dir.join("data");
+    if is_root() {
+        let status = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&dir)
+            .status()?;
+        if !status.success() {
+            bail!("cannot hand {} to the postgres user (does the user exist?)", dir.display());
+        }
+    }
+    let out = as_pg_user(&initdb)
+        .args(["-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "-D"])
+        .arg(&data)
+        .output()
+        .context("running initdb")?;
+    if !out.status.success() {
+        bail!("initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let port = free_port()?;
+    let opts = format!(
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
+        dir.display()
+    );
+    let out = as_pg_user(&pg_ctl)
+        .args(["-w", "-t", "60", "-D"])
+        .arg(&data)
+        .args(["-o", &opts, "-l"])
+        .arg(dir.join("log"))
+        .arg("start")
+        .output()
+        .context("running pg_ctl start")?;
+    if !out.status.success() {
+        let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
+        bail!("pg_ctl start failed: {}\n{log}", String::from_utf8_lossy(&out.stderr));
+    }
+    let stop = if is_root() {
+        format!(
+            "runuser -u postgres -- {} -D {} -m immediate stop; rm -rf {}",
+            pg_ctl.display(),
+            data.display(),
+            dir.display()
+        )
+    } else {
+        format!("{} -D {} -m immediate stop; rm -rf {}", pg_ctl.display(), data.display(), dir.display())
+    };
+    watchdog(&stop)?;
+    wait_for_port(port, "PostgreSQL", Duration::from_secs(30))?;
+    Ok(format!("postgres://postgres@127.0.0.1:{port}"))
+}
+
+/// A nats-server with JetStream that this test controls (kill, restart).
+#[derive(Debug)]
+pub struct NatsServer {
+    port: u16,
+    store: PathBuf,
+    child: Option<Child>,
+}
+
+impl NatsServer {
+    /// Starts a dedicated server on a free port with a temp store dir.
+    pub fn start() -> Result<Self> {
+        let store = tempfile::Builder::new()
+            .prefix("goose-nats-")
+            .tempdir()
+            .context("creating a temp dir for nats-server")?
+            .keep();
+        let mut s = Self {
+            port: free_port()?,
+            store,
+            child: None,
+        };
+        s.spawn()?;
+        let port = s.port;
+        // If the test binary dies without dropping us, the watchdog still stops the server.
+        watchdog(&format!(
+            "pkill -f 'nats-server.*-p {port} ' ; rm -rf {}",
+            s.store.display()
+        ))?;
+        Ok(s)
+    }
+
+    fn spawn(&mut self) -> Result<()> {
+        let bin = find_binary("nats-server", "the `nats-server` package (Debian: apt-get install nats-server)")?;
+        let child = Command::new(bin)
+            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
+            .arg(&self.store)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting nats-server")?;
+        self.child = Some(child);
+        wait_for_port(self.port, "nats-server", Duration::from_secs(20))
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (SIGKILL): unsynced JetStream data may be lost, as in a crash.
+    pub fn kill(&mut self) -> Result<()> {
+        if let Some(mut c) = self.child.take() {
+            c.kill()?;
+            c.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Starts it again on the same port and store.
+    pub fn restart(&mut self) -> Result<()> {
+        self.kill()?;
+        self.spawn()
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.kill();
+        let _ = std::fs::remove_dir_all(&self.store);
+    }
+}
+
+/// Polls `check` until it returns `Some`, or fails after `timeout` with `what`. Use this
+/// instead of sleeping.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return Ok(v);
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
