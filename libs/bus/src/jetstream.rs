@@ -56,7 +56,10 @@ impl JetStreamBus {
 
 fn headers_of(event: &RecordedEvent) -> HeaderMap {
     let mut h = HeaderMap::new();
-    h.insert(async_nats::header::NATS_MESSAGE_ID, event.event_id.to_string().as_str());
+    h.insert(
+        async_nats::header::NATS_MESSAGE_ID,
+        event.event_id.to_string().as_str(),
+    );
     h.insert("ce-specversion", "1.0");
     h.insert("ce-id", event.event_id.to_string().as_str());
     h.insert("ce-type", event.event_type.as_str());

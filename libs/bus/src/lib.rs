@@ -139,7 +139,9 @@ pub trait Subscription: Send + Sync {
 pub(crate) fn check_consumer_name(name: &str) -> Result<()> {
     if name.is_empty()
         || name.len() > 64
-        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
         return Err(Error::Malformed(format!(
             "consumer name {name:?} must be 1 to 64 characters of A-Z, a-z, 0-9, '_' or '-'"

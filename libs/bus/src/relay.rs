@@ -49,7 +49,10 @@ impl OutboxRelay {
         }
         self.bus.publish(&events).await?;
         let next = from + events.len() as u64;
-        self.ledger.backend().store_cursor(&self.cursor, next).await?;
+        self.ledger
+            .backend()
+            .store_cursor(&self.cursor, next)
+            .await?;
         metrics::counter!(RELAY_PUBLISHED).increment(events.len() as u64);
         Ok(events.len())
     }
@@ -66,7 +69,7 @@ impl OutboxRelay {
                         // Wakes on commit (or after a second, to catch missed notifications).
                         let _ = self
                             .ledger
-                            .wait_for_commit(next.saturating_sub(1).max(next), Duration::from_secs(1))
+                            .wait_for_commit(next, Duration::from_secs(1))
                             .await;
                         Ok(())
                     }

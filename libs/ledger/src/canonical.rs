@@ -47,12 +47,7 @@ fn put_opt_uuid(out: &mut Vec<u8>, id: Option<Uuid>) {
 }
 
 /// Encodes the signed content of an event.
-pub fn encode_content(
-    stream: &StreamId,
-    version: u64,
-    event: &NewEvent,
-    key_id: &str,
-) -> Vec<u8> {
+pub fn encode_content(stream: &StreamId, version: u64, event: &NewEvent, key_id: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(160 + event.payload.len());
     out.extend_from_slice(CONTENT_MAGIC);
     out.extend_from_slice(event.event_id.as_bytes());
@@ -119,7 +114,10 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> std::result::Result<&'a [u8], String> {
         if self.buf.len() < n {
-            return Err(format!("truncated: wanted {n} bytes, {} left", self.buf.len()));
+            return Err(format!(
+                "truncated: wanted {n} bytes, {} left",
+                self.buf.len()
+            ));
         }
         let (head, tail) = self.buf.split_at(n);
         self.buf = tail;
@@ -157,7 +155,10 @@ impl<'a> Reader<'a> {
         if self.take(magic.len())? == magic {
             Ok(())
         } else {
-            Err(format!("bad magic, expected {}", String::from_utf8_lossy(magic)))
+            Err(format!(
+                "bad magic, expected {}",
+                String::from_utf8_lossy(magic)
+            ))
         }
     }
     fn end(&self) -> std::result::Result<(), String> {
@@ -253,8 +254,8 @@ mod tests {
         let mut md = Metadata::now("alice");
         md.correlation_id = Some(Uuid::from_u128(7));
         md.attributes.insert("ip".into(), "10.0.0.1".into());
-        md.recorded_at = OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_789)
-            .unwrap();
+        md.recorded_at =
+            OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_789).unwrap();
         let ev = NewEvent {
             event_id: Uuid::from_u128(42),
             event_type: "ServiceOnboarded".into(),

@@ -36,13 +36,20 @@ fn bad(why: impl Into<String>) -> Error {
 impl Checkpoint {
     /// The note body that is signed.
     pub fn body(&self) -> String {
-        format!("{}\n{}\n{}\n", self.origin, self.size, B64.encode(self.root))
+        format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            B64.encode(self.root)
+        )
     }
 
     /// Signs the checkpoint with the log key.
     pub fn sign(&self, key: &NoteKey) -> Result<SignedCheckpoint> {
         if self.origin.is_empty() || self.origin.contains('\n') {
-            return Err(Error::InvalidInput("checkpoint origin must be one non-empty line".into()));
+            return Err(Error::InvalidInput(
+                "checkpoint origin must be one non-empty line".into(),
+            ));
         }
         let body = self.body();
         let mut sig = key.key_hash().to_vec();
@@ -64,7 +71,10 @@ impl SignedCheckpoint {
             .ok_or_else(|| bad("no blank line between body and signatures"))?;
         let body = format!("{body}\n");
         let mut lines = body.lines();
-        let origin = lines.next().ok_or_else(|| bad("missing origin"))?.to_owned();
+        let origin = lines
+            .next()
+            .ok_or_else(|| bad("missing origin"))?
+            .to_owned();
         let size = lines
             .next()
             .and_then(|l| l.parse::<u64>().ok())

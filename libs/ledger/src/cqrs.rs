@@ -51,7 +51,11 @@ fn serialize(ev: &RecordedEvent) -> Result<SerializedEvent, PersistenceError> {
     if let Some(c) = ev.metadata.causation_id {
         meta.insert(CAUSATION_ID.into(), c.to_string());
     }
-    if let Ok(t) = ev.metadata.recorded_at.format(&time::format_description::well_known::Rfc3339) {
+    if let Ok(t) = ev
+        .metadata
+        .recorded_at
+        .format(&time::format_description::well_known::Rfc3339)
+    {
         meta.insert(RECORDED_AT.into(), t);
     }
     Ok(SerializedEvent {
@@ -186,7 +190,10 @@ impl PersistedEventRepository for LedgerEventRepository {
                     return;
                 }
                 from += batch.len() as u64;
-                for ev in batch.iter().filter(|e| e.stream.aggregate_type() == A::TYPE) {
+                for ev in batch
+                    .iter()
+                    .filter(|e| e.stream.aggregate_type() == A::TYPE)
+                {
                     if feed.push(serialize(ev)).await.is_err() {
                         return;
                     }

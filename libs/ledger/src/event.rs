@@ -130,7 +130,10 @@ impl NewEvent {
         check_token("event type", &self.event_type)?;
         if self.schema_version.is_empty()
             || self.schema_version.len() > 32
-            || self.schema_version.chars().any(|c| c.is_whitespace() || c.is_control())
+            || self
+                .schema_version
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
         {
             return Err(Error::InvalidInput(format!(
                 "schema version {:?} must be 1 to 32 characters without whitespace",

@@ -48,7 +48,9 @@ pub struct NoteKey {
 impl fmt::Debug for NoteKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never print the secret.
-        f.debug_struct("NoteKey").field("key_id", &self.key_id).finish()
+        f.debug_struct("NoteKey")
+            .field("key_id", &self.key_id)
+            .finish()
     }
 }
 
@@ -128,7 +130,9 @@ impl NoteKey {
         if *alg != ALG_ED25519 {
             return Err(bad("not an Ed25519 key"));
         }
-        let seed: [u8; 32] = seed.try_into().map_err(|_| bad("Ed25519 seed must be 32 bytes"))?;
+        let seed: [u8; 32] = seed
+            .try_into()
+            .map_err(|_| bad("Ed25519 seed must be 32 bytes"))?;
         check_name(name)?;
         let key = Self::from_parts(name, SigningKey::from_bytes(&seed));
         if hex::encode(key.key_hash()) != hash_hex {
@@ -142,8 +146,7 @@ impl NoteKey {
         check_private_permissions(path)?;
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Key(format!("cannot read key {}: {e}", path.display())))?;
-        Self::from_private_text(&text)
-            .map_err(|e| Error::Key(format!("{}: {e}", path.display())))
+        Self::from_private_text(&text).map_err(|e| Error::Key(format!("{}: {e}", path.display())))
     }
 
     /// Loads the key at `path`, or creates one named `name` there (mode 0600) if missing.
@@ -224,8 +227,11 @@ impl Vkey {
         if *alg != ALG_ED25519 {
             return Err(bad("not an Ed25519 key"));
         }
-        let public: [u8; 32] = public.try_into().map_err(|_| bad("public key must be 32 bytes"))?;
-        let key = VerifyingKey::from_bytes(&public).map_err(|_| bad("not a valid Ed25519 point"))?;
+        let public: [u8; 32] = public
+            .try_into()
+            .map_err(|_| bad("public key must be 32 bytes"))?;
+        let key =
+            VerifyingKey::from_bytes(&public).map_err(|_| bad("not a valid Ed25519 point"))?;
         let hash = key_hash(name, &key);
         if hex::encode(hash) != hash_hex {
             return Err(bad("key hash does not match the key"));
@@ -254,7 +260,8 @@ impl Keyring {
     }
 
     pub fn add_key(&mut self, key: &NoteKey) {
-        self.keys.insert(key.key_id().to_owned(), key.verifying_key());
+        self.keys
+            .insert(key.key_id().to_owned(), key.verifying_key());
     }
 
     pub fn get(&self, key_id: &str) -> Option<&VerifyingKey> {
@@ -276,13 +283,19 @@ impl Keyring {
 
     /// Verifies many signatures at once (Ed25519 batch verification). On failure returns the
     /// index of the first signature that does not verify on its own.
-    pub fn verify_batch(&self, items: &[(&str, &[u8], &[u8; 64])]) -> std::result::Result<(), usize> {
+    pub fn verify_batch(
+        &self,
+        items: &[(&str, &[u8], &[u8; 64])],
+    ) -> std::result::Result<(), usize> {
         let mut keys = Vec::with_capacity(items.len());
         for (i, (key_id, _, _)) in items.iter().enumerate() {
             keys.push(*self.get(key_id).ok_or(i)?);
         }
         let messages: Vec<&[u8]> = items.iter().map(|(_, m, _)| *m).collect();
-        let sigs: Vec<Signature> = items.iter().map(|(_, _, s)| Signature::from_bytes(s)).collect();
+        let sigs: Vec<Signature> = items
+            .iter()
+            .map(|(_, _, s)| Signature::from_bytes(s))
+            .collect();
         if ed25519_dalek::verify_batch(&messages, &sigs, &keys).is_ok() {
             return Ok(());
         }

@@ -25,7 +25,10 @@ pub mod verify;
 pub use checkpoint::{Checkpoint, SignedCheckpoint, TlogProof};
 pub use event::{AppendReceipt, Digest, Metadata, NewEvent, RecordedEvent, StreamId};
 pub use keys::{Keyring, NoteKey, Vkey};
-pub use store::{Backend, InclusionProof, Ledger, LedgerConfig, StoredCheckpoint, StoredRow};
+pub use store::telemetry;
+pub use store::{
+    Backend, InclusionProof, Ledger, LedgerConfig, LedgerReader, StoredCheckpoint, StoredRow,
+};
 
 /// Errors of the ledger.
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +45,10 @@ pub enum Error {
     },
     /// An event id was reused for a different event.
     #[error("event id {event_id} already exists at {existing}; an idempotent retry must resend the same batch")]
-    IdempotencyMismatch { event_id: uuid::Uuid, existing: String },
+    IdempotencyMismatch {
+        event_id: uuid::Uuid,
+        existing: String,
+    },
     #[error("event {0} not found")]
     NotFound(String),
     /// The store could not be reached or failed; the append may be retried (it is idempotent).

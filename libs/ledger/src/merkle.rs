@@ -210,7 +210,8 @@ impl ProofPlan {
         self.ranges
             .iter()
             .map(|&(s, e)| {
-                range_hash(s, e, nodes).ok_or(ProofError::MissingNode(NodeId { level: 0, index: s }))
+                range_hash(s, e, nodes)
+                    .ok_or(ProofError::MissingNode(NodeId { level: 0, index: s }))
             })
             .collect()
     }

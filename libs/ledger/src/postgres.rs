@@ -1,9 +1,9 @@
 //! The PostgreSQL backend: what services run on.
 
 use crate::event::{AppendReceipt, StreamId};
+use crate::merkle::Frontier;
 use crate::sequencer::{self, AppendRequest, ExistingEvent, Head};
 use crate::store::{head_from_rows, Backend, StoredCheckpoint, StoredRow};
-use crate::merkle::Frontier;
 use crate::{Error, Result};
 use sqlx::postgres::{PgListener, PgPoolOptions};
 use sqlx::{PgPool, Row};
@@ -302,12 +302,14 @@ impl Backend for PgBackend {
     }
 
     async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>> {
-        sqlx::query("SELECT id, tree_size, root, note FROM ledger_checkpoints ORDER BY tree_size, id")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(cp_of)
-            .collect()
+        sqlx::query(
+            "SELECT id, tree_size, root, note FROM ledger_checkpoints ORDER BY tree_size, id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(cp_of)
+        .collect()
     }
 
     async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>> {

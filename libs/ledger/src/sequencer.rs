@@ -72,14 +72,13 @@ pub fn plan_group(
 
     for req in requests {
         let lookup = |id: &Uuid| existing.get(id).or_else(|| in_group.get(id)).cloned();
-        let found: Vec<Option<ExistingEvent>> = req.events.iter().map(|e| lookup(&e.event_id)).collect();
+        let found: Vec<Option<ExistingEvent>> =
+            req.events.iter().map(|e| lookup(&e.event_id)).collect();
         if found.iter().all(Option::is_some) && !found.is_empty() {
             // A retry of a batch that was already committed: return the original positions.
             let found: Vec<ExistingEvent> = found.into_iter().flatten().collect();
             let same_stream = found.iter().all(|f| f.stream == req.stream);
-            let contiguous = found
-                .windows(2)
-                .all(|w| w[1].version == w[0].version + 1);
+            let contiguous = found.windows(2).all(|w| w[1].version == w[0].version + 1);
             if same_stream && contiguous && found[0].version == req.expected_version + 1 {
                 let first = &found[0];
                 let last = &found[found.len() - 1];
@@ -155,7 +154,10 @@ pub fn plan_group(
 fn mismatch(event_id: Uuid, f: &ExistingEvent) -> Error {
     Error::IdempotencyMismatch {
         event_id,
-        existing: format!("{} version {} (position {})", f.stream, f.version, f.position),
+        existing: format!(
+            "{} version {} (position {})",
+            f.stream, f.version, f.position
+        ),
     }
 }
 
@@ -195,7 +197,10 @@ mod tests {
             &HashMap::new(),
             &[req("a", 0, &[1, 2]), req("b", 0, &[3])],
         );
-        assert_eq!(rows.iter().map(|r| r.position).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(
+            rows.iter().map(|r| r.position).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
         assert_eq!(rows[1].record[13 + 8..13 + 8 + 32], rows[0].digest);
         assert_eq!(out[1].as_ref().unwrap().first_position, 2);
         assert_eq!(h.last_digest, rows[2].digest);
@@ -225,12 +230,19 @@ mod tests {
             &mut h,
             &HashMap::new(),
             &HashMap::new(),
-            &[req("a", 0, &[1, 2]), req("a", 0, &[1, 2]), req("a", 2, &[2, 9])],
+            &[
+                req("a", 0, &[1, 2]),
+                req("a", 0, &[1, 2]),
+                req("a", 2, &[2, 9]),
+            ],
         );
         let first = out[0].as_ref().unwrap();
         let again = out[1].as_ref().unwrap();
         assert!(again.duplicate);
-        assert_eq!((again.first_position, again.last_position), (first.first_position, first.last_position));
+        assert_eq!(
+            (again.first_position, again.last_position),
+            (first.first_position, first.last_position)
+        );
         assert!(matches!(out[2], Err(Error::IdempotencyMismatch { .. })));
     }
 }

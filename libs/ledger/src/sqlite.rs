@@ -88,10 +88,12 @@ impl Backend for SqliteBackend {
         if !fresh {
             let mut rows = Vec::new();
             for node in Frontier::plan(size) {
-                let r = sqlx::query(&format!("SELECT {ROW_COLUMNS} FROM ledger_events WHERE position = ?"))
-                    .bind(pos(node.row()))
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                let r = sqlx::query(&format!(
+                    "SELECT {ROW_COLUMNS} FROM ledger_events WHERE position = ?"
+                ))
+                .bind(pos(node.row()))
+                .fetch_optional(&mut *tx)
+                .await?;
                 if let Some(r) = r {
                     rows.push(row_of(&r)?);
                 }
@@ -245,13 +247,15 @@ impl Backend for SqliteBackend {
     }
 
     async fn find_event(&self, event_id: Uuid) -> Result<Option<StoredRow>> {
-        sqlx::query(&format!("SELECT {ROW_COLUMNS} FROM ledger_events WHERE event_id = ?"))
-            .bind(event_id.as_bytes().as_slice())
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(row_of)
-            .transpose()
+        sqlx::query(&format!(
+            "SELECT {ROW_COLUMNS} FROM ledger_events WHERE event_id = ?"
+        ))
+        .bind(event_id.as_bytes().as_slice())
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(row_of)
+        .transpose()
     }
 
     async fn insert_checkpoint(&self, size: u64, root: &[u8], note: &str) -> Result<i64> {
@@ -266,12 +270,14 @@ impl Backend for SqliteBackend {
     }
 
     async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>> {
-        sqlx::query("SELECT id, tree_size, root, note FROM ledger_checkpoints ORDER BY tree_size, id")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(cp_of)
-            .collect()
+        sqlx::query(
+            "SELECT id, tree_size, root, note FROM ledger_checkpoints ORDER BY tree_size, id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(cp_of)
+        .collect()
     }
 
     async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>> {

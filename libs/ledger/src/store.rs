@@ -129,14 +129,14 @@ pub struct Ledger {
 impl std::fmt::Debug for Ledger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ledger")
-            .field("backend", &self.inner.backend)
+            .field("backend", &self.inner.reader.backend)
             .field("key_id", &self.inner.key.key_id())
             .finish()
     }
 }
 
 struct Inner {
-    backend: Arc<dyn Backend>,
+    reader: LedgerReader,
     key: Arc<NoteKey>,
     config: LedgerConfig,
     jobs: mpsc::Sender<Job>,
@@ -152,9 +152,20 @@ impl Drop for Inner {
     }
 }
 
+impl std::ops::Deref for Ledger {
+    type Target = LedgerReader;
+    fn deref(&self) -> &LedgerReader {
+        &self.inner.reader
+    }
+}
+
 impl Ledger {
     /// Opens a ledger on `backend`, signing what it appends with `key`.
-    pub async fn open(backend: Arc<dyn Backend>, key: Arc<NoteKey>, config: LedgerConfig) -> Result<Self> {
+    pub async fn open(
+        backend: Arc<dyn Backend>,
+        key: Arc<NoteKey>,
+        config: LedgerConfig,
+    ) -> Result<Self> {
         let size = backend.size().await?;
         let (committed_tx, committed) = watch::channel(size);
         let (jobs, rx) = mpsc::channel(4096);
@@ -170,7 +181,7 @@ impl Ledger {
         };
         Ok(Self {
             inner: Arc::new(Inner {
-                backend,
+                reader: LedgerReader::new(backend),
                 key,
                 config,
                 jobs,
@@ -178,10 +189,6 @@ impl Ledger {
                 tasks: vec![committer, watcher],
             }),
         })
-    }
-
-    pub fn backend(&self) -> &Arc<dyn Backend> {
-        &self.inner.backend
     }
 
     /// The key this ledger handle signs with.
@@ -198,7 +205,9 @@ impl Ledger {
         events: Vec<NewEvent>,
     ) -> Result<AppendReceipt> {
         if events.is_empty() {
-            return Err(Error::InvalidInput("an append needs at least one event".into()));
+            return Err(Error::InvalidInput(
+                "an append needs at least one event".into(),
+            ));
         }
         if events.len() > self.inner.config.max_batch_events {
             return Err(Error::InvalidInput(format!(
@@ -227,8 +236,12 @@ impl Ledger {
             }
             // Encode and sign here, in the caller's task, so the commit lock is held only for
             // hashing and I/O.
-            let content =
-                canonical::encode_content(stream, expected_version + 1 + i as u64, ev, self.inner.key.key_id());
+            let content = canonical::encode_content(
+                stream,
+                expected_version + 1 + i as u64,
+                ev,
+                self.inner.key.key_id(),
+            );
             let signature = self.inner.key.sign(&canonical::signing_message(&content));
             prepared.push(PreparedEvent {
                 event_id: ev.event_id,
@@ -251,48 +264,6 @@ impl Ledger {
             .await
             .map_err(|_| Error::Closed)?;
         answer.await.map_err(|_| Error::Closed)?
-    }
-
-    /// Number of committed events (the tree size).
-    pub async fn size(&self) -> Result<u64> {
-        self.inner.backend.size().await
-    }
-
-    /// Events of `stream` from version `from_version` (1-based), at most `limit`.
-    pub async fn read_stream(
-        &self,
-        stream: &StreamId,
-        from_version: u64,
-        limit: u32,
-    ) -> Result<Vec<RecordedEvent>> {
-        self.inner
-            .backend
-            .read_stream_rows(stream, from_version, limit)
-            .await?
-            .iter()
-            .map(StoredRow::decode)
-            .collect()
-    }
-
-    /// Events from global position `from`, at most `limit`, in position order.
-    pub async fn read_all(&self, from: u64, limit: u32) -> Result<Vec<RecordedEvent>> {
-        self.inner
-            .backend
-            .read_rows(from, limit)
-            .await?
-            .iter()
-            .map(StoredRow::decode)
-            .collect()
-    }
-
-    /// The event with this id.
-    pub async fn find_event(&self, event_id: Uuid) -> Result<RecordedEvent> {
-        self.inner
-            .backend
-            .find_event(event_id)
-            .await?
-            .ok_or_else(|| Error::NotFound(event_id.to_string()))?
-            .decode()
     }
 
     /// Waits until the committed size exceeds `known` (or `timeout` passes); returns the size.
@@ -326,7 +297,9 @@ impl Ledger {
                             buf.extend(batch);
                         }
                         Ok(_) => {
-                            if let Err(e) = ledger.wait_for_commit(next, Duration::from_secs(1)).await {
+                            if let Err(e) =
+                                ledger.wait_for_commit(next, Duration::from_secs(1)).await
+                            {
                                 return Some((Err(e), (ledger, next, buf)));
                             }
                         }
@@ -336,12 +309,68 @@ impl Ledger {
             },
         )
     }
+}
+
+/// Read-only access to a ledger: reads, proofs, checkpoints. [`Ledger`] derefs to it, and
+/// tools that never append (verify, proof export) use it alone.
+#[derive(Debug, Clone)]
+pub struct LedgerReader {
+    backend: Arc<dyn Backend>,
+}
+
+impl LedgerReader {
+    pub fn new(backend: Arc<dyn Backend>) -> Self {
+        Self { backend }
+    }
+
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    /// Number of committed events (the tree size).
+    pub async fn size(&self) -> Result<u64> {
+        self.backend.size().await
+    }
+
+    /// Events of `stream` from version `from_version` (1-based), at most `limit`.
+    pub async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+        limit: u32,
+    ) -> Result<Vec<RecordedEvent>> {
+        self.backend
+            .read_stream_rows(stream, from_version, limit)
+            .await?
+            .iter()
+            .map(StoredRow::decode)
+            .collect()
+    }
+
+    /// Events from global position `from`, at most `limit`, in position order.
+    pub async fn read_all(&self, from: u64, limit: u32) -> Result<Vec<RecordedEvent>> {
+        self.backend
+            .read_rows(from, limit)
+            .await?
+            .iter()
+            .map(StoredRow::decode)
+            .collect()
+    }
+
+    /// The event with this id.
+    pub async fn find_event(&self, event_id: Uuid) -> Result<RecordedEvent> {
+        self.backend
+            .find_event(event_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(event_id.to_string()))?
+            .decode()
+    }
 
     async fn nodes(&self, wanted: &[NodeId]) -> Result<HashMap<NodeId, Hash>> {
         let mut rows_needed: Vec<u64> = wanted.iter().map(|n| n.row()).collect();
         rows_needed.sort_unstable();
         rows_needed.dedup();
-        let rows = self.inner.backend.rows_at(&rows_needed).await?;
+        let rows = self.backend.rows_at(&rows_needed).await?;
         Ok(merkle::nodes_from_rows(
             wanted,
             rows.iter()
@@ -401,17 +430,29 @@ impl Ledger {
             root,
         }
         .sign(log_key)?;
-        self.inner
-            .backend
+        self.backend
             .insert_checkpoint(size, &root, &signed.note)
             .await?;
         tracing::info!(size, root = %hex::encode(root), "signed checkpoint");
         Ok(signed)
     }
 
+    /// Signs a checkpoint only if the log grew since the newest one (periodic signing).
+    pub async fn sign_checkpoint_if_grown(
+        &self,
+        log_key: &NoteKey,
+    ) -> Result<Option<SignedCheckpoint>> {
+        let size = self.size().await?;
+        let latest = self.latest_checkpoint().await?;
+        if latest.is_some_and(|cp| cp.size >= size) {
+            return Ok(None);
+        }
+        self.sign_checkpoint(log_key).await.map(Some)
+    }
+
     /// The newest stored checkpoint.
     pub async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>> {
-        self.inner.backend.latest_checkpoint().await
+        self.backend.latest_checkpoint().await
     }
 }
 
@@ -437,8 +478,20 @@ async fn run_committer(
         }
         let (requests, replies): (Vec<_>, Vec<_>) =
             jobs.into_iter().map(|j| (j.request, j.reply)).unzip();
+        let started = std::time::Instant::now();
         match backend.commit_group(&requests, &mut head).await {
             Ok(outcomes) => {
+                metrics::histogram!(telemetry::COMMIT_SECONDS)
+                    .record(started.elapsed().as_secs_f64());
+                let written: usize = requests
+                    .iter()
+                    .zip(&outcomes)
+                    .filter(|(_, o)| matches!(o, Ok(r) if !r.duplicate))
+                    .map(|(r, _)| r.events.len())
+                    .sum();
+                metrics::counter!(telemetry::EVENTS_APPENDED).increment(written as u64);
+                let rejected = outcomes.iter().filter(|o| o.is_err()).count();
+                metrics::counter!(telemetry::APPENDS_REJECTED).increment(rejected as u64);
                 if let Some(h) = &head {
                     committed.send_if_modified(|s| {
                         let new = h.frontier.size();
@@ -448,6 +501,7 @@ async fn run_committer(
                         }
                         changed
                     });
+                    metrics::gauge!(telemetry::LOG_SIZE).set(h.frontier.size() as f64);
                 }
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     let _ = reply.send(outcome);
@@ -455,6 +509,7 @@ async fn run_committer(
             }
             Err(e) => {
                 head = None;
+                metrics::counter!(telemetry::COMMIT_FAILURES).increment(1);
                 tracing::warn!(error = %e, "commit failed");
                 let msg = e.to_string();
                 for reply in replies {
@@ -466,7 +521,11 @@ async fn run_committer(
 }
 
 /// Rebuilds the head state (last digest and Merkle frontier) from stored rows.
-pub(crate) fn head_from_rows(size: u64, last_digest: Vec<u8>, rows: &[StoredRow]) -> Result<crate::sequencer::Head> {
+pub(crate) fn head_from_rows(
+    size: u64,
+    last_digest: Vec<u8>,
+    rows: &[StoredRow],
+) -> Result<crate::sequencer::Head> {
     let plan = Frontier::plan(size);
     let nodes = merkle::nodes_from_rows(
         &plan,
@@ -485,4 +544,18 @@ pub(crate) fn head_from_rows(size: u64, last_digest: Vec<u8>, rows: &[StoredRow]
         last_digest,
         frontier,
     })
+}
+
+/// Metric names of the ledger, defined once.
+pub mod telemetry {
+    /// Counter: events written (duplicates excluded).
+    pub const EVENTS_APPENDED: &str = "goose_ledger_events_appended_total";
+    /// Counter: appends refused (conflicts, idempotency mismatches).
+    pub const APPENDS_REJECTED: &str = "goose_ledger_appends_rejected_total";
+    /// Counter: group commits that failed in storage.
+    pub const COMMIT_FAILURES: &str = "goose_ledger_commit_failures_total";
+    /// Histogram: seconds per group commit.
+    pub const COMMIT_SECONDS: &str = "goose_ledger_commit_seconds";
+    /// Gauge: events in the log (tree size) as this process last committed.
+    pub const LOG_SIZE: &str = "goose_ledger_log_size";
 }

@@ -3,10 +3,10 @@
 //! does the reading (and shows progress).
 
 use crate::canonical;
+use crate::checkpoint::SignedCheckpoint;
 use crate::keys::{Keyring, Vkey};
 use crate::merkle::Frontier;
 use crate::store::{StoredCheckpoint, StoredRow};
-use crate::checkpoint::SignedCheckpoint;
 use std::collections::VecDeque;
 
 /// What is wrong, and where.
@@ -47,7 +47,9 @@ pub struct Verifier {
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Verifier").field("next", &self.next).finish()
+        f.debug_struct("Verifier")
+            .field("next", &self.next)
+            .finish()
     }
 }
 
@@ -119,14 +121,23 @@ impl Verifier {
     fn push(&mut self, row: &StoredRow) -> Result<(), Failure> {
         let p = self.next;
         if row.position > p {
-            return self.fail(p, format!("event missing: the next stored event is at position {}", row.position));
+            return self.fail(
+                p,
+                format!(
+                    "event missing: the next stored event is at position {}",
+                    row.position
+                ),
+            );
         }
         if row.position < p {
             return self.fail(row.position, "position stored twice or out of order");
         }
         let digest = canonical::digest(&row.record);
         if row.digest[..] != digest[..] {
-            return self.fail(p, "stored digest does not match the record bytes (record altered)");
+            return self.fail(
+                p,
+                "stored digest does not match the record bytes (record altered)",
+            );
         }
         let decoded = canonical::decode_record(&row.record, p).map_err(|e| Failure {
             position: p,
@@ -136,7 +147,10 @@ impl Verifier {
         if ev.position != p {
             return self.fail(
                 p,
-                format!("record was written for position {} (events moved or swapped)", ev.position),
+                format!(
+                    "record was written for position {} (events moved or swapped)",
+                    ev.position
+                ),
             );
         }
         if self.keyring.get(&ev.key_id).is_none() {
@@ -151,11 +165,17 @@ impl Verifier {
             signature: ev.signature,
         });
         if ev.previous_digest != self.previous {
-            return self.fail(p, "chain link broken: previous digest does not match the event before it");
+            return self.fail(
+                p,
+                "chain link broken: previous digest does not match the event before it",
+            );
         }
         let (_, completed) = self.frontier.push(&digest);
         if completed.concat() != row.subtrees {
-            return self.fail(p, "stored Merkle subtree hashes differ from the recomputed ones");
+            return self.fail(
+                p,
+                "stored Merkle subtree hashes differ from the recomputed ones",
+            );
         }
         self.previous = digest;
         self.next += 1;
@@ -191,11 +211,15 @@ impl Verifier {
             .map(|s| (s.key_id.as_str(), s.message.as_slice(), &s.signature))
             .collect();
         let result = self.keyring.verify_batch(&items);
-        let bad = result.err().map(|i| (self.pending[i].position, self.pending[i].key_id.clone()));
+        let bad = result
+            .err()
+            .map(|i| (self.pending[i].position, self.pending[i].key_id.clone()));
         self.pending.clear();
         match bad {
             None => Ok(()),
-            Some((position, key_id)) => self.fail(position, format!("signature by {key_id} does not verify")),
+            Some((position, key_id)) => {
+                self.fail(position, format!("signature by {key_id} does not verify"))
+            }
         }
     }
 
@@ -205,7 +229,10 @@ impl Verifier {
         if head_size != self.next {
             return self.fail(
                 self.next.min(head_size),
-                format!("the log head says {head_size} events but {} were found", self.next),
+                format!(
+                    "the log head says {head_size} events but {} were found",
+                    self.next
+                ),
             );
         }
         if let Some(cp) = self.checkpoints.front() {

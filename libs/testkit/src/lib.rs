@@ -121,7 +121,9 @@ fn find_binary(name: &str, packages: &str) -> Result<PathBuf> {
     candidates
         .into_iter()
         .find(|p| p.is_file())
-        .with_context(|| format!("`{name}` not found: install {packages} (make test does this with apt)"))
+        .with_context(|| {
+            format!("`{name}` not found: install {packages} (make test does this with apt)")
+        })
 }
 
 fn is_root() -> bool {
@@ -146,9 +148,7 @@ fn as_pg_user(program: &Path) -> Command {
 /// Starts a process that waits for this test binary to exit, then runs `cleanup` (sh).
 fn watchdog(cleanup: &str) -> Result<()> {
     let pid = std::process::id();
-    let script = format!(
-        "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {cleanup}"
-    );
+    let script = format!("while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {cleanup}");
     Command::new("sh")
         .args(["-c", &script])
         .stdin(Stdio::null())
@@ -186,11 +186,23 @@ fn start_postgres() -> Result<String> {
             .arg(&dir)
             .status()?;
         if !status.success() {
-            bail!("cannot hand {} to the postgres user (does the user exist?)", dir.display());
+            bail!(
+                "cannot hand {} to the postgres user (does the user exist?)",
+                dir.display()
+            );
         }
     }
     let out = as_pg_user(&initdb)
-        .args(["-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "-D"])
+        .args([
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "-D",
+        ])
         .arg(&data)
         .output()
         .context("running initdb")?;
@@ -212,7 +224,10 @@ fn start_postgres() -> Result<String> {
         .context("running pg_ctl start")?;
     if !out.status.success() {
         let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
-        bail!("pg_ctl start failed: {}\n{log}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "pg_ctl start failed: {}\n{log}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let stop = if is_root() {
         format!(
@@ -222,7 +237,12 @@ fn start_postgres() -> Result<String> {
             dir.display()
         )
     } else {
-        format!("{} -D {} -m immediate stop; rm -rf {}", pg_ctl.display(), data.display(), dir.display())
+        format!(
+            "{} -D {} -m immediate stop; rm -rf {}",
+            pg_ctl.display(),
+            data.display(),
+            dir.display()
+        )
     };
     watchdog(&stop)?;
     wait_for_port(port, "PostgreSQL", Duration::from_secs(30))?;
@@ -261,9 +281,19 @@ impl NatsServer {
     }
 
     fn spawn(&mut self) -> Result<()> {
-        let bin = find_binary("nats-server", "the `nats-server` package (Debian: apt-get install nats-server)")?;
+        let bin = find_binary(
+            "nats-server",
+            "the `nats-server` package (Debian: apt-get install nats-server)",
+        )?;
         let child = Command::new(bin)
-            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
             .arg(&self.store)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

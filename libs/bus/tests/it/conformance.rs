@@ -31,7 +31,11 @@ async fn fetch_n(sub: &mut Box<dyn goose_bus::Subscription>, n: usize) -> Vec<De
     let mut out = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while out.len() < n && tokio::time::Instant::now() < deadline {
-        out.extend(sub.fetch(n - out.len(), Duration::from_millis(500)).await.unwrap());
+        out.extend(
+            sub.fetch(n - out.len(), Duration::from_millis(500))
+                .await
+                .unwrap(),
+        );
     }
     out
 }
@@ -52,13 +56,22 @@ async fn in_order_impl(env: Env) {
     for d in got {
         d.ack().await.unwrap();
     }
-    assert!(sub.fetch(10, Duration::from_millis(300)).await.unwrap().is_empty(), "no duplicates");
+    assert!(
+        sub.fetch(10, Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_empty(),
+        "no duplicates"
+    );
     assert!(env.bus.subscribe("bad name!", None).await.is_err());
 }
 
 async fn redelivery_impl(env: Env) {
     append(&env.ledger, "service", "a", 0, 4).await;
-    env.bus.publish(&env.ledger.read_all(0, 10).await.unwrap()).await.unwrap();
+    env.bus
+        .publish(&env.ledger.read_all(0, 10).await.unwrap())
+        .await
+        .unwrap();
     let mut sub = env.bus.subscribe("worker", None).await.unwrap();
     let mut got = fetch_n(&mut sub, 4).await;
     assert_eq!(got.len(), 4);
@@ -76,8 +89,15 @@ async fn filter_impl(env: Env) {
     append(&env.ledger, "service", "a", 0, 2).await;
     append(&env.ledger, "model", "m", 0, 2).await;
     append(&env.ledger, "service", "b", 0, 1).await;
-    env.bus.publish(&env.ledger.read_all(0, 10).await.unwrap()).await.unwrap();
-    let mut sub = env.bus.subscribe("services-only", Some("service")).await.unwrap();
+    env.bus
+        .publish(&env.ledger.read_all(0, 10).await.unwrap())
+        .await
+        .unwrap();
+    let mut sub = env
+        .bus
+        .subscribe("services-only", Some("service"))
+        .await
+        .unwrap();
     let got = fetch_n(&mut sub, 3).await;
     let positions: Vec<u64> = got.iter().map(|d| d.event.position).collect();
     assert_eq!(positions, vec![0, 1, 4]);
@@ -94,13 +114,19 @@ async fn jetstream_messages_carry_cloudevents_headers_and_msg_id() {
     let js = async_nats::jetstream::new(client);
     let stream = js.get_stream(&env.config.stream).await.unwrap();
     let msg = stream.get_raw_message(1).await.unwrap();
-    assert_eq!(msg.subject.as_str(), format!("{}.service.Happened", env.config.subject_prefix));
+    assert_eq!(
+        msg.subject.as_str(),
+        format!("{}.service.Happened", env.config.subject_prefix)
+    );
     let h = &msg.headers;
     let get = |k: &str| h.get(k).map(|v| v.as_str().to_owned());
     assert_eq!(get("Nats-Msg-Id"), Some(ev.event_id.to_string()));
     assert_eq!(get("ce-id"), Some(ev.event_id.to_string()));
     assert_eq!(get("ce-type"), Some("Happened".to_owned()));
-    assert_eq!(get("ce-source"), Some(goose_bus::jetstream::CE_SOURCE.to_owned()));
+    assert_eq!(
+        get("ce-source"),
+        Some(goose_bus::jetstream::CE_SOURCE.to_owned())
+    );
     assert!(get("ce-time").is_some_and(|t| t.contains('T')));
     assert_eq!(msg.payload.as_ref(), ev.record.as_slice());
 }

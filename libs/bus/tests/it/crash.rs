@@ -29,12 +29,19 @@ async fn every_event_arrives_exactly_once_through_crashes() {
     const TOTAL_BATCHES: u64 = 60;
     let (ledger, url) = pg_ledger().await;
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    sqlx::query("CREATE TABLE seen (position BIGINT PRIMARY KEY)").execute(&pool).await.unwrap();
+    sqlx::query("CREATE TABLE seen (position BIGINT PRIMARY KEY)")
+        .execute(&pool)
+        .await
+        .unwrap();
 
     let mut server = goose_testkit::NatsServer::start().unwrap();
     let nats = goose_testkit::nats().unwrap();
     let config = support::test_config(&nats);
-    let bus: Arc<dyn Bus> = Arc::new(JetStreamBus::connect(&server.url(), config.clone()).await.unwrap());
+    let bus: Arc<dyn Bus> = Arc::new(
+        JetStreamBus::connect(&server.url(), config.clone())
+            .await
+            .unwrap(),
+    );
 
     let start_relay = |ledger, bus| {
         let relay = OutboxRelay::new(ledger, bus, "relay");
@@ -52,7 +59,9 @@ async fn every_event_arrives_exactly_once_through_crashes() {
         }
     });
 
-    let read_model = PgReadModel::new(pool.clone(), "seen", SeenTable).await.unwrap();
+    let read_model = PgReadModel::new(pool.clone(), "seen", SeenTable)
+        .await
+        .unwrap();
     let consumer = tokio::spawn({
         let bus = bus.clone();
         let ledger = ledger.clone();
@@ -62,14 +71,23 @@ async fn every_event_arrives_exactly_once_through_crashes() {
             loop {
                 if projection.is_none() {
                     match bus.subscribe("seen", None).await {
-                        Ok(sub) => projection = Some(Projection::new(sub, ledger.clone(), read_model.clone(), None)),
+                        Ok(sub) => {
+                            projection = Some(Projection::new(
+                                sub,
+                                ledger.clone(),
+                                read_model.clone(),
+                                None,
+                            ))
+                        }
                         Err(_) => {
                             tokio::time::sleep(Duration::from_millis(100)).await;
                             continue;
                         }
                     }
                 }
-                let Some(p) = projection.as_mut() else { continue };
+                let Some(p) = projection.as_mut() else {
+                    continue;
+                };
                 match p.step(Duration::from_millis(300)).await {
                     Ok(n) => applied += n,
                     Err(_) => {

@@ -27,22 +27,39 @@ async fn sqlite_ledger() -> (Ledger, tempfile::TempDir) {
     let backend: Arc<dyn Backend> =
         Arc::new(SqliteBackend::open(&dir.path().join("l.db")).await.unwrap());
     let key = Arc::new(NoteKey::generate("bus-test").unwrap());
-    (Ledger::open(backend, key, LedgerConfig::default()).await.unwrap(), dir)
+    (
+        Ledger::open(backend, key, LedgerConfig::default())
+            .await
+            .unwrap(),
+        dir,
+    )
 }
 
 pub async fn pg_ledger() -> (Ledger, String) {
     let db = goose_testkit::postgres().await.unwrap();
     let backend: Arc<dyn Backend> = Arc::new(PgBackend::connect(&db.url).await.unwrap());
     let key = Arc::new(NoteKey::generate("bus-test").unwrap());
-    (Ledger::open(backend, key, LedgerConfig::default()).await.unwrap(), db.url)
+    (
+        Ledger::open(backend, key, LedgerConfig::default())
+            .await
+            .unwrap(),
+        db.url,
+    )
 }
 
 pub async fn jetstream() -> Env {
     let nats = goose_testkit::nats().unwrap();
     let config = test_config(&nats);
-    let bus = JetStreamBus::connect(&nats.url, config.clone()).await.unwrap();
+    let bus = JetStreamBus::connect(&nats.url, config.clone())
+        .await
+        .unwrap();
     let (ledger, dir) = sqlite_ledger().await;
-    Env { ledger, bus: Arc::new(bus), config, _dir: Some(dir) }
+    Env {
+        ledger,
+        bus: Arc::new(bus),
+        config,
+        _dir: Some(dir),
+    }
 }
 
 pub async fn memory() -> Env {
@@ -51,7 +68,7 @@ pub async fn memory() -> Env {
         ledger,
         bus: Arc::new(MemoryBus::new()),
         config: BusConfig::default(),
-       
+
         _dir: Some(dir),
     }
 }
@@ -60,8 +77,12 @@ pub async fn append(ledger: &Ledger, aggregate: &str, id: &str, expected: u64, n
     let stream = StreamId::new(aggregate, id).unwrap();
     let events = (0..n)
         .map(|i| {
-            NewEvent::json("Happened", &serde_json::json!({ "i": expected + i }), Metadata::now("t"))
-                .unwrap()
+            NewEvent::json(
+                "Happened",
+                &serde_json::json!({ "i": expected + i }),
+                Metadata::now("t"),
+            )
+            .unwrap()
         })
         .collect();
     ledger.append(&stream, expected, events).await.unwrap();

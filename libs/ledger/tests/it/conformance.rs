@@ -59,10 +59,24 @@ fn stream(id: &str) -> StreamId {
 
 async fn append_then_read_back_impl(f: Fixture) {
     let a = stream("a");
-    let evs = vec![event("Created", 1), event("Renamed", 2), event("Renamed", 3)];
+    let evs = vec![
+        event("Created", 1),
+        event("Renamed", 2),
+        event("Renamed", 3),
+    ];
     let receipt = f.ledger.append(&a, 0, evs.clone()).await.unwrap();
-    assert_eq!((receipt.first_position, receipt.last_position, receipt.stream_version), (0, 2, 3));
-    f.ledger.append(&stream("b"), 0, vec![event("Created", 4)]).await.unwrap();
+    assert_eq!(
+        (
+            receipt.first_position,
+            receipt.last_position,
+            receipt.stream_version
+        ),
+        (0, 2, 3)
+    );
+    f.ledger
+        .append(&stream("b"), 0, vec![event("Created", 4)])
+        .await
+        .unwrap();
 
     let read = f.ledger.read_stream(&a, 1, 100).await.unwrap();
     assert_eq!(read.len(), 3);
@@ -81,7 +95,10 @@ async fn append_then_read_back_impl(f: Fixture) {
         assert_eq!(w[1].previous_digest, w[0].digest, "chain link");
     }
     assert_eq!(all[0].previous_digest, [0; 32]);
-    assert_eq!(f.ledger.find_event(evs[1].event_id).await.unwrap().position, 1);
+    assert_eq!(
+        f.ledger.find_event(evs[1].event_id).await.unwrap().position,
+        1
+    );
     assert!(matches!(
         f.ledger.find_event(uuid::Uuid::new_v4()).await,
         Err(Error::NotFound(_))
@@ -93,16 +110,47 @@ async fn append_then_read_back_impl(f: Fixture) {
 
 async fn stale_version_impl(f: Fixture) {
     let a = stream("a");
-    f.ledger.append(&a, 0, vec![event("Created", 1)]).await.unwrap();
-    let err = f.ledger.append(&a, 0, vec![event("Created", 2)]).await.unwrap_err();
+    f.ledger
+        .append(&a, 0, vec![event("Created", 1)])
+        .await
+        .unwrap();
+    let err = f
+        .ledger
+        .append(&a, 0, vec![event("Created", 2)])
+        .await
+        .unwrap_err();
     assert!(
-        matches!(err, Error::Conflict { expected: 0, actual: 1, .. }),
+        matches!(
+            err,
+            Error::Conflict {
+                expected: 0,
+                actual: 1,
+                ..
+            }
+        ),
         "{err}"
     );
-    let err = f.ledger.append(&a, 5, vec![event("X", 2)]).await.unwrap_err();
-    assert!(matches!(err, Error::Conflict { expected: 5, actual: 1, .. }), "{err}");
+    let err = f
+        .ledger
+        .append(&a, 5, vec![event("X", 2)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Conflict {
+                expected: 5,
+                actual: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert_eq!(f.ledger.size().await.unwrap(), 1);
-    f.ledger.append(&a, 1, vec![event("Renamed", 3)]).await.unwrap();
+    f.ledger
+        .append(&a, 1, vec![event("Renamed", 3)])
+        .await
+        .unwrap();
     assert_eq!(f.ledger.read_stream(&a, 1, 10).await.unwrap().len(), 2);
 }
 
@@ -110,16 +158,26 @@ async fn idempotency_impl(f: Fixture) {
     let a = stream("a");
     let batch = vec![event("Created", 1), event("Renamed", 2)];
     let first = f.ledger.append(&a, 0, batch.clone()).await.unwrap();
-    f.ledger.append(&stream("b"), 0, vec![event("Created", 3)]).await.unwrap();
+    f.ledger
+        .append(&stream("b"), 0, vec![event("Created", 3)])
+        .await
+        .unwrap();
     // The same batch again, as a client that lost the first reply would send it.
     let again = f.ledger.append(&a, 0, batch.clone()).await.unwrap();
     assert!(again.duplicate);
-    assert_eq!((again.first_position, again.last_position), (first.first_position, first.last_position));
+    assert_eq!(
+        (again.first_position, again.last_position),
+        (first.first_position, first.last_position)
+    );
     assert_eq!(f.ledger.size().await.unwrap(), 3);
     // Reusing one id for a different event is refused, and nothing is written.
     let mut other = event("Renamed", 9);
     other.event_id = batch[0].event_id;
-    let err = f.ledger.append(&a, 2, vec![event("Renamed", 8), other]).await.unwrap_err();
+    let err = f
+        .ledger
+        .append(&a, 2, vec![event("Renamed", 8), other])
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::IdempotencyMismatch { .. }), "{err}");
     assert_eq!(f.ledger.size().await.unwrap(), 3);
 }
@@ -128,8 +186,15 @@ async fn bad_batch_impl(f: Fixture) {
     let a = stream("a");
     let mut bad = event("Renamed", 2);
     bad.payload = b"{not json".to_vec();
-    let err = f.ledger.append(&a, 0, vec![event("Created", 1), bad]).await.unwrap_err();
-    assert!(matches!(&err, Error::InvalidInput(m) if m.contains("not valid JSON")), "{err}");
+    let err = f
+        .ledger
+        .append(&a, 0, vec![event("Created", 1), bad])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidInput(m) if m.contains("not valid JSON")),
+        "{err}"
+    );
     let mut bad_type = event("Created", 1);
     bad_type.event_type = "has.dot".into();
     assert!(matches!(
@@ -141,7 +206,10 @@ async fn bad_batch_impl(f: Fixture) {
         f.ledger.append(&a, 0, vec![dup.clone(), dup]).await,
         Err(Error::InvalidInput(_))
     ));
-    assert!(matches!(f.ledger.append(&a, 0, vec![]).await, Err(Error::InvalidInput(_))));
+    assert!(matches!(
+        f.ledger.append(&a, 0, vec![]).await,
+        Err(Error::InvalidInput(_))
+    ));
     assert!(StreamId::new("bad type", "x").is_err());
     assert_eq!(f.ledger.size().await.unwrap(), 0);
     assert!(f.ledger.read_stream(&a, 1, 10).await.unwrap().is_empty());
@@ -197,7 +265,10 @@ async fn proofs_impl(f: Fixture) {
     for i in 0..37u64 {
         let ev = event("Tick", i);
         ids.push(ev.event_id);
-        f.ledger.append(&stream(&format!("s{}", i % 5)), i / 5, vec![ev]).await.unwrap();
+        f.ledger
+            .append(&stream(&format!("s{}", i % 5)), i / 5, vec![ev])
+            .await
+            .unwrap();
         if i == 12 {
             f.ledger.sign_checkpoint(&f.log_key).await.unwrap();
         }
@@ -209,8 +280,14 @@ async fn proofs_impl(f: Fixture) {
     let all = f.ledger.read_all(0, 100).await.unwrap();
     for ev in &all {
         let proof = f.ledger.inclusion_proof(ev.position, 37).await.unwrap();
-        merkle::verify_inclusion(ev.position, 37, &merkle::leaf_hash(&ev.digest), &proof.hashes, &cp.checkpoint.root)
-            .unwrap();
+        merkle::verify_inclusion(
+            ev.position,
+            37,
+            &merkle::leaf_hash(&ev.digest),
+            &proof.hashes,
+            &cp.checkpoint.root,
+        )
+        .unwrap();
         // The offline proof file round-trips and verifies with only the log's public key.
         let file = TlogProof {
             extra: Some(ev.record.clone()),
@@ -229,8 +306,14 @@ async fn proofs_impl(f: Fixture) {
         let old_root = f.ledger.root(from).await.unwrap();
         merkle::verify_consistency(from, 37, &old_root, &cp.checkpoint.root, &proof).unwrap();
     }
-    assert!(matches!(f.ledger.inclusion_proof(37, 37).await, Err(Error::InvalidInput(_))));
-    assert!(matches!(f.ledger.consistency_proof(5, 38).await, Err(Error::InvalidInput(_))));
+    assert!(matches!(
+        f.ledger.inclusion_proof(37, 37).await,
+        Err(Error::InvalidInput(_))
+    ));
+    assert!(matches!(
+        f.ledger.consistency_proof(5, 38).await,
+        Err(Error::InvalidInput(_))
+    ));
     let report = f.verify().await.unwrap();
     assert_eq!(report.checkpoints_verified, vec![0, 13, 37]);
     assert_eq!(report.root, cp.checkpoint.root);
@@ -239,8 +322,14 @@ async fn proofs_impl(f: Fixture) {
 async fn two_writers_impl(mut f: Fixture) {
     let other = f.second_writer("other-service").await;
     for i in 0..20u64 {
-        let (l, s) = if i % 2 == 0 { (&f.ledger, "x") } else { (&other, "y") };
-        l.append(&stream(s), i / 2, vec![event("E", i)]).await.unwrap();
+        let (l, s) = if i % 2 == 0 {
+            (&f.ledger, "x")
+        } else {
+            (&other, "y")
+        };
+        l.append(&stream(s), i / 2, vec![event("E", i)])
+            .await
+            .unwrap();
     }
     let all = f.ledger.read_all(0, 100).await.unwrap();
     let keys: HashSet<&str> = all.iter().map(|e| e.key_id.as_str()).collect();

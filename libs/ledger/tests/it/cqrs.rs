@@ -89,8 +89,12 @@ impl Aggregate for KeyRegistration {
 fn register_then_revoke() {
     TestFramework::<KeyRegistration>::with(())
         .given(vec![KeyEvent::Registered { vkey: "k".into() }])
-        .when(KeyCommand::Revoke { reason: "rotated".into() })
-        .then_expect_events(vec![KeyEvent::Revoked { reason: "rotated".into() }]);
+        .when(KeyCommand::Revoke {
+            reason: "rotated".into(),
+        })
+        .then_expect_events(vec![KeyEvent::Revoked {
+            reason: "rotated".into(),
+        }]);
 }
 
 #[test]
@@ -114,14 +118,29 @@ async fn through_the_ledger(f: Fixture) {
     );
     let cqrs = CqrsFramework::new(store, vec![], ());
     let meta = HashMap::from([("actor".to_owned(), "alice".to_owned())]);
-    cqrs.execute_with_metadata("k1", KeyCommand::Register { vkey: "abc".into() }, meta.clone())
-        .await
-        .unwrap();
-    cqrs.execute_with_metadata("k1", KeyCommand::Revoke { reason: "rotated".into() }, meta.clone())
-        .await
-        .unwrap();
+    cqrs.execute_with_metadata(
+        "k1",
+        KeyCommand::Register { vkey: "abc".into() },
+        meta.clone(),
+    )
+    .await
+    .unwrap();
+    cqrs.execute_with_metadata(
+        "k1",
+        KeyCommand::Revoke {
+            reason: "rotated".into(),
+        },
+        meta.clone(),
+    )
+    .await
+    .unwrap();
     let err = cqrs
-        .execute("k1", KeyCommand::Revoke { reason: "again".into() })
+        .execute(
+            "k1",
+            KeyCommand::Revoke {
+                reason: "again".into(),
+            },
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, AggregateError::UserError(_)), "{err}");

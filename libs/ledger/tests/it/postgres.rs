@@ -14,7 +14,8 @@ async fn superuser(f: &Fixture) -> PgPool {
             Box::pin(async move {
                 // Triggers do not fire for replication sessions: what an attacker with
                 // superuser access would do.
-                conn.execute("SET session_replication_role = replica").await?;
+                conn.execute("SET session_replication_role = replica")
+                    .await?;
                 Ok(())
             })
         })
@@ -31,7 +32,10 @@ async fn filled(events: u64, checkpoints_at: &[u64]) -> Fixture {
             f.ledger.sign_checkpoint(&f.log_key).await.unwrap();
         }
         let s = StreamId::new("widget", format!("w{}", i % 3)).unwrap();
-        f.ledger.append(&s, i / 3, vec![event("Tick", i)]).await.unwrap();
+        f.ledger
+            .append(&s, i / 3, vec![event("Tick", i)])
+            .await
+            .unwrap();
     }
     if checkpoints_at.contains(&events) {
         f.ledger.sign_checkpoint(&f.log_key).await.unwrap();
@@ -57,7 +61,9 @@ async fn expect_failure(f: &Fixture, position: u64, words: &str) {
 #[tokio::test]
 async fn the_application_role_cannot_change_events_and_the_trigger_stops_everyone() {
     let f = filled(3, &[3]).await;
-    let pool = PgPool::connect(f.database_url.as_deref().unwrap()).await.unwrap();
+    let pool = PgPool::connect(f.database_url.as_deref().unwrap())
+        .await
+        .unwrap();
     let mut tx = pool.begin().await.unwrap();
     tx.execute("SET LOCAL ROLE goose_app").await.unwrap();
     let err = tx
@@ -68,7 +74,10 @@ async fn the_application_role_cannot_change_events_and_the_trigger_stops_everyon
     drop(tx);
     let mut tx = pool.begin().await.unwrap();
     tx.execute("SET LOCAL ROLE goose_app").await.unwrap();
-    let err = tx.execute("DELETE FROM ledger_checkpoints").await.unwrap_err();
+    let err = tx
+        .execute("DELETE FROM ledger_checkpoints")
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("permission denied"), "{err}");
     drop(tx);
     // The owner (here a superuser) is stopped by the trigger.
@@ -111,7 +120,9 @@ async fn a_changed_payload_byte_is_found() {
 async fn a_deleted_row_is_found() {
     let f = filled(20, &[12]).await;
     let pool = superuser(&f).await;
-    pool.execute("DELETE FROM ledger_events WHERE position = 5").await.unwrap();
+    pool.execute("DELETE FROM ledger_events WHERE position = 5")
+        .await
+        .unwrap();
     expect_failure(&f, 5, "event missing").await;
 }
 
@@ -119,8 +130,12 @@ async fn a_deleted_row_is_found() {
 async fn rows_removed_from_the_tail_are_found() {
     let f = filled(20, &[20]).await;
     let pool = superuser(&f).await;
-    pool.execute("DELETE FROM ledger_events WHERE position >= 17").await.unwrap();
-    pool.execute("UPDATE ledger_head SET size = 17").await.unwrap();
+    pool.execute("DELETE FROM ledger_events WHERE position >= 17")
+        .await
+        .unwrap();
+    pool.execute("UPDATE ledger_head SET size = 17")
+        .await
+        .unwrap();
     expect_failure(&f, 17, "events were removed").await;
 }
 
@@ -155,7 +170,12 @@ async fn an_inserted_row_is_found() {
         .unwrap();
     let stranger = NoteKey::generate("stranger").unwrap();
     let s = StreamId::new("widget", "forged").unwrap();
-    let ev = NewEvent::json("Approved", &serde_json::json!({"by": "nobody"}), Metadata::now("mallory")).unwrap();
+    let ev = NewEvent::json(
+        "Approved",
+        &serde_json::json!({"by": "nobody"}),
+        Metadata::now("mallory"),
+    )
+    .unwrap();
     let content = canonical::encode_content(&s, 1, &ev, stranger.key_id());
     let sig = stranger.sign(&canonical::signing_message(&content));
     let record = canonical::encode_record(6, &prev.try_into().unwrap(), &content, &sig);
@@ -211,7 +231,9 @@ async fn a_tail_rewritten_after_a_checkpoint_is_found() {
     for r in &rows[8..] {
         let position: i64 = r.get("position");
         let record: Vec<u8> = r.get("record");
-        let old = canonical::decode_record(&record, position as u64).unwrap().event;
+        let old = canonical::decode_record(&record, position as u64)
+            .unwrap()
+            .event;
         let forged = NewEvent {
             event_id: old.event_id,
             event_type: old.event_type.clone(),
@@ -219,19 +241,22 @@ async fn a_tail_rewritten_after_a_checkpoint_is_found() {
             payload: br#"{"n":0,"note":"rewritten"}"#.to_vec(),
             metadata: old.metadata.clone(),
         };
-        let content = canonical::encode_content(&old.stream, old.version, &forged, f.ledger.key().key_id());
+        let content =
+            canonical::encode_content(&old.stream, old.version, &forged, f.ledger.key().key_id());
         let sig = f.ledger.key().sign(&canonical::signing_message(&content));
         let rec = canonical::encode_record(position as u64, &prev, &content, &sig);
         let digest = canonical::digest(&rec);
         let (_, subtrees) = frontier.push(&digest);
-        sqlx::query("UPDATE ledger_events SET record = $1, digest = $2, subtrees = $3 WHERE position = $4")
-            .bind(&rec)
-            .bind(&digest[..])
-            .bind(subtrees.concat())
-            .bind(position)
-            .execute(&pool)
-            .await
-            .unwrap();
+        sqlx::query(
+            "UPDATE ledger_events SET record = $1, digest = $2, subtrees = $3 WHERE position = $4",
+        )
+        .bind(&rec)
+        .bind(&digest[..])
+        .bind(subtrees.concat())
+        .bind(position)
+        .execute(&pool)
+        .await
+        .unwrap();
         prev = digest;
     }
     sqlx::query("UPDATE ledger_head SET last_digest = $1")

@@ -63,8 +63,11 @@ pub async fn postgres() -> Fixture {
 
 pub async fn sqlite() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let backend: Arc<dyn Backend> =
-        Arc::new(SqliteBackend::open(&dir.path().join("ledger.db")).await.unwrap());
+    let backend: Arc<dyn Backend> = Arc::new(
+        SqliteBackend::open(&dir.path().join("ledger.db"))
+            .await
+            .unwrap(),
+    );
     let (service, log_key, keyring) = keys();
     let ledger = Ledger::open(backend.clone(), service, LedgerConfig::default())
         .await
@@ -80,6 +83,10 @@ pub async fn sqlite() -> Fixture {
 }
 
 pub fn event(kind: &str, n: u64) -> NewEvent {
-    NewEvent::json(kind, &serde_json::json!({ "n": n, "note": "ünïcode ✓" }), Metadata::now("tester"))
-        .unwrap()
+    NewEvent::json(
+        kind,
+        &serde_json::json!({ "n": n, "note": "ünïcode ✓" }),
+        Metadata::now("tester"),
+    )
+    .unwrap()
 }

@@ -1,0 +1,179 @@
+//! Read-only HTTP endpoints of the evidence chain: the newest checkpoint, inclusion proofs and
+//! consistency proofs. They publish only what a transparency log makes public by design
+//! (hashes and signed tree heads), so they need no role; the evidence service takes them over
+//! with the rest of the chain API.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use goose_ledger::{Error, LedgerReader, RecordedEvent, TlogProof};
+use goose_runtime::problem::Problem;
+use serde::{Deserialize, Serialize};
+
+/// Maps ledger errors to problem+json: the one place this happens for the chain API.
+fn problem(e: Error) -> Problem {
+    match e {
+        Error::InvalidInput(m) => Problem::bad_request(m),
+        Error::NotFound(m) => Problem::not_found(format!("event {m} is not in the log")),
+        Error::Unavailable(m) => {
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "ledger unavailable", m)
+        }
+        Error::Closed => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ledger unavailable",
+            "shutting down",
+        ),
+        Error::Conflict { .. } => Problem::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+        other => Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ledger error",
+            other.to_string(),
+        ),
+    }
+}
+
+/// The chain routes, under `/v1/chain`.
+pub fn routes(reader: LedgerReader) -> Router {
+    Router::new()
+        .route("/v1/chain/checkpoint", get(latest_checkpoint))
+        .route("/v1/chain/proofs/inclusion/{event_id}", get(inclusion))
+        .route("/v1/chain/proofs/consistency", get(consistency))
+        .with_state(reader)
+}
+
+async fn latest_checkpoint(State(reader): State<LedgerReader>) -> Result<Response, Problem> {
+    let cp = reader
+        .latest_checkpoint()
+        .await
+        .map_err(problem)?
+        .ok_or_else(|| Problem::not_found("no checkpoint has been signed yet"))?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        cp.note,
+    )
+        .into_response())
+}
+
+/// Builds the offline proof of `event` against the newest checkpoint that covers it; also
+/// returns that checkpoint's tree size.
+pub async fn offline_proof(
+    reader: &LedgerReader,
+    event: &RecordedEvent,
+) -> goose_ledger::Result<(TlogProof, u64)> {
+    let cp = reader.latest_checkpoint().await?.filter(|cp| cp.size > event.position).ok_or_else(|| {
+        Error::InvalidInput(format!(
+            "event at position {} is not covered by a signed checkpoint yet; sign one (goosectl checkpoint) and retry",
+            event.position
+        ))
+    })?;
+    let proof = reader.inclusion_proof(event.position, cp.size).await?;
+    Ok((
+        TlogProof {
+            extra: Some(event.record.clone()),
+            index: event.position,
+            hashes: proof.hashes,
+            checkpoint_note: cp.note,
+        },
+        cp.size,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct InclusionQuery {
+    /// `json` (default) or `tlog-proof`.
+    format: Option<String>,
+}
+
+/// An inclusion proof as JSON.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InclusionResponse {
+    pub event_id: String,
+    pub index: u64,
+    pub tree_size: u64,
+    /// Hex SHA3-256 digest of the event record: the leaf data.
+    pub leaf_digest: String,
+    /// Base64 SHA-256 hashes, from the leaf's sibling upwards (RFC 6962).
+    pub hashes: Vec<String>,
+    /// The signed checkpoint (C2SP note) the proof is against.
+    pub checkpoint: String,
+}
+
+async fn inclusion(
+    State(reader): State<LedgerReader>,
+    Path(event_id): Path<String>,
+    Query(q): Query<InclusionQuery>,
+) -> Result<Response, Problem> {
+    let id = uuid::Uuid::parse_str(&event_id)
+        .map_err(|_| Problem::bad_request(format!("{event_id:?} is not an event id (UUID)")))?;
+    let event = reader.find_event(id).await.map_err(problem)?;
+    let (proof, size) = offline_proof(&reader, &event).await.map_err(|e| match e {
+        Error::InvalidInput(m) => Problem::new(StatusCode::CONFLICT, "not yet checkpointed", m),
+        other => problem(other),
+    })?;
+    match q.format.as_deref() {
+        None | Some("json") => Ok(Json(InclusionResponse {
+            event_id: event.event_id.to_string(),
+            index: proof.index,
+            tree_size: size,
+            leaf_digest: hex::encode(event.digest),
+            hashes: proof.hashes.iter().map(|h| B64.encode(h)).collect(),
+            checkpoint: proof.checkpoint_note,
+        })
+        .into_response()),
+        Some("tlog-proof") => Ok((
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            proof.to_text(),
+        )
+            .into_response()),
+        Some(other) => Err(Problem::bad_request(format!(
+            "format {other:?} is not one of json, tlog-proof"
+        ))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ConsistencyQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// A consistency proof as JSON.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ConsistencyResponse {
+    pub from: u64,
+    pub to: u64,
+    pub hashes: Vec<String>,
+}
+
+fn parse_size(name: &str, v: Option<&str>) -> Result<Option<u64>, Problem> {
+    v.map(|s| {
+        s.parse::<u64>().map_err(|_| {
+            Problem::bad_request(format!(
+                "{name}={s:?} is not a tree size (a non-negative integer)"
+            ))
+        })
+    })
+    .transpose()
+}
+
+async fn consistency(
+    State(reader): State<LedgerReader>,
+    Query(q): Query<ConsistencyQuery>,
+) -> Result<Json<ConsistencyResponse>, Problem> {
+    let from = parse_size("from", q.from.as_deref())?
+        .ok_or_else(|| Problem::bad_request("query parameter `from` (a tree size) is required"))?;
+    let to = match parse_size("to", q.to.as_deref())? {
+        Some(to) => to,
+        None => reader.size().await.map_err(problem)?,
+    };
+    let hashes = reader.consistency_proof(from, to).await.map_err(problem)?;
+    Ok(Json(ConsistencyResponse {
+        from,
+        to,
+        hashes: hashes.iter().map(|h| B64.encode(h)).collect(),
+    }))
+}

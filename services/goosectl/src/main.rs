@@ -1,0 +1,17 @@
+//! `goosectl`: parse the command line, run the verb, map the outcome to an exit code.
+
+use clap::Parser as _;
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    goose_runtime::init_tracing();
+    let cli = goosectl::cli::Cli::parse();
+    match goosectl::run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
