@@ -2,7 +2,7 @@
 
 use crate::event::{AppendReceipt, StreamId};
 use crate::merkle::Frontier;
-use crate::sequencer::{self, AppendRequest, ExistingEvent, Head};
+use crate::sequencer::{self, AppendRequest, ExistingEvent, Head, NewRow};
 use crate::store::{head_from_rows, Backend, StoredCheckpoint, StoredRow};
 use crate::{Error, Result};
 use sqlx::postgres::{PgListener, PgPoolOptions};
@@ -50,6 +50,96 @@ impl PgBackend {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+}
+
+/// Up to this many rows, one INSERT ... UNNEST statement that also moves the head (fewest round
+/// trips); above it, binary COPY (least server work per row).
+const SMALL_GROUP: usize = 64;
+
+async fn insert_small(
+    tx: &mut sqlx::PgConnection,
+    rows: &[NewRow],
+    head: &Head,
+) -> Result<()> {
+    let positions: Vec<i64> = rows.iter().map(|r| pos(r.position)).collect();
+    let event_ids: Vec<Uuid> = rows.iter().map(|r| r.event_id).collect();
+    let agg_types: Vec<&str> = rows.iter().map(|r| r.stream.aggregate_type()).collect();
+    let agg_ids: Vec<&str> = rows.iter().map(|r| r.stream.aggregate_id()).collect();
+    let versions: Vec<i64> = rows.iter().map(|r| pos(r.version)).collect();
+    let event_types: Vec<&str> = rows.iter().map(|r| r.event_type.as_str()).collect();
+    let records: Vec<&[u8]> = rows.iter().map(|r| r.record.as_slice()).collect();
+    let digests: Vec<&[u8]> = rows.iter().map(|r| &r.digest[..]).collect();
+    let subtrees: Vec<&[u8]> = rows.iter().map(|r| r.subtrees.as_slice()).collect();
+    sqlx::query(
+        "WITH ins AS ( \
+           INSERT INTO ledger_events \
+             (position, event_id, aggregate_type, aggregate_id, version, event_type, record, digest, subtrees) \
+           SELECT * FROM UNNEST($1::bigint[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], \
+                                $6::text[], $7::bytea[], $8::bytea[], $9::bytea[]) \
+           RETURNING 1), \
+         h AS (UPDATE ledger_head SET size = $10, last_digest = $11 \
+               WHERE (SELECT count(*) FROM ins) = cardinality($1::bigint[]) RETURNING size) \
+         SELECT pg_notify($12, size::text) FROM h",
+    )
+    .bind(&positions)
+    .bind(&event_ids)
+    .bind(&agg_types)
+    .bind(&agg_ids)
+    .bind(&versions)
+    .bind(&event_types)
+    .bind(&records)
+    .bind(&digests)
+    .bind(&subtrees)
+    .bind(pos(head.frontier.size()))
+    .bind(&head.last_digest[..])
+    .bind(NOTIFY_CHANNEL)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Appends rows with `COPY ... FROM STDIN (FORMAT binary)`. The binary format is PostgreSQL's
+/// documented COPY file format; hand-written because sqlx offers only the raw byte stream.
+async fn insert_copy(tx: &mut sqlx::PgConnection, rows: &[NewRow]) -> Result<()> {
+    fn field(buf: &mut Vec<u8>, bytes: &[u8]) {
+        buf.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+        buf.extend_from_slice(bytes);
+    }
+    let mut buf = Vec::with_capacity(rows.iter().map(|r| r.record.len() + 200).sum::<usize>() + 32);
+    buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+    buf.extend_from_slice(&0i32.to_be_bytes()); // flags
+    buf.extend_from_slice(&0i32.to_be_bytes()); // header extension length
+    for r in rows {
+        buf.extend_from_slice(&9i16.to_be_bytes());
+        field(&mut buf, &pos(r.position).to_be_bytes());
+        field(&mut buf, r.event_id.as_bytes());
+        field(&mut buf, r.stream.aggregate_type().as_bytes());
+        field(&mut buf, r.stream.aggregate_id().as_bytes());
+        field(&mut buf, &pos(r.version).to_be_bytes());
+        field(&mut buf, r.event_type.as_bytes());
+        field(&mut buf, &r.record);
+        field(&mut buf, &r.digest);
+        field(&mut buf, &r.subtrees);
+    }
+    buf.extend_from_slice(&(-1i16).to_be_bytes());
+    let mut copy = tx
+        .copy_in_raw(
+            "COPY ledger_events (position, event_id, aggregate_type, aggregate_id, version, \
+             event_type, record, digest, subtrees) FROM STDIN (FORMAT binary)",
+        )
+        .await?;
+    if let Err(e) = copy.send(buf).await {
+        let _ = copy.abort("send failed").await;
+        return Err(e.into());
+    }
+    let written = copy.finish().await?;
+    if written != rows.len() as u64 {
+        return Err(Error::Unavailable(format!(
+            "COPY wrote {written} of {} rows",
+            rows.len()
+        )));
+    }
+    Ok(())
 }
 
 fn row_of(r: &sqlx::postgres::PgRow) -> Result<StoredRow> {
@@ -106,51 +196,51 @@ impl Backend for PgBackend {
             .iter()
             .flat_map(|r| r.events.iter().map(|e| e.event_id))
             .collect();
-        let mut existing = HashMap::new();
-        for r in sqlx::query(
-            "SELECT event_id, position, aggregate_type, aggregate_id, version \
-             FROM ledger_events WHERE event_id = ANY($1)",
-        )
-        .bind(&ids)
-        .fetch_all(&mut *tx)
-        .await?
-        {
-            let stream = StreamId::new(
-                r.try_get::<String, _>("aggregate_type")?,
-                r.try_get::<String, _>("aggregate_id")?,
-            )?;
-            existing.insert(
-                r.try_get::<Uuid, _>("event_id")?,
-                ExistingEvent {
-                    position: to_u64(r.try_get("position")?),
-                    stream,
-                    version: to_u64(r.try_get("version")?),
-                },
-            );
-        }
-
         let mut streams: Vec<&StreamId> = requests.iter().map(|r| &r.stream).collect();
         streams.sort();
         streams.dedup();
         let types: Vec<&str> = streams.iter().map(|s| s.aggregate_type()).collect();
         let agg_ids: Vec<&str> = streams.iter().map(|s| s.aggregate_id()).collect();
-        let mut versions = HashMap::new();
-        for r in sqlx::query(
-            "SELECT s.t, s.i, (SELECT max(version) FROM ledger_events e \
-               WHERE e.aggregate_type = s.t AND e.aggregate_id = s.i) AS v \
-             FROM UNNEST($1::text[], $2::text[]) AS s(t, i)",
+        // One round trip for both lookups: existing event ids (kind 'e') and current stream
+        // versions (kind 'v'). Runs after the head lock, so its snapshot sees every commit
+        // before ours.
+        let lookups = sqlx::query(
+            "SELECT 'e' AS kind, event_id, position, aggregate_type, aggregate_id, version \
+               FROM ledger_events WHERE event_id = ANY($1) \
+             UNION ALL \
+             SELECT 'v', NULL, NULL, s.t, s.i, (SELECT max(version) FROM ledger_events e \
+                 WHERE e.aggregate_type = s.t AND e.aggregate_id = s.i) \
+               FROM UNNEST($2::text[], $3::text[]) AS s(t, i)",
         )
+        .bind(&ids)
         .bind(&types)
         .bind(&agg_ids)
         .fetch_all(&mut *tx)
-        .await?
-        {
-            let v: Option<i64> = r.try_get("v")?;
-            if let Some(v) = v {
-                versions.insert(
-                    StreamId::new(r.try_get::<String, _>("t")?, r.try_get::<String, _>("i")?)?,
-                    to_u64(v),
-                );
+        .await?;
+        let mut existing = HashMap::new();
+        let mut versions = HashMap::new();
+        for r in lookups {
+            let kind: String = r.try_get("kind")?;
+            let stream = StreamId::new(
+                r.try_get::<String, _>("aggregate_type")?,
+                r.try_get::<String, _>("aggregate_id")?,
+            )?;
+            let version: Option<i64> = r.try_get("version")?;
+            if kind == "e" {
+                let event_id: Option<Uuid> = r.try_get("event_id")?;
+                let position: Option<i64> = r.try_get("position")?;
+                if let (Some(id), Some(p), Some(v)) = (event_id, position, version) {
+                    existing.insert(
+                        id,
+                        ExistingEvent {
+                            position: to_u64(p),
+                            stream,
+                            version: to_u64(v),
+                        },
+                    );
+                }
+            } else if let Some(v) = version {
+                versions.insert(stream, to_u64(v));
             }
         }
 
@@ -161,53 +251,21 @@ impl Backend for PgBackend {
             return Ok(outcomes);
         }
         let result: Result<()> = async {
-            let mut positions = Vec::with_capacity(rows.len());
-            let mut event_ids = Vec::with_capacity(rows.len());
-            let mut agg_types = Vec::with_capacity(rows.len());
-            let mut agg_ids = Vec::with_capacity(rows.len());
-            let mut versions = Vec::with_capacity(rows.len());
-            let mut event_types = Vec::with_capacity(rows.len());
-            let mut records = Vec::with_capacity(rows.len());
-            let mut digests = Vec::with_capacity(rows.len());
-            let mut subtrees = Vec::with_capacity(rows.len());
-            for r in &rows {
-                positions.push(pos(r.position));
-                event_ids.push(r.event_id);
-                agg_types.push(r.stream.aggregate_type());
-                agg_ids.push(r.stream.aggregate_id());
-                versions.push(pos(r.version));
-                event_types.push(r.event_type.as_str());
-                records.push(r.record.as_slice());
-                digests.push(&r.digest[..]);
-                subtrees.push(r.subtrees.as_slice());
+            if rows.len() <= SMALL_GROUP {
+                insert_small(&mut tx, &rows, head).await
+            } else {
+                insert_copy(&mut tx, &rows).await?;
+                sqlx::query(
+                    "WITH h AS (UPDATE ledger_head SET size = $1, last_digest = $2 RETURNING size) \
+                     SELECT pg_notify($3, size::text) FROM h",
+                )
+                .bind(pos(head.frontier.size()))
+                .bind(&head.last_digest[..])
+                .bind(NOTIFY_CHANNEL)
+                .execute(&mut *tx)
+                .await?;
+                Ok(())
             }
-            sqlx::query(
-                "INSERT INTO ledger_events \
-                 (position, event_id, aggregate_type, aggregate_id, version, event_type, record, digest, subtrees) \
-                 SELECT * FROM UNNEST($1::bigint[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], \
-                                      $6::text[], $7::bytea[], $8::bytea[], $9::bytea[])",
-            )
-            .bind(&positions)
-            .bind(&event_ids)
-            .bind(&agg_types)
-            .bind(&agg_ids)
-            .bind(&versions)
-            .bind(&event_types)
-            .bind(&records)
-            .bind(&digests)
-            .bind(&subtrees)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "WITH h AS (UPDATE ledger_head SET size = $1, last_digest = $2 RETURNING size) \
-                 SELECT pg_notify($3, size::text) FROM h",
-            )
-            .bind(pos(head.frontier.size()))
-            .bind(&head.last_digest[..])
-            .bind(NOTIFY_CHANNEL)
-            .execute(&mut *tx)
-            .await?;
-            Ok(())
         }
         .await;
         match result {

@@ -43,6 +43,10 @@ macro_rules! conformance_suite {
                 two_writers_impl(fixture().await).await
             }
             #[tokio::test]
+            async fn a_large_batch_is_written_whole() {
+                large_batch_impl(fixture().await).await
+            }
+            #[tokio::test]
             async fn cursors_are_durable_and_monotonic() {
                 cursors_impl(fixture().await).await
             }
@@ -343,4 +347,21 @@ async fn cursors_impl(f: Fixture) {
     b.store_cursor("relay", 10).await.unwrap();
     b.store_cursor("relay", 4).await.unwrap();
     assert_eq!(b.load_cursor("relay").await.unwrap(), Some(10));
+}
+
+async fn large_batch_impl(f: Fixture) {
+    // Large enough for the bulk (COPY) path of the PostgreSQL backend.
+    let a = stream("bulk");
+    f.ledger.append(&a, 0, vec![event("Seed", 0)]).await.unwrap();
+    let batch: Vec<_> = (1..=500).map(|i| event("Bulk", i)).collect();
+    let r = f.ledger.append(&a, 1, batch.clone()).await.unwrap();
+    assert_eq!((r.first_position, r.last_position, r.stream_version), (1, 500, 501));
+    let again = f.ledger.append(&a, 1, batch).await.unwrap();
+    assert!(again.duplicate);
+    let read = f.ledger.read_stream(&a, 1, 1000).await.unwrap();
+    assert_eq!(read.len(), 501);
+    assert_eq!(f.verify().await.unwrap().events, 501);
+    let root = f.ledger.root(501).await.unwrap();
+    let p = f.ledger.inclusion_proof(250, 501).await.unwrap();
+    merkle::verify_inclusion(250, 501, &merkle::leaf_hash(&read[250].digest), &p.hashes, &root).unwrap();
 }

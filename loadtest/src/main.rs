@@ -1,0 +1,376 @@
+//! `loadtest`: fills a ledger and measures it.
+//!
+//! - `loadtest ledger`: appends with W concurrent writers in batches of B; throughput and
+//!   per-append latency percentiles; `--baseline` also times plain INSERTs of the same rows
+//!   (no hashing, signing or Merkle work) in the same run.
+//! - `loadtest matrix`: `ledger --baseline` for writers 1, 8, 32 x batches 1, 10, 100, as a
+//!   Markdown table (what docs/benchmarks.md records).
+//! - `loadtest proofs`: inclusion-proof latency at the log's current size.
+//!
+//! Events are signed with `--key-file` (created if missing); its vkey is written to
+//! `<key-file>.keyring` so `goosectl verify --keyring` can check the log afterwards.
+
+use anyhow::{Context as _, Result};
+use clap::{Args, Parser, Subcommand};
+use goose_ledger::postgres::PgBackend;
+use goose_ledger::{Backend, Ledger, LedgerConfig, Metadata, NewEvent, NoteKey, StreamId};
+use hdrhistogram::Histogram;
+use rand::Rng as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Parser)]
+#[command(name = "loadtest", about = "Golden Goose load generator")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Append events and report throughput and latency.
+    Ledger(LedgerArgs),
+    /// Run `ledger --baseline` over writers {1,8,32} x batch {1,10,100}.
+    Matrix(MatrixArgs),
+    /// Measure inclusion-proof latency at the current log size.
+    Proofs(ProofArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+struct Common {
+    /// PostgreSQL URL of the ledger.
+    #[arg(long, env = "GOOSE_DATABASE_URL")]
+    database_url: String,
+    /// Signing key for the events (created if missing).
+    #[arg(long, default_value = "loadtest.key")]
+    key_file: PathBuf,
+    /// Log key that signs a checkpoint at the end (created if missing).
+    #[arg(long, default_value = "loadtest-log.key")]
+    log_key_file: PathBuf,
+    /// Payload size in bytes (JSON).
+    #[arg(long, default_value_t = 256)]
+    payload_bytes: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+struct LedgerArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Events to append in all.
+    #[arg(long, default_value_t = 100_000)]
+    events: u64,
+    /// Concurrent writers.
+    #[arg(long, default_value_t = 8)]
+    writers: u64,
+    /// Events per append.
+    #[arg(long, default_value_t = 10)]
+    batch: u64,
+    /// Stop after this many seconds even if fewer events were written.
+    #[arg(long)]
+    seconds: Option<u64>,
+    /// Also time plain INSERTs of the same rows (table loadtest_plain).
+    #[arg(long)]
+    baseline: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+struct MatrixArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Seconds per cell (each of ledger and baseline).
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+struct ProofArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Number of proofs to request.
+    #[arg(long, default_value_t = 10_000)]
+    samples: u64,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Ledger(args) => {
+            let env = Env::open(&args.common).await?;
+            let r = run_ledger(&env, &args).await?;
+            println!("{}", r.line("ledger"));
+            if args.baseline {
+                let b = run_baseline(&env, &args).await?;
+                println!("{}", b.line("plain INSERT baseline"));
+                println!("ledger/baseline throughput ratio: {:.2}", r.rate() / b.rate());
+            }
+            env.finish().await?;
+        }
+        Command::Matrix(args) => {
+            let env = Env::open(&args.common).await?;
+            println!("| writers | batch | ledger events/s | append p50 | append p99 | baseline events/s | ratio |");
+            println!("|---:|---:|---:|---:|---:|---:|---:|");
+            for writers in [1, 8, 32] {
+                for batch in [1, 10, 100] {
+                    let a = LedgerArgs {
+                        common: args.common.clone(),
+                        events: u64::MAX,
+                        writers,
+                        batch,
+                        seconds: Some(args.seconds),
+                        baseline: true,
+                    };
+                    let r = run_ledger(&env, &a).await?;
+                    let b = run_baseline(&env, &a).await?;
+                    println!(
+                        "| {writers} | {batch} | {:.0} | {} | {} | {:.0} | {:.2} |",
+                        r.rate(),
+                        fmt_us(r.latency.value_at_quantile(0.5)),
+                        fmt_us(r.latency.value_at_quantile(0.99)),
+                        b.rate(),
+                        r.rate() / b.rate()
+                    );
+                }
+            }
+            env.finish().await?;
+        }
+        Command::Proofs(args) => {
+            let env = Env::open(&args.common).await?;
+            run_proofs(&env, args.samples).await?;
+        }
+    }
+    Ok(())
+}
+
+struct Env {
+    ledger: Ledger,
+    backend: Arc<PgBackend>,
+    log_key: NoteKey,
+    payload: Vec<u8>,
+}
+
+impl Env {
+    async fn open(c: &Common) -> Result<Self> {
+        let key = Arc::new(NoteKey::load_or_generate(&c.key_file, "loadtest")?);
+        let keyring = c.key_file.with_extension("keyring");
+        std::fs::write(&keyring, format!("{}\n", key.vkey()))
+            .with_context(|| format!("writing {}", keyring.display()))?;
+        let log_key = NoteKey::load_or_generate(&c.log_key_file, "goose.loadtest/ledger")?;
+        let backend = Arc::new(PgBackend::connect(&c.database_url).await?);
+        let sync: String = sqlx::query_scalar("SHOW synchronous_commit")
+            .fetch_one(backend.pool())
+            .await?;
+        eprintln!("synchronous_commit = {sync}; log key {}", log_key.vkey());
+        let ledger = Ledger::open(
+            backend.clone() as Arc<dyn Backend>,
+            key,
+            LedgerConfig::default(),
+        )
+        .await?;
+        let filler = "x".repeat(c.payload_bytes.saturating_sub(40));
+        let payload = serde_json::to_vec(&serde_json::json!({ "kind": "load", "filler": filler }))?;
+        Ok(Self {
+            ledger,
+            backend,
+            log_key,
+            payload,
+        })
+    }
+
+    fn event(&self) -> NewEvent {
+        NewEvent {
+            event_id: uuid::Uuid::now_v7(),
+            event_type: "LoadGenerated".into(),
+            schema_version: "1".into(),
+            payload: self.payload.clone(),
+            metadata: Metadata::now("loadtest"),
+        }
+    }
+
+    async fn finish(&self) -> Result<()> {
+        let cp = self.ledger.sign_checkpoint(&self.log_key).await?;
+        eprintln!(
+            "log now holds {} events; checkpoint signed. Verify with:\n  goosectl --database-url <URL> verify --log-key '{}' --keyring <key-file>.keyring",
+            cp.checkpoint.size,
+            self.log_key.vkey()
+        );
+        Ok(())
+    }
+}
+
+struct RunResult {
+    events: u64,
+    elapsed: Duration,
+    latency: Histogram<u64>,
+}
+
+impl RunResult {
+    fn rate(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    fn line(&self, what: &str) -> String {
+        format!(
+            "{what}: {} events in {:.2}s = {:.0} events/s; per-append latency p50 {} p90 {} p99 {} p99.9 {} max {}",
+            self.events,
+            self.elapsed.as_secs_f64(),
+            self.rate(),
+            fmt_us(self.latency.value_at_quantile(0.5)),
+            fmt_us(self.latency.value_at_quantile(0.9)),
+            fmt_us(self.latency.value_at_quantile(0.99)),
+            fmt_us(self.latency.value_at_quantile(0.999)),
+            fmt_us(self.latency.max()),
+        )
+    }
+}
+
+fn fmt_us(us: u64) -> String {
+    if us >= 1000 {
+        format!("{:.2}ms", us as f64 / 1000.0)
+    } else {
+        format!("{us}µs")
+    }
+}
+
+fn histogram() -> Result<Histogram<u64>> {
+    Ok(Histogram::new_with_bounds(1, 60_000_000, 3)?)
+}
+
+/// Runs `writers` tasks, each calling `append(writer, i)` until the event budget or the
+/// deadline is used up; returns events written, time, and latency per call.
+async fn drive<F, Fut>(writers: u64, batch: u64, events: u64, seconds: Option<u64>, append: F) -> Result<RunResult>
+where
+    F: Fn(u64, u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<()>> + Send,
+{
+    let append = Arc::new(append);
+    let per_writer = (events / writers / batch).max(1);
+    let deadline = seconds.map(|s| Instant::now() + Duration::from_secs(s));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let append = append.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut hist = histogram()?;
+            let mut done = 0u64;
+            for i in 0..per_writer {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    break;
+                }
+                let t = Instant::now();
+                append(w, i).await?;
+                hist.record(t.elapsed().as_micros().max(1) as u64)?;
+                done += batch;
+            }
+            anyhow::Ok((done, hist))
+        }));
+    }
+    let mut latency = histogram()?;
+    let mut total = 0;
+    for t in tasks {
+        let (done, hist) = t.await??;
+        total += done;
+        latency.add(&hist)?;
+    }
+    Ok(RunResult {
+        events: total,
+        elapsed: started.elapsed(),
+        latency,
+    })
+}
+
+async fn run_ledger(env: &Env, args: &LedgerArgs) -> Result<RunResult> {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let batch = args.batch;
+    let ledger = env.ledger.clone();
+    let events: Arc<Vec<NewEvent>> = Arc::new((0..batch).map(|_| env.event()).collect());
+    drive(args.writers, batch, args.events, args.seconds, move |w, i| {
+        let ledger = ledger.clone();
+        let template = events.clone();
+        let stream = StreamId::new("loadtest", format!("{}-w{w}", &run[..8]));
+        async move {
+            let stream = stream?;
+            let batch_events = template
+                .iter()
+                .map(|e| NewEvent {
+                    event_id: uuid::Uuid::now_v7(),
+                    metadata: Metadata::now("loadtest"),
+                    ..e.clone()
+                })
+                .collect();
+            ledger.append(&stream, i * batch, batch_events).await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+async fn run_baseline(env: &Env, args: &LedgerArgs) -> Result<RunResult> {
+    let pool = env.backend.pool().clone();
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS loadtest_plain ( \
+           position BIGSERIAL PRIMARY KEY, event_id UUID NOT NULL UNIQUE, aggregate_type TEXT NOT NULL, \
+           aggregate_id TEXT NOT NULL, version BIGINT NOT NULL, event_type TEXT NOT NULL, \
+           record BYTEA NOT NULL, digest BYTEA NOT NULL, subtrees BYTEA NOT NULL, \
+           UNIQUE (aggregate_type, aggregate_id, version))",
+    )
+    .execute(&pool)
+    .await?;
+    // Rows of the same size as the ledger's: record = payload plus the ~250 bytes of envelope
+    // and signature the ledger adds; random bytes stand in for the digest.
+    let record_len = env.payload.len() + 250;
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let batch = args.batch;
+    drive(args.writers, batch, args.events, args.seconds, move |w, i| {
+        let pool = pool.clone();
+        let stream_id = format!("{}-w{w}", &run[..8]);
+        async move {
+            let n = batch as usize;
+            let ids: Vec<uuid::Uuid> = (0..n).map(|_| uuid::Uuid::now_v7()).collect();
+            let versions: Vec<i64> = (0..n as i64).map(|k| (i * batch) as i64 + k + 1).collect();
+            let records: Vec<Vec<u8>> = (0..n).map(|_| vec![0x42; record_len]).collect();
+            let digests: Vec<Vec<u8>> = {
+                let mut rng = rand::thread_rng();
+                (0..n).map(|_| (0..32).map(|_| rng.gen()).collect()).collect()
+            };
+            sqlx::query(
+                "INSERT INTO loadtest_plain (event_id, aggregate_type, aggregate_id, version, event_type, record, digest, subtrees) \
+                 SELECT e, 'loadtest', $2, v, 'LoadGenerated', r, d, '' \
+                 FROM UNNEST($1::uuid[], $3::bigint[], $4::bytea[], $5::bytea[]) AS t(e, v, r, d)",
+            )
+            .bind(&ids)
+            .bind(&stream_id)
+            .bind(&versions)
+            .bind(&records)
+            .bind(&digests)
+            .execute(&pool)
+            .await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+async fn run_proofs(env: &Env, samples: u64) -> Result<()> {
+    let size = env.ledger.size().await?;
+    anyhow::ensure!(size > 0, "the log is empty: fill it with `loadtest ledger` first");
+    let mut hist = histogram()?;
+    let mut rng = rand::thread_rng();
+    let started = Instant::now();
+    for _ in 0..samples {
+        let index = rng.gen_range(0..size);
+        let t = Instant::now();
+        let proof = env.ledger.inclusion_proof(index, size).await?;
+        hist.record(t.elapsed().as_micros().max(1) as u64)?;
+        anyhow::ensure!(!proof.hashes.is_empty() || size == 1, "empty proof");
+    }
+    println!(
+        "inclusion proofs at size {size}: {samples} in {:.2}s; latency p50 {} p90 {} p99 {} max {}",
+        started.elapsed().as_secs_f64(),
+        fmt_us(hist.value_at_quantile(0.5)),
+        fmt_us(hist.value_at_quantile(0.9)),
+        fmt_us(hist.value_at_quantile(0.99)),
+        fmt_us(hist.max())
+    );
+    Ok(())
+}
