@@ -102,7 +102,10 @@ async fn main() -> Result<()> {
             if args.baseline {
                 let b = run_baseline(&env, &args).await?;
                 println!("{}", b.line("plain INSERT baseline"));
-                println!("ledger/baseline throughput ratio: {:.2}", r.rate() / b.rate());
+                println!(
+                    "ledger/baseline throughput ratio: {:.2}",
+                    r.rate() / b.rate()
+                );
             }
             env.finish().await?;
         }
@@ -238,7 +241,13 @@ fn histogram() -> Result<Histogram<u64>> {
 
 /// Runs `writers` tasks, each calling `append(writer, i)` until the event budget or the
 /// deadline is used up; returns events written, time, and latency per call.
-async fn drive<F, Fut>(writers: u64, batch: u64, events: u64, seconds: Option<u64>, append: F) -> Result<RunResult>
+async fn drive<F, Fut>(
+    writers: u64,
+    batch: u64,
+    events: u64,
+    seconds: Option<u64>,
+    append: F,
+) -> Result<RunResult>
 where
     F: Fn(u64, u64) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<()>> + Send,
@@ -284,24 +293,30 @@ async fn run_ledger(env: &Env, args: &LedgerArgs) -> Result<RunResult> {
     let batch = args.batch;
     let ledger = env.ledger.clone();
     let events: Arc<Vec<NewEvent>> = Arc::new((0..batch).map(|_| env.event()).collect());
-    drive(args.writers, batch, args.events, args.seconds, move |w, i| {
-        let ledger = ledger.clone();
-        let template = events.clone();
-        let stream = StreamId::new("loadtest", format!("{}-w{w}", &run[..8]));
-        async move {
-            let stream = stream?;
-            let batch_events = template
-                .iter()
-                .map(|e| NewEvent {
-                    event_id: uuid::Uuid::now_v7(),
-                    metadata: Metadata::now("loadtest"),
-                    ..e.clone()
-                })
-                .collect();
-            ledger.append(&stream, i * batch, batch_events).await?;
-            Ok(())
-        }
-    })
+    drive(
+        args.writers,
+        batch,
+        args.events,
+        args.seconds,
+        move |w, i| {
+            let ledger = ledger.clone();
+            let template = events.clone();
+            let stream = StreamId::new("loadtest", format!("{}-w{w}", &run[..8]));
+            async move {
+                let stream = stream?;
+                let batch_events = template
+                    .iter()
+                    .map(|e| NewEvent {
+                        event_id: uuid::Uuid::now_v7(),
+                        metadata: Metadata::now("loadtest"),
+                        ..e.clone()
+                    })
+                    .collect();
+                ledger.append(&stream, i * batch, batch_events).await?;
+                Ok(())
+            }
+        },
+    )
     .await
 }
 
@@ -353,7 +368,10 @@ async fn run_baseline(env: &Env, args: &LedgerArgs) -> Result<RunResult> {
 
 async fn run_proofs(env: &Env, samples: u64) -> Result<()> {
     let size = env.ledger.size().await?;
-    anyhow::ensure!(size > 0, "the log is empty: fill it with `loadtest ledger` first");
+    anyhow::ensure!(
+        size > 0,
+        "the log is empty: fill it with `loadtest ledger` first"
+    );
     let mut hist = histogram()?;
     let mut rng = rand::thread_rng();
     let started = Instant::now();

@@ -456,8 +456,11 @@ mod tests {
         }
     }
 
+    /// `(position, digest, stored subtree hashes)`.
+    type Row = (u64, Vec<u8>, Vec<u8>);
+
     /// Builds a tree the way the ledger does and returns every stored row.
-    fn build(n: u64) -> (Vec<Hash>, Vec<(u64, Vec<u8>, Vec<u8>)>, Frontier) {
+    fn build(n: u64) -> (Vec<Hash>, Vec<Row>, Frontier) {
         let mut f = Frontier::default();
         let mut leaves = Vec::new();
         let mut rows = Vec::new();

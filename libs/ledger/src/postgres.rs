@@ -56,11 +56,7 @@ impl PgBackend {
 /// trips); above it, binary COPY (least server work per row).
 const SMALL_GROUP: usize = 64;
 
-async fn insert_small(
-    tx: &mut sqlx::PgConnection,
-    rows: &[NewRow],
-    head: &Head,
-) -> Result<()> {
+async fn insert_small(tx: &mut sqlx::PgConnection, rows: &[NewRow], head: &Head) -> Result<()> {
     let positions: Vec<i64> = rows.iter().map(|r| pos(r.position)).collect();
     let event_ids: Vec<Uuid> = rows.iter().map(|r| r.event_id).collect();
     let agg_types: Vec<&str> = rows.iter().map(|r| r.stream.aggregate_type()).collect();

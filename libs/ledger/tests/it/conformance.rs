@@ -352,10 +352,16 @@ async fn cursors_impl(f: Fixture) {
 async fn large_batch_impl(f: Fixture) {
     // Large enough for the bulk (COPY) path of the PostgreSQL backend.
     let a = stream("bulk");
-    f.ledger.append(&a, 0, vec![event("Seed", 0)]).await.unwrap();
+    f.ledger
+        .append(&a, 0, vec![event("Seed", 0)])
+        .await
+        .unwrap();
     let batch: Vec<_> = (1..=500).map(|i| event("Bulk", i)).collect();
     let r = f.ledger.append(&a, 1, batch.clone()).await.unwrap();
-    assert_eq!((r.first_position, r.last_position, r.stream_version), (1, 500, 501));
+    assert_eq!(
+        (r.first_position, r.last_position, r.stream_version),
+        (1, 500, 501)
+    );
     let again = f.ledger.append(&a, 1, batch).await.unwrap();
     assert!(again.duplicate);
     let read = f.ledger.read_stream(&a, 1, 1000).await.unwrap();
@@ -363,5 +369,12 @@ async fn large_batch_impl(f: Fixture) {
     assert_eq!(f.verify().await.unwrap().events, 501);
     let root = f.ledger.root(501).await.unwrap();
     let p = f.ledger.inclusion_proof(250, 501).await.unwrap();
-    merkle::verify_inclusion(250, 501, &merkle::leaf_hash(&read[250].digest), &p.hashes, &root).unwrap();
+    merkle::verify_inclusion(
+        250,
+        501,
+        &merkle::leaf_hash(&read[250].digest),
+        &p.hashes,
+        &root,
+    )
+    .unwrap();
 }

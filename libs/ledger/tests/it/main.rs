@@ -1,4 +1,5 @@
 //! Integration tests of the ledger against real PostgreSQL and a real SQLite file.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 mod conformance;
 mod cqrs;

@@ -1,0 +1,36 @@
+# Golden Goose. `make help` lists the targets.
+.DEFAULT_GOAL := help
+CARGO ?= cargo
+DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/goose_bench
+
+.PHONY: help deps run test lint fmt build bench loadtest
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+deps: ## Install missing OS packages (postgresql, nats-server) and rustfmt/clippy
+	@scripts/install-deps.sh
+
+run: ## Run the whole system on the embedded ledger (./.goose, http://127.0.0.1:8080)
+	$(CARGO) run --release -p goosectl -- dev
+
+test: deps ## The one test command: fmt check, clippy -D warnings, every test (real PostgreSQL + nats-server)
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) test --workspace
+
+lint: ## fmt check and clippy
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+build: ## Release build of every binary
+	$(CARGO) build --release --workspace
+
+bench: build ## The ledger benchmark matrix against $(DATABASE_URL) (see docs/benchmarks.md)
+	./target/release/loadtest matrix --database-url $(DATABASE_URL)
+
+loadtest: build ## Append 100k events with 32 writers x 100 against $(DATABASE_URL)
+	./target/release/loadtest ledger --database-url $(DATABASE_URL) --events 100000 --writers 32 --batch 100 --baseline

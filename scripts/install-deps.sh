@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what `make test` needs and this machine lacks: PostgreSQL and nats-server (for the
+# real-services test harness), and the rustfmt/clippy components. Uses apt when run as root.
+set -euo pipefail
+
+missing=()
+have_bin() {
+    command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || compgen -G "/usr/lib/postgresql/*/bin/$1" >/dev/null
+}
+have_bin initdb || missing+=(postgresql)
+have_bin nats-server || missing+=(nats-server)
+
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "installing: ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        echo "missing OS packages: ${missing[*]}" >&2
+        echo "install them (Debian/Ubuntu: sudo apt-get install ${missing[*]}) and run again" >&2
+        exit 1
+    fi
+fi
+
+if command -v rustup >/dev/null 2>&1; then
+    for c in rustfmt clippy; do
+        rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
+    done
+fi

@@ -1,0 +1,197 @@
+//! The real `goosectl` binary.
+
+use crate::support::{fill, goosectl, postgres_ledger, run};
+use goose_ledger::sqlite::SqliteBackend;
+use goose_ledger::LedgerReader;
+use std::io::{Read as _, Write as _};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+#[tokio::test]
+async fn dev_serves_health_metrics_and_chain_then_stops_cleanly_on_ctrl_c() {
+    let data = tempfile::tempdir().unwrap();
+    let port = goose_testkit::free_port().unwrap();
+    let mut child = goosectl()
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["dev", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let health = goose_testkit::eventually(
+        Duration::from_secs(30),
+        "goosectl dev to answer",
+        || async { http_get(port, "/healthz") },
+    )
+    .await
+    .unwrap();
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let ready = http_get(port, "/readyz").unwrap();
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    let cp = goose_testkit::eventually(Duration::from_secs(10), "the first checkpoint", || async {
+        http_get(port, "/v1/chain/checkpoint").filter(|r| r.starts_with("HTTP/1.1 200"))
+    })
+    .await
+    .unwrap();
+    assert!(cp.contains("goose.dev/ledger\n1\n"), "{cp}");
+    let metrics = http_get(port, "/metrics").unwrap();
+    assert!(
+        metrics.contains("goose_ledger_events_appended_total"),
+        "{metrics}"
+    );
+
+    // Ctrl-C: a clean exit, with everything written covered by a checkpoint.
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "goosectl dev did not stop on SIGINT"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "{exit:?}");
+
+    let (code, out) = run(goosectl().arg("--data-dir").arg(data.path()).arg("verify"));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("OK: 1 events verified"), "{out}");
+
+    // An offline proof of the start event, checked with nothing but the log's public key.
+    let reader = LedgerReader::new(Arc::new(
+        SqliteBackend::open(&data.path().join("ledger.db"))
+            .await
+            .unwrap(),
+    ));
+    let event = reader.read_all(0, 1).await.unwrap().remove(0);
+    let proof_file = data.path().join("start.tlog-proof");
+    let (code, out) = run(goosectl()
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["proof", &event.event_id.to_string(), "--out"])
+        .arg(&proof_file));
+    assert_eq!(code, 0, "{out}");
+    let (code, vkey) = run(goosectl()
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["keys", "show"]));
+    assert_eq!(code, 0);
+    let vkey = vkey.trim().to_owned();
+    let (code, out) = run(goosectl()
+        .arg("verify-proof")
+        .arg(&proof_file)
+        .args(["--key", &vkey]));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("NodeStarted"), "{out}");
+
+    // A proof whose record was altered fails, naming why.
+    let text = std::fs::read_to_string(&proof_file).unwrap();
+    let forged = text.replacen("extra R", "extra S", 1);
+    std::fs::write(&proof_file, forged).unwrap();
+    let (code, out) = run(goosectl()
+        .arg("verify-proof")
+        .arg(&proof_file)
+        .args(["--key", &vkey]));
+    assert_ne!(code, 0, "{out}");
+}
+
+#[tokio::test]
+async fn verify_on_postgres_names_the_first_bad_position() {
+    let (k, url) = postgres_ledger().await;
+    fill(&k.ledger, 30).await;
+    k.ledger.sign_checkpoint(&k.log_key).await.unwrap();
+    let verify = || {
+        let mut c = goosectl();
+        c.args([
+            "--database-url",
+            &url,
+            "verify",
+            "--log-key",
+            &k.log_key.vkey(),
+            "--keyring",
+        ])
+        .arg(&k.keyring_file);
+        run(&mut c)
+    };
+    let (code, out) = verify();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("OK: 30 events verified"), "{out}");
+    assert!(out.contains("checkpoints verified at sizes [30]"), "{out}");
+
+    // `goosectl checkpoint` signs with the key file and the result verifies.
+    let (code, out) = run(goosectl()
+        .args(["--database-url", &url, "checkpoint", "--log-key-file"])
+        .arg(&k.log_key_file));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("goose.test/ledger\n30\n"), "{out}");
+
+    // Tamper as a superuser who bypasses the triggers: delete one event.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query("SET session_replication_role = replica")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM ledger_events WHERE position = 17")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let (code, out) = verify();
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAILED at position 17: event missing"),
+        "{out}"
+    );
+
+    // Wrong keys are refused before anything is trusted.
+    let other = goose_ledger::NoteKey::generate("goose.test/ledger").unwrap();
+    let (code, out) = run(goosectl()
+        .args([
+            "--database-url",
+            &url,
+            "verify",
+            "--log-key",
+            &other.vkey(),
+            "--keyring",
+        ])
+        .arg(&k.keyring_file));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("checkpoint"), "{out}");
+    drop(k.dir);
+}
+
+#[test]
+fn usage_errors_are_clear() {
+    let (code, out) = run(goosectl().args(["--data-dir", "/nonexistent/goose", "verify"]));
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("no log key"), "{out}");
+    let (code, out) =
+        run(goosectl().args(["verify-proof", "/nonexistent.proof", "--key", "not-a-key"]));
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("verifier key"), "{out}");
+    let (code, out) = run(goosectl().args(["proof", "not-a-uuid"]));
+    assert_eq!(code, 2, "{out}");
+}
