@@ -51,6 +51,9 @@ struct Common {
     /// Payload size in bytes (JSON).
     #[arg(long, default_value_t = 256)]
     payload_bytes: usize,
+    /// Most events the committer puts in one transaction.
+    #[arg(long, default_value_t = LedgerConfig::default().max_group_events)]
+    group_events: usize,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -167,7 +170,10 @@ impl Env {
         let ledger = Ledger::open(
             backend.clone() as Arc<dyn Backend>,
             key,
-            LedgerConfig::default(),
+            LedgerConfig {
+                max_group_events: c.group_events,
+                ..LedgerConfig::default()
+            },
         )
         .await?;
         let filler = "x".repeat(c.payload_bytes.saturating_sub(40));

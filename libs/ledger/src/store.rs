@@ -450,6 +450,28 @@ impl LedgerReader {
         self.sign_checkpoint(log_key).await.map(Some)
     }
 
+    /// Signs a checkpoint every `every` when the log grew, until `stop` resolves.
+    pub async fn run_periodic_checkpoints(
+        &self,
+        log_key: &NoteKey,
+        every: Duration,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(stop);
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = &mut stop => return,
+                _ = tick.tick() => {
+                    if let Err(e) = self.sign_checkpoint_if_grown(log_key).await {
+                        tracing::warn!(error = %e, "periodic checkpoint failed");
+                    }
+                }
+            }
+        }
+    }
+
     /// The newest stored checkpoint.
     pub async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>> {
         self.backend.latest_checkpoint().await

@@ -53,7 +53,7 @@ impl std::fmt::Debug for Verifier {
     }
 }
 
-const SIGNATURE_BATCH: usize = 256;
+const SIGNATURE_BATCH: usize = 2048;
 
 impl Verifier {
     /// Starts a verification. Every stored checkpoint must carry a valid signature by `log_key`.
@@ -205,15 +205,43 @@ impl Verifier {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let items: Vec<(&str, &[u8], &[u8; 64])> = self
-            .pending
-            .iter()
-            .map(|s| (s.key_id.as_str(), s.message.as_slice(), &s.signature))
-            .collect();
-        let result = self.keyring.verify_batch(&items);
-        let bad = result
-            .err()
-            .map(|i| (self.pending[i].position, self.pending[i].key_id.clone()));
+        // Batch verification, split over the cores: signatures are most of verify's work.
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let chunk = self.pending.len().div_ceil(threads).max(64);
+        let keyring = &self.keyring;
+        let first_bad = std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .pending
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        let items: Vec<(&str, &[u8], &[u8; 64])> = part
+                            .iter()
+                            .map(|s| (s.key_id.as_str(), s.message.as_slice(), &s.signature))
+                            .collect();
+                        keyring.verify_batch(&items).err().map(|i| part[i].position)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join())
+                .collect::<Result<Vec<Option<u64>>, _>>()
+        });
+        let from = self.pending.first().map_or(0, |s| s.position);
+        let Ok(results) = first_bad else {
+            self.pending.clear();
+            return self.fail(
+                from,
+                "signature verification crashed; nothing past here is verified",
+            );
+        };
+        let bad = results.into_iter().flatten().min().and_then(|position| {
+            self.pending
+                .iter()
+                .find(|s| s.position == position)
+                .map(|s| (position, s.key_id.clone()))
+        });
         self.pending.clear();
         match bad {
             None => Ok(()),

@@ -78,12 +78,13 @@ pub async fn serve(
         }
     };
     let relay = tokio::spawn(OutboxRelay::new(ledger.clone(), bus, "dev-relay").run(stopped()));
-    let checkpoints = tokio::spawn(periodic_checkpoints(
-        ledger.clone(),
-        log_key.clone(),
-        config.checkpoint_interval,
-        stopped(),
-    ));
+    let checkpoints = tokio::spawn({
+        let reader = (*ledger).clone();
+        let log_key = log_key.clone();
+        let every = config.checkpoint_interval;
+        let stop = stopped();
+        async move { reader.run_periodic_checkpoints(&log_key, every, stop).await }
+    });
 
     let ready_ledger = ledger.clone();
     let app = goose_runtime::health_routes(Arc::new(move || {
@@ -136,24 +137,4 @@ async fn record_start(ledger: &Ledger, log_key: &NoteKey, service_key: &NoteKey)
     )?;
     ledger.append(&stream, version, vec![event]).await?;
     Ok(())
-}
-
-async fn periodic_checkpoints(
-    ledger: Ledger,
-    log_key: Arc<NoteKey>,
-    every: Duration,
-    stop: impl Future<Output = ()>,
-) {
-    tokio::pin!(stop);
-    let mut tick = tokio::time::interval(every);
-    loop {
-        tokio::select! {
-            () = &mut stop => return,
-            _ = tick.tick() => {
-                if let Err(e) = ledger.sign_checkpoint_if_grown(&log_key).await {
-                    tracing::warn!(error = %e, "periodic checkpoint failed");
-                }
-            }
-        }
-    }
 }
