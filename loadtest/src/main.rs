@@ -294,7 +294,32 @@ where
     })
 }
 
+/// Starts every run from the same state: without this, autovacuum of the rows the previous run
+/// inserted, and a checkpoint of the WAL it wrote, land in the middle of the next run and skew
+/// it (seen: 10x slower cells).
+async fn settle(env: &Env) {
+    let pool = env.backend.pool();
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT relname::text FROM pg_class WHERE relname IN ('ledger_events', 'loadtest_plain') AND relkind = 'r'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap_or_default();
+    for t in tables {
+        if let Err(e) = sqlx::query(&format!("VACUUM (ANALYZE) {t}"))
+            .execute(pool)
+            .await
+        {
+            eprintln!("note: cannot VACUUM {t} before the run ({e}); figures may be noisier");
+        }
+    }
+    if let Err(e) = sqlx::query("CHECKPOINT").execute(pool).await {
+        eprintln!("note: cannot CHECKPOINT before the run ({e}); figures may be noisier");
+    }
+}
+
 async fn run_ledger(env: &Env, args: &LedgerArgs) -> Result<RunResult> {
+    settle(env).await;
     let run = uuid::Uuid::new_v4().simple().to_string();
     let batch = args.batch;
     let ledger = env.ledger.clone();
@@ -328,6 +353,7 @@ async fn run_ledger(env: &Env, args: &LedgerArgs) -> Result<RunResult> {
 
 async fn run_baseline(env: &Env, args: &LedgerArgs) -> Result<RunResult> {
     let pool = env.backend.pool().clone();
+    settle(env).await;
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS loadtest_plain ( \
            position BIGSERIAL PRIMARY KEY, event_id UUID NOT NULL UNIQUE, aggregate_type TEXT NOT NULL, \

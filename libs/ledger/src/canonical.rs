@@ -179,13 +179,22 @@ pub struct DecodedRecord<'a> {
 
 /// Decodes a stored record. `position_hint` names the row in errors.
 pub fn decode_record(record: &[u8], position_hint: u64) -> Result<DecodedRecord<'_>> {
-    decode_inner(record).map_err(|reason| Error::Corrupt {
+    decode_record_with_digest(record, position_hint, digest(record))
+}
+
+/// [`decode_record`] for a caller that has already computed `digest` of `record`.
+pub fn decode_record_with_digest(
+    record: &[u8],
+    position_hint: u64,
+    digest: Digest,
+) -> Result<DecodedRecord<'_>> {
+    decode_inner(record, digest).map_err(|reason| Error::Corrupt {
         position: position_hint,
         reason: format!("record does not decode: {reason}"),
     })
 }
 
-fn decode_inner(record: &[u8]) -> std::result::Result<DecodedRecord<'_>, String> {
+fn decode_inner(record: &[u8], digest: Digest) -> std::result::Result<DecodedRecord<'_>, String> {
     let mut r = Reader { buf: record };
     r.magic(RECORD_MAGIC)?;
     let position = r.u64()?;
@@ -239,7 +248,7 @@ fn decode_inner(record: &[u8]) -> std::result::Result<DecodedRecord<'_>, String>
             key_id,
             signature,
             previous_digest,
-            digest: digest(record),
+            digest,
             record: record.to_vec(),
         },
         content,

@@ -316,11 +316,20 @@ impl Ledger {
 #[derive(Debug, Clone)]
 pub struct LedgerReader {
     backend: Arc<dyn Backend>,
+    node_cache: Arc<std::sync::Mutex<HashMap<NodeId, Hash>>>,
 }
+
+/// Subtrees of at least 2^6 leaves are cached: about n/32 entries, most of every proof.
+const NODE_CACHE_MIN_LEVEL: u32 = 6;
+/// Entries kept at most (32 bytes each plus the key) before the cache starts over.
+const NODE_CACHE_LIMIT: usize = 1 << 20;
 
 impl LedgerReader {
     pub fn new(backend: Arc<dyn Backend>) -> Self {
-        Self { backend }
+        Self {
+            backend,
+            node_cache: Arc::default(),
+        }
     }
 
     pub fn backend(&self) -> &Arc<dyn Backend> {
@@ -366,16 +375,60 @@ impl LedgerReader {
             .decode()
     }
 
-    async fn nodes(&self, wanted: &[NodeId]) -> Result<HashMap<NodeId, Hash>> {
-        let mut rows_needed: Vec<u64> = wanted.iter().map(|n| n.row()).collect();
+    /// The perfect-subtree hashes `wanted` for a tree of `size` leaves, in one query. Fails
+    /// with `InvalidInput` when the log has fewer than `size` events.
+    async fn nodes(&self, wanted: &[NodeId], size: u64) -> Result<HashMap<NodeId, Hash>> {
+        let mut out = HashMap::with_capacity(wanted.len());
+        let mut missing = Vec::with_capacity(wanted.len());
+        {
+            let cache = self
+                .node_cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for id in wanted {
+                match cache.get(id) {
+                    Some(h) => {
+                        out.insert(*id, *h);
+                    }
+                    None => missing.push(*id),
+                }
+            }
+        }
+        // The last leaf's row is always read: it proves the tree of `size` exists.
+        let last = size.saturating_sub(1);
+        let mut rows_needed: Vec<u64> = missing.iter().map(|n| n.row()).collect();
+        rows_needed.push(last);
         rows_needed.sort_unstable();
         rows_needed.dedup();
         let rows = self.backend.rows_at(&rows_needed).await?;
-        Ok(merkle::nodes_from_rows(
-            wanted,
+        if !rows.iter().any(|r| r.position == last) {
+            let have = self.size().await?;
+            return Err(Error::InvalidInput(format!(
+                "tree size {size} is beyond the log's {have} events"
+            )));
+        }
+        let found = merkle::nodes_from_rows(
+            &missing,
             rows.iter()
                 .map(|r| (r.position, r.digest.as_slice(), r.subtrees.as_slice())),
-        ))
+        );
+        {
+            // Perfect subtrees never change: keep the upper levels (few, and on every proof).
+            let mut cache = self
+                .node_cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if cache.len() > NODE_CACHE_LIMIT {
+                cache.clear();
+            }
+            for (id, h) in &found {
+                if id.level >= NODE_CACHE_MIN_LEVEL {
+                    cache.insert(*id, *h);
+                }
+            }
+        }
+        out.extend(found);
+        Ok(out)
     }
 
     /// Root hash of the tree of the first `size` events.
@@ -383,27 +436,15 @@ impl LedgerReader {
         if size == 0 {
             return Ok(merkle::empty_root());
         }
-        self.check_size(size).await?;
         let plan = ProofPlan::root(size);
-        let nodes = self.nodes(plan.nodes()).await?;
+        let nodes = self.nodes(plan.nodes(), size).await?;
         Ok(plan.compute(&nodes)?[0])
-    }
-
-    async fn check_size(&self, size: u64) -> Result<()> {
-        let have = self.size().await?;
-        if size > have {
-            return Err(Error::InvalidInput(format!(
-                "tree size {size} is beyond the log's {have} events"
-            )));
-        }
-        Ok(())
     }
 
     /// Inclusion proof of `index` in the tree of `size` events: O(log n) row reads.
     pub async fn inclusion_proof(&self, index: u64, size: u64) -> Result<InclusionProof> {
-        self.check_size(size).await?;
         let plan = ProofPlan::inclusion(index, size)?;
-        let nodes = self.nodes(plan.nodes()).await?;
+        let nodes = self.nodes(plan.nodes(), size).await?;
         Ok(InclusionProof {
             index,
             size,
@@ -413,9 +454,11 @@ impl LedgerReader {
 
     /// Consistency proof between tree sizes `from` and `to`.
     pub async fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>> {
-        self.check_size(to).await?;
         let plan = ProofPlan::consistency(from, to)?;
-        let nodes = self.nodes(plan.nodes()).await?;
+        if to == 0 {
+            return Ok(Vec::new());
+        }
+        let nodes = self.nodes(plan.nodes(), to).await?;
         Ok(plan.compute(&nodes)?)
     }
 

@@ -55,6 +55,39 @@ impl std::fmt::Debug for Verifier {
 
 const SIGNATURE_BATCH: usize = 2048;
 
+type Prepared<'a> = ([u8; 32], crate::Result<canonical::DecodedRecord<'a>>);
+
+/// Digest and decode of each row, computed on all cores.
+fn prepare_parallel(rows: &[StoredRow]) -> Vec<Prepared<'_>> {
+    fn prepare(row: &StoredRow) -> Prepared<'_> {
+        let digest = canonical::digest(&row.record);
+        (
+            digest,
+            canonical::decode_record_with_digest(&row.record, row.position, digest),
+        )
+    }
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    if threads == 1 || rows.len() < 256 {
+        return rows.iter().map(prepare).collect();
+    }
+    let chunk = rows.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = rows
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(prepare).collect::<Vec<_>>()))
+            .collect();
+        let mut out = Vec::with_capacity(rows.len());
+        for (h, part) in handles.into_iter().zip(rows.chunks(chunk)) {
+            // A panicked worker leaves its rows to be prepared here instead.
+            out.extend(
+                h.join()
+                    .unwrap_or_else(|_| part.iter().map(prepare).collect()),
+            );
+        }
+        out
+    })
+}
+
 impl Verifier {
     /// Starts a verification. Every stored checkpoint must carry a valid signature by `log_key`.
     pub fn new(
@@ -98,8 +131,11 @@ impl Verifier {
 
     /// Checks the next rows.
     pub fn push_rows(&mut self, rows: &[StoredRow]) -> Result<(), Failure> {
-        for row in rows {
-            if let Err(f) = self.push(row) {
+        // Hashing and decoding are independent per row: do them on every core first, then run
+        // the order-dependent checks in sequence.
+        let prepared = prepare_parallel(rows);
+        for (row, (digest, decoded)) in rows.iter().zip(prepared) {
+            if let Err(f) = self.push(row, digest, decoded) {
                 // A signature problem earlier in the pending batch comes first.
                 self.flush_signatures()?;
                 return Err(f);
@@ -118,7 +154,12 @@ impl Verifier {
         })
     }
 
-    fn push(&mut self, row: &StoredRow) -> Result<(), Failure> {
+    fn push(
+        &mut self,
+        row: &StoredRow,
+        digest: [u8; 32],
+        decoded: crate::Result<canonical::DecodedRecord<'_>>,
+    ) -> Result<(), Failure> {
         let p = self.next;
         if row.position > p {
             return self.fail(
@@ -132,14 +173,13 @@ impl Verifier {
         if row.position < p {
             return self.fail(row.position, "position stored twice or out of order");
         }
-        let digest = canonical::digest(&row.record);
         if row.digest[..] != digest[..] {
             return self.fail(
                 p,
                 "stored digest does not match the record bytes (record altered)",
             );
         }
-        let decoded = canonical::decode_record(&row.record, p).map_err(|e| Failure {
+        let decoded = decoded.map_err(|e| Failure {
             position: p,
             problem: e.to_string(),
         })?;
