@@ -98,11 +98,12 @@ enum Acker {
 }
 
 impl Delivery {
-    /// Acknowledges the delivery: it will not be redelivered.
+    /// Acknowledges the delivery: it will not be redelivered. Waits for the server to confirm
+    /// (JetStream "double ack"), so a returned `Ok` means the ack was recorded.
     pub async fn ack(self) -> Result<()> {
         match self.acker {
             Acker::JetStream(m) => m
-                .ack()
+                .double_ack()
                 .await
                 .map_err(|e| Error::Unavailable(format!("ack failed: {e}"))),
             Acker::Memory(a) => {

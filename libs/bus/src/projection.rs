@@ -76,7 +76,13 @@ impl<R: ReadModel> Projection<R> {
                 // A gap: the bus lost something, or filtered it. The ledger has it all.
                 applied += self.fill_gap(next, ev.position).await?;
             }
-            if self.read_model.apply(&ev).await? {
+            let span = tracing::debug_span!(
+                "apply_event",
+                position = ev.position,
+                event_id = %ev.event_id,
+                event_type = %ev.event_type
+            );
+            if tracing::Instrument::instrument(self.read_model.apply(&ev), span).await? {
                 applied += 1;
             }
         }

@@ -3,7 +3,7 @@
 use crate::event::{AppendReceipt, StreamId};
 use crate::merkle::Frontier;
 use crate::sequencer::{self, AppendRequest, ExistingEvent, Head, NewRow};
-use crate::store::{head_from_rows, Backend, StoredCheckpoint, StoredRow};
+use crate::store::{head_from_rows, raise_size, Backend, StoredCheckpoint, StoredRow};
 use crate::{Error, Result};
 use sqlx::postgres::{PgListener, PgPoolOptions};
 use sqlx::{PgPool, Row};
@@ -406,13 +406,7 @@ impl Backend for PgBackend {
                 loop {
                     let n = listener.recv().await?;
                     if let Ok(size) = n.payload().parse::<u64>() {
-                        sender.send_if_modified(|s| {
-                            let changed = size > *s;
-                            if changed {
-                                *s = size;
-                            }
-                            changed
-                        });
+                        raise_size(&sender, size);
                     }
                     if sender.is_closed() {
                         return Ok(());

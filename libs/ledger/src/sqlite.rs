@@ -3,7 +3,7 @@
 use crate::event::{AppendReceipt, StreamId};
 use crate::merkle::Frontier;
 use crate::sequencer::{self, AppendRequest, ExistingEvent, Head};
-use crate::store::{head_from_rows, Backend, StoredCheckpoint, StoredRow};
+use crate::store::{head_from_rows, raise_size, Backend, StoredCheckpoint, StoredRow};
 use crate::{Error, Result};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -321,13 +321,7 @@ impl Backend for SqliteBackend {
                 return;
             }
             if let Ok(size) = self.size().await {
-                sender.send_if_modified(|s| {
-                    let changed = size > *s;
-                    if changed {
-                        *s = size;
-                    }
-                    changed
-                });
+                raise_size(&sender, size);
             }
         }
     }

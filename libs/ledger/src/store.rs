@@ -250,20 +250,30 @@ impl Ledger {
                 signature,
             });
         }
-        let (reply, answer) = oneshot::channel();
-        self.inner
-            .jobs
-            .send(Job {
-                request: AppendRequest {
-                    stream: stream.clone(),
-                    expected_version,
-                    events: prepared,
-                },
-                reply,
-            })
-            .await
-            .map_err(|_| Error::Closed)?;
-        answer.await.map_err(|_| Error::Closed)?
+        let span = tracing::debug_span!(
+            "append",
+            stream = %stream,
+            expected_version,
+            events = prepared.len(),
+            first_event_id = %prepared[0].event_id
+        );
+        let submit = async move {
+            let (reply, answer) = oneshot::channel();
+            self.inner
+                .jobs
+                .send(Job {
+                    request: AppendRequest {
+                        stream: stream.clone(),
+                        expected_version,
+                        events: prepared,
+                    },
+                    reply,
+                })
+                .await
+                .map_err(|_| Error::Closed)?;
+            answer.await.map_err(|_| Error::Closed)?
+        };
+        tracing::Instrument::instrument(submit, span).await
     }
 
     /// Waits until the committed size exceeds `known` (or `timeout` passes); returns the size.
@@ -558,14 +568,7 @@ async fn run_committer(
                 let rejected = outcomes.iter().filter(|o| o.is_err()).count();
                 metrics::counter!(telemetry::APPENDS_REJECTED).increment(rejected as u64);
                 if let Some(h) = &head {
-                    committed.send_if_modified(|s| {
-                        let new = h.frontier.size();
-                        let changed = new > *s;
-                        if changed {
-                            *s = new;
-                        }
-                        changed
-                    });
+                    raise_size(&committed, h.frontier.size());
                     metrics::gauge!(telemetry::LOG_SIZE).set(h.frontier.size() as f64);
                 }
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
@@ -583,6 +586,17 @@ async fn run_committer(
             }
         }
     }
+}
+
+/// Moves the committed-size watch forward (never back), waking waiters only on change.
+pub(crate) fn raise_size(sender: &watch::Sender<u64>, size: u64) {
+    sender.send_if_modified(|s| {
+        let changed = size > *s;
+        if changed {
+            *s = size;
+        }
+        changed
+    });
 }
 
 /// Rebuilds the head state (last digest and Merkle frontier) from stored rows.

@@ -349,3 +349,14 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_missing_server_binary_names_the_package_to_install() {
+        let err = super::find_binary("no-such-server-binary", "the `no-such` package")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("install the `no-such` package"), "{err}");
+    }
+}
