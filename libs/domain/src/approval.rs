@@ -1,0 +1,597 @@
+//! Approval requests: N distinct approvers, never the requester (segregation of duties).
+//!
+//! A request is an aggregate: [`ApprovalRequest::apply`] folds its events, and the deciding
+//! functions return the events to record or a [`Refusal`]. A refusal is recorded too (as
+//! [`ApprovalEvent::Refused`] with the actor), so attempts to self-approve stay on the chain.
+
+use crate::rbac::{Permission, PermissionSet};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// What is being approved; each kind has its own request and approve permissions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalKind {
+    Promotion,
+    ModelDeployment,
+    UseCase,
+}
+
+impl ApprovalKind {
+    /// Needed to raise a request of this kind.
+    pub const fn request_permission(self) -> Permission {
+        match self {
+            Self::Promotion => Permission::PromotionRequest,
+            Self::ModelDeployment => Permission::ModelDeploy,
+            Self::UseCase => Permission::UsecaseSubmit,
+        }
+    }
+
+    /// Needed to grant or reject a request of this kind.
+    pub const fn approve_permission(self) -> Permission {
+        match self {
+            Self::Promotion => Permission::PromotionApprove,
+            Self::ModelDeployment => Permission::ModelApprove,
+            Self::UseCase => Permission::UsecaseApprove,
+        }
+    }
+}
+
+/// How much harm a wrong decision could do; decides how many approvers are needed.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ImpactLevel {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl ImpactLevel {
+    pub const ALL: [ImpactLevel; 4] = [Self::Low, Self::Medium, Self::High, Self::Critical];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for ImpactLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ImpactLevel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|l| l.as_str() == s)
+            .ok_or_else(|| format!("unknown impact level {s:?} (low, medium, high, critical)"))
+    }
+}
+
+/// Distinct approvers required per impact level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalPolicy {
+    pub low: u8,
+    pub medium: u8,
+    pub high: u8,
+    pub critical: u8,
+}
+
+impl Default for ApprovalPolicy {
+    fn default() -> Self {
+        Self {
+            low: 1,
+            medium: 1,
+            high: 2,
+            critical: 3,
+        }
+    }
+}
+
+impl ApprovalPolicy {
+    pub fn required(&self, level: ImpactLevel) -> u8 {
+        match level {
+            ImpactLevel::Low => self.low,
+            ImpactLevel::Medium => self.medium,
+            ImpactLevel::High => self.high,
+            ImpactLevel::Critical => self.critical,
+        }
+    }
+
+    /// Parses `low=1,medium=1,high=2,critical=3` (levels left out keep their default).
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let mut policy = Self::default();
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (level, n) = part
+                .split_once('=')
+                .ok_or_else(|| format!("expected LEVEL=N, got {part:?}"))?;
+            let level: ImpactLevel = level.trim().parse()?;
+            let n: u8 = n
+                .trim()
+                .parse()
+                .map_err(|_| format!("approver count for {level} must be 1..=9, got {n:?}"))?;
+            if !(1..=9).contains(&n) {
+                return Err(format!("approver count for {level} must be 1..=9, got {n}"));
+            }
+            match level {
+                ImpactLevel::Low => policy.low = n,
+                ImpactLevel::Medium => policy.medium = n,
+                ImpactLevel::High => policy.high = n,
+                ImpactLevel::Critical => policy.critical = n,
+            }
+        }
+        Ok(policy)
+    }
+}
+
+/// Where a request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalStatus {
+    /// Not yet requested (an empty stream).
+    #[default]
+    New,
+    Pending,
+    Approved,
+    Rejected,
+}
+
+/// What happened to a request. Every variant names its actor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "PascalCase")]
+pub enum ApprovalEvent {
+    Requested {
+        kind: ApprovalKind,
+        subject: String,
+        impact: ImpactLevel,
+        requester: String,
+        required_approvers: u8,
+        reason: String,
+    },
+    Granted {
+        approver: String,
+        comment: String,
+    },
+    /// Recorded with the grant that reached the required number of approvers.
+    Approved {
+        approvers: Vec<String>,
+    },
+    Rejected {
+        approver: String,
+        reason: String,
+    },
+    /// An attempt that the rules refused (self-approval, missing permission, ...).
+    Refused {
+        actor: String,
+        action: String,
+        reason: String,
+    },
+}
+
+impl ApprovalEvent {
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::Requested { .. } => "ApprovalRequested",
+            Self::Granted { .. } => "ApprovalGranted",
+            Self::Approved { .. } => "ApprovalApproved",
+            Self::Rejected { .. } => "ApprovalRejected",
+            Self::Refused { .. } => "ApprovalRefused",
+        }
+    }
+}
+
+/// Why an action on a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("segregation of duties: {0} requested this and cannot approve or reject it")]
+    SelfApproval(String),
+    #[error("{actor} lacks permission {permission} needed to decide a {kind:?} request")]
+    MissingPermission {
+        actor: String,
+        permission: Permission,
+        kind: ApprovalKind,
+    },
+    #[error("{0} has already approved this request; another approver is needed")]
+    AlreadyGranted(String),
+    #[error("the request is already {0:?}")]
+    AlreadyDecided(ApprovalStatus),
+    #[error("no such approval request")]
+    NotFound,
+    #[error("approval request already exists")]
+    AlreadyExists,
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Refusal {
+    /// Whether this refusal is an attempt worth recording on the chain (not a typo).
+    pub fn is_recorded(&self) -> bool {
+        matches!(
+            self,
+            Self::SelfApproval(_)
+                | Self::MissingPermission { .. }
+                | Self::AlreadyGranted(_)
+                | Self::AlreadyDecided(_)
+        )
+    }
+
+    pub fn as_event(&self, actor: &str, action: &str) -> ApprovalEvent {
+        ApprovalEvent::Refused {
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            reason: self.to_string(),
+        }
+    }
+}
+
+/// An approval request as folded from its events.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ApprovalRequest {
+    pub status: ApprovalStatus,
+    #[schema(value_type = Option<ApprovalKind>)]
+    pub kind: Option<ApprovalKind>,
+    pub subject: String,
+    #[schema(value_type = Option<ImpactLevel>)]
+    pub impact: Option<ImpactLevel>,
+    pub requester: String,
+    pub reason: String,
+    pub required_approvers: u8,
+    /// Who granted, in order.
+    pub approvers: Vec<String>,
+    pub rejected_by: Option<String>,
+    pub rejection_reason: Option<String>,
+    /// Refused attempts so far.
+    pub refusals: u32,
+}
+
+/// A new request as asked for.
+#[derive(Debug, Clone)]
+pub struct NewRequest<'a> {
+    pub kind: ApprovalKind,
+    pub subject: &'a str,
+    pub impact: ImpactLevel,
+    pub reason: &'a str,
+}
+
+impl ApprovalRequest {
+    /// Folds one event. Cannot fail: events are facts.
+    pub fn apply(&mut self, event: &ApprovalEvent) {
+        match event {
+            ApprovalEvent::Requested {
+                kind,
+                subject,
+                impact,
+                requester,
+                required_approvers,
+                reason,
+            } => {
+                self.status = ApprovalStatus::Pending;
+                self.kind = Some(*kind);
+                self.subject.clone_from(subject);
+                self.impact = Some(*impact);
+                self.requester.clone_from(requester);
+                self.required_approvers = *required_approvers;
+                self.reason.clone_from(reason);
+            }
+            ApprovalEvent::Granted { approver, .. } => self.approvers.push(approver.clone()),
+            ApprovalEvent::Approved { .. } => self.status = ApprovalStatus::Approved,
+            ApprovalEvent::Rejected { approver, reason } => {
+                self.status = ApprovalStatus::Rejected;
+                self.rejected_by = Some(approver.clone());
+                self.rejection_reason = Some(reason.clone());
+            }
+            ApprovalEvent::Refused { .. } => self.refusals += 1,
+        }
+    }
+
+    /// Raises a request (the stream must be new).
+    pub fn request(
+        &self,
+        requester: &str,
+        requester_permissions: PermissionSet,
+        new: &NewRequest<'_>,
+        policy: &ApprovalPolicy,
+    ) -> Result<Vec<ApprovalEvent>, Refusal> {
+        if self.status != ApprovalStatus::New {
+            return Err(Refusal::AlreadyExists);
+        }
+        let subject = new.subject.trim();
+        if subject.is_empty() || subject.len() > 256 {
+            return Err(Refusal::Invalid(
+                "subject must be 1 to 256 characters".into(),
+            ));
+        }
+        if new.reason.len() > 4096 {
+            return Err(Refusal::Invalid(
+                "reason must be at most 4096 characters".into(),
+            ));
+        }
+        let needed = new.kind.request_permission();
+        if !requester_permissions.contains(needed) {
+            return Err(Refusal::MissingPermission {
+                actor: requester.to_owned(),
+                permission: needed,
+                kind: new.kind,
+            });
+        }
+        Ok(vec![ApprovalEvent::Requested {
+            kind: new.kind,
+            subject: subject.to_owned(),
+            impact: new.impact,
+            requester: requester.to_owned(),
+            required_approvers: policy.required(new.impact).max(1),
+            reason: new.reason.to_owned(),
+        }])
+    }
+
+    fn check_decider(&self, actor: &str, perms: PermissionSet) -> Result<ApprovalKind, Refusal> {
+        let kind = match (self.status, self.kind) {
+            (ApprovalStatus::New, _) | (_, None) => return Err(Refusal::NotFound),
+            (ApprovalStatus::Pending, Some(kind)) => kind,
+            (done, _) => return Err(Refusal::AlreadyDecided(done)),
+        };
+        if actor == self.requester {
+            return Err(Refusal::SelfApproval(actor.to_owned()));
+        }
+        let needed = kind.approve_permission();
+        if !perms.contains(needed) {
+            return Err(Refusal::MissingPermission {
+                actor: actor.to_owned(),
+                permission: needed,
+                kind,
+            });
+        }
+        Ok(kind)
+    }
+
+    /// Grants: records the approver; with the last one needed, approves.
+    pub fn grant(
+        &self,
+        actor: &str,
+        perms: PermissionSet,
+        comment: &str,
+    ) -> Result<Vec<ApprovalEvent>, Refusal> {
+        self.check_decider(actor, perms)?;
+        if self.approvers.iter().any(|a| a == actor) {
+            return Err(Refusal::AlreadyGranted(actor.to_owned()));
+        }
+        let mut events = vec![ApprovalEvent::Granted {
+            approver: actor.to_owned(),
+            comment: comment.to_owned(),
+        }];
+        if self.approvers.len() + 1 >= usize::from(self.required_approvers) {
+            let mut approvers = self.approvers.clone();
+            approvers.push(actor.to_owned());
+            events.push(ApprovalEvent::Approved { approvers });
+        }
+        Ok(events)
+    }
+
+    /// Rejects: one approver's rejection ends the request.
+    pub fn reject(
+        &self,
+        actor: &str,
+        perms: PermissionSet,
+        reason: &str,
+    ) -> Result<Vec<ApprovalEvent>, Refusal> {
+        self.check_decider(actor, perms)?;
+        if reason.trim().is_empty() {
+            return Err(Refusal::Invalid("a rejection needs a reason".into()));
+        }
+        Ok(vec![ApprovalEvent::Rejected {
+            approver: actor.to_owned(),
+            reason: reason.to_owned(),
+        }])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rbac::Role;
+    use proptest::prelude::*;
+
+    fn perms(r: Role) -> PermissionSet {
+        r.permissions()
+    }
+
+    fn requested(impact: ImpactLevel) -> ApprovalRequest {
+        let mut req = ApprovalRequest::default();
+        let new = NewRequest {
+            kind: ApprovalKind::Promotion,
+            subject: "service-a@1.0.0",
+            impact,
+            reason: "release",
+        };
+        for e in req
+            .request(
+                "olga",
+                perms(Role::Operator),
+                &new,
+                &ApprovalPolicy::default(),
+            )
+            .unwrap()
+        {
+            req.apply(&e);
+        }
+        req
+    }
+
+    fn run(
+        req: &mut ApprovalRequest,
+        f: impl FnOnce(&ApprovalRequest) -> Result<Vec<ApprovalEvent>, Refusal>,
+    ) -> Option<Refusal> {
+        let r = f(req);
+        record(req, r)
+    }
+
+    fn record(
+        req: &mut ApprovalRequest,
+        r: Result<Vec<ApprovalEvent>, Refusal>,
+    ) -> Option<Refusal> {
+        match r {
+            Ok(events) => {
+                for e in &events {
+                    req.apply(e);
+                }
+                None
+            }
+            Err(refusal) => Some(refusal),
+        }
+    }
+
+    #[test]
+    fn given_a_low_impact_request_when_an_approver_grants_then_it_is_approved() {
+        let mut req = requested(ImpactLevel::Low);
+        assert_eq!(req.required_approvers, 1);
+        let events = req.grant("ada", perms(Role::Approver), "ok").unwrap();
+        assert_eq!(events.len(), 2);
+        record(&mut req, Ok(events));
+        assert_eq!(req.status, ApprovalStatus::Approved);
+    }
+
+    #[test]
+    fn the_requester_cannot_approve_even_holding_the_permission() {
+        let req = requested(ImpactLevel::Low);
+        let both = perms(Role::Operator).union(perms(Role::Approver));
+        let refusal = req.grant("olga", both, "mine").unwrap_err();
+        assert_eq!(refusal, Refusal::SelfApproval("olga".into()));
+        assert!(refusal.is_recorded());
+        assert!(matches!(
+            req.reject("olga", both, "no").unwrap_err(),
+            Refusal::SelfApproval(_)
+        ));
+    }
+
+    #[test]
+    fn high_impact_needs_two_distinct_approvers() {
+        let mut req = requested(ImpactLevel::High);
+        assert_eq!(req.required_approvers, 2);
+        assert!(run(&mut req, |r| r.grant("ada", perms(Role::Approver), "")).is_none());
+        assert_eq!(req.status, ApprovalStatus::Pending);
+        let again = run(&mut req, |r| r.grant("ada", perms(Role::Approver), ""));
+        assert_eq!(again, Some(Refusal::AlreadyGranted("ada".into())));
+        assert!(run(&mut req, |r| r.grant("bob", perms(Role::Approver), "")).is_none());
+        assert_eq!(req.status, ApprovalStatus::Approved);
+        assert_eq!(req.approvers, vec!["ada", "bob"]);
+        let late = run(&mut req, |r| r.grant("cy", perms(Role::Approver), ""));
+        assert_eq!(
+            late,
+            Some(Refusal::AlreadyDecided(ApprovalStatus::Approved))
+        );
+    }
+
+    #[test]
+    fn deciding_needs_the_kinds_approve_permission() {
+        let req = requested(ImpactLevel::Low);
+        let r = req.grant("al", perms(Role::Analyst), "").unwrap_err();
+        assert!(matches!(
+            r,
+            Refusal::MissingPermission {
+                permission: Permission::PromotionApprove,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn requesting_needs_the_kinds_request_permission() {
+        let req = ApprovalRequest::default();
+        let new = NewRequest {
+            kind: ApprovalKind::ModelDeployment,
+            subject: "m",
+            impact: ImpactLevel::Low,
+            reason: "",
+        };
+        let r = req
+            .request("al", perms(Role::Analyst), &new, &ApprovalPolicy::default())
+            .unwrap_err();
+        assert!(matches!(
+            r,
+            Refusal::MissingPermission {
+                permission: Permission::ModelDeploy,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_rejection_ends_it_and_needs_a_reason() {
+        let mut req = requested(ImpactLevel::Critical);
+        assert!(matches!(
+            req.reject("ada", perms(Role::Approver), " "),
+            Err(Refusal::Invalid(_))
+        ));
+        assert!(run(&mut req, |r| r.reject(
+            "ada",
+            perms(Role::Approver),
+            "tests red"
+        ))
+        .is_none());
+        assert_eq!(req.status, ApprovalStatus::Rejected);
+        assert_eq!(req.rejected_by.as_deref(), Some("ada"));
+    }
+
+    #[test]
+    fn policy_parses_and_rejects_nonsense() {
+        let p = ApprovalPolicy::parse("high=3, critical=4").unwrap();
+        assert_eq!((p.low, p.high, p.critical), (1, 3, 4));
+        assert!(ApprovalPolicy::parse("huge=1").is_err());
+        assert!(ApprovalPolicy::parse("low=0").is_err());
+        assert!(ApprovalPolicy::parse("low").is_err());
+    }
+
+    proptest! {
+        /// Whatever sequence of actors tries to grant or reject, a request is approved only
+        /// with at least the required number of distinct approvers, none of them the
+        /// requester, all holding the approve permission.
+        #[test]
+        fn approval_needs_distinct_permitted_non_requesters(
+            impact in 0usize..4,
+            actions in proptest::collection::vec((0usize..5, 0usize..5, any::<bool>()), 0..20),
+        ) {
+            let names = ["olga", "ada", "bob", "cy", "dan"];
+            let roles = [Role::Operator, Role::Approver, Role::Analyst, Role::Admin, Role::Auditor];
+            let mut req = requested(ImpactLevel::ALL[impact]);
+            for (who, role, reject) in actions {
+                let p = roles[role].permissions();
+                let r = if reject { req.reject(names[who], p, "no") } else { req.grant(names[who], p, "") };
+                let ok = r.is_ok();
+                record(&mut req, r);
+                if ok {
+                    prop_assert_ne!(names[who], "olga");
+                    prop_assert!(p.contains(Permission::PromotionApprove));
+                }
+            }
+            if req.status == ApprovalStatus::Approved {
+                let mut distinct = req.approvers.clone();
+                distinct.sort();
+                distinct.dedup();
+                prop_assert_eq!(distinct.len(), req.approvers.len());
+                prop_assert!(distinct.len() >= usize::from(req.required_approvers));
+                prop_assert!(!distinct.contains(&"olga".to_string()));
+            }
+        }
+    }
+}
