@@ -122,6 +122,24 @@ impl Bus for JetStreamBus {
             .map_err(unavailable)?;
         Ok(Box::new(JetStreamSubscription { consumer }))
     }
+
+    async fn subscribe_live(&self, aggregate_type: Option<&str>) -> Result<Box<dyn Subscription>> {
+        // An ephemeral consumer: no durable name, deleted by the server after a minute
+        // without fetches, so stopped processes leave nothing behind.
+        let consumer = self
+            .stream
+            .create_consumer(consumer::pull::Config {
+                filter_subject: self.config.filter(aggregate_type),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait: self.config.ack_wait,
+                deliver_policy: consumer::DeliverPolicy::New,
+                inactive_threshold: Duration::from_secs(60),
+                ..Default::default()
+            })
+            .await
+            .map_err(unavailable)?;
+        Ok(Box::new(JetStreamSubscription { consumer }))
+    }
 }
 
 struct JetStreamSubscription {

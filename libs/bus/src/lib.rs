@@ -6,6 +6,7 @@
 //! durable cursor after a crash; [`projection::Projection`] applies events to a read model
 //! exactly once in effect, filling any gap in positions from the ledger.
 
+pub mod follow;
 pub mod jetstream;
 pub mod memory;
 pub mod projection;
@@ -127,6 +128,11 @@ pub trait Bus: Send + Sync + std::fmt::Debug {
         name: &str,
         aggregate_type: Option<&str>,
     ) -> Result<Box<dyn Subscription>>;
+
+    /// Opens a consumer for this process alone that delivers only events published from now
+    /// on, and is removed by the server once the process stops fetching. For in-memory read
+    /// models, which catch up from the ledger first ([`follow::Follower`]).
+    async fn subscribe_live(&self, aggregate_type: Option<&str>) -> Result<Box<dyn Subscription>>;
 }
 
 /// A durable, explicitly acknowledged pull subscription.

@@ -99,6 +99,20 @@ impl Bus for MemoryBus {
             aggregate_type: aggregate_type.map(str::to_owned),
         }))
     }
+
+    async fn subscribe_live(&self, aggregate_type: Option<&str>) -> Result<Box<dyn Subscription>> {
+        let end = self.lock().log.len();
+        let consumer = Arc::new(Mutex::new(ConsumerState {
+            acked_below: end,
+            acked: BTreeSet::new(),
+            delivered: end,
+        }));
+        Ok(Box::new(MemorySubscription {
+            bus: self.clone(),
+            consumer,
+            aggregate_type: aggregate_type.map(str::to_owned),
+        }))
+    }
 }
 
 struct MemorySubscription {

@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod graph;
 pub mod org_config;
 pub mod rbac;
+pub mod user;
 mod yaml;
 
 pub use yaml::YamlError;

@@ -55,6 +55,11 @@ impl fmt::Debug for NoteKey {
 }
 
 impl NoteKey {
+    /// The Ed25519 key itself, for signers other than the log (rbac's access tokens).
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.signing
+    }
+
     /// A fresh random key.
     pub fn generate(name: &str) -> Result<Self> {
         check_name(name)?;

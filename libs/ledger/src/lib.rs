@@ -9,6 +9,7 @@
 //! [`Ledger`] is the one entry point; it runs on a [`Backend`]: [`postgres::PgBackend`] for
 //! services, [`sqlite::SqliteBackend`] for `goosectl dev`. Both pass the same conformance suite.
 
+pub mod aggregate;
 pub mod canonical;
 pub mod checkpoint;
 pub mod cqrs;

@@ -1,6 +1,8 @@
 //! What every Golden Goose binary shares: tracing setup, the Prometheus recorder, health
 //! routes, graceful shutdown, and the one mapping from errors to HTTP problem+json.
 
+pub mod auth;
+pub mod openapi;
 pub mod problem;
 
 use axum::extract::State;

@@ -1,0 +1,145 @@
+//! In-memory read models that follow the ledger: catch up from the ledger at start, then
+//! apply what the bus announces, filling any gap from the ledger.
+//!
+//! The bus is only a wake-up here: a lost or duplicated message changes nothing, because
+//! every event is applied in position order exactly once (positions below `next` are
+//! skipped, a jump is filled from the ledger), and an idle follower also polls the ledger's
+//! size. A service keeps small read models this way (users and roles, the catalog, evidence
+//! summaries) and rebuilds them on every start.
+
+use crate::{Bus, Result};
+use goose_ledger::{LedgerReader, RecordedEvent};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// What a follower does with each event, in position order.
+pub type Handler = Arc<dyn Fn(&RecordedEvent) + Send + Sync>;
+
+/// A running follower; clone it to wait for positions.
+#[derive(Debug, Clone)]
+pub struct Follower {
+    next: watch::Receiver<u64>,
+}
+
+impl Follower {
+    /// Catches up with the ledger, then follows it in a background task until `shutdown`.
+    /// `aggregate_types`: events of other types are skipped (empty: all).
+    pub async fn start(
+        ledger: LedgerReader,
+        bus: Arc<dyn Bus>,
+        aggregate_types: &'static [&'static str],
+        handler: Handler,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<Self> {
+        // Subscribe before catching up, so nothing committed in between is missed.
+        let filter = match aggregate_types {
+            [one] => Some(*one),
+            _ => None,
+        };
+        let subscription = bus.subscribe_live(filter).await?;
+        let mut state = State {
+            ledger,
+            handler,
+            aggregate_types,
+            next: 0,
+        };
+        state.fill_to(u64::MAX).await?;
+        let (tx, rx) = watch::channel(state.next);
+        tokio::spawn(async move {
+            let mut subscription = subscription;
+            tokio::pin!(shutdown);
+            loop {
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    r = state.step(&mut *subscription) => {
+                        if let Err(e) = r {
+                            tracing::warn!(error = %e, "follower step failed; retrying");
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                        let _ = tx.send(state.next);
+                    }
+                }
+            }
+        });
+        Ok(Self { next: rx })
+    }
+
+    /// The next position not yet applied.
+    pub fn next_position(&self) -> u64 {
+        *self.next.borrow()
+    }
+
+    /// Waits until every position below `position` is applied (read-your-writes after an
+    /// append). Returns false on timeout.
+    pub async fn wait_for(&self, position: u64, timeout: Duration) -> bool {
+        let mut rx = self.next.clone();
+        tokio::time::timeout(timeout, rx.wait_for(|n| *n >= position))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+}
+
+struct State {
+    ledger: LedgerReader,
+    handler: Handler,
+    aggregate_types: &'static [&'static str],
+    next: u64,
+}
+
+impl State {
+    fn apply(&mut self, ev: &RecordedEvent) {
+        if ev.position != self.next {
+            return;
+        }
+        if self.aggregate_types.is_empty()
+            || self.aggregate_types.contains(&ev.stream.aggregate_type())
+        {
+            let _span = tracing::debug_span!(
+                "follow_event",
+                position = ev.position,
+                event_id = %ev.event_id,
+                event_type = %ev.event_type
+            )
+            .entered();
+            (self.handler)(ev);
+        }
+        self.next += 1;
+    }
+
+    /// Applies everything in the ledger from `next` up to (excluding) `to`.
+    async fn fill_to(&mut self, to: u64) -> Result<()> {
+        while self.next < to {
+            let limit = (to - self.next).min(1000) as u32;
+            let batch = self.ledger.read_all(self.next, limit).await?;
+            if batch.is_empty() {
+                break;
+            }
+            for ev in &batch {
+                self.apply(ev);
+            }
+        }
+        Ok(())
+    }
+
+    async fn step(&mut self, subscription: &mut dyn crate::Subscription) -> Result<()> {
+        let deliveries = subscription.fetch(256, Duration::from_secs(1)).await?;
+        if deliveries.is_empty() {
+            // Idle: make sure nothing was missed (a bus outage, a filtered gap).
+            let size = self.ledger.size().await?;
+            return self.fill_to(size).await;
+        }
+        let mut events: Vec<RecordedEvent> = deliveries.iter().map(|d| d.event.clone()).collect();
+        events.sort_by_key(|e| e.position);
+        for ev in &events {
+            if ev.position > self.next {
+                self.fill_to(ev.position).await?;
+            }
+            self.apply(ev);
+        }
+        for d in deliveries {
+            d.ack().await?;
+        }
+        Ok(())
+    }
+}

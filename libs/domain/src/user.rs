@@ -1,0 +1,218 @@
+//! Users as aggregates: creation, API keys (stored as digests only), role assignments and
+//! revocations. Every event names the actor in the ledger metadata; the payload repeats it
+//! where the fact is about someone else acting on this user.
+
+use crate::rbac::{Role, UserName};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What happened to a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "PascalCase")]
+pub enum UserEvent {
+    UserCreated {
+        name: UserName,
+        display_name: String,
+        created_by: String,
+    },
+    /// `secret_digest`: hex SHA3-256 of the secret; the secret itself is never stored.
+    ApiKeyIssued {
+        key_id: String,
+        secret_digest: String,
+        issued_by: String,
+    },
+    ApiKeyRevoked { key_id: String, revoked_by: String },
+    RoleAssigned { role: Role, assigned_by: String },
+    RoleRevoked { role: Role, revoked_by: String },
+    UserDeactivated { deactivated_by: String },
+}
+
+impl UserEvent {
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::UserCreated { .. } => "UserCreated",
+            Self::ApiKeyIssued { .. } => "ApiKeyIssued",
+            Self::ApiKeyRevoked { .. } => "ApiKeyRevoked",
+            Self::RoleAssigned { .. } => "RoleAssigned",
+            Self::RoleRevoked { .. } => "RoleRevoked",
+            Self::UserDeactivated { .. } => "UserDeactivated",
+        }
+    }
+}
+
+/// Why a user command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserError {
+    #[error("user {0} already exists")]
+    Exists(String),
+    #[error("no such user")]
+    NotFound,
+    #[error("user {0} is deactivated")]
+    Deactivated(String),
+    #[error("user {user} already holds role {role}")]
+    AlreadyHolds { user: String, role: Role },
+    #[error("user {user} does not hold role {role}")]
+    DoesNotHold { user: String, role: Role },
+    #[error("no active API key {0}")]
+    NoSuchKey(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A user as folded from events.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct User {
+    pub name: Option<UserName>,
+    pub display_name: String,
+    pub roles: BTreeSet<Role>,
+    /// Active keys: id → secret digest.
+    pub keys: BTreeMap<String, String>,
+    pub active: bool,
+}
+
+impl User {
+    pub fn apply(&mut self, e: &UserEvent) {
+        match e {
+            UserEvent::UserCreated {
+                name, display_name, ..
+            } => {
+                self.name = Some(name.clone());
+                self.display_name.clone_from(display_name);
+                self.active = true;
+            }
+            UserEvent::ApiKeyIssued {
+                key_id,
+                secret_digest,
+                ..
+            } => {
+                self.keys.insert(key_id.clone(), secret_digest.clone());
+            }
+            UserEvent::ApiKeyRevoked { key_id, .. } => {
+                self.keys.remove(key_id);
+            }
+            UserEvent::RoleAssigned { role, .. } => {
+                self.roles.insert(*role);
+            }
+            UserEvent::RoleRevoked { role, .. } => {
+                self.roles.remove(role);
+            }
+            UserEvent::UserDeactivated { .. } => {
+                self.active = false;
+                self.roles.clear();
+                self.keys.clear();
+            }
+        }
+    }
+
+    fn existing(&self) -> Result<&UserName, UserError> {
+        let name = self.name.as_ref().ok_or(UserError::NotFound)?;
+        if !self.active {
+            return Err(UserError::Deactivated(name.to_string()));
+        }
+        Ok(name)
+    }
+
+    pub fn create(&self, name: UserName, display_name: &str, actor: &str) -> Result<Vec<UserEvent>, UserError> {
+        if let Some(n) = &self.name {
+            return Err(UserError::Exists(n.to_string()));
+        }
+        if display_name.len() > 200 || display_name.chars().any(char::is_control) {
+            return Err(UserError::Invalid(
+                "display_name must be at most 200 printable characters".into(),
+            ));
+        }
+        Ok(vec![UserEvent::UserCreated {
+            name,
+            display_name: display_name.to_owned(),
+            created_by: actor.to_owned(),
+        }])
+    }
+
+    pub fn assign(&self, role: Role, actor: &str) -> Result<Vec<UserEvent>, UserError> {
+        let name = self.existing()?;
+        if self.roles.contains(&role) {
+            return Err(UserError::AlreadyHolds {
+                user: name.to_string(),
+                role,
+            });
+        }
+        Ok(vec![UserEvent::RoleAssigned {
+            role,
+            assigned_by: actor.to_owned(),
+        }])
+    }
+
+    pub fn revoke(&self, role: Role, actor: &str) -> Result<Vec<UserEvent>, UserError> {
+        let name = self.existing()?;
+        if !self.roles.contains(&role) {
+            return Err(UserError::DoesNotHold {
+                user: name.to_string(),
+                role,
+            });
+        }
+        Ok(vec![UserEvent::RoleRevoked {
+            role,
+            revoked_by: actor.to_owned(),
+        }])
+    }
+
+    pub fn issue_key(&self, key_id: &str, secret_digest: &str, actor: &str) -> Result<Vec<UserEvent>, UserError> {
+        self.existing()?;
+        Ok(vec![UserEvent::ApiKeyIssued {
+            key_id: key_id.to_owned(),
+            secret_digest: secret_digest.to_owned(),
+            issued_by: actor.to_owned(),
+        }])
+    }
+
+    pub fn revoke_key(&self, key_id: &str, actor: &str) -> Result<Vec<UserEvent>, UserError> {
+        self.existing()?;
+        if !self.keys.contains_key(key_id) {
+            return Err(UserError::NoSuchKey(key_id.to_owned()));
+        }
+        Ok(vec![UserEvent::ApiKeyRevoked {
+            key_id: key_id.to_owned(),
+            revoked_by: actor.to_owned(),
+        }])
+    }
+
+    pub fn deactivate(&self, actor: &str) -> Result<Vec<UserEvent>, UserError> {
+        self.existing()?;
+        Ok(vec![UserEvent::UserDeactivated {
+            deactivated_by: actor.to_owned(),
+        }])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(
+        u: &mut User,
+        f: impl FnOnce(&User) -> Result<Vec<UserEvent>, UserError>,
+    ) -> Result<(), UserError> {
+        for e in f(u)? {
+            u.apply(&e);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn lifecycle() {
+        let mut u = User::default();
+        assert_eq!(u.assign(Role::Admin, "x"), Err(UserError::NotFound));
+        let name = UserName::parse("ada").unwrap();
+        run(&mut u, |u| u.create(name.clone(), "Ada", "root")).unwrap();
+        assert!(matches!(u.create(name, "", "root"), Err(UserError::Exists(_))));
+        run(&mut u, |u| u.assign(Role::Approver, "root")).unwrap();
+        assert!(matches!(u.assign(Role::Approver, "root"), Err(UserError::AlreadyHolds { .. })));
+        run(&mut u, |u| u.issue_key("k1", "d1", "root")).unwrap();
+        run(&mut u, |u| u.revoke(Role::Approver, "root")).unwrap();
+        assert!(u.roles.is_empty());
+        assert!(matches!(u.revoke(Role::Approver, "root"), Err(UserError::DoesNotHold { .. })));
+        run(&mut u, |u| u.deactivate("root")).unwrap();
+        assert!(u.keys.is_empty());
+        assert!(matches!(u.assign(Role::Admin, "root"), Err(UserError::Deactivated(_))));
+    }
+}

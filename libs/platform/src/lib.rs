@@ -1,0 +1,272 @@
+//! The wiring every service shares: [`Platform`] opens the ledger (PostgreSQL, or SQLite
+//! for `goosectl dev`), the bus (JetStream, or in-process), the outbox relay when asked,
+//! the token verifier, and the users read model that authorization decisions use.
+//! [`serve`] puts a service's API behind the health routes and `/openapi.json`.
+//!
+//! Architecture invariant: services talk to each other only through events (the ledger and
+//! the bus); nothing here reads a table another service owns.
+
+use anyhow::{Context as _, Result};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use goose_bus::follow::Follower;
+use goose_bus::jetstream::JetStreamBus;
+use goose_bus::memory::MemoryBus;
+use goose_bus::relay::OutboxRelay;
+use goose_bus::{Bus, BusConfig};
+use goose_domain::user::UserEvent;
+use goose_ledger::aggregate::ExecuteError;
+use goose_ledger::postgres::PgBackend;
+use goose_ledger::sqlite::SqliteBackend;
+use goose_ledger::{Backend, Ledger, LedgerConfig, NoteKey, Vkey};
+use goose_runtime::auth::{MemoryDirectory, TokenVerifier};
+use goose_runtime::problem::Problem;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// The issuer name in access tokens.
+pub const TOKEN_ISSUER: &str = "goose-rbac";
+
+/// Where the ledger lives.
+#[derive(Debug, Clone)]
+pub enum Storage {
+    Postgres(String),
+    Sqlite(PathBuf),
+}
+
+/// Which bus to use.
+#[derive(Debug, Clone)]
+pub enum BusChoice {
+    Nats { url: String, config: BusConfig },
+    /// In-process; only meaningful when every service runs in this process.
+    Memory(MemoryBus),
+}
+
+/// How to wire a service.
+#[derive(Debug, Clone)]
+pub struct PlatformConfig {
+    pub storage: Storage,
+    pub bus: BusChoice,
+    /// The key this process signs its events with.
+    pub service_key: Arc<NoteKey>,
+    /// Verifier keys of the token issuer (rbac), as C2SP vkeys.
+    pub token_keys: Vec<Vkey>,
+    /// Run the outbox relay in this process (one per deployment is enough; more only publish
+    /// duplicates the bus drops).
+    pub run_relay: bool,
+}
+
+/// A running platform: the shared handles a service's handlers use.
+#[derive(Clone)]
+pub struct Platform {
+    pub ledger: Ledger,
+    pub bus: Arc<dyn Bus>,
+    pub verifier: TokenVerifier,
+    /// Users and their current roles, from rbac's events.
+    pub directory: MemoryDirectory,
+    /// Follows the ledger for the directory; wait on it for read-your-writes.
+    pub users: Follower,
+    stop: watch::Receiver<bool>,
+    stop_tx: Arc<watch::Sender<bool>>,
+    tasks: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl std::fmt::Debug for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Platform").finish_non_exhaustive()
+    }
+}
+
+impl Platform {
+    pub async fn start(config: PlatformConfig) -> Result<Self> {
+        let backend: Arc<dyn Backend> = match &config.storage {
+            Storage::Postgres(url) => Arc::new(
+                PgBackend::connect(url)
+                    .await
+                    .context("connecting to the PostgreSQL ledger")?,
+            ),
+            Storage::Sqlite(path) => Arc::new(
+                SqliteBackend::open(path)
+                    .await
+                    .with_context(|| format!("opening the ledger at {}", path.display()))?,
+            ),
+        };
+        let ledger = Ledger::open(backend, config.service_key.clone(), LedgerConfig::default())
+            .await
+            .context("opening the ledger")?;
+        let bus: Arc<dyn Bus> = match &config.bus {
+            BusChoice::Nats { url, config } => Arc::new(
+                JetStreamBus::connect(url, config.clone())
+                    .await
+                    .with_context(|| format!("connecting to NATS at {url}"))?,
+            ),
+            BusChoice::Memory(m) => Arc::new(m.clone()),
+        };
+        let verifier = TokenVerifier::new(
+            config.token_keys.iter().map(|k| (k.key_id(), k.key)),
+            TOKEN_ISSUER,
+        );
+        let (stop_tx, stop) = watch::channel(false);
+        let directory = MemoryDirectory::new();
+        let dir = directory.clone();
+        let users = Follower::start(
+            (*ledger).clone(),
+            bus.clone(),
+            &["user"],
+            Arc::new(move |ev| match ev.payload_as::<UserEvent>() {
+                Ok(e) => apply_user_event(&dir, ev.stream.aggregate_id(), &e),
+                Err(e) => tracing::error!(position = ev.position, error = %e, "undecodable user event"),
+            }),
+            stopped(stop.clone()),
+        )
+        .await
+        .context("starting the users read model")?;
+        let platform = Self {
+            ledger,
+            bus,
+            verifier,
+            directory,
+            users,
+            stop,
+            stop_tx: Arc::new(stop_tx),
+            tasks: Arc::default(),
+        };
+        if config.run_relay {
+            let relay = OutboxRelay::new(platform.ledger.clone(), platform.bus.clone(), "relay");
+            platform.spawn(relay.run(platform.stopped()));
+        }
+        Ok(platform)
+    }
+
+    /// Resolves when the platform is shutting down.
+    pub fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
+        stopped(self.stop.clone())
+    }
+
+    /// Runs a background task that ends at shutdown; [`Platform::shutdown`] waits for it.
+    pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        let handle = tokio::spawn(task);
+        self.tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(handle);
+    }
+
+    /// Stops background work and waits for it.
+    pub async fn shutdown(&self) {
+        let _ = self.stop_tx.send(true);
+        let tasks: Vec<_> = std::mem::take(
+            &mut *self
+                .tasks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+
+    /// Waits until the users read model has applied `position` (after an append whose effect
+    /// the next request must see).
+    pub async fn users_caught_up(&self, position: u64) {
+        if !self.users.wait_for(position + 1, Duration::from_secs(5)).await {
+            tracing::warn!(position, "users read model is behind");
+        }
+    }
+}
+
+fn stopped(mut rx: watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
+    async move {
+        let _ = rx.wait_for(|s| *s).await;
+    }
+}
+
+fn apply_user_event(dir: &MemoryDirectory, user: &str, e: &UserEvent) {
+    match e {
+        UserEvent::UserCreated { .. } => dir.add_user(user),
+        UserEvent::RoleAssigned { role, .. } => dir.grant(user, *role),
+        UserEvent::RoleRevoked { role, .. } => dir.revoke(user, *role),
+        UserEvent::UserDeactivated { .. } => dir.remove_user(user),
+        UserEvent::ApiKeyIssued { .. } | UserEvent::ApiKeyRevoked { .. } => {}
+    }
+}
+
+/// The one mapping from ledger errors to problem+json.
+pub fn ledger_problem(e: &goose_ledger::Error) -> Problem {
+    use goose_ledger::Error as E;
+    match e {
+        E::InvalidInput(m) => Problem::bad_request(m.clone()),
+        E::Conflict { .. } | E::IdempotencyMismatch { .. } => Problem::conflict(e.to_string()),
+        E::NotFound(m) => Problem::not_found(format!("{m} not found")),
+        E::Unavailable(_) | E::Closed => Problem::unavailable(e.to_string()),
+        _ => {
+            tracing::error!(error = %e, "ledger failure");
+            Problem::internal(e.to_string())
+        }
+    }
+}
+
+/// Maps a command's failure: the rule's refusal through `refused`, ledger errors as above.
+pub fn execute_problem<E>(e: ExecuteError<E>, refused: impl FnOnce(E) -> Problem) -> Problem {
+    match e {
+        ExecuteError::Rejected(r) => refused(r),
+        ExecuteError::Ledger(l) => ledger_problem(&l),
+    }
+}
+
+/// Problem for a JSON body that did not parse (axum's rejection text says what and where).
+pub fn json_problem(e: axum::extract::rejection::JsonRejection) -> Problem {
+    Problem::new(
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            StatusCode::PAYLOAD_TOO_LARGE
+        } else {
+            StatusCode::BAD_REQUEST
+        },
+        "invalid request body",
+        e.body_text(),
+    )
+}
+
+/// The routes every process serves besides its API: health, readiness (the ledger
+/// answers), metrics and `/openapi.json`.
+pub fn service_router(
+    platform: &Platform,
+    api: Router,
+    openapi: utoipa::openapi::OpenApi,
+) -> Router {
+    let ledger = platform.ledger.clone();
+    let doc = Arc::new(openapi);
+    goose_runtime::health_routes(Arc::new(move || {
+        let l = ledger.clone();
+        Box::pin(async move { l.size().await.map(|_| ()).map_err(|e| e.to_string()) })
+    }))
+    .route(
+        "/openapi.json",
+        get(move || {
+            let d = doc.clone();
+            async move { Json((*d).clone()).into_response() }
+        }),
+    )
+    .merge(api)
+    .fallback(|| async { Problem::not_found("no such route") })
+}
+
+/// Serves `router` on `listener` until `shutdown`, then stops the platform's background work.
+pub async fn serve(
+    platform: &Platform,
+    router: Router,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("HTTP server failed")?;
+    platform.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! The OpenAPI 3 document of a service, built from its [`RouteSpec`] table (the same table
+//! the authorization middleware enforces) and its schemas (utoipa `ToSchema` derives).
+
+use crate::auth::{Access, RouteSpec};
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{
+    Components, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Ref,
+    ResponseBuilder, ResponsesBuilder, Required,
+};
+
+fn method(m: &str) -> HttpMethod {
+    match m {
+        "POST" => HttpMethod::Post,
+        "PUT" => HttpMethod::Put,
+        "DELETE" => HttpMethod::Delete,
+        "PATCH" => HttpMethod::Patch,
+        _ => HttpMethod::Get,
+    }
+}
+
+fn access_text(a: Access) -> String {
+    match a {
+        Access::Public => "Public: no token needed.".into(),
+        Access::Authenticated => "Any authenticated user.".into(),
+        Access::Permission(p) => format!("Requires permission `{p}`."),
+        Access::AnyOf(ps) => format!(
+            "Requires one of {} (which one depends on the request).",
+            ps.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// Builds the document.
+pub fn document(title: &str, routes: &[RouteSpec], schemas: Option<Components>) -> OpenApi {
+    let mut paths = PathsBuilder::new();
+    for r in routes {
+        let mut op = OperationBuilder::new()
+            .summary(Some(r.summary))
+            .description(Some(access_text(r.access)))
+            .operation_id(Some(format!(
+                "{}_{}",
+                r.method.to_lowercase(),
+                r.path.trim_matches('/').replace(['/', '{', '}', '-'], "_")
+            )));
+        for seg in r.path.split('/') {
+            if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                op = op.parameter(
+                    ParameterBuilder::new()
+                        .name(name)
+                        .parameter_in(ParameterIn::Path)
+                        .required(Required::True)
+                        .schema(Some(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String))),
+                );
+            }
+        }
+        if let Some(req) = r.request {
+            op = op.request_body(Some(
+                RequestBodyBuilder::new()
+                    .content(
+                        "application/json",
+                        ContentBuilder::new().schema(Some(Ref::from_schema_name(req))).build(),
+                    )
+                    .required(Some(Required::True))
+                    .build(),
+            ));
+        }
+        let ok = match r.response {
+            Some(s) => ResponseBuilder::new().description("Success").content(
+                "application/json",
+                ContentBuilder::new().schema(Some(Ref::from_schema_name(s))).build(),
+            ),
+            None => ResponseBuilder::new().description("Success"),
+        };
+        let problem = |d: &str| {
+            ResponseBuilder::new().description(d).content(
+                "application/problem+json",
+                ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
+            )
+        };
+        let mut responses = ResponsesBuilder::new()
+            .response("200", ok)
+            .response("400", problem("Invalid request: the detail says what is wrong"));
+        if r.access != Access::Public {
+            responses = responses
+                .response("401", problem("Missing, expired or invalid token"))
+                .response("403", problem("The caller lacks the permission; the detail names it"));
+            op = op.security(SecurityRequirement::new("bearer", Vec::<String>::new()));
+        }
+        op = op.responses(responses.build());
+        paths = paths.path(r.path, PathItem::new(method(r.method), op.build()));
+    }
+    let mut components = schemas.unwrap_or_default();
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .build(),
+        ),
+    );
+    components.schemas.insert(
+        "Problem".into(),
+        utoipa::openapi::RefOr::T(<crate::problem::Problem as utoipa::PartialSchema>::schema().into()),
+    );
+    OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title(title)
+                .version(env!("CARGO_PKG_VERSION"))
+                .build(),
+        )
+        .paths(paths.build())
+        .components(Some(components))
+        .build()
+}
