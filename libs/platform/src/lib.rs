@@ -270,3 +270,96 @@ pub async fn serve(
     platform.shutdown().await;
     Ok(())
 }
+
+/// Command-line and environment settings every service binary takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServiceArgs {
+    /// PostgreSQL URL of the ledger.
+    #[arg(long, env = "GOOSE_DATABASE_URL")]
+    pub database_url: String,
+    /// NATS server with JetStream.
+    #[arg(long, env = "GOOSE_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// JetStream stream name.
+    #[arg(long, env = "GOOSE_NATS_STREAM", default_value = "GOOSE_EVENTS")]
+    pub nats_stream: String,
+    /// Subject prefix of published events.
+    #[arg(long, env = "GOOSE_NATS_SUBJECT_PREFIX", default_value = "goose.evt")]
+    pub nats_subject_prefix: String,
+    /// Address to serve HTTP on.
+    #[arg(long, env = "GOOSE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// This service's event signing key (created, mode 0600, if missing).
+    #[arg(long, env = "GOOSE_SERVICE_KEY_FILE")]
+    pub service_key_file: PathBuf,
+    /// Verifier key(s) of rbac's token signing key: a C2SP vkey, or @FILE with one per line.
+    #[arg(long = "token-vkey", env = "GOOSE_TOKEN_VKEY", value_delimiter = ',')]
+    pub token_vkeys: Vec<String>,
+    /// Run the outbox relay (publishing committed events to NATS) in this process.
+    #[arg(long, env = "GOOSE_RUN_RELAY")]
+    pub relay: bool,
+}
+
+impl ServiceArgs {
+    /// The platform configuration, loading (or creating) the key named `key_name`.
+    pub fn platform_config(&self, key_name: &str) -> Result<PlatformConfig> {
+        let service_key = Arc::new(
+            NoteKey::load_or_generate(&self.service_key_file, key_name)
+                .with_context(|| format!("loading {}", self.service_key_file.display()))?,
+        );
+        Ok(PlatformConfig {
+            storage: Storage::Postgres(self.database_url.clone()),
+            bus: BusChoice::Nats {
+                url: self.nats_url.clone(),
+                config: BusConfig {
+                    stream: self.nats_stream.clone(),
+                    subject_prefix: self.nats_subject_prefix.clone(),
+                    ..BusConfig::default()
+                },
+            },
+            service_key,
+            token_keys: parse_vkeys(&self.token_vkeys)?,
+            run_relay: self.relay,
+        })
+    }
+}
+
+/// Parses vkeys given inline or as `@FILE` (one per line, `#` comments).
+pub fn parse_vkeys(args: &[String]) -> Result<Vec<Vkey>> {
+    let mut out = Vec::new();
+    for a in args {
+        let text = match a.strip_prefix('@') {
+            Some(f) => std::fs::read_to_string(f).with_context(|| format!("reading {f}"))?,
+            None => a.clone(),
+        };
+        for line in text.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            out.push(Vkey::parse(line).with_context(|| format!("token verifier key {line:?}"))?);
+        }
+    }
+    Ok(out)
+}
+
+/// Runs a service binary: platform, API, serve until SIGINT/SIGTERM, drain.
+pub async fn run_service<F, Fut>(
+    name: &str,
+    args: &ServiceArgs,
+    build: F,
+) -> Result<()>
+where
+    F: FnOnce(Platform) -> Fut,
+    Fut: Future<Output = Result<(Router, utoipa::openapi::OpenApi)>>,
+{
+    let _ = goose_runtime::prometheus();
+    let config = args.platform_config(name)?;
+    let platform = Platform::start(config).await?;
+    let (api, doc) = build(platform.clone()).await?;
+    let router = service_router(&platform, api, doc);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!(service = name, addr = %listener.local_addr()?, "serving");
+    serve(&platform, router, listener, goose_runtime::shutdown_signal()).await
+}

@@ -272,6 +272,19 @@ impl MemoryDirectory {
         }
     }
 
+    /// Names of the users known, sorted.
+    pub fn users(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .users
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    }
+
     pub fn remove_user(&self, user: &str) {
         self.write().remove(user);
     }

@@ -1,0 +1,259 @@
+//! The registry service: the service catalog (onboarding from the seed's template or
+//! Backstage entities), its dependency graph, and the organisation's org-config.
+//!
+//! Architecture invariant: the catalog is one aggregate (`catalog/default`), so a batch of
+//! services is validated against the whole catalog — unknown dependencies, duplicates,
+//! cycles — and recorded in one append or not at all.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use goose_domain::catalog::{
+    parse_definitions, Catalog, CatalogEntry, CatalogEvent, Rejected, ServiceDefinition,
+    ServiceName,
+};
+use goose_domain::graph::GraphView;
+use goose_domain::org_config::OrgConfig;
+use goose_domain::rbac::Permission;
+use goose_ledger::aggregate::{self, Aggregate};
+use goose_ledger::Metadata;
+use goose_platform::{execute_problem, Platform};
+use goose_runtime::auth::{Access, AuthLayer, Caller, RouteSpec};
+use goose_runtime::problem::Problem;
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// The registry API.
+pub const ROUTES: &[RouteSpec] = &[
+    RouteSpec::new("POST", "/v1/services", Access::Permission(Permission::ServiceOnboard), "Onboard or update services: seed template or Backstage entities, YAML (multi-document) or JSON; all or nothing, in dependency order").returns("ApplyResult"),
+    RouteSpec::new("GET", "/v1/services", Access::Permission(Permission::ServiceRead), "List the catalog"),
+    RouteSpec::new("GET", "/v1/services/{name}", Access::Permission(Permission::ServiceRead), "One service with its dependencies and dependants").returns("ServiceView"),
+    RouteSpec::new("GET", "/v1/graph", Access::Permission(Permission::ServiceRead), "The dependency graph (?format=json|text|dot)").returns("GraphView"),
+    RouteSpec::new("PUT", "/v1/org-config", Access::Permission(Permission::OrgConfigure), "Replace org-config (YAML); errors name field and line").returns("OrgConfig"),
+    RouteSpec::new("GET", "/v1/org-config", Access::Permission(Permission::ServiceRead), "The current org-config (defaults until one is set)").returns("OrgConfig"),
+];
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(components(schemas(ApplyResult, ServiceView, GraphView, OrgConfig, CatalogEntry, ServiceDefinition)))]
+    struct Doc;
+    goose_runtime::openapi::document(
+        "Golden Goose registry",
+        ROUTES,
+        <Doc as utoipa::OpenApi>::openapi().components,
+    )
+}
+
+#[derive(Debug, Clone, Default)]
+struct CatalogAgg(Catalog);
+
+impl Aggregate for CatalogAgg {
+    const TYPE: &'static str = "catalog";
+    type Event = CatalogEvent;
+    fn apply(&mut self, e: &CatalogEvent) {
+        self.0.apply(e);
+    }
+    fn event_type(e: &CatalogEvent) -> &'static str {
+        e.event_type()
+    }
+}
+
+/// The org-config stream's one event type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "PascalCase")]
+pub enum OrgConfigEvent {
+    OrgConfigSet {
+        config: OrgConfig,
+        /// The file as submitted.
+        source: String,
+    },
+}
+
+#[derive(Debug, Clone, Default)]
+struct OrgConfigAgg(Option<OrgConfig>);
+
+impl Aggregate for OrgConfigAgg {
+    const TYPE: &'static str = "org_config";
+    type Event = OrgConfigEvent;
+    fn apply(&mut self, e: &OrgConfigEvent) {
+        let OrgConfigEvent::OrgConfigSet { config, .. } = e;
+        self.0 = Some(config.clone());
+    }
+    fn event_type(_: &OrgConfigEvent) -> &'static str {
+        "OrgConfigSet"
+    }
+}
+
+/// The id of the one catalog and the one org-config.
+pub const DEFAULT_ID: &str = "default";
+
+#[derive(Clone)]
+struct AppState {
+    platform: Platform,
+    catalog: Arc<RwLock<Catalog>>,
+    org: Arc<RwLock<Option<OrgConfig>>>,
+    follower: goose_bus::follow::Follower,
+}
+
+impl AppState {
+    fn catalog(&self) -> std::sync::RwLockReadGuard<'_, Catalog> {
+        self.catalog.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+pub async fn build(platform: &Platform) -> anyhow::Result<Router> {
+    let catalog: Arc<RwLock<Catalog>> = Arc::default();
+    let org: Arc<RwLock<Option<OrgConfig>>> = Arc::default();
+    let (c, o) = (catalog.clone(), org.clone());
+    let follower = goose_bus::follow::Follower::start(
+        (*platform.ledger).clone(),
+        platform.bus.clone(),
+        &["catalog", "org_config"],
+        Arc::new(move |ev| match ev.stream.aggregate_type() {
+            "catalog" => {
+                if let Ok(e) = ev.payload_as::<CatalogEvent>() {
+                    c.write().unwrap_or_else(std::sync::PoisonError::into_inner).apply(&e);
+                }
+            }
+            _ => {
+                if let Ok(OrgConfigEvent::OrgConfigSet { config, .. }) = ev.payload_as() {
+                    *o.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(config);
+                }
+            }
+        }),
+        platform.stopped(),
+    )
+    .await?;
+    let state = AppState {
+        platform: platform.clone(),
+        catalog,
+        org,
+        follower,
+    };
+    let router = Router::new()
+        .route("/v1/services", post(apply).get(list))
+        .route("/v1/services/{name}", get(get_service))
+        .route("/v1/graph", get(graph))
+        .route("/v1/org-config", get(get_org_config).put(put_org_config))
+        .with_state(state);
+    let auth = AuthLayer::new(platform.verifier.clone(), Arc::new(platform.directory.clone()), ROUTES);
+    Ok(auth.protect(router))
+}
+
+/// What an apply did.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ApplyResult {
+    /// Newly onboarded, in the order applied (dependencies first).
+    pub onboarded: Vec<String>,
+    /// Changed definitions, in the order applied.
+    pub updated: Vec<String>,
+    /// Submitted but identical to what is stored.
+    pub unchanged: Vec<String>,
+}
+
+fn body_text(body: &Bytes) -> Result<&str, Problem> {
+    std::str::from_utf8(body).map_err(|e| Problem::bad_request(format!("body is not UTF-8: {e}")))
+}
+
+async fn apply(State(s): State<AppState>, caller: Caller, body: Bytes) -> Result<Json<ApplyResult>, Problem> {
+    let defs = parse_definitions(body_text(&body)?).map_err(|e| Problem::bad_request(e.to_string()))?;
+    let submitted: Vec<String> = defs.iter().map(|d| d.name.to_string()).collect();
+    let meta = Metadata::now(caller.user.clone());
+    let done = aggregate::execute::<CatalogAgg, Rejected>(&s.platform.ledger, DEFAULT_ID, &meta, |c| c.0.submit(defs.clone()))
+        .await
+        .map_err(|e| execute_problem(e, |r| Problem::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "rejected", r.to_string())))?;
+    if let Some(r) = done.receipt {
+        s.follower.wait_for(r.last_position + 1, Duration::from_secs(5)).await;
+    }
+    let mut result = ApplyResult {
+        onboarded: Vec::new(),
+        updated: Vec::new(),
+        unchanged: Vec::new(),
+    };
+    for e in &done.events {
+        let name = e.definition().name.to_string();
+        match e {
+            CatalogEvent::ServiceOnboarded { .. } => result.onboarded.push(name),
+            CatalogEvent::ServiceUpdated { .. } => result.updated.push(name),
+        }
+    }
+    result.unchanged = submitted
+        .into_iter()
+        .filter(|n| !result.onboarded.contains(n) && !result.updated.contains(n))
+        .collect();
+    tracing::info!(user = %caller.user, onboarded = ?result.onboarded, updated = ?result.updated, "catalog applied");
+    Ok(Json(result))
+}
+
+async fn list(State(s): State<AppState>) -> Json<Vec<CatalogEntry>> {
+    Json(s.catalog().entries().cloned().collect())
+}
+
+/// A service with its place in the graph.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ServiceView {
+    #[serde(flatten)]
+    pub entry: CatalogEntry,
+    pub dependants: Vec<String>,
+}
+
+async fn get_service(State(s): State<AppState>, Path(name): Path<String>) -> Result<Json<ServiceView>, Problem> {
+    let name = ServiceName::parse(&name).map_err(Problem::bad_request)?;
+    let catalog = s.catalog();
+    let entry = catalog
+        .get(&name)
+        .cloned()
+        .ok_or_else(|| Problem::not_found(format!("no service {name} in the catalog")))?;
+    let dependants = catalog.graph().dependants(&name).into_iter().map(ToString::to_string).collect();
+    Ok(Json(ServiceView { entry, dependants }))
+}
+
+#[derive(Debug, Deserialize)]
+struct GraphQuery {
+    #[serde(default)]
+    format: Option<String>,
+}
+
+async fn graph(State(s): State<AppState>, q: Result<Query<GraphQuery>, axum::extract::rejection::QueryRejection>) -> Result<Response, Problem> {
+    let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let g = s.catalog().graph();
+    Ok(match q.format.as_deref().unwrap_or("json") {
+        "json" => Json(g.view()).into_response(),
+        "dot" => ([(header::CONTENT_TYPE, "text/vnd.graphviz")], g.to_dot()).into_response(),
+        "text" => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], g.to_text()).into_response(),
+        other => return Err(Problem::bad_request(format!("format {other:?} is not json, text or dot"))),
+    })
+}
+
+async fn get_org_config(State(s): State<AppState>) -> Json<OrgConfig> {
+    Json(
+        s.org
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .unwrap_or_default(),
+    )
+}
+
+async fn put_org_config(State(s): State<AppState>, caller: Caller, body: Bytes) -> Result<Json<OrgConfig>, Problem> {
+    let text = body_text(&body)?;
+    let config = OrgConfig::parse(text).map_err(|e| Problem::bad_request(e.to_string()))?;
+    let meta = Metadata::now(caller.user.clone());
+    let event = OrgConfigEvent::OrgConfigSet {
+        config: config.clone(),
+        source: text.to_owned(),
+    };
+    let done = aggregate::execute::<OrgConfigAgg, std::convert::Infallible>(&s.platform.ledger, DEFAULT_ID, &meta, |cur| {
+        Ok(if cur.0.as_ref() == Some(&config) { Vec::new() } else { vec![event.clone()] })
+    })
+    .await
+    .map_err(|e| execute_problem(e, |never| match never {}))?;
+    if let Some(r) = done.receipt {
+        s.follower.wait_for(r.last_position + 1, Duration::from_secs(5)).await;
+    }
+    Ok(Json(config))
+}
