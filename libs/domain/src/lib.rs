@@ -8,6 +8,7 @@
 
 pub mod approval;
 pub mod catalog;
+pub mod evidence;
 pub mod graph;
 pub mod org_config;
 pub mod rbac;

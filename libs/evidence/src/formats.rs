@@ -1,0 +1,545 @@
+//! Reading evidence files into [`EvidenceSummary`]s.
+//!
+//! JSON formats are deserialised into views holding only the fields the summary needs
+//! (serde skips the rest without allocating), XML is read as a stream of events
+//! (quick-xml), LCOV record by record (the `lcov` crate): memory stays a small multiple of
+//! the file however large it is. The typed crates for SARIF and CycloneDX materialise the
+//! whole document, several times its size, which the ingestion budget (peak under 4x the
+//! file) does not allow.
+
+use crate::dsse::{self, TrustedKeys};
+use goose_domain::evidence::{
+    AttestationSummary, CoverageSummary, EvidenceKind, EvidenceSummary, SastSummary, SbomSummary,
+    TestSummary,
+};
+use quick_xml::events::{BytesStart, Event};
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use std::collections::{BTreeSet, HashMap};
+
+/// Why a file was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    #[error("declared {declared} but the file looks like {detected}")]
+    Mismatch {
+        declared: EvidenceKind,
+        detected: EvidenceKind,
+    },
+    #[error("not valid {kind}: {reason}")]
+    Malformed { kind: EvidenceKind, reason: String },
+    #[error("{kind} attestation rejected: {reason}")]
+    Untrusted { kind: EvidenceKind, reason: String },
+}
+
+fn malformed(kind: EvidenceKind, reason: impl Into<String>) -> FormatError {
+    FormatError::Malformed {
+        kind,
+        reason: reason.into(),
+    }
+}
+
+/// Guesses the format of `bytes` from its first bytes, for the mismatch message.
+pub fn sniff(bytes: &[u8]) -> Option<EvidenceKind> {
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]);
+    let has = |s: &str| head.contains(s);
+    if has("\"bomFormat\"") {
+        Some(EvidenceKind::Cyclonedx)
+    } else if has("\"spdxVersion\"") {
+        Some(EvidenceKind::Spdx)
+    } else if has("\"payloadType\"") {
+        Some(EvidenceKind::InToto)
+    } else if has("sarif") && has("\"runs\"") {
+        Some(EvidenceKind::Sarif)
+    } else if has("<testsuite") {
+        Some(EvidenceKind::Junit)
+    } else if has("<coverage") {
+        Some(EvidenceKind::Cobertura)
+    } else if head.lines().any(|l| l.starts_with("SF:")) {
+        Some(EvidenceKind::Lcov)
+    } else {
+        None
+    }
+}
+
+/// Parses `bytes` as `kind`.
+pub fn summarize(kind: EvidenceKind, bytes: &[u8], keys: &TrustedKeys) -> Result<EvidenceSummary, FormatError> {
+    let result = match kind {
+        EvidenceKind::Sarif => sarif(bytes),
+        EvidenceKind::Junit => junit(bytes),
+        EvidenceKind::Lcov => lcov_file(bytes),
+        EvidenceKind::Cobertura => cobertura(bytes),
+        EvidenceKind::Cyclonedx => cyclonedx(bytes),
+        EvidenceKind::Spdx => spdx(bytes),
+        EvidenceKind::InToto => in_toto(bytes, keys),
+    };
+    result.map_err(|e| match (&e, sniff(bytes)) {
+        (FormatError::Malformed { .. }, Some(detected)) if detected != kind => FormatError::Mismatch {
+            declared: kind,
+            detected,
+        },
+        _ => e,
+    })
+}
+
+// --- SARIF 2.1.0 -----------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct SarifLog {
+    version: String,
+    runs: Vec<SarifRun>,
+}
+
+#[derive(Deserialize)]
+struct SarifRun {
+    tool: SarifTool,
+    #[serde(default)]
+    results: Vec<SarifResult>,
+}
+
+#[derive(Deserialize)]
+struct SarifTool {
+    driver: SarifDriver,
+}
+
+#[derive(Deserialize)]
+struct SarifDriver {
+    name: String,
+    #[serde(default)]
+    rules: Vec<SarifRule>,
+}
+
+#[derive(Deserialize)]
+struct SarifRule {
+    id: String,
+    #[serde(default, rename = "defaultConfiguration")]
+    default_configuration: Option<SarifConfig>,
+    #[serde(default)]
+    properties: Option<SarifProperties>,
+}
+
+#[derive(Deserialize)]
+struct SarifConfig {
+    #[serde(default)]
+    level: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SarifProperties {
+    #[serde(default, rename = "security-severity")]
+    security_severity: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct SarifResult {
+    #[serde(default, rename = "ruleId")]
+    rule_id: Option<String>,
+    #[serde(default)]
+    level: Option<String>,
+    #[serde(default, rename = "message")]
+    _message: IgnoredAny,
+}
+
+/// Severity of a result: the rule's `security-severity` (CVSS, as GitHub code scanning reads
+/// it) when present, else the SARIF level (error → high, warning → medium, note → low).
+fn sarif(bytes: &[u8]) -> Result<EvidenceSummary, FormatError> {
+    let k = EvidenceKind::Sarif;
+    let log: SarifLog = serde_json::from_slice(bytes).map_err(|e| malformed(k, e.to_string()))?;
+    if log.version != "2.1.0" {
+        return Err(malformed(k, format!("version {:?}, expected 2.1.0", log.version)));
+    }
+    let mut s = SastSummary::default();
+    for run in &log.runs {
+        if !s.tools.contains(&run.tool.driver.name) {
+            s.tools.push(run.tool.driver.name.clone());
+        }
+        let rules: HashMap<&str, &SarifRule> =
+            run.tool.driver.rules.iter().map(|r| (r.id.as_str(), r)).collect();
+        for r in &run.results {
+            let rule = r.rule_id.as_deref().and_then(|id| rules.get(id));
+            let cvss = rule
+                .and_then(|r| r.properties.as_ref())
+                .and_then(|p| p.security_severity.as_ref())
+                .and_then(|v| v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
+            let level = r
+                .level
+                .as_deref()
+                .or_else(|| rule.and_then(|r| r.default_configuration.as_ref()).and_then(|c| c.level.as_deref()))
+                .unwrap_or("warning");
+            match (cvss, level) {
+                (Some(c), _) if c >= 9.0 => s.critical += 1,
+                (Some(c), _) if c >= 7.0 => s.high += 1,
+                (Some(c), _) if c >= 4.0 => s.medium += 1,
+                (Some(c), _) if c > 0.0 => s.low += 1,
+                (Some(_), _) => s.info += 1,
+                (None, "error") => s.high += 1,
+                (None, "warning") => s.medium += 1,
+                (None, "note") => s.low += 1,
+                (None, _) => s.info += 1,
+            }
+        }
+    }
+    let mut out = EvidenceSummary::new(k);
+    out.sast = Some(s);
+    Ok(out)
+}
+
+// --- XML helpers ---------------------------------------------------------------------------
+
+fn attr(e: &BytesStart<'_>, name: &[u8]) -> Option<String> {
+    e.attributes()
+        .flatten()
+        .find(|a| a.key.as_ref() == name)
+        .and_then(|a| std::str::from_utf8(&a.value).ok().map(str::to_owned))
+}
+
+fn local(name: &[u8]) -> &[u8] {
+    name.rsplit(|b| *b == b':').next().unwrap_or(name)
+}
+
+// --- JUnit XML ---------------------------------------------------------------------------------
+
+fn junit(bytes: &[u8]) -> Result<EvidenceSummary, FormatError> {
+    let k = EvidenceKind::Junit;
+    let mut reader = quick_xml::Reader::from_reader(bytes);
+    let mut buf = Vec::new();
+    let mut t = TestSummary::default();
+    let mut saw_root = false;
+    let mut depth = 0usize;
+    // Outcome of the open <testcase>: 0 passed, 1 failed, 2 skipped.
+    let mut in_case: Option<u8> = None;
+    loop {
+        let ev = reader
+            .read_event_into(&mut buf)
+            .map_err(|e| malformed(k, format!("at byte {}: {e}", reader.buffer_position())))?;
+        match ev {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let empty = matches!(ev, Event::Empty(_));
+                let name = e.name();
+                let n = local(name.as_ref());
+                if depth == 0 && !empty {
+                    if n != b"testsuites" && n != b"testsuite" {
+                        return Err(malformed(k, format!("root element <{}>, expected <testsuites> or <testsuite>", String::from_utf8_lossy(n))));
+                    }
+                    saw_root = true;
+                } else if depth == 0 && (n == b"testsuites" || n == b"testsuite") {
+                    saw_root = true;
+                }
+                match n {
+                    b"testcase" if empty => t.passed += 1,
+                    b"testcase" => in_case = Some(0),
+                    b"failure" | b"error" if in_case.is_some() => in_case = Some(1),
+                    b"skipped" if in_case == Some(0) => in_case = Some(2),
+                    _ => {}
+                }
+                if !empty {
+                    depth += 1;
+                }
+            }
+            Event::End(ref e) => {
+                depth = depth.saturating_sub(1);
+                if local(e.name().as_ref()) == b"testcase" {
+                    match in_case.take() {
+                        Some(1) => t.failed += 1,
+                        Some(2) => t.skipped += 1,
+                        _ => t.passed += 1,
+                    }
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    if !saw_root {
+        return Err(malformed(k, "no <testsuites> or <testsuite> element"));
+    }
+    let mut out = EvidenceSummary::new(k);
+    out.tests = Some(t);
+    Ok(out)
+}
+
+// --- Cobertura XML ---------------------------------------------------------------------------
+
+fn percent(covered: u64, total: u64) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        ((covered as f64 / total as f64) * 10_000.0).round() / 100.0
+    }
+}
+
+fn cobertura(bytes: &[u8]) -> Result<EvidenceSummary, FormatError> {
+    let k = EvidenceKind::Cobertura;
+    let mut reader = quick_xml::Reader::from_reader(bytes);
+    let mut buf = Vec::new();
+    let mut root: Option<(Option<u64>, Option<u64>, Option<f64>)> = None;
+    let (mut lines, mut hit) = (0u64, 0u64);
+    // Lines are listed per class and again per method; count the class lists only.
+    let mut in_methods = 0usize;
+    loop {
+        let ev = reader
+            .read_event_into(&mut buf)
+            .map_err(|e| malformed(k, format!("at byte {}: {e}", reader.buffer_position())))?;
+        match ev {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let name = e.name();
+                match local(name.as_ref()) {
+                    b"coverage" if root.is_none() => {
+                        root = Some((
+                            attr(e, b"lines-covered").and_then(|v| v.parse().ok()),
+                            attr(e, b"lines-valid").and_then(|v| v.parse().ok()),
+                            attr(e, b"line-rate").and_then(|v| v.parse().ok()),
+                        ));
+                    }
+                    b"methods" if matches!(ev, Event::Start(_)) => in_methods += 1,
+                    b"line" if root.is_some() && in_methods == 0 => {
+                        lines += 1;
+                        if attr(e, b"hits").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) > 0 {
+                            hit += 1;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Event::End(ref e) if local(e.name().as_ref()) == b"methods" => {
+                in_methods = in_methods.saturating_sub(1);
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    let Some((covered, valid, rate)) = root else {
+        return Err(malformed(k, "no <coverage> element"));
+    };
+    let c = match (covered, valid, rate) {
+        (Some(c), Some(v), _) => CoverageSummary { lines_covered: c, lines_total: v, line_percent: percent(c, v) },
+        (_, _, Some(r)) if (0.0..=1.0).contains(&r) => CoverageSummary {
+            lines_covered: hit,
+            lines_total: lines,
+            line_percent: (r * 10_000.0).round() / 100.0,
+        },
+        _ => CoverageSummary { lines_covered: hit, lines_total: lines, line_percent: percent(hit, lines) },
+    };
+    if c.lines_covered > c.lines_total {
+        return Err(malformed(k, format!("lines-covered {} exceeds lines-valid {}", c.lines_covered, c.lines_total)));
+    }
+    let mut out = EvidenceSummary::new(k);
+    out.coverage = Some(c);
+    Ok(out)
+}
+
+// --- LCOV ------------------------------------------------------------------------------------
+
+fn lcov_file(bytes: &[u8]) -> Result<EvidenceSummary, FormatError> {
+    use lcov::Record;
+    let k = EvidenceKind::Lcov;
+    let reader = lcov::Reader::new(bytes);
+    let (mut found, mut hit) = (0u64, 0u64);
+    let (mut da_found, mut da_hit) = (0u64, 0u64);
+    let (mut files, mut ended) = (0u64, 0u64);
+    let (mut file_lf, mut file_lh) = (None::<u64>, None::<u64>);
+    for rec in reader {
+        match rec.map_err(|e| malformed(k, e.to_string()))? {
+            Record::SourceFile { .. } => {
+                files += 1;
+                da_found = 0;
+                da_hit = 0;
+                file_lf = None;
+                file_lh = None;
+            }
+            Record::LineData { count, .. } => {
+                da_found += 1;
+                if count > 0 {
+                    da_hit += 1;
+                }
+            }
+            Record::LinesFound { found: f } => file_lf = Some(u64::from(f)),
+            Record::LinesHit { hit: h } => file_lh = Some(u64::from(h)),
+            Record::EndOfRecord => {
+                ended += 1;
+                // LF/LH when the tool wrote them, else counted from DA lines.
+                found += file_lf.unwrap_or(da_found);
+                hit += file_lh.unwrap_or(da_hit);
+            }
+            _ => {}
+        }
+    }
+    if files == 0 || ended != files {
+        return Err(malformed(k, format!("{files} SF records but {ended} end_of_record lines")));
+    }
+    let mut out = EvidenceSummary::new(k);
+    out.coverage = Some(CoverageSummary { lines_covered: hit, lines_total: found, line_percent: percent(hit, found) });
+    Ok(out)
+}
+
+// --- CycloneDX JSON --------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CdxBom {
+    bom_format: String,
+    spec_version: String,
+    #[serde(default)]
+    components: Vec<CdxComponent>,
+    #[serde(default)]
+    vulnerabilities: Vec<CdxVulnerability>,
+}
+
+#[derive(Deserialize)]
+struct CdxComponent {
+    #[serde(default, rename = "bom-ref")]
+    bom_ref: Option<String>,
+    #[serde(default)]
+    components: Vec<CdxComponent>,
+}
+
+#[derive(Deserialize)]
+struct CdxVulnerability {
+    #[serde(default)]
+    affects: Vec<CdxAffects>,
+}
+
+#[derive(Deserialize)]
+struct CdxAffects {
+    #[serde(rename = "ref")]
+    reference: String,
+}
+
+fn count_components(cs: &[CdxComponent], refs: &mut BTreeSet<String>) -> u64 {
+    cs.iter()
+        .map(|c| {
+            if let Some(r) = &c.bom_ref {
+                refs.insert(r.clone());
+            }
+            1 + count_components(&c.components, refs)
+        })
+        .sum()
+}
+
+fn cyclonedx(bytes: &[u8]) -> Result<EvidenceSummary, FormatError> {
+    let k = EvidenceKind::Cyclonedx;
+    let bom: CdxBom = serde_json::from_slice(bytes).map_err(|e| malformed(k, e.to_string()))?;
+    if bom.bom_format != "CycloneDX" {
+        return Err(malformed(k, format!("bomFormat {:?}, expected CycloneDX", bom.bom_format)));
+    }
+    if !bom.spec_version.starts_with("1.") {
+        return Err(malformed(k, format!("specVersion {:?} is not 1.x", bom.spec_version)));
+    }
+    let mut refs = BTreeSet::new();
+    let components = count_components(&bom.components, &mut refs);
+    let vulnerable: BTreeSet<&str> = bom
+        .vulnerabilities
+        .iter()
+        .flat_map(|v| v.affects.iter().map(|a| a.reference.as_str()))
+        .filter(|r| refs.contains(*r))
+        .collect();
+    let mut out = EvidenceSummary::new(k);
+    out.sbom = Some(SbomSummary { spec_version: bom.spec_version, components, vulnerable_components: vulnerable.len() as u64 });
+    Ok(out)
+}
+
+// --- SPDX JSON -------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SpdxDocument {
+    spdx_version: String,
+    #[serde(rename = "SPDXID")]
+    spdx_id: String,
+    #[serde(default)]
+    packages: Vec<SpdxPackage>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SpdxPackage {
+    #[serde(default)]
+    external_refs: Vec<SpdxExternalRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SpdxExternalRef {
+    reference_category: String,
+    reference_type: String,
+}
+
+/// Vulnerable packages: those with a SECURITY external reference of type `advisory`
+/// (SPDX 2.3 has no vulnerability section; advisories are how scanners annotate packages).
+fn spdx(bytes: &[u8]) -> Result<EvidenceSummary, FormatError> {
+    let k = EvidenceKind::Spdx;
+    let doc: SpdxDocument = serde_json::from_slice(bytes).map_err(|e| malformed(k, e.to_string()))?;
+    if !doc.spdx_version.starts_with("SPDX-2.") {
+        return Err(malformed(k, format!("spdxVersion {:?}, expected SPDX-2.x", doc.spdx_version)));
+    }
+    if doc.spdx_id != "SPDXRef-DOCUMENT" {
+        return Err(malformed(k, format!("SPDXID {:?}, expected SPDXRef-DOCUMENT", doc.spdx_id)));
+    }
+    let vulnerable = doc
+        .packages
+        .iter()
+        .filter(|p| {
+            p.external_refs.iter().any(|r| {
+                r.reference_category.replace('_', "-").eq_ignore_ascii_case("SECURITY")
+                    && r.reference_type.eq_ignore_ascii_case("advisory")
+            })
+        })
+        .count() as u64;
+    let mut out = EvidenceSummary::new(k);
+    out.sbom = Some(SbomSummary { spec_version: doc.spdx_version, components: doc.packages.len() as u64, vulnerable_components: vulnerable });
+    Ok(out)
+}
+
+// --- in-toto Statement v1 in DSSE --------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Statement {
+    #[serde(rename = "_type")]
+    kind: String,
+    subject: Vec<Subject>,
+    predicate_type: String,
+}
+
+#[derive(Deserialize)]
+struct Subject {
+    #[serde(default)]
+    name: String,
+    digest: std::collections::BTreeMap<String, String>,
+}
+
+fn in_toto(bytes: &[u8], keys: &TrustedKeys) -> Result<EvidenceSummary, FormatError> {
+    let k = EvidenceKind::InToto;
+    let v = dsse::verify(bytes, keys).map_err(|reason| {
+        if reason.starts_with("not a DSSE envelope") {
+            malformed(k, reason)
+        } else {
+            FormatError::Untrusted { kind: k, reason }
+        }
+    })?;
+    if v.payload_type != dsse::IN_TOTO_PAYLOAD_TYPE {
+        return Err(malformed(k, format!("payloadType {:?}, expected {}", v.payload_type, dsse::IN_TOTO_PAYLOAD_TYPE)));
+    }
+    let st: Statement = serde_json::from_slice(&v.payload).map_err(|e| malformed(k, format!("statement: {e}")))?;
+    if st.kind != dsse::STATEMENT_V1 {
+        return Err(malformed(k, format!("_type {:?}, expected {}", st.kind, dsse::STATEMENT_V1)));
+    }
+    if st.subject.is_empty() || st.subject.iter().any(|s| s.digest.is_empty()) {
+        return Err(malformed(k, "every statement needs at least one subject with a digest"));
+    }
+    let subjects = st
+        .subject
+        .iter()
+        .map(|s| {
+            let (alg, d) = s.digest.get_key_value("sha256").or_else(|| s.digest.iter().next()).map(|(a, d)| (a.clone(), d.clone())).unwrap_or_default();
+            (s.name.clone(), format!("{alg}:{d}"))
+        })
+        .collect();
+    let mut out = EvidenceSummary::new(k);
+    out.attestation = Some(AttestationSummary { predicate_type: st.predicate_type, subjects, signed_by: v.signed_by });
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;
