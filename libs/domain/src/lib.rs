@@ -15,4 +15,4 @@ pub mod rbac;
 pub mod user;
 mod yaml;
 
-pub use yaml::YamlError;
+pub use yaml::{documents as yaml_documents, YamlError};

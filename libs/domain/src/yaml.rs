@@ -27,10 +27,24 @@ impl From<serde_saphyr::Error> for YamlError {
     }
 }
 
+// YAML 1.2 booleans only: under YAML 1.1 rules a service called `y`, `no` or `on` would
+// silently become a boolean (the "Norway problem").
+fn options() -> serde_saphyr::Options {
+    serde_saphyr::options! { strict_booleans: true }
+}
+
 pub(crate) fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
-    serde_saphyr::from_str(text).map_err(YamlError::from)
+    serde_saphyr::from_str_with_options(text, options()).map_err(YamlError::from)
 }
 
 pub(crate) fn from_multiple<T: DeserializeOwned>(text: &str) -> Result<Vec<T>, YamlError> {
-    serde_saphyr::from_multiple(text).map_err(YamlError::from)
+    serde_saphyr::from_multiple_with_options(text, options()).map_err(YamlError::from)
+}
+
+/// Every document of a YAML stream, as JSON values (null documents dropped).
+pub fn documents(text: &str) -> Result<Vec<serde_json::Value>, YamlError> {
+    Ok(from_multiple::<serde_json::Value>(text)?
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .collect())
 }

@@ -13,6 +13,8 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(flatten)]
     pub target: Target,
+    #[command(flatten)]
+    pub api: Api,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -45,6 +47,146 @@ pub enum Command {
     Proof(ProofArgs),
     /// Check an offline proof file with only the log's public key; no database needed.
     VerifyProof(VerifyProofArgs),
+    /// Exchange an API key for an access token and print it (for GOOSE_TOKEN).
+    Token(TokenArgs),
+    /// The service catalog.
+    Service {
+        #[command(subcommand)]
+        command: ServiceCommand,
+    },
+    /// Print the dependency graph.
+    Graph(GraphArgs),
+    /// Evidence files.
+    Evidence {
+        #[command(subcommand)]
+        command: EvidenceCommand,
+    },
+    /// Users and roles.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Approval requests.
+    Approval {
+        #[command(subcommand)]
+        command: ApprovalCommand,
+    },
+}
+
+/// Where the APIs are and who is calling.
+#[derive(Debug, Clone, Args)]
+pub struct Api {
+    /// Base URL of Golden Goose (`goosectl dev` serves everything on one).
+    #[arg(long, global = true, env = "GOOSE_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// rbac's URL, when the services run apart.
+    #[arg(long, global = true, env = "GOOSE_RBAC_URL")]
+    pub rbac_url: Option<String>,
+    /// registry's URL, when the services run apart.
+    #[arg(long, global = true, env = "GOOSE_REGISTRY_URL")]
+    pub registry_url: Option<String>,
+    /// evidence's URL, when the services run apart.
+    #[arg(long, global = true, env = "GOOSE_EVIDENCE_URL")]
+    pub evidence_url: Option<String>,
+    /// Access token (see `goosectl token`).
+    #[arg(long, global = true, env = "GOOSE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[arg(long)]
+    pub user: String,
+    /// File holding the API key (`gk_...`).
+    #[arg(long)]
+    pub api_key_file: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Onboard or update services from a file or a directory of files (YAML or JSON; seed
+    /// template or Backstage catalog-info). All or nothing, in dependency order.
+    Apply {
+        #[arg(short = 'f', long = "file")]
+        path: PathBuf,
+    },
+    /// List the catalog.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// text, dot or json.
+    #[arg(long, default_value = "text")]
+    pub format: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvidenceCommand {
+    /// Submit an evidence file.
+    Add {
+        #[arg(long)]
+        service: String,
+        #[arg(long)]
+        version: String,
+        /// sarif, junit, lcov, cobertura, cyclonedx, spdx or in-toto.
+        #[arg(long)]
+        kind: String,
+        file: PathBuf,
+    },
+    /// List evidence of a service.
+    List {
+        #[arg(long)]
+        service: Option<String>,
+    },
+    /// Write the seed's audit layout for a service (specs, evidence by day, promotions).
+    Export {
+        #[arg(long)]
+        service: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user with roles and print a new API key for them.
+    Create {
+        name: String,
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
+    Grant { name: String, role: String },
+    Revoke { name: String, role: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalCommand {
+    /// Raise a request.
+    Request {
+        /// promotion, model_deployment or use_case.
+        #[arg(long, default_value = "promotion")]
+        kind: String,
+        #[arg(long)]
+        subject: String,
+        /// low, medium, high or critical.
+        #[arg(long, default_value = "medium")]
+        impact: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    Grant {
+        id: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    Reject {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    Show { id: String },
+    List,
 }
 
 #[derive(Debug, Args)]

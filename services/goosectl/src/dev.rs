@@ -1,14 +1,13 @@
-//! `goosectl dev`: the embedded ledger (SQLite in the data dir), the in-process bus with its
-//! outbox relay, periodic checkpoints, and the HTTP API — one process, no external servers.
+//! `goosectl dev`: the rbac, registry and evidence services in one process on the embedded
+//! ledger (SQLite in the data dir) and the in-process bus — no external servers. Bootstraps
+//! an `admin` user on first start, its API key in `<data dir>/admin.api-key`.
 
 use crate::cli::{DevArgs, Target};
-use crate::{chain_api, keyfiles};
+use crate::keyfiles;
 use anyhow::{Context as _, Result};
 use goose_bus::memory::MemoryBus;
-use goose_bus::relay::OutboxRelay;
-use goose_bus::Bus;
-use goose_ledger::sqlite::SqliteBackend;
-use goose_ledger::{Backend, Ledger, LedgerConfig, Metadata, NewEvent, NoteKey, StreamId};
+use goose_ledger::{Ledger, Metadata, NewEvent, NoteKey, StreamId};
+use goose_platform::{BusChoice, Platform, PlatformConfig, Storage};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -45,7 +44,8 @@ pub async fn run(
 }
 
 /// The composition root: everything `goosectl dev` runs, on a given listener (tests bind
-/// port 0).
+/// port 0): the rbac, registry and evidence services on one platform (SQLite ledger,
+/// in-process bus, outbox relay), one HTTP listener, one OpenAPI document.
 pub async fn serve(
     config: DevConfig,
     listener: tokio::net::TcpListener,
@@ -64,34 +64,56 @@ pub async fn serve(
         &keyfiles::service_key_path(data_dir, keyfiles::DEV_SERVICE_KEY_NAME),
         keyfiles::DEV_SERVICE_KEY_NAME,
     )?);
-    let backend: Arc<dyn Backend> =
-        Arc::new(SqliteBackend::open(&data_dir.join("ledger.db")).await?);
-    let ledger = Ledger::open(backend, service_key.clone(), LedgerConfig::default()).await?;
-    record_start(&ledger, &log_key, &service_key).await?;
+    // Not in keys/: that folder is the keyring of event signers `verify` trusts.
+    let token_key = Arc::new(NoteKey::load_or_generate(
+        &data_dir.join("tokens.key"),
+        "goose-dev-tokens",
+    )?);
+    let token_vkey = goose_ledger::Vkey::parse(&token_key.vkey())?;
+    let platform = Platform::start(PlatformConfig {
+        storage: Storage::Sqlite(data_dir.join("ledger.db")),
+        bus: BusChoice::Memory(MemoryBus::new()),
+        service_key: service_key.clone(),
+        token_keys: vec![token_vkey],
+        run_relay: true,
+    })
+    .await?;
+    record_start(&platform.ledger, &log_key, &service_key).await?;
 
-    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = move || {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
-    };
-    let relay = tokio::spawn(OutboxRelay::new(ledger.clone(), bus, "dev-relay").run(stopped()));
-    let checkpoints = tokio::spawn({
-        let reader = (*ledger).clone();
-        let log_key = log_key.clone();
-        let every = config.checkpoint_interval;
-        let stop = stopped();
-        async move { reader.run_periodic_checkpoints(&log_key, every, stop).await }
-    });
-
-    let ready_ledger = ledger.clone();
-    let app = goose_runtime::health_routes(Arc::new(move || {
-        let l = ready_ledger.clone();
-        Box::pin(async move { l.size().await.map(|_| ()).map_err(|e| e.to_string()) })
-    }))
-    .merge(chain_api::routes((*ledger).clone()));
+    let admin_key_file = keyfiles::admin_api_key_path(data_dir);
+    let rbac = goose_rbac::build(
+        &platform,
+        goose_rbac::RbacConfig {
+            token_key,
+            token_ttl: Duration::from_secs(3600),
+            approvals: goose_domain::approval::ApprovalPolicy::default(),
+            bootstrap: Some(goose_rbac::Bootstrap {
+                admin: "admin".into(),
+                key_file: admin_key_file.clone(),
+            }),
+        },
+    )
+    .await?;
+    let registry = goose_registry::build(&platform).await?;
+    let mut attestation_keys = goose_evidence::dsse::TrustedKeys::new();
+    for k in keyfiles::attestation_vkeys(data_dir)? {
+        attestation_keys.add(k.name.clone(), k.key);
+    }
+    let evidence = goose_evidence_service::build(
+        &platform,
+        goose_evidence_service::EvidenceConfig {
+            blobs: Arc::new(goose_evidence::blob::FsBlobStore::open(&data_dir.join("blobs"))?),
+            attestation_keys,
+            log_key: log_key.clone(),
+            checkpoint_interval: config.checkpoint_interval,
+        },
+    )
+    .await?;
+    let mut doc = goose_rbac::openapi();
+    doc.merge(goose_registry::openapi());
+    doc.merge(goose_evidence_service::openapi());
+    doc.info.title = "Golden Goose (goosectl dev)".into();
+    let app = goose_platform::service_router(&platform, rbac.merge(registry).merge(evidence), doc);
 
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %data_dir.display(), "goosectl dev is serving");
@@ -101,19 +123,17 @@ pub async fn serve(
     );
     println!("  log verifier key: {}", log_key.vkey());
     println!(
+        "  admin token:      export GOOSE_TOKEN=$(goosectl token --user admin --api-key-file {})",
+        admin_key_file.display()
+    );
+    println!(
         "  try: curl http://{addr}/healthz ; goosectl --data-dir {} verify",
         data_dir.display()
     );
 
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("HTTP server failed")?;
-    let _ = stop_tx.send(true);
-    let _ = relay.await;
-    let _ = checkpoints.await;
+    goose_platform::serve(&platform, app, listener, shutdown).await?;
     // A final checkpoint, so everything written is covered when we stop.
-    ledger.sign_checkpoint_if_grown(&log_key).await?;
+    platform.ledger.sign_checkpoint_if_grown(&log_key).await?;
     tracing::info!("goosectl dev stopped");
     Ok(())
 }

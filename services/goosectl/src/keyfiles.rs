@@ -71,3 +71,23 @@ pub fn data_dir_keyring(data_dir: &Path) -> Result<Keyring> {
     }
     Ok(ring)
 }
+
+/// Where `goosectl dev` writes the bootstrap admin's API key.
+pub fn admin_api_key_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("admin.api-key")
+}
+
+/// Trusted attestation signers for `goosectl dev`: vkeys in `<data dir>/attestation.vkeys`
+/// (one per line), if the file exists.
+pub fn attestation_vkeys(data_dir: &Path) -> Result<Vec<Vkey>> {
+    let path = data_dir.join("attestation.vkeys");
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| Vkey::parse(l).with_context(|| format!("{}: {l:?}", path.display())))
+        .collect()
+}

@@ -1,12 +1,13 @@
 //! `goosectl`: the CLI verbs and `goosectl dev`, the whole system in one process.
 
-pub mod chain_api;
+pub use goose_evidence_service::chain_api;
 pub mod cli;
+mod api;
 mod commands;
 pub mod dev;
 pub mod keyfiles;
 
-use cli::{Cli, Command, KeysCommand};
+use cli::{Cli, Command, EvidenceCommand, KeysCommand, ServiceCommand};
 use std::process::ExitCode;
 
 /// Runs one command. `Ok(code)` carries verdicts (a failed verification is exit code 1);
@@ -28,5 +29,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => commands::keys_show(&cli.target, &args),
         Command::Proof(args) => commands::proof(&cli.target, &args).await,
         Command::VerifyProof(args) => commands::verify_proof(&args),
+        Command::Token(args) => api::token(&cli.api, &args).await,
+        Command::Service { command: ServiceCommand::Apply { path } } => api::service_apply(&cli.api, &path).await,
+        Command::Service { command: ServiceCommand::List } => api::get_print(&cli.api, api::Svc::Registry, "/v1/services").await,
+        Command::Graph(args) => api::graph(&cli.api, &args.format).await,
+        Command::Evidence { command: EvidenceCommand::Add { service, version, kind, file } } => {
+            api::evidence_add(&cli.api, &service, &version, &kind, &file).await
+        }
+        Command::Evidence { command: EvidenceCommand::List { service } } => {
+            let q = service.map(|s| format!("?service={s}")).unwrap_or_default();
+            api::get_print(&cli.api, api::Svc::Evidence, &format!("/v1/evidence{q}")).await
+        }
+        Command::Evidence { command: EvidenceCommand::Export { service, out } } => api::evidence_export(&cli.api, &service, &out).await,
+        Command::User { command } => api::user(&cli.api, command).await,
+        Command::Approval { command } => api::approval(&cli.api, command).await,
     }
 }

@@ -1,7 +1,6 @@
 //! Read-only HTTP endpoints of the evidence chain: the newest checkpoint, inclusion proofs and
-//! consistency proofs. They publish only what a transparency log makes public by design
-//! (hashes and signed tree heads), so they need no role; the evidence service takes them over
-//! with the rest of the chain API.
+//! consistency proofs. The checkpoint (a signed tree head) is public, as in any transparency
+//! log; proofs need an authenticated caller because a tlog-proof carries the event record.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
