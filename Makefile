@@ -17,6 +17,7 @@ run: ## Run the whole system on the embedded ledger (./.goose, http://127.0.0.1:
 test: deps ## The one test command: fmt check, clippy -D warnings, every test (real PostgreSQL + nats-server)
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace
 
 lint: ## fmt check and clippy

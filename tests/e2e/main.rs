@@ -1,0 +1,6 @@
+//! End-to-end tests: the services over real PostgreSQL and nats-server.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod matrix;
+mod services;
+mod support;

@@ -1,0 +1,105 @@
+//! Helpers: HTTP calls, users with tokens, service binaries.
+
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub struct Http {
+    pub base: String,
+    client: reqwest::Client,
+}
+
+impl Http {
+    pub fn new(base: impl Into<String>) -> Self {
+        Self { base: base.into(), client: reqwest::Client::new() }
+    }
+
+    /// Sends `method path` with an optional token and JSON body; returns status and JSON body.
+    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
+        let mut rb = self.client.request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), format!("{}{path}", self.base));
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            rb = rb.json(b);
+        }
+        let resp = rb.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned())))
+    }
+
+    pub async fn raw(&self, method: &str, path: &str, token: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+        let resp = self
+            .client
+            .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    pub async fn ok(&self, method: &str, path: &str, token: &str, body: Option<&Value>) -> Value {
+        let (s, v) = self.call(method, path, Some(token), body).await;
+        assert!((200..300).contains(&s), "{method} {path}: {s} {v}");
+        v
+    }
+}
+
+/// Creates `name` with `roles` (as `admin_token`'s holder) and returns a token for them.
+pub async fn user_with_token(rbac: &Http, admin_token: &str, name: &str, roles: &[&str]) -> String {
+    rbac.ok("POST", "/v1/users", admin_token, Some(&json!({"name": name, "roles": roles}))).await;
+    let key = rbac.ok("POST", &format!("/v1/users/{name}/api-keys"), admin_token, None).await;
+    token(rbac, name, key["api_key"].as_str().unwrap()).await
+}
+
+pub async fn token(rbac: &Http, user: &str, api_key: &str) -> String {
+    let (s, v) = rbac.call("POST", "/v1/auth/token", None, Some(&json!({"user": user, "api_key": api_key.trim()}))).await;
+    assert_eq!(s, 200, "{v}");
+    v["access_token"].as_str().unwrap().to_owned()
+}
+
+/// A service binary built by `cargo build --workspace --bins` (the Makefile's `test` does it).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/debug/deps/e2e-<hash> -> target/debug/<name>
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap().to_path_buf();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the service binaries first (`cargo build --workspace --bins`, which `make test` runs)",
+        path.display()
+    );
+    path
+}
+
+/// Kills the child when dropped.
+pub struct Proc(pub std::process::Child, pub &'static str);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub async fn wait_healthy(http: &Http, proc: &mut Proc) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(Some(status)) = proc.0.try_wait() {
+            panic!("{} exited early: {status}", proc.1);
+        }
+        if let Ok(r) = reqwest::get(format!("{}/readyz", http.base)).await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{} did not become ready", proc.1);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
