@@ -20,25 +20,77 @@ struct Row {
 }
 
 fn rows() -> Vec<Row> {
-    let r = |method, path, body: Option<Value>, needs| Row { method, path, body, needs };
+    let r = |method, path, body: Option<Value>, needs| Row {
+        method,
+        path,
+        body,
+        needs,
+    };
     vec![
         // rbac
         r("GET", "/v1/auth/whoami", None, None),
         r("GET", "/v1/roles", None, None),
-        r("POST", "/v1/users", Some(json!({"name": "matrix-made"})), Some(P::RbacAdmin)),
+        r(
+            "POST",
+            "/v1/users",
+            Some(json!({"name": "matrix-made"})),
+            Some(P::RbacAdmin),
+        ),
         r("GET", "/v1/users", None, Some(P::RbacRead)),
         r("GET", "/v1/users/{name}", None, Some(P::RbacRead)),
-        r("POST", "/v1/users/{name}/roles", Some(json!({"role": "auditor"})), Some(P::RbacAdmin)),
-        r("DELETE", "/v1/users/{name}/roles/{role}", None, Some(P::RbacAdmin)),
-        r("POST", "/v1/users/{name}/api-keys", None, Some(P::RbacAdmin)),
-        r("DELETE", "/v1/users/{name}/api-keys/{key_id}", None, Some(P::RbacAdmin)),
-        r("POST", "/v1/approvals", Some(json!({"kind": "promotion", "subject": "service-x@1", "impact": "low"})), Some(P::PromotionRequest)),
+        r(
+            "POST",
+            "/v1/users/{name}/roles",
+            Some(json!({"role": "auditor"})),
+            Some(P::RbacAdmin),
+        ),
+        r(
+            "DELETE",
+            "/v1/users/{name}/roles/{role}",
+            None,
+            Some(P::RbacAdmin),
+        ),
+        r(
+            "POST",
+            "/v1/users/{name}/api-keys",
+            None,
+            Some(P::RbacAdmin),
+        ),
+        r(
+            "DELETE",
+            "/v1/users/{name}/api-keys/{key_id}",
+            None,
+            Some(P::RbacAdmin),
+        ),
+        r(
+            "POST",
+            "/v1/approvals",
+            Some(json!({"kind": "promotion", "subject": "service-x@1", "impact": "low"})),
+            Some(P::PromotionRequest),
+        ),
         r("GET", "/v1/approvals", None, Some(P::ApprovalRead)),
         r("GET", "/v1/approvals/{id}", None, Some(P::ApprovalRead)),
-        r("POST", "/v1/approvals/{id}/grant", Some(json!({})), Some(P::PromotionApprove)),
-        r("POST", "/v1/approvals/{id}/reject", Some(json!({"comment": "no"})), Some(P::PromotionApprove)),
+        r(
+            "POST",
+            "/v1/approvals/{id}/grant",
+            Some(json!({})),
+            Some(P::PromotionApprove),
+        ),
+        r(
+            "POST",
+            "/v1/approvals/{id}/reject",
+            Some(json!({"comment": "no"})),
+            Some(P::PromotionApprove),
+        ),
         // registry
-        r("POST", "/v1/services", Some(json!([{"service": {"name": "matrix-svc", "spec": {"api_version": "v1", "compliance_mode": "sandbox"}}}])), Some(P::ServiceOnboard)),
+        r(
+            "POST",
+            "/v1/services",
+            Some(
+                json!([{"service": {"name": "matrix-svc", "spec": {"api_version": "v1", "compliance_mode": "sandbox"}}}]),
+            ),
+            Some(P::ServiceOnboard),
+        ),
         r("GET", "/v1/services", None, Some(P::ServiceRead)),
         r("GET", "/v1/services/{name}", None, Some(P::ServiceRead)),
         r("GET", "/v1/graph", None, Some(P::ServiceRead)),
@@ -49,7 +101,12 @@ fn rows() -> Vec<Row> {
         r("GET", "/v1/evidence", None, Some(P::EvidenceRead)),
         r("GET", "/v1/evidence/{id}", None, Some(P::EvidenceRead)),
         r("GET", "/v1/blobs/{digest}", None, Some(P::EvidenceRead)),
-        r("POST", "/v1/chain/checkpoints", None, Some(P::ChainCheckpoint)),
+        r(
+            "POST",
+            "/v1/chain/checkpoints",
+            None,
+            Some(P::ChainCheckpoint),
+        ),
         r("GET", "/v1/chain/proofs/inclusion/{event_id}", None, None),
         r("GET", "/v1/chain/proofs/consistency", None, None),
     ]
@@ -83,7 +140,11 @@ async fn every_endpoint_times_every_role() {
         storage: Storage::Postgres(db.url.clone()),
         bus: BusChoice::Nats {
             url: nats.url.clone(),
-            config: goose_bus::BusConfig { stream: nats.stream.clone(), subject_prefix: nats.subject_prefix.clone(), ..Default::default() },
+            config: goose_bus::BusConfig {
+                stream: nats.stream.clone(),
+                subject_prefix: nats.subject_prefix.clone(),
+                ..Default::default()
+            },
         },
         service_key: Arc::new(goose_ledger::NoteKey::generate("matrix-service").unwrap()),
         token_keys: vec![goose_ledger::Vkey::parse(&token_key.vkey()).unwrap()],
@@ -92,25 +153,42 @@ async fn every_endpoint_times_every_role() {
     .await
     .unwrap();
     let key_file = dir.path().join("admin.key");
-    let rbac = goose_rbac::build(&platform, goose_rbac::RbacConfig {
-        token_key,
-        token_ttl: Duration::from_secs(600),
-        approvals: Default::default(),
-        bootstrap: Some(goose_rbac::Bootstrap { admin: "root".into(), key_file: key_file.clone() }),
-    })
+    let rbac = goose_rbac::build(
+        &platform,
+        goose_rbac::RbacConfig {
+            token_key,
+            token_ttl: Duration::from_secs(600),
+            approvals: Default::default(),
+            bootstrap: Some(goose_rbac::Bootstrap {
+                admin: "root".into(),
+                key_file: key_file.clone(),
+            }),
+        },
+    )
     .await
     .unwrap();
     let registry = goose_registry::build(&platform).await.unwrap();
     let pool = sqlx_pool(&db.url).await;
-    let evidence = goose_evidence_service::build(&platform, goose_evidence_service::EvidenceConfig {
-        blobs: Arc::new(goose_evidence::blob::PgBlobStore::connect(pool).await.unwrap()),
-        attestation_keys: Default::default(),
-        log_key: Arc::new(goose_ledger::NoteKey::generate("matrix.test/log").unwrap()),
-        checkpoint_interval: Duration::from_secs(3600),
-    })
+    let evidence = goose_evidence_service::build(
+        &platform,
+        goose_evidence_service::EvidenceConfig {
+            blobs: Arc::new(
+                goose_evidence::blob::PgBlobStore::connect(pool)
+                    .await
+                    .unwrap(),
+            ),
+            attestation_keys: Default::default(),
+            log_key: Arc::new(goose_ledger::NoteKey::generate("matrix.test/log").unwrap()),
+            checkpoint_interval: Duration::from_secs(3600),
+        },
+    )
     .await
     .unwrap();
-    let app = goose_platform::service_router(&platform, rbac.merge(registry).merge(evidence), goose_rbac::openapi());
+    let app = goose_platform::service_router(
+        &platform,
+        rbac.merge(registry).merge(evidence),
+        goose_rbac::openapi(),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http = Http::new(format!("http://{}", listener.local_addr().unwrap()));
     tokio::spawn(async move { axum_serve(listener, app).await });
@@ -118,10 +196,17 @@ async fn every_endpoint_times_every_role() {
     // The table covers every declared route, and nothing else.
     let table = rows();
     for route in all_routes() {
-        let n = table.iter().filter(|r| r.method == route.method && r.path == route.path).count();
+        let n = table
+            .iter()
+            .filter(|r| r.method == route.method && r.path == route.path)
+            .count();
         match route.access {
             Access::Public => assert_eq!(n, 0, "{} {} is public: no row", route.method, route.path),
-            _ => assert_eq!(n, 1, "{} {} needs exactly one matrix row", route.method, route.path),
+            _ => assert_eq!(
+                n, 1,
+                "{} {} needs exactly one matrix row",
+                route.method, route.path
+            ),
         }
     }
 
@@ -130,7 +215,10 @@ async fn every_endpoint_times_every_role() {
     let mut tokens = Vec::new();
     for role in Role::ALL {
         let name = format!("m-{role}");
-        tokens.push((role, user_with_token(&http, &root, &name, &[role.as_str()]).await));
+        tokens.push((
+            role,
+            user_with_token(&http, &root, &name, &[role.as_str()]).await,
+        ));
     }
     // A user with no role at all.
     let nobody = user_with_token(&http, &root, "m-none", &[]).await;
@@ -140,20 +228,41 @@ async fn every_endpoint_times_every_role() {
         let path = concrete(row.path);
         // No token: 401, always.
         let (s, v) = http.call(row.method, &path, None, row.body.as_ref()).await;
-        assert_eq!(s, 401, "{} {} without a token: {s} {v}", row.method, row.path);
-        let (s, _) = http.call(row.method, &path, Some("not-a-token"), row.body.as_ref()).await;
+        assert_eq!(
+            s, 401,
+            "{} {} without a token: {s} {v}",
+            row.method, row.path
+        );
+        let (s, _) = http
+            .call(row.method, &path, Some("not-a-token"), row.body.as_ref())
+            .await;
         assert_eq!(s, 401, "{} {} with garbage", row.method, row.path);
-        for (role, token) in tokens.iter().map(|(r, t)| (Some(*r), t)).chain([(None, &nobody)]) {
+        for (role, token) in tokens
+            .iter()
+            .map(|(r, t)| (Some(*r), t))
+            .chain([(None, &nobody)])
+        {
             let allowed = match (row.needs, role) {
                 (None, _) => true,
                 (Some(p), Some(r)) => r.permissions().contains(p),
                 (Some(_), None) => false,
             };
-            let (s, v) = http.call(row.method, &path, Some(token), row.body.as_ref()).await;
+            let (s, v) = http
+                .call(row.method, &path, Some(token), row.body.as_ref())
+                .await;
             if allowed {
-                assert!(s != 401 && s != 403, "{role:?} should pass {} {}: {s} {v}", row.method, row.path);
+                assert!(
+                    s != 401 && s != 403,
+                    "{role:?} should pass {} {}: {s} {v}",
+                    row.method,
+                    row.path
+                );
             } else {
-                assert_eq!(s, 403, "{role:?} should be denied {} {}: {v}", row.method, row.path);
+                assert_eq!(
+                    s, 403,
+                    "{role:?} should be denied {} {}: {v}",
+                    row.method, row.path
+                );
                 let detail = v["detail"].as_str().unwrap_or_default();
                 assert!(detail.contains("lacks permission"), "403 must say why: {v}");
                 assert_eq!(v["status"], 403);
@@ -165,7 +274,10 @@ async fn every_endpoint_times_every_role() {
     // Every service's OpenAPI document lists its routes.
     let (s, doc) = http.call("GET", "/openapi.json", None, None).await;
     assert_eq!(s, 200);
-    assert!(doc["paths"]["/v1/approvals/{id}/grant"]["post"].is_object(), "{doc}");
+    assert!(
+        doc["paths"]["/v1/approvals/{id}/grant"]["post"].is_object(),
+        "{doc}"
+    );
     platform.shutdown().await;
 }
 

@@ -40,33 +40,67 @@ async fn three_services_as_processes() {
     let db = goose_testkit::postgres().await.unwrap();
     let nats = goose_testkit::nats().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let env = Env { db: db.url.clone(), nats: nats.url.clone(), stream: nats.stream.clone(), prefix: nats.subject_prefix.clone(), dir: dir.path().to_owned() };
+    let env = Env {
+        db: db.url.clone(),
+        nats: nats.url.clone(),
+        stream: nats.stream.clone(),
+        prefix: nats.subject_prefix.clone(),
+        dir: dir.path().to_owned(),
+    };
 
     // The token key exists before rbac starts so the others can be given its vkey.
-    let token_key = goose_ledger::NoteKey::load_or_generate(&dir.path().join("tokens.key"), "e2e-tokens").unwrap();
+    let token_key =
+        goose_ledger::NoteKey::load_or_generate(&dir.path().join("tokens.key"), "e2e-tokens")
+            .unwrap();
     let vkey = token_key.vkey();
     let admin_key_file = dir.path().join("admin.api-key");
-    let (pr, pg, pe) = (goose_testkit::free_port().unwrap(), goose_testkit::free_port().unwrap(), goose_testkit::free_port().unwrap());
+    let (pr, pg, pe) = (
+        goose_testkit::free_port().unwrap(),
+        goose_testkit::free_port().unwrap(),
+        goose_testkit::free_port().unwrap(),
+    );
     let tok = format!("--token-vkey={vkey}");
-    let mut rbac = spawn(&env, "goose-rbac", pr, &[
-        format!("--token-key-file={}", dir.path().join("tokens.key").display()),
-        "--bootstrap-admin=root".into(),
-        format!("--bootstrap-key-file={}", admin_key_file.display()),
-        "--approvals=high=2".into(),
-    ]);
+    let mut rbac = spawn(
+        &env,
+        "goose-rbac",
+        pr,
+        &[
+            format!(
+                "--token-key-file={}",
+                dir.path().join("tokens.key").display()
+            ),
+            "--bootstrap-admin=root".into(),
+            format!("--bootstrap-key-file={}", admin_key_file.display()),
+            "--approvals=high=2".into(),
+        ],
+    );
     let mut registry = spawn(&env, "goose-registry", pg, std::slice::from_ref(&tok));
-    let mut evidence = spawn(&env, "goose-evidence", pe, &[
-        tok.clone(),
-        "--relay".into(),
-        format!("--log-key-file={}", dir.path().join("log.key").display()),
-        "--log-name=e2e.test/ledger".into(),
-    ]);
-    let (r, g, e) = (Http::new(format!("http://127.0.0.1:{pr}")), Http::new(format!("http://127.0.0.1:{pg}")), Http::new(format!("http://127.0.0.1:{pe}")));
+    let mut evidence = spawn(
+        &env,
+        "goose-evidence",
+        pe,
+        &[
+            tok.clone(),
+            "--relay".into(),
+            format!("--log-key-file={}", dir.path().join("log.key").display()),
+            "--log-name=e2e.test/ledger".into(),
+        ],
+    );
+    let (r, g, e) = (
+        Http::new(format!("http://127.0.0.1:{pr}")),
+        Http::new(format!("http://127.0.0.1:{pg}")),
+        Http::new(format!("http://127.0.0.1:{pe}")),
+    );
     wait_healthy(&r, &mut rbac).await;
     wait_healthy(&g, &mut registry).await;
     wait_healthy(&e, &mut evidence).await;
 
-    let root = token(&r, "root", &std::fs::read_to_string(&admin_key_file).unwrap()).await;
+    let root = token(
+        &r,
+        "root",
+        &std::fs::read_to_string(&admin_key_file).unwrap(),
+    )
+    .await;
     let olga = user_with_token(&r, &root, "olga", &["operator"]).await;
     let ada = user_with_token(&r, &root, "ada", &["approver"]).await;
     let bob = user_with_token(&r, &root, "bob", &["approver"]).await;
@@ -74,27 +108,53 @@ async fn three_services_as_processes() {
     // Roles reach the other processes through the bus: registry accepts olga once it has them.
     let mut catalog = Vec::new();
     for f in ["service-a.yaml", "service-b.yaml", "catalog-info.yaml"] {
-        catalog.extend(goose_domain::yaml_documents(&std::fs::read_to_string(fixtures().join("services").join(f)).unwrap()).unwrap());
+        catalog.extend(
+            goose_domain::yaml_documents(
+                &std::fs::read_to_string(fixtures().join("services").join(f)).unwrap(),
+            )
+            .unwrap(),
+        );
     }
     // Reversed, to show the registry orders by dependency itself.
     catalog.reverse();
     let body = serde_json::to_vec(&catalog).unwrap();
-    let applied = goose_testkit::eventually(Duration::from_secs(20), "registry knows olga", || async {
-        let (s, v) = g.raw("POST", "/v1/services", &olga, "application/json", body.clone()).await;
-        (s == 200).then_some(v)
-    })
-    .await
-    .unwrap();
-    assert_eq!(applied["onboarded"], json!(["service-a", "service-b", "service-c"]));
+    let applied =
+        goose_testkit::eventually(Duration::from_secs(20), "registry knows olga", || async {
+            let (s, v) = g
+                .raw(
+                    "POST",
+                    "/v1/services",
+                    &olga,
+                    "application/json",
+                    body.clone(),
+                )
+                .await;
+            (s == 200).then_some(v)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        applied["onboarded"],
+        json!(["service-a", "service-b", "service-c"])
+    );
     // A cycle and an unknown dependency are refused, naming the problem; nothing applied.
     let (s, v) = g.raw("POST", "/v1/services", &olga, "application/yaml", b"service:\n  name: service-a\n  spec:\n    api_version: v1\n    compliance_mode: sandbox\n    dependencies:\n      runtime: [service-c]\n".to_vec()).await;
     assert_eq!(s, 422, "{v}");
     assert_eq!(v["detail"], "rejected, nothing applied: dependency cycle: service-a -> service-b -> service-c -> service-a");
     let graph = g.ok("GET", "/v1/graph", &olga, None).await;
-    assert_eq!(graph["waves"], json!([["service-a"], ["service-b"], ["service-c"]]));
+    assert_eq!(
+        graph["waves"],
+        json!([["service-a"], ["service-b"], ["service-c"]])
+    );
 
     // Evidence written by real tools.
-    let files = [("junit", "junit.xml"), ("lcov", "coverage.lcov"), ("cobertura", "cobertura.xml"), ("cyclonedx", "sbom.cdx.json"), ("sarif", "clippy.sarif")];
+    let files = [
+        ("junit", "junit.xml"),
+        ("lcov", "coverage.lcov"),
+        ("cobertura", "cobertura.xml"),
+        ("cyclonedx", "sbom.cdx.json"),
+        ("sarif", "clippy.sarif"),
+    ];
     let mut summaries = Vec::new();
     for (kind, file) in files {
         let bytes = std::fs::read(fixtures().join("evidence").join(file)).unwrap();
@@ -111,50 +171,147 @@ async fn three_services_as_processes() {
         .unwrap();
         summaries.push(v);
     }
-    assert_eq!(summaries[0]["summary"]["tests"], json!({"passed": 1, "failed": 1, "skipped": 1}));
+    assert_eq!(
+        summaries[0]["summary"]["tests"],
+        json!({"passed": 1, "failed": 1, "skipped": 1})
+    );
     assert_eq!(summaries[1]["summary"]["coverage"]["line_percent"], 73.33);
-    assert!(summaries[3]["summary"]["sbom"]["components"].as_u64().unwrap() > 10);
+    assert!(
+        summaries[3]["summary"]["sbom"]["components"]
+            .as_u64()
+            .unwrap()
+            > 10
+    );
     // The same file again is stored once (same digest); a mismatched one is refused.
-    let again = e.raw("POST", "/v1/evidence?service=service-a&version=1.0.1&kind=junit", &olga, "application/xml", std::fs::read(fixtures().join("evidence/junit.xml")).unwrap()).await;
+    let again = e
+        .raw(
+            "POST",
+            "/v1/evidence?service=service-a&version=1.0.1&kind=junit",
+            &olga,
+            "application/xml",
+            std::fs::read(fixtures().join("evidence/junit.xml")).unwrap(),
+        )
+        .await;
     assert_eq!(again.1["digest"], summaries[0]["digest"]);
-    let (s, v) = e.raw("POST", "/v1/evidence?service=service-a&version=1.0.0&kind=sarif", &olga, "application/xml", std::fs::read(fixtures().join("evidence/junit.xml")).unwrap()).await;
-    assert_eq!((s, v["detail"].as_str().unwrap()), (422, "declared sarif but the file looks like junit"));
-    let blob = reqwest::Client::new().get(format!("{}/v1/blobs/{}", e.base, summaries[0]["digest"].as_str().unwrap())).bearer_auth(&olga).send().await.unwrap();
-    assert_eq!(blob.bytes().await.unwrap().to_vec(), std::fs::read(fixtures().join("evidence/junit.xml")).unwrap());
+    let (s, v) = e
+        .raw(
+            "POST",
+            "/v1/evidence?service=service-a&version=1.0.0&kind=sarif",
+            &olga,
+            "application/xml",
+            std::fs::read(fixtures().join("evidence/junit.xml")).unwrap(),
+        )
+        .await;
+    assert_eq!(
+        (s, v["detail"].as_str().unwrap()),
+        (422, "declared sarif but the file looks like junit")
+    );
+    let blob = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/blobs/{}",
+            e.base,
+            summaries[0]["digest"].as_str().unwrap()
+        ))
+        .bearer_auth(&olga)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        blob.bytes().await.unwrap().to_vec(),
+        std::fs::read(fixtures().join("evidence/junit.xml")).unwrap()
+    );
 
     // An approval: high impact needs two approvers, never the requester.
     let req = r.ok("POST", "/v1/approvals", &olga, Some(&json!({"kind": "promotion", "subject": "service-a@1.0.0", "impact": "high", "reason": "release"}))).await;
     let id = req["id"].as_str().unwrap().to_owned();
     assert_eq!(req["required_approvers"], 2);
-    let (s, v) = r.call("POST", &format!("/v1/approvals/{id}/grant"), Some(&olga), Some(&json!({}))).await;
+    let (s, v) = r
+        .call(
+            "POST",
+            &format!("/v1/approvals/{id}/grant"),
+            Some(&olga),
+            Some(&json!({})),
+        )
+        .await;
     assert_eq!(s, 403, "{v}");
-    let granted = r.ok("POST", &format!("/v1/approvals/{id}/grant"), &ada, Some(&json!({"comment": "tests ok"}))).await;
+    let granted = r
+        .ok(
+            "POST",
+            &format!("/v1/approvals/{id}/grant"),
+            &ada,
+            Some(&json!({"comment": "tests ok"})),
+        )
+        .await;
     assert_eq!(granted["status"], "pending");
-    let (s, _) = r.call("POST", &format!("/v1/approvals/{id}/grant"), Some(&ada), Some(&json!({}))).await;
+    let (s, _) = r
+        .call(
+            "POST",
+            &format!("/v1/approvals/{id}/grant"),
+            Some(&ada),
+            Some(&json!({})),
+        )
+        .await;
     assert_eq!(s, 409, "the same approver twice");
-    let done = r.ok("POST", &format!("/v1/approvals/{id}/grant"), &bob, Some(&json!({}))).await;
+    let done = r
+        .ok(
+            "POST",
+            &format!("/v1/approvals/{id}/grant"),
+            &bob,
+            Some(&json!({})),
+        )
+        .await;
     assert_eq!(done["status"], "approved");
     assert_eq!(done["approvers"], json!(["ada", "bob"]));
     assert_eq!(done["refusals"], 1, "the double grant is on the record");
     // Holding both roles does not let a requester approve their own request.
     let carol = user_with_token(&r, &root, "carol", &["operator", "approver"]).await;
-    let own = r.ok("POST", "/v1/approvals", &carol, Some(&json!({"kind": "promotion", "subject": "service-b@2.0.0", "impact": "low"}))).await;
+    let own = r
+        .ok(
+            "POST",
+            "/v1/approvals",
+            &carol,
+            Some(&json!({"kind": "promotion", "subject": "service-b@2.0.0", "impact": "low"})),
+        )
+        .await;
     let own_id = own["id"].as_str().unwrap();
-    let (s, v) = r.call("POST", &format!("/v1/approvals/{own_id}/grant"), Some(&carol), Some(&json!({}))).await;
+    let (s, v) = r
+        .call(
+            "POST",
+            &format!("/v1/approvals/{own_id}/grant"),
+            Some(&carol),
+            Some(&json!({})),
+        )
+        .await;
     assert_eq!(s, 403);
-    assert!(v["detail"].as_str().unwrap().contains("segregation of duties"), "{v}");
-    let own = r.ok("GET", &format!("/v1/approvals/{own_id}"), &root, None).await;
-    assert_eq!((own["status"].as_str(), own["refusals"].as_u64()), (Some("pending"), Some(1)));
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("segregation of duties"),
+        "{v}"
+    );
+    let own = r
+        .ok("GET", &format!("/v1/approvals/{own_id}"), &root, None)
+        .await;
+    assert_eq!(
+        (own["status"].as_str(), own["refusals"].as_u64()),
+        (Some("pending"), Some(1))
+    );
 
     // Revoking a role takes effect at once in rbac, and in the other processes as soon as
     // the event arrives — not when ada's token expires.
-    r.ok("DELETE", "/v1/users/ada/roles/approver", &root, None).await;
+    r.ok("DELETE", "/v1/users/ada/roles/approver", &root, None)
+        .await;
     let (s, _) = r.call("GET", "/v1/approvals", Some(&ada), None).await;
     assert_eq!(s, 403);
-    goose_testkit::eventually(Duration::from_secs(10), "evidence sees the revocation", || async {
-        let (s, _) = e.call("GET", "/v1/evidence", Some(&ada), None).await;
-        (s == 403).then_some(())
-    })
+    goose_testkit::eventually(
+        Duration::from_secs(10),
+        "evidence sees the revocation",
+        || async {
+            let (s, _) = e.call("GET", "/v1/evidence", Some(&ada), None).await;
+            (s == 403).then_some(())
+        },
+    )
     .await
     .unwrap();
 
@@ -164,7 +321,9 @@ async fn three_services_as_processes() {
         assert_eq!(s, 200);
         assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
     }
-    let (s, _) = e.call("POST", "/v1/chain/checkpoints", Some(&root), None).await;
+    let (s, _) = e
+        .call("POST", "/v1/chain/checkpoints", Some(&root), None)
+        .await;
     assert_eq!(s, 200);
 
     // The whole history verifies, with the three services' keys.
@@ -172,14 +331,33 @@ async fn three_services_as_processes() {
     let ring = dir.path().join("keyring");
     let mut text = String::new();
     for k in ["goose-rbac", "goose-registry", "goose-evidence"] {
-        text.push_str(&goose_ledger::NoteKey::load(&dir.path().join(format!("{k}.key"))).unwrap().vkey());
+        text.push_str(
+            &goose_ledger::NoteKey::load(&dir.path().join(format!("{k}.key")))
+                .unwrap()
+                .vkey(),
+        );
         text.push('\n');
     }
     std::fs::write(&ring, text).unwrap();
-    let log_vkey = goose_ledger::NoteKey::load(&dir.path().join("log.key")).unwrap().vkey();
+    let log_vkey = goose_ledger::NoteKey::load(&dir.path().join("log.key"))
+        .unwrap()
+        .vkey();
     let out = Command::new(binary("goosectl"))
-        .args(["--database-url", &db.url, "verify", "--keyring", ring.to_str().unwrap(), "--log-key", &log_vkey])
+        .args([
+            "--database-url",
+            &db.url,
+            "verify",
+            "--keyring",
+            ring.to_str().unwrap(),
+            "--log-key",
+            &log_vkey,
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "verify failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "verify failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

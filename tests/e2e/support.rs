@@ -11,12 +11,24 @@ pub struct Http {
 
 impl Http {
     pub fn new(base: impl Into<String>) -> Self {
-        Self { base: base.into(), client: reqwest::Client::new() }
+        Self {
+            base: base.into(),
+            client: reqwest::Client::new(),
+        }
     }
 
     /// Sends `method path` with an optional token and JSON body; returns status and JSON body.
-    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
-        let mut rb = self.client.request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), format!("{}{path}", self.base));
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut rb = self.client.request(
+            reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+            format!("{}{path}", self.base),
+        );
         if let Some(t) = token {
             rb = rb.bearer_auth(t);
         }
@@ -26,13 +38,27 @@ impl Http {
         let resp = rb.send().await.expect("request");
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned())))
+        (
+            status,
+            serde_json::from_slice(&bytes)
+                .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned())),
+        )
     }
 
-    pub async fn raw(&self, method: &str, path: &str, token: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (u16, Value) {
         let resp = self
             .client
-            .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), format!("{}{path}", self.base))
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                format!("{}{path}", self.base),
+            )
             .bearer_auth(token)
             .header("content-type", content_type)
             .body(body)
@@ -41,7 +67,10 @@ impl Http {
             .expect("request");
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     pub async fn ok(&self, method: &str, path: &str, token: &str, body: Option<&Value>) -> Value {
@@ -53,13 +82,33 @@ impl Http {
 
 /// Creates `name` with `roles` (as `admin_token`'s holder) and returns a token for them.
 pub async fn user_with_token(rbac: &Http, admin_token: &str, name: &str, roles: &[&str]) -> String {
-    rbac.ok("POST", "/v1/users", admin_token, Some(&json!({"name": name, "roles": roles}))).await;
-    let key = rbac.ok("POST", &format!("/v1/users/{name}/api-keys"), admin_token, None).await;
+    rbac.ok(
+        "POST",
+        "/v1/users",
+        admin_token,
+        Some(&json!({"name": name, "roles": roles})),
+    )
+    .await;
+    let key = rbac
+        .ok(
+            "POST",
+            &format!("/v1/users/{name}/api-keys"),
+            admin_token,
+            None,
+        )
+        .await;
     token(rbac, name, key["api_key"].as_str().unwrap()).await
 }
 
 pub async fn token(rbac: &Http, user: &str, api_key: &str) -> String {
-    let (s, v) = rbac.call("POST", "/v1/auth/token", None, Some(&json!({"user": user, "api_key": api_key.trim()}))).await;
+    let (s, v) = rbac
+        .call(
+            "POST",
+            "/v1/auth/token",
+            None,
+            Some(&json!({"user": user, "api_key": api_key.trim()})),
+        )
+        .await;
     assert_eq!(s, 200, "{v}");
     v["access_token"].as_str().unwrap().to_owned()
 }
@@ -99,7 +148,11 @@ pub async fn wait_healthy(http: &Http, proc: &mut Proc) {
                 return;
             }
         }
-        assert!(tokio::time::Instant::now() < deadline, "{} did not become ready", proc.1);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} did not become ready",
+            proc.1
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -21,10 +21,21 @@ pub enum UserEvent {
         secret_digest: String,
         issued_by: String,
     },
-    ApiKeyRevoked { key_id: String, revoked_by: String },
-    RoleAssigned { role: Role, assigned_by: String },
-    RoleRevoked { role: Role, revoked_by: String },
-    UserDeactivated { deactivated_by: String },
+    ApiKeyRevoked {
+        key_id: String,
+        revoked_by: String,
+    },
+    RoleAssigned {
+        role: Role,
+        assigned_by: String,
+    },
+    RoleRevoked {
+        role: Role,
+        revoked_by: String,
+    },
+    UserDeactivated {
+        deactivated_by: String,
+    },
 }
 
 impl UserEvent {
@@ -112,7 +123,12 @@ impl User {
         Ok(name)
     }
 
-    pub fn create(&self, name: UserName, display_name: &str, actor: &str) -> Result<Vec<UserEvent>, UserError> {
+    pub fn create(
+        &self,
+        name: UserName,
+        display_name: &str,
+        actor: &str,
+    ) -> Result<Vec<UserEvent>, UserError> {
         if let Some(n) = &self.name {
             return Err(UserError::Exists(n.to_string()));
         }
@@ -156,7 +172,12 @@ impl User {
         }])
     }
 
-    pub fn issue_key(&self, key_id: &str, secret_digest: &str, actor: &str) -> Result<Vec<UserEvent>, UserError> {
+    pub fn issue_key(
+        &self,
+        key_id: &str,
+        secret_digest: &str,
+        actor: &str,
+    ) -> Result<Vec<UserEvent>, UserError> {
         self.existing()?;
         Ok(vec![UserEvent::ApiKeyIssued {
             key_id: key_id.to_owned(),
@@ -204,15 +225,27 @@ mod tests {
         assert_eq!(u.assign(Role::Admin, "x"), Err(UserError::NotFound));
         let name = UserName::parse("ada").unwrap();
         run(&mut u, |u| u.create(name.clone(), "Ada", "root")).unwrap();
-        assert!(matches!(u.create(name, "", "root"), Err(UserError::Exists(_))));
+        assert!(matches!(
+            u.create(name, "", "root"),
+            Err(UserError::Exists(_))
+        ));
         run(&mut u, |u| u.assign(Role::Approver, "root")).unwrap();
-        assert!(matches!(u.assign(Role::Approver, "root"), Err(UserError::AlreadyHolds { .. })));
+        assert!(matches!(
+            u.assign(Role::Approver, "root"),
+            Err(UserError::AlreadyHolds { .. })
+        ));
         run(&mut u, |u| u.issue_key("k1", "d1", "root")).unwrap();
         run(&mut u, |u| u.revoke(Role::Approver, "root")).unwrap();
         assert!(u.roles.is_empty());
-        assert!(matches!(u.revoke(Role::Approver, "root"), Err(UserError::DoesNotHold { .. })));
+        assert!(matches!(
+            u.revoke(Role::Approver, "root"),
+            Err(UserError::DoesNotHold { .. })
+        ));
         run(&mut u, |u| u.deactivate("root")).unwrap();
         assert!(u.keys.is_empty());
-        assert!(matches!(u.assign(Role::Admin, "root"), Err(UserError::Deactivated(_))));
+        assert!(matches!(
+            u.assign(Role::Admin, "root"),
+            Err(UserError::Deactivated(_))
+        ));
     }
 }

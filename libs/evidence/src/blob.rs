@@ -18,7 +18,10 @@ use time::OffsetDateTime;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("blob {digest} is retained until {until}; it cannot be deleted before")]
-    Retained { digest: String, until: OffsetDateTime },
+    Retained {
+        digest: String,
+        until: OffsetDateTime,
+    },
     #[error("no blob {0}")]
     NotFound(String),
     #[error("invalid digest {0:?}: expected 64 lowercase hex characters")]
@@ -63,7 +66,10 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
 }
 
 fn check_digest(d: &str) -> Result<()> {
-    if d.len() == 64 && d.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if d.len() == 64
+        && d.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         Ok(())
     } else {
         Err(Error::InvalidDigest(d.to_owned()))
@@ -79,7 +85,9 @@ pub struct FsBlobStore {
 impl FsBlobStore {
     pub fn open(root: &Path) -> Result<Self> {
         std::fs::create_dir_all(root)?;
-        Ok(Self { root: root.to_owned() })
+        Ok(Self {
+            root: root.to_owned(),
+        })
     }
 
     fn path(&self, digest: &str) -> PathBuf {
@@ -87,7 +95,9 @@ impl FsBlobStore {
     }
 
     fn retain_path(&self, digest: &str) -> PathBuf {
-        self.root.join(&digest[..2]).join(format!("{digest}.retain"))
+        self.root
+            .join(&digest[..2])
+            .join(format!("{digest}.retain"))
     }
 
     fn read_retention(&self, digest: &str) -> Option<OffsetDateTime> {
@@ -136,7 +146,10 @@ impl BlobStore for FsBlobStore {
                 std::fs::set_permissions(&path, perms)?;
                 created
             };
-            if this.read_retention(&digest).is_none_or(|cur| retain_until > cur) {
+            if this
+                .read_retention(&digest)
+                .is_none_or(|cur| retain_until > cur)
+            {
                 this.write_retention(&digest, retain_until)?;
             }
             Ok(Stored { digest, created })
@@ -149,7 +162,9 @@ impl BlobStore for FsBlobStore {
         check_digest(digest)?;
         let bytes = match tokio::fs::read(self.path(digest)).await {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound(digest.to_owned())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotFound(digest.to_owned()))
+            }
             Err(e) => return Err(e.into()),
         };
         if crate::digest(&bytes) != digest {
@@ -164,9 +179,14 @@ impl BlobStore for FsBlobStore {
             return Err(Error::NotFound(digest.to_owned()));
         }
         // No retention file means we cannot prove it expired: keep it.
-        let until = self.read_retention(digest).unwrap_or(OffsetDateTime::now_utc() + time::Duration::days(36_500));
+        let until = self
+            .read_retention(digest)
+            .unwrap_or(OffsetDateTime::now_utc() + time::Duration::days(36_500));
         if until > now {
-            return Err(Error::Retained { digest: digest.to_owned(), until });
+            return Err(Error::Retained {
+                digest: digest.to_owned(),
+                until,
+            });
         }
         let path = self.path(digest);
         let mut perms = std::fs::metadata(&path)?.permissions();
@@ -183,7 +203,11 @@ fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
     loop {
         let name = format!(".tmp-{}-{}", std::process::id(), rand_suffix());
         let path = dir.join(name);
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
             Ok(f) => return Ok((path, f)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
@@ -194,7 +218,12 @@ fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
 fn rand_suffix() -> u64 {
     use std::hash::{BuildHasher as _, Hasher as _};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
     h.finish()
 }
 
@@ -271,15 +300,19 @@ impl BlobStore for PgBlobStore {
                 .execute(&self.pool)
                 .await?;
         }
-        Ok(Stored { digest, created: inserted == 1 })
+        Ok(Stored {
+            digest,
+            created: inserted == 1,
+        })
     }
 
     async fn get(&self, digest: &str) -> Result<Vec<u8>> {
         check_digest(digest)?;
-        let bytes: Option<Vec<u8>> = sqlx::query_scalar("SELECT content FROM evidence_blobs WHERE digest = $1")
-            .bind(digest)
-            .fetch_optional(&self.pool)
-            .await?;
+        let bytes: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT content FROM evidence_blobs WHERE digest = $1")
+                .bind(digest)
+                .fetch_optional(&self.pool)
+                .await?;
         let bytes = bytes.ok_or_else(|| Error::NotFound(digest.to_owned()))?;
         if crate::digest(&bytes) != digest {
             return Err(Error::Corrupt(digest.to_owned()));
@@ -289,15 +322,22 @@ impl BlobStore for PgBlobStore {
 
     async fn delete(&self, digest: &str, now: OffsetDateTime) -> Result<()> {
         check_digest(digest)?;
-        let until: Option<OffsetDateTime> = sqlx::query_scalar("SELECT retain_until FROM evidence_blobs WHERE digest = $1")
-            .bind(digest)
-            .fetch_optional(&self.pool)
-            .await?;
+        let until: Option<OffsetDateTime> =
+            sqlx::query_scalar("SELECT retain_until FROM evidence_blobs WHERE digest = $1")
+                .bind(digest)
+                .fetch_optional(&self.pool)
+                .await?;
         let until = until.ok_or_else(|| Error::NotFound(digest.to_owned()))?;
         if until > now {
-            return Err(Error::Retained { digest: digest.to_owned(), until });
+            return Err(Error::Retained {
+                digest: digest.to_owned(),
+                until,
+            });
         }
-        sqlx::query("DELETE FROM evidence_blobs WHERE digest = $1").bind(digest).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM evidence_blobs WHERE digest = $1")
+            .bind(digest)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }

@@ -32,7 +32,13 @@ impl TrustedKeys {
 
 /// The DSSE pre-authentication encoding: what is actually signed.
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
-    let mut out = format!("DSSEv1 {} {} {} ", payload_type.len(), payload_type, payload.len()).into_bytes();
+    let mut out = format!(
+        "DSSEv1 {} {} {} ",
+        payload_type.len(),
+        payload_type,
+        payload.len()
+    )
+    .into_bytes();
     out.extend_from_slice(payload);
     out
 }
@@ -91,7 +97,11 @@ pub fn verify(bytes: &[u8], keys: &TrustedKeys) -> Result<Verified, String> {
         let ids: Vec<&str> = env.signatures.iter().map(|s| s.keyid.as_str()).collect();
         return Err(format!(
             "no signature by a trusted key (envelope key ids: {})",
-            if ids.is_empty() { "none".into() } else { ids.join(", ") }
+            if ids.is_empty() {
+                "none".into()
+            } else {
+                ids.join(", ")
+            }
         ));
     }
     Ok(Verified {
@@ -102,7 +112,12 @@ pub fn verify(bytes: &[u8], keys: &TrustedKeys) -> Result<Verified, String> {
 }
 
 /// Signs `payload` into an envelope (tests, examples and `goosectl evidence attest`).
-pub fn sign(payload_type: &str, payload: &[u8], keyid: &str, key: &ed25519_dalek::SigningKey) -> serde_json::Value {
+pub fn sign(
+    payload_type: &str,
+    payload: &[u8],
+    keyid: &str,
+    key: &ed25519_dalek::SigningKey,
+) -> serde_json::Value {
     use ed25519_dalek::Signer as _;
     let sig = key.sign(&pae(payload_type, payload));
     let e = base64::engine::general_purpose::STANDARD;
@@ -135,9 +150,14 @@ mod tests {
         let bytes = serde_json::to_vec(&env).unwrap();
         assert_eq!(verify(&bytes, &keys).unwrap().signed_by, vec!["ci"]);
         let mut bad = env.clone();
-        bad["payload"] = serde_json::json!(base64::engine::general_purpose::STANDARD.encode(b"{\"x\":1}"));
-        assert!(verify(&serde_json::to_vec(&bad).unwrap(), &keys).unwrap_err().contains("does not verify"));
+        bad["payload"] =
+            serde_json::json!(base64::engine::general_purpose::STANDARD.encode(b"{\"x\":1}"));
+        assert!(verify(&serde_json::to_vec(&bad).unwrap(), &keys)
+            .unwrap_err()
+            .contains("does not verify"));
         let other = sign(IN_TOTO_PAYLOAD_TYPE, b"{}", "stranger", &k);
-        assert!(verify(&serde_json::to_vec(&other).unwrap(), &keys).unwrap_err().contains("no signature by a trusted key"));
+        assert!(verify(&serde_json::to_vec(&other).unwrap(), &keys)
+            .unwrap_err()
+            .contains("no signature by a trusted key"));
     }
 }

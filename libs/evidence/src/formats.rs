@@ -62,7 +62,11 @@ pub fn sniff(bytes: &[u8]) -> Option<EvidenceKind> {
 }
 
 /// Parses `bytes` as `kind`.
-pub fn summarize(kind: EvidenceKind, bytes: &[u8], keys: &TrustedKeys) -> Result<EvidenceSummary, FormatError> {
+pub fn summarize(
+    kind: EvidenceKind,
+    bytes: &[u8],
+    keys: &TrustedKeys,
+) -> Result<EvidenceSummary, FormatError> {
     let result = match kind {
         EvidenceKind::Sarif => sarif(bytes),
         EvidenceKind::Junit => junit(bytes),
@@ -73,10 +77,12 @@ pub fn summarize(kind: EvidenceKind, bytes: &[u8], keys: &TrustedKeys) -> Result
         EvidenceKind::InToto => in_toto(bytes, keys),
     };
     result.map_err(|e| match (&e, sniff(bytes)) {
-        (FormatError::Malformed { .. }, Some(detected)) if detected != kind => FormatError::Mismatch {
-            declared: kind,
-            detected,
-        },
+        (FormatError::Malformed { .. }, Some(detected)) if detected != kind => {
+            FormatError::Mismatch {
+                declared: kind,
+                detected,
+            }
+        }
         _ => e,
     })
 }
@@ -145,25 +151,39 @@ fn sarif(bytes: &[u8]) -> Result<EvidenceSummary, FormatError> {
     let k = EvidenceKind::Sarif;
     let log: SarifLog = serde_json::from_slice(bytes).map_err(|e| malformed(k, e.to_string()))?;
     if log.version != "2.1.0" {
-        return Err(malformed(k, format!("version {:?}, expected 2.1.0", log.version)));
+        return Err(malformed(
+            k,
+            format!("version {:?}, expected 2.1.0", log.version),
+        ));
     }
     let mut s = SastSummary::default();
     for run in &log.runs {
         if !s.tools.contains(&run.tool.driver.name) {
             s.tools.push(run.tool.driver.name.clone());
         }
-        let rules: HashMap<&str, &SarifRule> =
-            run.tool.driver.rules.iter().map(|r| (r.id.as_str(), r)).collect();
+        let rules: HashMap<&str, &SarifRule> = run
+            .tool
+            .driver
+            .rules
+            .iter()
+            .map(|r| (r.id.as_str(), r))
+            .collect();
         for r in &run.results {
             let rule = r.rule_id.as_deref().and_then(|id| rules.get(id));
             let cvss = rule
                 .and_then(|r| r.properties.as_ref())
                 .and_then(|p| p.security_severity.as_ref())
-                .and_then(|v| v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
+                .and_then(|v| {
+                    v.as_f64()
+                        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                });
             let level = r
                 .level
                 .as_deref()
-                .or_else(|| rule.and_then(|r| r.default_configuration.as_ref()).and_then(|c| c.level.as_deref()))
+                .or_else(|| {
+                    rule.and_then(|r| r.default_configuration.as_ref())
+                        .and_then(|c| c.level.as_deref())
+                })
                 .unwrap_or("warning");
             match (cvss, level) {
                 (Some(c), _) if c >= 9.0 => s.critical += 1,
@@ -218,7 +238,13 @@ fn junit(bytes: &[u8]) -> Result<EvidenceSummary, FormatError> {
                 let n = local(name.as_ref());
                 if depth == 0 && !empty {
                     if n != b"testsuites" && n != b"testsuite" {
-                        return Err(malformed(k, format!("root element <{}>, expected <testsuites> or <testsuite>", String::from_utf8_lossy(n))));
+                        return Err(malformed(
+                            k,
+                            format!(
+                                "root element <{}>, expected <testsuites> or <testsuite>",
+                                String::from_utf8_lossy(n)
+                            ),
+                        ));
                     }
                     saw_root = true;
                 } else if depth == 0 && (n == b"testsuites" || n == b"testsuite") {
@@ -294,7 +320,11 @@ fn cobertura(bytes: &[u8]) -> Result<EvidenceSummary, FormatError> {
                     b"methods" if matches!(ev, Event::Start(_)) => in_methods += 1,
                     b"line" if root.is_some() && in_methods == 0 => {
                         lines += 1;
-                        if attr(e, b"hits").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) > 0 {
+                        if attr(e, b"hits")
+                            .and_then(|v| v.parse::<u64>().ok())
+                            .unwrap_or(0)
+                            > 0
+                        {
                             hit += 1;
                         }
                     }
@@ -313,16 +343,30 @@ fn cobertura(bytes: &[u8]) -> Result<EvidenceSummary, FormatError> {
         return Err(malformed(k, "no <coverage> element"));
     };
     let c = match (covered, valid, rate) {
-        (Some(c), Some(v), _) => CoverageSummary { lines_covered: c, lines_total: v, line_percent: percent(c, v) },
+        (Some(c), Some(v), _) => CoverageSummary {
+            lines_covered: c,
+            lines_total: v,
+            line_percent: percent(c, v),
+        },
         (_, _, Some(r)) if (0.0..=1.0).contains(&r) => CoverageSummary {
             lines_covered: hit,
             lines_total: lines,
             line_percent: (r * 10_000.0).round() / 100.0,
         },
-        _ => CoverageSummary { lines_covered: hit, lines_total: lines, line_percent: percent(hit, lines) },
+        _ => CoverageSummary {
+            lines_covered: hit,
+            lines_total: lines,
+            line_percent: percent(hit, lines),
+        },
     };
     if c.lines_covered > c.lines_total {
-        return Err(malformed(k, format!("lines-covered {} exceeds lines-valid {}", c.lines_covered, c.lines_total)));
+        return Err(malformed(
+            k,
+            format!(
+                "lines-covered {} exceeds lines-valid {}",
+                c.lines_covered, c.lines_total
+            ),
+        ));
     }
     let mut out = EvidenceSummary::new(k);
     out.coverage = Some(c);
@@ -366,10 +410,17 @@ fn lcov_file(bytes: &[u8]) -> Result<EvidenceSummary, FormatError> {
         }
     }
     if files == 0 || ended != files {
-        return Err(malformed(k, format!("{files} SF records but {ended} end_of_record lines")));
+        return Err(malformed(
+            k,
+            format!("{files} SF records but {ended} end_of_record lines"),
+        ));
     }
     let mut out = EvidenceSummary::new(k);
-    out.coverage = Some(CoverageSummary { lines_covered: hit, lines_total: found, line_percent: percent(hit, found) });
+    out.coverage = Some(CoverageSummary {
+        lines_covered: hit,
+        lines_total: found,
+        line_percent: percent(hit, found),
+    });
     Ok(out)
 }
 
@@ -421,10 +472,16 @@ fn cyclonedx(bytes: &[u8]) -> Result<EvidenceSummary, FormatError> {
     let k = EvidenceKind::Cyclonedx;
     let bom: CdxBom = serde_json::from_slice(bytes).map_err(|e| malformed(k, e.to_string()))?;
     if bom.bom_format != "CycloneDX" {
-        return Err(malformed(k, format!("bomFormat {:?}, expected CycloneDX", bom.bom_format)));
+        return Err(malformed(
+            k,
+            format!("bomFormat {:?}, expected CycloneDX", bom.bom_format),
+        ));
     }
     if !bom.spec_version.starts_with("1.") {
-        return Err(malformed(k, format!("specVersion {:?} is not 1.x", bom.spec_version)));
+        return Err(malformed(
+            k,
+            format!("specVersion {:?} is not 1.x", bom.spec_version),
+        ));
     }
     let mut refs = BTreeSet::new();
     let components = count_components(&bom.components, &mut refs);
@@ -435,7 +492,11 @@ fn cyclonedx(bytes: &[u8]) -> Result<EvidenceSummary, FormatError> {
         .filter(|r| refs.contains(*r))
         .collect();
     let mut out = EvidenceSummary::new(k);
-    out.sbom = Some(SbomSummary { spec_version: bom.spec_version, components, vulnerable_components: vulnerable.len() as u64 });
+    out.sbom = Some(SbomSummary {
+        spec_version: bom.spec_version,
+        components,
+        vulnerable_components: vulnerable.len() as u64,
+    });
     Ok(out)
 }
 
@@ -469,25 +530,38 @@ struct SpdxExternalRef {
 /// (SPDX 2.3 has no vulnerability section; advisories are how scanners annotate packages).
 fn spdx(bytes: &[u8]) -> Result<EvidenceSummary, FormatError> {
     let k = EvidenceKind::Spdx;
-    let doc: SpdxDocument = serde_json::from_slice(bytes).map_err(|e| malformed(k, e.to_string()))?;
+    let doc: SpdxDocument =
+        serde_json::from_slice(bytes).map_err(|e| malformed(k, e.to_string()))?;
     if !doc.spdx_version.starts_with("SPDX-2.") {
-        return Err(malformed(k, format!("spdxVersion {:?}, expected SPDX-2.x", doc.spdx_version)));
+        return Err(malformed(
+            k,
+            format!("spdxVersion {:?}, expected SPDX-2.x", doc.spdx_version),
+        ));
     }
     if doc.spdx_id != "SPDXRef-DOCUMENT" {
-        return Err(malformed(k, format!("SPDXID {:?}, expected SPDXRef-DOCUMENT", doc.spdx_id)));
+        return Err(malformed(
+            k,
+            format!("SPDXID {:?}, expected SPDXRef-DOCUMENT", doc.spdx_id),
+        ));
     }
     let vulnerable = doc
         .packages
         .iter()
         .filter(|p| {
             p.external_refs.iter().any(|r| {
-                r.reference_category.replace('_', "-").eq_ignore_ascii_case("SECURITY")
+                r.reference_category
+                    .replace('_', "-")
+                    .eq_ignore_ascii_case("SECURITY")
                     && r.reference_type.eq_ignore_ascii_case("advisory")
             })
         })
         .count() as u64;
     let mut out = EvidenceSummary::new(k);
-    out.sbom = Some(SbomSummary { spec_version: doc.spdx_version, components: doc.packages.len() as u64, vulnerable_components: vulnerable });
+    out.sbom = Some(SbomSummary {
+        spec_version: doc.spdx_version,
+        components: doc.packages.len() as u64,
+        vulnerable_components: vulnerable,
+    });
     Ok(out)
 }
 
@@ -519,25 +593,48 @@ fn in_toto(bytes: &[u8], keys: &TrustedKeys) -> Result<EvidenceSummary, FormatEr
         }
     })?;
     if v.payload_type != dsse::IN_TOTO_PAYLOAD_TYPE {
-        return Err(malformed(k, format!("payloadType {:?}, expected {}", v.payload_type, dsse::IN_TOTO_PAYLOAD_TYPE)));
+        return Err(malformed(
+            k,
+            format!(
+                "payloadType {:?}, expected {}",
+                v.payload_type,
+                dsse::IN_TOTO_PAYLOAD_TYPE
+            ),
+        ));
     }
-    let st: Statement = serde_json::from_slice(&v.payload).map_err(|e| malformed(k, format!("statement: {e}")))?;
+    let st: Statement =
+        serde_json::from_slice(&v.payload).map_err(|e| malformed(k, format!("statement: {e}")))?;
     if st.kind != dsse::STATEMENT_V1 {
-        return Err(malformed(k, format!("_type {:?}, expected {}", st.kind, dsse::STATEMENT_V1)));
+        return Err(malformed(
+            k,
+            format!("_type {:?}, expected {}", st.kind, dsse::STATEMENT_V1),
+        ));
     }
     if st.subject.is_empty() || st.subject.iter().any(|s| s.digest.is_empty()) {
-        return Err(malformed(k, "every statement needs at least one subject with a digest"));
+        return Err(malformed(
+            k,
+            "every statement needs at least one subject with a digest",
+        ));
     }
     let subjects = st
         .subject
         .iter()
         .map(|s| {
-            let (alg, d) = s.digest.get_key_value("sha256").or_else(|| s.digest.iter().next()).map(|(a, d)| (a.clone(), d.clone())).unwrap_or_default();
+            let (alg, d) = s
+                .digest
+                .get_key_value("sha256")
+                .or_else(|| s.digest.iter().next())
+                .map(|(a, d)| (a.clone(), d.clone()))
+                .unwrap_or_default();
             (s.name.clone(), format!("{alg}:{d}"))
         })
         .collect();
     let mut out = EvidenceSummary::new(k);
-    out.attestation = Some(AttestationSummary { predicate_type: st.predicate_type, subjects, signed_by: v.signed_by });
+    out.attestation = Some(AttestationSummary {
+        predicate_type: st.predicate_type,
+        subjects,
+        signed_by: v.signed_by,
+    });
     Ok(out)
 }
 

@@ -50,7 +50,9 @@ pub async fn load<A: Aggregate>(reader: &LedgerReader, id: &str) -> Result<Loade
     let stream = StreamId::new(A::TYPE, id)?;
     let mut loaded = Loaded::<A>::default();
     loop {
-        let batch = reader.read_stream(&stream, loaded.version + 1, 1000).await?;
+        let batch = reader
+            .read_stream(&stream, loaded.version + 1, 1000)
+            .await?;
         if batch.is_empty() {
             return Ok(loaded);
         }

@@ -69,7 +69,7 @@ fn decompose(start: u64, end: u64, out: &mut Vec<NodeId>) {
     if n == 0 {
         return;
     }
-    if n.is_power_of_two() && start % n == 0 {
+    if n.is_power_of_two() && start.is_multiple_of(n) {
         out.push(NodeId {
             level: n.trailing_zeros(),
             index: start >> n.trailing_zeros(),
@@ -87,7 +87,7 @@ fn range_hash(start: u64, end: u64, nodes: &HashMap<NodeId, Hash>) -> Option<Has
     if n == 0 {
         return Some(empty_root());
     }
-    if n.is_power_of_two() && start % n == 0 {
+    if n.is_power_of_two() && start.is_multiple_of(n) {
         let id = NodeId {
             level: n.trailing_zeros(),
             index: start >> n.trailing_zeros(),

@@ -42,7 +42,10 @@ pub enum Storage {
 /// Which bus to use.
 #[derive(Debug, Clone)]
 pub enum BusChoice {
-    Nats { url: String, config: BusConfig },
+    Nats {
+        url: String,
+        config: BusConfig,
+    },
     /// In-process; only meaningful when every service runs in this process.
     Memory(MemoryBus),
 }
@@ -120,7 +123,9 @@ impl Platform {
             &["user"],
             Arc::new(move |ev| match ev.payload_as::<UserEvent>() {
                 Ok(e) => apply_user_event(&dir, ev.stream.aggregate_id(), &e),
-                Err(e) => tracing::error!(position = ev.position, error = %e, "undecodable user event"),
+                Err(e) => {
+                    tracing::error!(position = ev.position, error = %e, "undecodable user event")
+                }
             }),
             stopped(stop.clone()),
         )
@@ -174,16 +179,18 @@ impl Platform {
     /// Waits until the users read model has applied `position` (after an append whose effect
     /// the next request must see).
     pub async fn users_caught_up(&self, position: u64) {
-        if !self.users.wait_for(position + 1, Duration::from_secs(5)).await {
+        if !self
+            .users
+            .wait_for(position + 1, Duration::from_secs(5))
+            .await
+        {
             tracing::warn!(position, "users read model is behind");
         }
     }
 }
 
-fn stopped(mut rx: watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
-    async move {
-        let _ = rx.wait_for(|s| *s).await;
-    }
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
 }
 
 fn apply_user_event(dir: &MemoryDirectory, user: &str, e: &UserEvent) {
@@ -343,11 +350,7 @@ pub fn parse_vkeys(args: &[String]) -> Result<Vec<Vkey>> {
 }
 
 /// Runs a service binary: platform, API, serve until SIGINT/SIGTERM, drain.
-pub async fn run_service<F, Fut>(
-    name: &str,
-    args: &ServiceArgs,
-    build: F,
-) -> Result<()>
+pub async fn run_service<F, Fut>(name: &str, args: &ServiceArgs, build: F) -> Result<()>
 where
     F: FnOnce(Platform) -> Fut,
     Fut: Future<Output = Result<(Router, utoipa::openapi::OpenApi)>>,
@@ -361,5 +364,11 @@ where
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!(service = name, addr = %listener.local_addr()?, "serving");
-    serve(&platform, router, listener, goose_runtime::shutdown_signal()).await
+    serve(
+        &platform,
+        router,
+        listener,
+        goose_runtime::shutdown_signal(),
+    )
+    .await
 }

@@ -152,7 +152,12 @@ impl std::fmt::Debug for TokenIssuer {
 
 impl TokenIssuer {
     /// `kid` names the key (its C2SP key id), so verifiers can hold several during rotation.
-    pub fn new(key: &SigningKey, kid: impl Into<String>, issuer: impl Into<String>, ttl: Duration) -> Self {
+    pub fn new(
+        key: &SigningKey,
+        kid: impl Into<String>,
+        issuer: impl Into<String>,
+        ttl: Duration,
+    ) -> Self {
         install_provider();
         Self {
             key: EncodingKey::from_ed_der(key.as_bytes()),
@@ -255,7 +260,9 @@ impl MemoryDirectory {
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, BTreeSet<Role>>> {
-        self.users.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.users
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn add_user(&self, user: &str) {
@@ -263,7 +270,10 @@ impl MemoryDirectory {
     }
 
     pub fn grant(&self, user: &str, role: Role) {
-        self.write().entry(user.to_owned()).or_default().insert(role);
+        self.write()
+            .entry(user.to_owned())
+            .or_default()
+            .insert(role);
     }
 
     pub fn revoke(&self, user: &str, role: Role) {
@@ -411,7 +421,12 @@ impl AuthLayer {
     ) -> Self {
         let routes = routes
             .iter()
-            .filter_map(|r| Some(((Method::from_bytes(r.method.as_bytes()).ok()?, r.path), r.access)))
+            .filter_map(|r| {
+                Some((
+                    (Method::from_bytes(r.method.as_bytes()).ok()?, r.path),
+                    r.access,
+                ))
+            })
             .collect();
         Self {
             verifier,
@@ -470,7 +485,10 @@ async fn authorize(State(auth): State<AuthLayer>, mut req: Request, next: Next) 
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
     else {
         return unauthenticated("missing bearer token (Authorization: Bearer <token>)");
     };
@@ -517,7 +535,8 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_forgeries_fail() {
         let issuer = TokenIssuer::new(&key(1), "rbac+01", "goose-rbac", Duration::from_secs(600));
-        let verifier = TokenVerifier::new([("rbac+01".into(), key(1).verifying_key())], "goose-rbac");
+        let verifier =
+            TokenVerifier::new([("rbac+01".into(), key(1).verifying_key())], "goose-rbac");
         let now = time_now();
         let t = issuer.issue("ada", &[Role::Approver], now).unwrap();
         let c = verifier.verify(&t.access_token).unwrap();
@@ -527,14 +546,24 @@ mod tests {
         // Same kid, different key: signature fails.
         let forger = TokenIssuer::new(&key(2), "rbac+01", "goose-rbac", Duration::from_secs(600));
         let f = forger.issue("ada", &[Role::Admin], now).unwrap();
-        assert!(matches!(verifier.verify(&f.access_token), Err(Error::InvalidToken(_))));
+        assert!(matches!(
+            verifier.verify(&f.access_token),
+            Err(Error::InvalidToken(_))
+        ));
         // Unknown kid.
         let other = TokenIssuer::new(&key(2), "x+02", "goose-rbac", Duration::from_secs(600));
         let o = other.issue("ada", &[], now).unwrap();
-        assert!(matches!(verifier.verify(&o.access_token), Err(Error::UnknownKey(_))));
+        assert!(matches!(
+            verifier.verify(&o.access_token),
+            Err(Error::UnknownKey(_))
+        ));
         // Expired.
         let old = issuer.issue("ada", &[], now - 3600).unwrap();
-        assert!(verifier.verify(&old.access_token).unwrap_err().to_string().contains("Expired"));
+        assert!(verifier
+            .verify(&old.access_token)
+            .unwrap_err()
+            .to_string()
+            .contains("Expired"));
         // Wrong issuer.
         let wrong = TokenIssuer::new(&key(1), "rbac+01", "someone-else", Duration::from_secs(600));
         let w = wrong.issue("ada", &[], now).unwrap();

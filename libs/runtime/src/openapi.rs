@@ -2,12 +2,14 @@
 //! the authorization middleware enforces) and its schemas (utoipa `ToSchema` derives).
 
 use crate::auth::{Access, RouteSpec};
-use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::path::{
+    HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem,
+};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
-    Components, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Ref,
-    ResponseBuilder, ResponsesBuilder, Required,
+    Components, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Ref, Required,
+    ResponseBuilder, ResponsesBuilder,
 };
 
 fn method(m: &str) -> HttpMethod {
@@ -27,7 +29,10 @@ fn access_text(a: Access) -> String {
         Access::Permission(p) => format!("Requires permission `{p}`."),
         Access::AnyOf(ps) => format!(
             "Requires one of {} (which one depends on the request).",
-            ps.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+            ps.iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
@@ -51,7 +56,10 @@ pub fn document(title: &str, routes: &[RouteSpec], schemas: Option<Components>) 
                         .name(name)
                         .parameter_in(ParameterIn::Path)
                         .required(Required::True)
-                        .schema(Some(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String))),
+                        .schema(Some(
+                            utoipa::openapi::ObjectBuilder::new()
+                                .schema_type(utoipa::openapi::schema::Type::String),
+                        )),
                 );
             }
         }
@@ -60,7 +68,9 @@ pub fn document(title: &str, routes: &[RouteSpec], schemas: Option<Components>) 
                 RequestBodyBuilder::new()
                     .content(
                         "application/json",
-                        ContentBuilder::new().schema(Some(Ref::from_schema_name(req))).build(),
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name(req)))
+                            .build(),
                     )
                     .required(Some(Required::True))
                     .build(),
@@ -69,23 +79,31 @@ pub fn document(title: &str, routes: &[RouteSpec], schemas: Option<Components>) 
         let ok = match r.response {
             Some(s) => ResponseBuilder::new().description("Success").content(
                 "application/json",
-                ContentBuilder::new().schema(Some(Ref::from_schema_name(s))).build(),
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name(s)))
+                    .build(),
             ),
             None => ResponseBuilder::new().description("Success"),
         };
         let problem = |d: &str| {
             ResponseBuilder::new().description(d).content(
                 "application/problem+json",
-                ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
             )
         };
-        let mut responses = ResponsesBuilder::new()
-            .response("200", ok)
-            .response("400", problem("Invalid request: the detail says what is wrong"));
+        let mut responses = ResponsesBuilder::new().response("200", ok).response(
+            "400",
+            problem("Invalid request: the detail says what is wrong"),
+        );
         if r.access != Access::Public {
             responses = responses
                 .response("401", problem("Missing, expired or invalid token"))
-                .response("403", problem("The caller lacks the permission; the detail names it"));
+                .response(
+                    "403",
+                    problem("The caller lacks the permission; the detail names it"),
+                );
             op = op.security(SecurityRequirement::new("bearer", Vec::<String>::new()));
         }
         op = op.responses(responses.build());
@@ -103,7 +121,9 @@ pub fn document(title: &str, routes: &[RouteSpec], schemas: Option<Components>) 
     );
     components.schemas.insert(
         "Problem".into(),
-        utoipa::openapi::RefOr::T(<crate::problem::Problem as utoipa::PartialSchema>::schema().into()),
+        utoipa::openapi::RefOr::T(
+            <crate::problem::Problem as utoipa::PartialSchema>::schema().into(),
+        ),
     );
     OpenApiBuilder::new()
         .info(

@@ -48,7 +48,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     #[derive(utoipa::OpenApi)]
     #[openapi(components(schemas(EvidenceRecord, EvidenceSummary, EvidenceKind)))]
     struct Doc;
-    goose_runtime::openapi::document("Golden Goose evidence", ROUTES, <Doc as utoipa::OpenApi>::openapi().components)
+    goose_runtime::openapi::document(
+        "Golden Goose evidence",
+        ROUTES,
+        <Doc as utoipa::OpenApi>::openapi().components,
+    )
 }
 
 /// How the evidence service runs.
@@ -121,7 +125,9 @@ struct AppState {
 
 impl AppState {
     fn views(&self) -> std::sync::RwLockReadGuard<'_, Views> {
-        self.views.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.views
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -143,7 +149,10 @@ pub async fn build(platform: &Platform, config: EvidenceConfig) -> anyhow::Resul
                 }
                 "org_config" => {
                     if let Ok(c) = ev.payload_as::<serde_json::Value>() {
-                        if let Some(Ok(cfg)) = c.get("config").map(|c| serde_json::from_value::<OrgConfig>(c.clone())) {
+                        if let Some(Ok(cfg)) = c
+                            .get("config")
+                            .map(|c| serde_json::from_value::<OrgConfig>(c.clone()))
+                        {
                             v.org = cfg;
                         }
                     }
@@ -165,7 +174,12 @@ pub async fn build(platform: &Platform, config: EvidenceConfig) -> anyhow::Resul
         let stop = platform.stopped();
         platform.spawn(async move { reader.run_periodic_checkpoints(&key, every, stop).await });
     }
-    let state = AppState { platform: platform.clone(), config, views, follower };
+    let state = AppState {
+        platform: platform.clone(),
+        config,
+        views,
+        follower,
+    };
     let chain = chain_api::routes((*platform.ledger).clone());
     let router = Router::new()
         .route("/v1/evidence", post(submit).get(list))
@@ -176,7 +190,11 @@ pub async fn build(platform: &Platform, config: EvidenceConfig) -> anyhow::Resul
         .merge(chain)
         // The org-config limit is checked against the real size below; this is the hard cap.
         .layer(DefaultBodyLimit::max(1 << 30));
-    let auth = AuthLayer::new(platform.verifier.clone(), Arc::new(platform.directory.clone()), ROUTES);
+    let auth = AuthLayer::new(
+        platform.verifier.clone(),
+        Arc::new(platform.directory.clone()),
+        ROUTES,
+    );
     Ok(auth.protect(router))
 }
 
@@ -197,10 +215,16 @@ struct Submission {
 }
 
 fn check_version(v: &str) -> Result<(), Problem> {
-    if !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b)) {
+    if !v.is_empty()
+        && v.len() <= 64
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
+    {
         Ok(())
     } else {
-        Err(Problem::bad_request(format!("version {v:?} must be 1 to 64 of A-Z a-z 0-9 . _ + -")))
+        Err(Problem::bad_request(format!(
+            "version {v:?} must be 1 to 64 of A-Z a-z 0-9 . _ + -"
+        )))
     }
 }
 
@@ -211,8 +235,14 @@ async fn read_submission(q: SubmitQuery, req: Request) -> Result<Submission, Pro
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
     if !is_multipart {
-        let bytes = Bytes::from_request(req, &()).await.map_err(|e| Problem::bad_request(e.body_text()))?;
-        let missing = |f: &str| Problem::bad_request(format!("missing query parameter {f} (or send multipart/form-data)"));
+        let bytes = Bytes::from_request(req, &())
+            .await
+            .map_err(|e| Problem::bad_request(e.body_text()))?;
+        let missing = |f: &str| {
+            Problem::bad_request(format!(
+                "missing query parameter {f} (or send multipart/form-data)"
+            ))
+        };
         return Ok(Submission {
             service: q.service.ok_or_else(|| missing("service"))?,
             version: q.version.ok_or_else(|| missing("version"))?,
@@ -221,26 +251,45 @@ async fn read_submission(q: SubmitQuery, req: Request) -> Result<Submission, Pro
             bytes,
         });
     }
-    let mut mp = Multipart::from_request(req, &()).await.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let (mut service, mut version, mut kind, mut filename, mut bytes) = (q.service, q.version, q.kind, q.filename, None);
-    while let Some(field) = mp.next_field().await.map_err(|e| Problem::bad_request(e.body_text()))? {
+    let mut mp = Multipart::from_request(req, &())
+        .await
+        .map_err(|e| Problem::bad_request(e.body_text()))?;
+    let (mut service, mut version, mut kind, mut filename, mut bytes) =
+        (q.service, q.version, q.kind, q.filename, None);
+    while let Some(field) = mp
+        .next_field()
+        .await
+        .map_err(|e| Problem::bad_request(e.body_text()))?
+    {
         let name = field.name().unwrap_or_default().to_owned();
         match name.as_str() {
             "file" => {
                 if filename.is_none() {
                     filename = field.file_name().map(str::to_owned);
                 }
-                bytes = Some(field.bytes().await.map_err(|e| Problem::bad_request(e.body_text()))?);
+                bytes = Some(
+                    field
+                        .bytes()
+                        .await
+                        .map_err(|e| Problem::bad_request(e.body_text()))?,
+                );
             }
             "service" | "version" | "kind" => {
-                let text = field.text().await.map_err(|e| Problem::bad_request(e.body_text()))?;
+                let text = field
+                    .text()
+                    .await
+                    .map_err(|e| Problem::bad_request(e.body_text()))?;
                 match name.as_str() {
                     "service" => service = Some(text),
                     "version" => version = Some(text),
                     _ => kind = Some(text),
                 }
             }
-            other => return Err(Problem::bad_request(format!("unexpected multipart field {other:?} (expected service, version, kind, file)"))),
+            other => {
+                return Err(Problem::bad_request(format!(
+                    "unexpected multipart field {other:?} (expected service, version, kind, file)"
+                )))
+            }
         }
     }
     let missing = |f: &str| Problem::bad_request(format!("missing multipart field {f}"));
@@ -274,14 +323,24 @@ async fn submit(
     check_version(&sub.version)?;
     let kind: EvidenceKind = sub.kind.parse().map_err(Problem::bad_request)?;
     if sub.filename.len() > 255 || sub.filename.contains(['/', '\\', '\0']) {
-        return Err(Problem::bad_request("filename must be a plain name of at most 255 characters"));
+        return Err(Problem::bad_request(
+            "filename must be a plain name of at most 255 characters",
+        ));
     }
     let (known, max_bytes, retention_days) = {
         let v = s.views();
-        (v.services.contains(service.as_str()), v.org.evidence.max_upload_bytes, v.org.retention.evidence_days)
+        (
+            v.services.contains(service.as_str()),
+            v.org.evidence.max_upload_bytes,
+            v.org.retention.evidence_days,
+        )
     };
     if !known {
-        return Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown service", format!("service {service} is not in the catalog; onboard it first")));
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown service",
+            format!("service {service} is not in the catalog; onboard it first"),
+        ));
     }
     if sub.bytes.len() as u64 > max_bytes {
         return Err(Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "too large", format!("{} bytes is over the evidence limit of {max_bytes} bytes (org-config evidence.max_upload_bytes)", sub.bytes.len())));
@@ -295,10 +354,21 @@ async fn submit(
     let summary = tokio::task::spawn_blocking(move || formats::summarize(kind, &bytes, &keys))
         .await
         .map_err(|e| Problem::internal(e.to_string()))?
-        .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid evidence", e.to_string()))?;
+        .map_err(|e| {
+            Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid evidence",
+                e.to_string(),
+            )
+        })?;
     let now = OffsetDateTime::now_utc();
     let retain_until = now + time::Duration::days(i64::from(retention_days));
-    let stored = s.config.blobs.put(&sub.bytes, retain_until).await.map_err(blob_problem)?;
+    let stored = s
+        .config
+        .blobs
+        .put(&sub.bytes, retain_until)
+        .await
+        .map_err(blob_problem)?;
     let record = EvidenceRecord {
         id: uuid::Uuid::now_v7().to_string(),
         service: service.to_string(),
@@ -306,7 +376,11 @@ async fn submit(
         kind,
         digest: stored.digest,
         size: sub.bytes.len() as u64,
-        filename: if sub.filename.is_empty() { format!("{}.{}", kind.as_str(), kind.file_extension()) } else { sub.filename },
+        filename: if sub.filename.is_empty() {
+            format!("{}.{}", kind.as_str(), kind.file_extension())
+        } else {
+            sub.filename
+        },
         summary,
         submitted_at: now,
         submitted_by: caller.user.clone(),
@@ -315,11 +389,18 @@ async fn submit(
     let meta = Metadata::now(caller.user.clone());
     let event = EvidenceEvent::EvidenceAccepted(record.clone());
     let stream_id = format!("{service}@{}", sub.version);
-    let done = aggregate::execute::<EvidenceAgg, std::convert::Infallible>(&s.platform.ledger, &stream_id, &meta, |_| Ok(vec![event.clone()]))
-        .await
-        .map_err(|e| execute_problem(e, |never| match never {}))?;
+    let done = aggregate::execute::<EvidenceAgg, std::convert::Infallible>(
+        &s.platform.ledger,
+        &stream_id,
+        &meta,
+        |_| Ok(vec![event.clone()]),
+    )
+    .await
+    .map_err(|e| execute_problem(e, |never| match never {}))?;
     if let Some(r) = done.receipt {
-        s.follower.wait_for(r.last_position + 1, Duration::from_secs(5)).await;
+        s.follower
+            .wait_for(r.last_position + 1, Duration::from_secs(5))
+            .await;
     }
     tracing::info!(user = %caller.user, service = %record.service, version = %record.version, kind = %kind, digest = %record.digest, "evidence accepted");
     Ok(Json(record))
@@ -331,7 +412,10 @@ struct ListQuery {
     version: Option<String>,
 }
 
-async fn list(State(s): State<AppState>, q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<Vec<EvidenceRecord>>, Problem> {
+async fn list(
+    State(s): State<AppState>,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<EvidenceRecord>>, Problem> {
     let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
     let v = s.views();
     Ok(Json(
@@ -344,17 +428,37 @@ async fn list(State(s): State<AppState>, q: Result<Query<ListQuery>, axum::extra
     ))
 }
 
-async fn get_record(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<EvidenceRecord>, Problem> {
-    s.views().records.get(&id).cloned().map(Json).ok_or_else(|| Problem::not_found(format!("no evidence {id}")))
+async fn get_record(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<EvidenceRecord>, Problem> {
+    s.views()
+        .records
+        .get(&id)
+        .cloned()
+        .map(Json)
+        .ok_or_else(|| Problem::not_found(format!("no evidence {id}")))
 }
 
-async fn get_blob(State(s): State<AppState>, Path(digest): Path<String>) -> Result<Response, Problem> {
+async fn get_blob(
+    State(s): State<AppState>,
+    Path(digest): Path<String>,
+) -> Result<Response, Problem> {
     let bytes = s.config.blobs.get(&digest).await.map_err(blob_problem)?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
 async fn checkpoint_now(State(s): State<AppState>, caller: Caller) -> Result<Response, Problem> {
-    let cp = s.platform.ledger.sign_checkpoint(&s.config.log_key).await.map_err(|e| goose_platform::ledger_problem(&e))?;
+    let cp = s
+        .platform
+        .ledger
+        .sign_checkpoint(&s.config.log_key)
+        .await
+        .map_err(|e| goose_platform::ledger_problem(&e))?;
     tracing::info!(user = %caller.user, size = cp.checkpoint.size, "checkpoint signed on request");
-    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], cp.note).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        cp.note,
+    )
+        .into_response())
 }

@@ -9,7 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
-#[command(name = "goose-evidence", version, about = "Golden Goose evidence service")]
+#[command(
+    name = "goose-evidence",
+    version,
+    about = "Golden Goose evidence service"
+)]
 struct Cli {
     #[command(flatten)]
     service: goose_platform::ServiceArgs,
@@ -24,7 +28,11 @@ struct Cli {
     checkpoint_interval: u64,
     /// Trusted in-toto attestation signers: C2SP vkeys (the envelope key id is the key's
     /// name), or @FILE with one per line.
-    #[arg(long = "attestation-vkey", env = "GOOSE_ATTESTATION_VKEYS", value_delimiter = ',')]
+    #[arg(
+        long = "attestation-vkey",
+        env = "GOOSE_ATTESTATION_VKEYS",
+        value_delimiter = ','
+    )]
     attestation_vkeys: Vec<String>,
 }
 
@@ -40,7 +48,9 @@ async fn main() -> anyhow::Result<()> {
     let database_url = cli.service.database_url.clone();
     let interval = Duration::from_secs(cli.checkpoint_interval.max(1));
     goose_platform::run_service("goose-evidence", &cli.service, |platform| async move {
-        let pool = sqlx::PgPool::connect(&database_url).await.context("connecting the blob store")?;
+        let pool = sqlx::PgPool::connect(&database_url)
+            .await
+            .context("connecting the blob store")?;
         let blobs = Arc::new(goose_evidence::blob::PgBlobStore::connect(pool).await?);
         let config = goose_evidence_service::EvidenceConfig {
             blobs,

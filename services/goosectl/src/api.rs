@@ -21,15 +21,25 @@ impl Api {
             Svc::Registry => &self.registry_url,
             Svc::Evidence => &self.evidence_url,
         };
-        specific.as_deref().unwrap_or(&self.url).trim_end_matches('/')
+        specific
+            .as_deref()
+            .unwrap_or(&self.url)
+            .trim_end_matches('/')
     }
 
-    fn request(&self, svc: Svc, method: reqwest::Method, path: &str) -> Result<reqwest::RequestBuilder> {
+    fn request(
+        &self,
+        svc: Svc,
+        method: reqwest::Method,
+        path: &str,
+    ) -> Result<reqwest::RequestBuilder> {
         let client = reqwest::Client::new();
         let mut rb = client.request(method, format!("{}{path}", self.base(svc)));
         match &self.token {
             Some(t) => rb = rb.bearer_auth(t.trim()),
-            None => bail!("no access token: set GOOSE_TOKEN (see `goosectl token`) or pass --token"),
+            None => {
+                bail!("no access token: set GOOSE_TOKEN (see `goosectl token`) or pass --token")
+            }
         }
         Ok(rb)
     }
@@ -37,7 +47,10 @@ impl Api {
 
 /// Sends and returns the body, or fails with the problem's detail.
 async fn send(rb: reqwest::RequestBuilder) -> Result<bytes_or::Body> {
-    let resp = rb.send().await.context("cannot reach Golden Goose (is `goosectl dev` running? see --url)")?;
+    let resp = rb
+        .send()
+        .await
+        .context("cannot reach Golden Goose (is `goosectl dev` running? see --url)")?;
     let status = resp.status();
     let body = resp.bytes().await?;
     if status.is_success() {
@@ -82,14 +95,18 @@ pub async fn token(api: &Api, args: &TokenArgs) -> Result<ExitCode> {
         .post(format!("{}/v1/auth/token", api.base(Svc::Rbac)))
         .json(&json!({ "user": args.user, "api_key": key.trim() }));
     let body = send(resp).await?.json()?;
-    let token = body.get("access_token").and_then(Value::as_str).context("no access_token in the answer")?;
+    let token = body
+        .get("access_token")
+        .and_then(Value::as_str)
+        .context("no access_token in the answer")?;
     println!("{token}");
     Ok(ExitCode::SUCCESS)
 }
 
 /// Reads every document of a file: YAML (one or more) or JSON (an object or an array).
 fn documents(path: &Path) -> Result<Vec<Value>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let is_json = path.extension().is_some_and(|e| e == "json");
     let docs: Vec<Value> = if is_json {
         match serde_json::from_str(&text).with_context(|| format!("{}", path.display()))? {
@@ -97,7 +114,8 @@ fn documents(path: &Path) -> Result<Vec<Value>> {
             v => vec![v],
         }
     } else {
-        goose_domain::yaml_documents(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        goose_domain::yaml_documents(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
     };
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
 }
@@ -108,7 +126,10 @@ pub async fn service_apply(api: &Api, path: &Path) -> Result<ExitCode> {
         let mut files: Vec<_> = std::fs::read_dir(path)
             .with_context(|| format!("reading {}", path.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json"))
+            .filter(|p| {
+                p.extension()
+                    .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+            })
             .collect();
         files.sort();
         if files.is_empty() {
@@ -132,20 +153,41 @@ pub async fn service_apply(api: &Api, path: &Path) -> Result<ExitCode> {
 }
 
 pub async fn graph(api: &Api, format: &str) -> Result<ExitCode> {
-    let body = send(api.request(Svc::Registry, reqwest::Method::GET, &format!("/v1/graph?format={format}"))?).await?;
+    let body = send(api.request(
+        Svc::Registry,
+        reqwest::Method::GET,
+        &format!("/v1/graph?format={format}"),
+    )?)
+    .await?;
     print!("{}", body.text());
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn evidence_add(api: &Api, service: &str, version: &str, kind: &str, file: &Path) -> Result<ExitCode> {
+pub async fn evidence_add(
+    api: &Api,
+    service: &str,
+    version: &str,
+    kind: &str,
+    file: &Path,
+) -> Result<ExitCode> {
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let form = reqwest::multipart::Form::new()
         .text("service", service.to_owned())
         .text("version", version.to_owned())
         .text("kind", kind.to_owned())
-        .part("file", reqwest::multipart::Part::bytes(bytes).file_name(name));
-    let body = send(api.request(Svc::Evidence, reqwest::Method::POST, "/v1/evidence")?.multipart(form)).await?;
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(name),
+        );
+    let body = send(
+        api.request(Svc::Evidence, reqwest::Method::POST, "/v1/evidence")?
+            .multipart(form),
+    )
+    .await?;
     print_json(&body.json()?)
 }
 
@@ -160,9 +202,23 @@ fn write(path: &Path, bytes: &[u8]) -> Result<()> {
 /// `evidence/{YYYYMMDD}/{sast,tests,metrics,sbom,attestations}/`, `promotions/{id}/`.
 pub async fn evidence_export(api: &Api, service: &str, out: &Path) -> Result<ExitCode> {
     let root = out.join("audit").join("services").join(service);
-    let svc = send(api.request(Svc::Registry, reqwest::Method::GET, &format!("/v1/services/{service}"))?).await?.json()?;
-    let records = send(api.request(Svc::Evidence, reqwest::Method::GET, &format!("/v1/evidence?service={service}"))?).await?.json()?;
-    let approvals = send(api.request(Svc::Rbac, reqwest::Method::GET, "/v1/approvals")?).await?.json()?;
+    let svc = send(api.request(
+        Svc::Registry,
+        reqwest::Method::GET,
+        &format!("/v1/services/{service}"),
+    )?)
+    .await?
+    .json()?;
+    let records = send(api.request(
+        Svc::Evidence,
+        reqwest::Method::GET,
+        &format!("/v1/evidence?service={service}"),
+    )?)
+    .await?
+    .json()?;
+    let approvals = send(api.request(Svc::Rbac, reqwest::Method::GET, "/v1/approvals")?)
+        .await?
+        .json()?;
     let definition = svc.get("definition").cloned().unwrap_or(Value::Null);
     let spec = definition.get("spec").cloned().unwrap_or(Value::Null);
     let mut versions: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
@@ -170,30 +226,71 @@ pub async fn evidence_export(api: &Api, service: &str, out: &Path) -> Result<Exi
     for r in records.as_array().into_iter().flatten() {
         let version = r["version"].as_str().unwrap_or("unknown").to_owned();
         versions.insert(version.clone());
-        let day: String = r["submitted_at"].as_str().unwrap_or("").chars().filter(char::is_ascii_digit).take(8).collect();
-        let kind: goose_domain::evidence::EvidenceKind =
-            r["kind"].as_str().unwrap_or("").parse().map_err(anyhow::Error::msg)?;
+        let day: String = r["submitted_at"]
+            .as_str()
+            .unwrap_or("")
+            .chars()
+            .filter(char::is_ascii_digit)
+            .take(8)
+            .collect();
+        let kind: goose_domain::evidence::EvidenceKind = r["kind"]
+            .as_str()
+            .unwrap_or("")
+            .parse()
+            .map_err(anyhow::Error::msg)?;
         let digest = r["digest"].as_str().context("record without digest")?;
-        let blob = send(api.request(Svc::Evidence, reqwest::Method::GET, &format!("/v1/blobs/{digest}"))?).await?;
+        let blob = send(api.request(
+            Svc::Evidence,
+            reqwest::Method::GET,
+            &format!("/v1/blobs/{digest}"),
+        )?)
+        .await?;
         let folder = root.join("evidence").join(&day).join(kind.layout_folder());
-        let file = r["filename"].as_str().filter(|f| !f.is_empty()).unwrap_or("evidence");
+        let file = r["filename"]
+            .as_str()
+            .filter(|f| !f.is_empty())
+            .unwrap_or("evidence");
         write(&folder.join(format!("{version}-{file}")), &blob.0)?;
-        write(&folder.join(format!("{version}-{file}.summary.json")), serde_json::to_string_pretty(r)?.as_bytes())?;
+        write(
+            &folder.join(format!("{version}-{file}.summary.json")),
+            serde_json::to_string_pretty(r)?.as_bytes(),
+        )?;
         written += 1;
     }
     if versions.is_empty() {
-        versions.insert(format!("revision-{}", svc["revision"].as_u64().unwrap_or(1)));
+        versions.insert(format!(
+            "revision-{}",
+            svc["revision"].as_u64().unwrap_or(1)
+        ));
     }
     for v in &versions {
         let dir = root.join("specs").join(v);
-        write(&dir.join("api.yaml"), format!("api_version: {}\n", spec["api_version"].as_str().unwrap_or("v1")).as_bytes())?;
-        write(&dir.join("compliance.json"), serde_json::to_string_pretty(&json!({"compliance_mode": spec["compliance_mode"], "revision": svc["revision"]}))?.as_bytes())?;
-        let deps = serde_saphyr::to_string(&spec["dependencies"]).map_err(|e| anyhow::anyhow!("{e}"))?;
+        write(
+            &dir.join("api.yaml"),
+            format!(
+                "api_version: {}\n",
+                spec["api_version"].as_str().unwrap_or("v1")
+            )
+            .as_bytes(),
+        )?;
+        write(
+            &dir.join("compliance.json"),
+            serde_json::to_string_pretty(
+                &json!({"compliance_mode": spec["compliance_mode"], "revision": svc["revision"]}),
+            )?
+            .as_bytes(),
+        )?;
+        let deps =
+            serde_saphyr::to_string(&spec["dependencies"]).map_err(|e| anyhow::anyhow!("{e}"))?;
         write(&dir.join("dependencies.yaml"), deps.as_bytes())?;
     }
     let prefix = format!("{service}@");
     for a in approvals.as_array().into_iter().flatten() {
-        if a["kind"] != "promotion" || !a["subject"].as_str().is_some_and(|s| s.starts_with(&prefix) || s == service) {
+        if a["kind"] != "promotion"
+            || !a["subject"]
+                .as_str()
+                .is_some_and(|s| s.starts_with(&prefix) || s == service)
+        {
             continue;
         }
         let id = a["id"].as_str().unwrap_or("unknown");
@@ -201,23 +298,49 @@ pub async fn evidence_export(api: &Api, service: &str, out: &Path) -> Result<Exi
         write(&dir.join("request.json"), serde_json::to_string_pretty(&json!({"subject": a["subject"], "requester": a["requester"], "impact": a["impact"], "reason": a["reason"], "required_approvers": a["required_approvers"]}))?.as_bytes())?;
         write(&dir.join("approval.json"), serde_json::to_string_pretty(&json!({"status": a["status"], "approvers": a["approvers"], "rejected_by": a["rejected_by"], "rejection_reason": a["rejection_reason"]}))?.as_bytes())?;
     }
-    println!("wrote {written} evidence files for {service} under {}", root.display());
+    println!(
+        "wrote {written} evidence files for {service} under {}",
+        root.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 pub async fn user(api: &Api, command: UserCommand) -> Result<ExitCode> {
     match command {
         UserCommand::Create { name, roles } => {
-            send(api.request(Svc::Rbac, reqwest::Method::POST, "/v1/users")?.json(&json!({"name": name, "roles": roles}))).await?;
-            let key = send(api.request(Svc::Rbac, reqwest::Method::POST, &format!("/v1/users/{name}/api-keys"))?).await?.json()?;
+            send(
+                api.request(Svc::Rbac, reqwest::Method::POST, "/v1/users")?
+                    .json(&json!({"name": name, "roles": roles})),
+            )
+            .await?;
+            let key = send(api.request(
+                Svc::Rbac,
+                reqwest::Method::POST,
+                &format!("/v1/users/{name}/api-keys"),
+            )?)
+            .await?
+            .json()?;
             print_json(&key)
         }
         UserCommand::Grant { name, role } => {
-            let b = send(api.request(Svc::Rbac, reqwest::Method::POST, &format!("/v1/users/{name}/roles"))?.json(&json!({"role": role}))).await?;
+            let b = send(
+                api.request(
+                    Svc::Rbac,
+                    reqwest::Method::POST,
+                    &format!("/v1/users/{name}/roles"),
+                )?
+                .json(&json!({"role": role})),
+            )
+            .await?;
             print_json(&b.json()?)
         }
         UserCommand::Revoke { name, role } => {
-            let b = send(api.request(Svc::Rbac, reqwest::Method::DELETE, &format!("/v1/users/{name}/roles/{role}"))?).await?;
+            let b = send(api.request(
+                Svc::Rbac,
+                reqwest::Method::DELETE,
+                &format!("/v1/users/{name}/roles/{role}"),
+            )?)
+            .await?;
             print_json(&b.json()?)
         }
     }
@@ -225,13 +348,26 @@ pub async fn user(api: &Api, command: UserCommand) -> Result<ExitCode> {
 
 pub async fn approval(api: &Api, command: ApprovalCommand) -> Result<ExitCode> {
     let (method, path, body) = match command {
-        ApprovalCommand::Request { kind, subject, impact, reason } => (
+        ApprovalCommand::Request {
+            kind,
+            subject,
+            impact,
+            reason,
+        } => (
             reqwest::Method::POST,
             "/v1/approvals".to_owned(),
             Some(json!({"kind": kind, "subject": subject, "impact": impact, "reason": reason})),
         ),
-        ApprovalCommand::Grant { id, comment } => (reqwest::Method::POST, format!("/v1/approvals/{id}/grant"), Some(json!({"comment": comment}))),
-        ApprovalCommand::Reject { id, reason } => (reqwest::Method::POST, format!("/v1/approvals/{id}/reject"), Some(json!({"comment": reason}))),
+        ApprovalCommand::Grant { id, comment } => (
+            reqwest::Method::POST,
+            format!("/v1/approvals/{id}/grant"),
+            Some(json!({"comment": comment})),
+        ),
+        ApprovalCommand::Reject { id, reason } => (
+            reqwest::Method::POST,
+            format!("/v1/approvals/{id}/reject"),
+            Some(json!({"comment": reason})),
+        ),
         ApprovalCommand::Show { id } => (reqwest::Method::GET, format!("/v1/approvals/{id}"), None),
         ApprovalCommand::List => (reqwest::Method::GET, "/v1/approvals".to_owned(), None),
     };

@@ -77,7 +77,12 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct Api {
     /// Base URL of Golden Goose (`goosectl dev` serves everything on one).
-    #[arg(long, global = true, env = "GOOSE_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        global = true,
+        env = "GOOSE_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
     pub url: String,
     /// rbac's URL, when the services run apart.
     #[arg(long, global = true, env = "GOOSE_RBAC_URL")]
@@ -156,8 +161,14 @@ pub enum UserCommand {
         #[arg(long = "role")]
         roles: Vec<String>,
     },
-    Grant { name: String, role: String },
-    Revoke { name: String, role: String },
+    Grant {
+        name: String,
+        role: String,
+    },
+    Revoke {
+        name: String,
+        role: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -185,7 +196,9 @@ pub enum ApprovalCommand {
         #[arg(long)]
         reason: String,
     },
-    Show { id: String },
+    Show {
+        id: String,
+    },
     List,
 }
 

@@ -102,7 +102,9 @@ pub async fn serve(
     let evidence = goose_evidence_service::build(
         &platform,
         goose_evidence_service::EvidenceConfig {
-            blobs: Arc::new(goose_evidence::blob::FsBlobStore::open(&data_dir.join("blobs"))?),
+            blobs: Arc::new(goose_evidence::blob::FsBlobStore::open(
+                &data_dir.join("blobs"),
+            )?),
             attestation_keys,
             log_key: log_key.clone(),
             checkpoint_interval: config.checkpoint_interval,

@@ -1,8 +1,8 @@
 //! `goosectl`: the CLI verbs and `goosectl dev`, the whole system in one process.
 
 pub use goose_evidence_service::chain_api;
-pub mod cli;
 mod api;
+pub mod cli;
 mod commands;
 pub mod dev;
 pub mod keyfiles;
@@ -30,17 +30,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Proof(args) => commands::proof(&cli.target, &args).await,
         Command::VerifyProof(args) => commands::verify_proof(&args),
         Command::Token(args) => api::token(&cli.api, &args).await,
-        Command::Service { command: ServiceCommand::Apply { path } } => api::service_apply(&cli.api, &path).await,
-        Command::Service { command: ServiceCommand::List } => api::get_print(&cli.api, api::Svc::Registry, "/v1/services").await,
+        Command::Service {
+            command: ServiceCommand::Apply { path },
+        } => api::service_apply(&cli.api, &path).await,
+        Command::Service {
+            command: ServiceCommand::List,
+        } => api::get_print(&cli.api, api::Svc::Registry, "/v1/services").await,
         Command::Graph(args) => api::graph(&cli.api, &args.format).await,
-        Command::Evidence { command: EvidenceCommand::Add { service, version, kind, file } } => {
-            api::evidence_add(&cli.api, &service, &version, &kind, &file).await
-        }
-        Command::Evidence { command: EvidenceCommand::List { service } } => {
+        Command::Evidence {
+            command:
+                EvidenceCommand::Add {
+                    service,
+                    version,
+                    kind,
+                    file,
+                },
+        } => api::evidence_add(&cli.api, &service, &version, &kind, &file).await,
+        Command::Evidence {
+            command: EvidenceCommand::List { service },
+        } => {
             let q = service.map(|s| format!("?service={s}")).unwrap_or_default();
             api::get_print(&cli.api, api::Svc::Evidence, &format!("/v1/evidence{q}")).await
         }
-        Command::Evidence { command: EvidenceCommand::Export { service, out } } => api::evidence_export(&cli.api, &service, &out).await,
+        Command::Evidence {
+            command: EvidenceCommand::Export { service, out },
+        } => api::evidence_export(&cli.api, &service, &out).await,
         Command::User { command } => api::user(&cli.api, command).await,
         Command::Approval { command } => api::approval(&cli.api, command).await,
     }

@@ -4,8 +4,8 @@
 //! Architecture invariant: rbac is the only writer of `user` and `approval` streams and the
 //! only holder of the token signing key. Other services learn roles from its events.
 
-use axum::extract::{Path, Query, State};
 use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -32,31 +32,153 @@ type ApiResult<T> = Result<Json<T>, Problem>;
 
 /// The rbac API: the table the middleware enforces, the matrix test walks and OpenAPI shows.
 pub const ROUTES: &[RouteSpec] = &[
-    RouteSpec::new("POST", "/v1/auth/token", Access::Public, "Exchange an API key for an access token").body("TokenRequest").returns("IssuedToken"),
-    RouteSpec::new("GET", "/v1/auth/keys", Access::Public, "Verifier keys of access tokens (C2SP vkeys)"),
-    RouteSpec::new("GET", "/v1/auth/whoami", Access::Authenticated, "The caller, their current roles and permissions").returns("WhoAmI"),
-    RouteSpec::new("GET", "/v1/roles", Access::Authenticated, "Roles and the permissions they grant"),
-    RouteSpec::new("POST", "/v1/users", Access::Permission(Permission::RbacAdmin), "Create a user").body("CreateUser").returns("UserView"),
-    RouteSpec::new("GET", "/v1/users", Access::Permission(Permission::RbacRead), "List users"),
-    RouteSpec::new("GET", "/v1/users/{name}", Access::Permission(Permission::RbacRead), "One user").returns("UserView"),
-    RouteSpec::new("POST", "/v1/users/{name}/roles", Access::Permission(Permission::RbacAdmin), "Assign a role").body("AssignRole").returns("UserView"),
-    RouteSpec::new("DELETE", "/v1/users/{name}/roles/{role}", Access::Permission(Permission::RbacAdmin), "Revoke a role (effective at once)").returns("UserView"),
-    RouteSpec::new("POST", "/v1/users/{name}/api-keys", Access::Permission(Permission::RbacAdmin), "Issue an API key (shown once)").returns("NewApiKey"),
-    RouteSpec::new("DELETE", "/v1/users/{name}/api-keys/{key_id}", Access::Permission(Permission::RbacAdmin), "Revoke an API key").returns("UserView"),
-    RouteSpec::new("POST", "/v1/approvals", Access::AnyOf(&[Permission::PromotionRequest, Permission::ModelDeploy, Permission::UsecaseSubmit]), "Raise an approval request").body("CreateApproval").returns("ApprovalView"),
-    RouteSpec::new("GET", "/v1/approvals", Access::Permission(Permission::ApprovalRead), "List approval requests (?status=pending|approved|rejected)"),
-    RouteSpec::new("GET", "/v1/approvals/{id}", Access::Permission(Permission::ApprovalRead), "One approval request").returns("ApprovalView"),
-    RouteSpec::new("POST", "/v1/approvals/{id}/grant", Access::AnyOf(&[Permission::PromotionApprove, Permission::ModelApprove, Permission::UsecaseApprove]), "Grant (approve) a request").body("Decision").returns("ApprovalView"),
-    RouteSpec::new("POST", "/v1/approvals/{id}/reject", Access::AnyOf(&[Permission::PromotionApprove, Permission::ModelApprove, Permission::UsecaseApprove]), "Reject a request").body("Decision").returns("ApprovalView"),
+    RouteSpec::new(
+        "POST",
+        "/v1/auth/token",
+        Access::Public,
+        "Exchange an API key for an access token",
+    )
+    .body("TokenRequest")
+    .returns("IssuedToken"),
+    RouteSpec::new(
+        "GET",
+        "/v1/auth/keys",
+        Access::Public,
+        "Verifier keys of access tokens (C2SP vkeys)",
+    ),
+    RouteSpec::new(
+        "GET",
+        "/v1/auth/whoami",
+        Access::Authenticated,
+        "The caller, their current roles and permissions",
+    )
+    .returns("WhoAmI"),
+    RouteSpec::new(
+        "GET",
+        "/v1/roles",
+        Access::Authenticated,
+        "Roles and the permissions they grant",
+    ),
+    RouteSpec::new(
+        "POST",
+        "/v1/users",
+        Access::Permission(Permission::RbacAdmin),
+        "Create a user",
+    )
+    .body("CreateUser")
+    .returns("UserView"),
+    RouteSpec::new(
+        "GET",
+        "/v1/users",
+        Access::Permission(Permission::RbacRead),
+        "List users",
+    ),
+    RouteSpec::new(
+        "GET",
+        "/v1/users/{name}",
+        Access::Permission(Permission::RbacRead),
+        "One user",
+    )
+    .returns("UserView"),
+    RouteSpec::new(
+        "POST",
+        "/v1/users/{name}/roles",
+        Access::Permission(Permission::RbacAdmin),
+        "Assign a role",
+    )
+    .body("AssignRole")
+    .returns("UserView"),
+    RouteSpec::new(
+        "DELETE",
+        "/v1/users/{name}/roles/{role}",
+        Access::Permission(Permission::RbacAdmin),
+        "Revoke a role (effective at once)",
+    )
+    .returns("UserView"),
+    RouteSpec::new(
+        "POST",
+        "/v1/users/{name}/api-keys",
+        Access::Permission(Permission::RbacAdmin),
+        "Issue an API key (shown once)",
+    )
+    .returns("NewApiKey"),
+    RouteSpec::new(
+        "DELETE",
+        "/v1/users/{name}/api-keys/{key_id}",
+        Access::Permission(Permission::RbacAdmin),
+        "Revoke an API key",
+    )
+    .returns("UserView"),
+    RouteSpec::new(
+        "POST",
+        "/v1/approvals",
+        Access::AnyOf(&[
+            Permission::PromotionRequest,
+            Permission::ModelDeploy,
+            Permission::UsecaseSubmit,
+        ]),
+        "Raise an approval request",
+    )
+    .body("CreateApproval")
+    .returns("ApprovalView"),
+    RouteSpec::new(
+        "GET",
+        "/v1/approvals",
+        Access::Permission(Permission::ApprovalRead),
+        "List approval requests (?status=pending|approved|rejected)",
+    ),
+    RouteSpec::new(
+        "GET",
+        "/v1/approvals/{id}",
+        Access::Permission(Permission::ApprovalRead),
+        "One approval request",
+    )
+    .returns("ApprovalView"),
+    RouteSpec::new(
+        "POST",
+        "/v1/approvals/{id}/grant",
+        Access::AnyOf(&[
+            Permission::PromotionApprove,
+            Permission::ModelApprove,
+            Permission::UsecaseApprove,
+        ]),
+        "Grant (approve) a request",
+    )
+    .body("Decision")
+    .returns("ApprovalView"),
+    RouteSpec::new(
+        "POST",
+        "/v1/approvals/{id}/reject",
+        Access::AnyOf(&[
+            Permission::PromotionApprove,
+            Permission::ModelApprove,
+            Permission::UsecaseApprove,
+        ]),
+        "Reject a request",
+    )
+    .body("Decision")
+    .returns("ApprovalView"),
 ];
 
 /// The OpenAPI document of this service.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     #[derive(utoipa::OpenApi)]
     #[openapi(components(schemas(
-        TokenRequest, IssuedToken, WhoAmI, CreateUser, UserView, AssignRole, NewApiKey,
-        CreateApproval, ApprovalView, Decision, ApprovalRequest, ApprovalKind, ImpactLevel,
-        ApprovalStatus, Role
+        TokenRequest,
+        IssuedToken,
+        WhoAmI,
+        CreateUser,
+        UserView,
+        AssignRole,
+        NewApiKey,
+        CreateApproval,
+        ApprovalView,
+        Decision,
+        ApprovalRequest,
+        ApprovalKind,
+        ImpactLevel,
+        ApprovalStatus,
+        Role
     )))]
     struct Doc;
     goose_runtime::openapi::document(
@@ -186,24 +308,26 @@ async fn bootstrap(platform: &Platform, b: &Bootstrap) -> anyhow::Result<()> {
     let name = UserName::parse(&b.admin)?;
     let (key_id, secret, api_key) = new_api_key();
     let meta = Metadata::now("rbac-bootstrap");
-    let result = aggregate::execute::<UserAgg, UserError>(&platform.ledger, name.as_str(), &meta, |u| {
-        if u.0.name.is_some() {
-            return Ok(Vec::new());
-        }
-        let mut events = u.0.create(name.clone(), "bootstrap administrator", "rbac-bootstrap")?;
-        events.push(UserEvent::RoleAssigned {
-            role: Role::Admin,
-            assigned_by: "rbac-bootstrap".into(),
-        });
-        events.push(UserEvent::ApiKeyIssued {
-            key_id: key_id.clone(),
-            secret_digest: digest_hex(&secret),
-            issued_by: "rbac-bootstrap".into(),
-        });
-        Ok(events)
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!("bootstrapping the admin: {e}"))?;
+    let result =
+        aggregate::execute::<UserAgg, UserError>(&platform.ledger, name.as_str(), &meta, |u| {
+            if u.0.name.is_some() {
+                return Ok(Vec::new());
+            }
+            let mut events =
+                u.0.create(name.clone(), "bootstrap administrator", "rbac-bootstrap")?;
+            events.push(UserEvent::RoleAssigned {
+                role: Role::Admin,
+                assigned_by: "rbac-bootstrap".into(),
+            });
+            events.push(UserEvent::ApiKeyIssued {
+                key_id: key_id.clone(),
+                secret_digest: digest_hex(&secret),
+                issued_by: "rbac-bootstrap".into(),
+            });
+            Ok(events)
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("bootstrapping the admin: {e}"))?;
     if let Some(receipt) = result.receipt {
         if let Some(dir) = b.key_file.parent() {
             std::fs::create_dir_all(dir)?;
@@ -334,7 +458,12 @@ async fn whoami(caller: Caller) -> Json<WhoAmI> {
 async fn roles() -> Json<serde_json::Value> {
     let roles: BTreeMap<&str, Vec<&str>> = Role::ALL
         .iter()
-        .map(|r| (r.as_str(), r.permissions().iter().map(Permission::as_str).collect()))
+        .map(|r| {
+            (
+                r.as_str(),
+                r.permissions().iter().map(Permission::as_str).collect(),
+            )
+        })
         .collect();
     let permissions: BTreeMap<&str, &str> = Permission::ALL
         .iter()
@@ -386,7 +515,10 @@ async fn run_user(
     decide: impl Fn(&User) -> Result<Vec<UserEvent>, UserError>,
 ) -> ApiResult<UserView> {
     let meta = Metadata::now(caller.user.clone());
-    let done = aggregate::execute::<UserAgg, UserError>(&s.platform.ledger, name.as_str(), &meta, |u| decide(&u.0))
+    let done =
+        aggregate::execute::<UserAgg, UserError>(&s.platform.ledger, name.as_str(), &meta, |u| {
+            decide(&u.0)
+        })
         .await
         .map_err(|e| execute_problem(e, user_problem))?;
     if let Some(r) = done.receipt {
@@ -463,7 +595,9 @@ async fn revoke_role(
     Path((name, role)): Path<(String, String)>,
 ) -> ApiResult<UserView> {
     let name = parse_user(&name)?;
-    let role: Role = role.parse().map_err(|e: goose_domain::rbac::Error| Problem::bad_request(e.to_string()))?;
+    let role: Role = role
+        .parse()
+        .map_err(|e: goose_domain::rbac::Error| Problem::bad_request(e.to_string()))?;
     let actor = caller.user.clone();
     run_user(&s, &caller, &name, |u| u.revoke(role, &actor)).await
 }
@@ -485,7 +619,10 @@ async fn issue_key(
     let (key_id, secret, api_key) = new_api_key();
     let digest = digest_hex(&secret);
     let actor = caller.user.clone();
-    let _user = run_user(&s, &caller, &name, |u| u.issue_key(&key_id, &digest, &actor)).await?;
+    let _user = run_user(&s, &caller, &name, |u| {
+        u.issue_key(&key_id, &digest, &actor)
+    })
+    .await?;
     Ok(Json(NewApiKey {
         user: name.to_string(),
         key_id,
@@ -604,7 +741,10 @@ fn parse_id(id: &str) -> Result<String, Problem> {
         .map_err(|_| Problem::bad_request(format!("approval id {id:?} is not a UUID")))
 }
 
-async fn get_approval(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<ApprovalView> {
+async fn get_approval(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<ApprovalView> {
     let id = parse_id(&id)?;
     let a = aggregate::load::<ApprovalAgg>(&s.platform.ledger, &id)
         .await
@@ -628,11 +768,17 @@ async fn decide(
     let Json(req) = body.map_err(json_problem)?;
     let id = parse_id(&id)?;
     let meta = Metadata::now(caller.user.clone());
-    let result = aggregate::execute::<ApprovalAgg, Refusal>(&s.platform.ledger, &id, &meta, |a| match action {
-        "grant" => a.0.grant(&caller.user, caller.permissions, &req.comment),
-        _ => a.0.reject(&caller.user, caller.permissions, &req.comment),
-    })
-    .await;
+    let result =
+        aggregate::execute::<ApprovalAgg, Refusal>(
+            &s.platform.ledger,
+            &id,
+            &meta,
+            |a| match action {
+                "grant" => a.0.grant(&caller.user, caller.permissions, &req.comment),
+                _ => a.0.reject(&caller.user, caller.permissions, &req.comment),
+            },
+        )
+        .await;
     match result {
         Ok(done) => {
             if let Some(r) = done.receipt {
@@ -649,9 +795,12 @@ async fn decide(
             if refusal.is_recorded() {
                 // The attempt itself goes on the record, with its actor.
                 let event = refusal.as_event(&caller.user, action);
-                let recorded = aggregate::execute::<ApprovalAgg, Refusal>(&s.platform.ledger, &id, &meta, |_| {
-                    Ok(vec![event.clone()])
-                })
+                let recorded = aggregate::execute::<ApprovalAgg, Refusal>(
+                    &s.platform.ledger,
+                    &id,
+                    &meta,
+                    |_| Ok(vec![event.clone()]),
+                )
                 .await;
                 if let Err(e) = recorded {
                     tracing::error!(error = %e, "could not record a refused approval attempt");

@@ -20,7 +20,11 @@ struct Cli {
     #[arg(long, env = "GOOSE_TOKEN_TTL", default_value_t = 900)]
     token_ttl: u64,
     /// Approvers required per impact level.
-    #[arg(long, env = "GOOSE_APPROVALS", default_value = "low=1,medium=1,high=2,critical=3")]
+    #[arg(
+        long,
+        env = "GOOSE_APPROVALS",
+        default_value = "low=1,medium=1,high=2,critical=3"
+    )]
     approvals: String,
     /// Create this admin user on first start...
     #[arg(long, env = "GOOSE_BOOTSTRAP_ADMIN")]
@@ -34,7 +38,10 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     goose_runtime::init_tracing();
     let cli = Cli::parse();
-    let token_key = Arc::new(NoteKey::load_or_generate(&cli.token_key_file, "goose-rbac-tokens")?);
+    let token_key = Arc::new(NoteKey::load_or_generate(
+        &cli.token_key_file,
+        "goose-rbac-tokens",
+    )?);
     let mut service = cli.service.clone();
     // rbac verifies its own tokens.
     service.token_vkeys.push(token_key.vkey());

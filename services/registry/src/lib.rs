@@ -39,7 +39,14 @@ pub const ROUTES: &[RouteSpec] = &[
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
     #[derive(utoipa::OpenApi)]
-    #[openapi(components(schemas(ApplyResult, ServiceView, GraphView, OrgConfig, CatalogEntry, ServiceDefinition)))]
+    #[openapi(components(schemas(
+        ApplyResult,
+        ServiceView,
+        GraphView,
+        OrgConfig,
+        CatalogEntry,
+        ServiceDefinition
+    )))]
     struct Doc;
     goose_runtime::openapi::document(
         "Golden Goose registry",
@@ -101,7 +108,9 @@ struct AppState {
 
 impl AppState {
     fn catalog(&self) -> std::sync::RwLockReadGuard<'_, Catalog> {
-        self.catalog.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.catalog
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -116,7 +125,9 @@ pub async fn build(platform: &Platform) -> anyhow::Result<Router> {
         Arc::new(move |ev| match ev.stream.aggregate_type() {
             "catalog" => {
                 if let Ok(e) = ev.payload_as::<CatalogEvent>() {
-                    c.write().unwrap_or_else(std::sync::PoisonError::into_inner).apply(&e);
+                    c.write()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .apply(&e);
                 }
             }
             _ => {
@@ -140,7 +151,11 @@ pub async fn build(platform: &Platform) -> anyhow::Result<Router> {
         .route("/v1/graph", get(graph))
         .route("/v1/org-config", get(get_org_config).put(put_org_config))
         .with_state(state);
-    let auth = AuthLayer::new(platform.verifier.clone(), Arc::new(platform.directory.clone()), ROUTES);
+    let auth = AuthLayer::new(
+        platform.verifier.clone(),
+        Arc::new(platform.directory.clone()),
+        ROUTES,
+    );
     Ok(auth.protect(router))
 }
 
@@ -159,15 +174,33 @@ fn body_text(body: &Bytes) -> Result<&str, Problem> {
     std::str::from_utf8(body).map_err(|e| Problem::bad_request(format!("body is not UTF-8: {e}")))
 }
 
-async fn apply(State(s): State<AppState>, caller: Caller, body: Bytes) -> Result<Json<ApplyResult>, Problem> {
-    let defs = parse_definitions(body_text(&body)?).map_err(|e| Problem::bad_request(e.to_string()))?;
+async fn apply(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<ApplyResult>, Problem> {
+    let defs =
+        parse_definitions(body_text(&body)?).map_err(|e| Problem::bad_request(e.to_string()))?;
     let submitted: Vec<String> = defs.iter().map(|d| d.name.to_string()).collect();
     let meta = Metadata::now(caller.user.clone());
-    let done = aggregate::execute::<CatalogAgg, Rejected>(&s.platform.ledger, DEFAULT_ID, &meta, |c| c.0.submit(defs.clone()))
+    let done =
+        aggregate::execute::<CatalogAgg, Rejected>(&s.platform.ledger, DEFAULT_ID, &meta, |c| {
+            c.0.submit(defs.clone())
+        })
         .await
-        .map_err(|e| execute_problem(e, |r| Problem::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "rejected", r.to_string())))?;
+        .map_err(|e| {
+            execute_problem(e, |r| {
+                Problem::new(
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    "rejected",
+                    r.to_string(),
+                )
+            })
+        })?;
     if let Some(r) = done.receipt {
-        s.follower.wait_for(r.last_position + 1, Duration::from_secs(5)).await;
+        s.follower
+            .wait_for(r.last_position + 1, Duration::from_secs(5))
+            .await;
     }
     let mut result = ApplyResult {
         onboarded: Vec::new(),
@@ -201,14 +234,22 @@ pub struct ServiceView {
     pub dependants: Vec<String>,
 }
 
-async fn get_service(State(s): State<AppState>, Path(name): Path<String>) -> Result<Json<ServiceView>, Problem> {
+async fn get_service(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<ServiceView>, Problem> {
     let name = ServiceName::parse(&name).map_err(Problem::bad_request)?;
     let catalog = s.catalog();
     let entry = catalog
         .get(&name)
         .cloned()
         .ok_or_else(|| Problem::not_found(format!("no service {name} in the catalog")))?;
-    let dependants = catalog.graph().dependants(&name).into_iter().map(ToString::to_string).collect();
+    let dependants = catalog
+        .graph()
+        .dependants(&name)
+        .into_iter()
+        .map(ToString::to_string)
+        .collect();
     Ok(Json(ServiceView { entry, dependants }))
 }
 
@@ -218,14 +259,25 @@ struct GraphQuery {
     format: Option<String>,
 }
 
-async fn graph(State(s): State<AppState>, q: Result<Query<GraphQuery>, axum::extract::rejection::QueryRejection>) -> Result<Response, Problem> {
+async fn graph(
+    State(s): State<AppState>,
+    q: Result<Query<GraphQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Problem> {
     let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
     let g = s.catalog().graph();
     Ok(match q.format.as_deref().unwrap_or("json") {
         "json" => Json(g.view()).into_response(),
         "dot" => ([(header::CONTENT_TYPE, "text/vnd.graphviz")], g.to_dot()).into_response(),
-        "text" => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], g.to_text()).into_response(),
-        other => return Err(Problem::bad_request(format!("format {other:?} is not json, text or dot"))),
+        "text" => (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            g.to_text(),
+        )
+            .into_response(),
+        other => {
+            return Err(Problem::bad_request(format!(
+                "format {other:?} is not json, text or dot"
+            )))
+        }
     })
 }
 
@@ -239,7 +291,11 @@ async fn get_org_config(State(s): State<AppState>) -> Json<OrgConfig> {
     )
 }
 
-async fn put_org_config(State(s): State<AppState>, caller: Caller, body: Bytes) -> Result<Json<OrgConfig>, Problem> {
+async fn put_org_config(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<OrgConfig>, Problem> {
     let text = body_text(&body)?;
     let config = OrgConfig::parse(text).map_err(|e| Problem::bad_request(e.to_string()))?;
     let meta = Metadata::now(caller.user.clone());
@@ -247,13 +303,24 @@ async fn put_org_config(State(s): State<AppState>, caller: Caller, body: Bytes) 
         config: config.clone(),
         source: text.to_owned(),
     };
-    let done = aggregate::execute::<OrgConfigAgg, std::convert::Infallible>(&s.platform.ledger, DEFAULT_ID, &meta, |cur| {
-        Ok(if cur.0.as_ref() == Some(&config) { Vec::new() } else { vec![event.clone()] })
-    })
+    let done = aggregate::execute::<OrgConfigAgg, std::convert::Infallible>(
+        &s.platform.ledger,
+        DEFAULT_ID,
+        &meta,
+        |cur| {
+            Ok(if cur.0.as_ref() == Some(&config) {
+                Vec::new()
+            } else {
+                vec![event.clone()]
+            })
+        },
+    )
     .await
     .map_err(|e| execute_problem(e, |never| match never {}))?;
     if let Some(r) = done.receipt {
-        s.follower.wait_for(r.last_position + 1, Duration::from_secs(5)).await;
+        s.follower
+            .wait_for(r.last_position + 1, Duration::from_secs(5))
+            .await;
     }
     Ok(Json(config))
 }

@@ -3,7 +3,11 @@
 use clap::Parser;
 
 #[derive(Debug, Parser)]
-#[command(name = "goose-registry", version, about = "Golden Goose registry service")]
+#[command(
+    name = "goose-registry",
+    version,
+    about = "Golden Goose registry service"
+)]
 struct Cli {
     #[command(flatten)]
     service: goose_platform::ServiceArgs,
