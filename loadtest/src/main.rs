@@ -6,9 +6,14 @@
 //! - `loadtest matrix`: `ledger --baseline` for writers 1, 8, 32 x batches 1, 10, 100, as a
 //!   Markdown table (what docs/benchmarks.md records).
 //! - `loadtest proofs`: inclusion-proof latency at the log's current size.
+//! - `loadtest evidence`: evidence parsing throughput and peak heap (synthetic 5 MB SARIF and
+//!   CycloneDX, plus any real files given).
+//! - `loadtest authz`: authorization decision latency, in process.
 //!
 //! Events are signed with `--key-file` (created if missing); its vkey is written to
 //! `<key-file>.keyring` so `goosectl verify --keyring` can check the log afterwards.
+
+mod ingest;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
@@ -35,7 +40,33 @@ enum Command {
     Matrix(MatrixArgs),
     /// Measure inclusion-proof latency at the current log size.
     Proofs(ProofArgs),
+    /// Parse synthetic 5 MB SARIF and CycloneDX files: MB/s and peak heap over file size.
+    Evidence(EvidenceArgs),
+    /// Authorization decision latency, in process.
+    Authz(AuthzArgs),
 }
+
+#[derive(Debug, Clone, Args)]
+struct EvidenceArgs {
+    /// Size of each synthetic file in bytes.
+    #[arg(long, default_value_t = 5_000_000)]
+    bytes: usize,
+    /// Parses per format for the throughput figure.
+    #[arg(long, default_value_t = 20)]
+    rounds: u32,
+    /// Also parse these files (KIND=PATH, e.g. sarif=clippy.sarif).
+    #[arg(long = "file")]
+    files: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+struct AuthzArgs {
+    #[arg(long, default_value_t = 1_000_000)]
+    samples: u64,
+}
+
+#[global_allocator]
+static PEAK: peak_alloc::PeakAlloc = peak_alloc::PeakAlloc;
 
 #[derive(Debug, Clone, Args)]
 struct Common {
@@ -144,6 +175,33 @@ async fn main() -> Result<()> {
             let env = Env::open(&args.common).await?;
             run_proofs(&env, args.samples).await?;
         }
+        Command::Evidence(args) => {
+            use goose_domain::evidence::EvidenceKind;
+            println!("| format | file | parse throughput | peak heap added | peak / file |");
+            println!("|---|---:|---:|---:|---:|");
+            let sarif = ingest::synthetic_sarif(args.bytes);
+            print!(
+                "{}",
+                ingest::measure_parse(EvidenceKind::Sarif, &sarif, args.rounds, &PEAK)?
+            );
+            drop(sarif);
+            let cdx = ingest::synthetic_cyclonedx(args.bytes);
+            print!(
+                "{}",
+                ingest::measure_parse(EvidenceKind::Cyclonedx, &cdx, args.rounds, &PEAK)?
+            );
+            drop(cdx);
+            for f in &args.files {
+                let (kind, path) = f.split_once('=').context("--file takes KIND=PATH")?;
+                let kind: EvidenceKind = kind.parse().map_err(anyhow::Error::msg)?;
+                let bytes = std::fs::read(path).with_context(|| format!("reading {path}"))?;
+                print!(
+                    "{}",
+                    ingest::measure_parse(kind, &bytes, args.rounds, &PEAK)?
+                );
+            }
+        }
+        Command::Authz(args) => print!("{}", ingest::measure_authz(args.samples)?),
     }
     Ok(())
 }

@@ -46,7 +46,8 @@ async fn dev_serves_health_metrics_and_chain_then_stops_cleanly_on_ctrl_c() {
     })
     .await
     .unwrap();
-    assert!(cp.contains("goose.dev/ledger\n1\n"), "{cp}");
+    // NodeStarted, then the bootstrap admin (created, made admin, given an API key).
+    assert!(cp.contains("goose.dev/ledger\n4\n"), "{cp}");
     let metrics = http_get(port, "/metrics").unwrap();
     assert!(
         metrics.contains("goose_ledger_events_appended_total"),
@@ -74,7 +75,7 @@ async fn dev_serves_health_metrics_and_chain_then_stops_cleanly_on_ctrl_c() {
 
     let (code, out) = run(goosectl().arg("--data-dir").arg(data.path()).arg("verify"));
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("OK: 1 events verified"), "{out}");
+    assert!(out.contains("OK: 4 events verified"), "{out}");
 
     // An offline proof of the start event, checked with nothing but the log's public key.
     let reader = LedgerReader::new(Arc::new(
