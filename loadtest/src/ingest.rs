@@ -11,6 +11,9 @@ use serde_json::json;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
+const LEVELS: [&str; 3] = ["error", "warning", "note"];
+const LICENSES: [&str; 3] = ["MIT", "Apache-2.0", "BSD-3-Clause"];
+
 /// A SARIF 2.1.0 log of about `target` bytes, shaped like a real scanner's: 200 rules with
 /// descriptions and CVSS scores, results with locations, messages and fingerprints.
 pub fn synthetic_sarif(target: usize) -> Vec<u8> {
@@ -32,7 +35,7 @@ pub fn synthetic_sarif(target: usize) -> Vec<u8> {
     while size < target {
         let r = json!({
             "ruleId": format!("RULE{:04}", i % 200),
-            "level": ["error", "warning", "note"][i % 3],
+            "level": LEVELS[i % 3],
             "message": {"text": format!("Untrusted data flows from parameter `input{i}` into a sink without sanitisation")},
             "locations": [{"physicalLocation": {
                 "artifactLocation": {"uri": format!("src/module_{}/file_{}.rs", i % 50, i % 700), "uriBaseId": "%SRCROOT%"},
@@ -67,12 +70,12 @@ pub fn synthetic_cyclonedx(target: usize) -> Vec<u8> {
             "version": format!("1.{}.{}", i % 40, i % 7),
             "description": "A library that does one useful thing and is depended on by many others.",
             "purl": format!("pkg:cargo/crate-{i}@1.{}.{}", i % 40, i % 7),
-            "licenses": [{"license": {"id": ["MIT", "Apache-2.0", "BSD-3-Clause"][i % 3]}}],
+            "licenses": [{"license": {"id": LICENSES[i % 3]}}],
             "hashes": [{"alg": "SHA-256", "content": format!("{:064x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15))}],
             "externalReferences": [{"type": "vcs", "url": format!("https://github.com/example/crate-{i}")}]
         });
         size += c.to_string().len() + 1;
-        if i % 20 == 0 {
+        if i.is_multiple_of(20) {
             vulns.push(json!({"id": format!("CVE-2026-{i:05}"), "ratings": [{"severity": "high"}], "affects": [{"ref": c["bom-ref"]}]}));
         }
         components.push(c);
@@ -191,4 +194,139 @@ pub fn measure_authz(samples: u64) -> Result<String> {
     }
     writeln!(out, "({allowed} allowed decisions)")?;
     Ok(out)
+}
+
+/// The whole ingestion path in process: the evidence service's router (auth, parse, blob into
+/// PostgreSQL, event on the ledger) called without a network, `rounds` uploads per file.
+/// Peak heap is measured from just before the request (whose body is the file) to its end.
+pub async fn measure_ingest(
+    database_url: &str,
+    files: &[(EvidenceKind, Vec<u8>)],
+    rounds: u32,
+    peak: &peak_alloc::PeakAlloc,
+) -> Result<String> {
+    use goose_platform::{BusChoice, Platform, PlatformConfig, Storage};
+    use std::sync::Arc;
+    use tower::ServiceExt as _;
+    let dir = tempfile_dir()?;
+    let token_key = Arc::new(goose_ledger::NoteKey::generate("bench-tokens")?);
+    let platform = Platform::start(PlatformConfig {
+        storage: Storage::Postgres(database_url.to_owned()),
+        bus: BusChoice::Memory(goose_bus::memory::MemoryBus::new()),
+        service_key: Arc::new(goose_ledger::NoteKey::generate("bench-service")?),
+        token_keys: vec![goose_ledger::Vkey::parse(&token_key.vkey())?],
+        run_relay: true,
+    })
+    .await?;
+    let key_file = dir.join("admin.key");
+    let issuer = TokenIssuer::new(
+        token_key.signing_key(),
+        token_key.key_id(),
+        goose_platform::TOKEN_ISSUER,
+        Duration::from_secs(3600),
+    );
+    let rbac = goose_rbac::build(
+        &platform,
+        goose_rbac::RbacConfig {
+            token_key,
+            token_ttl: Duration::from_secs(3600),
+            approvals: Default::default(),
+            bootstrap: Some(goose_rbac::Bootstrap {
+                admin: "bench-admin".into(),
+                key_file,
+            }),
+        },
+    )
+    .await?;
+    let registry = goose_registry::build(&platform).await?;
+    let pool = sqlx::PgPool::connect(database_url).await?;
+    let evidence = goose_evidence_service::build(
+        &platform,
+        goose_evidence_service::EvidenceConfig {
+            blobs: Arc::new(goose_evidence::blob::PgBlobStore::connect(pool).await?),
+            attestation_keys: TrustedKeys::new(),
+            log_key: Arc::new(goose_ledger::NoteKey::generate("bench.test/log")?),
+            checkpoint_interval: Duration::from_secs(3600),
+        },
+    )
+    .await?;
+    let app = rbac.merge(registry).merge(evidence);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let admin = issuer.issue("bench-admin", &[], now)?.access_token;
+    let call = |method: &str, uri: &str, token: &str, ct: &str, body: Vec<u8>| {
+        axum::http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", ct)
+            .body(axum::body::Body::from(body))
+    };
+    let r = app
+        .clone()
+        .oneshot(call(
+            "POST",
+            "/v1/users",
+            &admin,
+            "application/json",
+            br#"{"name":"bench-op","roles":["operator"]}"#.to_vec(),
+        )?)
+        .await?;
+    anyhow::ensure!(
+        r.status().is_success(),
+        "creating the operator: {}",
+        r.status()
+    );
+    let op = issuer.issue("bench-op", &[], now)?.access_token;
+    let svc = br#"[{"service":{"name":"bench-svc","spec":{"api_version":"v1","compliance_mode":"sandbox"}}}]"#.to_vec();
+    let r = app
+        .clone()
+        .oneshot(call("POST", "/v1/services", &op, "application/json", svc)?)
+        .await?;
+    anyhow::ensure!(r.status().is_success(), "onboarding: {}", r.status());
+    // Let the evidence service's catalog view see the service (the relay carries it over).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut out = String::new();
+    for (kind, bytes) in files {
+        let mut hist = Histogram::<u64>::new(3)?;
+        let mut worst_peak = 0usize;
+        let start = Instant::now();
+        for i in 0..rounds {
+            // A different file each round (trailing spaces): a new blob every time.
+            let mut body = bytes.clone();
+            body.extend(std::iter::repeat_n(b' ', i as usize + 1));
+            let uri = format!("/v1/evidence?service=bench-svc&version=1.0.{i}&kind={kind}");
+            let req = call("POST", &uri, &op, "application/octet-stream", body)?;
+            let before = peak.current_usage();
+            peak.reset_peak_usage();
+            let t = Instant::now();
+            let resp = app.clone().oneshot(req).await?;
+            let status = resp.status();
+            let _ = axum::body::to_bytes(resp.into_body(), 1 << 20).await?;
+            hist.record(t.elapsed().as_micros() as u64)?;
+            worst_peak = worst_peak.max(peak.peak_usage().saturating_sub(before));
+            anyhow::ensure!(status.is_success(), "upload {i} of {kind}: {status}");
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let mb = bytes.len() as f64 / 1e6;
+        writeln!(
+            out,
+            "| {kind} | {mb:.2} MB | {rounds} | {:.1} MB/s | {:.1} ms | {:.1} ms | {:.2} MB | {:.2}x |",
+            mb * f64::from(rounds) / secs,
+            hist.value_at_quantile(0.5) as f64 / 1000.0,
+            hist.value_at_quantile(0.99) as f64 / 1000.0,
+            worst_peak as f64 / 1e6,
+            worst_peak as f64 / bytes.len() as f64
+        )?;
+    }
+    platform.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(out)
+}
+
+fn tempfile_dir() -> Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("goose-bench-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
 }

@@ -57,6 +57,10 @@ struct EvidenceArgs {
     /// Also parse these files (KIND=PATH, e.g. sarif=clippy.sarif).
     #[arg(long = "file")]
     files: Vec<String>,
+    /// Also measure the whole ingestion path (HTTP handler, blob into PostgreSQL, event on the
+    /// ledger) against this database.
+    #[arg(long)]
+    database_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -184,13 +188,21 @@ async fn main() -> Result<()> {
                 "{}",
                 ingest::measure_parse(EvidenceKind::Sarif, &sarif, args.rounds, &PEAK)?
             );
-            drop(sarif);
             let cdx = ingest::synthetic_cyclonedx(args.bytes);
             print!(
                 "{}",
                 ingest::measure_parse(EvidenceKind::Cyclonedx, &cdx, args.rounds, &PEAK)?
             );
-            drop(cdx);
+            if let Some(url) = &args.database_url {
+                println!();
+                println!("| format | file | uploads | ingest throughput | p50 | p99 | peak heap added | peak / file |");
+                println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+                let files = vec![(EvidenceKind::Sarif, sarif), (EvidenceKind::Cyclonedx, cdx)];
+                print!(
+                    "{}",
+                    ingest::measure_ingest(url, &files, args.rounds, &PEAK).await?
+                );
+            }
             for f in &args.files {
                 let (kind, path) = f.split_once('=').context("--file takes KIND=PATH")?;
                 let kind: EvidenceKind = kind.parse().map_err(anyhow::Error::msg)?;

@@ -20,6 +20,8 @@ pub type Handler = Arc<dyn Fn(&RecordedEvent) + Send + Sync>;
 #[derive(Debug, Clone)]
 pub struct Follower {
     next: watch::Receiver<u64>,
+    /// Wakes the follower to read the ledger now (after a local append).
+    poke: Arc<tokio::sync::Notify>,
 }
 
 impl Follower {
@@ -46,23 +48,30 @@ impl Follower {
         };
         state.fill_to(u64::MAX).await?;
         let (tx, rx) = watch::channel(state.next);
+        let poke = Arc::new(tokio::sync::Notify::new());
+        let poked = poke.clone();
         tokio::spawn(async move {
             let mut subscription = subscription;
             tokio::pin!(shutdown);
             loop {
-                tokio::select! {
+                let r = tokio::select! {
                     () = &mut shutdown => break,
-                    r = state.step(&mut *subscription) => {
-                        if let Err(e) = r {
-                            tracing::warn!(error = %e, "follower step failed; retrying");
-                            tokio::time::sleep(Duration::from_millis(500)).await;
-                        }
-                        let _ = tx.send(state.next);
-                    }
+                    // A local append: read the ledger now rather than wait for the bus (a
+                    // fetch cut short here is redelivered and then skipped by position).
+                    () = poked.notified() => match state.ledger.size().await {
+                        Ok(size) => state.fill_to(size).await,
+                        Err(e) => Err(e.into()),
+                    },
+                    r = state.step(&mut *subscription) => r,
+                };
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "follower step failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
                 }
+                let _ = tx.send(state.next);
             }
         });
-        Ok(Self { next: rx })
+        Ok(Self { next: rx, poke })
     }
 
     /// The next position not yet applied.
@@ -73,6 +82,10 @@ impl Follower {
     /// Waits until every position below `position` is applied (read-your-writes after an
     /// append). Returns false on timeout.
     pub async fn wait_for(&self, position: u64, timeout: Duration) -> bool {
+        if *self.next.borrow() >= position {
+            return true;
+        }
+        self.poke.notify_one();
         let mut rx = self.next.clone();
         tokio::time::timeout(timeout, rx.wait_for(|n| *n >= position))
             .await

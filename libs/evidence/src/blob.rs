@@ -268,6 +268,46 @@ const SCHEMA: &[&str] = &[
 ];
 
 impl PgBlobStore {
+    /// Inserts one row with binary COPY, sending the content in chunks: a bound parameter
+    /// would be copied whole into the driver's buffers (and regrown), several times the file.
+    async fn copy_in(
+        &self,
+        digest: &str,
+        bytes: &[u8],
+        retain_until: OffsetDateTime,
+    ) -> Result<(), sqlx::Error> {
+        const CHUNK: usize = 256 * 1024;
+        // Microseconds since 2000-01-01 UTC, PostgreSQL's timestamptz epoch.
+        let pg_epoch = time::macros::datetime!(2000-01-01 0:00 UTC);
+        let micros =
+            i64::try_from((retain_until - pg_epoch).whole_microseconds()).unwrap_or(i64::MAX);
+        let content_len = i32::try_from(bytes.len())
+            .map_err(|_| sqlx::Error::Protocol("blob over 2 GiB".into()))?;
+        let mut head = Vec::with_capacity(128);
+        head.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+        head.extend_from_slice(&0i32.to_be_bytes()); // flags
+        head.extend_from_slice(&0i32.to_be_bytes()); // header extension length
+        head.extend_from_slice(&4i16.to_be_bytes()); // fields in the tuple
+        head.extend_from_slice(&(digest.len() as i32).to_be_bytes());
+        head.extend_from_slice(digest.as_bytes());
+        head.extend_from_slice(&8i32.to_be_bytes());
+        head.extend_from_slice(&(bytes.len() as i64).to_be_bytes());
+        head.extend_from_slice(&8i32.to_be_bytes());
+        head.extend_from_slice(&micros.to_be_bytes());
+        head.extend_from_slice(&content_len.to_be_bytes());
+        let mut conn = self.pool.acquire().await?;
+        let mut copy = conn
+            .copy_in_raw("COPY evidence_blobs (digest, size, retain_until, content) FROM STDIN (FORMAT binary)")
+            .await?;
+        copy.send(head).await?;
+        for chunk in bytes.chunks(CHUNK) {
+            copy.send(chunk).await?;
+        }
+        copy.send(&(-1i16).to_be_bytes()[..]).await?;
+        copy.finish().await?;
+        Ok(())
+    }
+
     pub async fn connect(pool: PgPool) -> Result<Self> {
         let mut tx = pool.begin().await?;
         for stmt in SCHEMA {
@@ -282,28 +322,29 @@ impl PgBlobStore {
 impl BlobStore for PgBlobStore {
     async fn put(&self, bytes: &[u8], retain_until: OffsetDateTime) -> Result<Stored> {
         let digest = crate::digest(bytes);
-        let inserted = sqlx::query(
-            "INSERT INTO evidence_blobs (digest, content, size, retain_until) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (digest) DO NOTHING",
-        )
-        .bind(&digest)
-        .bind(bytes)
-        .bind(bytes.len() as i64)
-        .bind(retain_until)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
+        let exists: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM evidence_blobs WHERE digest = $1")
+                .bind(&digest)
+                .fetch_optional(&self.pool)
+                .await?;
+        let created = if exists.is_some() {
+            false
+        } else {
+            match self.copy_in(&digest, bytes, retain_until).await {
+                Ok(()) => true,
+                // A concurrent writer of the same bytes got there first.
+                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => false,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if !created {
             sqlx::query("UPDATE evidence_blobs SET retain_until = $2 WHERE digest = $1 AND retain_until < $2")
                 .bind(&digest)
                 .bind(retain_until)
                 .execute(&self.pool)
                 .await?;
         }
-        Ok(Stored {
-            digest,
-            created: inserted == 1,
-        })
+        Ok(Stored { digest, created })
     }
 
     async fn get(&self, digest: &str) -> Result<Vec<u8>> {
