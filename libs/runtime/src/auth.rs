@@ -488,21 +488,50 @@ pub(crate) fn forbidden(d: Denied) -> Problem {
     Problem::new(StatusCode::FORBIDDEN, "forbidden", d.to_string())
 }
 
-fn unauthenticated(detail: impl Into<String>) -> Response {
-    let mut r = Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", detail).into_response();
-    r.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"golden-goose\""),
-    );
+/// A refusal in the caller's protocol: problem+json, or a gRPC status for gRPC calls.
+fn refuse(grpc: bool, status: StatusCode, detail: String) -> Response {
+    if grpc {
+        let code = if status == StatusCode::UNAUTHORIZED {
+            tonic::Code::Unauthenticated
+        } else {
+            tonic::Code::PermissionDenied
+        };
+        return tonic::Status::new(code, detail).into_http::<axum::body::Body>();
+    }
+    let title = if status == StatusCode::UNAUTHORIZED {
+        "unauthenticated"
+    } else {
+        "forbidden"
+    };
+    let mut r = Problem::new(status, title, detail).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"golden-goose\""),
+        );
+    }
     r
 }
 
+/// gRPC calls are HTTP/2 POSTs with an `application/grpc` content type; their access rules
+/// are keyed by the full method path (`/goose.v1.Registry/ListServices`).
+fn is_grpc(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"))
+}
+
 async fn authorize(State(auth): State<AuthLayer>, mut req: Request, next: Next) -> Response {
-    let path = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_default();
+    let grpc = is_grpc(&req);
+    let path = if grpc {
+        req.uri().path().to_owned()
+    } else {
+        req.extensions()
+            .get::<MatchedPath>()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default()
+    };
     let Some(access) = auth
         .routes
         .iter()
@@ -510,12 +539,8 @@ async fn authorize(State(auth): State<AuthLayer>, mut req: Request, next: Next) 
         .map(|(_, a)| *a)
     else {
         tracing::error!(%path, method = %req.method(), "route has no access rule");
-        return Problem::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!("{} {path} has no access rule", req.method()),
-        )
-        .into_response();
+        let detail = format!("{} {path} has no access rule", req.method());
+        return refuse(grpc, StatusCode::FORBIDDEN, detail);
     };
     if access == Access::Public {
         return next.run(req).await;
@@ -529,14 +554,16 @@ async fn authorize(State(auth): State<AuthLayer>, mut req: Request, next: Next) 
                 .or_else(|| v.strip_prefix("bearer "))
         })
     else {
-        return unauthenticated("missing bearer token (Authorization: Bearer <token>)");
+        let detail = "missing bearer token (Authorization: Bearer <token>)".to_owned();
+        return refuse(grpc, StatusCode::UNAUTHORIZED, detail);
     };
     let claims = match auth.verifier.verify(token.trim()) {
         Ok(c) => c,
-        Err(e) => return unauthenticated(e.to_string()),
+        Err(e) => return refuse(grpc, StatusCode::UNAUTHORIZED, e.to_string()),
     };
     let Some(roles) = auth.directory.roles_of(&claims.sub) else {
-        return unauthenticated(format!("user {} is unknown or deactivated", claims.sub));
+        let detail = format!("user {} is unknown or deactivated", claims.sub);
+        return refuse(grpc, StatusCode::UNAUTHORIZED, detail);
     };
     let permissions: PermissionSet = roles.iter().copied().collect();
     let allowed = match access {
@@ -553,7 +580,7 @@ async fn authorize(State(auth): State<AuthLayer>, mut req: Request, next: Next) 
     };
     if let Err(d) = allowed {
         tracing::info!(user = %claims.sub, %path, reason = %d, "request denied");
-        return forbidden(d).into_response();
+        return refuse(grpc, StatusCode::FORBIDDEN, d.to_string());
     }
     req.extensions_mut().insert(Caller {
         user: claims.sub,

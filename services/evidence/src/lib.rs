@@ -7,6 +7,7 @@
 //! and the retention rules only from registry events.
 
 pub mod chain_api;
+pub mod grpc;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
@@ -109,10 +110,10 @@ impl Aggregate for EvidenceAgg {
 }
 
 #[derive(Default)]
-struct Views {
+pub(crate) struct Views {
     services: BTreeSet<String>,
     org: OrgConfig,
-    records: BTreeMap<String, EvidenceRecord>,
+    pub(crate) records: BTreeMap<String, EvidenceRecord>,
 }
 
 #[derive(Clone)]
@@ -181,6 +182,13 @@ pub async fn build(platform: &Platform, config: EvidenceConfig) -> anyhow::Resul
         follower,
     };
     let chain = chain_api::routes((*platform.ledger).clone());
+    let grpc = Router::new().route_service(
+        "/goose.v1.Evidence/{*method}",
+        grpc::EvidenceGrpc {
+            views: state.views.clone(),
+        }
+        .server(),
+    );
     let router = Router::new()
         .route("/v1/evidence", post(submit).get(list))
         .route("/v1/evidence/{id}", get(get_record))
@@ -188,12 +196,13 @@ pub async fn build(platform: &Platform, config: EvidenceConfig) -> anyhow::Resul
         .route("/v1/chain/checkpoints", post(checkpoint_now))
         .with_state(state)
         .merge(chain)
+        .merge(grpc)
         // The org-config limit is checked against the real size below; this is the hard cap.
         .layer(DefaultBodyLimit::max(1 << 30));
     let auth = AuthLayer::new(
         platform.verifier.clone(),
         Arc::new(platform.directory.clone()),
-        ROUTES,
+        &[ROUTES, grpc::GRPC_ROUTES].concat(),
     );
     Ok(auth.protect(router))
 }

@@ -5,6 +5,8 @@
 //! only holder of the token signing key. Other services learn roles from its events.
 
 use axum::extract::rejection::JsonRejection;
+pub mod grpc;
+
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
@@ -294,11 +296,12 @@ pub async fn build(platform: &Platform, config: RbacConfig) -> anyhow::Result<Ro
         .route("/v1/approvals/{id}", get(get_approval))
         .route("/v1/approvals/{id}/grant", post(grant))
         .route("/v1/approvals/{id}/reject", post(reject))
-        .with_state(state);
+        .with_state(state)
+        .route_service("/goose.v1.Rbac/{*method}", grpc::RbacGrpc.server());
     let auth = AuthLayer::new(
         platform.verifier.clone(),
         Arc::new(platform.directory.clone()),
-        ROUTES,
+        &[ROUTES, grpc::GRPC_ROUTES].concat(),
     );
     Ok(auth.protect(router))
 }

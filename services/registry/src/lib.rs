@@ -5,6 +5,8 @@
 //! services is validated against the whole catalog — unknown dependencies, duplicates,
 //! cycles — and recorded in one append or not at all.
 
+pub mod grpc;
+
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
@@ -139,6 +141,15 @@ pub async fn build(platform: &Platform) -> anyhow::Result<Router> {
         platform.stopped(),
     )
     .await?;
+    // Not tonic's `Routes::into_axum_router`: its fallback would clash when `goosectl dev`
+    // merges the services into one router.
+    let grpc = Router::new().route_service(
+        "/goose.v1.Registry/{*method}",
+        grpc::RegistryGrpc {
+            catalog: catalog.clone(),
+        }
+        .server(),
+    );
     let state = AppState {
         platform: platform.clone(),
         catalog,
@@ -150,11 +161,12 @@ pub async fn build(platform: &Platform) -> anyhow::Result<Router> {
         .route("/v1/services/{name}", get(get_service))
         .route("/v1/graph", get(graph))
         .route("/v1/org-config", get(get_org_config).put(put_org_config))
-        .with_state(state);
+        .with_state(state)
+        .merge(grpc);
     let auth = AuthLayer::new(
         platform.verifier.clone(),
         Arc::new(platform.directory.clone()),
-        ROUTES,
+        &[ROUTES, grpc::GRPC_ROUTES].concat(),
     );
     Ok(auth.protect(router))
 }

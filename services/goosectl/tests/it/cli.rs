@@ -22,15 +22,26 @@ fn http_get(port: u16, path: &str) -> Option<String> {
 
 #[tokio::test]
 async fn dev_serves_health_metrics_and_chain_then_stops_cleanly_on_ctrl_c() {
+    /// A failing assertion must not leave the server running.
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
     let data = tempfile::tempdir().unwrap();
     let port = goose_testkit::free_port().unwrap();
-    let mut child = goosectl()
-        .arg("--data-dir")
-        .arg(data.path())
-        .args(["dev", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        goosectl()
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(["dev", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let health = goose_testkit::eventually(
         Duration::from_secs(30),
         "goosectl dev to answer",
@@ -56,13 +67,13 @@ async fn dev_serves_health_metrics_and_chain_then_stops_cleanly_on_ctrl_c() {
 
     // Ctrl-C: a clean exit, with everything written covered by a checkpoint.
     let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", &child.0.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(20);
     let exit = loop {
-        if let Some(s) = child.try_wait().unwrap() {
+        if let Some(s) = child.0.try_wait().unwrap() {
             break s;
         }
         assert!(
