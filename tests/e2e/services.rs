@@ -75,12 +75,15 @@ async fn three_services_as_processes() {
         ],
     );
     let mut registry = spawn(&env, "goose-registry", pg, std::slice::from_ref(&tok));
+    // The CI's attestation key: envelopes signed by it are trusted (key id = the key's name).
+    let builder = goose_ledger::NoteKey::generate("ci-builder").unwrap();
     let mut evidence = spawn(
         &env,
         "goose-evidence",
         pe,
         &[
             tok.clone(),
+            format!("--attestation-vkey={}", builder.vkey()),
             "--relay".into(),
             format!("--log-key-file={}", dir.path().join("log.key").display()),
             "--log-name=e2e.test/ledger".into(),
@@ -219,6 +222,60 @@ async fn three_services_as_processes() {
     assert_eq!(
         blob.bytes().await.unwrap().to_vec(),
         std::fs::read(fixtures().join("evidence/junit.xml")).unwrap()
+    );
+
+    // An in-toto statement in a DSSE envelope, signed by the trusted builder key; the same
+    // envelope signed by an unknown key is refused and nothing is stored.
+    let statement = serde_json::to_vec(&json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "service-a", "digest": {"sha256": "5f".repeat(32)}}],
+        "predicateType": "https://slsa.dev/provenance/v1",
+        "predicate": {"buildDefinition": {"buildType": "https://example.com/ci@v1"}, "runDetails": {"builder": {"id": "ci"}}}
+    }))
+    .unwrap();
+    let envelope = goose_evidence::dsse::sign(
+        goose_evidence::dsse::IN_TOTO_PAYLOAD_TYPE,
+        &statement,
+        "ci-builder",
+        builder.signing_key(),
+    );
+    let (s, v) = e
+        .raw(
+            "POST",
+            "/v1/evidence?service=service-a&version=1.0.0&kind=in-toto",
+            &olga,
+            "application/json",
+            serde_json::to_vec(&envelope).unwrap(),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["summary"]["attestation"]["signed_by"],
+        json!(["ci-builder"])
+    );
+    let stranger = goose_ledger::NoteKey::generate("ci-builder").unwrap();
+    let forged = goose_evidence::dsse::sign(
+        goose_evidence::dsse::IN_TOTO_PAYLOAD_TYPE,
+        &statement,
+        "ci-builder",
+        stranger.signing_key(),
+    );
+    let (s, v) = e
+        .raw(
+            "POST",
+            "/v1/evidence?service=service-a&version=1.0.0&kind=in-toto",
+            &olga,
+            "application/json",
+            serde_json::to_vec(&forged).unwrap(),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("signature by ci-builder does not verify"),
+        "{v}"
     );
 
     // An approval: high impact needs two approvers, never the requester.
