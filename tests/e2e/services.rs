@@ -104,6 +104,36 @@ async fn three_services_as_processes() {
         &std::fs::read_to_string(&admin_key_file).unwrap(),
     )
     .await;
+    // A wrong key, a malformed one, an unknown user: the same 401, saying nothing more.
+    for (user, key) in [
+        ("root", "gk_00000000_wrong"),
+        ("root", "not-a-key"),
+        ("nobody", "gk_00000000_x"),
+    ] {
+        let (s, v) = r
+            .call(
+                "POST",
+                "/v1/auth/token",
+                None,
+                Some(&json!({"user": user, "api_key": key})),
+            )
+            .await;
+        assert_eq!(
+            (s, v["detail"].as_str()),
+            (401, Some("unknown user or invalid API key")),
+            "{v}"
+        );
+    }
+    let (s, v) = r
+        .call(
+            "POST",
+            "/v1/auth/token",
+            None,
+            Some(&json!({"user": "root"})),
+        )
+        .await;
+    assert_eq!(s, 400, "a missing field is a clear 400: {v}");
+    assert!(v["detail"].as_str().unwrap().contains("api_key"), "{v}");
     let olga = user_with_token(&r, &root, "olga", &["operator"]).await;
     let ada = user_with_token(&r, &root, "ada", &["approver"]).await;
     let bob = user_with_token(&r, &root, "bob", &["approver"]).await;
@@ -223,6 +253,59 @@ async fn three_services_as_processes() {
         blob.bytes().await.unwrap().to_vec(),
         std::fs::read(fixtures().join("evidence/junit.xml")).unwrap()
     );
+
+    // org-config: refused with field and line; once set, evidence applies its upload limit
+    // (learned from registry's event) — an SBOM over it is refused, nothing stored.
+    let bad = b"organization: acme\nmodes:\n  sandbox: {cpu_millicores: 500, memory_mib: 512, max_replicas: 2}\n  compliant: {cpu_millicores: 0, memory_mib: 4096, max_replicas: 10}\n".to_vec();
+    let (s, v) = g
+        .raw("PUT", "/v1/org-config", &root, "application/yaml", bad)
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("line 4: modes.compliant.cpu_millicores"),
+        "{v}"
+    );
+    let good = b"organization: acme\nmodes:\n  sandbox: {cpu_millicores: 500, memory_mib: 512, max_replicas: 2}\n  compliant: {cpu_millicores: 2000, memory_mib: 4096, max_replicas: 10}\nevidence:\n  max_upload_bytes: 4096\n".to_vec();
+    let (s, v) = g
+        .raw("PUT", "/v1/org-config", &root, "application/yaml", good)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let sbom = std::fs::read(fixtures().join("evidence/sbom.cdx.json")).unwrap();
+    let refused = goose_testkit::eventually(
+        Duration::from_secs(10),
+        "evidence applies the new limit",
+        || {
+            let (e, olga, sbom) = (&e, &olga, sbom.clone());
+            async move {
+                let (s, v) = e
+                    .raw(
+                        "POST",
+                        "/v1/evidence?service=service-b&version=2.0.0&kind=cyclonedx",
+                        olga,
+                        "application/json",
+                        sbom,
+                    )
+                    .await;
+                (s == 413).then_some(v)
+            }
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .contains("over the evidence limit of 4096 bytes"),
+        "{refused}"
+    );
+    let listed = e
+        .ok("GET", "/v1/evidence?service=service-b", &olga, None)
+        .await;
+    assert_eq!(listed, json!([]));
 
     // An in-toto statement in a DSSE envelope, signed by the trusted builder key; the same
     // envelope signed by an unknown key is refused and nothing is stored.
