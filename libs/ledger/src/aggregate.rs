@@ -111,3 +111,27 @@ where
         }
     }
 }
+
+/// Declares `$name`, an [`Aggregate`] wrapping the domain type `$state` whose events `$event`
+/// live in streams of `$type`. The domain type folds events with `apply(&mut self, &$event)`
+/// and the event names itself with `event_type()`: the wrapper only binds them to the ledger
+/// (the orphan rule keeps the domain crate free of ledger types).
+#[macro_export]
+macro_rules! ledger_aggregate {
+    ($(#[$meta:meta])* $vis:vis $name:ident($state:ty), $type:literal, $event:ty) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default)]
+        $vis struct $name(pub $state);
+
+        impl $crate::aggregate::Aggregate for $name {
+            const TYPE: &'static str = $type;
+            type Event = $event;
+            fn apply(&mut self, e: &$event) {
+                self.0.apply(e);
+            }
+            fn event_type(e: &$event) -> &'static str {
+                e.event_type()
+            }
+        }
+    };
+}

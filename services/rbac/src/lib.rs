@@ -18,7 +18,7 @@ use goose_domain::approval::{
 };
 use goose_domain::rbac::{Permission, Role, UserName};
 use goose_domain::user::{User, UserError, UserEvent};
-use goose_ledger::aggregate::{self, Aggregate, ExecuteError};
+use goose_ledger::aggregate::{self, ExecuteError};
 use goose_ledger::{Metadata, NoteKey};
 use goose_platform::{execute_problem, json_problem, ledger_problem, Platform};
 use goose_runtime::auth::{Access, AuthLayer, Caller, IssuedToken, RouteSpec, TokenIssuer};
@@ -206,33 +206,8 @@ pub struct RbacConfig {
     pub bootstrap: Option<Bootstrap>,
 }
 
-#[derive(Debug, Clone, Default)]
-struct UserAgg(User);
-
-impl Aggregate for UserAgg {
-    const TYPE: &'static str = "user";
-    type Event = UserEvent;
-    fn apply(&mut self, e: &UserEvent) {
-        self.0.apply(e);
-    }
-    fn event_type(e: &UserEvent) -> &'static str {
-        e.event_type()
-    }
-}
-
-#[derive(Debug, Clone, Default)]
-struct ApprovalAgg(ApprovalRequest);
-
-impl Aggregate for ApprovalAgg {
-    const TYPE: &'static str = "approval";
-    type Event = ApprovalEvent;
-    fn apply(&mut self, e: &ApprovalEvent) {
-        self.0.apply(e);
-    }
-    fn event_type(e: &ApprovalEvent) -> &'static str {
-        e.event_type()
-    }
-}
+goose_ledger::ledger_aggregate!(UserAgg(User), "user", UserEvent);
+goose_ledger::ledger_aggregate!(ApprovalAgg(ApprovalRequest), "approval", ApprovalEvent);
 
 #[derive(Clone)]
 struct AppState {

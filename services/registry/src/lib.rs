@@ -57,19 +57,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     )
 }
 
-#[derive(Debug, Clone, Default)]
-struct CatalogAgg(Catalog);
-
-impl Aggregate for CatalogAgg {
-    const TYPE: &'static str = "catalog";
-    type Event = CatalogEvent;
-    fn apply(&mut self, e: &CatalogEvent) {
-        self.0.apply(e);
-    }
-    fn event_type(e: &CatalogEvent) -> &'static str {
-        e.event_type()
-    }
-}
+goose_ledger::ledger_aggregate!(CatalogAgg(Catalog), "catalog", CatalogEvent);
 
 /// The org-config stream's one event type.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
