@@ -112,11 +112,16 @@ fn rows() -> Vec<Row> {
     ]
 }
 
-fn concrete(path: &str) -> String {
+fn concrete(path: &str, approval: &str) -> String {
+    let id = if path.starts_with("/v1/approvals/") {
+        approval
+    } else {
+        "0192a000-0000-7000-8000-000000000000"
+    };
     path.replace("{name}", "nobody")
         .replace("{role}", "operator")
         .replace("{key_id}", "deadbeef")
-        .replace("{id}", "0192a000-0000-7000-8000-000000000000")
+        .replace("{id}", id)
         .replace("{event_id}", "0192a000-0000-7000-8000-000000000000")
         .replace("{digest}", &"0".repeat(64))
 }
@@ -222,10 +227,21 @@ async fn every_endpoint_times_every_role() {
     }
     // A user with no role at all.
     let nobody = user_with_token(&http, &root, "m-none", &[]).await;
+    // A real pending request, raised by someone outside the matrix, for the decision routes.
+    let requester = user_with_token(&http, &root, "m-requester", &["operator"]).await;
+    let raised = http
+        .ok(
+            "POST",
+            "/v1/approvals",
+            &requester,
+            Some(&json!({"kind": "promotion", "subject": "service-m@1", "impact": "low"})),
+        )
+        .await;
+    let approval = raised["id"].as_str().unwrap().to_owned();
 
     let mut checked = 0;
     for row in &table {
-        let path = concrete(row.path);
+        let path = concrete(row.path, &approval);
         // No token: 401, always.
         let (s, v) = http.call(row.method, &path, None, row.body.as_ref()).await;
         assert_eq!(
@@ -271,6 +287,14 @@ async fn every_endpoint_times_every_role() {
         }
     }
     assert!(checked >= 27 * 6);
+    // Every refused decision is on the record with its actor: four roles and the role-less
+    // user lack promotion.approve (grant and reject: 10), and the approver's reject came after
+    // their grant had approved it (1).
+    let after = http
+        .ok("GET", &format!("/v1/approvals/{approval}"), &root, None)
+        .await;
+    assert_eq!(after["status"], "approved", "{after}");
+    assert_eq!(after["refusals"], 11, "{after}");
 
     // gRPC, through the same middleware: every method x every role.
     let grpc_rows: [(&str, Option<P>); 4] = [

@@ -345,15 +345,13 @@ impl ApprovalRequest {
         }])
     }
 
+    /// Who may decide: the kind's approve permission first (so a caller without it hears
+    /// that, whatever the state), then never the requester, then only while pending.
     fn check_decider(&self, actor: &str, perms: PermissionSet) -> Result<ApprovalKind, Refusal> {
         let kind = match (self.status, self.kind) {
             (ApprovalStatus::New, _) | (_, None) => return Err(Refusal::NotFound),
-            (ApprovalStatus::Pending, Some(kind)) => kind,
-            (done, _) => return Err(Refusal::AlreadyDecided(done)),
+            (_, Some(kind)) => kind,
         };
-        if actor == self.requester {
-            return Err(Refusal::SelfApproval(actor.to_owned()));
-        }
         let needed = kind.approve_permission();
         if !perms.contains(needed) {
             return Err(Refusal::MissingPermission {
@@ -361,6 +359,12 @@ impl ApprovalRequest {
                 permission: needed,
                 kind,
             });
+        }
+        if actor == self.requester {
+            return Err(Refusal::SelfApproval(actor.to_owned()));
+        }
+        if self.status != ApprovalStatus::Pending {
+            return Err(Refusal::AlreadyDecided(self.status));
         }
         Ok(kind)
     }
