@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
+use time::OffsetDateTime;
 
 /// The formats accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -167,4 +168,31 @@ impl EvidenceSummary {
             attestation: None,
         }
     }
+}
+
+/// The fact recorded per accepted file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EvidenceRecord {
+    pub id: String,
+    pub service: String,
+    pub version: String,
+    pub kind: EvidenceKind,
+    /// SHA3-256 of the file, hex: its address in the blob store.
+    pub digest: String,
+    pub size: u64,
+    pub filename: String,
+    pub summary: EvidenceSummary,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    pub submitted_at: OffsetDateTime,
+    pub submitted_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    pub retain_until: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "PascalCase")]
+pub enum EvidenceEvent {
+    EvidenceAccepted(EvidenceRecord),
 }

@@ -60,6 +60,11 @@ impl DependencyGraph {
         i
     }
 
+    /// Whether `name` is in the graph.
+    pub fn contains(&self, name: &ServiceName) -> bool {
+        self.index.contains_key(name)
+    }
+
     pub fn len(&self) -> usize {
         self.graph.node_count()
     }

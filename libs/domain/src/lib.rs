@@ -1,6 +1,9 @@
 //! The rules of Golden Goose, with no I/O: who may do what ([`rbac`]), how approvals are
 //! decided ([`approval`]), what services exist and what they depend on ([`catalog`],
-//! [`graph`]), and the organisation's policy file ([`org_config`]).
+//! [`graph`]), the organisation's policy file ([`org_config`]), and promotions: the
+//! compliance state machine ([`compliance`]), the promotion policy ([`policy`]), its gates
+//! ([`gates`]), the promotion scheduler ([`promotion`]), per-service locks ([`lock`]) and
+//! packages ([`package`]).
 //!
 //! Architecture invariant: nothing here touches a database, a socket, a clock or a thread.
 //! Callers pass time in; every decision is a pure function of its inputs, so it can be
@@ -8,9 +11,15 @@
 
 pub mod approval;
 pub mod catalog;
+pub mod compliance;
 pub mod evidence;
+pub mod gates;
 pub mod graph;
+pub mod lock;
 pub mod org_config;
+pub mod package;
+pub mod policy;
+pub mod promotion;
 pub mod rbac;
 pub mod user;
 mod yaml;

@@ -67,32 +67,7 @@ pub struct EvidenceConfig {
     pub checkpoint_interval: Duration,
 }
 
-/// The fact recorded per accepted file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct EvidenceRecord {
-    pub id: String,
-    pub service: String,
-    pub version: String,
-    pub kind: EvidenceKind,
-    /// SHA3-256 of the file, hex: its address in the blob store.
-    pub digest: String,
-    pub size: u64,
-    pub filename: String,
-    pub summary: EvidenceSummary,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String)]
-    pub submitted_at: OffsetDateTime,
-    pub submitted_by: String,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String)]
-    pub retain_until: OffsetDateTime,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "PascalCase")]
-pub enum EvidenceEvent {
-    EvidenceAccepted(EvidenceRecord),
-}
+pub use goose_domain::evidence::{EvidenceEvent, EvidenceRecord};
 
 #[derive(Debug, Clone, Default)]
 struct EvidenceAgg(Vec<EvidenceRecord>);

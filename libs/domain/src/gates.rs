@@ -1,0 +1,759 @@
+//! The promotion gates and their checks (seed 001 §3.2, §3.4), as pure functions of the facts
+//! the orchestrator gathered from other services' events.
+//!
+//! Every check yields an [`Evaluation`]: pass, fail, or missing data (which never passes),
+//! with a sentence saying why and the facts it read ([`FactRef`]: event id, position and
+//! digest), so a decision can be explained and re-checked later from the chain.
+
+use crate::approval::ApprovalStatus;
+use crate::compliance::Requirement;
+use crate::evidence::{EvidenceKind, EvidenceSummary};
+use crate::policy::{GateType, Policy};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The three gates of the seed.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Gate {
+    DependencyCheck,
+    EvidenceCollection,
+    ApprovalCheck,
+}
+
+impl Gate {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::DependencyCheck => "dependency_check",
+            Self::EvidenceCollection => "evidence_collection",
+            Self::ApprovalCheck => "approval_check",
+        }
+    }
+
+    pub fn gate_type(self, policy: &Policy) -> GateType {
+        match self {
+            Self::DependencyCheck => policy.dependency_check,
+            Self::EvidenceCollection => policy.evidence_collection,
+            Self::ApprovalCheck => policy.approval_check,
+        }
+    }
+}
+
+/// A check run by a gate.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    /// dependency_check: every dependency has a compliant version.
+    DependenciesCompliant,
+    /// evidence_collection: the policy's required evidence is there.
+    EvidenceComplete,
+    AllTestsPassing,
+    SastResultsClean,
+    TestCoverageThreshold,
+    PerformanceBaselineMet,
+    /// The chain verifies up to the newest signed checkpoint.
+    EvidenceChainValid,
+    /// Every cited event is signed by a trusted key; every cited attestation by a trusted
+    /// builder.
+    SignaturesVerified,
+    /// approval_check: the promotion's approval request is approved by others.
+    ApprovalGranted,
+}
+
+impl Check {
+    /// The checks run before a version becomes compliance_ready, in the order they run.
+    pub const BLOCKING: [Check; 8] = [
+        Self::DependenciesCompliant,
+        Self::EvidenceComplete,
+        Self::AllTestsPassing,
+        Self::SastResultsClean,
+        Self::TestCoverageThreshold,
+        Self::PerformanceBaselineMet,
+        Self::EvidenceChainValid,
+        Self::SignaturesVerified,
+    ];
+
+    pub const fn gate(self) -> Gate {
+        match self {
+            Self::DependenciesCompliant => Gate::DependencyCheck,
+            Self::ApprovalGranted => Gate::ApprovalCheck,
+            _ => Gate::EvidenceCollection,
+        }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::DependenciesCompliant => "dependencies_compliant",
+            Self::EvidenceComplete => "evidence_complete",
+            Self::AllTestsPassing => "all_tests_passing",
+            Self::SastResultsClean => "sast_results_clean",
+            Self::TestCoverageThreshold => "test_coverage_threshold",
+            Self::PerformanceBaselineMet => "performance_baseline_met",
+            Self::EvidenceChainValid => "evidence_chain_valid",
+            Self::SignaturesVerified => "signatures_verified",
+            Self::ApprovalGranted => "approval_granted",
+        }
+    }
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    /// The data needed is not there (yet). Never passes.
+    Missing,
+}
+
+/// A fact a decision read: an event on the chain (or the policy itself).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FactRef {
+    /// `evidence`, `approval`, `promotion`, `checkpoint`, `policy`, `catalog`.
+    pub kind: String,
+    /// The event id (or the checkpoint's tree size, the policy's digest).
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub position: Option<u64>,
+    /// SHA3-256 of the event's record (hex), as on the chain.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub digest: Option<String>,
+    /// What the fact says, briefly.
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub note: String,
+}
+
+/// One evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Evaluation {
+    pub check: Check,
+    pub outcome: Outcome,
+    pub detail: String,
+    pub inputs: Vec<FactRef>,
+}
+
+/// A piece of evidence of the version being promoted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvidenceFact {
+    pub fact: FactRef,
+    pub kind: EvidenceKind,
+    pub filename: String,
+    pub summary: EvidenceSummary,
+}
+
+/// A dependency and the event that made one of its versions compliant, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DependencyFact {
+    pub service: String,
+    /// `(version, the Transitioned-to-compliant event)`.
+    pub compliant: Option<(String, FactRef)>,
+}
+
+/// What the orchestrator's chain verifier has established.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChainFact {
+    /// Events verified from position 0 (digests, links, signatures, Merkle nodes).
+    pub verified: u64,
+    /// The newest signed checkpoint: its size, and a fact naming its root.
+    pub newest_checkpoint: Option<(u64, FactRef)>,
+    /// The first problem found, if any.
+    pub failure: Option<String>,
+    /// Whether a log key is configured to check checkpoint signatures with.
+    pub configured: bool,
+}
+
+/// The signature check of one cited event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignatureFact {
+    pub fact: FactRef,
+    /// `Ok(key id)` or why it failed.
+    pub verdict: Result<String, String>,
+}
+
+/// The promotion's approval request as rbac's events tell it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovalFact {
+    pub id: String,
+    /// The newest event of the request.
+    pub fact: FactRef,
+    pub status: ApprovalStatus,
+    pub subject: String,
+    pub requester: String,
+    pub approvers: Vec<String>,
+    pub required: u8,
+    pub rejected_by: Option<String>,
+    pub rejection_reason: Option<String>,
+}
+
+/// Everything the gates read for one version.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TargetFacts {
+    pub service: String,
+    pub version: String,
+    pub dependencies: Vec<DependencyFact>,
+    /// The evidence considered (the newest per kind and file name, or the cited refs).
+    pub evidence: Vec<EvidenceFact>,
+    pub chain: ChainFact,
+    /// Whether a keyring of trusted service keys is configured.
+    pub keyring_configured: bool,
+    pub signatures: Vec<SignatureFact>,
+    pub approval: Option<ApprovalFact>,
+    /// The policy's digest (a fact every waiver cites).
+    pub policy: FactRef,
+}
+
+fn eval(
+    check: Check,
+    outcome: Outcome,
+    detail: impl Into<String>,
+    inputs: Vec<FactRef>,
+) -> Evaluation {
+    Evaluation {
+        check,
+        outcome,
+        detail: detail.into(),
+        inputs,
+    }
+}
+
+fn waived(check: Check, facts: &TargetFacts, why: &str) -> Evaluation {
+    eval(
+        check,
+        Outcome::Pass,
+        format!("waived: {why}"),
+        vec![facts.policy.clone()],
+    )
+}
+
+impl TargetFacts {
+    fn of_kinds(&self, kinds: &[EvidenceKind]) -> Vec<&EvidenceFact> {
+        self.evidence
+            .iter()
+            .filter(|e| kinds.contains(&e.kind))
+            .collect()
+    }
+}
+
+/// Runs one check. `requester` is who asked for the promotion (never an approver of it).
+pub fn evaluate(check: Check, policy: &Policy, facts: &TargetFacts, requester: &str) -> Evaluation {
+    let gate = check.gate();
+    if gate.gate_type(policy) == GateType::Automatic {
+        return waived(
+            check,
+            facts,
+            &format!("{} is automatic in the policy", gate.as_str()),
+        );
+    }
+    let subject = format!("{}@{}", facts.service, facts.version);
+    match check {
+        Check::DependenciesCompliant => {
+            let not: Vec<&str> = facts
+                .dependencies
+                .iter()
+                .filter(|d| d.compliant.is_none())
+                .map(|d| d.service.as_str())
+                .collect();
+            let inputs: Vec<FactRef> = facts
+                .dependencies
+                .iter()
+                .filter_map(|d| d.compliant.as_ref().map(|(_, f)| f.clone()))
+                .collect();
+            if facts.dependencies.is_empty() {
+                eval(
+                    check,
+                    Outcome::Pass,
+                    format!("{} has no dependencies", facts.service),
+                    vec![],
+                )
+            } else if !not.is_empty() {
+                eval(
+                    check,
+                    Outcome::Fail,
+                    format!(
+                        "not compliant: {} (promote them first, or in the same package)",
+                        not.join(", ")
+                    ),
+                    inputs,
+                )
+            } else {
+                let list: Vec<String> = facts
+                    .dependencies
+                    .iter()
+                    .filter_map(|d| {
+                        d.compliant
+                            .as_ref()
+                            .map(|(v, _)| format!("{}@{v}", d.service))
+                    })
+                    .collect();
+                eval(
+                    check,
+                    Outcome::Pass,
+                    format!("compliant: {}", list.join(", ")),
+                    inputs,
+                )
+            }
+        }
+        Check::EvidenceComplete => {
+            let missing: Vec<&str> = policy
+                .required_evidence
+                .iter()
+                .filter(|g| facts.of_kinds(g.kinds()).is_empty())
+                .map(|g| g.as_str())
+                .collect();
+            let inputs: Vec<FactRef> = facts.evidence.iter().map(|e| e.fact.clone()).collect();
+            if missing.is_empty() {
+                let kinds: Vec<&str> = facts.evidence.iter().map(|e| e.kind.as_str()).collect();
+                eval(
+                    check,
+                    Outcome::Pass,
+                    format!(
+                        "{} pieces of evidence ({})",
+                        facts.evidence.len(),
+                        kinds.join(", ")
+                    ),
+                    inputs,
+                )
+            } else {
+                eval(
+                    check,
+                    Outcome::Missing,
+                    format!("no {} evidence for {subject}", missing.join(", ")),
+                    inputs,
+                )
+            }
+        }
+        Check::AllTestsPassing => {
+            let Some(rule) = &policy.rules.all_tests_passing else {
+                return waived(check, facts, "all_tests_passing is disabled in the policy");
+            };
+            let junit = facts.of_kinds(&[EvidenceKind::Junit]);
+            if junit.is_empty() {
+                return eval(
+                    check,
+                    Outcome::Missing,
+                    format!("no test results (junit) for {subject}"),
+                    vec![],
+                );
+            }
+            let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+            for e in &junit {
+                if let Some(t) = &e.summary.tests {
+                    passed += t.passed;
+                    failed += t.failed;
+                    skipped += t.skipped;
+                }
+            }
+            let inputs = junit.iter().map(|e| e.fact.clone()).collect();
+            let counts = format!("{passed} passed, {failed} failed, {skipped} skipped");
+            if failed > 0 {
+                eval(check, Outcome::Fail, format!("{counts}"), inputs)
+            } else if passed < rule.min_passed {
+                eval(
+                    check,
+                    Outcome::Fail,
+                    format!(
+                        "{counts}; the policy needs at least {} passing",
+                        rule.min_passed
+                    ),
+                    inputs,
+                )
+            } else {
+                eval(check, Outcome::Pass, counts, inputs)
+            }
+        }
+        Check::SastResultsClean => {
+            let Some(rule) = &policy.rules.sast_results_clean else {
+                return waived(check, facts, "sast_results_clean is disabled in the policy");
+            };
+            let sarif = facts.of_kinds(&[EvidenceKind::Sarif]);
+            if sarif.is_empty() {
+                return eval(
+                    check,
+                    Outcome::Missing,
+                    format!("no static analysis results (sarif) for {subject}"),
+                    vec![],
+                );
+            }
+            let (mut critical, mut high, mut medium) = (0, 0, 0);
+            for e in &sarif {
+                if let Some(s) = &e.summary.sast {
+                    critical += s.critical;
+                    high += s.high;
+                    medium += s.medium;
+                }
+            }
+            let inputs = sarif.iter().map(|e| e.fact.clone()).collect();
+            let mut over = Vec::new();
+            if critical > rule.max_critical {
+                over.push(format!("{critical} critical (max {})", rule.max_critical));
+            }
+            if high > rule.max_high {
+                over.push(format!("{high} high (max {})", rule.max_high));
+            }
+            if let Some(m) = rule.max_medium {
+                if medium > m {
+                    over.push(format!("{medium} medium (max {m})"));
+                }
+            }
+            if over.is_empty() {
+                eval(
+                    check,
+                    Outcome::Pass,
+                    format!("{critical} critical, {high} high, {medium} medium findings"),
+                    inputs,
+                )
+            } else {
+                eval(
+                    check,
+                    Outcome::Fail,
+                    format!("findings over the policy: {}", over.join(", ")),
+                    inputs,
+                )
+            }
+        }
+        Check::TestCoverageThreshold => {
+            let Some(rule) = &policy.rules.test_coverage_threshold else {
+                return waived(
+                    check,
+                    facts,
+                    "test_coverage_threshold is disabled in the policy",
+                );
+            };
+            // Several coverage files of one version describe the same code: the newest counts.
+            let newest = facts
+                .of_kinds(&[EvidenceKind::Lcov, EvidenceKind::Cobertura])
+                .into_iter()
+                .max_by_key(|e| e.fact.position);
+            let Some(e) = newest else {
+                return eval(
+                    check,
+                    Outcome::Missing,
+                    format!("no coverage (lcov or cobertura) for {subject}"),
+                    vec![],
+                );
+            };
+            let Some(c) = &e.summary.coverage else {
+                return eval(
+                    check,
+                    Outcome::Missing,
+                    "the coverage file has no line totals",
+                    vec![e.fact.clone()],
+                );
+            };
+            let text = format!(
+                "line coverage {:.2}% ({} of {} lines), threshold {}%",
+                c.line_percent, c.lines_covered, c.lines_total, rule.min_line_percent
+            );
+            if c.line_percent + 1e-9 >= rule.min_line_percent {
+                eval(check, Outcome::Pass, text, vec![e.fact.clone()])
+            } else {
+                eval(
+                    check,
+                    Outcome::Fail,
+                    format!("below threshold: {text}"),
+                    vec![e.fact.clone()],
+                )
+            }
+        }
+        Check::PerformanceBaselineMet => {
+            let Some(rule) = &policy.rules.performance_baseline_met else {
+                return waived(
+                    check,
+                    facts,
+                    "performance_baseline_met is disabled in the policy",
+                );
+            };
+            let found: Vec<&EvidenceFact> = facts
+                .of_kinds(&[EvidenceKind::InToto])
+                .into_iter()
+                .filter(|e| {
+                    e.summary
+                        .attestation
+                        .as_ref()
+                        .is_some_and(|a| a.predicate_type == rule.predicate_type)
+                })
+                .collect();
+            let signed: Vec<&EvidenceFact> = found
+                .iter()
+                .copied()
+                .filter(|e| {
+                    e.summary
+                        .attestation
+                        .as_ref()
+                        .is_some_and(|a| !a.signed_by.is_empty())
+                })
+                .collect();
+            if let Some(e) = signed.first() {
+                let by = e
+                    .summary
+                    .attestation
+                    .as_ref()
+                    .map(|a| a.signed_by.join(", "))
+                    .unwrap_or_default();
+                eval(
+                    check,
+                    Outcome::Pass,
+                    format!("baseline attestation signed by {by}"),
+                    vec![e.fact.clone()],
+                )
+            } else if !found.is_empty() {
+                eval(
+                    check,
+                    Outcome::Fail,
+                    format!(
+                        "the {} attestation is not signed by a trusted key",
+                        rule.predicate_type
+                    ),
+                    found.iter().map(|e| e.fact.clone()).collect(),
+                )
+            } else {
+                eval(
+                    check,
+                    Outcome::Missing,
+                    format!(
+                        "no in-toto attestation of predicate type {} for {subject}",
+                        rule.predicate_type
+                    ),
+                    vec![],
+                )
+            }
+        }
+        Check::EvidenceChainValid => {
+            if !policy.rules.evidence_chain_valid {
+                return waived(
+                    check,
+                    facts,
+                    "evidence_chain_valid is disabled in the policy",
+                );
+            }
+            let c = &facts.chain;
+            if !c.configured {
+                return eval(check, Outcome::Missing, "no log verifier key is configured (--log-vkey), so the chain cannot be checked", vec![]);
+            }
+            if let Some(f) = &c.failure {
+                return eval(
+                    check,
+                    Outcome::Fail,
+                    format!("the chain does not verify: {f}"),
+                    vec![],
+                );
+            }
+            match &c.newest_checkpoint {
+                None => eval(check, Outcome::Missing, "no signed checkpoint yet", vec![]),
+                Some((size, fact)) if c.verified >= *size => eval(
+                    check,
+                    Outcome::Pass,
+                    format!(
+                        "{} events verified up to the newest checkpoint (size {size})",
+                        c.verified
+                    ),
+                    vec![fact.clone()],
+                ),
+                Some((size, fact)) => eval(
+                    check,
+                    Outcome::Missing,
+                    format!(
+                        "verifying the chain: {} of {size} events so far",
+                        c.verified
+                    ),
+                    vec![fact.clone()],
+                ),
+            }
+        }
+        Check::SignaturesVerified => {
+            if !policy.rules.signatures_verified {
+                return waived(
+                    check,
+                    facts,
+                    "signatures_verified is disabled in the policy",
+                );
+            }
+            if !facts.keyring_configured {
+                return eval(
+                    check,
+                    Outcome::Missing,
+                    "no keyring of trusted service keys is configured (--keyring)",
+                    vec![],
+                );
+            }
+            let inputs: Vec<FactRef> = facts.signatures.iter().map(|s| s.fact.clone()).collect();
+            let bad: Vec<String> = facts
+                .signatures
+                .iter()
+                .filter_map(|s| {
+                    s.verdict.as_ref().err().map(|e| {
+                        format!(
+                            "{} at position {}: {e}",
+                            s.fact.kind,
+                            s.fact.position.unwrap_or_default()
+                        )
+                    })
+                })
+                .collect();
+            if !bad.is_empty() {
+                return eval(check, Outcome::Fail, bad.join("; "), inputs);
+            }
+            let unsigned: Vec<&str> = facts
+                .of_kinds(&[EvidenceKind::InToto])
+                .into_iter()
+                .filter(|e| {
+                    e.summary
+                        .attestation
+                        .as_ref()
+                        .is_none_or(|a| a.signed_by.is_empty())
+                })
+                .map(|e| e.filename.as_str())
+                .collect();
+            if !unsigned.is_empty() {
+                return eval(
+                    check,
+                    Outcome::Fail,
+                    format!(
+                        "attestations not signed by a trusted builder: {}",
+                        unsigned.join(", ")
+                    ),
+                    inputs,
+                );
+            }
+            if facts.signatures.is_empty() {
+                return eval(check, Outcome::Missing, "no cited events to check", inputs);
+            }
+            let mut keys: Vec<&str> = facts
+                .signatures
+                .iter()
+                .filter_map(|s| s.verdict.as_deref().ok())
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
+            eval(
+                check,
+                Outcome::Pass,
+                format!(
+                    "{} cited events signed by {}",
+                    facts.signatures.len(),
+                    keys.join(", ")
+                ),
+                inputs,
+            )
+        }
+        Check::ApprovalGranted => {
+            let Some(a) = &facts.approval else {
+                return eval(
+                    check,
+                    Outcome::Missing,
+                    "no approval request is linked to this promotion",
+                    vec![],
+                );
+            };
+            let inputs = vec![a.fact.clone()];
+            match a.status {
+                ApprovalStatus::Approved => {
+                    // rbac refuses self-approval; checked again here because the gate, not
+                    // rbac, is what the promotion's record answers for.
+                    if a.approvers.iter().any(|x| x == requester) {
+                        eval(check, Outcome::Fail, format!("segregation of duties: {requester} requested the promotion and is among its approvers"), inputs)
+                    } else {
+                        eval(
+                            check,
+                            Outcome::Pass,
+                            format!("approved by {}", a.approvers.join(", ")),
+                            inputs,
+                        )
+                    }
+                }
+                ApprovalStatus::Rejected => eval(
+                    check,
+                    Outcome::Fail,
+                    format!(
+                        "rejected by {}: {}",
+                        a.rejected_by.as_deref().unwrap_or("?"),
+                        a.rejection_reason.as_deref().unwrap_or("")
+                    ),
+                    inputs,
+                ),
+                ApprovalStatus::Pending | ApprovalStatus::New => {
+                    let so_far = if a.approvers.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", granted so far by {}", a.approvers.join(", "))
+                    };
+                    eval(
+                        check,
+                        Outcome::Missing,
+                        format!(
+                            "awaiting approval {} ({} of {} approvers{so_far})",
+                            a.id,
+                            a.approvers.len(),
+                            a.required
+                        ),
+                        inputs,
+                    )
+                }
+            }
+        }
+    }
+}
+
+/// The compliance requirements a set of passing checks meets.
+pub fn requirements_met(
+    passed: impl IntoIterator<Item = Check>,
+) -> std::collections::BTreeSet<Requirement> {
+    let passed: std::collections::BTreeSet<Check> = passed.into_iter().collect();
+    let mut met = std::collections::BTreeSet::new();
+    if passed.contains(&Check::AllTestsPassing) {
+        met.insert(Requirement::AllTestsPassing);
+    }
+    if passed.contains(&Check::SastResultsClean) {
+        met.insert(Requirement::SastClean);
+    }
+    if passed.contains(&Check::DependenciesCompliant) {
+        met.insert(Requirement::DependenciesCompliant);
+    }
+    if passed.contains(&Check::ApprovalGranted) {
+        met.insert(Requirement::ApprovedPromotion);
+    }
+    let evidence_checks = [
+        Check::EvidenceComplete,
+        Check::TestCoverageThreshold,
+        Check::PerformanceBaselineMet,
+        Check::EvidenceChainValid,
+        Check::SignaturesVerified,
+    ];
+    if evidence_checks.iter().all(|c| passed.contains(c)) {
+        met.insert(Requirement::EvidenceCollected);
+    }
+    met
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,231 @@
+use super::*;
+use crate::evidence::{CoverageSummary, SastSummary, TestSummary};
+use crate::policy::Policy;
+
+fn fact(kind: &str, id: &str, position: u64) -> FactRef {
+    FactRef {
+        kind: kind.into(),
+        id: id.into(),
+        position: Some(position),
+        digest: Some(format!("{position:064x}")),
+        note: String::new(),
+    }
+}
+
+fn evidence(
+    kind: EvidenceKind,
+    position: u64,
+    f: impl FnOnce(&mut EvidenceSummary),
+) -> EvidenceFact {
+    let mut summary = EvidenceSummary::new(kind);
+    f(&mut summary);
+    EvidenceFact {
+        fact: fact("evidence", &format!("ev{position}"), position),
+        kind,
+        filename: format!("{kind}"),
+        summary,
+    }
+}
+
+/// Facts under which every check of the shipped policy passes.
+pub(crate) fn passing(service: &str) -> TargetFacts {
+    let ev = vec![
+        evidence(EvidenceKind::Junit, 1, |s| {
+            s.tests = Some(TestSummary {
+                passed: 10,
+                failed: 0,
+                skipped: 1,
+            })
+        }),
+        evidence(EvidenceKind::Sarif, 2, |s| {
+            s.sast = Some(SastSummary {
+                medium: 3,
+                ..SastSummary::default()
+            })
+        }),
+        evidence(EvidenceKind::Lcov, 3, |s| {
+            s.coverage = Some(CoverageSummary {
+                lines_covered: 90,
+                lines_total: 100,
+                line_percent: 90.0,
+            })
+        }),
+        evidence(EvidenceKind::Cyclonedx, 4, |_| {}),
+    ];
+    TargetFacts {
+        service: service.into(),
+        version: "1.0.0".into(),
+        dependencies: vec![],
+        signatures: ev
+            .iter()
+            .map(|e| SignatureFact {
+                fact: e.fact.clone(),
+                verdict: Ok("evidence+1234".into()),
+            })
+            .collect(),
+        evidence: ev,
+        chain: ChainFact {
+            verified: 10,
+            newest_checkpoint: Some((10, fact("checkpoint", "10", 9))),
+            failure: None,
+            configured: true,
+        },
+        keyring_configured: true,
+        approval: Some(ApprovalFact {
+            id: "ap1".into(),
+            fact: fact("approval", "ap1-e2", 8),
+            status: ApprovalStatus::Approved,
+            subject: "promotion:p1".into(),
+            requester: "olga".into(),
+            approvers: vec!["ada".into()],
+            required: 1,
+            rejected_by: None,
+            rejection_reason: None,
+        }),
+        policy: FactRef {
+            kind: "policy".into(),
+            id: "abc".into(),
+            position: None,
+            digest: None,
+            note: String::new(),
+        },
+    }
+}
+
+fn run(check: Check, facts: &TargetFacts) -> Evaluation {
+    evaluate(check, &Policy::default_policy(), facts, "olga")
+}
+
+#[test]
+fn every_check_passes_on_good_facts_and_cites_them() {
+    let f = passing("service-a");
+    for c in Check::BLOCKING.into_iter().chain([Check::ApprovalGranted]) {
+        let e = run(c, &f);
+        assert_eq!(e.outcome, Outcome::Pass, "{c}: {}", e.detail);
+    }
+    let e = run(Check::AllTestsPassing, &f);
+    assert_eq!(e.detail, "10 passed, 0 failed, 1 skipped");
+    assert_eq!(e.inputs[0].id, "ev1");
+    let all: Vec<Check> = Check::BLOCKING
+        .into_iter()
+        .chain([Check::ApprovalGranted])
+        .collect();
+    assert_eq!(requirements_met(all).len(), 5);
+}
+
+#[test]
+fn coverage_under_the_threshold_fails_with_the_numbers() {
+    let mut f = passing("service-c");
+    f.evidence[2].summary.coverage = Some(CoverageSummary {
+        lines_covered: 11,
+        lines_total: 15,
+        line_percent: 73.33,
+    });
+    let e = run(Check::TestCoverageThreshold, &f);
+    assert_eq!(e.outcome, Outcome::Fail);
+    assert_eq!(
+        e.detail,
+        "below threshold: line coverage 73.33% (11 of 15 lines), threshold 80%"
+    );
+}
+
+#[test]
+fn missing_data_never_passes() {
+    let mut f = passing("service-a");
+    f.evidence.clear();
+    f.signatures.clear();
+    for c in [
+        Check::EvidenceComplete,
+        Check::AllTestsPassing,
+        Check::SastResultsClean,
+        Check::TestCoverageThreshold,
+        Check::SignaturesVerified,
+    ] {
+        assert_eq!(run(c, &f).outcome, Outcome::Missing, "{c}");
+    }
+    assert_eq!(
+        run(Check::EvidenceComplete, &f).detail,
+        "no tests, sast, coverage, sbom evidence for service-a@1.0.0"
+    );
+    f.approval = None;
+    assert_eq!(run(Check::ApprovalGranted, &f).outcome, Outcome::Missing);
+    f.chain.newest_checkpoint = None;
+    assert_eq!(run(Check::EvidenceChainValid, &f).outcome, Outcome::Missing);
+    f.keyring_configured = false;
+    f.chain.configured = false;
+    assert_eq!(run(Check::SignaturesVerified, &f).outcome, Outcome::Missing);
+    assert_eq!(run(Check::EvidenceChainValid, &f).outcome, Outcome::Missing);
+}
+
+#[test]
+fn failures_are_named() {
+    let mut f = passing("service-a");
+    f.evidence[0].summary.tests = Some(TestSummary {
+        passed: 2,
+        failed: 1,
+        skipped: 1,
+    });
+    assert_eq!(run(Check::AllTestsPassing, &f).outcome, Outcome::Fail);
+    f.evidence[1].summary.sast = Some(SastSummary {
+        high: 2,
+        ..SastSummary::default()
+    });
+    assert_eq!(
+        run(Check::SastResultsClean, &f).detail,
+        "findings over the policy: 2 high (max 0)"
+    );
+    f.dependencies = vec![DependencyFact {
+        service: "service-z".into(),
+        compliant: None,
+    }];
+    assert!(run(Check::DependenciesCompliant, &f)
+        .detail
+        .starts_with("not compliant: service-z"));
+    f.chain.failure = Some("position 3: chain link broken".into());
+    assert_eq!(run(Check::EvidenceChainValid, &f).outcome, Outcome::Fail);
+    f.signatures[0].verdict = Err("signature does not verify".into());
+    assert_eq!(run(Check::SignaturesVerified, &f).outcome, Outcome::Fail);
+}
+
+#[test]
+fn approval_needs_someone_other_than_the_requester() {
+    let mut f = passing("service-a");
+    if let Some(a) = f.approval.as_mut() {
+        a.approvers = vec!["olga".into()];
+    }
+    let e = run(Check::ApprovalGranted, &f);
+    assert_eq!(e.outcome, Outcome::Fail);
+    assert!(e.detail.contains("segregation of duties"), "{}", e.detail);
+    if let Some(a) = f.approval.as_mut() {
+        a.status = ApprovalStatus::Pending;
+        a.approvers = vec!["ada".into()];
+        a.required = 2;
+    }
+    assert_eq!(
+        run(Check::ApprovalGranted, &f).detail,
+        "awaiting approval ap1 (1 of 2 approvers, granted so far by ada)"
+    );
+    if let Some(a) = f.approval.as_mut() {
+        a.status = ApprovalStatus::Rejected;
+        a.rejected_by = Some("ada".into());
+        a.rejection_reason = Some("no".into());
+    }
+    assert_eq!(run(Check::ApprovalGranted, &f).outcome, Outcome::Fail);
+}
+
+#[test]
+fn automatic_gates_and_disabled_rules_are_recorded_as_waivers() {
+    let mut p = Policy::default_policy();
+    p.approval_check = GateType::Automatic;
+    let mut f = passing("service-a");
+    f.approval = None;
+    let e = evaluate(Check::ApprovalGranted, &p, &f, "olga");
+    assert_eq!(e.outcome, Outcome::Pass);
+    assert_eq!(
+        e.detail,
+        "waived: approval_check is automatic in the policy"
+    );
+    assert_eq!(e.inputs[0].kind, "policy");
+    let e = evaluate(Check::PerformanceBaselineMet, &p, &f, "olga");
+    assert!(e.detail.starts_with("waived"), "{}", e.detail);
+}
