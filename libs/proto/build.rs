@@ -6,6 +6,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "goose/v1/rbac.proto",
         "goose/v1/registry.proto",
         "goose/v1/evidence.proto",
+        "goose/v1/orchestrator.proto",
     ];
     for f in files {
         println!("cargo:rerun-if-changed={}", root.join(f).display());

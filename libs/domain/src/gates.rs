@@ -376,7 +376,7 @@ pub fn evaluate(check: Check, policy: &Policy, facts: &TargetFacts, requester: &
             let inputs = junit.iter().map(|e| e.fact.clone()).collect();
             let counts = format!("{passed} passed, {failed} failed, {skipped} skipped");
             if failed > 0 {
-                eval(check, Outcome::Fail, format!("{counts}"), inputs)
+                eval(check, Outcome::Fail, counts, inputs)
             } else if passed < rule.min_passed {
                 eval(
                     check,

@@ -79,9 +79,6 @@ pub enum PackageEvent {
         members: Vec<Member>,
         created_by: String,
     },
-    PackagePromotionStarted {
-        promotion_id: String,
-    },
     /// The manifest of a finished promotion, signed by the orchestrator.
     PackageManifestSigned {
         promotion_id: String,
@@ -95,7 +92,6 @@ impl PackageEvent {
     pub fn event_type(&self) -> &'static str {
         match self {
             Self::PackageCreated { .. } => "PackageCreated",
-            Self::PackagePromotionStarted { .. } => "PackagePromotionStarted",
             Self::PackageManifestSigned { .. } => "PackageManifestSigned",
         }
     }
@@ -108,8 +104,6 @@ pub enum PackageRefusal {
     AlreadyExists,
     #[error("no such package")]
     NotFound,
-    #[error("package is being promoted by {0}; wait for it to finish")]
-    PromotionInFlight(String),
     #[error("{0}")]
     Invalid(String),
 }
@@ -120,8 +114,6 @@ pub struct Package {
     pub version: String,
     pub members: Vec<Member>,
     pub created_by: String,
-    /// Promotions of this package, oldest first.
-    pub promotions: Vec<String>,
     /// `(promotion id, manifest digest)` of each signed manifest.
     pub manifests: Vec<(String, String)>,
     #[serde(skip)]
@@ -139,9 +131,6 @@ impl Package {
                 self.version.clone_from(version);
                 self.members.clone_from(members);
                 self.created_by.clone_from(created_by);
-            }
-            PackageEvent::PackagePromotionStarted { promotion_id } => {
-                self.promotions.push(promotion_id.clone());
             }
             PackageEvent::PackageManifestSigned {
                 promotion_id,
@@ -177,26 +166,6 @@ impl Package {
             created_by: actor.to_owned(),
         }])
     }
-
-    /// Records that `promotion_id` promotes this package. `in_flight` says whether the
-    /// latest promotion is still running.
-    pub fn start_promotion(
-        &self,
-        promotion_id: &str,
-        latest_in_flight: bool,
-    ) -> Result<Vec<PackageEvent>, PackageRefusal> {
-        if !self.exists() {
-            return Err(PackageRefusal::NotFound);
-        }
-        if latest_in_flight {
-            if let Some(p) = self.promotions.last() {
-                return Err(PackageRefusal::PromotionInFlight(p.clone()));
-            }
-        }
-        Ok(vec![PackageEvent::PackagePromotionStarted {
-            promotion_id: promotion_id.to_owned(),
-        }])
-    }
 }
 
 #[cfg(test)]
@@ -225,32 +194,19 @@ mod tests {
     }
 
     #[test]
-    fn a_package_is_created_once_and_promoted_one_at_a_time() {
+    fn a_package_is_created_once() {
         let mut p = Package::default();
-        for e in p
-            .create(
-                "1.0.0",
-                vec![Member {
-                    service: "a".into(),
-                    version: "1".into(),
-                }],
-                "olga",
-            )
-            .unwrap()
-        {
+        let members = vec![Member {
+            service: "a".into(),
+            version: "1".into(),
+        }];
+        for e in p.create("1.0.0", members.clone(), "olga").unwrap() {
             p.apply(&e);
         }
         assert_eq!(
-            p.create("1.0.0", p.members.clone(), "olga"),
+            p.create("1.0.0", members, "olga"),
             Err(PackageRefusal::AlreadyExists)
         );
-        for e in p.start_promotion("p1", false).unwrap() {
-            p.apply(&e);
-        }
-        assert_eq!(
-            p.start_promotion("p2", true),
-            Err(PackageRefusal::PromotionInFlight("p1".into()))
-        );
-        assert!(Package::default().start_promotion("p", false).is_err());
+        assert!(Package::default().create("1", vec![], "olga").is_err());
     }
 }

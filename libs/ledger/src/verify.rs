@@ -124,6 +124,51 @@ impl Verifier {
         })
     }
 
+    /// Queues a checkpoint signed after the run started, for a follower that verifies the log
+    /// as it grows. It must cover at least the events verified so far.
+    pub fn add_checkpoint(&mut self, cp: &StoredCheckpoint, log_key: &Vkey) -> Result<(), Failure> {
+        let s = SignedCheckpoint::verify(&cp.note, log_key).map_err(|e| Failure {
+            position: cp.size,
+            problem: format!("checkpoint #{} (size {}): {e}", cp.id, cp.size),
+        })?;
+        if s.checkpoint.size != cp.size || s.checkpoint.root[..] != cp.root[..] {
+            return self.fail(
+                cp.size,
+                format!(
+                    "checkpoint #{}: stored size/root columns differ from its signed note",
+                    cp.id
+                ),
+            );
+        }
+        if cp.size < self.next {
+            return self.fail(
+                cp.size,
+                format!(
+                    "checkpoint of size {} is behind the {} events verified",
+                    cp.size, self.next
+                ),
+            );
+        }
+        if self
+            .checkpoints
+            .back()
+            .is_none_or(|b| b.checkpoint.size < cp.size)
+        {
+            self.checkpoints.push_back(s);
+        }
+        Ok(())
+    }
+
+    /// Checks every signature queued so far (they are batched otherwise).
+    pub fn flush(&mut self) -> Result<(), Failure> {
+        self.flush_signatures()
+    }
+
+    /// Tree sizes of the checkpoints whose root matched so far.
+    pub fn checkpoints_verified(&self) -> &[u64] {
+        &self.verified
+    }
+
     /// Events verified so far.
     pub fn position(&self) -> u64 {
         self.next

@@ -27,7 +27,7 @@ use goose_ledger::{Metadata, NoteKey};
 use goose_platform::{execute_problem, Platform};
 use goose_runtime::auth::{Access, AuthLayer, Caller, RouteSpec};
 use goose_runtime::problem::Problem;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;

@@ -12,14 +12,16 @@ pub enum Svc {
     Rbac,
     Registry,
     Evidence,
+    Orchestrator,
 }
 
 impl Api {
-    fn base(&self, svc: Svc) -> &str {
+    pub(crate) fn base(&self, svc: Svc) -> &str {
         let specific = match svc {
             Svc::Rbac => &self.rbac_url,
             Svc::Registry => &self.registry_url,
             Svc::Evidence => &self.evidence_url,
+            Svc::Orchestrator => &self.orchestrator_url,
         };
         specific
             .as_deref()
@@ -27,7 +29,7 @@ impl Api {
             .trim_end_matches('/')
     }
 
-    fn request(
+    pub(crate) fn request(
         &self,
         svc: Svc,
         method: reqwest::Method,
@@ -46,7 +48,7 @@ impl Api {
 }
 
 /// Sends and returns the body, or fails with the problem's detail.
-async fn send(rb: reqwest::RequestBuilder) -> Result<bytes_or::Body> {
+pub(crate) async fn send(rb: reqwest::RequestBuilder) -> Result<bytes_or::Body> {
     let resp = rb
         .send()
         .await
@@ -63,7 +65,7 @@ async fn send(rb: reqwest::RequestBuilder) -> Result<bytes_or::Body> {
     bail!("{status}: {detail}")
 }
 
-mod bytes_or {
+pub(crate) mod bytes_or {
     /// A response body.
     pub struct Body(pub Vec<u8>);
 
@@ -78,7 +80,7 @@ mod bytes_or {
     }
 }
 
-fn print_json(v: &Value) -> Result<ExitCode> {
+pub(crate) fn print_json(v: &Value) -> Result<ExitCode> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(ExitCode::SUCCESS)
 }

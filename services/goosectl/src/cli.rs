@@ -71,6 +71,114 @@ pub enum Command {
         #[command(subcommand)]
         command: ApprovalCommand,
     },
+    /// Request the promotion of a service version to compliant (seed 001 §5.2).
+    Promote(PromoteArgs),
+    /// Promotions: status, approve, reject, explain.
+    Promotion {
+        #[command(subcommand)]
+        command: PromotionCommand,
+    },
+    /// Golden Goose packages: create, promote, show, export, verify.
+    Package {
+        #[command(subcommand)]
+        command: PackageCommand,
+    },
+    /// Compliance state of service versions.
+    Compliance {
+        #[arg(long)]
+        service: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    pub service: String,
+    #[arg(long)]
+    pub version: String,
+    /// Evidence ids (or blob digests) to consider instead of the newest of each kind.
+    #[arg(long = "evidence-ref")]
+    pub evidence_refs: Vec<String>,
+    /// A service that must be compliant first, besides the catalog's dependencies.
+    #[arg(long = "requires")]
+    pub required: Vec<String>,
+    /// low, medium, high or critical (default: the policy's).
+    #[arg(long)]
+    pub impact: Option<String>,
+    #[arg(long, default_value = "")]
+    pub reason: String,
+    /// Follow the promotion, printing each step, until it ends (exit 1 unless it succeeded).
+    #[arg(long)]
+    pub wait: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PromotionCommand {
+    /// Where a promotion stands (--watch: follow it, printing each step, until it ends).
+    Status {
+        id: String,
+        #[arg(long)]
+        watch: bool,
+    },
+    /// Grant the promotion's approval request (as an approver other than the requester).
+    Approve {
+        id: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// Reject the promotion's approval request.
+    Reject {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Every decision of the promotion with the facts it read.
+    Explain { id: String },
+    /// List promotions.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PackageCommand {
+    /// Create a package of service versions (`name` at --version, or `name@version`).
+    Create {
+        #[arg(long)]
+        version: String,
+        #[arg(required = true)]
+        services: Vec<String>,
+    },
+    /// Promote every member in dependency order.
+    Promote {
+        id: String,
+        #[arg(long)]
+        impact: Option<String>,
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Follow the promotion until it ends (exit 1 unless it succeeded).
+        #[arg(long)]
+        wait: bool,
+    },
+    Show {
+        id: String,
+    },
+    /// Write the signed manifest with an offline proof of every fact it cites.
+    Export {
+        id: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Seconds to wait for a checkpoint that covers the newest cited event.
+        #[arg(long, default_value_t = 120)]
+        wait_checkpoint: u64,
+    },
+    /// Check an export offline: the manifest's signature and every proof.
+    Verify {
+        dir: PathBuf,
+        /// The log's verifier key (vkey), or @FILE.
+        #[arg(long)]
+        log_key: String,
+        /// The orchestrator's verifier key (vkey), or @FILE. Default: the export's signer.vkey.
+        #[arg(long)]
+        signer_key: Option<String>,
+    },
 }
 
 /// Where the APIs are and who is calling.
@@ -93,6 +201,9 @@ pub struct Api {
     /// evidence's URL, when the services run apart.
     #[arg(long, global = true, env = "GOOSE_EVIDENCE_URL")]
     pub evidence_url: Option<String>,
+    /// orchestrator's URL, when the services run apart.
+    #[arg(long, global = true, env = "GOOSE_ORCHESTRATOR_URL")]
+    pub orchestrator_url: Option<String>,
     /// Access token (see `goosectl token`).
     #[arg(long, global = true, env = "GOOSE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -210,6 +321,9 @@ pub struct DevArgs {
     /// Seconds between periodic checkpoints (signed only when the log grew).
     #[arg(long, default_value_t = 60)]
     pub checkpoint_interval: u64,
+    /// The promotion policy (default: the shipped policies/promotion_gates.yaml).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

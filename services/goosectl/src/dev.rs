@@ -1,4 +1,4 @@
-//! `goosectl dev`: the rbac, registry and evidence services in one process on the embedded
+//! `goosectl dev`: the rbac, registry, evidence and orchestrator services in one process on the embedded
 //! ledger (SQLite in the data dir) and the in-process bus — no external servers. Bootstraps
 //! an `admin` user on first start, its API key in `<data dir>/admin.api-key`.
 
@@ -20,6 +20,8 @@ pub struct DevConfig {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub checkpoint_interval: Duration,
+    /// The promotion policy file (the shipped default when `None`).
+    pub policy: Option<PathBuf>,
 }
 
 impl DevConfig {
@@ -28,6 +30,7 @@ impl DevConfig {
             data_dir: target.data_dir.clone(),
             listen: args.listen,
             checkpoint_interval: Duration::from_secs(args.checkpoint_interval.max(1)),
+            policy: args.policy.clone(),
         }
     }
 }
@@ -44,7 +47,7 @@ pub async fn run(
 }
 
 /// The composition root: everything `goosectl dev` runs, on a given listener (tests bind
-/// port 0): the rbac, registry and evidence services on one platform (SQLite ledger,
+/// port 0): the rbac, registry, evidence and orchestrator services on one platform (SQLite ledger,
 /// in-process bus, outbox relay), one HTTP listener, one OpenAPI document.
 pub async fn serve(
     config: DevConfig,
@@ -111,13 +114,39 @@ pub async fn serve(
         },
     )
     .await?;
+    let addr = listener.local_addr()?;
+    let policy_text = match &config.policy {
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
+        None => goose_domain::policy::DEFAULT_POLICY_YAML.to_owned(),
+    };
+    let (policy, policy_digest) = goose_orchestrator::load_policy(&policy_text)?;
+    // Approval requests go to rbac on this same listener, with the requester's token.
+    let self_url = format!("http://127.0.0.1:{}", addr.port());
+    let orchestrator = goose_orchestrator::build(
+        &platform,
+        goose_orchestrator::OrchestratorConfig {
+            policy,
+            policy_digest,
+            approvals: Arc::new(goose_orchestrator::approvals::HttpApprovals::new(&self_url)),
+            leases: Arc::new(goose_orchestrator::lease::MemoryLeases::default()),
+            keyring: Some(keyfiles::data_dir_keyring(data_dir)?),
+            log_key: Some(goose_ledger::Vkey::parse(&log_key.vkey())?),
+        },
+    )
+    .await?;
     let mut doc = goose_rbac::openapi();
     doc.merge(goose_registry::openapi());
     doc.merge(goose_evidence_service::openapi());
+    doc.merge(goose_orchestrator::openapi());
     doc.info.title = "Golden Goose (goosectl dev)".into();
-    let app = goose_platform::service_router(&platform, rbac.merge(registry).merge(evidence), doc);
+    let app = goose_platform::service_router(
+        &platform,
+        rbac.merge(registry).merge(evidence).merge(orchestrator),
+        doc,
+    );
 
-    let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %data_dir.display(), "goosectl dev is serving");
     println!(
         "Golden Goose dev server on http://{addr}  (data in {})",

@@ -6,6 +6,7 @@ pub mod cli;
 mod commands;
 pub mod dev;
 pub mod keyfiles;
+mod promote;
 
 use cli::{Cli, Command, EvidenceCommand, KeysCommand, ServiceCommand};
 use std::process::ExitCode;
@@ -57,5 +58,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => api::evidence_export(&cli.api, &service, &out).await,
         Command::User { command } => api::user(&cli.api, command).await,
         Command::Approval { command } => api::approval(&cli.api, command).await,
+        Command::Promote(args) => promote::promote(&cli.api, &args).await,
+        Command::Promotion { command } => promote::promotion(&cli.api, command).await,
+        Command::Package { command } => promote::package(&cli.api, command).await,
+        Command::Compliance { service } => {
+            let q = service.map(|s| format!("?service={s}")).unwrap_or_default();
+            api::get_print(
+                &cli.api,
+                api::Svc::Orchestrator,
+                &format!("/v1/compliance{q}"),
+            )
+            .await
+        }
     }
 }

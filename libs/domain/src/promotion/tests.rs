@@ -355,6 +355,7 @@ proptest! {
                 }
             }
         }
+        #[allow(clippy::needless_range_loop)]
         for i in 0..n {
             let t = p.target(&name(i)).unwrap();
             let expected_blocked = deps[i].iter().any(|j| {

@@ -1,0 +1,567 @@
+//! The promotion and package verbs: request, follow (each step printed as it is recorded),
+//! approve and reject through rbac, explain, and the offline package export and its check.
+
+use crate::api::{print_json, send, Svc};
+use crate::cli::{Api, PackageCommand, PromoteArgs, PromotionCommand};
+use crate::keyfiles;
+use anyhow::{bail, Context as _, Result};
+use base64::Engine as _;
+use goose_ledger::{canonical, TlogProof};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+async fn get(api: &Api, svc: Svc, path: &str) -> Result<Value> {
+    send(api.request(svc, reqwest::Method::GET, path)?)
+        .await?
+        .json()
+}
+
+async fn post(api: &Api, svc: Svc, path: &str, body: &Value) -> Result<Value> {
+    send(api.request(svc, reqwest::Method::POST, path)?.json(body))
+        .await?
+        .json()
+}
+
+fn s<'a>(v: &'a Value, k: &str) -> &'a str {
+    v.get(k).and_then(Value::as_str).unwrap_or("")
+}
+
+/// One recorded step of a promotion, as a line (and the facts it cites, indented).
+fn describe(e: &Value, with_inputs: bool) -> String {
+    let ev = &e["event"];
+    let kind = s(e, "event_type");
+    let target = format!("{}@{}", s(ev, "service"), s(ev, "version"));
+    let body = match kind {
+        "PromotionRequested" => {
+            let targets: Vec<String> = ev["targets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|t| format!("{}@{}", s(t, "service"), s(t, "version")))
+                .collect();
+            format!(
+                "by {} in order {}{}",
+                s(ev, "requester"),
+                targets.join(" -> "),
+                ev.get("approval_id")
+                    .and_then(Value::as_str)
+                    .map(|a| format!("; approval request {a}"))
+                    .unwrap_or_default()
+            )
+        }
+        "TargetStarted" | "TargetPromoted" => {
+            if ev["already_compliant"].as_bool() == Some(true) {
+                format!("{target} (already compliant)")
+            } else {
+                target
+            }
+        }
+        "GateEvaluated" => format!(
+            "{target} {}/{}: {} — {}",
+            s(ev, "gate"),
+            s(ev, "check"),
+            s(ev, "outcome"),
+            s(ev, "detail")
+        ),
+        "TargetTransitioned" => {
+            let met: Vec<&str> = ev["met"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            format!(
+                "{target} {} -> {} (met: {})",
+                s(ev, "from"),
+                s(ev, "to"),
+                if met.is_empty() {
+                    "-".into()
+                } else {
+                    met.join(", ")
+                }
+            )
+        }
+        "TargetFailed" => format!("{target}: {}", s(ev, "reason")),
+        "TargetBlocked" => format!("{target}: {}", s(ev, "reason")),
+        "PromotionCompleted" => {
+            let list = |k: &str| -> String {
+                ev[k]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default()
+            };
+            format!(
+                "{} (promoted: {}; failed: {}; blocked: {})",
+                s(ev, "outcome"),
+                list("promoted"),
+                list("failed"),
+                list("blocked")
+            )
+        }
+        _ => String::new(),
+    };
+    let mut line = format!(
+        "#{:<7} {kind:<19} {body}",
+        e["position"].as_u64().unwrap_or(0)
+    );
+    if with_inputs {
+        line.push_str(&format!(
+            "\n          event {} sha3:{}",
+            s(e, "event_id"),
+            s(e, "digest")
+        ));
+        for i in ev["inputs"].as_array().into_iter().flatten() {
+            line.push_str(&format!(
+                "\n          cites {} {}{}{} {}",
+                s(i, "kind"),
+                s(i, "id"),
+                i.get("position")
+                    .and_then(Value::as_u64)
+                    .map(|p| format!(" @{p}"))
+                    .unwrap_or_default(),
+                i.get("digest")
+                    .and_then(Value::as_str)
+                    .map(|d| format!(" sha3:{d}"))
+                    .unwrap_or_default(),
+                s(i, "note")
+            ));
+        }
+    }
+    line
+}
+
+/// Prints the promotion's steps as they are recorded until it ends; true if it succeeded.
+async fn follow(api: &Api, id: &str) -> Result<bool> {
+    let mut shown = 0usize;
+    let mut hinted = false;
+    loop {
+        let x = get(
+            api,
+            Svc::Orchestrator,
+            &format!("/v1/promotions/{id}/explain"),
+        )
+        .await?;
+        let events = x["events"].as_array().cloned().unwrap_or_default();
+        for e in events.iter().skip(shown) {
+            println!("{}", describe(e, false));
+            let ev = &e["event"];
+            if !hinted && s(ev, "check") == "approval_granted" && s(ev, "outcome") == "missing" {
+                hinted = true;
+                println!("          waiting for an approver: goosectl promotion approve {id}");
+            }
+            if s(e, "event_type") == "PromotionCompleted" {
+                return Ok(s(ev, "outcome") == "succeeded");
+            }
+        }
+        shown = events.len();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn parse_impact(i: Option<&String>) -> Result<Option<Value>> {
+    i.map(|i| {
+        i.parse::<goose_domain::approval::ImpactLevel>()
+            .map(|l| json!(l))
+            .map_err(anyhow::Error::msg)
+    })
+    .transpose()
+}
+
+async fn started(api: &Api, v: &Value, wait: bool) -> Result<ExitCode> {
+    let id = s(v, "id").to_owned();
+    println!("promotion {id} requested");
+    if let Some(a) = v["request"].get("approval_id").and_then(Value::as_str) {
+        println!("  approval request {a} (an approver runs: goosectl promotion approve {id})");
+    }
+    if !wait {
+        println!("  follow it: goosectl promotion status {id} --watch");
+        return Ok(ExitCode::SUCCESS);
+    }
+    Ok(if follow(api, &id).await? {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+pub async fn promote(api: &Api, a: &PromoteArgs) -> Result<ExitCode> {
+    let mut body = json!({
+        "service": a.service, "version": a.version, "target_state": "compliant",
+        "evidence_refs": a.evidence_refs, "dependencies": {"required": a.required},
+        "reason": a.reason,
+    });
+    if let Some(i) = parse_impact(a.impact.as_ref())? {
+        body["impact"] = i;
+    }
+    let v = post(api, Svc::Orchestrator, "/v1/promotions", &body).await?;
+    started(api, &v, a.wait).await
+}
+
+pub async fn promotion(api: &Api, c: PromotionCommand) -> Result<ExitCode> {
+    match c {
+        PromotionCommand::Status { id, watch } => {
+            if watch {
+                return Ok(if follow(api, &id).await? {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                });
+            }
+            let v = get(api, Svc::Orchestrator, &format!("/v1/promotions/{id}")).await?;
+            println!(
+                "promotion {id}: {}",
+                v.get("outcome")
+                    .and_then(Value::as_str)
+                    .unwrap_or("running")
+            );
+            for t in v["targets"].as_array().into_iter().flatten() {
+                let spec = &t["spec"];
+                println!(
+                    "  {}@{}: {}{}{}",
+                    s(spec, "service"),
+                    s(spec, "version"),
+                    s(t, "status"),
+                    t.get("compliance")
+                        .and_then(Value::as_str)
+                        .map(|c| format!(" ({c})"))
+                        .unwrap_or_default(),
+                    t.get("reason")
+                        .and_then(Value::as_str)
+                        .map(|r| format!(" — {r}"))
+                        .unwrap_or_default()
+                );
+                if let Some(checks) = t["checks"].as_object() {
+                    for (check, r) in checks {
+                        println!(
+                            "      {check}: {} — {}",
+                            r[0].as_str().unwrap_or(""),
+                            r[1].as_str().unwrap_or("")
+                        );
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PromotionCommand::Approve { id, comment } => decide(api, &id, "grant", &comment).await,
+        PromotionCommand::Reject { id, reason } => decide(api, &id, "reject", &reason).await,
+        PromotionCommand::Explain { id } => {
+            let x = get(
+                api,
+                Svc::Orchestrator,
+                &format!("/v1/promotions/{id}/explain"),
+            )
+            .await?;
+            for e in x["events"].as_array().into_iter().flatten() {
+                println!("{}", describe(e, true));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PromotionCommand::List => print_json(&get(api, Svc::Orchestrator, "/v1/promotions").await?),
+    }
+}
+
+async fn decide(api: &Api, id: &str, action: &str, comment: &str) -> Result<ExitCode> {
+    let v = get(api, Svc::Orchestrator, &format!("/v1/promotions/{id}")).await?;
+    let Some(approval) = v["request"].get("approval_id").and_then(Value::as_str) else {
+        bail!("promotion {id} has no approval request (its policy's approval_check is automatic)");
+    };
+    let r = post(
+        api,
+        Svc::Rbac,
+        &format!("/v1/approvals/{approval}/{action}"),
+        &json!({"comment": comment}),
+    )
+    .await?;
+    println!(
+        "approval {approval}: {} (approvers: {})",
+        s(&r, "status"),
+        r["approvers"]
+            .as_array()
+            .map(|a| a
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", "))
+            .unwrap_or_default()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn package(api: &Api, c: PackageCommand) -> Result<ExitCode> {
+    match c {
+        PackageCommand::Create { version, services } => {
+            let v = post(
+                api,
+                Svc::Orchestrator,
+                "/v1/packages",
+                &json!({"services": services, "version": version}),
+            )
+            .await?;
+            println!("package {} created", s(&v, "id"));
+            print_json(&v)
+        }
+        PackageCommand::Promote {
+            id,
+            impact,
+            reason,
+            wait,
+        } => {
+            let mut body = json!({"reason": reason});
+            if let Some(i) = parse_impact(impact.as_ref())? {
+                body["impact"] = i;
+            }
+            let v = post(
+                api,
+                Svc::Orchestrator,
+                &format!("/v1/packages/{id}/promote"),
+                &body,
+            )
+            .await?;
+            started(api, &v, wait).await
+        }
+        PackageCommand::Show { id } => {
+            print_json(&get(api, Svc::Orchestrator, &format!("/v1/packages/{id}")).await?)
+        }
+        PackageCommand::Export {
+            id,
+            out,
+            wait_checkpoint,
+        } => export(api, &id, &out, wait_checkpoint).await,
+        PackageCommand::Verify {
+            dir,
+            log_key,
+            signer_key,
+        } => verify(&dir, &log_key, signer_key.as_deref()),
+    }
+}
+
+/// The inclusion proof of `event_id` in tlog-proof form, waiting up to `deadline` for a
+/// checkpoint to cover it.
+async fn proof_text(api: &Api, event_id: &str, deadline: tokio::time::Instant) -> Result<String> {
+    let mut told = false;
+    loop {
+        let resp = api
+            .request(
+                Svc::Evidence,
+                reqwest::Method::GET,
+                &format!("/v1/chain/proofs/inclusion/{event_id}?format=tlog-proof"),
+            )?
+            .send()
+            .await
+            .context("cannot reach the evidence service")?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        if status.is_success() {
+            return Ok(text);
+        }
+        if status.as_u16() == 409 && tokio::time::Instant::now() < deadline {
+            if !told {
+                println!("waiting for a checkpoint that covers the newest facts (periodic, or `goosectl checkpoint`)...");
+                told = true;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        }
+        bail!("proof of {event_id}: {status}: {text}");
+    }
+}
+
+async fn export(api: &Api, id: &str, out: &Path, wait_secs: u64) -> Result<ExitCode> {
+    let m = get(
+        api,
+        Svc::Orchestrator,
+        &format!("/v1/packages/{id}/manifest"),
+    )
+    .await?;
+    std::fs::create_dir_all(out.join("proofs"))
+        .with_context(|| format!("creating {}", out.display()))?;
+    let write = |name: &str, text: &str| -> Result<()> {
+        std::fs::write(out.join(name), text).with_context(|| format!("writing {name}"))
+    };
+    write(
+        "manifest.dsse.json",
+        &serde_json::to_string_pretty(&m["envelope"])?,
+    )?;
+    write(
+        "manifest.json",
+        &serde_json::to_string_pretty(&m["manifest"])?,
+    )?;
+    write("signer.vkey", &format!("{}\n", s(&m, "signer_vkey")))?;
+    write(
+        "manifest-event.json",
+        &serde_json::to_string_pretty(&m["manifest_event"])?,
+    )?;
+    let mut facts: Vec<Value> = m["manifest"]["cited_events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    facts.push(m["manifest_event"].clone());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait_secs);
+    let mut seen = BTreeSet::new();
+    for f in &facts {
+        let eid = s(f, "id");
+        if !seen.insert(eid.to_owned()) {
+            continue;
+        }
+        let text = proof_text(api, eid, deadline).await?;
+        write(&format!("proofs/{eid}.tlog-proof"), &text)?;
+    }
+    println!(
+        "exported package {id} to {}: manifest (signed, digest {}), {} proofs",
+        out.display(),
+        s(&m, "manifest_digest"),
+        seen.len()
+    );
+    println!(
+        "check it offline: goosectl package verify {} --log-key <the log's vkey> --signer-key <the orchestrator's vkey>",
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Checks one cited fact against its proof file; returns the checkpoint size it is proven in.
+fn check_fact(dir: &Path, fact: &Value, log_key: &goose_ledger::Vkey) -> Result<u64, String> {
+    let id = s(fact, "id");
+    let path = dir.join("proofs").join(format!("{id}.tlog-proof"));
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let proof = TlogProof::parse(&text).map_err(|e| format!("{id}: {e}"))?;
+    let record = proof
+        .extra
+        .as_ref()
+        .ok_or_else(|| format!("{id}: the proof carries no record"))?;
+    let decoded =
+        canonical::decode_record(record, proof.index).map_err(|e| format!("{id}: {e}"))?;
+    let ev = &decoded.event;
+    if ev.event_id.to_string() != id {
+        return Err(format!("{id}: the proof is of event {}", ev.event_id));
+    }
+    if fact.get("position").and_then(Value::as_u64) != Some(ev.position)
+        || proof.index != ev.position
+    {
+        return Err(format!(
+            "{id}: cited at position {:?}, proven at {}",
+            fact.get("position"),
+            ev.position
+        ));
+    }
+    if fact.get("digest").and_then(Value::as_str) != Some(hex::encode(ev.digest).as_str()) {
+        return Err(format!(
+            "{id}: the cited digest differs from the proven record's"
+        ));
+    }
+    let cp = proof
+        .verify(log_key, &ev.digest)
+        .map_err(|e| format!("{id}: {e}"))?;
+    Ok(cp.checkpoint.size)
+}
+
+fn verify(dir: &Path, log_key: &str, signer_key: Option<&str>) -> Result<ExitCode> {
+    let log_key = keyfiles::parse_vkey_arg(log_key)?;
+    let signer = match signer_key {
+        Some(k) => keyfiles::parse_vkey_arg(k)?,
+        None => {
+            println!("note: trusting the signer key shipped in the export; pass --signer-key to check it against one obtained from the operator");
+            keyfiles::parse_vkey_arg(&format!("@{}", dir.join("signer.vkey").display()))?
+        }
+    };
+    let envelope =
+        std::fs::read(dir.join("manifest.dsse.json")).context("reading manifest.dsse.json")?;
+    let mut keys = goose_evidence::dsse::TrustedKeys::new();
+    keys.add(signer.key_id(), signer.key);
+    let verified = match goose_evidence::dsse::verify(&envelope, &keys) {
+        Ok(v) => v,
+        Err(e) => {
+            println!("FAILED: manifest signature: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    if verified.payload_type != goose_domain::package::MANIFEST_PAYLOAD_TYPE {
+        println!(
+            "FAILED: the envelope holds {}, not a package manifest",
+            verified.payload_type
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let manifest: Value = serde_json::from_slice(&verified.payload).context("manifest JSON")?;
+    let manifest_digest = {
+        use sha3::Digest as _;
+        hex::encode(sha3::Sha3_256::digest(&verified.payload))
+    };
+    let mut failures = Vec::new();
+    let mut sizes = BTreeSet::new();
+    let facts = manifest["cited_events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for f in &facts {
+        match check_fact(dir, f, &log_key) {
+            Ok(size) => {
+                sizes.insert(size);
+            }
+            Err(e) => failures.push(e),
+        }
+    }
+    // The manifest itself is on the chain: its event is proven and names this digest.
+    let event_fact: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("manifest-event.json"))
+            .context("reading manifest-event.json")?,
+    )?;
+    match check_fact(dir, &event_fact, &log_key) {
+        Ok(size) => {
+            sizes.insert(size);
+            let proof = std::fs::read_to_string(
+                dir.join("proofs")
+                    .join(format!("{}.tlog-proof", s(&event_fact, "id"))),
+            )?;
+            let record = TlogProof::parse(&proof)?.extra.unwrap_or_default();
+            let decoded = canonical::decode_record(&record, 0)?;
+            let payload: Value =
+                serde_json::from_slice(&decoded.event.payload).unwrap_or(Value::Null);
+            let recorded_payload = payload["envelope"]["payload"].as_str().unwrap_or("");
+            if s(&payload, "manifest_digest") != manifest_digest
+                || recorded_payload
+                    != base64::engine::general_purpose::STANDARD.encode(&verified.payload)
+            {
+                failures.push("the manifest recorded on the chain is not this manifest".into());
+            }
+        }
+        Err(e) => failures.push(format!("manifest event: {e}")),
+    }
+    for svc in manifest["services"].as_array().into_iter().flatten() {
+        println!(
+            "  {}@{}: {}{}",
+            s(svc, "service"),
+            s(svc, "version"),
+            s(svc, "status"),
+            svc.get("reason")
+                .and_then(Value::as_str)
+                .map(|r| format!(" — {r}"))
+                .unwrap_or_default()
+        );
+    }
+    if failures.is_empty() {
+        println!(
+            "OK: manifest {} of package {} signed by {}; {} cited facts and the manifest event proven in the log {} (checkpoint sizes {:?})",
+            manifest_digest,
+            s(&manifest["package"], "id"),
+            signer.key_id(),
+            facts.len(),
+            log_key.key_id(),
+            sizes
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for f in &failures {
+            println!("FAILED: {f}");
+        }
+        Ok(ExitCode::FAILURE)
+    }
+}

@@ -1,0 +1,80 @@
+//! Raising the approval request a promotion's manual gate waits on. Approvals belong to rbac:
+//! the orchestrator asks rbac with the *requester's* token, so rbac records the requester as
+//! such and refuses them as an approver (segregation of duties).
+
+use goose_domain::approval::ImpactLevel;
+use goose_runtime::problem::Problem;
+use serde_json::{json, Value};
+
+/// Raises approval requests in rbac.
+#[async_trait::async_trait]
+pub trait ApprovalRequester: Send + Sync + std::fmt::Debug {
+    /// Returns the new request's id.
+    async fn request(
+        &self,
+        bearer: &str,
+        subject: &str,
+        impact: ImpactLevel,
+        reason: &str,
+    ) -> Result<String, Problem>;
+}
+
+/// rbac's REST API.
+#[derive(Debug, Clone)]
+pub struct HttpApprovals {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl HttpApprovals {
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            client: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ApprovalRequester for HttpApprovals {
+    async fn request(
+        &self,
+        bearer: &str,
+        subject: &str,
+        impact: ImpactLevel,
+        reason: &str,
+    ) -> Result<String, Problem> {
+        let url = format!("{}/v1/approvals", self.base);
+        let resp = self
+            .client
+            .post(&url)
+            .bearer_auth(bearer)
+            .json(&json!({"kind": "promotion", "subject": subject, "impact": impact, "reason": reason}))
+            .send()
+            .await
+            .map_err(|e| Problem::unavailable(format!("rbac is unreachable at {url}: {e}")))?;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            return body
+                .get("id")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| Problem::unavailable("rbac answered without an approval id"));
+        }
+        let detail = body
+            .get("detail")
+            .and_then(Value::as_str)
+            .unwrap_or("no detail");
+        let status = axum::http::StatusCode::from_u16(status.as_u16())
+            .unwrap_or(axum::http::StatusCode::BAD_GATEWAY);
+        Err(Problem::new(
+            status,
+            "approval request refused",
+            format!("rbac refused the approval request: {detail}"),
+        ))
+    }
+}

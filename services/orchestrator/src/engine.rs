@@ -1,0 +1,635 @@
+//! The promotion engine: starts promotions (locks, approval request, the request event) and
+//! drives each one — gather facts, run the pure `Promotion::step`, append what it decided,
+//! repeat when something changes — until it ends; then releases its locks and, for a package,
+//! signs the manifest.
+//!
+//! Every replica runs one. A promotion is driven by the replica holding its lease; a replica
+//! that dies loses its leases with its database session, and another picks its promotions up
+//! from their events within [`SCAN_EVERY`]. Transient failures are retried with backoff.
+
+use crate::chain::ChainWatch;
+use crate::lease::Leases;
+use crate::manifest;
+use crate::metrics as m;
+use crate::views::{fact_of, Views};
+use goose_domain::approval::ImpactLevel;
+use goose_domain::compliance::ComplianceState;
+use goose_domain::gates::{
+    ApprovalFact, DependencyFact, EvidenceFact, FactRef, SignatureFact, TargetFacts,
+};
+use goose_domain::lock::{Held, Holder, LockEvent, ServiceLock};
+use goose_domain::package::{Package, PackageEvent, PackageRefusal};
+use goose_domain::policy::Policy;
+use goose_domain::promotion::{Promotion, PromotionEvent, Requested, TargetSpec};
+use goose_ledger::aggregate::{self, ExecuteError};
+use goose_ledger::{Metadata, NewEvent, RecordedEvent, StreamId};
+use goose_platform::Platform;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+goose_ledger::ledger_aggregate!(pub LockAgg(ServiceLock), "promotion_lock", LockEvent);
+goose_ledger::ledger_aggregate!(pub PromotionAgg(Promotion), "promotion", PromotionEvent);
+goose_ledger::ledger_aggregate!(pub PackageAgg(Package), "package", PackageEvent);
+
+/// How often a replica looks for promotions nobody drives.
+pub const SCAN_EVERY: Duration = Duration::from_secs(2);
+/// A driver with nothing to do re-checks this often (timeouts need time to pass).
+const IDLE_RECHECK: Duration = Duration::from_secs(1);
+
+/// Why a promotion could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{service}: {held}")]
+    Locked { service: String, held: Held },
+    #[error(transparent)]
+    Ledger(#[from] goose_ledger::Error),
+}
+
+/// The engine of one replica.
+pub struct Engine {
+    pub platform: Platform,
+    pub views: Views,
+    pub chain: ChainWatch,
+    pub policy: Arc<Policy>,
+    pub policy_digest: String,
+    leases: Arc<dyn Leases>,
+    driving: Mutex<HashSet<String>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+/// A promotion as its driver holds it: the folded state, the stream version, and the
+/// recorded events that made its targets compliant (dependants cite them).
+struct Driven {
+    id: String,
+    stream: StreamId,
+    promotion: Promotion,
+    version: u64,
+    compliant_events: HashMap<String, FactRef>,
+}
+
+enum Progress {
+    Moved,
+    Idle,
+    Finished,
+}
+
+impl Engine {
+    pub fn new(
+        platform: Platform,
+        views: Views,
+        chain: ChainWatch,
+        policy: Policy,
+        policy_digest: String,
+        leases: Arc<dyn Leases>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            platform,
+            views,
+            chain,
+            policy: Arc::new(policy),
+            policy_digest,
+            leases,
+            driving: Mutex::default(),
+        })
+    }
+
+    fn actor(&self) -> String {
+        self.platform.ledger.key().name().to_owned()
+    }
+
+    /// What the lock holder is doing, from the read models.
+    fn holder_status(&self, promotion_id: &str, service: &str) -> Holder {
+        match self.views.read().promotions.get(promotion_id) {
+            None => Holder::Unknown,
+            Some(p) if p.is_finished() => Holder::Ended,
+            Some(p) => match p.target(service) {
+                Some(t) if t.status.is_terminal() => Holder::Ended,
+                _ => Holder::InFlight,
+            },
+        }
+    }
+
+    /// Takes the lock of every target's service for `promotion_id`, concurrently; on any
+    /// refusal releases those taken and names the holder.
+    pub async fn acquire_locks(
+        &self,
+        promotion_id: &str,
+        services: &[String],
+        actor: &str,
+    ) -> Result<(), StartError> {
+        let meta = Metadata::now(actor.to_owned());
+        let now = OffsetDateTime::now_utc();
+        let results = futures::future::join_all(services.iter().map(|s| {
+            let meta = meta.clone();
+            async move {
+                let r = aggregate::execute::<LockAgg, Held>(&self.platform.ledger, s, &meta, |l| {
+                    l.0.acquire(promotion_id, now, |h| self.holder_status(h, s))
+                })
+                .await;
+                (s.clone(), r)
+            }
+        }))
+        .await;
+        let mut failure = None;
+        let mut taken = Vec::new();
+        for (s, r) in results {
+            match r {
+                Ok(_) => taken.push(s),
+                Err(ExecuteError::Rejected(held)) => {
+                    failure.get_or_insert(StartError::Locked { service: s, held });
+                }
+                Err(ExecuteError::Ledger(e)) => {
+                    failure.get_or_insert(StartError::Ledger(e));
+                }
+            }
+        }
+        match failure {
+            None => Ok(()),
+            Some(f) => {
+                self.release_locks(promotion_id, &taken, "the promotion could not start")
+                    .await;
+                Err(f)
+            }
+        }
+    }
+
+    /// Releases `promotion_id`'s locks of `services` (those it does not hold are left).
+    pub async fn release_locks(&self, promotion_id: &str, services: &[String], reason: &str) {
+        let meta = Metadata::now(self.actor());
+        let results = futures::future::join_all(services.iter().map(|s| {
+            aggregate::execute::<LockAgg, std::convert::Infallible>(
+                &self.platform.ledger,
+                s,
+                &meta,
+                |l| Ok(l.0.release(promotion_id, reason)),
+            )
+        }))
+        .await;
+        for (s, r) in services.iter().zip(results) {
+            if let Err(e) = r {
+                // The next acquire breaks a lock whose holder has ended.
+                tracing::warn!(service = %s, promotion = promotion_id, error = %e, "could not release a promotion lock");
+            }
+        }
+    }
+
+    /// Records a new promotion (locks already held) and starts driving it.
+    pub async fn record_request(
+        self: &Arc<Self>,
+        promotion_id: &str,
+        request: Requested,
+    ) -> Result<Promotion, goose_ledger::Error> {
+        let meta = Metadata::now(request.requester.clone());
+        let event = PromotionEvent::PromotionRequested(Box::new(request));
+        let done = aggregate::execute::<PromotionAgg, String>(
+            &self.platform.ledger,
+            promotion_id,
+            &meta,
+            |p| {
+                if p.0.request.is_some() {
+                    Err("promotion id already used".to_owned())
+                } else {
+                    Ok(vec![event.clone()])
+                }
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            ExecuteError::Rejected(m) => goose_ledger::Error::InvalidInput(m),
+            ExecuteError::Ledger(l) => l,
+        })?;
+        metrics::counter!(m::PROMOTIONS_REQUESTED).increment(1);
+        self.ensure_driving(promotion_id.to_owned()).await;
+        Ok(done.state.0)
+    }
+
+    /// Starts a driver task for `id` unless one runs here or another replica holds its lease.
+    pub async fn ensure_driving(self: &Arc<Self>, id: String) {
+        {
+            let driving = self
+                .driving
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if driving.contains(&id) {
+                return;
+            }
+        }
+        if !self.leases.try_acquire(&id).await {
+            return;
+        }
+        let fresh = self
+            .driving
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id.clone());
+        if !fresh {
+            return;
+        }
+        let me = self.clone();
+        let stop = self.platform.stopped();
+        self.platform.spawn(async move {
+            tokio::select! {
+                () = stop => {},
+                () = me.clone().drive(id.clone()) => {},
+            }
+            me.leases.release(&id).await;
+            me.driving
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&id);
+        });
+    }
+
+    /// Finds promotions that are recorded, unfinished and driven by nobody, and drives them
+    /// (after a restart: resume from the events).
+    pub async fn scan(self: &Arc<Self>) {
+        let open: Vec<String> = self
+            .views
+            .read()
+            .promotions
+            .iter()
+            .filter(|(_, p)| p.request.is_some() && !p.is_finished())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in open {
+            self.ensure_driving(id).await;
+        }
+    }
+
+    /// Scans now and every [`SCAN_EVERY`] until shutdown.
+    pub fn run_scanner(self: &Arc<Self>) {
+        let me = self.clone();
+        let stop = self.platform.stopped();
+        self.platform.spawn(async move {
+            tokio::pin!(stop);
+            loop {
+                me.scan().await;
+                tokio::select! {
+                    () = &mut stop => return,
+                    () = tokio::time::sleep(SCAN_EVERY) => {}
+                }
+            }
+        });
+    }
+
+    async fn drive(self: Arc<Self>, id: String) {
+        let span = tracing::info_span!("promotion", promotion = %id);
+        let _enter = span.enter();
+        drop(_enter);
+        let Ok(stream) = StreamId::new("promotion", id.clone()) else {
+            return;
+        };
+        let mut d = Driven {
+            id,
+            stream,
+            promotion: Promotion::default(),
+            version: 0,
+            compliant_events: HashMap::new(),
+        };
+        let mut changed = self.views.subscribe();
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match self.step_once(&mut d).await {
+                Ok(Progress::Moved) => backoff = Duration::from_millis(50),
+                Ok(Progress::Finished) => return,
+                Ok(Progress::Idle) => {
+                    changed.borrow_and_update();
+                    let _ = tokio::time::timeout(IDLE_RECHECK, changed.changed()).await;
+                }
+                Err(e) => {
+                    metrics::counter!(m::DRIVER_RETRIES).increment(1);
+                    tracing::warn!(promotion = %d.id, error = %e, retry_in_ms = backoff.as_millis() as u64, "promotion step failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+
+    /// Reads the promotion's events recorded since the driver last looked.
+    async fn refresh(&self, d: &mut Driven) -> Result<(), goose_ledger::Error> {
+        loop {
+            let batch = self
+                .platform
+                .ledger
+                .read_stream(&d.stream, d.version + 1, 1000)
+                .await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            for ev in &batch {
+                let e: PromotionEvent = ev.payload_as()?;
+                if let PromotionEvent::TargetTransitioned {
+                    service,
+                    version,
+                    to: ComplianceState::Compliant,
+                    ..
+                } = &e
+                {
+                    self.views.remember(ev);
+                    d.compliant_events.insert(
+                        service.clone(),
+                        fact_of(
+                            "promotion",
+                            ev,
+                            format!("{service}@{version} became compliant"),
+                        ),
+                    );
+                }
+                d.promotion.apply(&e);
+                d.version = ev.version;
+            }
+        }
+    }
+
+    async fn step_once(&self, d: &mut Driven) -> Result<Progress, goose_ledger::Error> {
+        self.refresh(d).await?;
+        if d.promotion.request.is_none() {
+            // Not recorded (yet, or at all): nothing to drive.
+            return Ok(Progress::Finished);
+        }
+        if d.promotion.is_finished() {
+            self.finish(d).await?;
+            return Ok(Progress::Finished);
+        }
+        let facts = self.facts(d);
+        let states = {
+            let data = self.views.read();
+            d.promotion
+                .targets
+                .iter()
+                .map(|t| {
+                    let s = data
+                        .compliance
+                        .get(&(t.spec.service.clone(), t.spec.version.clone()))
+                        .map_or(ComplianceState::Sandbox, |(s, _)| *s);
+                    (t.spec.service.clone(), s)
+                })
+                .collect::<HashMap<_, _>>()
+        };
+        let state_before = |spec: &TargetSpec| {
+            states
+                .get(&spec.service)
+                .copied()
+                .unwrap_or(ComplianceState::Sandbox)
+        };
+        let events = d
+            .promotion
+            .step(&facts, &state_before, OffsetDateTime::now_utc());
+        if events.is_empty() {
+            return Ok(Progress::Idle);
+        }
+        let ended: Vec<String> = events
+            .iter()
+            .filter_map(|e| match e {
+                PromotionEvent::TargetPromoted { service, .. }
+                | PromotionEvent::TargetFailed { service, .. }
+                | PromotionEvent::TargetBlocked { service, .. } => Some(service.clone()),
+                _ => None,
+            })
+            .collect();
+        for e in &events {
+            match e {
+                PromotionEvent::GateEvaluated { evaluation, .. } => {
+                    metrics::counter!(m::GATE_EVALUATIONS, "check" => evaluation.check.as_str(), "outcome" => format!("{:?}", evaluation.outcome).to_lowercase()).increment(1);
+                }
+                PromotionEvent::TargetPromoted { .. } => {
+                    metrics::counter!(m::TARGETS_ENDED, "status" => "promoted").increment(1);
+                }
+                PromotionEvent::TargetFailed { .. } => {
+                    metrics::counter!(m::TARGETS_ENDED, "status" => "failed").increment(1);
+                }
+                PromotionEvent::TargetBlocked { .. } => {
+                    metrics::counter!(m::TARGETS_ENDED, "status" => "blocked").increment(1);
+                }
+                _ => {}
+            }
+        }
+        let meta = Metadata::now(self.actor());
+        let new: Vec<NewEvent> = events
+            .iter()
+            .map(|e| NewEvent::json(e.event_type(), e, meta.clone()))
+            .collect::<Result<_, _>>()?;
+        match self.platform.ledger.append(&d.stream, d.version, new).await {
+            Ok(_) => {}
+            // Another driver recorded first: read what it decided and decide again.
+            Err(goose_ledger::Error::Conflict { .. }) => return Ok(Progress::Moved),
+            Err(e) => return Err(e),
+        }
+        if !ended.is_empty() {
+            self.release_locks(&d.id, &ended, "its target ended").await;
+        }
+        Ok(Progress::Moved)
+    }
+
+    /// The end of a promotion: every lock released, the package manifest signed.
+    async fn finish(&self, d: &Driven) -> Result<(), goose_ledger::Error> {
+        let services: Vec<String> = d
+            .promotion
+            .targets
+            .iter()
+            .map(|t| t.spec.service.clone())
+            .collect();
+        self.release_locks(&d.id, &services, "the promotion ended")
+            .await;
+        let Some(request) = &d.promotion.request else {
+            return Ok(());
+        };
+        if let Some(package) = &request.package {
+            let events = self
+                .platform
+                .ledger
+                .read_stream(&d.stream, 1, u32::MAX)
+                .await?;
+            self.sign_manifest(package, &d.id, &events).await?;
+        }
+        if let (Some(outcome), Some(r)) = (d.promotion.outcome, &d.promotion.request) {
+            let secs = (OffsetDateTime::now_utc() - r.requested_at).as_seconds_f64();
+            metrics::histogram!(m::PROMOTION_SECONDS, "outcome" => format!("{outcome:?}").to_lowercase()).record(secs);
+            tracing::info!(promotion = %d.id, ?outcome, seconds = secs, "promotion ended");
+        }
+        Ok(())
+    }
+
+    async fn sign_manifest(
+        &self,
+        package_id: &str,
+        promotion_id: &str,
+        events: &[RecordedEvent],
+    ) -> Result<(), goose_ledger::Error> {
+        let loaded = aggregate::load::<PackageAgg>(&self.platform.ledger, package_id).await?;
+        if loaded
+            .state
+            .0
+            .manifests
+            .iter()
+            .any(|(p, _)| p == promotion_id)
+        {
+            return Ok(());
+        }
+        let built = {
+            let data = self.views.read();
+            manifest::build(package_id, &loaded.state.0, promotion_id, events, &data)
+        };
+        let event = manifest::sign(promotion_id, &built, self.platform.ledger.key())?;
+        let meta = Metadata::now(self.actor());
+        aggregate::execute::<PackageAgg, PackageRefusal>(
+            &self.platform.ledger,
+            package_id,
+            &meta,
+            |p| {
+                if p.0.manifests.iter().any(|(p, _)| p == promotion_id) {
+                    Ok(vec![])
+                } else {
+                    Ok(vec![event.clone()])
+                }
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            ExecuteError::Rejected(r) => goose_ledger::Error::InvalidInput(r.to_string()),
+            ExecuteError::Ledger(l) => l,
+        })?;
+        tracing::info!(
+            package = package_id,
+            promotion = promotion_id,
+            "package manifest signed"
+        );
+        Ok(())
+    }
+
+    /// Gathers what the gates read, for every target the step may decide.
+    fn facts(&self, d: &Driven) -> BTreeMap<String, TargetFacts> {
+        let Some(request) = &d.promotion.request else {
+            return BTreeMap::new();
+        };
+        let chain = self.chain.fact();
+        let policy = FactRef {
+            kind: "policy".into(),
+            id: request.policy_digest.clone(),
+            position: None,
+            digest: Some(request.policy_digest.clone()),
+            note: "promotion policy (SHA3-256 of the file)".into(),
+        };
+        let mut out = BTreeMap::new();
+        let specs = d.promotion.needs_facts();
+        let data = self.views.read();
+        let approval = request.approval_id.as_ref().and_then(|id| {
+            data.approvals.get(id).map(|a| ApprovalFact {
+                id: id.clone(),
+                fact: a.fact.clone(),
+                status: a.request.status,
+                subject: a.request.subject.clone(),
+                requester: a.request.requester.clone(),
+                approvers: a.request.approvers.clone(),
+                required: a.request.required_approvers,
+                rejected_by: a.request.rejected_by.clone(),
+                rejection_reason: a.request.rejection_reason.clone(),
+            })
+        });
+        // An approval for some other subject proves nothing about this promotion.
+        let approval = approval.filter(|a| a.subject == format!("promotion:{}", d.id));
+        for spec in specs {
+            let dependencies = spec
+                .must_be_compliant()
+                .into_iter()
+                .map(|dep| DependencyFact {
+                    service: dep.to_owned(),
+                    compliant: d
+                        .compliant_events
+                        .get(dep)
+                        .map(|f| {
+                            let v = d
+                                .promotion
+                                .target(dep)
+                                .map(|t| t.spec.version.clone())
+                                .unwrap_or_default();
+                            (v, f.clone())
+                        })
+                        .or_else(|| data.compliant.get(dep).cloned()),
+                })
+                .collect();
+            let mut evidence: Vec<EvidenceFact> = Vec::new();
+            if let Some(entries) = data
+                .evidence
+                .get(&(spec.service.clone(), spec.version.clone()))
+            {
+                if spec.evidence_refs.is_empty() {
+                    // The newest file per kind and name: a re-upload replaces, a second file adds.
+                    let mut newest: BTreeMap<(String, String), &crate::views::EvidenceEntry> =
+                        BTreeMap::new();
+                    for e in entries {
+                        newest.insert((e.record.kind.to_string(), e.record.filename.clone()), e);
+                    }
+                    evidence.extend(newest.into_values().map(|e| EvidenceFact {
+                        fact: e.fact.clone(),
+                        kind: e.record.kind,
+                        filename: e.record.filename.clone(),
+                        summary: e.record.summary.clone(),
+                    }));
+                } else {
+                    evidence.extend(
+                        entries
+                            .iter()
+                            .filter(|e| {
+                                spec.evidence_refs
+                                    .iter()
+                                    .any(|r| *r == e.record.id || *r == e.record.digest)
+                            })
+                            .map(|e| EvidenceFact {
+                                fact: e.fact.clone(),
+                                kind: e.record.kind,
+                                filename: e.record.filename.clone(),
+                                summary: e.record.summary.clone(),
+                            }),
+                    );
+                }
+            }
+            out.insert(
+                spec.service.clone(),
+                TargetFacts {
+                    service: spec.service.clone(),
+                    version: spec.version.clone(),
+                    dependencies,
+                    evidence,
+                    chain: chain.clone(),
+                    keyring_configured: self.views.keyring_configured(),
+                    signatures: Vec::new(),
+                    approval: approval.clone(),
+                    policy: policy.clone(),
+                },
+            );
+        }
+        drop(data);
+        // Signatures of every cited event, checked outside the read lock.
+        for f in out.values_mut() {
+            let mut cited: Vec<FactRef> = f.evidence.iter().map(|e| e.fact.clone()).collect();
+            cited.extend(
+                f.dependencies
+                    .iter()
+                    .filter_map(|d| d.compliant.as_ref().map(|(_, f)| f.clone())),
+            );
+            cited.extend(f.approval.as_ref().map(|a| a.fact.clone()));
+            f.signatures = cited
+                .into_iter()
+                .map(|fact| SignatureFact {
+                    verdict: self.views.signature_verdict(&fact.id),
+                    fact,
+                })
+                .collect();
+        }
+        out
+    }
+
+    /// The impact of a new promotion's approval request.
+    pub fn impact(&self, asked: Option<ImpactLevel>) -> ImpactLevel {
+        asked.unwrap_or(self.policy.approval_impact)
+    }
+}

@@ -1,0 +1,76 @@
+//! `goose-orchestrator`: promotions through the compliance gates, and packages.
+
+use anyhow::Context as _;
+use clap::Parser;
+use goose_ledger::Keyring;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "goose-orchestrator",
+    version,
+    about = "Golden Goose orchestrator service"
+)]
+struct Cli {
+    #[command(flatten)]
+    service: goose_platform::ServiceArgs,
+    /// The promotion policy (policies/promotion_gates.yaml); the shipped default when absent.
+    #[arg(long, env = "GOOSE_POLICY_FILE")]
+    policy: Option<PathBuf>,
+    /// rbac's base URL: promotions raise their approval requests there.
+    #[arg(long, env = "GOOSE_RBAC_URL")]
+    rbac_url: String,
+    /// Trusted service verifier keys (C2SP vkeys, or @FILE with one per line) for the
+    /// signatures_verified rule.
+    #[arg(long = "keyring", env = "GOOSE_KEYRING", value_delimiter = ',')]
+    keyring: Vec<String>,
+    /// The log's checkpoint verifier key (vkey or @FILE) for the evidence_chain_valid rule.
+    #[arg(long, env = "GOOSE_LOG_VKEY")]
+    log_vkey: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    goose_runtime::init_tracing();
+    let cli = Cli::parse();
+    let text = match &cli.policy {
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
+        None => goose_domain::policy::DEFAULT_POLICY_YAML.to_owned(),
+    };
+    let (policy, policy_digest) = goose_orchestrator::load_policy(&text)?;
+    let vkeys = goose_platform::parse_vkeys(&cli.keyring)?;
+    let keyring = (!vkeys.is_empty()).then(|| {
+        let mut k = Keyring::new();
+        for v in &vkeys {
+            k.add(v);
+        }
+        k
+    });
+    let log_key = match &cli.log_vkey {
+        Some(v) => goose_platform::parse_vkeys(std::slice::from_ref(v))?
+            .into_iter()
+            .next(),
+        None => None,
+    };
+    if keyring.is_none() || log_key.is_none() {
+        tracing::warn!("no --keyring or --log-vkey: signatures_verified / evidence_chain_valid cannot pass unless the policy disables them");
+    }
+    let database_url = cli.service.database_url.clone();
+    let rbac_url = cli.rbac_url.clone();
+    goose_platform::run_service("goose-orchestrator", &cli.service, |platform| async move {
+        let config = goose_orchestrator::OrchestratorConfig {
+            policy,
+            policy_digest,
+            approvals: Arc::new(goose_orchestrator::approvals::HttpApprovals::new(&rbac_url)),
+            leases: Arc::new(goose_orchestrator::lease::PgLeases::new(&database_url)),
+            keyring,
+            log_key,
+        };
+        let api = goose_orchestrator::build(&platform, config).await?;
+        Ok((api, goose_orchestrator::openapi()))
+    })
+    .await
+}

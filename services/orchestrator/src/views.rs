@@ -1,0 +1,284 @@
+//! The orchestrator's read models, kept in memory and rebuilt from the ledger at start
+//! (ADR 0003): the catalog (registry's events), evidence summaries (evidence's), approval
+//! requests (rbac's), and its own promotions, packages, locks and the compliance state of
+//! every service version. Each fact keeps the position and digest of the event it came from,
+//! so the gates can cite it.
+
+use goose_domain::approval::{ApprovalEvent, ApprovalRequest};
+use goose_domain::catalog::{Catalog, CatalogEvent};
+use goose_domain::compliance::ComplianceState;
+use goose_domain::evidence::{EvidenceEvent, EvidenceRecord};
+use goose_domain::gates::FactRef;
+use goose_domain::lock::{LockEvent, ServiceLock};
+use goose_domain::package::{Package, PackageEvent};
+use goose_domain::promotion::{Promotion, PromotionEvent};
+use goose_ledger::{canonical, Keyring, RecordedEvent};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::watch;
+
+/// The aggregate types the orchestrator follows.
+pub const FOLLOWED: &[&str] = &[
+    "catalog",
+    "evidence",
+    "approval",
+    "promotion",
+    "package",
+    "promotion_lock",
+];
+
+/// A fact naming `ev`.
+pub fn fact_of(kind: &str, ev: &RecordedEvent, note: impl Into<String>) -> FactRef {
+    FactRef {
+        kind: kind.to_owned(),
+        id: ev.event_id.to_string(),
+        position: Some(ev.position),
+        digest: Some(hex::encode(ev.digest)),
+        note: note.into(),
+    }
+}
+
+/// What is needed to check an event's signature later.
+#[derive(Debug, Clone)]
+struct Signed {
+    key_id: String,
+    signature: [u8; 64],
+    record: Arc<Vec<u8>>,
+    position: u64,
+}
+
+impl Signed {
+    fn of(ev: &RecordedEvent) -> Self {
+        Self {
+            key_id: ev.key_id.clone(),
+            signature: ev.signature,
+            record: Arc::new(ev.record.clone()),
+            position: ev.position,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EvidenceEntry {
+    pub record: EvidenceRecord,
+    pub fact: FactRef,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApprovalEntry {
+    pub request: ApprovalRequest,
+    /// The newest event of the request.
+    pub fact: FactRef,
+}
+
+/// The read models.
+#[derive(Debug, Default)]
+pub struct Data {
+    pub catalog: Catalog,
+    pub evidence: HashMap<(String, String), Vec<EvidenceEntry>>,
+    pub approvals: HashMap<String, ApprovalEntry>,
+    /// `(service, version)` → its state and the event that set it.
+    pub compliance: HashMap<(String, String), (ComplianceState, FactRef)>,
+    /// The newest version of each service that became compliant, with that event.
+    pub compliant: HashMap<String, (String, FactRef)>,
+    pub promotions: BTreeMap<String, Promotion>,
+    pub packages: BTreeMap<String, Package>,
+    /// Package id → its promotions, oldest first.
+    pub package_promotions: HashMap<String, Vec<String>>,
+    pub locks: HashMap<String, ServiceLock>,
+    signed: HashMap<String, Signed>,
+}
+
+/// The read models with the machinery around them.
+#[derive(Debug, Clone)]
+pub struct Views {
+    data: Arc<RwLock<Data>>,
+    keyring: Option<Arc<Keyring>>,
+    verdicts: Arc<Mutex<HashMap<String, Result<String, String>>>>,
+    changed: Arc<watch::Sender<u64>>,
+}
+
+impl Views {
+    pub fn new(keyring: Option<Keyring>) -> Self {
+        Self {
+            data: Arc::default(),
+            keyring: keyring.map(Arc::new),
+            verdicts: Arc::default(),
+            changed: Arc::new(watch::channel(0).0),
+        }
+    }
+
+    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, Data> {
+        self.data
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Data> {
+        self.data
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn keyring_configured(&self) -> bool {
+        self.keyring.as_ref().is_some_and(|k| !k.is_empty())
+    }
+
+    /// Resolves after the next event any model applied.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// Checks the signature of a cited event against the trusted keyring (once per event).
+    pub fn signature_verdict(&self, event_id: &str) -> Result<String, String> {
+        if let Some(v) = self
+            .verdicts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(event_id)
+        {
+            return v.clone();
+        }
+        let Some(keyring) = &self.keyring else {
+            return Err("no keyring configured".into());
+        };
+        let Some(signed) = self.read().signed.get(event_id).cloned() else {
+            return Err("the event is not known to the orchestrator".into());
+        };
+        let verdict = canonical::decode_record(&signed.record, signed.position)
+            .map_err(|e| e.to_string())
+            .and_then(|d| {
+                keyring
+                    .verify(
+                        &signed.key_id,
+                        &canonical::signing_message(d.content),
+                        &signed.signature,
+                    )
+                    .map(|()| signed.key_id.clone())
+                    .map_err(|e| e.to_string())
+            });
+        self.verdicts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(event_id.to_owned(), verdict.clone());
+        verdict
+    }
+
+    /// Makes a recorded event's signature checkable before the follower gets to it (a
+    /// driver citing its own fresh events).
+    pub fn remember(&self, ev: &RecordedEvent) {
+        self.write()
+            .signed
+            .entry(ev.event_id.to_string())
+            .or_insert_with(|| Signed::of(ev));
+    }
+
+    /// Applies one event (the follower's handler).
+    pub fn apply(&self, ev: &RecordedEvent) {
+        {
+            let mut d = self.write();
+            match ev.stream.aggregate_type() {
+                "catalog" => match ev.payload_as::<CatalogEvent>() {
+                    Ok(e) => d.catalog.apply(&e),
+                    Err(e) => {
+                        tracing::error!(position = ev.position, error = %e, "undecodable catalog event")
+                    }
+                },
+                "evidence" => match ev.payload_as::<EvidenceEvent>() {
+                    Ok(EvidenceEvent::EvidenceAccepted(r)) => {
+                        let fact = fact_of(
+                            "evidence",
+                            ev,
+                            format!("{} {} {}", r.kind, r.filename, r.digest),
+                        );
+                        d.signed.insert(fact.id.clone(), Signed::of(ev));
+                        d.evidence
+                            .entry((r.service.clone(), r.version.clone()))
+                            .or_default()
+                            .push(EvidenceEntry { record: r, fact });
+                    }
+                    Err(e) => {
+                        tracing::error!(position = ev.position, error = %e, "undecodable evidence event")
+                    }
+                },
+                "approval" => match ev.payload_as::<ApprovalEvent>() {
+                    Ok(e) => {
+                        let fact = fact_of("approval", ev, e.event_type());
+                        d.signed.insert(fact.id.clone(), Signed::of(ev));
+                        let entry = d
+                            .approvals
+                            .entry(ev.stream.aggregate_id().to_owned())
+                            .or_insert_with(|| ApprovalEntry {
+                                request: ApprovalRequest::default(),
+                                fact: fact.clone(),
+                            });
+                        entry.request.apply(&e);
+                        entry.fact = fact;
+                    }
+                    Err(e) => {
+                        tracing::error!(position = ev.position, error = %e, "undecodable approval event")
+                    }
+                },
+                "promotion" => match ev.payload_as::<PromotionEvent>() {
+                    Ok(e) => apply_promotion(&mut d, ev, &e),
+                    Err(e) => {
+                        tracing::error!(position = ev.position, error = %e, "undecodable promotion event")
+                    }
+                },
+                "package" => match ev.payload_as::<PackageEvent>() {
+                    Ok(e) => d
+                        .packages
+                        .entry(ev.stream.aggregate_id().to_owned())
+                        .or_default()
+                        .apply(&e),
+                    Err(e) => {
+                        tracing::error!(position = ev.position, error = %e, "undecodable package event")
+                    }
+                },
+                "promotion_lock" => match ev.payload_as::<LockEvent>() {
+                    Ok(e) => d
+                        .locks
+                        .entry(ev.stream.aggregate_id().to_owned())
+                        .or_default()
+                        .apply(&e),
+                    Err(e) => {
+                        tracing::error!(position = ev.position, error = %e, "undecodable lock event")
+                    }
+                },
+                _ => {}
+            }
+        }
+        self.changed.send_modify(|p| *p = ev.position);
+    }
+}
+
+fn apply_promotion(d: &mut Data, ev: &RecordedEvent, e: &PromotionEvent) {
+    let id = ev.stream.aggregate_id().to_owned();
+    if let PromotionEvent::PromotionRequested(r) = e {
+        if let Some(pkg) = &r.package {
+            d.package_promotions
+                .entry(pkg.clone())
+                .or_default()
+                .push(id.clone());
+        }
+    }
+    if let PromotionEvent::TargetTransitioned {
+        service,
+        version,
+        to,
+        ..
+    } = e
+    {
+        let fact = fact_of("promotion", ev, format!("{service}@{version} became {to}"));
+        d.signed.insert(fact.id.clone(), Signed::of(ev));
+        if *to == ComplianceState::Compliant {
+            d.compliant
+                .insert(service.clone(), (version.clone(), fact.clone()));
+        } else if d.compliant.get(service).is_some_and(|(v, _)| v == version) {
+            d.compliant.remove(service);
+        }
+        d.compliance
+            .insert((service.clone(), version.clone()), (*to, fact));
+    }
+    d.promotions.entry(id).or_default().apply(e);
+}
