@@ -2,5 +2,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod matrix;
+mod promotions;
 mod services;
 mod support;

@@ -109,6 +109,43 @@ fn rows() -> Vec<Row> {
         ),
         r("GET", "/v1/chain/proofs/inclusion/{event_id}", None, None),
         r("GET", "/v1/chain/proofs/consistency", None, None),
+        // orchestrator
+        r(
+            "POST",
+            "/v1/promotions",
+            Some(json!({"service": "matrix-none", "version": "1.0.0"})),
+            Some(P::PromotionRequest),
+        ),
+        r("GET", "/v1/promotions", None, Some(P::ServiceRead)),
+        r("GET", "/v1/promotions/{id}", None, Some(P::ServiceRead)),
+        r(
+            "GET",
+            "/v1/promotions/{id}/explain",
+            None,
+            Some(P::ServiceRead),
+        ),
+        r("GET", "/v1/compliance", None, Some(P::ServiceRead)),
+        r("GET", "/v1/promotion-policy", None, Some(P::ServiceRead)),
+        r(
+            "POST",
+            "/v1/packages",
+            Some(json!({"services": ["matrix-none"], "version": "1.0.0"})),
+            Some(P::PackageCreate),
+        ),
+        r("GET", "/v1/packages", None, Some(P::ServiceRead)),
+        r("GET", "/v1/packages/{id}", None, Some(P::ServiceRead)),
+        r(
+            "POST",
+            "/v1/packages/{id}/promote",
+            Some(json!({})),
+            Some(P::PackagePromote),
+        ),
+        r(
+            "GET",
+            "/v1/packages/{id}/manifest",
+            None,
+            Some(P::ServiceRead),
+        ),
     ]
 }
 
@@ -131,6 +168,7 @@ fn all_routes() -> Vec<RouteSpec> {
         .iter()
         .chain(goose_registry::ROUTES)
         .chain(goose_evidence_service::ROUTES)
+        .chain(goose_orchestrator::ROUTES)
         .copied()
         .collect()
 }
@@ -189,13 +227,30 @@ async fn every_endpoint_times_every_role() {
     )
     .await
     .unwrap();
-    let app = goose_platform::service_router(
-        &platform,
-        rbac.merge(registry).merge(evidence),
-        goose_rbac::openapi(),
-    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http = Http::new(format!("http://{}", listener.local_addr().unwrap()));
+    let (policy, policy_digest) =
+        goose_orchestrator::load_policy(goose_domain::policy::DEFAULT_POLICY_YAML).unwrap();
+    let orchestrator = goose_orchestrator::build(
+        &platform,
+        goose_orchestrator::OrchestratorConfig {
+            policy,
+            policy_digest,
+            approvals: Arc::new(goose_orchestrator::approvals::HttpApprovals::new(
+                &http.base,
+            )),
+            leases: Arc::new(goose_orchestrator::lease::PgLeases::new(&db.url)),
+            keyring: None,
+            log_key: None,
+        },
+    )
+    .await
+    .unwrap();
+    let app = goose_platform::service_router(
+        &platform,
+        rbac.merge(registry).merge(evidence).merge(orchestrator),
+        goose_rbac::openapi(),
+    );
     tokio::spawn(async move { axum_serve(listener, app).await });
 
     // The table covers every declared route, and nothing else.
@@ -297,16 +352,19 @@ async fn every_endpoint_times_every_role() {
     assert_eq!(after["refusals"], 11, "{after}");
 
     // gRPC, through the same middleware: every method x every role.
-    let grpc_rows: [(&str, Option<P>); 4] = [
+    let grpc_rows: [(&str, Option<P>); 6] = [
         ("/goose.v1.Rbac/WhoAmI", None),
         ("/goose.v1.Registry/ListServices", Some(P::ServiceRead)),
         ("/goose.v1.Registry/GetGraph", Some(P::ServiceRead)),
         ("/goose.v1.Evidence/ListEvidence", Some(P::EvidenceRead)),
+        ("/goose.v1.Orchestrator/GetPromotion", Some(P::ServiceRead)),
+        ("/goose.v1.Orchestrator/GetPackage", Some(P::ServiceRead)),
     ];
     let declared: Vec<&str> = goose_rbac::grpc::GRPC_ROUTES
         .iter()
         .chain(goose_registry::grpc::GRPC_ROUTES)
         .chain(goose_evidence_service::grpc::GRPC_ROUTES)
+        .chain(goose_orchestrator::grpc::GRPC_ROUTES)
         .map(|r| r.path)
         .collect();
     assert_eq!(declared.len(), grpc_rows.len());
@@ -398,6 +456,33 @@ async fn grpc_call(
                 .list_evidence(req(pb::ListEvidenceRequest::default(), token))
                 .await
                 .map(|_| ())
+        }
+        // Allowed callers reach the handler, which finds no such promotion or package.
+        "/goose.v1.Orchestrator/GetPromotion" => {
+            pb::orchestrator_client::OrchestratorClient::new(channel.clone())
+                .get_promotion(req(pb::GetPromotionRequest { id: "none".into() }, token))
+                .await
+                .map(|_| ())
+                .or_else(|e| {
+                    if e.code() == tonic::Code::NotFound {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })
+        }
+        "/goose.v1.Orchestrator/GetPackage" => {
+            pb::orchestrator_client::OrchestratorClient::new(channel.clone())
+                .get_package(req(pb::GetPackageRequest { id: "none".into() }, token))
+                .await
+                .map(|_| ())
+                .or_else(|e| {
+                    if e.code() == tonic::Code::NotFound {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })
         }
         other => panic!("no client call for {other}"),
     }

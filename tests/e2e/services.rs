@@ -2,37 +2,14 @@
 //! onboard services, submit evidence written by real tools, grant roles, raise and answer an
 //! approval request, revoke a role, then verify the whole chain.
 
-use crate::support::{binary, token, user_with_token, wait_healthy, Http, Proc};
+use crate::support::{binary, spawn, token, user_with_token, wait_healthy, Env, Http};
 use serde_json::json;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 fn fixtures() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures"))
-}
-
-struct Env {
-    db: String,
-    nats: String,
-    stream: String,
-    prefix: String,
-    dir: std::path::PathBuf,
-}
-
-fn spawn(env: &Env, bin: &'static str, port: u16, extra: &[String]) -> Proc {
-    let mut cmd = Command::new(binary(bin));
-    cmd.env("GOOSE_DATABASE_URL", &env.db)
-        .env("GOOSE_NATS_URL", &env.nats)
-        .env("GOOSE_NATS_STREAM", &env.stream)
-        .env("GOOSE_NATS_SUBJECT_PREFIX", &env.prefix)
-        .env("GOOSE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("GOOSE_SERVICE_KEY_FILE", env.dir.join(format!("{bin}.key")))
-        .env("RUST_LOG", "warn")
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    Proc(cmd.spawn().expect("spawn service"), bin)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -156,3 +156,28 @@ pub async fn wait_healthy(http: &Http, proc: &mut Proc) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Where the services of one test connect.
+pub struct Env {
+    pub db: String,
+    pub nats: String,
+    pub stream: String,
+    pub prefix: String,
+    pub dir: std::path::PathBuf,
+}
+
+/// Starts a service binary on `port`, its key in the test's folder.
+pub fn spawn(env: &Env, bin: &'static str, port: u16, extra: &[String]) -> Proc {
+    let mut cmd = std::process::Command::new(binary(bin));
+    cmd.env("GOOSE_DATABASE_URL", &env.db)
+        .env("GOOSE_NATS_URL", &env.nats)
+        .env("GOOSE_NATS_STREAM", &env.stream)
+        .env("GOOSE_NATS_SUBJECT_PREFIX", &env.prefix)
+        .env("GOOSE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("GOOSE_SERVICE_KEY_FILE", env.dir.join(format!("{bin}.key")))
+        .env("RUST_LOG", "warn")
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit());
+    Proc(cmd.spawn().expect("spawn service"), bin)
+}

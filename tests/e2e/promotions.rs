@@ -1,0 +1,568 @@
+//! Promotions end to end, every service its own process over one PostgreSQL and one
+//! nats-server, with two orchestrator replicas: onboard service-a, service-b (needs a) and
+//! service-c (needs b); submit evidence written by real tools; race two promotions of one
+//! service across the replicas (one wins, the other is told who holds the lock); promote a
+//! package as an operator, refuse the requester's own approval, approve as someone else,
+//! kill the replica driving it — the other resumes it from the events —, observe a, b, c in
+//! order with c stopped by its coverage; export the signed manifest with its proofs and check
+//! it offline; verify the whole chain.
+
+use crate::support::{binary, spawn, token, user_with_token, wait_healthy, Env, Http, Proc};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+fn fixtures() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures"))
+}
+
+fn key(dir: &Path, file: &str, name: &str) -> String {
+    goose_ledger::NoteKey::load_or_generate(&dir.join(file), name)
+        .unwrap()
+        .vkey()
+}
+
+async fn submit(e: &Http, tok: &str, service: &str, kind: &str, file: &Path) -> Value {
+    let (s, v) = e
+        .raw(
+            "POST",
+            &format!("/v1/evidence?service={service}&version=1.0.0&kind={kind}"),
+            tok,
+            "application/octet-stream",
+            std::fs::read(file).unwrap(),
+        )
+        .await;
+    assert_eq!(s, 200, "{service} {kind}: {v}");
+    v
+}
+
+/// Waits until the promotion's recorded steps satisfy `done`, returning them.
+async fn steps_until(
+    o: &Http,
+    tok: &str,
+    id: &str,
+    what: &str,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    goose_testkit::eventually(Duration::from_secs(60), what, || async {
+        let (s, v) = o
+            .call(
+                "GET",
+                &format!("/v1/promotions/{id}/explain"),
+                Some(tok),
+                None,
+            )
+            .await;
+        if s != 200 {
+            return None;
+        }
+        let events = v["events"].as_array().cloned().unwrap_or_default();
+        done(&events).then_some(events)
+    })
+    .await
+    .unwrap()
+}
+
+fn position_of(events: &[Value], kind: &str, service: &str) -> Option<u64> {
+    events
+        .iter()
+        .find(|e| e["event_type"] == kind && e["event"]["service"] == service)
+        .and_then(|e| e["position"].as_u64())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promotions_across_processes() {
+    let db = goose_testkit::postgres().await.unwrap();
+    let nats = goose_testkit::nats().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let env = Env {
+        db: db.url.clone(),
+        nats: nats.url.clone(),
+        stream: nats.stream.clone(),
+        prefix: nats.subject_prefix.clone(),
+        dir: d.to_owned(),
+    };
+    // Every key exists before the services start, so the orchestrators can be told which
+    // service keys to trust and the log's checkpoint key.
+    let token_vkey = key(d, "tokens.key", "e2e-tokens");
+    let log_vkey = key(d, "log.key", "e2e.test/ledger");
+    let mut ring = String::new();
+    for (file, name) in [
+        ("goose-rbac.key", "goose-rbac"),
+        ("goose-registry.key", "goose-registry"),
+        ("goose-evidence.key", "goose-evidence"),
+        ("orchestrator-a.key", "goose-orchestrator-a"),
+        ("orchestrator-b.key", "goose-orchestrator-b"),
+    ] {
+        ring.push_str(&key(d, file, name));
+        ring.push('\n');
+    }
+    std::fs::write(d.join("keyring"), &ring).unwrap();
+    let admin_key_file = d.join("admin.api-key");
+    let ports: Vec<u16> = (0..5)
+        .map(|_| goose_testkit::free_port().unwrap())
+        .collect();
+    let tok = format!("--token-vkey={token_vkey}");
+    let mut rbac = spawn(
+        &env,
+        "goose-rbac",
+        ports[0],
+        &[
+            format!("--token-key-file={}", d.join("tokens.key").display()),
+            "--bootstrap-admin=root".into(),
+            format!("--bootstrap-key-file={}", admin_key_file.display()),
+        ],
+    );
+    let mut registry = spawn(&env, "goose-registry", ports[1], std::slice::from_ref(&tok));
+    let mut evidence = spawn(
+        &env,
+        "goose-evidence",
+        ports[2],
+        &[
+            tok.clone(),
+            "--relay".into(),
+            format!("--log-key-file={}", d.join("log.key").display()),
+            "--checkpoint-interval=1".into(),
+        ],
+    );
+    let orchestrator = |port: u16, key_file: &str| -> Proc {
+        spawn(
+            &env,
+            "goose-orchestrator",
+            port,
+            &[
+                tok.clone(),
+                format!("--service-key-file={}", d.join(key_file).display()),
+                format!("--rbac-url=http://127.0.0.1:{}", ports[0]),
+                format!("--keyring=@{}", d.join("keyring").display()),
+                format!("--log-vkey={log_vkey}"),
+            ],
+        )
+    };
+    let mut orch_a = orchestrator(ports[3], "orchestrator-a.key");
+    let mut orch_b = orchestrator(ports[4], "orchestrator-b.key");
+    let http = |p: u16| Http::new(format!("http://127.0.0.1:{p}"));
+    let (r, g, e, oa, ob) = (
+        http(ports[0]),
+        http(ports[1]),
+        http(ports[2]),
+        http(ports[3]),
+        http(ports[4]),
+    );
+    wait_healthy(&r, &mut rbac).await;
+    wait_healthy(&g, &mut registry).await;
+    wait_healthy(&e, &mut evidence).await;
+    wait_healthy(&oa, &mut orch_a).await;
+    wait_healthy(&ob, &mut orch_b).await;
+
+    let root = token(
+        &r,
+        "root",
+        &std::fs::read_to_string(&admin_key_file).unwrap(),
+    )
+    .await;
+    let olga = user_with_token(&r, &root, "olga", &["operator"]).await;
+    let ada = user_with_token(&r, &root, "ada", &["approver"]).await;
+    // Holds both roles: segregation of duties must still keep them from approving their own.
+    let sam = user_with_token(&r, &root, "sam", &["operator", "approver"]).await;
+
+    // Onboard a, b (needs a), c (needs b), given in reverse order.
+    let mut catalog = String::new();
+    for s in ["service-c", "service-b", "service-a"] {
+        catalog.push_str("---\n");
+        catalog.push_str(
+            &std::fs::read_to_string(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join(format!("../deploy/examples/services/{s}.yaml")),
+            )
+            .unwrap(),
+        );
+    }
+    let (s, v) = g
+        .raw(
+            "POST",
+            "/v1/services",
+            &olga,
+            "application/yaml",
+            catalog.into_bytes(),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["onboarded"],
+        json!(["service-a", "service-b", "service-c"])
+    );
+
+    // Evidence written by real tools (tests/fixtures/evidence/README.md): c's coverage is 40%.
+    let ev = fixtures().join("evidence");
+    for svc in ["service-a", "service-b", "service-c"] {
+        let run = if svc == "service-c" {
+            "low-coverage"
+        } else {
+            "passing"
+        };
+        submit(&e, &olga, svc, "junit", &ev.join(run).join("junit.xml")).await;
+        submit(&e, &olga, svc, "lcov", &ev.join(run).join("coverage.lcov")).await;
+        submit(&e, &olga, svc, "sarif", &ev.join("clippy.sarif")).await;
+        submit(&e, &olga, svc, "cyclonedx", &ev.join("sbom.cdx.json")).await;
+    }
+    // The orchestrators learn the catalog and the evidence from the events.
+    for o in [&oa, &ob] {
+        goose_testkit::eventually(Duration::from_secs(20), "orchestrators see the catalog", || async {
+            let (s, v) = o
+                .call("POST", "/v1/promotions", Some(&olga), Some(&json!({"service": "service-a", "version": "1.0.0", "evidence_refs": ["nope"]})))
+                .await;
+            (s == 422 && v["detail"] == "evidence_refs not found for service-a@1.0.0: nope").then_some(())
+        })
+        .await
+        .unwrap();
+    }
+
+    // Bad input: clear errors, nothing recorded.
+    let (s, v) = oa
+        .call(
+            "POST",
+            "/v1/promotions",
+            Some(&olga),
+            Some(&json!({"service": "service-a", "version": "1.0.0", "bogus": 1})),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("bogus"), "{v}");
+    let (s, v) = oa
+        .call(
+            "POST",
+            "/v1/promotions",
+            Some(&olga),
+            Some(&json!({"service": "service-a", "version": "1.0.0", "target_state": "sandbox"})),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    let (s, v) = oa
+        .call(
+            "POST",
+            "/v1/promotions",
+            Some(&olga),
+            Some(&json!({"service": "service-z", "version": "1.0.0"})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["detail"].as_str()),
+        (
+            422,
+            Some("service service-z is not in the catalog; onboard it first")
+        ),
+        "{v}"
+    );
+    let (s, _) = oa
+        .call(
+            "POST",
+            "/v1/promotions",
+            Some(&ada),
+            Some(&json!({"service": "service-a", "version": "1.0.0"})),
+        )
+        .await;
+    assert_eq!(s, 403, "an approver may not request promotions");
+
+    // Two promotions of service-a at once, one per replica: the lock holds across them.
+    let body = json!({"service": "service-a", "version": "1.0.0", "reason": "race"});
+    let ((s1, v1), (s2, v2)) = tokio::join!(
+        oa.call("POST", "/v1/promotions", Some(&olga), Some(&body)),
+        ob.call("POST", "/v1/promotions", Some(&olga), Some(&body)),
+    );
+    let mut statuses = [s1, s2];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [202, 409], "{v1} {v2}");
+    let (winner, loser) = if s1 == 202 { (&v1, &v2) } else { (&v2, &v1) };
+    let raced = winner["id"].as_str().unwrap().to_owned();
+    assert!(
+        loser["detail"].as_str().unwrap().contains(&format!(
+            "service-a: a promotion is already in flight for this service: {raced}"
+        )),
+        "{loser}"
+    );
+    // Rejected by an approver: the target fails with the reason and the lock is released.
+    let approval = winner["request"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    r.ok(
+        "POST",
+        &format!("/v1/approvals/{approval}/reject"),
+        &ada,
+        Some(&json!({"comment": "not this one"})),
+    )
+    .await;
+    let events = steps_until(&oa, &olga, &raced, "the raced promotion ends", |ev| {
+        ev.iter().any(|e| e["event_type"] == "PromotionCompleted")
+    })
+    .await;
+    let failed = events
+        .iter()
+        .find(|e| e["event_type"] == "TargetFailed")
+        .unwrap();
+    assert_eq!(
+        failed["event"]["reason"], "approval_granted: rejected by ada: not this one",
+        "{failed}"
+    );
+
+    // The package, created on one replica and promoted on the other.
+    let pkg = oa
+        .ok(
+            "POST",
+            "/v1/packages",
+            &olga,
+            Some(&json!({"services": ["service-c", "service-a", "service-b"], "version": "1.0.0"})),
+        )
+        .await;
+    let pkg_id = pkg["id"].as_str().unwrap().to_owned();
+    goose_testkit::eventually(
+        Duration::from_secs(10),
+        "replica b sees the package",
+        || async {
+            let (s, _) = ob
+                .call("GET", &format!("/v1/packages/{pkg_id}"), Some(&sam), None)
+                .await;
+            (s == 200).then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    let (s, started) = ob
+        .call(
+            "POST",
+            &format!("/v1/packages/{pkg_id}/promote"),
+            Some(&sam),
+            Some(&json!({"reason": "release 1.0.0"})),
+        )
+        .await;
+    assert_eq!(s, 202, "{started}");
+    let promotion = started["id"].as_str().unwrap().to_owned();
+    let approval = started["request"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let order: Vec<&str> = started["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["spec"]["service"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["service-a", "service-b", "service-c"]);
+
+    // service-a reaches the manual gate; the requester may not pass it, even holding the role.
+    let waiting = steps_until(
+        &ob,
+        &olga,
+        &promotion,
+        "service-a waits for its approval",
+        |ev| {
+            ev.iter().any(|e| {
+                e["event"]["check"] == "approval_granted" && e["event"]["outcome"] == "missing"
+            })
+        },
+    )
+    .await;
+    assert_eq!(
+        waiting.last().unwrap()["actor"],
+        "goose-orchestrator-b",
+        "b drives what it started"
+    );
+    let (s, v) = r
+        .call(
+            "POST",
+            &format!("/v1/approvals/{approval}/grant"),
+            Some(&sam),
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(s, 403, "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("segregation of duties"),
+        "{v}"
+    );
+
+    // Replica b, which drives the promotion, dies; the approval arrives; replica a resumes it
+    // from the events.
+    drop(orch_b);
+    r.ok(
+        "POST",
+        &format!("/v1/approvals/{approval}/grant"),
+        &ada,
+        Some(&json!({"comment": "evidence reviewed"})),
+    )
+    .await;
+    let events = steps_until(
+        &oa,
+        &olga,
+        &promotion,
+        "the package promotion ends on replica a",
+        |ev| ev.iter().any(|e| e["event_type"] == "PromotionCompleted"),
+    )
+    .await;
+    let promoted = |svc| position_of(&events, "TargetPromoted", svc);
+    let (pa, pb) = (
+        promoted("service-a").unwrap(),
+        promoted("service-b").unwrap(),
+    );
+    let started_b = position_of(&events, "TargetStarted", "service-b").unwrap();
+    let started_c = position_of(&events, "TargetStarted", "service-c").unwrap();
+    assert!(
+        pa < started_b && pb < started_c,
+        "order a, b, c: {events:?}"
+    );
+    let failed_c = events
+        .iter()
+        .find(|e| e["event_type"] == "TargetFailed" && e["event"]["service"] == "service-c")
+        .unwrap();
+    assert_eq!(
+        failed_c["event"]["reason"],
+        "test_coverage_threshold: below threshold: line coverage 40.00% (4 of 10 lines), threshold 80%"
+    );
+    let completed = events.last().unwrap();
+    assert_eq!(
+        completed["event"]["outcome"], "partially_succeeded",
+        "{completed}"
+    );
+    // Decisions after the crash were written by replica a's key.
+    let after_crash: Vec<&str> = events
+        .iter()
+        .filter(|e| e["position"].as_u64() > Some(pa))
+        .map(|e| e["actor"].as_str().unwrap())
+        .collect();
+    assert!(
+        after_crash.iter().all(|a| *a == "goose-orchestrator-a"),
+        "{after_crash:?}"
+    );
+    // Every decision cites its facts with digests: c's coverage evaluation cites the lcov event.
+    let coverage = events
+        .iter()
+        .find(|e| {
+            e["event"]["service"] == "service-c" && e["event"]["check"] == "test_coverage_threshold"
+        })
+        .unwrap();
+    let input = &coverage["event"]["inputs"][0];
+    assert_eq!(input["kind"], "evidence");
+    assert_eq!(input["digest"].as_str().unwrap().len(), 64);
+
+    // Compliance states, as the orchestrator sees them.
+    let states = oa.ok("GET", "/v1/compliance", &ada, None).await;
+    let state = |svc: &str| {
+        states
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["service"] == svc)
+            .map(|s| s["state"].clone())
+    };
+    assert_eq!(state("service-a"), Some(json!("compliant")));
+    assert_eq!(state("service-b"), Some(json!("compliant")));
+    assert_eq!(state("service-c"), None, "c never left sandbox");
+
+    // The signed manifest, exported with its proofs and checked offline by goosectl.
+    goose_testkit::eventually(
+        Duration::from_secs(20),
+        "the manifest is signed",
+        || async {
+            let (s, _) = oa
+                .call(
+                    "GET",
+                    &format!("/v1/packages/{pkg_id}/manifest"),
+                    Some(&olga),
+                    None,
+                )
+                .await;
+            (s == 200).then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    let goosectl = |args: &[&str]| {
+        let out = Command::new(binary("goosectl"))
+            .env("GOOSE_TOKEN", &olga)
+            .env("GOOSE_URL", &oa.base)
+            .env("GOOSE_RBAC_URL", &r.base)
+            .env("GOOSE_REGISTRY_URL", &g.base)
+            .env("GOOSE_EVIDENCE_URL", &e.base)
+            .env("GOOSE_ORCHESTRATOR_URL", &oa.base)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let export = d.join("export");
+    let (ok, text) = goosectl(&[
+        "package",
+        "export",
+        &pkg_id,
+        "--out",
+        export.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    let signer = goose_ledger::NoteKey::load(&d.join("orchestrator-b.key"))
+        .unwrap()
+        .vkey();
+    let (ok, text) = goosectl(&[
+        "package",
+        "verify",
+        export.to_str().unwrap(),
+        "--log-key",
+        &log_vkey,
+        "--signer-key",
+        &signer,
+    ]);
+    // Replica a finished the promotion, so it signed the manifest.
+    assert!(!ok, "the manifest was signed by replica a, not b: {text}");
+    let signer = goose_ledger::NoteKey::load(&d.join("orchestrator-a.key"))
+        .unwrap()
+        .vkey();
+    let (ok, text) = goosectl(&[
+        "package",
+        "verify",
+        export.to_str().unwrap(),
+        "--log-key",
+        &log_vkey,
+        "--signer-key",
+        &signer,
+    ]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("service-c@1.0.0: failed — test_coverage_threshold"),
+        "{text}"
+    );
+    let (ok, text) = goosectl(&["promotion", "explain", &promotion]);
+    assert!(ok && text.contains("cites evidence"), "{text}");
+
+    // The whole history verifies with every service's key.
+    drop((rbac, registry, evidence, orch_a));
+    let out = Command::new(binary("goosectl"))
+        .args([
+            "--database-url",
+            &db.url,
+            "verify",
+            "--keyring",
+            d.join("keyring").to_str().unwrap(),
+            "--log-key",
+            &log_vkey,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "verify failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
