@@ -328,3 +328,183 @@ fn usage_errors_are_clear() {
     let (code, out) = run(goosectl().args(["proof", "not-a-uuid"]));
     assert_eq!(code, 2, "{out}");
 }
+
+/// `goosectl dev` as the README's quick start uses it: onboard the example services, submit
+/// evidence, promote a package; the server is killed while the promotion waits for its
+/// approval and resumes it from the events after a restart; the manifest is exported and
+/// checked offline.
+#[tokio::test]
+async fn dev_promotes_a_package_and_resumes_it_after_a_kill() {
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let data = tempfile::tempdir().unwrap();
+    let port = goose_testkit::free_port().unwrap();
+    let start = || {
+        KillOnDrop(
+            goosectl()
+                .arg("--data-dir")
+                .arg(data.path())
+                .args([
+                    "dev",
+                    "--listen",
+                    &format!("127.0.0.1:{port}"),
+                    "--checkpoint-interval",
+                    "1",
+                ])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let up = || async {
+        goose_testkit::eventually(
+            Duration::from_secs(30),
+            "goosectl dev to answer",
+            || async { http_get(port, "/readyz").filter(|r| r.starts_with("HTTP/1.1 200")) },
+        )
+        .await
+        .unwrap();
+    };
+    let server = start();
+    up().await;
+    let url = format!("http://127.0.0.1:{port}");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let cli = |token: &str| {
+        let mut c = goosectl();
+        c.env("GOOSE_URL", &url)
+            .env("GOOSE_TOKEN", token)
+            .arg("--data-dir")
+            .arg(data.path());
+        c
+    };
+    let (code, admin) = run(goosectl()
+        .env("GOOSE_URL", &url)
+        .args(["token", "--user", "admin", "--api-key-file"])
+        .arg(data.path().join("admin.api-key")));
+    assert_eq!(code, 0, "{admin}");
+    let admin = admin.trim().to_owned();
+    let mut tokens = Vec::new();
+    for (name, role) in [("olga", "operator"), ("ada", "approver")] {
+        let (code, out) = run(cli(&admin).args(["user", "create", name, "--role", role]));
+        assert_eq!(code, 0, "{out}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let key_file = data.path().join(format!("{name}.key"));
+        std::fs::write(&key_file, v["api_key"].as_str().unwrap()).unwrap();
+        let (code, t) = run(goosectl()
+            .env("GOOSE_URL", &url)
+            .args(["token", "--user", name, "--api-key-file"])
+            .arg(&key_file));
+        assert_eq!(code, 0, "{t}");
+        tokens.push(t.trim().to_owned());
+    }
+    let (olga, ada) = (tokens[0].clone(), tokens[1].clone());
+    let (code, out) = run(cli(&olga)
+        .args(["service", "apply", "-f"])
+        .arg(root.join("deploy/examples/services")));
+    assert_eq!(code, 0, "{out}");
+    let ev = root.join("tests/fixtures/evidence");
+    for svc in ["service-a", "service-b", "service-c"] {
+        let run_dir = if svc == "service-c" {
+            "low-coverage"
+        } else {
+            "passing"
+        };
+        for (kind, file) in [
+            ("junit", ev.join(run_dir).join("junit.xml")),
+            ("lcov", ev.join(run_dir).join("coverage.lcov")),
+            ("sarif", ev.join("clippy.sarif")),
+            ("cyclonedx", ev.join("sbom.cdx.json")),
+        ] {
+            let (code, out) = run(cli(&olga)
+                .args([
+                    "evidence",
+                    "add",
+                    "--service",
+                    svc,
+                    "--version",
+                    "1.0.0",
+                    "--kind",
+                    kind,
+                ])
+                .arg(file));
+            assert_eq!(code, 0, "{out}");
+        }
+    }
+    let (code, out) = run(cli(&olga).args([
+        "package",
+        "create",
+        "--version",
+        "1.0.0",
+        "service-c",
+        "service-b",
+        "service-a",
+    ]));
+    assert_eq!(code, 0, "{out}");
+    let package = out.split_whitespace().nth(1).unwrap().to_owned();
+    let (code, out) =
+        run(cli(&olga).args(["package", "promote", &package, "--reason", "quick start"]));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("approval request"), "{out}");
+    let promotion = out.split_whitespace().nth(1).unwrap().to_owned();
+    goose_testkit::eventually(
+        Duration::from_secs(20),
+        "service-a waits for approval",
+        || async {
+            let (_, out) = run(cli(&olga).args(["promotion", "status", &promotion]));
+            out.contains("approval_granted: missing — awaiting approval")
+                .then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    // The operator cannot approve; the process dies mid-promotion.
+    let (code, out) = run(cli(&olga).args(["promotion", "approve", &promotion]));
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("403"), "{out}");
+    let mut server = server;
+    server.0.kill().unwrap();
+    server.0.wait().unwrap();
+    drop(server);
+    let _server = start();
+    up().await;
+    let (code, out) =
+        run(cli(&ada).args(["promotion", "approve", &promotion, "--comment", "reviewed"]));
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(cli(&olga).args(["promotion", "status", &promotion, "--watch"]));
+    assert_eq!(code, 1, "partially succeeded: {out}");
+    let at = |needle: &str| {
+        out.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} in {out}"))
+    };
+    assert!(at("TargetPromoted      service-a@1.0.0") < at("TargetStarted       service-b@1.0.0"));
+    assert!(at("TargetPromoted      service-b@1.0.0") < at("TargetStarted       service-c@1.0.0"));
+    assert!(out.contains("TargetFailed        service-c@1.0.0: test_coverage_threshold: below threshold: line coverage 40.00%"), "{out}");
+
+    let export = data.path().join("export");
+    let (code, out) = run(cli(&olga)
+        .args(["package", "export", &package, "--out"])
+        .arg(&export));
+    assert_eq!(code, 0, "{out}");
+    let (_, log_key) = run(goosectl()
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["keys", "show"]));
+    let signer = goose_ledger::NoteKey::load(&data.path().join("keys/goosectl-dev.key"))
+        .unwrap()
+        .vkey();
+    let (code, out) = run(cli(&olga).args(["package", "verify"]).arg(&export).args([
+        "--log-key",
+        log_key.trim(),
+        "--signer-key",
+        &signer,
+    ]));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("OK: manifest"), "{out}");
+    let (code, out) = run(goosectl().arg("--data-dir").arg(data.path()).arg("verify"));
+    assert_eq!(code, 0, "{out}");
+}
