@@ -9,11 +9,16 @@
 //! - `loadtest evidence`: evidence parsing throughput and peak heap (synthetic 5 MB SARIF and
 //!   CycloneDX, plus any real files given).
 //! - `loadtest authz`: authorization decision latency, in process.
+//! - `loadtest promotions`: request-to-`TargetPromoted` latency at 1 and 64 concurrent
+//!   promotions, the whole system in process over PostgreSQL and NATS.
+//! - `loadtest dag`: a random 1,000-service DAG promoted as one package, against its
+//!   critical-path lower bound.
 //!
 //! Events are signed with `--key-file` (created if missing); its vkey is written to
 //! `<key-file>.keyring` so `goosectl verify --keyring` can check the log afterwards.
 
 mod ingest;
+mod promote;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
@@ -44,6 +49,47 @@ enum Command {
     Evidence(EvidenceArgs),
     /// Authorization decision latency, in process.
     Authz(AuthzArgs),
+    /// Promotion latency (request to the subscriber's TargetPromoted) at each concurrency.
+    Promotions(PromotionArgs),
+    /// A random DAG promoted as one package, against its critical-path lower bound.
+    Dag(DagArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+struct SystemArgs {
+    /// PostgreSQL URL; a fresh database is created next to it.
+    #[arg(long, env = "GOOSE_DATABASE_URL")]
+    database_url: String,
+    #[arg(long, env = "GOOSE_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    nats_url: String,
+    /// The policy's scheduling.max_parallel.
+    #[arg(long, default_value_t = 1000)]
+    max_parallel: u32,
+}
+
+#[derive(Debug, Clone, Args)]
+struct PromotionArgs {
+    #[command(flatten)]
+    system: SystemArgs,
+    /// Concurrency levels.
+    #[arg(long, value_delimiter = ',', default_value = "1,64")]
+    concurrency: Vec<usize>,
+    /// Promotions per level (each of a distinct service).
+    #[arg(long, default_value_t = 640)]
+    promotions: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+struct DagArgs {
+    #[command(flatten)]
+    system: SystemArgs,
+    #[arg(long, default_value_t = 1000)]
+    services: usize,
+    #[arg(long, default_value_t = 10)]
+    depth: usize,
+    /// Services promoted alone to measure one promotion (the bound's unit).
+    #[arg(long, default_value_t = 20)]
+    solo: usize,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -214,6 +260,18 @@ async fn main() -> Result<()> {
             }
         }
         Command::Authz(args) => print!("{}", ingest::measure_authz(args.samples)?),
+        Command::Promotions(args) => {
+            let a = &args.system;
+            let sys = promote::System::start(&a.database_url, &a.nats_url, a.max_parallel).await?;
+            promote::run_latency(&sys, &args.concurrency, args.promotions).await?;
+            sys.platform.shutdown().await;
+        }
+        Command::Dag(args) => {
+            let a = &args.system;
+            let sys = promote::System::start(&a.database_url, &a.nats_url, a.max_parallel).await?;
+            promote::run_dag(&sys, args.services, args.depth, args.solo).await?;
+            sys.platform.shutdown().await;
+        }
     }
     Ok(())
 }

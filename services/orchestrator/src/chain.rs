@@ -95,7 +95,6 @@ impl ChainWatch {
             }
             return Ok(());
         }
-        self.update(|s| s.newest_checkpoint = Some((cp.size, fact)));
         if let Err(f) = verifier.add_checkpoint(&cp, log_key) {
             self.update(|s| s.failure = Some(f.to_string()));
             return Ok(());
@@ -136,8 +135,13 @@ impl ChainWatch {
             }
             let at = verifier.position();
             self.update(|s| s.verified = at);
+            tracing::debug!(verified = at, "chain watch progress");
         }
-        if !verifier.checkpoints_verified().contains(&cp.size) {
+        if verifier.checkpoints_verified().contains(&cp.size) {
+            // Published only once verified, so a rule never sees a checkpoint it would have to
+            // wait for: the evaluation cites the newest checkpoint this process has checked.
+            self.update(|s| s.newest_checkpoint = Some((cp.size, fact)));
+        } else {
             self.update(|s| {
                 s.failure = Some(format!("checkpoint of size {} was not matched", cp.size));
             });
