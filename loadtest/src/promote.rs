@@ -131,7 +131,13 @@ impl System {
             let _ = axum::serve(listener, app).await;
         });
         let client = reqwest::Client::new();
-        let admin = token(&client, &base, "admin", &std::fs::read_to_string(&admin_key)?).await?;
+        let admin = token(
+            &client,
+            &base,
+            "admin",
+            &std::fs::read_to_string(&admin_key)?,
+        )
+        .await?;
         let mut me = Self {
             platform,
             base,
@@ -140,8 +146,12 @@ impl System {
             seen: Arc::default(),
             arrived: Arc::new(Notify::new()),
         };
-        me.call("POST", "/v1/users", Some(json!({"name": "bench-operator", "roles": ["operator"]})))
-            .await?;
+        me.call(
+            "POST",
+            "/v1/users",
+            Some(json!({"name": "bench-operator", "roles": ["operator"]})),
+        )
+        .await?;
         let key = me
             .call("POST", "/v1/users/bench-operator/api-keys", None)
             .await?;
@@ -168,7 +178,9 @@ impl System {
                 };
                 let now = Instant::now();
                 {
-                    let mut s = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let mut s = seen
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
                     for d in &batch {
                         s.entry(d.event.stream.aggregate_id().to_owned())
                             .or_default()
@@ -231,33 +243,48 @@ impl System {
             .iter()
             .map(|(n, deps)| json!({"service": {"name": n, "spec": {"api_version": "v1", "compliance_mode": "sandbox", "dependencies": {"runtime": deps}}}}))
             .collect();
-        self.call("POST", "/v1/services", Some(Value::Array(docs))).await?;
+        self.call("POST", "/v1/services", Some(Value::Array(docs)))
+            .await?;
         Ok(())
     }
 
     /// Submits passing evidence (JUnit, LCOV, SARIF, CycloneDX) for each `service@1.0.0`.
     pub async fn evidence(&self, services: &[String]) -> Result<()> {
         let jobs = services.iter().flat_map(|s| {
-            [("junit", JUNIT), ("lcov", LCOV), ("sarif", SARIF), ("cyclonedx", SBOM)]
-                .into_iter()
-                .map(move |(kind, bytes)| (s.clone(), kind, bytes))
+            [
+                ("junit", JUNIT),
+                ("lcov", LCOV),
+                ("sarif", SARIF),
+                ("cyclonedx", SBOM),
+            ]
+            .into_iter()
+            .map(move |(kind, bytes)| (s.clone(), kind, bytes))
         });
         let results: Vec<Result<()>> = futures::stream::iter(jobs)
             .map(|(s, kind, bytes)| async move {
-                let resp = self
-                    .client
-                    .post(format!(
-                        "{}/v1/evidence?service={s}&version=1.0.0&kind={kind}",
-                        self.base
-                    ))
-                    .bearer_auth(&self.token)
-                    .body(bytes.to_vec())
-                    .send()
-                    .await?;
-                if !resp.status().is_success() {
-                    bail!("evidence {s} {kind}: {}", resp.text().await?);
+                // The evidence service learns the catalog from registry's events: a service
+                // onboarded a moment ago may not be known to it yet.
+                for _ in 0..100 {
+                    let resp = self
+                        .client
+                        .post(format!(
+                            "{}/v1/evidence?service={s}&version=1.0.0&kind={kind}",
+                            self.base
+                        ))
+                        .bearer_auth(&self.token)
+                        .body(bytes.to_vec())
+                        .send()
+                        .await?;
+                    if resp.status().is_success() {
+                        return Ok(());
+                    }
+                    let text = resp.text().await?;
+                    if !text.contains("not in the catalog") {
+                        bail!("evidence {s} {kind}: {text}");
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                Ok(())
+                bail!("evidence {s} {kind}: the service never became known")
             })
             .buffer_unordered(16)
             .collect()
@@ -299,8 +326,18 @@ impl System {
             )
             .await?;
         let id = v["id"].as_str().context("no promotion id")?.to_owned();
-        let at = self.seen(&id, "TargetPromoted", Duration::from_secs(60)).await
-            .map_err(|e| anyhow::anyhow!("{e} (failed? {:?})", self.seen.lock().ok().and_then(|m| m.get(&id).map(|x| x.keys().cloned().collect::<Vec<_>>()))))?;
+        let at = self
+            .seen(&id, "TargetPromoted", Duration::from_secs(60))
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "{e} (failed? {:?})",
+                    self.seen
+                        .lock()
+                        .ok()
+                        .and_then(|m| m.get(&id).map(|x| x.keys().cloned().collect::<Vec<_>>()))
+                )
+            })?;
         Ok(at - start)
     }
 
@@ -320,13 +357,29 @@ impl System {
     pub async fn promote_package(&self, id: &str) -> Result<(Duration, Value)> {
         let start = Instant::now();
         let v = self
-            .call("POST", &format!("/v1/packages/{id}/promote"), Some(json!({})))
+            .call(
+                "POST",
+                &format!("/v1/packages/{id}/promote"),
+                Some(json!({})),
+            )
             .await?;
         let pid = v["id"].as_str().context("no promotion id")?.to_owned();
+        let answered = start.elapsed();
         let at = self
             .seen(&pid, "PromotionCompleted", Duration::from_secs(1800))
             .await?;
-        let p = self.call("GET", &format!("/v1/promotions/{pid}"), None).await?;
+        let requested_seen = self
+            .seen(&pid, "PromotionRequested", Duration::from_secs(1))
+            .await?;
+        println!(
+            "breakdown: request answered (locks, request recorded) after {:.0} ms; PromotionRequested reached the subscriber after {:.0} ms; PromotionCompleted after {:.0} ms",
+            answered.as_secs_f64() * 1000.0,
+            (requested_seen - start).as_secs_f64() * 1000.0,
+            (at - start).as_secs_f64() * 1000.0
+        );
+        let p = self
+            .call("GET", &format!("/v1/promotions/{pid}"), None)
+            .await?;
         Ok((at - start, json!({"outcome": p["outcome"]})))
     }
 }
@@ -354,11 +407,19 @@ pub async fn run_latency(sys: &System, levels: &[usize], per_level: usize) -> Re
     let total: usize = levels.len() * per_level;
     let names: Vec<String> = (0..total).map(|i| format!("lat-{i:05}")).collect();
     let t = Instant::now();
-    sys.onboard(&names.iter().map(|n| (n.clone(), vec![])).collect::<Vec<_>>())
-        .await?;
+    sys.onboard(
+        &names
+            .iter()
+            .map(|n| (n.clone(), vec![]))
+            .collect::<Vec<_>>(),
+    )
+    .await?;
     sys.evidence(&names).await?;
     sys.settle().await?;
-    println!("setup: {total} services with 4 evidence files each in {:.1} s", t.elapsed().as_secs_f64());
+    println!(
+        "setup: {total} services with 4 evidence files each in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     let mut out = String::from("| concurrent promotions | promotions | p50 | p90 | p99 | max | promotions/s |\n|---|---|---|---|---|---|---|\n");
     let mut chunks = names.chunks(per_level);
     for &c in levels {
@@ -381,7 +442,9 @@ pub async fn run_latency(sys: &System, levels: &[usize], per_level: usize) -> Re
             .await;
         results.into_iter().collect::<Result<Vec<()>>>()?;
         let secs = start.elapsed().as_secs_f64();
-        let h = hist.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let h = hist
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let line = format!(
             "| {c} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.0} |\n",
             h.len(),
@@ -429,12 +492,21 @@ pub async fn run_dag(sys: &System, n: usize, depth: usize, solo: usize) -> Resul
     let solos: Vec<String> = (0..solo).map(|i| format!("solo-{i:03}")).collect();
     let t = Instant::now();
     sys.onboard(&dag).await?;
-    sys.onboard(&solos.iter().map(|n| (n.clone(), vec![])).collect::<Vec<_>>())
-        .await?;
+    sys.onboard(
+        &solos
+            .iter()
+            .map(|n| (n.clone(), vec![]))
+            .collect::<Vec<_>>(),
+    )
+    .await?;
     sys.evidence(&names).await?;
     sys.evidence(&solos).await?;
     sys.settle().await?;
-    println!("setup: {} services in {:.1} s", n + solo, t.elapsed().as_secs_f64());
+    println!(
+        "setup: {} services in {:.1} s",
+        n + solo,
+        t.elapsed().as_secs_f64()
+    );
     let mut h = Histogram::<u64>::new(3)?;
     for s in &solos {
         h.record(sys.promote_one(s).await?.as_micros() as u64)?;

@@ -360,7 +360,7 @@ async fn promotions_across_processes() {
         "service-a waits for its approval",
         |ev| {
             ev.iter().any(|e| {
-                e["event"]["check"] == "approval_granted" && e["event"]["outcome"] == "missing"
+                e["event"]["gate"] == "approval_check" && e["event"]["outcome"] == "missing"
             })
         },
     )
@@ -440,13 +440,20 @@ async fn promotions_across_processes() {
         "{after_crash:?}"
     );
     // Every decision cites its facts with digests: c's coverage evaluation cites the lcov event.
-    let coverage = events
+    let gate = events
         .iter()
         .find(|e| {
-            e["event"]["service"] == "service-c" && e["event"]["check"] == "test_coverage_threshold"
+            e["event"]["service"] == "service-c" && e["event"]["gate"] == "evidence_collection"
         })
         .unwrap();
-    let input = &coverage["event"]["inputs"][0];
+    assert_eq!(gate["event"]["outcome"], "fail");
+    let coverage = gate["event"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "test_coverage_threshold")
+        .unwrap();
+    let input = &coverage["inputs"][0];
     assert_eq!(input["kind"], "evidence");
     assert_eq!(input["digest"].as_str().unwrap().len(), 64);
 

@@ -142,12 +142,14 @@ pub enum PromotionEvent {
         #[serde(with = "time::serde::rfc3339")]
         at: OffsetDateTime,
     },
+    /// One gate evaluated: its outcome (fail if any check failed, else missing if any data
+    /// is missing, else pass) and every check with the facts it read.
     GateEvaluated {
         service: String,
         version: String,
         gate: Gate,
-        #[serde(flatten)]
-        evaluation: Evaluation,
+        outcome: Outcome,
+        checks: Vec<Evaluation>,
     },
     /// The compliance state machine moved (`crate::compliance::transition` allowed it).
     TargetTransitioned {
@@ -293,11 +295,10 @@ impl Promotion {
                 t.status = TargetStatus::Running;
                 t.started_at = Some(*at);
             }
-            PromotionEvent::GateEvaluated { evaluation, .. } => {
-                t.checks.insert(
-                    evaluation.check,
-                    (evaluation.outcome, evaluation.detail.clone()),
-                );
+            PromotionEvent::GateEvaluated { checks, .. } => {
+                for e in checks {
+                    t.checks.insert(e.check, (e.outcome, e.detail.clone()));
+                }
             }
             PromotionEvent::TargetTransitioned { to, .. } => t.compliance = Some(*to),
             PromotionEvent::TargetPromoted { .. } => t.status = TargetStatus::Promoted,
@@ -441,22 +442,43 @@ impl Promotion {
             }
             let started = t.started_at.unwrap_or(now);
             let waited = (now - started).whole_seconds().max(0) as u64;
+            // A gate's evaluation is recorded when any of its checks says something new.
             let record =
                 |local: &mut Promotion,
-                 e: Evaluation,
+                 evals: &[Evaluation],
                  emit: &mut dyn FnMut(&mut Promotion, PromotionEvent)| {
-                    let changed = local.targets[i]
-                        .checks
-                        .get(&e.check)
-                        .is_none_or(|(o, d)| *o != e.outcome || *d != e.detail);
-                    if changed {
+                    let mut gates: Vec<Gate> = evals.iter().map(|e| e.check.gate()).collect();
+                    gates.dedup();
+                    for gate in gates {
+                        let checks: Vec<Evaluation> = evals
+                            .iter()
+                            .filter(|e| e.check.gate() == gate)
+                            .cloned()
+                            .collect();
+                        let changed = checks.iter().any(|e| {
+                            local.targets[i]
+                                .checks
+                                .get(&e.check)
+                                .is_none_or(|(o, d)| *o != e.outcome || *d != e.detail)
+                        });
+                        if !changed {
+                            continue;
+                        }
+                        let outcome = if checks.iter().any(|e| e.outcome == Outcome::Fail) {
+                            Outcome::Fail
+                        } else if checks.iter().any(|e| e.outcome == Outcome::Missing) {
+                            Outcome::Missing
+                        } else {
+                            Outcome::Pass
+                        };
                         emit(
                             local,
                             PromotionEvent::GateEvaluated {
                                 service: spec.service.clone(),
                                 version: spec.version.clone(),
-                                gate: e.check.gate(),
-                                evaluation: e,
+                                gate,
+                                outcome,
+                                checks,
                             },
                         );
                     }
@@ -471,9 +493,7 @@ impl Promotion {
                         .iter()
                         .map(|c| evaluate(*c, policy, f, &request.requester))
                         .collect();
-                    for e in &evals {
-                        record(&mut local, e.clone(), &mut emit);
-                    }
+                    record(&mut local, &evals, &mut emit);
                     if let Some(e) = evals.iter().find(|e| e.outcome == Outcome::Fail) {
                         end = Some((Some(e.check), format!("{}: {}", e.check, e.detail)));
                     } else if let Some(e) = evals.iter().find(|e| e.outcome == Outcome::Missing) {
@@ -507,7 +527,7 @@ impl Promotion {
                 }
                 if end.is_none() {
                     let e = evaluate(Check::ApprovalGranted, policy, f, &request.requester);
-                    record(&mut local, e.clone(), &mut emit);
+                    record(&mut local, std::slice::from_ref(&e), &mut emit);
                     match e.outcome {
                         Outcome::Pass => {
                             let passed = local.targets[i]

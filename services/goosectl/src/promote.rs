@@ -59,13 +59,36 @@ fn describe(e: &Value, with_inputs: bool) -> String {
                 target
             }
         }
-        "GateEvaluated" => format!(
-            "{target} {}/{}: {} — {}",
-            s(ev, "gate"),
-            s(ev, "check"),
-            s(ev, "outcome"),
-            s(ev, "detail")
-        ),
+        "GateEvaluated" => {
+            let mut text = format!("{target} {}: {}", s(ev, "gate"), s(ev, "outcome"));
+            for c in ev["checks"].as_array().into_iter().flatten() {
+                text.push_str(&format!(
+                    "\n                             {}: {} — {}",
+                    s(c, "check"),
+                    s(c, "outcome"),
+                    s(c, "detail")
+                ));
+                if with_inputs {
+                    for i in c["inputs"].as_array().into_iter().flatten() {
+                        text.push_str(&format!(
+                            "\n                               cites {} {}{}{} {}",
+                            s(i, "kind"),
+                            s(i, "id"),
+                            i.get("position")
+                                .and_then(Value::as_u64)
+                                .map(|p| format!(" @{p}"))
+                                .unwrap_or_default(),
+                            i.get("digest")
+                                .and_then(Value::as_str)
+                                .map(|d| format!(" sha3:{d}"))
+                                .unwrap_or_default(),
+                            s(i, "note")
+                        ));
+                    }
+                }
+            }
+            text
+        }
         "TargetTransitioned" => {
             let met: Vec<&str> = ev["met"]
                 .as_array()
@@ -118,22 +141,6 @@ fn describe(e: &Value, with_inputs: bool) -> String {
             s(e, "event_id"),
             s(e, "digest")
         ));
-        for i in ev["inputs"].as_array().into_iter().flatten() {
-            line.push_str(&format!(
-                "\n          cites {} {}{}{} {}",
-                s(i, "kind"),
-                s(i, "id"),
-                i.get("position")
-                    .and_then(Value::as_u64)
-                    .map(|p| format!(" @{p}"))
-                    .unwrap_or_default(),
-                i.get("digest")
-                    .and_then(Value::as_str)
-                    .map(|d| format!(" sha3:{d}"))
-                    .unwrap_or_default(),
-                s(i, "note")
-            ));
-        }
     }
     line
 }
@@ -153,7 +160,7 @@ async fn follow(api: &Api, id: &str) -> Result<bool> {
         for e in events.iter().skip(shown) {
             println!("{}", describe(e, false));
             let ev = &e["event"];
-            if !hinted && s(ev, "check") == "approval_granted" && s(ev, "outcome") == "missing" {
+            if !hinted && s(ev, "gate") == "approval_check" && s(ev, "outcome") == "missing" {
                 hinted = true;
                 println!("          waiting for an approver: goosectl promotion approve {id}");
             }

@@ -234,7 +234,8 @@ impl Engine {
         }
         let me = self.clone();
         let stop = self.platform.stopped();
-        self.platform.spawn(async move {
+        // Not `Platform::spawn`, which keeps every handle until shutdown: drivers come and go.
+        tokio::spawn(async move {
             tokio::select! {
                 () = stop => {},
                 () = me.clone().drive(id.clone()) => {},
@@ -349,7 +350,7 @@ impl Engine {
         }
     }
 
-    async fn step_once(&self, d: &mut Driven) -> Result<Progress, goose_ledger::Error> {
+    async fn step_once(self: &Arc<Self>, d: &mut Driven) -> Result<Progress, goose_ledger::Error> {
         self.refresh(d).await?;
         if d.promotion.request.is_none() {
             // Not recorded (yet, or at all): nothing to drive.
@@ -397,8 +398,10 @@ impl Engine {
             .collect();
         for e in &events {
             match e {
-                PromotionEvent::GateEvaluated { evaluation, .. } => {
-                    metrics::counter!(m::GATE_EVALUATIONS, "check" => evaluation.check.as_str(), "outcome" => format!("{:?}", evaluation.outcome).to_lowercase()).increment(1);
+                PromotionEvent::GateEvaluated { checks, .. } => {
+                    for c in checks {
+                        metrics::counter!(m::GATE_EVALUATIONS, "check" => c.check.as_str(), "outcome" => format!("{:?}", c.outcome).to_lowercase()).increment(1);
+                    }
                 }
                 PromotionEvent::TargetPromoted { .. } => {
                     metrics::counter!(m::TARGETS_ENDED, "status" => "promoted").increment(1);
@@ -424,7 +427,11 @@ impl Engine {
             Err(e) => return Err(e),
         }
         if !ended.is_empty() {
-            self.release_locks(&d.id, &ended, "its target ended").await;
+            // In the background: the next step need not wait for it, and `finish` releases
+            // whatever is still held (after a crash too).
+            let me = self.clone();
+            let id = d.id.clone();
+            tokio::spawn(async move { me.release_locks(&id, &ended, "its target ended").await });
         }
         Ok(Progress::Moved)
     }

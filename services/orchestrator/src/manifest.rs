@@ -54,10 +54,11 @@ pub fn build(
             PromotionEvent::GateEvaluated {
                 service,
                 gate,
-                evaluation,
+                outcome: gate_outcome,
+                checks,
                 ..
             } => {
-                for i in &evaluation.inputs {
+                for i in checks.iter().flat_map(|c| &c.inputs) {
                     if let Some(p) = i.position {
                         cited.entry(p).or_insert_with(|| i.clone());
                     }
@@ -72,9 +73,8 @@ pub fn build(
                     push(
                         s,
                         "gates",
-                        json!({"gate": gate, "check": evaluation.check,
-                        "outcome": evaluation.outcome, "detail": evaluation.detail,
-                        "event": fact, "inputs": evaluation.inputs}),
+                        json!({"gate": gate, "outcome": gate_outcome,
+                        "checks": checks, "event": fact}),
                     );
                 }
             }
