@@ -122,6 +122,14 @@ pub async fn serve(
         None => goose_domain::policy::DEFAULT_POLICY_YAML.to_owned(),
     };
     let (policy, policy_digest) = goose_orchestrator::load_policy(&policy_text)?;
+    let policy_label = format!(
+        "{} (sha3 {})",
+        config.policy.as_ref().map_or_else(
+            || "the shipped policies/promotion_gates.yaml".to_owned(),
+            |p| p.display().to_string()
+        ),
+        &policy_digest[..16]
+    );
     // Approval requests go to rbac on this same listener, with the requester's token.
     let self_url = format!("http://127.0.0.1:{}", addr.port());
     let orchestrator = goose_orchestrator::build(
@@ -157,6 +165,7 @@ pub async fn serve(
         "  admin token:      export GOOSE_TOKEN=$(goosectl token --user admin --api-key-file {})",
         admin_key_file.display()
     );
+    println!("  promotion policy: {policy_label}");
     println!(
         "  try: curl http://{addr}/healthz ; goosectl --data-dir {} verify",
         data_dir.display()

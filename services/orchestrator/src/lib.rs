@@ -251,8 +251,8 @@ fn targets_of(
     extra: &DependencyRefs,
     evidence_refs: &[String],
 ) -> Result<Vec<TargetSpec>, Problem> {
+    let graph = s.engine.views.graph();
     let data = s.engine.views.read();
-    let graph = data.catalog.graph();
     let names: Vec<ServiceName> = members
         .iter()
         .map(|(n, _)| ServiceName::parse(n).map_err(Problem::bad_request))

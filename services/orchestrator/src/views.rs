@@ -6,6 +6,7 @@
 
 use goose_domain::approval::{ApprovalEvent, ApprovalRequest};
 use goose_domain::catalog::{Catalog, CatalogEvent};
+use goose_domain::graph::DependencyGraph;
 use goose_domain::compliance::ComplianceState;
 use goose_domain::evidence::{EvidenceEvent, EvidenceRecord};
 use goose_domain::gates::FactRef;
@@ -75,6 +76,8 @@ pub struct ApprovalEntry {
 #[derive(Debug, Default)]
 pub struct Data {
     pub catalog: Catalog,
+    /// The catalog's dependency graph, built once per catalog change (requests need it).
+    graph: Option<Arc<DependencyGraph>>,
     pub evidence: HashMap<(String, String), Vec<EvidenceEntry>>,
     pub approvals: HashMap<String, ApprovalEntry>,
     /// `(service, version)` → its state and the event that set it.
@@ -118,6 +121,17 @@ impl Views {
         self.data
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The catalog's dependency graph (cached until the catalog changes).
+    pub fn graph(&self) -> Arc<DependencyGraph> {
+        if let Some(g) = &self.read().graph {
+            return g.clone();
+        }
+        let mut d = self.write();
+        let g = Arc::new(d.catalog.graph());
+        d.graph = Some(g.clone());
+        g
     }
 
     pub fn keyring_configured(&self) -> bool {
@@ -179,7 +193,10 @@ impl Views {
             let mut d = self.write();
             match ev.stream.aggregate_type() {
                 "catalog" => match ev.payload_as::<CatalogEvent>() {
-                    Ok(e) => d.catalog.apply(&e),
+                    Ok(e) => {
+                        d.catalog.apply(&e);
+                        d.graph = None;
+                    }
                     Err(e) => {
                         tracing::error!(position = ev.position, error = %e, "undecodable catalog event")
                     }
