@@ -24,17 +24,23 @@ fn key(dir: &Path, file: &str, name: &str) -> String {
 }
 
 async fn submit(e: &Http, tok: &str, service: &str, kind: &str, file: &Path) -> Value {
-    let (s, v) = e
-        .raw(
-            "POST",
-            &format!("/v1/evidence?service={service}&version=1.0.0&kind={kind}"),
-            tok,
-            "application/octet-stream",
-            std::fs::read(file).unwrap(),
-        )
-        .await;
-    assert_eq!(s, 200, "{service} {kind}: {v}");
-    v
+    // The evidence service learns the catalog from registry's events: a service onboarded a
+    // moment ago may not be known to it yet.
+    goose_testkit::eventually(Duration::from_secs(20), "evidence accepted", || async {
+        let (s, v) = e
+            .raw(
+                "POST",
+                &format!("/v1/evidence?service={service}&version=1.0.0&kind={kind}"),
+                tok,
+                "application/octet-stream",
+                std::fs::read(file).unwrap(),
+            )
+            .await;
+        assert!(s == 200 || s == 422, "{service} {kind}: {s} {v}");
+        (s == 200).then_some(v)
+    })
+    .await
+    .unwrap()
 }
 
 /// Waits until the promotion's recorded steps satisfy `done`, returning them.
@@ -101,7 +107,7 @@ async fn promotions_across_processes() {
     }
     std::fs::write(d.join("keyring"), &ring).unwrap();
     let admin_key_file = d.join("admin.api-key");
-    let ports: Vec<u16> = (0..5)
+    let ports: Vec<u16> = (0..6)
         .map(|_| goose_testkit::free_port().unwrap())
         .collect();
     let tok = format!("--token-vkey={token_vkey}");
@@ -127,7 +133,7 @@ async fn promotions_across_processes() {
             "--checkpoint-interval=1".into(),
         ],
     );
-    let orchestrator = |port: u16, key_file: &str| -> Proc {
+    let orchestrator = |port: u16, key_file: &str, rbac_port: u16| -> Proc {
         spawn(
             &env,
             "goose-orchestrator",
@@ -135,14 +141,16 @@ async fn promotions_across_processes() {
             &[
                 tok.clone(),
                 format!("--service-key-file={}", d.join(key_file).display()),
-                format!("--rbac-url=http://127.0.0.1:{}", ports[0]),
+                format!("--rbac-url=http://127.0.0.1:{rbac_port}"),
                 format!("--keyring=@{}", d.join("keyring").display()),
                 format!("--log-vkey={log_vkey}"),
             ],
         )
     };
-    let mut orch_a = orchestrator(ports[3], "orchestrator-a.key");
-    let mut orch_b = orchestrator(ports[4], "orchestrator-b.key");
+    let mut orch_a = orchestrator(ports[3], "orchestrator-a.key", ports[0]);
+    let mut orch_b = orchestrator(ports[4], "orchestrator-b.key", ports[0]);
+    // A third replica that cannot reach rbac (nothing listens on port 1).
+    let mut orch_c = orchestrator(ports[5], "orchestrator-b.key", 1);
     let http = |p: u16| Http::new(format!("http://127.0.0.1:{p}"));
     let (r, g, e, oa, ob) = (
         http(ports[0]),
@@ -156,6 +164,8 @@ async fn promotions_across_processes() {
     wait_healthy(&e, &mut evidence).await;
     wait_healthy(&oa, &mut orch_a).await;
     wait_healthy(&ob, &mut orch_b).await;
+    let oc = http(ports[5]);
+    wait_healthy(&oc, &mut orch_c).await;
 
     let root = token(
         &r,
@@ -265,6 +275,34 @@ async fn promotions_across_processes() {
         )
         .await;
     assert_eq!(s, 403, "an approver may not request promotions");
+
+    // rbac unreachable when the approval request must be raised: a clear 503, and nothing is
+    // left behind — the lock it took is released (the race below needs it free).
+    goose_testkit::eventually(Duration::from_secs(20), "replica c sees the catalog", || async {
+        let (s, v) = oc
+            .call("POST", "/v1/promotions", Some(&olga), Some(&json!({"service": "service-a", "version": "1.0.0", "evidence_refs": ["nope"]})))
+            .await;
+        (s == 422 && v["detail"] == "evidence_refs not found for service-a@1.0.0: nope").then_some(())
+    })
+    .await
+    .unwrap();
+    let (s, v) = oc
+        .call(
+            "POST",
+            "/v1/promotions",
+            Some(&olga),
+            Some(&json!({"service": "service-a", "version": "1.0.0"})),
+        )
+        .await;
+    assert_eq!(s, 503, "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("rbac is unreachable at http://127.0.0.1:1/v1/approvals"),
+        "{v}"
+    );
+    drop(orch_c);
 
     // Two promotions of service-a at once, one per replica: the lock holds across them.
     let body = json!({"service": "service-a", "version": "1.0.0", "reason": "race"});

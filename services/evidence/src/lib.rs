@@ -311,6 +311,13 @@ async fn submit(
             "filename must be a plain name of at most 255 characters",
         ));
     }
+    if !s.views().services.contains(service.as_str()) {
+        // Onboarded a moment ago, perhaps, and not applied here yet: catch up with the ledger
+        // before refusing (read-your-writes across services).
+        if let Ok(size) = s.platform.ledger.size().await {
+            s.follower.wait_for(size, Duration::from_secs(5)).await;
+        }
+    }
     let (known, max_bytes, retention_days) = {
         let v = s.views();
         (

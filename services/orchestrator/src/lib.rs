@@ -233,6 +233,14 @@ fn bearer(headers: &HeaderMap) -> Result<String, Problem> {
         })
 }
 
+/// Waits until the read models have applied everything in the ledger now: a service
+/// onboarded a moment ago through another process is known before a request is refused.
+async fn catch_up(s: &AppState) {
+    if let Ok(size) = s.engine.platform.ledger.size().await {
+        s.follower.wait_for(size, Duration::from_secs(5)).await;
+    }
+}
+
 fn unprocessable(detail: impl Into<String>) -> Problem {
     Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "rejected", detail)
 }
@@ -406,6 +414,9 @@ async fn request_promotion(
         return Err(Problem::bad_request("at most 256 evidence_refs"));
     }
     if s.engine.views.read().catalog.get(&service).is_none() {
+        catch_up(&s).await;
+    }
+    if s.engine.views.read().catalog.get(&service).is_none() {
         return Err(unprocessable(format!(
             "service {service} is not in the catalog; onboard it first"
         )));
@@ -498,12 +509,13 @@ struct ExplainedEvent {
     event: serde_json::Value,
 }
 
-async fn explain(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<serde_json::Value> {
-    let id = parse_id("promotion", &id)?;
-    let stream = StreamId::new("promotion", id.clone()).map_err(|e| ledger_problem(&e))?;
+/// Every recorded event of the stream `(aggregate, id)`; 404 when there is none.
+async fn recorded(
+    s: &AppState,
+    aggregate: &str,
+    id: &str,
+) -> Result<Vec<goose_ledger::RecordedEvent>, Problem> {
+    let stream = StreamId::new(aggregate, id).map_err(|e| ledger_problem(&e))?;
     let events = s
         .engine
         .platform
@@ -512,8 +524,17 @@ async fn explain(
         .await
         .map_err(|e| ledger_problem(&e))?;
     if events.is_empty() {
-        return Err(Problem::not_found(format!("no promotion {id}")));
+        return Err(Problem::not_found(format!("no {aggregate} {id}")));
     }
+    Ok(events)
+}
+
+async fn explain(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<serde_json::Value> {
+    let id = parse_id("promotion", &id)?;
+    let events = recorded(&s, "promotion", &id).await?;
     let explained: Vec<ExplainedEvent> = events
         .iter()
         .map(|ev| ExplainedEvent {
@@ -612,6 +633,15 @@ async fn create_package(
 ) -> Result<(StatusCode, Json<PackageView>), Problem> {
     let Json(req) = body.map_err(json_problem)?;
     let members = parse_members(&req.services, &req.version).map_err(Problem::bad_request)?;
+    let unknown = {
+        let data = s.engine.views.read();
+        members
+            .iter()
+            .any(|m| ServiceName::parse(&m.service).is_ok_and(|n| data.catalog.get(&n).is_none()))
+    };
+    if unknown {
+        catch_up(&s).await;
+    }
     // The members must be onboarded and orderable now (a cycle is named here, not later).
     let pairs: Vec<(String, String)> = members
         .iter()
@@ -708,17 +738,7 @@ async fn get_manifest(
 ) -> ApiResult<serde_json::Value> {
     use base64::Engine as _;
     let id = parse_id("package", &id)?;
-    let stream = StreamId::new("package", id.clone()).map_err(|e| ledger_problem(&e))?;
-    let events = s
-        .engine
-        .platform
-        .ledger
-        .read_stream(&stream, 1, u32::MAX)
-        .await
-        .map_err(|e| ledger_problem(&e))?;
-    if events.is_empty() {
-        return Err(Problem::not_found(format!("no package {id}")));
-    }
+    let events = recorded(&s, "package", &id).await?;
     let signed = events.iter().rev().find_map(|ev| match ev.payload_as() {
         Ok(goose_domain::package::PackageEvent::PackageManifestSigned {
             promotion_id,

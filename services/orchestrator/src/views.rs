@@ -6,10 +6,10 @@
 
 use goose_domain::approval::{ApprovalEvent, ApprovalRequest};
 use goose_domain::catalog::{Catalog, CatalogEvent};
-use goose_domain::graph::DependencyGraph;
 use goose_domain::compliance::ComplianceState;
 use goose_domain::evidence::{EvidenceEvent, EvidenceRecord};
 use goose_domain::gates::FactRef;
+use goose_domain::graph::DependencyGraph;
 use goose_domain::lock::{LockEvent, ServiceLock};
 use goose_domain::package::{Package, PackageEvent};
 use goose_domain::promotion::{Promotion, PromotionEvent};
