@@ -238,7 +238,10 @@ impl Engine {
         tokio::spawn(async move {
             tokio::select! {
                 () = stop => {},
-                () = me.clone().drive(id.clone()) => {},
+                () = tracing::Instrument::instrument(
+                    me.clone().drive(id.clone()),
+                    tracing::info_span!("promotion", promotion = %id),
+                ) => {},
             }
             me.leases.release(&id).await;
             me.driving
@@ -281,9 +284,6 @@ impl Engine {
     }
 
     async fn drive(self: Arc<Self>, id: String) {
-        let span = tracing::info_span!("promotion", promotion = %id);
-        let _enter = span.enter();
-        drop(_enter);
         let Ok(stream) = StreamId::new("promotion", id.clone()) else {
             return;
         };
