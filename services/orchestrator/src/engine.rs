@@ -188,6 +188,9 @@ impl Engine {
     ) -> Result<Promotion, goose_ledger::Error> {
         let meta = Metadata::now(request.requester.clone());
         let event = PromotionEvent::PromotionRequested(Box::new(request));
+        // The lease is taken before the request is recorded, so the replica that records a
+        // promotion is the one that drives it (no other replica's scan gets there first).
+        let claimed = self.claim(promotion_id).await;
         let done = aggregate::execute::<PromotionAgg, String>(
             &self.platform.ledger,
             promotion_id,
@@ -204,34 +207,65 @@ impl Engine {
         .map_err(|e| match e {
             ExecuteError::Rejected(m) => goose_ledger::Error::InvalidInput(m),
             ExecuteError::Ledger(l) => l,
-        })?;
+        });
+        let done = match done {
+            Ok(d) => d,
+            Err(e) => {
+                if claimed {
+                    self.unclaim(promotion_id).await;
+                }
+                return Err(e);
+            }
+        };
         metrics::counter!(m::PROMOTIONS_REQUESTED).increment(1);
-        self.ensure_driving(promotion_id.to_owned()).await;
+        if claimed {
+            self.spawn_driver(promotion_id.to_owned());
+        }
         Ok(done.state.0)
     }
 
     /// Starts a driver task for `id` unless one runs here or another replica holds its lease.
     pub async fn ensure_driving(self: &Arc<Self>, id: String) {
-        {
-            let driving = self
-                .driving
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if driving.contains(&id) {
-                return;
-            }
+        if self.claim(&id).await {
+            self.spawn_driver(id);
         }
-        if !self.leases.try_acquire(&id).await {
-            return;
+    }
+
+    /// Takes the lease of `id` for a driver here, unless one runs here or elsewhere.
+    async fn claim(&self, id: &str) -> bool {
+        if self
+            .driving
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(id)
+        {
+            return false;
+        }
+        if !self.leases.try_acquire(id).await {
+            return false;
         }
         let fresh = self
             .driving
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(id.clone());
+            .insert(id.to_owned());
         if !fresh {
-            return;
+            self.leases.release(id).await;
         }
+        fresh
+    }
+
+    async fn unclaim(&self, id: &str) {
+        self.leases.release(id).await;
+        self.driving
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(id);
+    }
+
+    /// Runs the driver of a claimed promotion until it ends (or shutdown), then gives the
+    /// lease back.
+    fn spawn_driver(self: &Arc<Self>, id: String) {
         let me = self.clone();
         let stop = self.platform.stopped();
         // Not `Platform::spawn`, which keeps every handle until shutdown: drivers come and go.
@@ -243,11 +277,7 @@ impl Engine {
                     tracing::info_span!("promotion", promotion = %id),
                 ) => {},
             }
-            me.leases.release(&id).await;
-            me.driving
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .remove(&id);
+            me.unclaim(&id).await;
         });
     }
 
