@@ -284,14 +284,23 @@ impl Engine {
     /// Finds promotions that are recorded, unfinished and driven by nobody, and drives them
     /// (after a restart: resume from the events).
     pub async fn scan(self: &Arc<Self>) {
-        let open: Vec<String> = self
-            .views
-            .read()
-            .promotions
-            .iter()
-            .filter(|(_, p)| p.request.is_some() && !p.is_finished())
-            .map(|(id, _)| id.clone())
-            .collect();
+        let open: Vec<String> = {
+            let data = self.views.read();
+            data.promotions
+                .iter()
+                .filter(|(id, p)| {
+                    let Some(r) = &p.request else { return false };
+                    // Ended, but its package manifest was never signed (a crash in between).
+                    let unsigned = r.package.as_ref().is_some_and(|pkg| {
+                        data.packages
+                            .get(pkg)
+                            .is_some_and(|k| !k.manifests.iter().any(|(m, _)| m == *id))
+                    });
+                    !p.is_finished() || unsigned
+                })
+                .map(|(id, _)| id.clone())
+                .collect()
+        };
         for id in open {
             self.ensure_driving(id).await;
         }
