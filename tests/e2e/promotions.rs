@@ -7,7 +7,9 @@
 //! order with c stopped by its coverage; export the signed manifest with its proofs and check
 //! it offline; verify the whole chain.
 
-use crate::support::{binary, spawn, token, user_with_token, wait_healthy, Env, Http, Proc};
+use crate::support::{
+    binary, spawn, token, user_with_token, verify_chain, wait_healthy, Env, Http, Proc,
+};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
@@ -41,6 +43,24 @@ async fn submit(e: &Http, tok: &str, service: &str, kind: &str, file: &Path) -> 
     })
     .await
     .unwrap()
+}
+
+/// Waits until orchestrator `o` knows service-a and its evidence: a promotion citing an
+/// unknown evidence ref is then refused for that reason, not for an unknown service.
+async fn sees_catalog_and_evidence(o: &Http, tok: &str) {
+    goose_testkit::eventually(Duration::from_secs(20), "the orchestrator sees the catalog", || async {
+        let (s, v) = o
+            .call(
+                "POST",
+                "/v1/promotions",
+                Some(tok),
+                Some(&json!({"service": "service-a", "version": "1.0.0", "evidence_refs": ["nope"]})),
+            )
+            .await;
+        (s == 422 && v["detail"] == "evidence_refs not found for service-a@1.0.0: nope").then_some(())
+    })
+    .await
+    .unwrap();
 }
 
 /// Waits until the promotion's recorded steps satisfy `done`, returning them.
@@ -220,14 +240,7 @@ async fn promotions_across_processes() {
     }
     // The orchestrators learn the catalog and the evidence from the events.
     for o in [&oa, &ob] {
-        goose_testkit::eventually(Duration::from_secs(20), "orchestrators see the catalog", || async {
-            let (s, v) = o
-                .call("POST", "/v1/promotions", Some(&olga), Some(&json!({"service": "service-a", "version": "1.0.0", "evidence_refs": ["nope"]})))
-                .await;
-            (s == 422 && v["detail"] == "evidence_refs not found for service-a@1.0.0: nope").then_some(())
-        })
-        .await
-        .unwrap();
+        sees_catalog_and_evidence(o, &olga).await;
     }
 
     // Bad input: clear errors, nothing recorded.
@@ -278,14 +291,7 @@ async fn promotions_across_processes() {
 
     // rbac unreachable when the approval request must be raised: a clear 503, and nothing is
     // left behind — the lock it took is released (the race below needs it free).
-    goose_testkit::eventually(Duration::from_secs(20), "replica c sees the catalog", || async {
-        let (s, v) = oc
-            .call("POST", "/v1/promotions", Some(&olga), Some(&json!({"service": "service-a", "version": "1.0.0", "evidence_refs": ["nope"]})))
-            .await;
-        (s == 422 && v["detail"] == "evidence_refs not found for service-a@1.0.0: nope").then_some(())
-    })
-    .await
-    .unwrap();
+    sees_catalog_and_evidence(&oc, &olga).await;
     let (s, v) = oc
         .call(
             "POST",
@@ -592,22 +598,5 @@ async fn promotions_across_processes() {
 
     // The whole history verifies with every service's key.
     drop((rbac, registry, evidence, orch_a));
-    let out = Command::new(binary("goosectl"))
-        .args([
-            "--database-url",
-            &db.url,
-            "verify",
-            "--keyring",
-            d.join("keyring").to_str().unwrap(),
-            "--log-key",
-            &log_vkey,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "verify failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    verify_chain(&db.url, &d.join("keyring"), &log_vkey);
 }

@@ -2,10 +2,9 @@
 //! onboard services, submit evidence written by real tools, grant roles, raise and answer an
 //! approval request, revoke a role, then verify the whole chain.
 
-use crate::support::{binary, spawn, token, user_with_token, wait_healthy, Env, Http};
+use crate::support::{spawn, token, user_with_token, verify_chain, wait_healthy, Env, Http};
 use serde_json::json;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 fn fixtures() -> &'static Path {
@@ -462,22 +461,5 @@ async fn three_services_as_processes() {
     let log_vkey = goose_ledger::NoteKey::load(&dir.path().join("log.key"))
         .unwrap()
         .vkey();
-    let out = Command::new(binary("goosectl"))
-        .args([
-            "--database-url",
-            &db.url,
-            "verify",
-            "--keyring",
-            ring.to_str().unwrap(),
-            "--log-key",
-            &log_vkey,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "verify failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    verify_chain(&db.url, &ring, &log_vkey);
 }

@@ -181,3 +181,20 @@ pub fn spawn(env: &Env, bin: &'static str, port: u16, extra: &[String]) -> Proc 
         .stderr(std::process::Stdio::inherit());
     Proc(cmd.spawn().expect("spawn service"), bin)
 }
+
+/// `goosectl verify` of the whole PostgreSQL ledger at `db_url`, with the services' keyring
+/// file and the log's vkey; fails the test with goosectl's output otherwise.
+pub fn verify_chain(db_url: &str, keyring: &std::path::Path, log_vkey: &str) {
+    let out = std::process::Command::new(binary("goosectl"))
+        .args(["--database-url", db_url, "verify", "--keyring"])
+        .arg(keyring)
+        .args(["--log-key", log_vkey])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "verify failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
