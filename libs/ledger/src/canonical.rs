@@ -5,16 +5,17 @@
 //! version or options. `docs/chain-format.md` is the normative description; keep them in step.
 //!
 //! ```text
-//! content = "GGEV-CONTENT-1"
+//! content = "GGEV-CONTENT" u8(2)
 //!           uuid(event_id) str(aggregate_type) str(aggregate_id) u64(version)
 //!           str(event_type) str(schema_version) bytes(payload)
 //!           str(actor) opt_uuid(correlation_id) opt_uuid(causation_id) i64(recorded_at_unix_nanos)
 //!           u32(n) n * (str(key) str(value))     -- attributes, sorted by key
-//!           str(key_id)
-//! signature = Ed25519(service key, "golden-goose/event/v1\n" || content)
-//! record  = "GGEV-RECORD-1" u64(position) digest32(previous_digest) bytes(content) sig64(signature)
+//!           str(key_id)                          -- the writer: the key that seals its commit
+//! record  = "GGEV-RECORD" u8(2) u64(position) digest32(previous_digest) bytes(content)
 //! digest  = SHA3-256(record)
 //! ```
+//! Records carry no signature of their own: every commit is sealed as a whole by the writer's
+//! key over the log's origin, its first position and the Merkle root after it ([`crate::seal`]).
 //! `u32`/`u64`/`i64` are big-endian; `str`/`bytes` are `u32(len) || bytes`; `uuid` is 16 raw
 //! bytes; `opt_uuid` is `0x00` or `0x01 || uuid`.
 
@@ -25,10 +26,15 @@ use std::collections::BTreeMap;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-const CONTENT_MAGIC: &[u8] = b"GGEV-CONTENT-1";
-const RECORD_MAGIC: &[u8] = b"GGEV-RECORD-1";
-/// Domain separation for event signatures.
-pub const SIGNATURE_CONTEXT: &[u8] = b"golden-goose/event/v1\n";
+const CONTENT_MAGIC: &[u8] = b"GGEV-CONTENT";
+const RECORD_MAGIC: &[u8] = b"GGEV-RECORD";
+/// The chain format version, the byte after each magic. Only version 2 exists in deployments;
+/// version 1 (per-event signatures) was replaced outright, see docs/chain-format.md.
+pub const FORMAT_VERSION: u8 = 2;
+/// Byte offset of the position in a record (after the magic and the version byte).
+pub const RECORD_POSITION_OFFSET: usize = RECORD_MAGIC.len() + 1;
+/// Byte offset of the previous digest in a record.
+pub const RECORD_PREVIOUS_OFFSET: usize = RECORD_POSITION_OFFSET + 8;
 
 fn put_str(out: &mut Vec<u8>, s: &[u8]) {
     // Lengths are bounded by validation (payload size limit) far below u32::MAX.
@@ -50,6 +56,7 @@ fn put_opt_uuid(out: &mut Vec<u8>, id: Option<Uuid>) {
 pub fn encode_content(stream: &StreamId, version: u64, event: &NewEvent, key_id: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(160 + event.payload.len());
     out.extend_from_slice(CONTENT_MAGIC);
+    out.push(FORMAT_VERSION);
     out.extend_from_slice(event.event_id.as_bytes());
     put_str(&mut out, stream.aggregate_type().as_bytes());
     put_str(&mut out, stream.aggregate_id().as_bytes());
@@ -77,27 +84,14 @@ fn recorded_at_nanos(t: OffsetDateTime) -> i64 {
         .clamp(i64::MIN as i128, i64::MAX as i128) as i64
 }
 
-/// The message an event signature covers.
-pub fn signing_message(content: &[u8]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(SIGNATURE_CONTEXT.len() + content.len());
-    m.extend_from_slice(SIGNATURE_CONTEXT);
-    m.extend_from_slice(content);
-    m
-}
-
 /// Encodes a full record.
-pub fn encode_record(
-    position: u64,
-    previous: &Digest,
-    content: &[u8],
-    signature: &[u8; 64],
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(RECORD_MAGIC.len() + 8 + 32 + 4 + content.len() + 64);
+pub fn encode_record(position: u64, previous: &Digest, content: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(RECORD_PREVIOUS_OFFSET + 32 + 4 + content.len());
     out.extend_from_slice(RECORD_MAGIC);
+    out.push(FORMAT_VERSION);
     out.extend_from_slice(&position.to_be_bytes());
     out.extend_from_slice(previous);
     put_str(&mut out, content);
-    out.extend_from_slice(signature);
     out
 }
 
@@ -152,13 +146,17 @@ impl<'a> Reader<'a> {
         }
     }
     fn magic(&mut self, magic: &[u8]) -> std::result::Result<(), String> {
-        if self.take(magic.len())? == magic {
-            Ok(())
-        } else {
-            Err(format!(
+        if self.take(magic.len())? != magic {
+            return Err(format!(
                 "bad magic, expected {}",
                 String::from_utf8_lossy(magic)
-            ))
+            ));
+        }
+        match self.take(1)?[0] {
+            FORMAT_VERSION => Ok(()),
+            other => Err(format!(
+                "chain format version {other} is not supported (this build reads version {FORMAT_VERSION})"
+            )),
         }
     }
     fn end(&self) -> std::result::Result<(), String> {
@@ -200,7 +198,6 @@ fn decode_inner(record: &[u8], digest: Digest) -> std::result::Result<DecodedRec
     let position = r.u64()?;
     let previous_digest: Digest = r.array()?;
     let content = r.bytes()?;
-    let signature: [u8; 64] = r.array()?;
     r.end()?;
 
     let mut c = Reader { buf: content };
@@ -246,7 +243,6 @@ fn decode_inner(record: &[u8], digest: Digest) -> std::result::Result<DecodedRec
                 attributes,
             },
             key_id,
-            signature,
             previous_digest,
             digest,
             record: record.to_vec(),
@@ -279,7 +275,7 @@ mod tests {
     fn round_trips_and_keeps_payload_bytes() {
         let (stream, ev) = sample();
         let content = encode_content(&stream, 3, &ev, "k+01020304");
-        let record = encode_record(9, &[7; 32], &content, &[5; 64]);
+        let record = encode_record(9, &[7; 32], &content);
         let decoded = decode_record(&record, 9).unwrap();
         assert_eq!(decoded.content, content.as_slice());
         let e = decoded.event;
@@ -296,12 +292,22 @@ mod tests {
     fn rejects_any_truncation_or_trailing_byte() {
         let (stream, ev) = sample();
         let content = encode_content(&stream, 1, &ev, "k+01020304");
-        let record = encode_record(0, &[0; 32], &content, &[1; 64]);
+        let record = encode_record(0, &[0; 32], &content);
         for cut in 0..record.len() {
             assert!(decode_record(&record[..cut], 0).is_err(), "cut at {cut}");
         }
         let mut longer = record.clone();
         longer.push(0);
         assert!(decode_record(&longer, 0).is_err());
+    }
+
+    #[test]
+    fn names_an_unsupported_format_version() {
+        let (stream, ev) = sample();
+        let content = encode_content(&stream, 1, &ev, "k+01020304");
+        let mut record = encode_record(0, &[0; 32], &content);
+        record[RECORD_POSITION_OFFSET - 1] = 1;
+        let err = decode_record(&record, 0).unwrap_err().to_string();
+        assert!(err.contains("chain format version 1"), "{err}");
     }
 }

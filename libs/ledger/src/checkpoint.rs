@@ -87,6 +87,9 @@ impl SignedCheckpoint {
         if origin.is_empty() {
             return Err(bad("empty origin"));
         }
+        if lines.any(|l| l.starts_with(crate::seal::SEAL_EXTENSION)) {
+            return Err(bad("this note is a commit seal, not a checkpoint"));
+        }
         let mut found = false;
         for line in sigs.lines() {
             let Some(rest) = line.strip_prefix("\u{2014} ") else {

@@ -156,7 +156,7 @@ impl NewEvent {
 }
 
 /// An event as stored: everything the writer gave, plus where the ledger put it and the proof
-/// material (digest, chain link, signature).
+/// material (digest, chain link).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedEvent {
     /// Global position, 0-based; equals the Merkle leaf index.
@@ -169,9 +169,8 @@ pub struct RecordedEvent {
     pub schema_version: String,
     pub payload: Vec<u8>,
     pub metadata: Metadata,
-    /// The key id (`name+hex`) of the service key that signed the content.
+    /// The key id (`name+hex`) of the writer: the service key that sealed the event's commit.
     pub key_id: String,
-    pub signature: [u8; 64],
     /// Digest of the event at `position - 1` (zeros for position 0).
     pub previous_digest: Digest,
     /// SHA3-256 of [`RecordedEvent::record`].

@@ -1,10 +1,11 @@
 //! The append-only event store of Golden Goose, which doubles as the tamper-evident evidence
 //! chain.
 //!
-//! Every event is encoded canonically ([`canonical`]), signed by the writing service's key
-//! ([`keys`]), chained to the event before it by digest, and becomes a leaf of an RFC 6962
-//! Merkle tree ([`merkle`]) whose signed checkpoints ([`checkpoint`]) let anyone verify the
-//! log offline ([`verify`]).
+//! Every event is encoded canonically ([`canonical`]), chained to the event before it by
+//! digest, and becomes a leaf of an RFC 6962 Merkle tree ([`merkle`]); every commit is sealed
+//! by the writing service's key over its positions and the tree after it ([`seal`], [`keys`]);
+//! signed checkpoints ([`checkpoint`]) kept outside the database let anyone verify the log
+//! offline ([`verify`]).
 //!
 //! [`Ledger`] is the one entry point; it runs on a [`Backend`]: [`postgres::PgBackend`] for
 //! services, [`sqlite::SqliteBackend`] for `goosectl dev`. Both pass the same conformance suite.
@@ -17,6 +18,7 @@ pub mod event;
 pub mod keys;
 pub mod merkle;
 pub mod postgres;
+pub mod seal;
 #[doc(hidden)]
 pub mod sequencer;
 pub mod sqlite;
@@ -26,9 +28,11 @@ pub mod verify;
 pub use checkpoint::{Checkpoint, SignedCheckpoint, TlogProof};
 pub use event::{AppendReceipt, Digest, Metadata, NewEvent, RecordedEvent, StreamId};
 pub use keys::{Keyring, NoteKey, Vkey};
+pub use seal::{Authorship, Seal, Sealer};
 pub use store::telemetry;
 pub use store::{
     Backend, InclusionProof, Ledger, LedgerConfig, LedgerReader, StoredCheckpoint, StoredRow,
+    DEFAULT_ORIGIN,
 };
 
 /// Errors of the ledger.

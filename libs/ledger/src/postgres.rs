@@ -2,6 +2,7 @@
 
 use crate::event::{AppendReceipt, StreamId};
 use crate::merkle::Frontier;
+use crate::seal::Sealer;
 use crate::sequencer::{self, AppendRequest, ExistingEvent, Head, NewRow};
 use crate::store::{head_from_rows, raise_size, Backend, StoredCheckpoint, StoredRow};
 use crate::{Error, Result};
@@ -41,9 +42,29 @@ impl PgBackend {
         Self::from_pool(pool).await
     }
 
-    /// Uses an existing pool and applies the embedded migrations.
+    /// Uses an existing pool and applies the embedded migrations when some are missing. Only
+    /// the tables' owner can apply them; services log in as members of `goose_app`, which can
+    /// read that they are applied and go on.
     pub async fn from_pool(pool: PgPool) -> Result<Self> {
-        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        let migrator = sqlx::migrate!("./migrations/postgres");
+        let applied: Vec<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations WHERE success")
+                .fetch_all(&pool)
+                .await
+                .unwrap_or_default();
+        let current = migrator.iter().all(|m| {
+            applied
+                .iter()
+                .any(|(v, c)| *v == m.version && c[..] == m.checksum[..])
+        });
+        if !current {
+            migrator.run(&pool).await.map_err(|e| {
+                Error::Unavailable(format!(
+                    "the ledger schema is missing or out of date and could not be installed ({e}); \
+                     apply it once as the tables' owner: goosectl db migrate --database-url <owner's URL>"
+                ))
+            })?;
+        }
         Ok(Self { pool })
     }
 
@@ -52,11 +73,10 @@ impl PgBackend {
     }
 }
 
-/// Up to this many rows, one INSERT ... UNNEST statement that also moves the head (fewest round
-/// trips); above it, binary COPY (least server work per row).
-const SMALL_GROUP: usize = 64;
-
-async fn insert_small(tx: &mut sqlx::PgConnection, rows: &[NewRow], head: &Head) -> Result<()> {
+/// Inserts one sealed commit through `ledger_append`, the only path the application role has
+/// into the log: it checks positions, chain links and seal placement against the locked head
+/// and moves the head itself.
+async fn append_rows(tx: &mut sqlx::PgConnection, rows: &[NewRow]) -> Result<()> {
     let positions: Vec<i64> = rows.iter().map(|r| pos(r.position)).collect();
     let event_ids: Vec<Uuid> = rows.iter().map(|r| r.event_id).collect();
     let agg_types: Vec<&str> = rows.iter().map(|r| r.stream.aggregate_type()).collect();
@@ -66,75 +86,20 @@ async fn insert_small(tx: &mut sqlx::PgConnection, rows: &[NewRow], head: &Head)
     let records: Vec<&[u8]> = rows.iter().map(|r| r.record.as_slice()).collect();
     let digests: Vec<&[u8]> = rows.iter().map(|r| &r.digest[..]).collect();
     let subtrees: Vec<&[u8]> = rows.iter().map(|r| r.subtrees.as_slice()).collect();
-    sqlx::query(
-        "WITH ins AS ( \
-           INSERT INTO ledger_events \
-             (position, event_id, aggregate_type, aggregate_id, version, event_type, record, digest, subtrees) \
-           SELECT * FROM UNNEST($1::bigint[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], \
-                                $6::text[], $7::bytea[], $8::bytea[], $9::bytea[]) \
-           RETURNING 1), \
-         h AS (UPDATE ledger_head SET size = $10, last_digest = $11 \
-               WHERE (SELECT count(*) FROM ins) = cardinality($1::bigint[]) RETURNING size) \
-         SELECT pg_notify($12, size::text) FROM h",
-    )
-    .bind(&positions)
-    .bind(&event_ids)
-    .bind(&agg_types)
-    .bind(&agg_ids)
-    .bind(&versions)
-    .bind(&event_types)
-    .bind(&records)
-    .bind(&digests)
-    .bind(&subtrees)
-    .bind(pos(head.frontier.size()))
-    .bind(&head.last_digest[..])
-    .bind(NOTIFY_CHANNEL)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
-}
-
-/// Appends rows with `COPY ... FROM STDIN (FORMAT binary)`. The binary format is PostgreSQL's
-/// documented COPY file format; hand-written because sqlx offers only the raw byte stream.
-async fn insert_copy(tx: &mut sqlx::PgConnection, rows: &[NewRow]) -> Result<()> {
-    fn field(buf: &mut Vec<u8>, bytes: &[u8]) {
-        buf.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
-        buf.extend_from_slice(bytes);
-    }
-    let mut buf = Vec::with_capacity(rows.iter().map(|r| r.record.len() + 200).sum::<usize>() + 32);
-    buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
-    buf.extend_from_slice(&0i32.to_be_bytes()); // flags
-    buf.extend_from_slice(&0i32.to_be_bytes()); // header extension length
-    for r in rows {
-        buf.extend_from_slice(&9i16.to_be_bytes());
-        field(&mut buf, &pos(r.position).to_be_bytes());
-        field(&mut buf, r.event_id.as_bytes());
-        field(&mut buf, r.stream.aggregate_type().as_bytes());
-        field(&mut buf, r.stream.aggregate_id().as_bytes());
-        field(&mut buf, &pos(r.version).to_be_bytes());
-        field(&mut buf, r.event_type.as_bytes());
-        field(&mut buf, &r.record);
-        field(&mut buf, &r.digest);
-        field(&mut buf, &r.subtrees);
-    }
-    buf.extend_from_slice(&(-1i16).to_be_bytes());
-    let mut copy = tx
-        .copy_in_raw(
-            "COPY ledger_events (position, event_id, aggregate_type, aggregate_id, version, \
-             event_type, record, digest, subtrees) FROM STDIN (FORMAT binary)",
-        )
+    let seals: Vec<Option<&str>> = rows.iter().map(|r| r.seal.as_deref()).collect();
+    sqlx::query("SELECT ledger_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+        .bind(&positions)
+        .bind(&event_ids)
+        .bind(&agg_types)
+        .bind(&agg_ids)
+        .bind(&versions)
+        .bind(&event_types)
+        .bind(&records)
+        .bind(&digests)
+        .bind(&subtrees)
+        .bind(&seals)
+        .execute(&mut *tx)
         .await?;
-    if let Err(e) = copy.send(buf).await {
-        let _ = copy.abort("send failed").await;
-        return Err(e.into());
-    }
-    let written = copy.finish().await?;
-    if written != rows.len() as u64 {
-        return Err(Error::Unavailable(format!(
-            "COPY wrote {written} of {} rows",
-            rows.len()
-        )));
-    }
     Ok(())
 }
 
@@ -144,6 +109,7 @@ fn row_of(r: &sqlx::postgres::PgRow) -> Result<StoredRow> {
         record: r.try_get("record")?,
         digest: r.try_get("digest")?,
         subtrees: r.try_get("subtrees")?,
+        seal: r.try_get("seal")?,
     })
 }
 
@@ -162,9 +128,10 @@ impl Backend for PgBackend {
         &self,
         requests: &[AppendRequest],
         cache: &mut Option<Head>,
+        sealer: &Sealer,
     ) -> Result<Vec<Result<AppendReceipt>>> {
         let mut tx = self.pool.begin().await?;
-        let head_row = sqlx::query("SELECT size, last_digest FROM ledger_head FOR UPDATE")
+        let head_row = sqlx::query("SELECT size, last_digest FROM ledger_lock_head()")
             .fetch_one(&mut *tx)
             .await?;
         let size = to_u64(head_row.try_get("size")?);
@@ -174,7 +141,7 @@ impl Backend for PgBackend {
             // Another process appended (or this is the first commit): reload O(log n) rows.
             let wanted: Vec<i64> = Frontier::plan(size).iter().map(|n| pos(n.row())).collect();
             let rows = sqlx::query(
-                "SELECT position, record, digest, subtrees FROM ledger_events WHERE position = ANY($1)",
+                "SELECT position, record, digest, subtrees, seal FROM ledger_events WHERE position = ANY($1)",
             )
             .bind(&wanted)
             .fetch_all(&mut *tx)
@@ -241,34 +208,20 @@ impl Backend for PgBackend {
         }
 
         let before = head.clone();
-        let (rows, outcomes) = sequencer::plan_group(head, &versions, &existing, requests);
+        let (mut rows, outcomes) = sequencer::plan_group(head, &versions, &existing, requests);
         if rows.is_empty() {
             tx.rollback().await?;
             return Ok(outcomes);
         }
         let result: Result<()> = async {
-            if rows.len() <= SMALL_GROUP {
-                insert_small(&mut tx, &rows, head).await
-            } else {
-                insert_copy(&mut tx, &rows).await?;
-                sqlx::query(
-                    "WITH h AS (UPDATE ledger_head SET size = $1, last_digest = $2 RETURNING size) \
-                     SELECT pg_notify($3, size::text) FROM h",
-                )
-                .bind(pos(head.frontier.size()))
-                .bind(&head.last_digest[..])
-                .bind(NOTIFY_CHANNEL)
-                .execute(&mut *tx)
-                .await?;
-                Ok(())
-            }
+            sequencer::seal_rows(&mut rows, head, sealer)?;
+            append_rows(&mut tx, &rows).await?;
+            tx.commit().await?;
+            Ok(())
         }
         .await;
         match result {
-            Ok(()) => {
-                tx.commit().await?;
-                Ok(outcomes)
-            }
+            Ok(()) => Ok(outcomes),
             Err(e) => {
                 *head = before;
                 Err(e)
@@ -285,7 +238,7 @@ impl Backend for PgBackend {
 
     async fn read_rows(&self, from: u64, limit: u32) -> Result<Vec<StoredRow>> {
         sqlx::query(
-            "SELECT position, record, digest, subtrees FROM ledger_events \
+            "SELECT position, record, digest, subtrees, seal FROM ledger_events \
              WHERE position >= $1 ORDER BY position LIMIT $2",
         )
         .bind(pos(from))
@@ -304,7 +257,7 @@ impl Backend for PgBackend {
         limit: u32,
     ) -> Result<Vec<StoredRow>> {
         sqlx::query(
-            "SELECT position, record, digest, subtrees FROM ledger_events \
+            "SELECT position, record, digest, subtrees, seal FROM ledger_events \
              WHERE aggregate_type = $1 AND aggregate_id = $2 AND version >= $3 \
              ORDER BY version LIMIT $4",
         )
@@ -322,7 +275,7 @@ impl Backend for PgBackend {
     async fn rows_at(&self, positions: &[u64]) -> Result<Vec<StoredRow>> {
         let positions: Vec<i64> = positions.iter().map(|p| pos(*p)).collect();
         sqlx::query(
-            "SELECT position, ''::bytea AS record, digest, subtrees FROM ledger_events WHERE position = ANY($1)",
+            "SELECT position, ''::bytea AS record, digest, subtrees, NULL::text AS seal FROM ledger_events WHERE position = ANY($1)",
         )
         .bind(&positions)
         .fetch_all(&self.pool)
@@ -334,7 +287,7 @@ impl Backend for PgBackend {
 
     async fn find_event(&self, event_id: Uuid) -> Result<Option<StoredRow>> {
         sqlx::query(
-            "SELECT position, record, digest, subtrees FROM ledger_events WHERE event_id = $1",
+            "SELECT position, record, digest, subtrees, seal FROM ledger_events WHERE event_id = $1",
         )
         .bind(event_id)
         .fetch_optional(&self.pool)
@@ -366,15 +319,30 @@ impl Backend for PgBackend {
         .collect()
     }
 
-    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>> {
+    async fn checkpoints_from(&self, min_size: u64, limit: u32) -> Result<Vec<StoredCheckpoint>> {
         sqlx::query(
-            "SELECT id, tree_size, root, note FROM ledger_checkpoints ORDER BY tree_size DESC, id DESC LIMIT 1",
+            "SELECT id, tree_size, root, note FROM ledger_checkpoints WHERE tree_size >= $1 \
+             ORDER BY tree_size DESC, id DESC LIMIT $2",
         )
-        .fetch_optional(&self.pool)
+        .bind(pos(min_size))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
         .await?
-        .as_ref()
+        .iter()
         .map(cp_of)
-        .transpose()
+        .collect()
+    }
+
+    async fn seal_at_or_after(&self, position: u64) -> Result<Option<(u64, String)>> {
+        let row = sqlx::query(
+            "SELECT position, seal FROM ledger_events WHERE position >= $1 AND seal IS NOT NULL \
+             ORDER BY position LIMIT 1",
+        )
+        .bind(pos(position))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((to_u64(r.try_get("position")?), r.try_get("seal")?)))
+            .transpose()
     }
 
     async fn load_cursor(&self, name: &str) -> Result<Option<u64>> {

@@ -6,17 +6,17 @@
 use crate::canonical;
 use crate::event::{AppendReceipt, Digest, StreamId};
 use crate::merkle::Frontier;
+use crate::seal::Sealer;
 use crate::{Error, Result};
 use std::collections::HashMap;
 use uuid::Uuid;
 
-/// An event whose content is encoded and signed (done outside the lock, by the caller).
+/// An event whose content is encoded (done outside the lock, by the caller).
 #[derive(Debug, Clone)]
 pub struct PreparedEvent {
     pub event_id: Uuid,
     pub event_type: String,
     pub content: Vec<u8>,
-    pub signature: [u8; 64],
 }
 
 /// One caller's batch.
@@ -47,6 +47,8 @@ pub struct NewRow {
     pub digest: Digest,
     /// Concatenated subtree hashes completed by this leaf (see [`crate::merkle`]).
     pub subtrees: Vec<u8>,
+    /// The commit's seal note, on the commit's last row only.
+    pub seal: Option<String>,
 }
 
 /// The head of the log under the lock.
@@ -123,8 +125,7 @@ pub fn plan_group(
         for (i, ev) in req.events.iter().enumerate() {
             let position = head.frontier.size();
             let version = req.expected_version + 1 + i as u64;
-            let record =
-                canonical::encode_record(position, &head.last_digest, &ev.content, &ev.signature);
+            let record = canonical::encode_record(position, &head.last_digest, &ev.content);
             let digest = canonical::digest(&record);
             let (_, completed) = head.frontier.push(&digest);
             head.last_digest = digest;
@@ -145,6 +146,7 @@ pub fn plan_group(
                 record,
                 digest,
                 subtrees: completed.concat(),
+                seal: None,
             });
         }
         let new_version = req.expected_version + req.events.len() as u64;
@@ -157,6 +159,17 @@ pub fn plan_group(
         }));
     }
     (rows, outcomes)
+}
+
+/// Seals the planned rows as one commit: the last row carries the seal over the tree `head`
+/// has grown to. Call after [`plan_group`] with the same head, only when rows were planned.
+pub fn seal_rows(rows: &mut [NewRow], head: &Head, sealer: &Sealer) -> Result<()> {
+    let (Some(first), Some(last)) = (rows.first().map(|r| r.position), rows.last_mut()) else {
+        return Ok(());
+    };
+    let seal = sealer.seal(first, head.frontier.size(), &head.frontier.root())?;
+    last.seal = Some(seal.note);
+    Ok(())
 }
 
 fn mismatch(event_id: Uuid, f: &ExistingEvent) -> Error {
@@ -183,7 +196,6 @@ mod tests {
                     event_id: Uuid::from_u128(*i),
                     event_type: "E".into(),
                     content: vec![*i as u8],
-                    signature: [0; 64],
                 })
                 .collect(),
         }
@@ -209,7 +221,8 @@ mod tests {
             rows.iter().map(|r| r.position).collect::<Vec<_>>(),
             [0, 1, 2]
         );
-        assert_eq!(rows[1].record[13 + 8..13 + 8 + 32], rows[0].digest);
+        let prev = canonical::RECORD_PREVIOUS_OFFSET;
+        assert_eq!(rows[1].record[prev..prev + 32], rows[0].digest);
         assert_eq!(out[1].as_ref().unwrap().first_position, 2);
         assert_eq!(h.last_digest, rows[2].digest);
     }
@@ -310,7 +323,8 @@ mod tests {
                 let mut previous = [0u8; 32];
                 for (i, r) in written.iter().enumerate() {
                     prop_assert_eq!(r.position, i as u64);
-                    prop_assert_eq!(&r.record[21..53], &previous[..]);
+                    let prev = canonical::RECORD_PREVIOUS_OFFSET;
+                    prop_assert_eq!(&r.record[prev..prev + 32], &previous[..]);
                     previous = r.digest;
                 }
                 let mut per_stream: HashMap<&StreamId, u64> = HashMap::new();

@@ -2,6 +2,7 @@
 
 use crate::event::{AppendReceipt, StreamId};
 use crate::merkle::Frontier;
+use crate::seal::Sealer;
 use crate::sequencer::{self, AppendRequest, ExistingEvent, Head};
 use crate::store::{head_from_rows, raise_size, Backend, StoredCheckpoint, StoredRow};
 use crate::{Error, Result};
@@ -56,6 +57,7 @@ fn row_of(r: &sqlx::sqlite::SqliteRow) -> Result<StoredRow> {
         record: r.try_get("record")?,
         digest: r.try_get("digest")?,
         subtrees: r.try_get("subtrees")?,
+        seal: r.try_get("seal")?,
     })
 }
 
@@ -68,7 +70,7 @@ fn cp_of(r: &sqlx::sqlite::SqliteRow) -> Result<StoredCheckpoint> {
     })
 }
 
-const ROW_COLUMNS: &str = "position, record, digest, subtrees";
+const ROW_COLUMNS: &str = "position, record, digest, subtrees, seal";
 
 #[async_trait::async_trait]
 impl Backend for SqliteBackend {
@@ -76,6 +78,7 @@ impl Backend for SqliteBackend {
         &self,
         requests: &[AppendRequest],
         cache: &mut Option<Head>,
+        sealer: &Sealer,
     ) -> Result<Vec<Result<AppendReceipt>>> {
         // IMMEDIATE takes the write lock up front, so the head read below cannot go stale.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -144,17 +147,18 @@ impl Backend for SqliteBackend {
         }
 
         let before = head.clone();
-        let (rows, outcomes) = sequencer::plan_group(head, &versions, &existing, requests);
+        let (mut rows, outcomes) = sequencer::plan_group(head, &versions, &existing, requests);
         if rows.is_empty() {
             tx.rollback().await?;
             return Ok(outcomes);
         }
         let result: Result<()> = async {
+            sequencer::seal_rows(&mut rows, head, sealer)?;
             for r in &rows {
                 sqlx::query(
                     "INSERT INTO ledger_events \
-                     (position, event_id, aggregate_type, aggregate_id, version, event_type, record, digest, subtrees) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     (position, event_id, aggregate_type, aggregate_id, version, event_type, record, digest, subtrees, seal) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(pos(r.position))
                 .bind(r.event_id.as_bytes().as_slice())
@@ -165,6 +169,7 @@ impl Backend for SqliteBackend {
                 .bind(&r.record)
                 .bind(&r.digest[..])
                 .bind(&r.subtrees)
+                .bind(&r.seal)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -234,7 +239,7 @@ impl Backend for SqliteBackend {
         let mut out = Vec::with_capacity(positions.len());
         for p in positions {
             let r = sqlx::query(
-                "SELECT position, x'' AS record, digest, subtrees FROM ledger_events WHERE position = ?",
+                "SELECT position, x'' AS record, digest, subtrees, NULL AS seal FROM ledger_events WHERE position = ?",
             )
             .bind(pos(*p))
             .fetch_optional(&mut *conn)
@@ -280,15 +285,30 @@ impl Backend for SqliteBackend {
         .collect()
     }
 
-    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>> {
+    async fn checkpoints_from(&self, min_size: u64, limit: u32) -> Result<Vec<StoredCheckpoint>> {
         sqlx::query(
-            "SELECT id, tree_size, root, note FROM ledger_checkpoints ORDER BY tree_size DESC, id DESC LIMIT 1",
+            "SELECT id, tree_size, root, note FROM ledger_checkpoints WHERE tree_size >= ? \
+             ORDER BY tree_size DESC, id DESC LIMIT ?",
         )
-        .fetch_optional(&self.pool)
+        .bind(pos(min_size))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
         .await?
-        .as_ref()
+        .iter()
         .map(cp_of)
-        .transpose()
+        .collect()
+    }
+
+    async fn seal_at_or_after(&self, position: u64) -> Result<Option<(u64, String)>> {
+        let row = sqlx::query(
+            "SELECT position, seal FROM ledger_events WHERE position >= ? AND seal IS NOT NULL \
+             ORDER BY position LIMIT 1",
+        )
+        .bind(pos(position))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((to_u64(r.try_get("position")?), r.try_get("seal")?)))
+            .transpose()
     }
 
     async fn load_cursor(&self, name: &str) -> Result<Option<u64>> {

@@ -4,7 +4,8 @@
 use crate::canonical;
 use crate::checkpoint::{Checkpoint, SignedCheckpoint};
 use crate::event::{AppendReceipt, NewEvent, RecordedEvent, StreamId};
-use crate::keys::NoteKey;
+use crate::keys::{NoteKey, Vkey};
+use crate::seal::{Authorship, Sealer};
 use crate::merkle::{self, Frontier, Hash, NodeId, ProofPlan};
 use crate::sequencer::{AppendRequest, PreparedEvent};
 use crate::{Error, Result};
@@ -22,6 +23,8 @@ pub struct StoredRow {
     pub record: Vec<u8>,
     pub digest: Vec<u8>,
     pub subtrees: Vec<u8>,
+    /// The seal note of the commit this row ends (None inside a commit).
+    pub seal: Option<String>,
 }
 
 impl StoredRow {
@@ -59,6 +62,7 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
         &self,
         requests: &[AppendRequest],
         frontier: &mut Option<crate::sequencer::Head>,
+        sealer: &Sealer,
     ) -> Result<Vec<Result<AppendReceipt>>>;
 
     /// Number of committed events.
@@ -76,9 +80,13 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     async fn rows_at(&self, positions: &[u64]) -> Result<Vec<StoredRow>>;
     /// The row of an event id.
     async fn find_event(&self, event_id: Uuid) -> Result<Option<StoredRow>>;
+    /// The first row at or after `position` that ends a commit: its position and seal note.
+    async fn seal_at_or_after(&self, position: u64) -> Result<Option<(u64, String)>>;
     async fn insert_checkpoint(&self, size: u64, root: &[u8], note: &str) -> Result<i64>;
     async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>>;
-    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>>;
+    /// Stored checkpoints of tree size `min_size` or more, largest (then newest) first, at most
+    /// `limit`.
+    async fn checkpoints_from(&self, min_size: u64, limit: u32) -> Result<Vec<StoredCheckpoint>>;
     /// A named durable cursor (next position to process), e.g. the outbox relay's progress.
     async fn load_cursor(&self, name: &str) -> Result<Option<u64>>;
     async fn store_cursor(&self, name: &str, next_position: u64) -> Result<()>;
@@ -86,9 +94,14 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     async fn watch_commits(&self, sender: watch::Sender<u64>);
 }
 
+/// The log origin used when none is configured (`GOOSE_LOG_ORIGIN`).
+pub const DEFAULT_ORIGIN: &str = "goose.example/ledger";
+
 /// Tunables.
 #[derive(Debug, Clone)]
 pub struct LedgerConfig {
+    /// The log's origin (checkpoint origin = the log key's name): every commit seal names it.
+    pub origin: String,
     /// Largest payload accepted, in bytes.
     pub max_payload_bytes: usize,
     /// Largest number of events in one append.
@@ -100,6 +113,7 @@ pub struct LedgerConfig {
 impl Default for LedgerConfig {
     fn default() -> Self {
         Self {
+            origin: DEFAULT_ORIGIN.to_owned(),
             max_payload_bytes: 1 << 20,
             max_batch_events: 10_000,
             max_group_events: 10_000,
@@ -169,11 +183,18 @@ impl Ledger {
         let size = backend.size().await?;
         let (committed_tx, committed) = watch::channel(size);
         let (jobs, rx) = mpsc::channel(4096);
+        let sealer = Sealer {
+            origin: config.origin.clone(),
+            key: key.clone(),
+        };
+        // Fail now, not at the first commit, on an origin no seal can carry.
+        sealer.seal(0, 1, &merkle::empty_root())?;
         let committer = tokio::spawn(run_committer(
             backend.clone(),
             rx,
             committed_tx.clone(),
             config.max_group_events,
+            sealer,
         ));
         let watcher = {
             let backend = backend.clone();
@@ -234,20 +255,18 @@ impl Ledger {
                     ev.event_id
                 )));
             }
-            // Encode and sign here, in the caller's task, so the commit lock is held only for
-            // hashing and I/O.
+            // Encode here, in the caller's task, so the commit lock is held only for hashing,
+            // the commit's one seal signature and I/O.
             let content = canonical::encode_content(
                 stream,
                 expected_version + 1 + i as u64,
                 ev,
                 self.inner.key.key_id(),
             );
-            let signature = self.inner.key.sign(&canonical::signing_message(&content));
             prepared.push(PreparedEvent {
                 event_id: ev.event_id,
                 event_type: ev.event_type.clone(),
                 content,
-                signature,
             });
         }
         let span = tracing::debug_span!(
@@ -496,8 +515,13 @@ impl LedgerReader {
         log_key: &NoteKey,
     ) -> Result<Option<SignedCheckpoint>> {
         let size = self.size().await?;
-        let latest = self.latest_checkpoint().await?;
-        if latest.is_some_and(|cp| cp.size >= size) {
+        // Only valid rows count: a junk row claiming a huge size must not stop signing.
+        let vkey = Vkey::parse(&log_key.vkey())?;
+        let (latest, intrusions) = self.latest_valid_checkpoint(&vkey, size).await?;
+        for i in &intrusions {
+            tracing::error!(intrusion = %i, "checkpoint row that this log did not sign");
+        }
+        if latest.is_some_and(|cp| cp.checkpoint.size >= size) {
             return Ok(None);
         }
         self.sign_checkpoint(log_key).await.map(Some)
@@ -525,9 +549,53 @@ impl LedgerReader {
         }
     }
 
-    /// The newest stored checkpoint.
+    /// The newest stored checkpoint, whatever its signature (see
+    /// [`LedgerReader::latest_valid_checkpoint`]).
     pub async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>> {
-        self.backend.latest_checkpoint().await
+        Ok(self.backend.checkpoints_from(0, 1).await?.into_iter().next())
+    }
+
+    /// The newest stored checkpoint of `min_size` or more whose note verifies with `log_key`.
+    /// Rows that do not verify are returned too, as intrusions: someone with database rights
+    /// inserted them (the service never stores a note it did not sign).
+    pub async fn latest_valid_checkpoint(
+        &self,
+        log_key: &Vkey,
+        min_size: u64,
+    ) -> Result<(Option<SignedCheckpoint>, Vec<crate::verify::Intrusion>)> {
+        let mut intrusions = Vec::new();
+        for cp in self.backend.checkpoints_from(min_size, 1_000).await? {
+            match crate::verify::check_stored_checkpoint(&cp, log_key) {
+                Ok(signed) => return Ok((Some(signed), intrusions)),
+                Err(i) => intrusions.push(i),
+            }
+        }
+        Ok((None, intrusions))
+    }
+
+    /// The offline proof that the event at `position` was written by its commit's sealer.
+    pub async fn authorship(&self, position: u64) -> Result<Authorship> {
+        let row = self
+            .backend
+            .read_rows(position, 1)
+            .await?
+            .into_iter()
+            .find(|r| r.position == position)
+            .ok_or_else(|| Error::NotFound(format!("position {position}")))?;
+        let (sealed_at, seal) = self
+            .backend
+            .seal_at_or_after(position)
+            .await?
+            .ok_or_else(|| Error::Corrupt {
+                position,
+                reason: "no commit seal covers this event".into(),
+            })?;
+        let proof = self.inclusion_proof(position, sealed_at + 1).await?;
+        Ok(Authorship {
+            record: row.record,
+            seal,
+            path: proof.hashes,
+        })
     }
 }
 
@@ -536,6 +604,7 @@ async fn run_committer(
     mut rx: mpsc::Receiver<Job>,
     committed: watch::Sender<u64>,
     max_group_events: usize,
+    sealer: Sealer,
 ) {
     let mut head = None;
     while let Some(first) = rx.recv().await {
@@ -554,7 +623,7 @@ async fn run_committer(
         let (requests, replies): (Vec<_>, Vec<_>) =
             jobs.into_iter().map(|j| (j.request, j.reply)).unzip();
         let started = std::time::Instant::now();
-        match backend.commit_group(&requests, &mut head).await {
+        match backend.commit_group(&requests, &mut head, &sealer).await {
             Ok(outcomes) => {
                 metrics::histogram!(telemetry::COMMIT_SECONDS)
                     .record(started.elapsed().as_secs_f64());

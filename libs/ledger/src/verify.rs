@@ -1,11 +1,12 @@
-//! Full-log verification: every digest, chain link, signature and stored Merkle node, and the
-//! tree root against every signed checkpoint. Pure: rows go in, a verdict comes out; the caller
-//! does the reading (and shows progress).
+//! Full-log verification: every digest, chain link, stored Merkle node and commit seal, and
+//! the tree root against every signed checkpoint. Pure: rows go in, a verdict comes out; the
+//! caller does the reading (and shows progress).
 
 use crate::canonical;
 use crate::checkpoint::SignedCheckpoint;
 use crate::keys::{Keyring, Vkey};
 use crate::merkle::Frontier;
+use crate::seal::Seal;
 use crate::store::{StoredCheckpoint, StoredRow};
 use std::collections::VecDeque;
 
@@ -18,6 +19,41 @@ pub struct Failure {
     pub problem: String,
 }
 
+/// A stored checkpoint row that is not a checkpoint this log signed: someone with database
+/// rights inserted or altered it. Reported, skipped, and never trusted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("checkpoint row #{id} (size {size}): {problem}")]
+pub struct Intrusion {
+    pub id: i64,
+    pub size: u64,
+    pub problem: String,
+}
+
+/// Checks that a stored checkpoint row is a note signed by `log_key` whose columns match it.
+pub fn check_stored_checkpoint(
+    cp: &StoredCheckpoint,
+    log_key: &Vkey,
+) -> Result<SignedCheckpoint, Intrusion> {
+    let intrusion = |problem: String| Intrusion {
+        id: cp.id,
+        size: cp.size,
+        problem,
+    };
+    let s = SignedCheckpoint::verify(&cp.note, log_key).map_err(|e| intrusion(e.to_string()))?;
+    if s.checkpoint.origin != log_key.name {
+        return Err(intrusion(format!(
+            "origin {:?} is not the log's {:?}",
+            s.checkpoint.origin, log_key.name
+        )));
+    }
+    if s.checkpoint.size != cp.size || s.checkpoint.root[..] != cp.root[..] {
+        return Err(intrusion(
+            "stored size/root columns differ from its signed note".into(),
+        ));
+    }
+    Ok(s)
+}
+
 /// The outcome of a clean run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
@@ -25,6 +61,8 @@ pub struct Report {
     pub root: [u8; 32],
     /// Checkpoints whose root matched (tree sizes).
     pub checkpoints_verified: Vec<u64>,
+    /// Commits whose seal verified.
+    pub seals_verified: u64,
 }
 
 struct PendingSignature {
@@ -37,12 +75,18 @@ struct PendingSignature {
 /// Feeds on rows in position order.
 pub struct Verifier {
     keyring: Keyring,
+    origin: String,
     next: u64,
     previous: [u8; 32],
     frontier: Frontier,
+    /// First position of the commit being read, and the writer its events name.
+    group_start: u64,
+    group_key: Option<String>,
+    seals: u64,
     checkpoints: VecDeque<SignedCheckpoint>,
     verified: Vec<u64>,
     pending: Vec<PendingSignature>,
+    intrusions: Vec<Intrusion>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -89,57 +133,64 @@ fn prepare_parallel(rows: &[StoredRow]) -> Vec<Prepared<'_>> {
 }
 
 impl Verifier {
-    /// Starts a verification. Every stored checkpoint must carry a valid signature by `log_key`.
-    pub fn new(
-        keyring: Keyring,
-        log_key: &Vkey,
-        checkpoints: &[StoredCheckpoint],
-    ) -> Result<Self, Failure> {
-        let mut signed = Vec::with_capacity(checkpoints.len());
-        for cp in checkpoints {
-            let s = SignedCheckpoint::verify(&cp.note, log_key).map_err(|e| Failure {
-                position: cp.size,
-                problem: format!("checkpoint #{} (size {}): {e}", cp.id, cp.size),
-            })?;
-            if s.checkpoint.size != cp.size || s.checkpoint.root[..] != cp.root[..] {
-                return Err(Failure {
-                    position: cp.size,
-                    problem: format!(
-                        "checkpoint #{}: stored size/root columns differ from its signed note",
-                        cp.id
-                    ),
-                });
-            }
-            signed.push(s);
-        }
-        signed.sort_by_key(|s| s.checkpoint.size);
-        Ok(Self {
+    /// Starts a verification of the log whose checkpoints `log_key` signs (its name is the
+    /// log's origin, which every seal must name). Stored checkpoints that do not verify are
+    /// set aside as [`Intrusion`]s; the chain is checked against the valid ones.
+    pub fn new(keyring: Keyring, log_key: &Vkey, checkpoints: &[StoredCheckpoint]) -> Self {
+        let mut v = Self {
             keyring,
+            origin: log_key.name.clone(),
             next: 0,
             previous: [0; 32],
             frontier: Frontier::default(),
-            checkpoints: signed.into(),
+            group_start: 0,
+            group_key: None,
+            seals: 0,
+            checkpoints: VecDeque::new(),
             verified: Vec::new(),
             pending: Vec::new(),
-        })
+            intrusions: Vec::new(),
+        };
+        let mut signed = Vec::with_capacity(checkpoints.len());
+        for cp in checkpoints {
+            match check_stored_checkpoint(cp, log_key) {
+                Ok(s) => signed.push(s),
+                Err(i) => v.intrusions.push(i),
+            }
+        }
+        v.add_trusted(signed);
+        v
+    }
+
+    /// Adds checkpoints verified elsewhere (trusted files, a client's state, witnesses,
+    /// checkpoint sinks). Each must match the log's root at its size, like stored ones.
+    pub fn add_trusted(&mut self, checkpoints: impl IntoIterator<Item = SignedCheckpoint>) {
+        let mut all: Vec<SignedCheckpoint> = self.checkpoints.drain(..).collect();
+        all.extend(checkpoints.into_iter().filter(|c| c.checkpoint.size >= self.next));
+        all.sort_by_key(|s| s.checkpoint.size);
+        self.checkpoints = all.into();
+    }
+
+    /// Stored checkpoint rows that did not verify.
+    pub fn intrusions(&self) -> &[Intrusion] {
+        &self.intrusions
     }
 
     /// Queues a checkpoint signed after the run started, for a follower that verifies the log
-    /// as it grows. It must cover at least the events verified so far.
-    pub fn add_checkpoint(&mut self, cp: &StoredCheckpoint, log_key: &Vkey) -> Result<(), Failure> {
-        let s = SignedCheckpoint::verify(&cp.note, log_key).map_err(|e| Failure {
-            position: cp.size,
-            problem: format!("checkpoint #{} (size {}): {e}", cp.id, cp.size),
-        })?;
-        if s.checkpoint.size != cp.size || s.checkpoint.root[..] != cp.root[..] {
-            return self.fail(
-                cp.size,
-                format!(
-                    "checkpoint #{}: stored size/root columns differ from its signed note",
-                    cp.id
-                ),
-            );
-        }
+    /// as it grows. It must cover at least the events verified so far. A row that does not
+    /// verify is an intrusion: returned as such, and not queued.
+    pub fn add_checkpoint(
+        &mut self,
+        cp: &StoredCheckpoint,
+        log_key: &Vkey,
+    ) -> Result<Result<(), Intrusion>, Failure> {
+        let s = match check_stored_checkpoint(cp, log_key) {
+            Ok(s) => s,
+            Err(i) => {
+                self.intrusions.push(i.clone());
+                return Ok(Err(i));
+            }
+        };
         if cp.size < self.next {
             return self.fail(
                 cp.size,
@@ -156,7 +207,7 @@ impl Verifier {
         {
             self.checkpoints.push_back(s);
         }
-        Ok(())
+        Ok(Ok(()))
     }
 
     /// Checks every signature queued so far (they are batched otherwise).
@@ -239,16 +290,21 @@ impl Verifier {
             );
         }
         if self.keyring.get(&ev.key_id).is_none() {
-            return self.fail(p, format!("signed by unknown key {}", ev.key_id));
+            return self.fail(p, format!("written by unknown key {}", ev.key_id));
         }
-        // Queued before the structural checks below: when one of them fails, the pending batch
-        // (this row included) is checked first, so a forged signature is named as such.
-        self.pending.push(PendingSignature {
-            position: p,
-            key_id: ev.key_id.clone(),
-            message: canonical::signing_message(decoded.content),
-            signature: ev.signature,
-        });
+        match &self.group_key {
+            None => self.group_key = Some(ev.key_id.clone()),
+            Some(k) if *k != ev.key_id => {
+                return self.fail(
+                    self.group_start,
+                    format!(
+                        "commit starting at {} is not sealed before an event by another writer ({} then {}): events were inserted or moved",
+                        self.group_start, k, ev.key_id
+                    ),
+                );
+            }
+            Some(_) => {}
+        }
         if ev.previous_digest != self.previous {
             return self.fail(
                 p,
@@ -264,16 +320,22 @@ impl Verifier {
         }
         self.previous = digest;
         self.next += 1;
+        if let Some(note) = &row.seal {
+            self.check_seal(note)?;
+        }
         while let Some(cp) = self.checkpoints.front() {
             if cp.checkpoint.size > self.next {
                 break;
             }
             if cp.checkpoint.size == self.next && cp.checkpoint.root != self.frontier.root() {
+                // Seals before here verified (or will, at the flush that precedes this
+                // failure), so the change is after the newest checkpoint that matched; with the
+                // writers' keys intact a seal would have named the commit already.
                 let since = self.verified.last().copied().unwrap_or(0);
                 return self.fail(
                     since,
                     format!(
-                        "tree of size {} does not match its signed checkpoint: events in [{since}, {}) were rewritten after it was signed (fork)",
+                        "tree of size {} does not match its signed checkpoint: events in [{since}, {}) were rewritten and re-sealed after it was signed (a writer's key was used; fork)",
                         cp.checkpoint.size, cp.checkpoint.size
                     ),
                 );
@@ -283,6 +345,56 @@ impl Verifier {
             }
             self.checkpoints.pop_front();
         }
+        Ok(())
+    }
+
+    /// Checks the seal that ends the commit at `self.next - 1`; its signature is queued.
+    fn check_seal(&mut self, note: &str) -> Result<(), Failure> {
+        let start = self.group_start;
+        let last = self.next - 1;
+        let seal = Seal::parse(note).map_err(|e| Failure {
+            position: start,
+            problem: format!("commit [{start}, {last}]: {e}"),
+        })?;
+        let problem = if seal.origin != self.origin {
+            Some(format!(
+                "sealed for log {:?}, not {:?}",
+                seal.origin, self.origin
+            ))
+        } else if seal.size != self.next || seal.first != start {
+            Some(format!(
+                "the seal covers [{}, {}] but sits on the commit [{start}, {last}]: events were removed, inserted or moved",
+                seal.first,
+                seal.last()
+            ))
+        } else if seal.root != self.frontier.root() {
+            Some(format!(
+                "the log's tree at size {} differs from the one its seal signed: events at or after {start} were changed",
+                self.next
+            ))
+        } else if Some(&seal.key_id) != self.group_key.as_ref() {
+            Some(format!(
+                "sealed by {} but its events name {}",
+                seal.key_id,
+                self.group_key.as_deref().unwrap_or("nobody")
+            ))
+        } else if self.keyring.get(&seal.key_id).is_none() {
+            Some(format!("sealed by unknown key {}", seal.key_id))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return self.fail(start, format!("commit [{start}, {last}]: {problem}"));
+        }
+        self.pending.push(PendingSignature {
+            position: start,
+            message: seal.message().into_bytes(),
+            key_id: seal.key_id,
+            signature: seal.signature,
+        });
+        self.seals += 1;
+        self.group_start = self.next;
+        self.group_key = None;
         Ok(())
     }
 
@@ -330,15 +442,25 @@ impl Verifier {
         self.pending.clear();
         match bad {
             None => Ok(()),
-            Some((position, key_id)) => {
-                self.fail(position, format!("signature by {key_id} does not verify"))
-            }
+            Some((position, key_id)) => self.fail(
+                position,
+                format!("the seal of the commit starting here, by {key_id}, does not verify: the commit was altered or its seal forged"),
+            ),
         }
     }
 
     /// Ends the run; `head_size` is the size the store's head claims.
     pub fn finish(mut self, head_size: u64) -> Result<Report, Failure> {
         self.flush_signatures()?;
+        if self.group_start < self.next {
+            return self.fail(
+                self.group_start,
+                format!(
+                    "events [{}, {}) are not sealed: a commit's seal was removed, or events were appended outside the ledger",
+                    self.group_start, self.next
+                ),
+            );
+        }
         if head_size != self.next {
             return self.fail(
                 self.next.min(head_size),
@@ -361,25 +483,33 @@ impl Verifier {
             events: self.next,
             root: self.frontier.root(),
             checkpoints_verified: self.verified,
+            seals_verified: self.seals,
         })
     }
 }
 
-/// Reads the whole log from `backend` and verifies it. `progress(done, total)` is called after
-/// every batch. The outer `Result` is an I/O failure; the inner one the verdict.
+/// What a full run found: the verdict on the chain, and the checkpoint rows set aside.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub verdict: Result<Report, Failure>,
+    pub intrusions: Vec<Intrusion>,
+}
+
+/// Reads the whole log from `backend` and verifies it, against its stored checkpoints and the
+/// `trusted` ones (verified by the caller: files, a client's state, witnesses).
+/// `progress(done, total)` is called after every batch. The `Result` is an I/O failure.
 pub async fn verify_backend(
     backend: std::sync::Arc<dyn crate::Backend>,
     keyring: Keyring,
     log_key: &Vkey,
+    trusted: Vec<SignedCheckpoint>,
     mut progress: impl FnMut(u64, u64),
-) -> crate::Result<Result<Report, Failure>> {
+) -> crate::Result<Outcome> {
     const BATCH: u32 = 5_000;
     let checkpoints = backend.checkpoints().await?;
     let head = backend.size().await?;
-    let mut verifier = match Verifier::new(keyring, log_key, &checkpoints) {
-        Ok(v) => v,
-        Err(f) => return Ok(Err(f)),
-    };
+    let mut verifier = Verifier::new(keyring, log_key, &checkpoints);
+    verifier.add_trusted(trusted);
     // A reader task keeps the next batches coming while this task checks the current one.
     let (tx, mut rx) = tokio::sync::mpsc::channel(2);
     let reader = tokio::spawn(async move {
@@ -402,9 +532,16 @@ pub async fn verify_backend(
         }
         if let Err(f) = verifier.push_rows(&rows) {
             reader.abort();
-            return Ok(Err(f));
+            return Ok(Outcome {
+                intrusions: verifier.intrusions.clone(),
+                verdict: Err(f),
+            });
         }
         progress(verifier.position(), head.max(verifier.position()));
     }
-    Ok(verifier.finish(head))
+    let intrusions = verifier.intrusions.clone();
+    Ok(Outcome {
+        verdict: verifier.finish(head),
+        intrusions,
+    })
 }

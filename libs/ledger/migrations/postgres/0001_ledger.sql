@@ -1,4 +1,4 @@
--- The append-only event store / evidence chain. See docs/chain-format.md.
+-- The append-only event store / evidence chain, chain format v2. See docs/chain-format.md.
 CREATE TABLE ledger_events (
     position       BIGINT PRIMARY KEY CHECK (position >= 0),
     event_id       UUID   NOT NULL UNIQUE,
@@ -11,8 +11,11 @@ CREATE TABLE ledger_events (
     digest         BYTEA  NOT NULL CHECK (length(digest) = 32),
     -- Merkle subtree hashes completed by this leaf (levels 1..trailing_ones(position)).
     subtrees       BYTEA  NOT NULL,
+    -- The commit seal (a signed note) on the last row of each commit; NULL inside a commit.
+    seal           TEXT,
     UNIQUE (aggregate_type, aggregate_id, version)
 );
+CREATE INDEX ledger_events_sealed ON ledger_events (position) WHERE seal IS NOT NULL;
 
 -- One row: the size of the log and the digest of its last event. Appenders lock it
 -- (SELECT ... FOR UPDATE) so positions are assigned in commit order and never leave gaps.
@@ -54,8 +57,10 @@ CREATE TRIGGER ledger_checkpoints_append_only BEFORE UPDATE OR DELETE ON ledger_
 CREATE TRIGGER ledger_checkpoints_no_truncate BEFORE TRUNCATE ON ledger_checkpoints
     FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
 
--- The application's role: services log in as a member of goose_app, which may read and append
--- but never change or delete events or checkpoints.
+-- Roles. Services log in as members of these, never as the tables' owner:
+--   goose_app          reads the log; appends ONLY through ledger_lock_head() + ledger_append(),
+--                      which set positions and the head themselves; no direct INSERT or UPDATE.
+--   goose_checkpointer inserts checkpoints (the service that signs them: evidence).
 DO $$
 BEGIN
     CREATE ROLE goose_app NOLOGIN;
@@ -63,7 +68,68 @@ EXCEPTION WHEN duplicate_object OR unique_violation THEN
     NULL; -- another database of this cluster created it first
 END
 $$;
-GRANT SELECT, INSERT ON ledger_events, ledger_checkpoints TO goose_app;
-GRANT SELECT, UPDATE ON ledger_head TO goose_app;
+DO $$
+BEGIN
+    CREATE ROLE goose_checkpointer NOLOGIN;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN
+    NULL;
+END
+$$;
+
+-- Locks the head for this transaction and returns it: the first step of every append.
+CREATE FUNCTION ledger_lock_head(OUT size BIGINT, OUT last_digest BYTEA)
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    SELECT size, last_digest FROM public.ledger_head FOR UPDATE
+$$;
+
+-- Appends one commit. The head moves only here, to exactly the rows inserted: positions must
+-- continue the log, each record must name its own position and link to the digest before it,
+-- and the commit's last row must carry its seal. What the database cannot check (SHA3
+-- digests, Merkle nodes, the seal's signature) `goosectl verify` checks.
+CREATE FUNCTION ledger_append(
+    p_positions BIGINT[], p_event_ids UUID[], p_types TEXT[], p_ids TEXT[], p_versions BIGINT[],
+    p_event_types TEXT[], p_records BYTEA[], p_digests BYTEA[], p_subtrees BYTEA[], p_seals TEXT[])
+RETURNS BIGINT
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+    head_size   BIGINT;
+    head_digest BYTEA;
+    n           INT := coalesce(cardinality(p_positions), 0);
+    bad         INT;
+BEGIN
+    SELECT h.size, h.last_digest INTO head_size, head_digest FROM public.ledger_head h FOR UPDATE;
+    IF n = 0 THEN
+        RAISE EXCEPTION 'ledger_append: empty commit' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF cardinality(p_records) <> n OR cardinality(p_digests) <> n OR cardinality(p_seals) <> n THEN
+        RAISE EXCEPTION 'ledger_append: arrays of different lengths' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT min(i) INTO bad FROM generate_subscripts(p_positions, 1) AS i
+     WHERE p_positions[i] <> head_size + i - 1
+        OR substring(p_records[i] FROM 13 FOR 8) <> int8send(head_size + i - 1)
+        OR substring(p_records[i] FROM 21 FOR 32) <> CASE WHEN i = 1 THEN head_digest ELSE p_digests[i - 1] END
+        OR (p_seals[i] IS NOT NULL) <> (i = n);
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'ledger_append: row % does not continue the log at position % (position, record position, chain link or seal placement)',
+            bad, head_size + bad - 1 USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO public.ledger_events
+        (position, event_id, aggregate_type, aggregate_id, version, event_type, record, digest, subtrees, seal)
+    SELECT * FROM UNNEST(p_positions, p_event_ids, p_types, p_ids, p_versions, p_event_types,
+                         p_records, p_digests, p_subtrees, p_seals);
+    UPDATE public.ledger_head SET size = head_size + n, last_digest = p_digests[n];
+    PERFORM pg_notify('goose_ledger', (head_size + n)::text);
+    RETURN head_size + n;
+END
+$$;
+
+REVOKE ALL ON FUNCTION ledger_lock_head() FROM PUBLIC;
+REVOKE ALL ON FUNCTION ledger_append(BIGINT[], UUID[], TEXT[], TEXT[], BIGINT[], TEXT[], BYTEA[], BYTEA[], BYTEA[], TEXT[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ledger_lock_head() TO goose_app;
+GRANT EXECUTE ON FUNCTION ledger_append(BIGINT[], UUID[], TEXT[], TEXT[], BIGINT[], TEXT[], BYTEA[], BYTEA[], BYTEA[], TEXT[]) TO goose_app;
+GRANT SELECT ON ledger_events, ledger_checkpoints, ledger_head TO goose_app, goose_checkpointer;
 GRANT SELECT, INSERT, UPDATE ON ledger_cursors TO goose_app;
-GRANT USAGE ON SEQUENCE ledger_checkpoints_id_seq TO goose_app;
+GRANT INSERT ON ledger_checkpoints TO goose_checkpointer;
+GRANT USAGE ON SEQUENCE ledger_checkpoints_id_seq TO goose_checkpointer;
+-- Services that log in as these roles still run the (already applied) migrations at start.
+GRANT SELECT ON _sqlx_migrations TO goose_app, goose_checkpointer;

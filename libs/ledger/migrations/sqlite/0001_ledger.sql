@@ -1,4 +1,5 @@
--- The append-only event store / evidence chain (embedded). Same layout as PostgreSQL's.
+-- The append-only event store / evidence chain (embedded), chain format v2. Same layout as
+-- PostgreSQL's; an embedded ledger has no roles: its file's permissions are its access control.
 CREATE TABLE ledger_events (
     position       INTEGER PRIMARY KEY CHECK (position >= 0),
     event_id       BLOB    NOT NULL UNIQUE,
@@ -9,8 +10,11 @@ CREATE TABLE ledger_events (
     record         BLOB    NOT NULL,
     digest         BLOB    NOT NULL CHECK (length(digest) = 32),
     subtrees       BLOB    NOT NULL,
+    -- The commit seal (a signed note) on the last row of each commit; NULL inside a commit.
+    seal           TEXT,
     UNIQUE (aggregate_type, aggregate_id, version)
 );
+CREATE INDEX ledger_events_sealed ON ledger_events (position) WHERE seal IS NOT NULL;
 
 CREATE TABLE ledger_head (
     singleton   INTEGER PRIMARY KEY CHECK (singleton = 1),

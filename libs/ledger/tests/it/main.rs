@@ -3,5 +3,6 @@
 
 mod conformance;
 mod cqrs;
+mod attacks;
 mod postgres;
 mod support;

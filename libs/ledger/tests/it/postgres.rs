@@ -1,13 +1,14 @@
-//! PostgreSQL-only properties: the append-only guards, and tampering that `verify` must catch
-//! at the right position.
+//! PostgreSQL-only properties: the roles and append-only guards, and tampering that `verify`
+//! must catch at the right position. Whole-history rewrites are in `attacks.rs`.
 
 use crate::support::{self, event, Fixture};
 use goose_ledger::canonical;
 use goose_ledger::merkle::Frontier;
-use goose_ledger::{Metadata, NewEvent, NoteKey, StreamId};
+use base64::Engine as _;
+use goose_ledger::{Metadata, NewEvent, NoteKey, Seal, StreamId};
 use sqlx::{Executor as _, PgPool, Row as _};
 
-async fn superuser(f: &Fixture) -> PgPool {
+pub async fn superuser(f: &Fixture) -> PgPool {
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)
         .after_connect(|conn, _| {
@@ -25,7 +26,7 @@ async fn superuser(f: &Fixture) -> PgPool {
     pool
 }
 
-async fn filled(events: u64, checkpoints_at: &[u64]) -> Fixture {
+pub async fn filled(events: u64, checkpoints_at: &[u64]) -> Fixture {
     let f = support::postgres().await;
     for i in 0..events {
         if checkpoints_at.contains(&i) {
@@ -52,7 +53,7 @@ async fn record_at(pool: &PgPool, position: i64) -> Vec<u8> {
         .unwrap()
 }
 
-async fn expect_failure(f: &Fixture, position: u64, words: &str) {
+pub async fn expect_failure(f: &Fixture, position: u64, words: &str) {
     let failure = f.verify().await.expect_err("tampering must be detected");
     assert_eq!(failure.position, position, "{failure}");
     assert!(failure.problem.contains(words), "{failure}");
@@ -107,13 +108,13 @@ async fn a_changed_payload_byte_is_found() {
         .await
         .unwrap();
     expect_failure(&f, 7, "record altered").await;
-    // Recomputing the digest too does not help: the service signature no longer matches.
+    // Recomputing the digest too does not help: the Merkle nodes stored with it differ.
     sqlx::query("UPDATE ledger_events SET digest = $1 WHERE position = 7")
         .bind(&canonical::digest(&rec)[..])
         .execute(&pool)
         .await
         .unwrap();
-    expect_failure(&f, 7, "does not verify").await;
+    expect_failure(&f, 7, "subtree hashes differ").await;
 }
 
 #[tokio::test]
@@ -157,7 +158,7 @@ async fn two_swapped_rows_are_found() {
 async fn an_inserted_row_is_found() {
     let f = filled(20, &[12]).await;
     let pool = superuser(&f).await;
-    // Make room at 6 and insert a well-formed event, chained to 5, signed by a stranger's key.
+    // Make room at 6 and insert a well-formed event, chained to 5, written by a stranger's key.
     pool.execute("UPDATE ledger_events SET position = position + 1000000 WHERE position >= 6")
         .await
         .unwrap();
@@ -177,8 +178,7 @@ async fn an_inserted_row_is_found() {
     )
     .unwrap();
     let content = canonical::encode_content(&s, 1, &ev, stranger.key_id());
-    let sig = stranger.sign(&canonical::signing_message(&content));
-    let record = canonical::encode_record(6, &prev.try_into().unwrap(), &content, &sig);
+    let record = canonical::encode_record(6, &prev.try_into().unwrap(), &content);
     sqlx::query(
         "INSERT INTO ledger_events (position, event_id, aggregate_type, aggregate_id, version, event_type, record, digest, subtrees) \
          VALUES (6, $1, 'widget', 'forged', 1, 'Approved', $2, $3, '')",
@@ -193,17 +193,25 @@ async fn an_inserted_row_is_found() {
 }
 
 #[tokio::test]
-async fn a_replaced_signature_is_found() {
+async fn a_forged_seal_is_found() {
     let f = filled(20, &[12]).await;
     let pool = superuser(&f).await;
-    let mut rec = record_at(&pool, 9).await;
-    let n = rec.len();
-    // The signature is the record's last 64 bytes: put another valid-looking signature there.
-    let other = f.ledger.key().sign(b"something else entirely");
-    rec[n - 64..].copy_from_slice(&other);
-    sqlx::query("UPDATE ledger_events SET record = $1, digest = $2 WHERE position = 9")
-        .bind(&rec)
-        .bind(&canonical::digest(&rec)[..])
+    let seal: String = sqlx::query_scalar("SELECT seal FROM ledger_events WHERE position = 9")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    // Same key name and hash, another signature: the note parses, the signature fails.
+    let (body, sig) = seal.rsplit_once(' ').unwrap();
+    let mut raw = base64::engine::general_purpose::STANDARD
+        .decode(sig.trim())
+        .unwrap();
+    raw[10] ^= 1;
+    let forged = format!(
+        "{body} {}\n",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    );
+    sqlx::query("UPDATE ledger_events SET seal = $1 WHERE position = 9")
+        .bind(&forged)
         .execute(&pool)
         .await
         .unwrap();
@@ -213,7 +221,7 @@ async fn a_replaced_signature_is_found() {
 #[tokio::test]
 async fn a_tail_rewritten_after_a_checkpoint_is_found() {
     // Checkpoints at 4, 8 and 12. Someone holding the service key (but not the log key)
-    // rewrites history from position 8 on, with a perfectly consistent chain, signatures and
+    // rewrites history from position 8 on, with a perfectly consistent chain, seals and
     // Merkle nodes: only the signed checkpoints can tell.
     let f = filled(20, &[4, 8, 12]).await;
     let pool = superuser(&f).await;
@@ -243,16 +251,25 @@ async fn a_tail_rewritten_after_a_checkpoint_is_found() {
         };
         let content =
             canonical::encode_content(&old.stream, old.version, &forged, f.ledger.key().key_id());
-        let sig = f.ledger.key().sign(&canonical::signing_message(&content));
-        let rec = canonical::encode_record(position as u64, &prev, &content, &sig);
+        let rec = canonical::encode_record(position as u64, &prev, &content);
         let digest = canonical::digest(&rec);
         let (_, subtrees) = frontier.push(&digest);
+        // Re-sealed with the stolen service key: every commit is one event here.
+        let seal = Seal::sign(
+            support::ORIGIN,
+            position as u64,
+            position as u64 + 1,
+            &frontier.root(),
+            f.ledger.key(),
+        )
+        .unwrap();
         sqlx::query(
-            "UPDATE ledger_events SET record = $1, digest = $2, subtrees = $3 WHERE position = $4",
+            "UPDATE ledger_events SET record = $1, digest = $2, subtrees = $3, seal = $4 WHERE position = $5",
         )
         .bind(&rec)
         .bind(&digest[..])
         .bind(subtrees.concat())
+        .bind(&seal.note)
         .bind(position)
         .execute(&pool)
         .await

@@ -1,6 +1,6 @@
 use goose_ledger::postgres::PgBackend;
 use goose_ledger::sqlite::SqliteBackend;
-use goose_ledger::verify::{self, Failure, Report};
+use goose_ledger::verify::{self, Failure, Outcome, Report};
 use goose_ledger::{Backend, Keyring, Ledger, LedgerConfig, Metadata, NewEvent, NoteKey, Vkey};
 use std::sync::Arc;
 
@@ -16,29 +16,49 @@ pub struct Fixture {
 
 impl Fixture {
     pub async fn verify(&self) -> Result<Report, Failure> {
+        self.verify_outcome().await.verdict
+    }
+
+    /// The verdict and the checkpoint rows set aside as intrusions.
+    pub async fn verify_outcome(&self) -> Outcome {
         verify::verify_backend(
             self.backend.clone(),
             self.keyring.clone(),
-            &Vkey::parse(&self.log_key.vkey()).unwrap(),
+            &self.log_vkey(),
+            Vec::new(),
             |_, _| {},
         )
         .await
         .unwrap()
     }
 
+    pub fn log_vkey(&self) -> Vkey {
+        Vkey::parse(&self.log_key.vkey()).unwrap()
+    }
+
     /// Another ledger handle (as another process would have) on the same store, own key.
     pub async fn second_writer(&mut self, name: &str) -> Ledger {
         let key = Arc::new(NoteKey::generate(name).unwrap());
         self.keyring.add_key(&key);
-        Ledger::open(self.backend.clone(), key, LedgerConfig::default())
+        Ledger::open(self.backend.clone(), key, config())
             .await
             .unwrap()
     }
 }
 
+/// The log's origin: the log key's name.
+pub const ORIGIN: &str = "goose.test/log";
+
+pub fn config() -> LedgerConfig {
+    LedgerConfig {
+        origin: ORIGIN.into(),
+        ..LedgerConfig::default()
+    }
+}
+
 fn keys() -> (Arc<NoteKey>, NoteKey, Keyring) {
     let service = Arc::new(NoteKey::generate("test-service").unwrap());
-    let log = NoteKey::generate("goose.test/log").unwrap();
+    let log = NoteKey::generate(ORIGIN).unwrap();
     let mut ring = Keyring::new();
     ring.add_key(&service);
     (service, log, ring)
@@ -48,7 +68,7 @@ pub async fn postgres() -> Fixture {
     let db = goose_testkit::postgres().await.unwrap();
     let backend: Arc<dyn Backend> = Arc::new(PgBackend::connect(&db.url).await.unwrap());
     let (service, log_key, keyring) = keys();
-    let ledger = Ledger::open(backend.clone(), service, LedgerConfig::default())
+    let ledger = Ledger::open(backend.clone(), service, config())
         .await
         .unwrap();
     Fixture {
@@ -69,7 +89,7 @@ pub async fn sqlite() -> Fixture {
             .unwrap(),
     );
     let (service, log_key, keyring) = keys();
-    let ledger = Ledger::open(backend.clone(), service, LedgerConfig::default())
+    let ledger = Ledger::open(backend.clone(), service, config())
         .await
         .unwrap();
     Fixture {
