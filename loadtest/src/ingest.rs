@@ -216,6 +216,7 @@ pub async fn measure_ingest(
         service_key: Arc::new(goose_ledger::NoteKey::generate("bench-service")?),
         token_keys: vec![goose_ledger::Vkey::parse(&token_key.vkey())?],
         run_relay: true,
+        log_origin: "bench.test/log".into(),
     })
     .await?;
     let key_file = dir.join("admin.key");
@@ -247,6 +248,9 @@ pub async fn measure_ingest(
             attestation_keys: TrustedKeys::new(),
             log_key: Arc::new(goose_ledger::NoteKey::generate("bench.test/log")?),
             checkpoint_interval: Duration::from_secs(3600),
+            checkpoint_dir: None,
+            witnesses: Vec::new(),
+            witness_threshold: 0,
         },
     )
     .await?;

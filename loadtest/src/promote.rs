@@ -72,6 +72,7 @@ impl System {
             service_key: service_key.clone(),
             token_keys: vec![Vkey::parse(&token_key.vkey())?],
             run_relay: true,
+            log_origin: "bench.test/ledger".into(),
         })
         .await?;
         let dir = tempfile::tempdir()?;
@@ -98,6 +99,9 @@ impl System {
                 attestation_keys: goose_evidence::dsse::TrustedKeys::new(),
                 log_key: log_key.clone(),
                 checkpoint_interval: Duration::from_secs(1),
+                checkpoint_dir: None,
+                witnesses: Vec::new(),
+                witness_threshold: 0,
             },
         )
         .await?;
@@ -119,6 +123,7 @@ impl System {
                 leases: Arc::new(goose_orchestrator::lease::PgLeases::new(&url)),
                 keyring: Some(keyring),
                 log_key: Some(Vkey::parse(&log_key.vkey())?),
+                witness_policy: Default::default(),
             },
         )
         .await?;

@@ -192,6 +192,7 @@ async fn every_endpoint_times_every_role() {
         service_key: Arc::new(goose_ledger::NoteKey::generate("matrix-service").unwrap()),
         token_keys: vec![goose_ledger::Vkey::parse(&token_key.vkey()).unwrap()],
         run_relay: true,
+        log_origin: "matrix.test/log".into(),
     })
     .await
     .unwrap();
@@ -223,6 +224,9 @@ async fn every_endpoint_times_every_role() {
             attestation_keys: Default::default(),
             log_key: Arc::new(goose_ledger::NoteKey::generate("matrix.test/log").unwrap()),
             checkpoint_interval: Duration::from_secs(3600),
+            checkpoint_dir: None,
+            witnesses: Vec::new(),
+            witness_threshold: 0,
         },
     )
     .await
@@ -242,6 +246,7 @@ async fn every_endpoint_times_every_role() {
             leases: Arc::new(goose_orchestrator::lease::PgLeases::new(&db.url)),
             keyring: None,
             log_key: None,
+            witness_policy: Default::default(),
         },
     )
     .await

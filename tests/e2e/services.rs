@@ -62,7 +62,6 @@ async fn three_services_as_processes() {
             format!("--attestation-vkey={}", builder.vkey()),
             "--relay".into(),
             format!("--log-key-file={}", dir.path().join("log.key").display()),
-            "--log-name=e2e.test/ledger".into(),
         ],
     );
     let (r, g, e) = (

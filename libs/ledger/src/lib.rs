@@ -24,6 +24,7 @@ pub mod sequencer;
 pub mod sqlite;
 mod store;
 pub mod verify;
+pub mod witness;
 
 pub use checkpoint::{Checkpoint, SignedCheckpoint, TlogProof};
 pub use event::{AppendReceipt, Digest, Metadata, NewEvent, RecordedEvent, StreamId};

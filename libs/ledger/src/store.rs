@@ -212,9 +212,14 @@ impl Ledger {
         })
     }
 
-    /// The key this ledger handle signs with.
+    /// The key this ledger handle seals its commits with.
     pub fn key(&self) -> &NoteKey {
         &self.inner.key
+    }
+
+    /// The log's origin, as every seal names it.
+    pub fn origin(&self) -> &str {
+        &self.inner.config.origin
     }
 
     /// Appends `events` to `stream`, which must be at `expected_version` (0 for a new stream).
@@ -494,19 +499,33 @@ impl LedgerReader {
     /// Signs and stores a checkpoint of the current tree with the log key. The origin is the log
     /// key's name.
     pub async fn sign_checkpoint(&self, log_key: &NoteKey) -> Result<SignedCheckpoint> {
+        let signed = self.checkpoint_now(log_key).await?;
+        self.store_checkpoint(&signed).await?;
+        Ok(signed)
+    }
+
+    /// A checkpoint of the current tree signed by the log key, not stored yet (witnesses may
+    /// cosign it first).
+    pub async fn checkpoint_now(&self, log_key: &NoteKey) -> Result<SignedCheckpoint> {
         let size = self.size().await?;
         let root = self.root(size).await?;
-        let signed = Checkpoint {
+        Checkpoint {
             origin: log_key.name().to_owned(),
             size,
             root,
         }
-        .sign(log_key)?;
-        self.backend
-            .insert_checkpoint(size, &root, &signed.note)
+        .sign(log_key)
+    }
+
+    /// Stores a signed (perhaps cosigned) checkpoint.
+    pub async fn store_checkpoint(&self, signed: &SignedCheckpoint) -> Result<i64> {
+        let cp = &signed.checkpoint;
+        let id = self
+            .backend
+            .insert_checkpoint(cp.size, &cp.root, &signed.note)
             .await?;
-        tracing::info!(size, root = %hex::encode(root), "signed checkpoint");
-        Ok(signed)
+        tracing::info!(size = cp.size, root = %hex::encode(cp.root), "stored checkpoint");
+        Ok(id)
     }
 
     /// Signs a checkpoint only if the log grew since the newest one (periodic signing).

@@ -29,6 +29,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+pub mod checkpoints;
+
 /// The issuer name in access tokens.
 pub const TOKEN_ISSUER: &str = "goose-rbac";
 
@@ -62,6 +64,8 @@ pub struct PlatformConfig {
     /// Run the outbox relay in this process (one per deployment is enough; more only publish
     /// duplicates the bus drops).
     pub run_relay: bool,
+    /// The log's origin (= the log key's name): every commit seal names it.
+    pub log_origin: String,
 }
 
 /// A running platform: the shared handles a service's handlers use.
@@ -99,7 +103,11 @@ impl Platform {
                     .with_context(|| format!("opening the ledger at {}", path.display()))?,
             ),
         };
-        let ledger = Ledger::open(backend, config.service_key.clone(), LedgerConfig::default())
+        let ledger_config = LedgerConfig {
+            origin: config.log_origin.clone(),
+            ..LedgerConfig::default()
+        };
+        let ledger = Ledger::open(backend, config.service_key.clone(), ledger_config)
             .await
             .context("opening the ledger")?;
         let bus: Arc<dyn Bus> = match &config.bus {
@@ -305,6 +313,10 @@ pub struct ServiceArgs {
     /// Run the outbox relay (publishing committed events to NATS) in this process.
     #[arg(long, env = "GOOSE_RUN_RELAY")]
     pub relay: bool,
+    /// The log's origin: the name of the key that signs its checkpoints. Every service of a
+    /// deployment seals its commits for it, so it must be the same everywhere.
+    #[arg(long, env = "GOOSE_LOG_ORIGIN", default_value = goose_ledger::DEFAULT_ORIGIN)]
+    pub log_origin: String,
 }
 
 impl ServiceArgs {
@@ -327,6 +339,7 @@ impl ServiceArgs {
             service_key,
             token_keys: parse_vkeys(&self.token_vkeys)?,
             run_relay: self.relay,
+            log_origin: self.log_origin.clone(),
         })
     }
 }

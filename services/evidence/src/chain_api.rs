@@ -58,7 +58,7 @@ async fn latest_checkpoint(State(reader): State<LedgerReader>) -> Result<Respons
 }
 
 /// Builds the offline proof of `event` against the newest checkpoint that covers it; also
-/// returns that checkpoint's tree size.
+/// returns that checkpoint's tree size. Its extra data is the event's [`goose_ledger::Authorship`].
 pub async fn offline_proof(
     reader: &LedgerReader,
     event: &RecordedEvent,
@@ -70,9 +70,12 @@ pub async fn offline_proof(
         ))
     })?;
     let proof = reader.inclusion_proof(event.position, cp.size).await?;
+    // The extra data: the record, its commit's seal and the path into the sealed tree, so the
+    // proof also shows who wrote the event (opaque to other tlog-proof verifiers).
+    let authorship = reader.authorship(event.position).await?;
     Ok((
         TlogProof {
-            extra: Some(event.record.clone()),
+            extra: Some(authorship.encode()),
             index: event.position,
             hashes: proof.hashes,
             checkpoint_note: cp.note,

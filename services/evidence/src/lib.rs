@@ -24,6 +24,7 @@ use goose_evidence::dsse::TrustedKeys;
 use goose_evidence::formats;
 use goose_ledger::aggregate::{self, Aggregate};
 use goose_ledger::{Metadata, NoteKey};
+use goose_platform::checkpoints::{CheckpointPublisher, PublishConfig, WitnessClient};
 use goose_platform::{execute_problem, Platform};
 use goose_runtime::auth::{Access, AuthLayer, Caller, RouteSpec};
 use goose_runtime::problem::Problem;
@@ -65,6 +66,12 @@ pub struct EvidenceConfig {
     /// Signs checkpoints; its vkey is what verifiers check the log against.
     pub log_key: Arc<NoteKey>,
     pub checkpoint_interval: Duration,
+    /// A directory where every checkpoint is also written, once (write-once files).
+    pub checkpoint_dir: Option<std::path::PathBuf>,
+    /// Witnesses every checkpoint is offered to: `<cosigner vkey>@<URL>`.
+    pub witnesses: Vec<String>,
+    /// How many of them must cosign for a checkpoint to count as witnessed.
+    pub witness_threshold: usize,
 }
 
 pub use goose_domain::evidence::{EvidenceEvent, EvidenceRecord};
@@ -94,6 +101,7 @@ pub(crate) struct Views {
 #[derive(Clone)]
 struct AppState {
     platform: Platform,
+    checkpoints: CheckpointPublisher,
     config: EvidenceConfig,
     views: Arc<RwLock<Views>>,
     follower: goose_bus::follow::Follower,
@@ -143,15 +151,28 @@ pub async fn build(platform: &Platform, config: EvidenceConfig) -> anyhow::Resul
         platform.stopped(),
     )
     .await?;
+    let checkpoints = CheckpointPublisher::new(
+        (*platform.ledger).clone(),
+        config.log_key.clone(),
+        PublishConfig {
+            dir: config.checkpoint_dir.clone(),
+            witnesses: config
+                .witnesses
+                .iter()
+                .map(|w| WitnessClient::parse(w))
+                .collect::<anyhow::Result<_>>()?,
+            threshold: config.witness_threshold,
+        },
+    )?;
     {
-        let reader = (*platform.ledger).clone();
-        let key = config.log_key.clone();
+        let publisher = checkpoints.clone();
         let every = config.checkpoint_interval;
         let stop = platform.stopped();
-        platform.spawn(async move { reader.run_periodic_checkpoints(&key, every, stop).await });
+        platform.spawn(async move { publisher.run_periodic(every, stop).await });
     }
     let state = AppState {
         platform: platform.clone(),
+        checkpoints,
         config,
         views,
         follower,
@@ -440,12 +461,10 @@ async fn get_blob(
 }
 
 async fn checkpoint_now(State(s): State<AppState>, caller: Caller) -> Result<Response, Problem> {
-    let cp = s
-        .platform
-        .ledger
-        .sign_checkpoint(&s.config.log_key)
-        .await
-        .map_err(|e| goose_platform::ledger_problem(&e))?;
+    let cp = s.checkpoints.publish_now().await.map_err(|e| match e.downcast_ref() {
+        Some(l) => goose_platform::ledger_problem(l),
+        None => Problem::internal(format!("{e:#}")),
+    })?;
     tracing::info!(user = %caller.user, size = cp.checkpoint.size, "checkpoint signed on request");
     Ok((
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],

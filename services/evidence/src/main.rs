@@ -20,12 +20,20 @@ struct Cli {
     /// The log (checkpoint) signing key; created, mode 0600, if missing.
     #[arg(long, env = "GOOSE_LOG_KEY_FILE")]
     log_key_file: PathBuf,
-    /// Checkpoint origin (the log's name) used when the key is created.
-    #[arg(long, env = "GOOSE_LOG_NAME", default_value = "goose.example/ledger")]
-    log_name: String,
     /// Seconds between periodic checkpoints (signed only when the log grew).
     #[arg(long, env = "GOOSE_CHECKPOINT_INTERVAL", default_value_t = 60)]
     checkpoint_interval: u64,
+    /// Also write every checkpoint to this directory (write-once files), e.g. a volume another
+    /// team or machine keeps.
+    #[arg(long, env = "GOOSE_CHECKPOINT_DIR")]
+    checkpoint_dir: Option<PathBuf>,
+    /// A witness to offer every checkpoint to: `<cosigner vkey>@<URL>` (c2sp.org/tlog-witness).
+    /// Repeatable.
+    #[arg(long = "witness", env = "GOOSE_WITNESSES", value_delimiter = ',')]
+    witnesses: Vec<String>,
+    /// How many witnesses must cosign for a checkpoint to count as witnessed.
+    #[arg(long, env = "GOOSE_WITNESS_THRESHOLD", default_value_t = 0)]
+    witness_threshold: usize,
     /// Trusted in-toto attestation signers: C2SP vkeys (the envelope key id is the key's
     /// name), or @FILE with one per line.
     #[arg(
@@ -40,7 +48,18 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     goose_runtime::init_tracing();
     let cli = Cli::parse();
-    let log_key = Arc::new(NoteKey::load_or_generate(&cli.log_key_file, &cli.log_name)?);
+    // The log key's name is the log's origin, which every service seals its commits for.
+    let log_key = Arc::new(NoteKey::load_or_generate(
+        &cli.log_key_file,
+        &cli.service.log_origin,
+    )?);
+    anyhow::ensure!(
+        log_key.name() == cli.service.log_origin,
+        "the log key {} is named {:?} but --log-origin is {:?}: they must be the same",
+        cli.log_key_file.display(),
+        log_key.name(),
+        cli.service.log_origin
+    );
     let mut attestation_keys = TrustedKeys::new();
     for k in goose_platform::parse_vkeys(&cli.attestation_vkeys)? {
         attestation_keys.add(k.name.clone(), k.key);
@@ -57,6 +76,9 @@ async fn main() -> anyhow::Result<()> {
             attestation_keys,
             log_key,
             checkpoint_interval: interval,
+            checkpoint_dir: cli.checkpoint_dir,
+            witnesses: cli.witnesses,
+            witness_threshold: cli.witness_threshold,
         };
         let api = goose_evidence_service::build(&platform, config).await?;
         Ok((api, goose_evidence_service::openapi()))

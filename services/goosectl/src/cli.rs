@@ -34,8 +34,21 @@ pub struct Target {
 pub enum Command {
     /// Run Golden Goose in one process on the embedded ledger (no external servers needed).
     Dev(DevArgs),
-    /// Verify the whole log: digests, chain links, signatures, Merkle nodes, checkpoints.
+    /// Verify the whole log: digests, chain links, Merkle nodes, commit seals, checkpoints
+    /// (exit 0 verified, 1 tampered, 2 could not verify, 3 junk checkpoint rows, 4 no checkpoint).
     Verify(VerifyArgs),
+    /// Check that a newer checkpoint extends an older one (a consistency proof from the log).
+    VerifyConsistency(VerifyConsistencyArgs),
+    /// Run a witness (c2sp.org/tlog-witness): cosigns checkpoints that extend what it has seen.
+    Witness {
+        #[command(subcommand)]
+        command: WitnessCommand,
+    },
+    /// Database administration.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
     /// Sign a checkpoint of the log now and print it.
     Checkpoint(LogKeyArgs),
     /// Key management.
@@ -324,6 +337,13 @@ pub struct DevArgs {
     /// The promotion policy (default: the shipped policies/promotion_gates.yaml).
     #[arg(long)]
     pub policy: Option<PathBuf>,
+    /// A witness to offer every checkpoint to: `<cosigner vkey>@<URL>` (see `goosectl witness`).
+    /// Repeatable.
+    #[arg(long = "witness")]
+    pub witnesses: Vec<String>,
+    /// How many witnesses must cosign before the orchestrator relies on a checkpoint.
+    #[arg(long, default_value_t = 0)]
+    pub witness_threshold: usize,
 }
 
 #[derive(Debug, Args)]
@@ -334,6 +354,80 @@ pub struct VerifyArgs {
     /// File of service verifier keys, one vkey per line. Default: the data dir's keys.
     #[arg(long)]
     pub keyring: Option<PathBuf>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+}
+
+/// Checkpoints a client trusts besides the database.
+#[derive(Debug, Clone, Args)]
+pub struct TrustArgs {
+    /// A checkpoint (signed note) obtained elsewhere — a witness, a checkpoint directory, an
+    /// earlier run. The log must match it. Repeatable.
+    #[arg(long = "trusted-checkpoint")]
+    pub trusted_checkpoints: Vec<PathBuf>,
+    /// Where the newest checkpoint seen of each log is remembered
+    /// (default: $XDG_CACHE_HOME/goosectl/checkpoints or ~/.cache/goosectl/checkpoints).
+    #[arg(long, env = "GOOSE_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Remember nothing between runs.
+    #[arg(long, conflicts_with = "state_dir")]
+    pub no_state: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyConsistencyArgs {
+    /// The older checkpoint (signed note file).
+    pub old: PathBuf,
+    /// The newer checkpoint (signed note file).
+    pub new: PathBuf,
+    /// The log's verifier key (vkey), or @FILE. Default: derived from the data dir's log key.
+    #[arg(long)]
+    pub log_key: Option<String>,
+    /// Take the proof from the evidence API (--url / GOOSE_EVIDENCE_URL, with GOOSE_TOKEN)
+    /// instead of the database.
+    #[arg(long)]
+    pub from_api: bool,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WitnessCommand {
+    /// Serve POST /add-checkpoint (c2sp.org/tlog-witness) for the logs given.
+    Serve(WitnessServeArgs),
+    /// Print this witness's cosigner verifier key (give it to the logs' operators).
+    Key(WitnessKeyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WitnessKeyArgs {
+    /// The witness's private key file; created (mode 0600) if missing.
+    #[arg(long, env = "GOOSE_WITNESS_KEY_FILE")]
+    pub key_file: PathBuf,
+    /// The witness's name (a schema-less URL), used when the key is created.
+    #[arg(long, default_value = "witness.goose.example")]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct WitnessServeArgs {
+    #[command(flatten)]
+    pub key: WitnessKeyArgs,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7380")]
+    pub listen: SocketAddr,
+    /// Directory where the newest cosigned checkpoint of each log is kept (durably).
+    #[arg(long)]
+    pub state_dir: PathBuf,
+    /// A log to witness: its checkpoint verifier key (the key's name is the origin). Repeatable.
+    #[arg(long = "log", required = true)]
+    pub logs: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Install or upgrade the ledger schema (run once as the tables' owner).
+    Migrate,
 }
 
 #[derive(Debug, Args)]
@@ -365,7 +459,10 @@ pub struct VerifyProofArgs {
     /// The log's verifier key (vkey), or @FILE holding it.
     #[arg(long)]
     pub key: String,
-    /// Also check the event's own signature against these service keys (one vkey per line).
+    /// Also check who wrote the event: its commit seal against these service keys (one vkey
+    /// per line).
     #[arg(long)]
     pub keyring: Option<PathBuf>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
 }

@@ -1,11 +1,19 @@
-//! The one-shot verbs: verify, checkpoint, keys show, proof, verify-proof.
+//! The one-shot verbs: verify, verify-consistency, checkpoint, keys show, proof,
+//! verify-proof, db migrate.
 
-use crate::cli::{LogKeyArgs, ProofArgs, Target, VerifyArgs, VerifyProofArgs};
+use crate::api::Svc;
+use crate::chain_api;
+use crate::cli::{
+    Api, LogKeyArgs, ProofArgs, Target, TrustArgs, VerifyArgs, VerifyConsistencyArgs,
+    VerifyProofArgs,
+};
 use crate::keyfiles;
+use crate::trust::{self, exit, ClientState};
+use base64::Engine as _;
 use anyhow::{bail, Context as _, Result};
 use goose_ledger::postgres::PgBackend;
 use goose_ledger::sqlite::SqliteBackend;
-use goose_ledger::{canonical, verify, Backend, LedgerReader, TlogProof};
+use goose_ledger::{canonical, verify, Authorship, Backend, LedgerReader, TlogProof, Vkey};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -31,15 +39,29 @@ pub async fn open_backend(target: &Target) -> Result<Arc<dyn Backend>> {
     })
 }
 
-pub async fn verify(target: &Target, args: &VerifyArgs) -> Result<ExitCode> {
-    let log_key = match &args.log_key {
-        Some(v) => keyfiles::parse_vkey_arg(v)?,
-        None => goose_ledger::Vkey::parse(
+/// The log's verifier key: given, or derived from the data dir's log key.
+fn log_vkey(arg: Option<&str>, target: &Target) -> Result<Vkey> {
+    match arg {
+        Some(v) => keyfiles::parse_vkey_arg(v),
+        None => Ok(Vkey::parse(
             &keyfiles::load_log_key(None, &target.data_dir)
                 .context("no --log-key given")?
                 .vkey(),
-        )?,
+        )?),
+    }
+}
+
+fn client_state(trust: &TrustArgs, log_key: &Vkey) -> ClientState {
+    let dir = if trust.no_state {
+        None
+    } else {
+        trust.state_dir.clone().or_else(trust::default_state_dir)
     };
+    ClientState::open(dir.as_deref(), log_key)
+}
+
+pub async fn verify(target: &Target, args: &VerifyArgs) -> Result<ExitCode> {
+    let log_key = log_vkey(args.log_key.as_deref(), target)?;
     let keyring = match &args.keyring {
         Some(path) => keyfiles::read_keyring(path)?,
         None if target.database_url.is_none() => keyfiles::data_dir_keyring(&target.data_dir)?,
@@ -47,7 +69,15 @@ pub async fn verify(target: &Target, args: &VerifyArgs) -> Result<ExitCode> {
             "--keyring FILE is needed to verify a PostgreSQL ledger (one service vkey per line)"
         ),
     };
+    let state = client_state(&args.trust, &log_key);
+    let mut trusted = trust::read_trusted(&args.trust.trusted_checkpoints, &log_key)?;
+    trusted.extend(state.load()?);
+    if let Err(e) = trust::check_no_fork(&trusted) {
+        println!("FAILED: {e:#}");
+        return Ok(ExitCode::from(exit::TAMPERED));
+    }
     let backend = open_backend(target).await?;
+    let reader = LedgerReader::new(backend.clone());
     let total = backend.size().await?;
     let bar = ProgressBar::new(total).with_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} events {per_sec} eta {eta}")
@@ -57,33 +87,150 @@ pub async fn verify(target: &Target, args: &VerifyArgs) -> Result<ExitCode> {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let started = std::time::Instant::now();
-    let verdict = verify::verify_backend(backend, keyring, &log_key, |done, total| {
+    let outcome = verify::verify_backend(backend, keyring, &log_key, trusted.clone(), |done, total| {
         bar.set_length(total);
         bar.set_position(done);
     })
     .await?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
-    match verdict {
-        Ok(report) => {
-            println!(
-                "OK: {} events verified in {:.2}s ({:.0} events/s); root {}; checkpoints verified at sizes {:?}",
-                report.events,
-                secs,
-                report.events as f64 / secs.max(1e-9),
-                hex::encode(report.root),
-                report.checkpoints_verified
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+    for i in &outcome.intrusions {
+        println!("INTRUSION: {i}: not signed by this log's key; ignored");
+    }
+    let report = match outcome.verdict {
+        Ok(report) => report,
         Err(failure) => {
             println!(
                 "FAILED at position {}: {}",
                 failure.position, failure.problem
             );
-            Ok(ExitCode::FAILURE)
+            return Ok(ExitCode::from(exit::TAMPERED));
+        }
+    };
+    // The database's own newest valid checkpoint must not be older than one the client
+    // trusts: that would mean checkpoints were deleted, or the log rolled back.
+    let (newest, _) = reader.latest_valid_checkpoint(&log_key, 0).await?;
+    let newest_trusted = trusted.iter().max_by_key(|c| c.checkpoint.size);
+    if let Some(t) = newest_trusted {
+        if newest.as_ref().is_none_or(|n| n.checkpoint.size < t.checkpoint.size) {
+            println!(
+                "FAILED: the database's newest checkpoint ({}) is older than a trusted one (size {}): checkpoints were deleted or the log was rolled back",
+                newest.as_ref().map_or_else(|| "none".to_owned(), |n| format!("size {}", n.checkpoint.size)),
+                t.checkpoint.size
+            );
+            return Ok(ExitCode::from(exit::TAMPERED));
         }
     }
+    println!(
+        "OK: {} events verified in {:.2}s ({:.0} events/s); {} commit seals; root {}; checkpoints verified at sizes {:?}",
+        report.events,
+        secs,
+        report.events as f64 / secs.max(1e-9),
+        report.seals_verified,
+        hex::encode(report.root),
+        report.checkpoints_verified
+    );
+    let Some(newest) = newest.or_else(|| newest_trusted.cloned()) else {
+        println!(
+            "UNANCHORED: no checkpoint signed by {} covers this log, so nothing outside the database vouches for it (sign one: goosectl checkpoint)",
+            log_key.key_id()
+        );
+        return Ok(ExitCode::from(if outcome.intrusions.is_empty() {
+            exit::UNANCHORED
+        } else {
+            exit::INTRUSION
+        }));
+    };
+    // Everything up to the log's size verified against it, so it extends what was remembered.
+    if state.remember(&newest)? {
+        println!(
+            "remembered checkpoint of size {} in {}",
+            newest.checkpoint.size,
+            state.describe()
+        );
+    }
+    if !outcome.intrusions.is_empty() {
+        return Ok(ExitCode::from(exit::INTRUSION));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn verify_consistency(
+    target: &Target,
+    api: &Api,
+    args: &VerifyConsistencyArgs,
+) -> Result<ExitCode> {
+    let log_key = log_vkey(args.log_key.as_deref(), target)?;
+    let mut both = trust::read_trusted(&[args.old.clone(), args.new.clone()], &log_key)?;
+    let (Some(new), Some(old)) = (both.pop(), both.pop()) else {
+        bail!("two checkpoints are needed");
+    };
+    if old.checkpoint.size > new.checkpoint.size {
+        bail!(
+            "the old checkpoint (size {}) is larger than the new one (size {})",
+            old.checkpoint.size,
+            new.checkpoint.size
+        );
+    }
+    let proof: Vec<goose_ledger::merkle::Hash> = if args.from_api {
+        let path = format!(
+            "/v1/chain/proofs/consistency?from={}&to={}",
+            old.checkpoint.size, new.checkpoint.size
+        );
+        let body = crate::api::send(api.request(Svc::Evidence, reqwest::Method::GET, &path)?)
+            .await?
+            .json()?;
+        let parsed: chain_api::ConsistencyResponse = serde_json::from_value(body)?;
+        parsed
+            .hashes
+            .iter()
+            .map(|h| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(h)
+                    .ok()
+                    .and_then(|b| b.try_into().ok())
+                    .context("the API's proof holds a hash that is not base64 SHA-256")
+            })
+            .collect::<Result<_>>()?
+    } else {
+        let reader = LedgerReader::new(open_backend(target).await?);
+        reader
+            .consistency_proof(old.checkpoint.size, new.checkpoint.size)
+            .await?
+    };
+    if let Err(e) = goose_ledger::merkle::verify_consistency(
+        old.checkpoint.size,
+        new.checkpoint.size,
+        &old.checkpoint.root,
+        &new.checkpoint.root,
+        &proof,
+    ) {
+        println!(
+            "FAILED: checkpoint of size {} does not extend the one of size {}: {e} (fork)",
+            new.checkpoint.size, old.checkpoint.size
+        );
+        return Ok(ExitCode::from(exit::TAMPERED));
+    }
+    // What the client remembers: a same-size checkpoint must match; the new one is remembered
+    // only when the proof starts from what was remembered (or nothing was).
+    let state = client_state(&args.trust, &log_key);
+    let seen = state.load()?;
+    if let Some(seen) = &seen {
+        if let Err(e) = trust::check_no_fork(&[seen.clone(), old.clone(), new.clone()]) {
+            println!("FAILED: {e:#}");
+            return Ok(ExitCode::from(exit::TAMPERED));
+        }
+    }
+    if seen.as_ref().is_none_or(|s| s.checkpoint.size == old.checkpoint.size) {
+        state.remember(&new)?;
+    }
+    println!(
+        "OK: the checkpoint of size {} extends the one of size {} ({} proof hashes)",
+        new.checkpoint.size,
+        old.checkpoint.size,
+        proof.len()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 pub async fn checkpoint(target: &Target, args: &LogKeyArgs) -> Result<ExitCode> {
@@ -124,38 +271,65 @@ pub fn verify_proof(args: &VerifyProofArgs) -> Result<ExitCode> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("reading {}", args.file.display()))?;
     let proof = TlogProof::parse(&text)?;
-    let Some(record) = &proof.extra else {
+    let Some(extra) = &proof.extra else {
         bail!("the proof carries no event record (extra line); cannot recompute the leaf");
     };
-    let decoded = canonical::decode_record(record, proof.index)?;
+    let authorship = Authorship::decode(extra)?;
+    let decoded = canonical::decode_record(&authorship.record, proof.index)?;
     let event = &decoded.event;
     if event.position != proof.index {
         println!(
             "FAILED: the record is for position {}, the proof for index {}",
             event.position, proof.index
         );
-        return Ok(ExitCode::FAILURE);
+        return Ok(ExitCode::from(exit::TAMPERED));
     }
     let checkpoint = match proof.verify(&vkey, &event.digest) {
         Ok(cp) => cp,
         Err(e) => {
             println!("FAILED: {e}");
-            return Ok(ExitCode::FAILURE);
+            return Ok(ExitCode::from(exit::TAMPERED));
         }
     };
+    // Against what this client trusts: same size means same root; older is a rollback.
+    let state = client_state(&args.trust, &vkey);
+    let mut trusted = trust::read_trusted(&args.trust.trusted_checkpoints, &vkey)?;
+    trusted.extend(state.load()?);
+    let mut all = trusted.clone();
+    all.push(checkpoint.clone());
+    if let Err(e) = trust::check_no_fork(&all) {
+        println!("FAILED: {e:#}");
+        return Ok(ExitCode::from(exit::TAMPERED));
+    }
+    if let Some(newest) = trusted.iter().max_by_key(|c| c.checkpoint.size) {
+        if newest.checkpoint.size > checkpoint.checkpoint.size {
+            println!(
+                "FAILED: rollback: the proof's checkpoint (size {}) is older than the newest this client trusts (size {}); ask for a proof against a current checkpoint",
+                checkpoint.checkpoint.size, newest.checkpoint.size
+            );
+            return Ok(ExitCode::from(exit::TAMPERED));
+        }
+    }
+    let mut writer = String::new();
     if let Some(path) = &args.keyring {
         let ring = keyfiles::read_keyring(path)?;
-        if let Err(e) = ring.verify(
-            &event.key_id,
-            &canonical::signing_message(decoded.content),
-            &event.signature,
-        ) {
-            println!("FAILED: {e}");
-            return Ok(ExitCode::FAILURE);
+        match authorship.verify(&ring, &checkpoint.checkpoint.origin) {
+            Ok(a) => {
+                writer = format!(
+                    ", written by {} (commit [{}, {}] sealed)",
+                    a.seal.key_id,
+                    a.seal.first,
+                    a.seal.last()
+                )
+            }
+            Err(e) => {
+                println!("FAILED: {e}");
+                return Ok(ExitCode::from(exit::TAMPERED));
+            }
         }
     }
     println!(
-        "OK: event {} ({} {} v{}) is at position {} of {} ({} events, signed by {})",
+        "OK: event {} ({} {} v{}) is at position {} of {} ({} events, signed by {}){writer}",
         event.event_id,
         event.event_type,
         event.stream,
@@ -165,5 +339,16 @@ pub fn verify_proof(args: &VerifyProofArgs) -> Result<ExitCode> {
         checkpoint.checkpoint.size,
         vkey.key_id()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn db_migrate(target: &Target) -> Result<ExitCode> {
+    let Some(url) = &target.database_url else {
+        bail!("--database-url is needed (the embedded ledger migrates itself when opened)");
+    };
+    PgBackend::connect(url)
+        .await
+        .context("installing the ledger schema")?;
+    println!("the ledger schema is installed and current");
     Ok(ExitCode::SUCCESS)
 }

@@ -7,6 +7,7 @@ use crate::keyfiles;
 use anyhow::{Context as _, Result};
 use goose_bus::memory::MemoryBus;
 use goose_ledger::{Ledger, Metadata, NewEvent, NoteKey, StreamId};
+use goose_platform::checkpoints::{CheckpointPublisher, PublishConfig, WitnessClient};
 use goose_platform::{BusChoice, Platform, PlatformConfig, Storage};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -22,6 +23,10 @@ pub struct DevConfig {
     pub checkpoint_interval: Duration,
     /// The promotion policy file (the shipped default when `None`).
     pub policy: Option<PathBuf>,
+    /// Witnesses every checkpoint is offered to (`<cosigner vkey>@<URL>`).
+    pub witnesses: Vec<String>,
+    /// Cosignatures a checkpoint needs to count as witnessed (0: no policy).
+    pub witness_threshold: usize,
 }
 
 impl DevConfig {
@@ -31,6 +36,8 @@ impl DevConfig {
             listen: args.listen,
             checkpoint_interval: Duration::from_secs(args.checkpoint_interval.max(1)),
             policy: args.policy.clone(),
+            witnesses: args.witnesses.clone(),
+            witness_threshold: args.witness_threshold,
         }
     }
 }
@@ -79,6 +86,7 @@ pub async fn serve(
         service_key: service_key.clone(),
         token_keys: vec![token_vkey],
         run_relay: true,
+        log_origin: log_key.name().to_owned(),
     })
     .await?;
     record_start(&platform.ledger, &log_key, &service_key).await?;
@@ -111,6 +119,9 @@ pub async fn serve(
             attestation_keys,
             log_key: log_key.clone(),
             checkpoint_interval: config.checkpoint_interval,
+            checkpoint_dir: Some(keyfiles::checkpoints_dir(data_dir)),
+            witnesses: config.witnesses.clone(),
+            witness_threshold: config.witness_threshold,
         },
     )
     .await?;
@@ -141,6 +152,7 @@ pub async fn serve(
             leases: Arc::new(goose_orchestrator::lease::MemoryLeases::default()),
             keyring: Some(keyfiles::data_dir_keyring(data_dir)?),
             log_key: Some(goose_ledger::Vkey::parse(&log_key.vkey())?),
+            witness_policy: witness_policy(&config)?,
         },
     )
     .await?;
@@ -173,12 +185,45 @@ pub async fn serve(
 
     goose_platform::serve(&platform, app, listener, shutdown).await?;
     // A final checkpoint, so everything written is covered when we stop.
-    platform.ledger.sign_checkpoint_if_grown(&log_key).await?;
+    publisher(&platform, &log_key, &config)?
+        .publish_if_grown()
+        .await?;
     tracing::info!("goosectl dev stopped");
     Ok(())
 }
 
 /// Records that this node started, with its public keys, on the chain itself.
+fn witness_clients(config: &DevConfig) -> Result<Vec<WitnessClient>> {
+    config
+        .witnesses
+        .iter()
+        .map(|w| WitnessClient::parse(w))
+        .collect()
+}
+
+fn witness_policy(config: &DevConfig) -> Result<goose_ledger::witness::WitnessPolicy> {
+    Ok(goose_ledger::witness::WitnessPolicy {
+        witnesses: witness_clients(config)?.into_iter().map(|w| w.key).collect(),
+        threshold: config.witness_threshold,
+    })
+}
+
+fn publisher(
+    platform: &Platform,
+    log_key: &Arc<NoteKey>,
+    config: &DevConfig,
+) -> Result<CheckpointPublisher> {
+    CheckpointPublisher::new(
+        (*platform.ledger).clone(),
+        log_key.clone(),
+        PublishConfig {
+            dir: Some(keyfiles::checkpoints_dir(&config.data_dir)),
+            witnesses: witness_clients(config)?,
+            threshold: config.witness_threshold,
+        },
+    )
+}
+
 async fn record_start(ledger: &Ledger, log_key: &NoteKey, service_key: &NoteKey) -> Result<()> {
     let stream = StreamId::new("ledger_node", "dev")?;
     let version = ledger

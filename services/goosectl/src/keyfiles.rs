@@ -13,6 +13,11 @@ pub fn keys_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("keys")
 }
 
+/// Where `goosectl dev` writes every checkpoint (write-once files): the default sink.
+pub fn checkpoints_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("checkpoints")
+}
+
 pub fn log_key_path(data_dir: &Path) -> PathBuf {
     keys_dir(data_dir).join("log.key")
 }

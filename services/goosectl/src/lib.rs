@@ -7,12 +7,14 @@ mod commands;
 pub mod dev;
 pub mod keyfiles;
 mod promote;
+pub mod trust;
+mod witness;
 
-use cli::{Cli, Command, EvidenceCommand, KeysCommand, ServiceCommand};
+use cli::{Cli, Command, DbCommand, EvidenceCommand, KeysCommand, ServiceCommand};
 use std::process::ExitCode;
 
-/// Runs one command. `Ok(code)` carries verdicts (a failed verification is exit code 1);
-/// `Err` is a usage or I/O problem (exit code 2).
+/// Runs one command. `Ok(code)` carries verdicts (see [`trust::exit`]: a failed verification
+/// is exit code 1); `Err` is a usage or I/O problem (exit code 2).
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Dev(args) => {
@@ -24,6 +26,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify(args) => commands::verify(&cli.target, &args).await,
+        Command::VerifyConsistency(args) => {
+            commands::verify_consistency(&cli.target, &cli.api, &args).await
+        }
+        Command::Witness { command } => witness::run(command).await,
+        Command::Db {
+            command: DbCommand::Migrate,
+        } => commands::db_migrate(&cli.target).await,
         Command::Checkpoint(args) => commands::checkpoint(&cli.target, &args).await,
         Command::Keys {
             command: KeysCommand::Show(args),

@@ -5,6 +5,7 @@
 
 use goose_domain::gates::{ChainFact, FactRef};
 use goose_ledger::verify::Verifier;
+use goose_ledger::witness::WitnessPolicy;
 use goose_ledger::{Keyring, LedgerReader, Vkey};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -16,6 +17,8 @@ const POLL: Duration = Duration::from_millis(500);
 #[derive(Debug, Clone, Default)]
 pub struct ChainWatch {
     status: Arc<RwLock<ChainFact>>,
+    /// Intrusions already alerted on (checkpoint row ids).
+    seen_intrusions: Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
 }
 
 impl ChainWatch {
@@ -39,6 +42,7 @@ impl ChainWatch {
         reader: LedgerReader,
         keyring: Keyring,
         log_key: Option<Vkey>,
+        witnesses: WitnessPolicy,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Self {
         let watch = Self::default();
@@ -49,15 +53,9 @@ impl ChainWatch {
         let w = watch.clone();
         tokio::spawn(async move {
             tokio::pin!(stop);
-            let mut verifier = match Verifier::new(keyring, &log_key, &[]) {
-                Ok(v) => v,
-                Err(f) => {
-                    w.update(|s| s.failure = Some(f.to_string()));
-                    return;
-                }
-            };
+            let mut verifier = Verifier::new(keyring, &log_key, &[]);
             loop {
-                if let Err(e) = w.catch_up(&reader, &mut verifier, &log_key).await {
+                if let Err(e) = w.catch_up(&reader, &mut verifier, &log_key, &witnesses).await {
                     tracing::warn!(error = %e, "chain watch: reading the ledger failed; retrying");
                 }
                 if w.fact().failure.is_some() {
@@ -78,16 +76,62 @@ impl ChainWatch {
         reader: &LedgerReader,
         verifier: &mut Verifier,
         log_key: &Vkey,
+        witnesses: &WitnessPolicy,
     ) -> goose_ledger::Result<()> {
-        let Some(cp) = reader.latest_checkpoint().await? else {
+        // Only checkpoints signed by the log key count; other rows are intrusions (someone with
+        // database rights inserted them) and raise an alert, never a verdict.
+        let (cp, intrusions) = reader
+            .latest_valid_checkpoint(log_key, verifier.position())
+            .await?;
+        for i in intrusions {
+            if self.seen_intrusions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(i.id) {
+                metrics::counter!(crate::metrics::CHAIN_INTRUSIONS).increment(1);
+                tracing::error!(intrusion = %i, "chain watch: a checkpoint row this log did not sign");
+            }
+        }
+        let Some(mut cp) = cp else {
             return Ok(());
+        };
+        if witnesses.is_set() && !witnesses.is_witnessed(&cp.note) {
+            // Rely only on the newest checkpoint that enough witnesses cosigned.
+            let older = reader
+                .backend()
+                .checkpoints_from(verifier.position(), 200)
+                .await?
+                .into_iter()
+                .filter(|c| witnesses.is_witnessed(&c.note))
+                .find_map(|c| goose_ledger::verify::check_stored_checkpoint(&c, log_key).ok());
+            match older {
+                Some(o) => cp = o,
+                None => {
+                    tracing::warn!(
+                        size = cp.checkpoint.size,
+                        "chain watch: newest checkpoint lacks the witness quorum; waiting"
+                    );
+                    return Ok(());
+                }
+            }
+        }
+        let cp = goose_ledger::StoredCheckpoint {
+            id: 0,
+            size: cp.checkpoint.size,
+            root: cp.checkpoint.root.to_vec(),
+            note: cp.note,
         };
         let fact = FactRef {
             kind: "checkpoint".into(),
             id: cp.size.to_string(),
             position: None,
             digest: Some(hex::encode(&cp.root)),
-            note: "signed checkpoint (tree size, root)".into(),
+            note: if witnesses.is_set() {
+                format!(
+                    "signed checkpoint (tree size, root), cosigned by {} of {} witnesses",
+                    witnesses.cosigners(&cp.note),
+                    witnesses.witnesses.len()
+                )
+            } else {
+                "signed checkpoint (tree size, root)".into()
+            },
         };
         if cp.size <= verifier.position() {
             if cp.size == verifier.position() {
@@ -95,9 +139,17 @@ impl ChainWatch {
             }
             return Ok(());
         }
-        if let Err(f) = verifier.add_checkpoint(&cp, log_key) {
-            self.update(|s| s.failure = Some(f.to_string()));
-            return Ok(());
+        match verifier.add_checkpoint(&cp, log_key) {
+            Ok(Ok(())) => {}
+            Ok(Err(intrusion)) => {
+                // Verified a moment ago: only a concurrent change gets here.
+                tracing::error!(%intrusion, "chain watch: checkpoint changed while reading");
+                return Ok(());
+            }
+            Err(f) => {
+                self.update(|s| s.failure = Some(f.to_string()));
+                return Ok(());
+            }
         }
         while verifier.position() < cp.size {
             let want = (cp.size - verifier.position()).min(5_000) as u32;
@@ -117,11 +169,8 @@ impl ChainWatch {
             }
             let rows: Vec<_> = rows.into_iter().filter(|r| r.position < cp.size).collect();
             // Hashing and signature checks are CPU work: off the async threads.
-            let mut owned = std::mem::replace(
-                verifier,
-                Verifier::new(Keyring::new(), log_key, &[])
-                    .map_err(|f| goose_ledger::Error::InvalidInput(f.to_string()))?,
-            );
+            let mut owned =
+                std::mem::replace(verifier, Verifier::new(Keyring::new(), log_key, &[]));
             let (back, result) = tokio::task::spawn_blocking(move || {
                 let r = owned.push_rows(&rows).and_then(|()| owned.flush());
                 (owned, r)

@@ -399,7 +399,7 @@ impl Engine {
             self.finish(d).await?;
             return Ok(Progress::Finished);
         }
-        let facts = self.facts(d);
+        let facts = self.facts(d).await;
         let states = {
             let data = self.views.read();
             d.promotion
@@ -552,7 +552,32 @@ impl Engine {
     }
 
     /// Gathers what the gates read, for every target the step may decide.
-    fn facts(&self, d: &Driven) -> BTreeMap<String, TargetFacts> {
+    async fn facts(&self, d: &Driven) -> BTreeMap<String, TargetFacts> {
+        let mut out = self.facts_from_views(d);
+        // Authorship of every cited event (its commit seal), checked outside the read lock.
+        let reader: &goose_ledger::LedgerReader = &self.platform.ledger;
+        let origin = self.platform.ledger.origin();
+        for f in out.values_mut() {
+            let mut cited: Vec<FactRef> = f.evidence.iter().map(|e| e.fact.clone()).collect();
+            cited.extend(
+                f.dependencies
+                    .iter()
+                    .filter_map(|d| d.compliant.as_ref().map(|(_, f)| f.clone())),
+            );
+            cited.extend(f.approval.as_ref().map(|a| a.fact.clone()));
+            let mut signatures = Vec::with_capacity(cited.len());
+            for fact in cited {
+                signatures.push(SignatureFact {
+                    verdict: self.views.authorship_verdict(reader, origin, &fact.id).await,
+                    fact,
+                });
+            }
+            f.signatures = signatures;
+        }
+        out
+    }
+
+    fn facts_from_views(&self, d: &Driven) -> BTreeMap<String, TargetFacts> {
         let Some(request) = &d.promotion.request else {
             return BTreeMap::new();
         };
@@ -654,23 +679,6 @@ impl Engine {
             );
         }
         drop(data);
-        // Signatures of every cited event, checked outside the read lock.
-        for f in out.values_mut() {
-            let mut cited: Vec<FactRef> = f.evidence.iter().map(|e| e.fact.clone()).collect();
-            cited.extend(
-                f.dependencies
-                    .iter()
-                    .filter_map(|d| d.compliant.as_ref().map(|(_, f)| f.clone())),
-            );
-            cited.extend(f.approval.as_ref().map(|a| a.fact.clone()));
-            f.signatures = cited
-                .into_iter()
-                .map(|fact| SignatureFact {
-                    verdict: self.views.signature_verdict(&fact.id),
-                    fact,
-                })
-                .collect();
-        }
         out
     }
 

@@ -93,6 +93,9 @@ pub struct OrchestratorConfig {
     pub keyring: Option<Keyring>,
     /// The log's checkpoint key: the `evidence_chain_valid` rule checks checkpoints with it.
     pub log_key: Option<Vkey>,
+    /// When set (threshold > 0), the rule relies only on checkpoints cosigned by that many of
+    /// these witnesses.
+    pub witness_policy: goose_ledger::witness::WitnessPolicy,
 }
 
 /// Reads a policy file's text: the policy and its digest.
@@ -124,6 +127,7 @@ pub async fn build(platform: &Platform, config: OrchestratorConfig) -> anyhow::R
         (*platform.ledger).clone(),
         config.keyring.clone().unwrap_or_default(),
         config.log_key.clone(),
+        config.witness_policy.clone(),
         platform.stopped(),
     );
     let engine = Engine::new(

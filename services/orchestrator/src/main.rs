@@ -28,6 +28,13 @@ struct Cli {
     /// The log's checkpoint verifier key (vkey or @FILE) for the evidence_chain_valid rule.
     #[arg(long, env = "GOOSE_LOG_VKEY")]
     log_vkey: Option<String>,
+    /// A witness's cosigner verifier key; with --witness-threshold, the evidence_chain_valid
+    /// rule relies only on checkpoints cosigned by enough of them. Repeatable.
+    #[arg(long = "witness-key", env = "GOOSE_WITNESS_KEYS", value_delimiter = ',')]
+    witness_keys: Vec<String>,
+    /// How many of the witnesses must have cosigned a checkpoint (0: no witness policy).
+    #[arg(long, env = "GOOSE_WITNESS_THRESHOLD", default_value_t = 0)]
+    witness_threshold: usize,
 }
 
 #[tokio::main]
@@ -58,6 +65,20 @@ async fn main() -> anyhow::Result<()> {
     if keyring.is_none() || log_key.is_none() {
         tracing::warn!("no --keyring or --log-vkey: signatures_verified / evidence_chain_valid cannot pass unless the policy disables them");
     }
+    let witness_policy = goose_ledger::witness::WitnessPolicy {
+        witnesses: cli
+            .witness_keys
+            .iter()
+            .map(|k| goose_ledger::witness::WitnessKey::parse(k))
+            .collect::<Result<_, _>>()?,
+        threshold: cli.witness_threshold,
+    };
+    anyhow::ensure!(
+        witness_policy.threshold <= witness_policy.witnesses.len(),
+        "--witness-threshold {} is more than the {} --witness-key given",
+        witness_policy.threshold,
+        witness_policy.witnesses.len()
+    );
     let database_url = cli.service.database_url.clone();
     let rbac_url = cli.rbac_url.clone();
     goose_platform::run_service("goose-orchestrator", &cli.service, |platform| async move {
@@ -68,6 +89,7 @@ async fn main() -> anyhow::Result<()> {
             leases: Arc::new(goose_orchestrator::lease::PgLeases::new(&database_url)),
             keyring,
             log_key,
+            witness_policy,
         };
         let api = goose_orchestrator::build(&platform, config).await?;
         Ok((api, goose_orchestrator::openapi()))

@@ -13,7 +13,7 @@ use goose_domain::graph::DependencyGraph;
 use goose_domain::lock::{LockEvent, ServiceLock};
 use goose_domain::package::{Package, PackageEvent};
 use goose_domain::promotion::{Promotion, PromotionEvent};
-use goose_ledger::{canonical, Keyring, RecordedEvent};
+use goose_ledger::{Keyring, LedgerReader, RecordedEvent};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::watch;
@@ -39,21 +39,15 @@ pub fn fact_of(kind: &str, ev: &RecordedEvent, note: impl Into<String>) -> FactR
     }
 }
 
-/// What is needed to check an event's signature later.
-#[derive(Debug, Clone)]
+/// What is needed to check an event's authorship later: where it is in the log.
+#[derive(Debug, Clone, Copy)]
 struct Signed {
-    key_id: String,
-    signature: [u8; 64],
-    record: Arc<Vec<u8>>,
     position: u64,
 }
 
 impl Signed {
     fn of(ev: &RecordedEvent) -> Self {
         Self {
-            key_id: ev.key_id.clone(),
-            signature: ev.signature,
-            record: Arc::new(ev.record.clone()),
             position: ev.position,
         }
     }
@@ -143,8 +137,15 @@ impl Views {
         self.changed.subscribe()
     }
 
-    /// Checks the signature of a cited event against the trusted keyring (once per event).
-    pub fn signature_verdict(&self, event_id: &str) -> Result<String, String> {
+    /// Checks who wrote a cited event: the seal of its commit must verify with a trusted key
+    /// and cover the event (chain format v2). Once per event; a failure to read the ledger is
+    /// not cached.
+    pub async fn authorship_verdict(
+        &self,
+        reader: &LedgerReader,
+        origin: &str,
+        event_id: &str,
+    ) -> Result<String, String> {
         if let Some(v) = self
             .verdicts
             .lock()
@@ -156,21 +157,17 @@ impl Views {
         let Some(keyring) = &self.keyring else {
             return Err("no keyring configured".into());
         };
-        let Some(signed) = self.read().signed.get(event_id).cloned() else {
+        let Some(signed) = self.read().signed.get(event_id).copied() else {
             return Err("the event is not known to the orchestrator".into());
         };
-        let verdict = canonical::decode_record(&signed.record, signed.position)
-            .map_err(|e| e.to_string())
-            .and_then(|d| {
-                keyring
-                    .verify(
-                        &signed.key_id,
-                        &canonical::signing_message(d.content),
-                        &signed.signature,
-                    )
-                    .map(|()| signed.key_id.clone())
-                    .map_err(|e| e.to_string())
-            });
+        let verdict = match reader.authorship(signed.position).await {
+            Ok(a) => a
+                .verify(keyring, origin)
+                .map(|a| a.seal.key_id)
+                .map_err(|e| e.to_string()),
+            Err(e) if e.is_retryable() => return Err(format!("reading its seal failed: {e}")),
+            Err(e) => Err(e.to_string()),
+        };
         self.verdicts
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -311,8 +311,8 @@ async fn verify_on_postgres_names_the_first_bad_position() {
             "--keyring",
         ])
         .arg(&k.keyring_file));
-    assert_eq!(code, 1, "{out}");
-    assert!(out.contains("checkpoint"), "{out}");
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("INTRUSION: checkpoint row"), "{out}");
     drop(k.dir);
 }
 

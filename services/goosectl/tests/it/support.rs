@@ -9,8 +9,17 @@ pub fn goosectl() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_goosectl"));
     c.env("RUST_LOG", "warn")
         .env_remove("GOOSE_DATABASE_URL")
-        .env_remove("GOOSE_DATA_DIR");
+        .env_remove("GOOSE_DATA_DIR")
+        // The client's memory of checkpoints: this test process's own, never the user's.
+        .env("GOOSE_STATE_DIR", state_dir());
     c
+}
+
+/// A state directory for this test process (each test's logs have their own keys, so their
+/// remembered checkpoints never collide).
+pub fn state_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().unwrap()).path()
 }
 
 pub fn run(cmd: &mut Command) -> (i32, String) {
@@ -44,9 +53,11 @@ pub async fn keyed(backend: Arc<dyn Backend>) -> KeyedLedger {
     let log_key = NoteKey::load_or_generate(&log_key_file, "goose.test/ledger").unwrap();
     let keyring_file = dir.path().join("keyring");
     std::fs::write(&keyring_file, format!("# services\n{}\n", service.vkey())).unwrap();
-    let ledger = Ledger::open(backend, service, LedgerConfig::default())
-        .await
-        .unwrap();
+    let config = LedgerConfig {
+        origin: "goose.test/ledger".into(),
+        ..LedgerConfig::default()
+    };
+    let ledger = Ledger::open(backend, service, config).await.unwrap();
     KeyedLedger {
         ledger,
         log_key,
