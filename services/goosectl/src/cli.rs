@@ -369,8 +369,8 @@ pub struct TrustArgs {
     /// (default: $XDG_CACHE_HOME/goosectl/checkpoints or ~/.cache/goosectl/checkpoints).
     #[arg(long, env = "GOOSE_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
-    /// Remember nothing between runs.
-    #[arg(long, conflicts_with = "state_dir")]
+    /// Remember nothing between runs (overrides --state-dir and GOOSE_STATE_DIR).
+    #[arg(long)]
     pub no_state: bool,
 }
 

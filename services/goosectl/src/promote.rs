@@ -440,12 +440,14 @@ fn check_fact(dir: &Path, fact: &Value, log_key: &goose_ledger::Vkey) -> Result<
     let path = dir.join("proofs").join(format!("{id}.tlog-proof"));
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let proof = TlogProof::parse(&text).map_err(|e| format!("{id}: {e}"))?;
-    let record = proof
+    let extra = proof
         .extra
         .as_ref()
         .ok_or_else(|| format!("{id}: the proof carries no record"))?;
-    let decoded =
-        canonical::decode_record(record, proof.index).map_err(|e| format!("{id}: {e}"))?;
+    let authorship =
+        goose_ledger::Authorship::decode(extra).map_err(|e| format!("{id}: {e}"))?;
+    let decoded = canonical::decode_record(&authorship.record, proof.index)
+        .map_err(|e| format!("{id}: {e}"))?;
     let ev = &decoded.event;
     if ev.event_id.to_string() != id {
         return Err(format!("{id}: the proof is of event {}", ev.event_id));
@@ -528,7 +530,8 @@ fn verify(dir: &Path, log_key: &str, signer_key: Option<&str>) -> Result<ExitCod
                 dir.join("proofs")
                     .join(format!("{}.tlog-proof", s(&event_fact, "id"))),
             )?;
-            let record = TlogProof::parse(&proof)?.extra.unwrap_or_default();
+            let extra = TlogProof::parse(&proof)?.extra.unwrap_or_default();
+            let record = goose_ledger::Authorship::decode(&extra)?.record;
             let decoded = canonical::decode_record(&record, 0)?;
             let payload: Value =
                 serde_json::from_slice(&decoded.event.payload).unwrap_or(Value::Null);

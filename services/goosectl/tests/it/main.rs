@@ -6,3 +6,4 @@ mod chain_api;
 mod cli;
 mod support;
 mod third_party;
+mod witness;

@@ -77,10 +77,12 @@ pub async fn sqlite_ledger(path: &Path) -> KeyedLedger {
     keyed(Arc::new(SqliteBackend::open(path).await.unwrap())).await
 }
 
+/// Appends `n` events (to two new streams, so it can be called again).
 pub async fn fill(ledger: &Ledger, n: u64) -> Vec<uuid::Uuid> {
     let mut ids = Vec::new();
+    let batch = uuid::Uuid::new_v4().simple().to_string();
     for i in 0..n {
-        let s = StreamId::new("widget", format!("w{}", i % 2)).unwrap();
+        let s = StreamId::new("widget", format!("w{}-{batch}", i % 2)).unwrap();
         let ev =
             NewEvent::json("Tick", &serde_json::json!({ "i": i }), Metadata::now("t")).unwrap();
         ids.push(ev.event_id);
