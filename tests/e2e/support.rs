@@ -191,7 +191,13 @@ pub fn spawn(env: &Env, bin: &'static str, port: u16, extra: &[String]) -> Proc 
 /// file and the log's vkey; fails the test with goosectl's output otherwise.
 pub fn verify_chain(db_url: &str, keyring: &std::path::Path, log_vkey: &str) {
     let out = std::process::Command::new(binary("goosectl"))
-        .args(["--database-url", db_url, "verify", "--no-state", "--keyring"])
+        .args([
+            "--database-url",
+            db_url,
+            "verify",
+            "--no-state",
+            "--keyring",
+        ])
         .arg(keyring)
         .args(["--log-key", log_vkey])
         .output()

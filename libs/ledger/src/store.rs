@@ -5,8 +5,8 @@ use crate::canonical;
 use crate::checkpoint::{Checkpoint, SignedCheckpoint};
 use crate::event::{AppendReceipt, NewEvent, RecordedEvent, StreamId};
 use crate::keys::{NoteKey, Vkey};
-use crate::seal::{Authorship, Sealer};
 use crate::merkle::{self, Frontier, Hash, NodeId, ProofPlan};
+use crate::seal::{Authorship, Sealer};
 use crate::sequencer::{AppendRequest, PreparedEvent};
 use crate::{Error, Result};
 use futures::Stream;
@@ -571,7 +571,12 @@ impl LedgerReader {
     /// The newest stored checkpoint, whatever its signature (see
     /// [`LedgerReader::latest_valid_checkpoint`]).
     pub async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>> {
-        Ok(self.backend.checkpoints_from(0, 1).await?.into_iter().next())
+        Ok(self
+            .backend
+            .checkpoints_from(0, 1)
+            .await?
+            .into_iter()
+            .next())
     }
 
     /// The newest stored checkpoint of `min_size` or more whose note verifies with `log_key`.
@@ -601,14 +606,14 @@ impl LedgerReader {
             .into_iter()
             .find(|r| r.position == position)
             .ok_or_else(|| Error::NotFound(format!("position {position}")))?;
-        let (sealed_at, seal) = self
-            .backend
-            .seal_at_or_after(position)
-            .await?
-            .ok_or_else(|| Error::Corrupt {
-                position,
-                reason: "no commit seal covers this event".into(),
-            })?;
+        let (sealed_at, seal) =
+            self.backend
+                .seal_at_or_after(position)
+                .await?
+                .ok_or_else(|| Error::Corrupt {
+                    position,
+                    reason: "no commit seal covers this event".into(),
+                })?;
         let proof = self.inclusion_proof(position, sealed_at + 1).await?;
         Ok(Authorship {
             record: row.record,

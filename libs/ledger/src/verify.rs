@@ -166,7 +166,11 @@ impl Verifier {
     /// checkpoint sinks). Each must match the log's root at its size, like stored ones.
     pub fn add_trusted(&mut self, checkpoints: impl IntoIterator<Item = SignedCheckpoint>) {
         let mut all: Vec<SignedCheckpoint> = self.checkpoints.drain(..).collect();
-        all.extend(checkpoints.into_iter().filter(|c| c.checkpoint.size >= self.next));
+        all.extend(
+            checkpoints
+                .into_iter()
+                .filter(|c| c.checkpoint.size >= self.next),
+        );
         all.sort_by_key(|s| s.checkpoint.size);
         self.checkpoints = all.into();
     }

@@ -86,7 +86,12 @@ impl WitnessKey {
     pub fn to_text(&self) -> String {
         let mut raw = vec![COSIGNATURE_V1_ALG];
         raw.extend_from_slice(self.key.as_bytes());
-        format!("{}+{}+{}", self.name, hex::encode(self.key_id), B64.encode(raw))
+        format!(
+            "{}+{}+{}",
+            self.name,
+            hex::encode(self.key_id),
+            B64.encode(raw)
+        )
     }
 }
 
@@ -271,7 +276,10 @@ pub fn decide(
     if size < held.size {
         return Err(Refusal::new(
             400,
-            format!("checkpoint of size {size} is older than the size {} held", held.size),
+            format!(
+                "checkpoint of size {size} is older than the size {} held",
+                held.size
+            ),
         ));
     }
     if size == held.size {
@@ -394,7 +402,10 @@ mod tests {
             proof: vec![[0; 32]],
             note: note(7, roots[7]),
         };
-        assert_eq!(decide(&unproven, &vkey, Some(&held)).unwrap_err().status, 422);
+        assert_eq!(
+            decide(&unproven, &vkey, Some(&held)).unwrap_err().status,
+            422
+        );
         // Not signed by the log: 403.
         let other = NoteKey::generate("goose.test/log").unwrap();
         let forged = AddCheckpoint {

@@ -461,10 +461,14 @@ async fn get_blob(
 }
 
 async fn checkpoint_now(State(s): State<AppState>, caller: Caller) -> Result<Response, Problem> {
-    let cp = s.checkpoints.publish_now().await.map_err(|e| match e.downcast_ref() {
-        Some(l) => goose_platform::ledger_problem(l),
-        None => Problem::internal(format!("{e:#}")),
-    })?;
+    let cp = s
+        .checkpoints
+        .publish_now()
+        .await
+        .map_err(|e| match e.downcast_ref() {
+            Some(l) => goose_platform::ledger_problem(l),
+            None => Problem::internal(format!("{e:#}")),
+        })?;
     tracing::info!(user = %caller.user, size = cp.checkpoint.size, "checkpoint signed on request");
     Ok((
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],

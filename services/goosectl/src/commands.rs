@@ -9,8 +9,8 @@ use crate::cli::{
 };
 use crate::keyfiles;
 use crate::trust::{self, exit, ClientState};
-use base64::Engine as _;
 use anyhow::{bail, Context as _, Result};
+use base64::Engine as _;
 use goose_ledger::postgres::PgBackend;
 use goose_ledger::sqlite::SqliteBackend;
 use goose_ledger::{canonical, verify, Authorship, Backend, LedgerReader, TlogProof, Vkey};
@@ -87,10 +87,16 @@ pub async fn verify(target: &Target, args: &VerifyArgs) -> Result<ExitCode> {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let started = std::time::Instant::now();
-    let outcome = verify::verify_backend(backend, keyring, &log_key, trusted.clone(), |done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
-    })
+    let outcome = verify::verify_backend(
+        backend,
+        keyring,
+        &log_key,
+        trusted.clone(),
+        |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        },
+    )
     .await?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
@@ -112,7 +118,10 @@ pub async fn verify(target: &Target, args: &VerifyArgs) -> Result<ExitCode> {
     let (newest, _) = reader.latest_valid_checkpoint(&log_key, 0).await?;
     let newest_trusted = trusted.iter().max_by_key(|c| c.checkpoint.size);
     if let Some(t) = newest_trusted {
-        if newest.as_ref().is_none_or(|n| n.checkpoint.size < t.checkpoint.size) {
+        if newest
+            .as_ref()
+            .is_none_or(|n| n.checkpoint.size < t.checkpoint.size)
+        {
             println!(
                 "FAILED: the database's newest checkpoint ({}) is older than a trusted one (size {}): checkpoints were deleted or the log was rolled back",
                 newest.as_ref().map_or_else(|| "none".to_owned(), |n| format!("size {}", n.checkpoint.size)),
@@ -221,7 +230,10 @@ pub async fn verify_consistency(
             return Ok(ExitCode::from(exit::TAMPERED));
         }
     }
-    if seen.as_ref().is_none_or(|s| s.checkpoint.size == old.checkpoint.size) {
+    if seen
+        .as_ref()
+        .is_none_or(|s| s.checkpoint.size == old.checkpoint.size)
+    {
         state.remember(&new)?;
     }
     println!(

@@ -203,7 +203,10 @@ fn witness_clients(config: &DevConfig) -> Result<Vec<WitnessClient>> {
 
 fn witness_policy(config: &DevConfig) -> Result<goose_ledger::witness::WitnessPolicy> {
     Ok(goose_ledger::witness::WitnessPolicy {
-        witnesses: witness_clients(config)?.into_iter().map(|w| w.key).collect(),
+        witnesses: witness_clients(config)?
+            .into_iter()
+            .map(|w| w.key)
+            .collect(),
         threshold: config.witness_threshold,
     })
 }

@@ -444,8 +444,7 @@ fn check_fact(dir: &Path, fact: &Value, log_key: &goose_ledger::Vkey) -> Result<
         .extra
         .as_ref()
         .ok_or_else(|| format!("{id}: the proof carries no record"))?;
-    let authorship =
-        goose_ledger::Authorship::decode(extra).map_err(|e| format!("{id}: {e}"))?;
+    let authorship = goose_ledger::Authorship::decode(extra).map_err(|e| format!("{id}: {e}"))?;
     let decoded = canonical::decode_record(&authorship.record, proof.index)
         .map_err(|e| format!("{id}: {e}"))?;
     let ev = &decoded.event;

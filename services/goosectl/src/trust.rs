@@ -46,7 +46,13 @@ impl ClientState {
         let safe: String = log_key
             .name
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         Self {
             file: dir.map(|d| d.join(format!("{safe}+{}", hex::encode(log_key.key_hash)))),
@@ -64,8 +70,12 @@ impl ClientState {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).with_context(|| format!("reading {}", file.display())),
         };
-        let cp = SignedCheckpoint::verify(&note, &self.log_key)
-            .with_context(|| format!("the remembered checkpoint {} does not verify", file.display()))?;
+        let cp = SignedCheckpoint::verify(&note, &self.log_key).with_context(|| {
+            format!(
+                "the remembered checkpoint {} does not verify",
+                file.display()
+            )
+        })?;
         Ok(Some(cp))
     }
 
@@ -101,9 +111,15 @@ pub fn read_trusted(files: &[PathBuf], log_key: &Vkey) -> Result<Vec<SignedCheck
     files
         .iter()
         .map(|f| {
-            let note = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-            SignedCheckpoint::verify(&note, log_key)
-                .with_context(|| format!("{} is not a checkpoint signed by {}", f.display(), log_key.key_id()))
+            let note =
+                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            SignedCheckpoint::verify(&note, log_key).with_context(|| {
+                format!(
+                    "{} is not a checkpoint signed by {}",
+                    f.display(),
+                    log_key.key_id()
+                )
+            })
         })
         .collect()
 }

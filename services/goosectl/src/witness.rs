@@ -87,7 +87,13 @@ fn state_file(dir: &Path, log: &Vkey) -> PathBuf {
     let safe: String = log
         .name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     dir.join(format!("{safe}+{}.checkpoint", hex::encode(log.key_hash)))
 }
@@ -98,7 +104,12 @@ fn plain(status: StatusCode, body: impl Into<String>) -> Response {
     } else {
         "text/plain; charset=utf-8"
     };
-    (status, [(header::CONTENT_TYPE, ct)], format!("{}\n", body.into().trim_end())).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, ct)],
+        format!("{}\n", body.into().trim_end()),
+    )
+        .into_response()
 }
 
 async fn add_checkpoint(State(w): State<Arc<Witness>>, body: Bytes) -> Response {
@@ -119,14 +130,20 @@ async fn add_checkpoint(State(w): State<Arc<Witness>>, body: Bytes) -> Response 
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "witness state unreadable");
-            return plain(StatusCode::INTERNAL_SERVER_ERROR, "witness state unreadable");
+            return plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "witness state unreadable",
+            );
         }
     };
     match witness::decide(&req, log, stored.as_ref()) {
         Ok(cp) => {
             if let Err(e) = store(&file, &cp) {
                 tracing::error!(error = %format!("{e:#}"), "witness state not written");
-                return plain(StatusCode::INTERNAL_SERVER_ERROR, "witness state not written");
+                return plain(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "witness state not written",
+                );
             }
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

@@ -55,7 +55,10 @@ impl ChainWatch {
             tokio::pin!(stop);
             let mut verifier = Verifier::new(keyring, &log_key, &[]);
             loop {
-                if let Err(e) = w.catch_up(&reader, &mut verifier, &log_key, &witnesses).await {
+                if let Err(e) = w
+                    .catch_up(&reader, &mut verifier, &log_key, &witnesses)
+                    .await
+                {
                     tracing::warn!(error = %e, "chain watch: reading the ledger failed; retrying");
                 }
                 if w.fact().failure.is_some() {
@@ -84,7 +87,12 @@ impl ChainWatch {
             .latest_valid_checkpoint(log_key, verifier.position())
             .await?;
         for i in intrusions {
-            if self.seen_intrusions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(i.id) {
+            if self
+                .seen_intrusions
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(i.id)
+            {
                 metrics::counter!(crate::metrics::CHAIN_INTRUSIONS).increment(1);
                 tracing::error!(intrusion = %i, "chain watch: a checkpoint row this log did not sign");
             }

@@ -568,7 +568,10 @@ impl Engine {
             let mut signatures = Vec::with_capacity(cited.len());
             for fact in cited {
                 signatures.push(SignatureFact {
-                    verdict: self.views.authorship_verdict(reader, origin, &fact.id).await,
+                    verdict: self
+                        .views
+                        .authorship_verdict(reader, origin, &fact.id)
+                        .await,
                     fact,
                 });
             }

@@ -30,7 +30,11 @@ struct Cli {
     log_vkey: Option<String>,
     /// A witness's cosigner verifier key; with --witness-threshold, the evidence_chain_valid
     /// rule relies only on checkpoints cosigned by enough of them. Repeatable.
-    #[arg(long = "witness-key", env = "GOOSE_WITNESS_KEYS", value_delimiter = ',')]
+    #[arg(
+        long = "witness-key",
+        env = "GOOSE_WITNESS_KEYS",
+        value_delimiter = ','
+    )]
     witness_keys: Vec<String>,
     /// How many of the witnesses must have cosigned a checkpoint (0: no witness policy).
     #[arg(long, env = "GOOSE_WITNESS_THRESHOLD", default_value_t = 0)]

@@ -27,7 +27,10 @@ async fn rebuild(pool: &PgPool, order: &[i64]) {
     for (new_position, old) in order.iter().enumerate() {
         let r = &rows[*old as usize];
         let record: Vec<u8> = r.get("record");
-        let content = canonical::decode_record(&record, 0).unwrap().content.to_vec();
+        let content = canonical::decode_record(&record, 0)
+            .unwrap()
+            .content
+            .to_vec();
         let rec = canonical::encode_record(new_position as u64, &prev, &content);
         let digest = canonical::digest(&rec);
         let (_, subtrees) = frontier.push(&digest);
@@ -56,7 +59,9 @@ async fn rebuild(pool: &PgPool, order: &[i64]) {
         .execute(pool)
         .await
         .unwrap();
-    pool.execute("DELETE FROM ledger_checkpoints").await.unwrap();
+    pool.execute("DELETE FROM ledger_checkpoints")
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -65,7 +70,12 @@ async fn a_middle_delete_with_a_full_rebuild_and_no_checkpoints_left_is_caught_b
     let pool = superuser(&f).await;
     let order: Vec<i64> = (0..20).filter(|p| *p != 7).collect();
     rebuild(&pool, &order).await;
-    expect_failure(&f, 7, "the seal covers [8, 8] but sits on the commit [7, 7]").await;
+    expect_failure(
+        &f,
+        7,
+        "the seal covers [8, 8] but sits on the commit [7, 7]",
+    )
+    .await;
     // Dropping the seals that no longer fit does not help: the rest is unsealed.
     pool.execute("UPDATE ledger_events SET seal = NULL WHERE position >= 7")
         .await
@@ -234,7 +244,8 @@ async fn the_application_role_appends_only_through_the_ledger_and_cannot_move_th
         .await
         .unwrap_err();
     assert!(
-        err.to_string().contains("does not continue the log at position 6"),
+        err.to_string()
+            .contains("does not continue the log at position 6"),
         "{err}"
     );
     assert_eq!(f.ledger.size().await.unwrap(), 6);

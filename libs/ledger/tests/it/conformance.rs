@@ -306,10 +306,14 @@ async fn proofs_impl(f: Fixture) {
         assert!(parsed.verify(&vkey, &wrong).is_err());
         // Authorship: the event's commit seal and its path into the sealed tree.
         let authorship = f.ledger.authorship(ev.position).await.unwrap();
-        let authored = authorship.verify(&f.keyring, crate::support::ORIGIN).unwrap();
+        let authored = authorship
+            .verify(&f.keyring, crate::support::ORIGIN)
+            .unwrap();
         assert_eq!(authored.event.event_id, ev.event_id);
         assert_eq!(authored.seal.key_id, f.ledger.key().key_id());
-        assert!(authorship.verify(&goose_ledger::Keyring::new(), crate::support::ORIGIN).is_err());
+        assert!(authorship
+            .verify(&goose_ledger::Keyring::new(), crate::support::ORIGIN)
+            .is_err());
         assert!(authorship.verify(&f.keyring, "another/log").is_err());
     }
     for from in [0u64, 1, 5, 13, 16, 36, 37] {

@@ -1,8 +1,8 @@
 //! Integration tests of the ledger against real PostgreSQL and a real SQLite file.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+mod attacks;
 mod conformance;
 mod cqrs;
-mod attacks;
 mod postgres;
 mod support;

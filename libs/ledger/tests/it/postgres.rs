@@ -2,9 +2,9 @@
 //! must catch at the right position. Whole-history rewrites are in `attacks.rs`.
 
 use crate::support::{self, event, Fixture};
+use base64::Engine as _;
 use goose_ledger::canonical;
 use goose_ledger::merkle::Frontier;
-use base64::Engine as _;
 use goose_ledger::{Metadata, NewEvent, NoteKey, Seal, StreamId};
 use sqlx::{Executor as _, PgPool, Row as _};
 

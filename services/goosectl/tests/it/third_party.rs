@@ -78,7 +78,9 @@ async fn a_third_party_verifier_accepts_our_proof_files() {
             .unwrap();
         let sealed = Checkpoint::from_bytes(seal_note.text()).unwrap();
         assert_eq!(sealed.origin(), "goose.test/ledger");
-        assert!(sealed.extension().starts_with("golden-goose/seal/v2 first "));
+        assert!(sealed
+            .extension()
+            .starts_with("golden-goose/seal/v2 first "));
         check_record(&seal_path, sealed.size(), *sealed.hash(), index, leaf).unwrap();
 
         // And it rejects a proof for the wrong index.

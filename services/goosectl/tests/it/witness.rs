@@ -40,7 +40,9 @@ async fn start_witness(dir: &Path, log_vkey: &str) -> WitnessProc {
         .unwrap();
     let url = format!("http://127.0.0.1:{port}");
     goose_testkit::eventually(Duration::from_secs(20), "witness listening", || async {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ())
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(|_| ())
     })
     .await
     .unwrap();
@@ -55,7 +57,9 @@ fn publisher(k: &KeyedLedger, w: &WitnessProc, dir: &Path) -> CheckpointPublishe
         Arc::new(log_key),
         PublishConfig {
             dir: Some(dir.join("checkpoints")),
-            witnesses: vec![WitnessClient::parse(&format!("{}@{}", w.key.to_text(), w.url)).unwrap()],
+            witnesses: vec![
+                WitnessClient::parse(&format!("{}@{}", w.key.to_text(), w.url)).unwrap(),
+            ],
             threshold: 1,
         },
     )
@@ -142,10 +146,16 @@ async fn a_cut_tail_with_every_checkpoint_deleted_is_caught_outside_the_database
     assert!(publish.policy().is_witnessed(&cp.note), "{}", cp.note);
     let verify = |extra: &[&str]| {
         let mut c = goosectl();
-        c.args(["--database-url", &url, "verify", "--log-key", &k.log_key.vkey()])
-            .args(extra)
-            .arg("--keyring")
-            .arg(&k.keyring_file);
+        c.args([
+            "--database-url",
+            &url,
+            "verify",
+            "--log-key",
+            &k.log_key.vkey(),
+        ])
+        .args(extra)
+        .arg("--keyring")
+        .arg(&k.keyring_file);
         run(&mut c)
     };
     // A client verifies once and remembers the newest checkpoint.
@@ -184,7 +194,9 @@ async fn a_cut_tail_with_every_checkpoint_deleted_is_caught_outside_the_database
     let (code, out) = verify(&state);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("FAILED at position 15: a signed checkpoint covers 20 events but the log has only 15"),
+        out.contains(
+            "FAILED at position 15: a signed checkpoint covers 20 events but the log has only 15"
+        ),
         "{out}"
     );
     // So does anyone handed the checkpoint the directory sink kept.
@@ -194,7 +206,11 @@ async fn a_cut_tail_with_every_checkpoint_deleted_is_caught_outside_the_database
         .collect();
     assert_eq!(kept.len(), 2, "{kept:?}");
     let newest = kept.iter().max().unwrap();
-    let (code, out) = verify(&["--no-state", "--trusted-checkpoint", newest.to_str().unwrap()]);
+    let (code, out) = verify(&[
+        "--no-state",
+        "--trusted-checkpoint",
+        newest.to_str().unwrap(),
+    ]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("events were removed"), "{out}");
 
@@ -204,11 +220,19 @@ async fn a_cut_tail_with_every_checkpoint_deleted_is_caught_outside_the_database
     fill(&k.ledger, 5).await;
     let forked = publish.publish_now().await.unwrap();
     assert_eq!(forked.checkpoint.size, 20);
-    assert!(!publish.policy().is_witnessed(&forked.note), "{}", forked.note);
+    assert!(
+        !publish.policy().is_witnessed(&forked.note),
+        "{}",
+        forked.note
+    );
     let refused: Vec<_> = std::fs::read_dir(dir.path().join("state").join("refused"))
         .unwrap()
         .collect();
-    assert_eq!(refused.len(), 1, "the witness keeps the forked checkpoint as evidence");
+    assert_eq!(
+        refused.len(),
+        1,
+        "the witness keeps the forked checkpoint as evidence"
+    );
     // And a client holding both checkpoints of size 20 has the log key's own proof of a fork.
     let forked_file = dir.path().join("forked.checkpoint");
     std::fs::write(&forked_file, &forked.note).unwrap();
@@ -256,4 +280,53 @@ async fn verify_consistency_proves_a_newer_checkpoint_extends_an_older_one() {
     let (code, out) = check(&old_f, &new_f);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("fork"), "{out}");
+}
+
+#[tokio::test]
+async fn with_a_witness_policy_the_chain_watch_relies_only_on_witnessed_checkpoints() {
+    let (k, _url) = postgres_ledger().await;
+    let dir = tempfile::tempdir().unwrap();
+    let w = start_witness(dir.path(), &k.log_key.vkey()).await;
+    let log_vkey = goose_ledger::Vkey::parse(&k.log_key.vkey()).unwrap();
+    let keyring = goosectl::keyfiles::read_keyring(&k.keyring_file).unwrap();
+    let policy = goose_ledger::witness::WitnessPolicy {
+        witnesses: vec![w.key.clone()],
+        threshold: 1,
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let watch = goose_orchestrator::chain::ChainWatch::start(
+        (*k.ledger).clone(),
+        keyring,
+        Some(log_vkey),
+        policy,
+        async move {
+            let _ = stop_rx.await;
+        },
+    );
+    fill(&k.ledger, 6).await;
+    // Signed by the log key but cosigned by nobody: not relied on.
+    k.ledger.sign_checkpoint(&k.log_key).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let fact = watch.fact();
+    assert!(fact.failure.is_none(), "{fact:?}");
+    assert_eq!(
+        fact.newest_checkpoint, None,
+        "an unwitnessed checkpoint was relied on"
+    );
+    // Published through the witness: relied on, and the fact says by how many.
+    fill(&k.ledger, 3).await;
+    let cp = publisher(&k, &w, dir.path()).publish_now().await.unwrap();
+    let (size, fact) = goose_testkit::eventually(
+        Duration::from_secs(20),
+        "witnessed checkpoint relied on",
+        || async { watch.fact().newest_checkpoint },
+    )
+    .await
+    .unwrap();
+    assert_eq!(size, cp.checkpoint.size);
+    assert!(
+        fact.note.contains("cosigned by 1 of 1 witnesses"),
+        "{fact:?}"
+    );
+    let _ = stop_tx.send(());
 }
