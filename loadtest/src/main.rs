@@ -299,6 +299,7 @@ impl Env {
             backend.clone() as Arc<dyn Backend>,
             key,
             LedgerConfig {
+                origin: log_key.name().to_owned(),
                 max_group_events: c.group_events,
                 ..LedgerConfig::default()
             },
@@ -327,7 +328,7 @@ impl Env {
     async fn finish(&self) -> Result<()> {
         let cp = self.ledger.sign_checkpoint(&self.log_key).await?;
         eprintln!(
-            "log now holds {} events; checkpoint signed. Verify with:\n  goosectl --database-url <URL> verify --log-key '{}' --keyring <key-file>.keyring",
+            "log now holds {} events; checkpoint signed. Verify with:\n  goosectl --database-url <URL> verify --no-state --log-key '{}' --keyring <key-file>.keyring",
             cp.checkpoint.size,
             self.log_key.vkey()
         );

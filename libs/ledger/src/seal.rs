@@ -18,7 +18,7 @@
 //! event changes the root of every later tree, so each later seal stops verifying unless it is
 //! signed again with its writer's key. A database administrator without service keys can only
 //! cut the log's tail (whole commits), and that is what checkpoints kept outside the database
-//! catch. See docs/adr/0005-commit-seals.md.
+//! catch. See docs/adr/0005-commit-seals-and-checkpoints-outside-the-database.md.
 
 use crate::canonical;
 use crate::event::RecordedEvent;
