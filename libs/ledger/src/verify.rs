@@ -344,8 +344,9 @@ impl Verifier {
                     ),
                 );
             }
-            if cp.checkpoint.size == self.next || cp.checkpoint.size == 0 {
-                self.verified.push(cp.checkpoint.size);
+            let size = cp.checkpoint.size;
+            if (size == self.next || size == 0) && self.verified.last() != Some(&size) {
+                self.verified.push(size);
             }
             self.checkpoints.pop_front();
         }

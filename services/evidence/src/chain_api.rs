@@ -9,7 +9,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use goose_ledger::{Error, LedgerReader, RecordedEvent, TlogProof};
+use goose_ledger::{Error, LedgerReader, RecordedEvent, TlogProof, Vkey};
 use goose_runtime::problem::Problem;
 use serde::{Deserialize, Serialize};
 
@@ -35,18 +35,38 @@ fn problem(e: Error) -> Problem {
     }
 }
 
+#[derive(Debug, Clone)]
+struct ChainState {
+    reader: LedgerReader,
+    /// Only checkpoints this key signed are served or proven against; other rows are junk.
+    log_key: Vkey,
+}
+
 /// The chain routes, under `/v1/chain`.
-pub fn routes(reader: LedgerReader) -> Router {
+pub fn routes(reader: LedgerReader, log_key: Vkey) -> Router {
     Router::new()
         .route("/v1/chain/checkpoint", get(latest_checkpoint))
         .route("/v1/chain/proofs/inclusion/{event_id}", get(inclusion))
         .route("/v1/chain/proofs/consistency", get(consistency))
-        .with_state(reader)
+        .with_state(ChainState { reader, log_key })
 }
 
-async fn latest_checkpoint(State(reader): State<LedgerReader>) -> Result<Response, Problem> {
-    let cp = reader
-        .latest_checkpoint()
+/// The newest checkpoint signed by `log_key` of at least `min_size`; rows that do not verify
+/// are logged as intrusions and skipped.
+async fn newest_valid(
+    reader: &LedgerReader,
+    log_key: &Vkey,
+    min_size: u64,
+) -> goose_ledger::Result<Option<goose_ledger::SignedCheckpoint>> {
+    let (cp, intrusions) = reader.latest_valid_checkpoint(log_key, min_size).await?;
+    for i in intrusions {
+        tracing::error!(intrusion = %i, "checkpoint row that this log did not sign; skipped");
+    }
+    Ok(cp)
+}
+
+async fn latest_checkpoint(State(s): State<ChainState>) -> Result<Response, Problem> {
+    let cp = newest_valid(&s.reader, &s.log_key, 0)
         .await
         .map_err(problem)?
         .ok_or_else(|| Problem::not_found("no checkpoint has been signed yet"))?;
@@ -61,15 +81,17 @@ async fn latest_checkpoint(State(reader): State<LedgerReader>) -> Result<Respons
 /// returns that checkpoint's tree size. Its extra data is the event's [`goose_ledger::Authorship`].
 pub async fn offline_proof(
     reader: &LedgerReader,
+    log_key: &Vkey,
     event: &RecordedEvent,
 ) -> goose_ledger::Result<(TlogProof, u64)> {
-    let cp = reader.latest_checkpoint().await?.filter(|cp| cp.size > event.position).ok_or_else(|| {
+    let cp = newest_valid(reader, log_key, event.position + 1).await?.ok_or_else(|| {
         Error::InvalidInput(format!(
             "event at position {} is not covered by a signed checkpoint yet; sign one (goosectl checkpoint) and retry",
             event.position
         ))
     })?;
-    let proof = reader.inclusion_proof(event.position, cp.size).await?;
+    let size = cp.checkpoint.size;
+    let proof = reader.inclusion_proof(event.position, size).await?;
     // The extra data: the record, its commit's seal and the path into the sealed tree, so the
     // proof also shows who wrote the event (opaque to other tlog-proof verifiers).
     let authorship = reader.authorship(event.position).await?;
@@ -80,7 +102,7 @@ pub async fn offline_proof(
             hashes: proof.hashes,
             checkpoint_note: cp.note,
         },
-        cp.size,
+        size,
     ))
 }
 
@@ -105,14 +127,14 @@ pub struct InclusionResponse {
 }
 
 async fn inclusion(
-    State(reader): State<LedgerReader>,
+    State(ChainState { reader, log_key }): State<ChainState>,
     Path(event_id): Path<String>,
     Query(q): Query<InclusionQuery>,
 ) -> Result<Response, Problem> {
     let id = uuid::Uuid::parse_str(&event_id)
         .map_err(|_| Problem::bad_request(format!("{event_id:?} is not an event id (UUID)")))?;
     let event = reader.find_event(id).await.map_err(problem)?;
-    let (proof, size) = offline_proof(&reader, &event).await.map_err(|e| match e {
+    let (proof, size) = offline_proof(&reader, &log_key, &event).await.map_err(|e| match e {
         Error::InvalidInput(m) => Problem::new(StatusCode::CONFLICT, "not yet checkpointed", m),
         other => problem(other),
     })?;
@@ -163,7 +185,7 @@ fn parse_size(name: &str, v: Option<&str>) -> Result<Option<u64>, Problem> {
 }
 
 async fn consistency(
-    State(reader): State<LedgerReader>,
+    State(ChainState { reader, .. }): State<ChainState>,
     Query(q): Query<ConsistencyQuery>,
 ) -> Result<Json<ConsistencyResponse>, Problem> {
     let from = parse_size("from", q.from.as_deref())?

@@ -151,6 +151,7 @@ pub async fn build(platform: &Platform, config: EvidenceConfig) -> anyhow::Resul
         platform.stopped(),
     )
     .await?;
+    let log_vkey = goose_ledger::Vkey::parse(&config.log_key.vkey())?;
     let checkpoints = CheckpointPublisher::new(
         (*platform.ledger).clone(),
         config.log_key.clone(),
@@ -177,7 +178,7 @@ pub async fn build(platform: &Platform, config: EvidenceConfig) -> anyhow::Resul
         views,
         follower,
     };
-    let chain = chain_api::routes((*platform.ledger).clone());
+    let chain = chain_api::routes((*platform.ledger).clone(), log_vkey);
     let grpc = Router::new().route_service(
         "/goose.v1.Evidence/{*method}",
         grpc::EvidenceGrpc {

@@ -450,6 +450,10 @@ pub struct ProofArgs {
     /// Write here instead of standard output.
     #[arg(long, short)]
     pub out: Option<PathBuf>,
+    /// The log's verifier key (vkey or @FILE): the proof is against the newest checkpoint it
+    /// signed. Default: derived from the data dir's log key.
+    #[arg(long)]
+    pub log_key: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -262,7 +262,8 @@ pub fn keys_show(target: &Target, args: &LogKeyArgs) -> Result<ExitCode> {
 pub async fn proof(target: &Target, args: &ProofArgs) -> Result<ExitCode> {
     let reader = LedgerReader::new(open_backend(target).await?);
     let event = reader.find_event(args.event_id).await?;
-    let (proof, _) = crate::chain_api::offline_proof(&reader, &event).await?;
+    let log_key = log_vkey(args.log_key.as_deref(), target)?;
+    let (proof, _) = crate::chain_api::offline_proof(&reader, &log_key, &event).await?;
     match &args.out {
         Some(path) => {
             std::fs::write(path, proof.to_text())

@@ -557,6 +557,7 @@ impl Engine {
         // Authorship of every cited event (its commit seal), checked outside the read lock.
         let reader: &goose_ledger::LedgerReader = &self.platform.ledger;
         let origin = self.platform.ledger.origin();
+        let sealed_upto = self.chain.fact().verified;
         for f in out.values_mut() {
             let mut cited: Vec<FactRef> = f.evidence.iter().map(|e| e.fact.clone()).collect();
             cited.extend(
@@ -570,7 +571,7 @@ impl Engine {
                 signatures.push(SignatureFact {
                     verdict: self
                         .views
-                        .authorship_verdict(reader, origin, &fact.id)
+                        .authorship_verdict(reader, origin, sealed_upto, &fact.id)
                         .await,
                     fact,
                 });

@@ -39,16 +39,19 @@ pub fn fact_of(kind: &str, ev: &RecordedEvent, note: impl Into<String>) -> FactR
     }
 }
 
-/// What is needed to check an event's authorship later: where it is in the log.
-#[derive(Debug, Clone, Copy)]
+/// What is needed to check an event's authorship later: where it is in the log, and the
+/// writer it names.
+#[derive(Debug, Clone)]
 struct Signed {
     position: u64,
+    key_id: String,
 }
 
 impl Signed {
     fn of(ev: &RecordedEvent) -> Self {
         Self {
             position: ev.position,
+            key_id: ev.key_id.clone(),
         }
     }
 }
@@ -138,12 +141,15 @@ impl Views {
     }
 
     /// Checks who wrote a cited event: the seal of its commit must verify with a trusted key
-    /// and cover the event (chain format v2). Once per event; a failure to read the ledger is
-    /// not cached.
+    /// and cover the event (chain format v2). Events below `sealed_upto` were verified by the
+    /// chain watch (every seal, with the same keyring), so the writer they name is proven;
+    /// later ones are checked here with an authorship proof (O(log n) reads). Once per event;
+    /// a failure to read the ledger is not cached.
     pub async fn authorship_verdict(
         &self,
         reader: &LedgerReader,
         origin: &str,
+        sealed_upto: u64,
         event_id: &str,
     ) -> Result<String, String> {
         if let Some(v) = self
@@ -157,9 +163,12 @@ impl Views {
         let Some(keyring) = &self.keyring else {
             return Err("no keyring configured".into());
         };
-        let Some(signed) = self.read().signed.get(event_id).copied() else {
+        let Some(signed) = self.read().signed.get(event_id).cloned() else {
             return Err("the event is not known to the orchestrator".into());
         };
+        if signed.position < sealed_upto && keyring.get(&signed.key_id).is_some() {
+            return Ok(signed.key_id);
+        }
         let verdict = match reader.authorship(signed.position).await {
             Ok(a) => a
                 .verify(keyring, origin)

@@ -83,9 +83,10 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 $$;
 
 -- Appends one commit. The head moves only here, to exactly the rows inserted: positions must
--- continue the log, each record must name its own position and link to the digest before it,
+-- continue the log, the first record must name the head's position and link to its digest,
 -- and the commit's last row must carry its seal. What the database cannot check (SHA3
--- digests, Merkle nodes, the seal's signature) `goosectl verify` checks.
+-- digests, links inside the commit, Merkle nodes, the seal's signature) `goosectl verify`
+-- checks.
 CREATE FUNCTION ledger_append(
     p_positions BIGINT[], p_event_ids UUID[], p_types TEXT[], p_ids TEXT[], p_versions BIGINT[],
     p_event_types TEXT[], p_records BYTEA[], p_digests BYTEA[], p_subtrees BYTEA[], p_seals TEXT[])
@@ -95,7 +96,8 @@ DECLARE
     head_size   BIGINT;
     head_digest BYTEA;
     n           INT := coalesce(cardinality(p_positions), 0);
-    bad         INT;
+    lo          BIGINT;
+    hi          BIGINT;
 BEGIN
     SELECT h.size, h.last_digest INTO head_size, head_digest FROM public.ledger_head h FOR UPDATE;
     IF n = 0 THEN
@@ -104,14 +106,17 @@ BEGIN
     IF cardinality(p_records) <> n OR cardinality(p_digests) <> n OR cardinality(p_seals) <> n THEN
         RAISE EXCEPTION 'ledger_append: arrays of different lengths' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    SELECT min(i) INTO bad FROM generate_subscripts(p_positions, 1) AS i
-     WHERE p_positions[i] <> head_size + i - 1
-        OR substring(p_records[i] FROM 13 FOR 8) <> int8send(head_size + i - 1)
-        OR substring(p_records[i] FROM 21 FOR 32) <> CASE WHEN i = 1 THEN head_digest ELSE p_digests[i - 1] END
-        OR (p_seals[i] IS NOT NULL) <> (i = n);
-    IF bad IS NOT NULL THEN
-        RAISE EXCEPTION 'ledger_append: row % does not continue the log at position % (position, record position, chain link or seal placement)',
-            bad, head_size + bad - 1 USING ERRCODE = 'invalid_parameter_value';
+    -- Positions: n distinct values (the primary key) from head_size to head_size + n - 1, so
+    -- exactly the next n. The first record names the head's position and links to the head's
+    -- digest; the last row carries the seal and becomes the head. (Links inside the commit,
+    -- digests and the seal's signature are the verifier's: SQL cannot hash SHA3.)
+    SELECT min(x), max(x) INTO lo, hi FROM UNNEST(p_positions) AS x;
+    IF lo <> head_size OR hi <> head_size + n - 1
+       OR substring(p_records[1] FROM 13 FOR 8) <> int8send(head_size)
+       OR substring(p_records[1] FROM 21 FOR 32) <> head_digest
+       OR p_seals[n] IS NULL THEN
+        RAISE EXCEPTION 'ledger_append: the commit does not continue the log at position % (positions %..%, first record''s position and link, seal on the last row)',
+            head_size, lo, hi USING ERRCODE = 'invalid_parameter_value';
     END IF;
     INSERT INTO public.ledger_events
         (position, event_id, aggregate_type, aggregate_id, version, event_type, record, digest, subtrees, seal)

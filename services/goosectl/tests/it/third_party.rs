@@ -17,7 +17,8 @@ async fn a_third_party_verifier_accepts_our_proof_files() {
 
     for id in [ids[0], ids[7], ids[22]] {
         let event = reader.find_event(id).await.unwrap();
-        let (proof, _) = goosectl::chain_api::offline_proof(reader, &event)
+        let log_vkey = goose_ledger::Vkey::parse(&k.log_key.vkey()).unwrap();
+        let (proof, _) = goosectl::chain_api::offline_proof(reader, &log_vkey, &event)
             .await
             .unwrap();
         let text = proof.to_text();
