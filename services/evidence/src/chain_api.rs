@@ -134,10 +134,12 @@ async fn inclusion(
     let id = uuid::Uuid::parse_str(&event_id)
         .map_err(|_| Problem::bad_request(format!("{event_id:?} is not an event id (UUID)")))?;
     let event = reader.find_event(id).await.map_err(problem)?;
-    let (proof, size) = offline_proof(&reader, &log_key, &event).await.map_err(|e| match e {
-        Error::InvalidInput(m) => Problem::new(StatusCode::CONFLICT, "not yet checkpointed", m),
-        other => problem(other),
-    })?;
+    let (proof, size) = offline_proof(&reader, &log_key, &event)
+        .await
+        .map_err(|e| match e {
+            Error::InvalidInput(m) => Problem::new(StatusCode::CONFLICT, "not yet checkpointed", m),
+            other => problem(other),
+        })?;
     match q.format.as_deref() {
         None | Some("json") => Ok(Json(InclusionResponse {
             event_id: event.event_id.to_string(),

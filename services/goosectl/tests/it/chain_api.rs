@@ -37,7 +37,10 @@ fn b64(s: &str) -> [u8; 32] {
 async fn checkpoint_and_proofs_over_http() {
     let dir = tempfile::tempdir().unwrap();
     let k = sqlite_ledger(&dir.path().join("l.db")).await;
-    let app = routes((*k.ledger).clone());
+    let app = routes(
+        (*k.ledger).clone(),
+        goose_ledger::Vkey::parse(&k.log_key.vkey()).unwrap(),
+    );
 
     let (status, ctype, body) = get(&app, "/v1/chain/checkpoint").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -89,7 +92,10 @@ async fn bad_requests_get_problem_details() {
     let dir = tempfile::tempdir().unwrap();
     let k = sqlite_ledger(&dir.path().join("l.db")).await;
     fill(&k.ledger, 3).await;
-    let app = routes((*k.ledger).clone());
+    let app = routes(
+        (*k.ledger).clone(),
+        goose_ledger::Vkey::parse(&k.log_key.vkey()).unwrap(),
+    );
     for (uri, status, words) in [
         (
             "/v1/chain/proofs/inclusion/not-a-uuid",
