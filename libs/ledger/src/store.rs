@@ -528,44 +528,26 @@ impl LedgerReader {
         Ok(id)
     }
 
-    /// Signs a checkpoint only if the log grew since the newest one (periodic signing).
+    /// Whether the log grew past the newest valid checkpoint (periodic signing). Only rows that
+    /// verify count: a junk row claiming a huge size must not stop signing (it is logged).
+    pub async fn checkpoint_due(&self, log_vkey: &Vkey) -> Result<bool> {
+        let size = self.size().await?;
+        let (latest, intrusions) = self.latest_valid_checkpoint(log_vkey, size).await?;
+        for i in &intrusions {
+            tracing::error!(intrusion = %i, "checkpoint row that this log did not sign");
+        }
+        Ok(latest.is_none())
+    }
+
+    /// Signs and stores a checkpoint only if [`LedgerReader::checkpoint_due`].
     pub async fn sign_checkpoint_if_grown(
         &self,
         log_key: &NoteKey,
     ) -> Result<Option<SignedCheckpoint>> {
-        let size = self.size().await?;
-        // Only valid rows count: a junk row claiming a huge size must not stop signing.
-        let vkey = Vkey::parse(&log_key.vkey())?;
-        let (latest, intrusions) = self.latest_valid_checkpoint(&vkey, size).await?;
-        for i in &intrusions {
-            tracing::error!(intrusion = %i, "checkpoint row that this log did not sign");
-        }
-        if latest.is_some_and(|cp| cp.checkpoint.size >= size) {
+        if !self.checkpoint_due(&Vkey::parse(&log_key.vkey())?).await? {
             return Ok(None);
         }
         self.sign_checkpoint(log_key).await.map(Some)
-    }
-
-    /// Signs a checkpoint every `every` when the log grew, until `stop` resolves.
-    pub async fn run_periodic_checkpoints(
-        &self,
-        log_key: &NoteKey,
-        every: Duration,
-        stop: impl std::future::Future<Output = ()>,
-    ) {
-        tokio::pin!(stop);
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = &mut stop => return,
-                _ = tick.tick() => {
-                    if let Err(e) = self.sign_checkpoint_if_grown(log_key).await {
-                        tracing::warn!(error = %e, "periodic checkpoint failed");
-                    }
-                }
-            }
-        }
     }
 
     /// The newest stored checkpoint, whatever its signature (see

@@ -32,6 +32,22 @@ pub fn default_state_dir() -> Option<PathBuf> {
         .map(|d| d.join("goosectl").join("checkpoints"))
 }
 
+/// One file name per log key: the origin made file-safe, plus the key hash.
+pub fn log_file_name(log_key: &Vkey) -> String {
+    let safe: String = log_key
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{safe}+{}", hex::encode(log_key.key_hash))
+}
+
 /// The client's memory of one log (origin and key), in a state directory.
 #[derive(Debug)]
 pub struct ClientState {
@@ -42,20 +58,8 @@ pub struct ClientState {
 impl ClientState {
     /// `dir` None: no memory (`--no-state`).
     pub fn open(dir: Option<&Path>, log_key: &Vkey) -> Self {
-        // One file per log key: the origin made file-safe, plus the key hash.
-        let safe: String = log_key
-            .name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
         Self {
-            file: dir.map(|d| d.join(format!("{safe}+{}", hex::encode(log_key.key_hash)))),
+            file: dir.map(|d| d.join(log_file_name(log_key))),
             log_key: log_key.clone(),
         }
     }
@@ -80,7 +84,7 @@ impl ClientState {
     }
 
     /// Remembers `cp` if it is newer than what is remembered (the caller has established that
-    /// it is consistent with it). Atomic: written aside, then renamed.
+    /// it is consistent with it). Atomic and durable.
     pub fn remember(&self, cp: &SignedCheckpoint) -> Result<bool> {
         let Some(file) = &self.file else {
             return Ok(false);
@@ -91,11 +95,7 @@ impl ClientState {
         {
             return Ok(false);
         }
-        let dir = file.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let tmp = file.with_extension("tmp");
-        std::fs::write(&tmp, &cp.note).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, file).with_context(|| format!("writing {}", file.display()))?;
+        write_durably(file, cp.note.as_bytes())?;
         Ok(true)
     }
 
@@ -104,6 +104,23 @@ impl ClientState {
             .as_ref()
             .map_or_else(|| "(no state)".into(), |f| f.display().to_string())
     }
+}
+
+/// Replaces `file` atomically and durably: written aside, synced, renamed, directory synced.
+pub fn write_durably(file: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    let dir = file.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut tmp_name = file.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = file.with_file_name(tmp_name);
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, file).with_context(|| format!("writing {}", file.display()))?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
 }
 
 /// Reads and verifies `--trusted-checkpoint` files.

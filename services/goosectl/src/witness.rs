@@ -84,18 +84,7 @@ pub async fn serve(
 }
 
 fn state_file(dir: &Path, log: &Vkey) -> PathBuf {
-    let safe: String = log
-        .name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    dir.join(format!("{safe}+{}.checkpoint", hex::encode(log.key_hash)))
+    dir.join(format!("{}.checkpoint", crate::trust::log_file_name(log)))
 }
 
 fn plain(status: StatusCode, body: impl Into<String>) -> Response {
@@ -138,7 +127,8 @@ async fn add_checkpoint(State(w): State<Arc<Witness>>, body: Bytes) -> Response 
     };
     match witness::decide(&req, log, stored.as_ref()) {
         Ok(cp) => {
-            if let Err(e) = store(&file, &cp) {
+            // Durable before the cosignature leaves.
+            if let Err(e) = crate::trust::write_durably(&file, cp.note.as_bytes()) {
                 tracing::error!(error = %format!("{e:#}"), "witness state not written");
                 return plain(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -188,18 +178,4 @@ fn load(file: &Path, log: &Vkey) -> Result<Option<Witnessed>> {
         size: cp.checkpoint.size,
         root: cp.checkpoint.root,
     }))
-}
-
-/// Durable before the cosignature leaves: written aside, synced, renamed, directory synced.
-fn store(file: &Path, cp: &SignedCheckpoint) -> Result<()> {
-    use std::io::Write as _;
-    let tmp = file.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(cp.note.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, file)?;
-    if let Some(dir) = file.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
