@@ -49,8 +49,8 @@ pub enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
-    /// Sign a checkpoint of the log now and print it.
-    Checkpoint(LogKeyArgs),
+    /// Sign a checkpoint of the log now, offer it to the witnesses, store it and print it.
+    Checkpoint(CheckpointArgs),
     /// Key management.
     Keys {
         #[command(subcommand)]
@@ -428,6 +428,19 @@ pub struct WitnessServeArgs {
 pub enum DbCommand {
     /// Install or upgrade the ledger schema (run once as the tables' owner).
     Migrate,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckpointArgs {
+    #[command(flatten)]
+    pub key: LogKeyArgs,
+    /// Also write it to this directory (write-once files). Default for the embedded ledger:
+    /// <data dir>/checkpoints.
+    #[arg(long)]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// A witness to offer it to: `<cosigner vkey>@<URL>`. Repeatable.
+    #[arg(long = "witness")]
+    pub witnesses: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -4,8 +4,8 @@
 use crate::api::Svc;
 use crate::chain_api;
 use crate::cli::{
-    Api, LogKeyArgs, ProofArgs, Target, TrustArgs, VerifyArgs, VerifyConsistencyArgs,
-    VerifyProofArgs,
+    Api, CheckpointArgs, LogKeyArgs, ProofArgs, Target, TrustArgs, VerifyArgs,
+    VerifyConsistencyArgs, VerifyProofArgs,
 };
 use crate::keyfiles;
 use crate::trust::{self, exit, ClientState};
@@ -14,6 +14,7 @@ use base64::Engine as _;
 use goose_ledger::postgres::PgBackend;
 use goose_ledger::sqlite::SqliteBackend;
 use goose_ledger::{canonical, verify, Authorship, Backend, LedgerReader, TlogProof, Vkey};
+use goose_platform::checkpoints::{CheckpointPublisher, PublishConfig, WitnessClient};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -245,10 +246,29 @@ pub async fn verify_consistency(
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn checkpoint(target: &Target, args: &LogKeyArgs) -> Result<ExitCode> {
-    let key = keyfiles::load_log_key(args.log_key_file.as_deref(), &target.data_dir)?;
+pub async fn checkpoint(target: &Target, args: &CheckpointArgs) -> Result<ExitCode> {
+    let key = keyfiles::load_log_key(args.key.log_key_file.as_deref(), &target.data_dir)?;
     let reader = LedgerReader::new(open_backend(target).await?);
-    let signed = reader.sign_checkpoint(&key).await?;
+    let dir = args.checkpoint_dir.clone().or_else(|| {
+        target
+            .database_url
+            .is_none()
+            .then(|| keyfiles::checkpoints_dir(&target.data_dir))
+    });
+    let publisher = CheckpointPublisher::new(
+        reader,
+        std::sync::Arc::new(key),
+        PublishConfig {
+            dir,
+            witnesses: args
+                .witnesses
+                .iter()
+                .map(|w| WitnessClient::parse(w))
+                .collect::<Result<_>>()?,
+            threshold: 0,
+        },
+    )?;
+    let signed = publisher.publish_now().await?;
     print!("{}", signed.note);
     Ok(ExitCode::SUCCESS)
 }
