@@ -418,6 +418,34 @@ async fn every_endpoint_times_every_role() {
         doc["paths"]["/v1/approvals/{id}/grant"]["post"].is_object(),
         "{doc}"
     );
+    // An undeclared method on a served path: 405 naming the allowed ones, as problem+json.
+    let client = reqwest::Client::new();
+    let resp = client
+        .delete(format!("{}/v1/services", http.base))
+        .bearer_auth(&root)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 405);
+    let allow = resp.headers()["allow"].to_str().unwrap().to_owned();
+    assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
+    assert_eq!(
+        resp.headers()["content-type"].to_str().unwrap(),
+        "application/problem+json"
+    );
+    // No route at all: 404 problem+json, before any token is asked for.
+    let (s, v) = http.call("GET", "/v1/no-such-thing", None, None).await;
+    assert_eq!((s, v["status"].as_u64()), (404, Some(404)), "{v}");
+    // The bearer scheme is case-insensitive (RFC 9110), in the middleware and in handlers.
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let resp = client
+            .get(format!("{}/v1/services", http.base))
+            .header("authorization", format!("{scheme} {root}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "scheme {scheme}");
+    }
     platform.shutdown().await;
 }
 

@@ -13,6 +13,20 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// Counter: waits for a read model that timed out (the read model was behind).
+pub const STALE_READS: &str = "goose_read_model_stale_total";
+
+/// A read model that has not applied a position within the time allowed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the read model has applied positions below {applied}, not {wanted}, after waiting {waited:?}"
+)]
+pub struct Stale {
+    pub wanted: u64,
+    pub applied: u64,
+    pub waited: Duration,
+}
+
 /// What a follower does with each event, in position order.
 pub type Handler = Arc<dyn Fn(&RecordedEvent) + Send + Sync>;
 
@@ -80,16 +94,27 @@ impl Follower {
     }
 
     /// Waits until every position below `position` is applied (read-your-writes after an
-    /// append). Returns false on timeout.
-    pub async fn wait_for(&self, position: u64, timeout: Duration) -> bool {
+    /// append). A timeout is a [`Stale`] read model, which the caller must handle: answer 503
+    /// with `Retry-After` on a read, or log it on a write that already happened. Counted in
+    /// `goose_read_model_stale_total`.
+    pub async fn wait_applied(&self, position: u64, timeout: Duration) -> Result<(), Stale> {
         if *self.next.borrow() >= position {
-            return true;
+            return Ok(());
         }
         self.poke.notify_one();
         let mut rx = self.next.clone();
-        tokio::time::timeout(timeout, rx.wait_for(|n| *n >= position))
+        let applied = tokio::time::timeout(timeout, rx.wait_for(|n| *n >= position))
             .await
-            .is_ok_and(|r| r.is_ok())
+            .is_ok_and(|r| r.is_ok());
+        if applied {
+            return Ok(());
+        }
+        metrics::counter!(STALE_READS).increment(1);
+        Err(Stale {
+            wanted: position,
+            applied: *self.next.borrow(),
+            waited: timeout,
+        })
     }
 }
 

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use goose_bus::follow::Follower;
+use goose_bus::follow::{Follower, Stale};
 use goose_bus::jetstream::JetStreamBus;
 use goose_bus::memory::MemoryBus;
 use goose_bus::relay::OutboxRelay;
@@ -186,14 +186,10 @@ impl Platform {
 
     /// Waits until the users read model has applied `position` (after an append whose effect
     /// the next request must see).
-    pub async fn users_caught_up(&self, position: u64) {
-        if !self
-            .users
-            .wait_for(position + 1, Duration::from_secs(5))
+    pub async fn users_caught_up(&self, position: u64) -> Result<(), Stale> {
+        self.users
+            .wait_applied(position + 1, READ_YOUR_WRITES)
             .await
-        {
-            tracing::warn!(position, "users read model is behind");
-        }
     }
 }
 
@@ -208,6 +204,23 @@ fn apply_user_event(dir: &MemoryDirectory, user: &str, e: &UserEvent) {
         UserEvent::RoleRevoked { role, .. } => dir.revoke(user, *role),
         UserEvent::UserDeactivated { .. } => dir.remove_user(user),
         UserEvent::ApiKeyIssued { .. } | UserEvent::ApiKeyRevoked { .. } => {}
+    }
+}
+
+/// How long a handler waits for its read model to apply its own write, or another process's.
+pub const READ_YOUR_WRITES: Duration = Duration::from_secs(5);
+
+/// A read that would be stale: 503 with `Retry-After`, so the client asks again shortly rather
+/// than act on an answer that misses a committed write.
+pub fn stale_problem(e: &Stale) -> Problem {
+    Problem::unavailable(format!("not up to date yet: {e}")).retry_after(1)
+}
+
+/// After a write that succeeded, a stale read model is not the client's problem: the write is
+/// durable and its answer stands. Logged (and counted by the follower) so it is not silent.
+pub fn log_stale_after_write(result: Result<(), Stale>, what: &str) {
+    if let Err(e) = result {
+        tracing::warn!(error = %e, what, "read model behind after a write; the next read may not see it yet");
     }
 }
 

@@ -513,6 +513,15 @@ fn refuse(grpc: bool, status: StatusCode, detail: String) -> Response {
     r
 }
 
+/// The bearer token of an `Authorization` header. The scheme is case-insensitive (RFC 9110
+/// §11.1); the one parser every service uses.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(char::is_whitespace)?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// gRPC calls are HTTP/2 POSTs with an `application/grpc` content type; their access rules
 /// are keyed by the full method path (`/goose.v1.Registry/ListServices`).
 fn is_grpc(req: &Request) -> bool {
@@ -538,6 +547,31 @@ async fn authorize(State(auth): State<AuthLayer>, mut req: Request, next: Next) 
         .find(|((m, p), _)| m == req.method() && *p == path)
         .map(|(_, a)| *a)
     else {
+        // A path the service serves with other methods: 405 naming them (RFC 9110 §15.5.6).
+        let allowed: Vec<&str> = auth
+            .routes
+            .iter()
+            .filter(|((_, p), _)| *p == path)
+            .map(|((m, _), _)| m.as_str())
+            .collect();
+        if !allowed.is_empty() && !grpc {
+            tracing::debug!(%path, method = %req.method(), "method not allowed");
+            let allow = allowed.join(", ");
+            let mut r = Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed",
+                format!("{} is not served on {path}; allowed: {allow}", req.method()),
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&allow) {
+                r.headers_mut().insert(header::ALLOW, v);
+            }
+            return r;
+        }
+        if path.is_empty() && !grpc {
+            // No route matched: the router's fallback answers 404 (problem+json).
+            return next.run(req).await;
+        }
         tracing::error!(%path, method = %req.method(), "route has no access rule");
         let detail = format!("{} {path} has no access rule", req.method());
         return refuse(grpc, StatusCode::FORBIDDEN, detail);
@@ -545,19 +579,11 @@ async fn authorize(State(auth): State<AuthLayer>, mut req: Request, next: Next) 
     if access == Access::Public {
         return next.run(req).await;
     }
-    let Some(token) = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-    else {
+    let Some(token) = bearer_token(req.headers()) else {
         let detail = "missing bearer token (Authorization: Bearer <token>)".to_owned();
         return refuse(grpc, StatusCode::UNAUTHORIZED, detail);
     };
-    let claims = match auth.verifier.verify(token.trim()) {
+    let claims = match auth.verifier.verify(token) {
         Ok(c) => c,
         Err(e) => return refuse(grpc, StatusCode::UNAUTHORIZED, e.to_string()),
     };
@@ -593,6 +619,22 @@ async fn authorize(State(auth): State<AuthLayer>, mut req: Request, next: Next) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_the_token_required() {
+        let h = |v: &str| {
+            let mut m = axum::http::HeaderMap::new();
+            m.insert(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+            m
+        };
+        for v in ["Bearer abc", "bearer abc", "BEARER  abc ", " Bearer\tabc"] {
+            assert_eq!(bearer_token(&h(v)), Some("abc"), "{v:?}");
+        }
+        for v in ["Basic abc", "Bearer", "Bearer   ", "Bearerabc", "abc"] {
+            assert_eq!(bearer_token(&h(v)), None, "{v:?}");
+        }
+        assert_eq!(bearer_token(&axum::http::HeaderMap::new()), None);
+    }
 
     fn key(seed: u8) -> SigningKey {
         SigningKey::from_bytes(&[seed; 32])

@@ -336,9 +336,16 @@ async fn submit(
     if !s.views().services.contains(service.as_str()) {
         // Onboarded a moment ago, perhaps, and not applied here yet: catch up with the ledger
         // before refusing (read-your-writes across services).
-        if let Ok(size) = s.platform.ledger.size().await {
-            s.follower.wait_for(size, Duration::from_secs(5)).await;
-        }
+        let size = s
+            .platform
+            .ledger
+            .size()
+            .await
+            .map_err(|e| goose_platform::ledger_problem(&e))?;
+        s.follower
+            .wait_applied(size, goose_platform::READ_YOUR_WRITES)
+            .await
+            .map_err(|e| goose_platform::stale_problem(&e))?;
     }
     let (known, max_bytes, retention_days) = {
         let v = s.views();
@@ -411,9 +418,12 @@ async fn submit(
     .await
     .map_err(|e| execute_problem(e, |never| match never {}))?;
     if let Some(r) = done.receipt {
-        s.follower
-            .wait_for(r.last_position + 1, Duration::from_secs(5))
-            .await;
+        goose_platform::log_stale_after_write(
+            s.follower
+                .wait_applied(r.last_position + 1, goose_platform::READ_YOUR_WRITES)
+                .await,
+            "evidence",
+        );
     }
     tracing::info!(user = %caller.user, service = %record.service, version = %record.version, kind = %kind, digest = %record.digest, "evidence accepted");
     Ok(Json(record))

@@ -20,7 +20,7 @@ use crate::engine::{Engine, PackageAgg, PromotionAgg, StartError};
 use crate::lease::Leases;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use goose_domain::approval::ImpactLevel;
@@ -40,7 +40,6 @@ use goose_runtime::problem::Problem;
 use serde::{Deserialize, Serialize};
 use sha3::{Digest as _, Sha3_256};
 use std::sync::Arc;
-use std::time::Duration;
 use time::OffsetDateTime;
 
 /// The orchestrator API.
@@ -223,11 +222,8 @@ pub struct PromotionView {
 }
 
 fn bearer(headers: &HeaderMap) -> Result<String, Problem> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_owned())
+    goose_runtime::auth::bearer_token(headers)
+        .map(str::to_owned)
         .ok_or_else(|| {
             Problem::new(
                 StatusCode::UNAUTHORIZED,
@@ -239,10 +235,18 @@ fn bearer(headers: &HeaderMap) -> Result<String, Problem> {
 
 /// Waits until the read models have applied everything in the ledger now: a service
 /// onboarded a moment ago through another process is known before a request is refused.
-async fn catch_up(s: &AppState) {
-    if let Ok(size) = s.engine.platform.ledger.size().await {
-        s.follower.wait_for(size, Duration::from_secs(5)).await;
-    }
+async fn catch_up(s: &AppState) -> Result<(), Problem> {
+    let size = s
+        .engine
+        .platform
+        .ledger
+        .size()
+        .await
+        .map_err(|e| goose_platform::ledger_problem(&e))?;
+    s.follower
+        .wait_applied(size, goose_platform::READ_YOUR_WRITES)
+        .await
+        .map_err(|e| goose_platform::stale_problem(&e))
 }
 
 fn unprocessable(detail: impl Into<String>) -> Problem {
@@ -418,7 +422,7 @@ async fn request_promotion(
         return Err(Problem::bad_request("at most 256 evidence_refs"));
     }
     if s.engine.views.read().catalog.get(&service).is_none() {
-        catch_up(&s).await;
+        catch_up(&s).await?;
     }
     if s.engine.views.read().catalog.get(&service).is_none() {
         return Err(unprocessable(format!(
@@ -644,7 +648,7 @@ async fn create_package(
             .any(|m| ServiceName::parse(&m.service).is_ok_and(|n| data.catalog.get(&n).is_none()))
     };
     if unknown {
-        catch_up(&s).await;
+        catch_up(&s).await?;
     }
     // The members must be onboarded and orderable now (a cycle is named here, not later).
     let pairs: Vec<(String, String)> = members
@@ -663,9 +667,12 @@ async fn create_package(
     .await
     .map_err(|e| execute_problem(e, package_problem))?;
     if let Some(r) = done.receipt {
-        s.follower
-            .wait_for(r.last_position + 1, Duration::from_secs(5))
-            .await;
+        goose_platform::log_stale_after_write(
+            s.follower
+                .wait_applied(r.last_position + 1, goose_platform::READ_YOUR_WRITES)
+                .await,
+            "orchestrator",
+        );
     }
     tracing::info!(user = %caller.user, package = %id, members = done.state.0.members.len(), "package created");
     Ok((

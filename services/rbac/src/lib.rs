@@ -307,7 +307,10 @@ async fn bootstrap(platform: &Platform, b: &Bootstrap) -> anyhow::Result<()> {
             std::fs::create_dir_all(dir)?;
         }
         write_secret_file(&b.key_file, &format!("{api_key}\n"))?;
-        platform.users_caught_up(receipt.last_position).await;
+        goose_platform::log_stale_after_write(
+            platform.users_caught_up(receipt.last_position).await,
+            "rbac bootstrap",
+        );
         tracing::info!(admin = %name, key_file = %b.key_file.display(), "bootstrapped the admin user");
         println!(
             "rbac: created admin user {name}; its API key is in {} — get a token with:\n  goosectl token --user {name} --api-key-file {}",
@@ -496,7 +499,10 @@ async fn run_user(
         .await
         .map_err(|e| execute_problem(e, user_problem))?;
     if let Some(r) = done.receipt {
-        s.platform.users_caught_up(r.last_position).await;
+        goose_platform::log_stale_after_write(
+            s.platform.users_caught_up(r.last_position).await,
+            "rbac user",
+        );
     }
     Ok(Json(UserView::of(&done.state.0)))
 }
@@ -674,9 +680,12 @@ async fn create_approval(
     .await
     .map_err(|e| execute_problem(e, |r| refusal_problem(&r)))?;
     if let Some(r) = done.receipt {
-        s.approvals_follower
-            .wait_for(r.last_position + 1, Duration::from_secs(5))
-            .await;
+        goose_platform::log_stale_after_write(
+            s.approvals_follower
+                .wait_applied(r.last_position + 1, goose_platform::READ_YOUR_WRITES)
+                .await,
+            "rbac",
+        );
     }
     Ok(Json(ApprovalView {
         id,
@@ -756,9 +765,12 @@ async fn decide(
     match result {
         Ok(done) => {
             if let Some(r) = done.receipt {
-                s.approvals_follower
-                    .wait_for(r.last_position + 1, Duration::from_secs(5))
-                    .await;
+                goose_platform::log_stale_after_write(
+                    s.approvals_follower
+                        .wait_applied(r.last_position + 1, goose_platform::READ_YOUR_WRITES)
+                        .await,
+                    "rbac",
+                );
             }
             Ok(Json(ApprovalView {
                 id,

@@ -27,7 +27,6 @@ use goose_runtime::auth::{Access, AuthLayer, Caller, RouteSpec};
 use goose_runtime::problem::Problem;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 /// The registry API.
 pub const ROUTES: &[RouteSpec] = &[
@@ -198,9 +197,12 @@ async fn apply(
             })
         })?;
     if let Some(r) = done.receipt {
-        s.follower
-            .wait_for(r.last_position + 1, Duration::from_secs(5))
-            .await;
+        goose_platform::log_stale_after_write(
+            s.follower
+                .wait_applied(r.last_position + 1, goose_platform::READ_YOUR_WRITES)
+                .await,
+            "registry",
+        );
     }
     let mut result = ApplyResult {
         onboarded: Vec::new(),
@@ -318,9 +320,12 @@ async fn put_org_config(
     .await
     .map_err(|e| execute_problem(e, |never| match never {}))?;
     if let Some(r) = done.receipt {
-        s.follower
-            .wait_for(r.last_position + 1, Duration::from_secs(5))
-            .await;
+        goose_platform::log_stale_after_write(
+            s.follower
+                .wait_applied(r.last_position + 1, goose_platform::READ_YOUR_WRITES)
+                .await,
+            "registry",
+        );
     }
     Ok(Json(config))
 }

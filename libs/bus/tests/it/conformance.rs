@@ -2,6 +2,7 @@
 
 use crate::support::{self, append, Env};
 use goose_bus::Delivery;
+use std::sync::Arc;
 use std::time::Duration;
 
 macro_rules! bus_suite {
@@ -140,4 +141,36 @@ async fn jetstream_messages_carry_cloudevents_headers_and_msg_id() {
     );
     assert!(get("ce-time").is_some_and(|t| t.contains('T')));
     assert_eq!(msg.payload.as_ref(), ev.record.as_slice());
+}
+
+#[tokio::test]
+async fn a_follower_that_does_not_reach_a_position_in_time_says_it_is_stale() {
+    let env = crate::support::memory().await;
+    let seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = seen.clone();
+    let follower = goose_bus::follow::Follower::start(
+        (*env.ledger).clone(),
+        env.bus.clone(),
+        &[],
+        Arc::new(move |_| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }),
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    append(&env.ledger, "t", "stale", 0, 1).await;
+    let size = env.ledger.size().await.unwrap();
+    follower
+        .wait_applied(size, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), size);
+    // A position nobody has written: the wait ends in Stale, naming where the model is.
+    let stale = follower
+        .wait_applied(size + 10, Duration::from_millis(200))
+        .await
+        .unwrap_err();
+    assert_eq!(stale.applied, size);
+    assert_eq!(stale.wanted, size + 10);
 }
