@@ -236,11 +236,28 @@ impl Refusal {
         )
     }
 
-    pub fn as_event(&self, actor: &str, action: &str) -> ApprovalEvent {
+    pub fn as_event(&self, actor: &str, decision: Decision) -> ApprovalEvent {
         ApprovalEvent::Refused {
             actor: actor.to_owned(),
-            action: action.to_owned(),
+            action: decision.as_str().to_owned(),
             reason: self.to_string(),
+        }
+    }
+}
+
+/// What an approver decides on a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Grant,
+    Reject,
+}
+
+impl Decision {
+    /// The name recorded in refusals ("grant", "reject").
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Grant => "grant",
+            Self::Reject => "reject",
         }
     }
 }
@@ -390,6 +407,20 @@ impl ApprovalRequest {
             events.push(ApprovalEvent::Approved { approvers });
         }
         Ok(events)
+    }
+
+    /// Grants or rejects; `note` is the grant's comment or the rejection's reason.
+    pub fn decide(
+        &self,
+        decision: Decision,
+        actor: &str,
+        perms: PermissionSet,
+        note: &str,
+    ) -> Result<Vec<ApprovalEvent>, Refusal> {
+        match decision {
+            Decision::Grant => self.grant(actor, perms, note),
+            Decision::Reject => self.reject(actor, perms, note),
+        }
     }
 
     /// Rejects: one approver's rejection ends the request.

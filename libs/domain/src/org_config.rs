@@ -72,6 +72,18 @@ pub struct EvidenceLimits {
     pub max_upload_bytes: u64,
 }
 
+/// The org-config stream's one event type (aggregate `org_config`, id `default`), written by
+/// registry; every service that enforces org-config reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "PascalCase")]
+pub enum OrgConfigEvent {
+    OrgConfigSet {
+        config: OrgConfig,
+        /// The file as submitted.
+        source: String,
+    },
+}
+
 /// A validated org-config.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrgConfig {

@@ -129,10 +129,9 @@ impl Platform {
             (*ledger).clone(),
             bus.clone(),
             &["user"],
-            Arc::new(move |ev| match ev.payload_as::<UserEvent>() {
-                Ok(e) => apply_user_event(&dir, ev.stream.aggregate_id(), &e),
-                Err(e) => {
-                    tracing::error!(position = ev.position, error = %e, "undecodable user event")
+            Arc::new(move |ev| {
+                if let Some(e) = decoded::<UserEvent>(ev) {
+                    apply_user_event(&dir, ev.stream.aggregate_id(), &e);
                 }
             }),
             stopped(stop.clone()),
@@ -204,6 +203,23 @@ fn apply_user_event(dir: &MemoryDirectory, user: &str, e: &UserEvent) {
         UserEvent::RoleRevoked { role, .. } => dir.revoke(user, *role),
         UserEvent::UserDeactivated { .. } => dir.remove_user(user),
         UserEvent::ApiKeyIssued { .. } | UserEvent::ApiKeyRevoked { .. } => {}
+    }
+}
+
+/// Counter: events a read model could not decode (named by aggregate type).
+pub const UNDECODABLE_EVENTS: &str = "goose_read_model_undecodable_events_total";
+
+/// Decodes an event's payload for a read model. One that does not decode is logged with its
+/// position and counted in `goose_read_model_undecodable_events_total`, never dropped silently.
+pub fn decoded<T: serde::de::DeserializeOwned>(ev: &goose_ledger::RecordedEvent) -> Option<T> {
+    match ev.payload_as::<T>() {
+        Ok(v) => Some(v),
+        Err(e) => {
+            metrics::counter!(UNDECODABLE_EVENTS, "aggregate" => ev.stream.aggregate_type().to_owned())
+                .increment(1);
+            tracing::error!(position = ev.position, event_type = %ev.event_type, error = %e, "undecodable event skipped by a read model");
+            None
+        }
     }
 }
 

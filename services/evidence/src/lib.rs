@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use goose_domain::catalog::{CatalogEvent, ServiceName};
 use goose_domain::evidence::{EvidenceKind, EvidenceSummary};
-use goose_domain::org_config::OrgConfig;
+use goose_domain::org_config::{OrgConfig, OrgConfigEvent};
 use goose_domain::rbac::Permission;
 use goose_evidence::blob::{self, BlobStore};
 use goose_evidence::dsse::TrustedKeys;
@@ -127,22 +127,20 @@ pub async fn build(platform: &Platform, config: EvidenceConfig) -> anyhow::Resul
             let mut v = v.write().unwrap_or_else(std::sync::PoisonError::into_inner);
             match ev.stream.aggregate_type() {
                 "catalog" => {
-                    if let Ok(e) = ev.payload_as::<CatalogEvent>() {
+                    if let Some(e) = goose_platform::decoded::<CatalogEvent>(ev) {
                         v.services.insert(e.definition().name.to_string());
                     }
                 }
                 "org_config" => {
-                    if let Ok(c) = ev.payload_as::<serde_json::Value>() {
-                        if let Some(Ok(cfg)) = c
-                            .get("config")
-                            .map(|c| serde_json::from_value::<OrgConfig>(c.clone()))
-                        {
-                            v.org = cfg;
-                        }
+                    // Undecodable: the previous limits stay in force, and it is logged and counted.
+                    if let Some(OrgConfigEvent::OrgConfigSet { config, .. }) =
+                        goose_platform::decoded(ev)
+                    {
+                        v.org = config;
                     }
                 }
                 _ => {
-                    if let Ok(EvidenceEvent::EvidenceAccepted(r)) = ev.payload_as() {
+                    if let Some(EvidenceEvent::EvidenceAccepted(r)) = goose_platform::decoded(ev) {
                         v.records.insert(r.id.clone(), r);
                     }
                 }

@@ -233,7 +233,7 @@ pub async fn build(platform: &Platform, config: RbacConfig) -> anyhow::Result<Ro
         platform.bus.clone(),
         &["approval"],
         Arc::new(move |ev| {
-            if let Ok(e) = ev.payload_as::<ApprovalEvent>() {
+            if let Some(e) = goose_platform::decoded::<ApprovalEvent>(ev) {
                 map.write()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .entry(ev.stream.aggregate_id().to_owned())
@@ -745,23 +745,16 @@ async fn decide(
     s: AppState,
     caller: Caller,
     id: String,
-    action: &'static str,
+    action: goose_domain::approval::Decision,
     body: Result<Json<Decision>, JsonRejection>,
 ) -> ApiResult<ApprovalView> {
     let Json(req) = body.map_err(json_problem)?;
     let id = parse_id(&id)?;
     let meta = Metadata::now(caller.user.clone());
-    let result =
-        aggregate::execute::<ApprovalAgg, Refusal>(
-            &s.platform.ledger,
-            &id,
-            &meta,
-            |a| match action {
-                "grant" => a.0.grant(&caller.user, caller.permissions, &req.comment),
-                _ => a.0.reject(&caller.user, caller.permissions, &req.comment),
-            },
-        )
-        .await;
+    let result = aggregate::execute::<ApprovalAgg, Refusal>(&s.platform.ledger, &id, &meta, |a| {
+        a.0.decide(action, &caller.user, caller.permissions, &req.comment)
+    })
+    .await;
     match result {
         Ok(done) => {
             if let Some(r) = done.receipt {
@@ -791,7 +784,7 @@ async fn decide(
                 if let Err(e) = recorded {
                     tracing::error!(error = %e, "could not record a refused approval attempt");
                 }
-                tracing::info!(user = %caller.user, %id, action, reason = %refusal, "approval attempt refused");
+                tracing::info!(user = %caller.user, %id, action = action.as_str(), reason = %refusal, "approval attempt refused");
             }
             Err(refusal_problem(&refusal))
         }
@@ -805,7 +798,7 @@ async fn grant(
     Path(id): Path<String>,
     body: Result<Json<Decision>, JsonRejection>,
 ) -> ApiResult<ApprovalView> {
-    decide(s, caller, id, "grant", body).await
+    decide(s, caller, id, goose_domain::approval::Decision::Grant, body).await
 }
 
 async fn reject(
@@ -814,5 +807,12 @@ async fn reject(
     Path(id): Path<String>,
     body: Result<Json<Decision>, JsonRejection>,
 ) -> ApiResult<ApprovalView> {
-    decide(s, caller, id, "reject", body).await
+    decide(
+        s,
+        caller,
+        id,
+        goose_domain::approval::Decision::Reject,
+        body,
+    )
+    .await
 }

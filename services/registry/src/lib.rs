@@ -58,16 +58,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 goose_ledger::ledger_aggregate!(CatalogAgg(Catalog), "catalog", CatalogEvent);
 
-/// The org-config stream's one event type.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "PascalCase")]
-pub enum OrgConfigEvent {
-    OrgConfigSet {
-        config: OrgConfig,
-        /// The file as submitted.
-        source: String,
-    },
-}
+pub use goose_domain::org_config::OrgConfigEvent;
 
 #[derive(Debug, Clone, Default)]
 struct OrgConfigAgg(Option<OrgConfig>);
@@ -113,14 +104,16 @@ pub async fn build(platform: &Platform) -> anyhow::Result<Router> {
         &["catalog", "org_config"],
         Arc::new(move |ev| match ev.stream.aggregate_type() {
             "catalog" => {
-                if let Ok(e) = ev.payload_as::<CatalogEvent>() {
+                if let Some(e) = goose_platform::decoded::<CatalogEvent>(ev) {
                     c.write()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .apply(&e);
                 }
             }
             _ => {
-                if let Ok(OrgConfigEvent::OrgConfigSet { config, .. }) = ev.payload_as() {
+                if let Some(OrgConfigEvent::OrgConfigSet { config, .. }) =
+                    goose_platform::decoded(ev)
+                {
                     *o.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(config);
                 }
             }
