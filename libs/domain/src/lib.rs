@@ -21,6 +21,7 @@ pub mod package;
 pub mod policy;
 pub mod promotion;
 pub mod rbac;
+pub mod streams;
 pub mod user;
 mod yaml;
 

@@ -118,7 +118,7 @@ where
 /// (the orphan rule keeps the domain crate free of ledger types).
 #[macro_export]
 macro_rules! ledger_aggregate {
-    ($(#[$meta:meta])* $vis:vis $name:ident($state:ty), $type:literal, $event:ty) => {
+    ($(#[$meta:meta])* $vis:vis $name:ident($state:ty), $type:expr, $event:ty) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Default)]
         $vis struct $name(pub $state);

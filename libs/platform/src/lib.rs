@@ -128,7 +128,7 @@ impl Platform {
         let users = Follower::start(
             (*ledger).clone(),
             bus.clone(),
-            &["user"],
+            &[goose_domain::streams::USER],
             Arc::new(move |ev| {
                 if let Some(e) = decoded::<UserEvent>(ev) {
                     apply_user_event(&dir, ev.stream.aggregate_id(), &e);

@@ -13,25 +13,12 @@ use goose_ledger::{Error, LedgerReader, RecordedEvent, TlogProof, Vkey};
 use goose_runtime::problem::Problem;
 use serde::{Deserialize, Serialize};
 
-/// Maps ledger errors to problem+json: the one place this happens for the chain API.
+/// Ledger errors as problem+json: the platform's one mapping, with a chain-specific word for
+/// an event that is not in the log.
 fn problem(e: Error) -> Problem {
     match e {
-        Error::InvalidInput(m) => Problem::bad_request(m),
         Error::NotFound(m) => Problem::not_found(format!("event {m} is not in the log")),
-        Error::Unavailable(m) => {
-            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "ledger unavailable", m)
-        }
-        Error::Closed => Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ledger unavailable",
-            "shutting down",
-        ),
-        Error::Conflict { .. } => Problem::new(StatusCode::CONFLICT, "conflict", e.to_string()),
-        other => Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "ledger error",
-            other.to_string(),
-        ),
+        other => goose_platform::ledger_problem(&other),
     }
 }
 

@@ -19,6 +19,7 @@ use goose_domain::catalog::{CatalogEvent, ServiceName};
 use goose_domain::evidence::{EvidenceKind, EvidenceSummary};
 use goose_domain::org_config::{OrgConfig, OrgConfigEvent};
 use goose_domain::rbac::Permission;
+use goose_domain::streams;
 use goose_evidence::blob::{self, BlobStore};
 use goose_evidence::dsse::TrustedKeys;
 use goose_evidence::formats;
@@ -80,7 +81,7 @@ pub use goose_domain::evidence::{EvidenceEvent, EvidenceRecord};
 struct EvidenceAgg(Vec<EvidenceRecord>);
 
 impl Aggregate for EvidenceAgg {
-    const TYPE: &'static str = "evidence";
+    const TYPE: &'static str = streams::EVIDENCE;
     type Event = EvidenceEvent;
     fn apply(&mut self, e: &EvidenceEvent) {
         let EvidenceEvent::EvidenceAccepted(r) = e;
@@ -122,16 +123,16 @@ pub async fn build(platform: &Platform, config: EvidenceConfig) -> anyhow::Resul
     let follower = goose_bus::follow::Follower::start(
         (*platform.ledger).clone(),
         platform.bus.clone(),
-        &["catalog", "org_config", "evidence"],
+        &[streams::CATALOG, streams::ORG_CONFIG, streams::EVIDENCE],
         Arc::new(move |ev| {
             let mut v = v.write().unwrap_or_else(std::sync::PoisonError::into_inner);
             match ev.stream.aggregate_type() {
-                "catalog" => {
+                streams::CATALOG => {
                     if let Some(e) = goose_platform::decoded::<CatalogEvent>(ev) {
                         v.services.insert(e.definition().name.to_string());
                     }
                 }
-                "org_config" => {
+                streams::ORG_CONFIG => {
                     // Undecodable: the previous limits stay in force, and it is logged and counted.
                     if let Some(OrgConfigEvent::OrgConfigSet { config, .. }) =
                         goose_platform::decoded(ev)

@@ -21,6 +21,7 @@ use goose_domain::lock::{Held, Holder, LockEvent, ServiceLock};
 use goose_domain::package::{Package, PackageEvent, PackageRefusal};
 use goose_domain::policy::Policy;
 use goose_domain::promotion::{Promotion, PromotionEvent, Requested, TargetSpec};
+use goose_domain::streams;
 use goose_ledger::aggregate::{self, ExecuteError};
 use goose_ledger::{Metadata, NewEvent, RecordedEvent, StreamId};
 use goose_platform::Platform;
@@ -29,9 +30,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use time::OffsetDateTime;
 
-goose_ledger::ledger_aggregate!(pub LockAgg(ServiceLock), "promotion_lock", LockEvent);
-goose_ledger::ledger_aggregate!(pub PromotionAgg(Promotion), "promotion", PromotionEvent);
-goose_ledger::ledger_aggregate!(pub PackageAgg(Package), "package", PackageEvent);
+goose_ledger::ledger_aggregate!(pub LockAgg(ServiceLock), streams::PROMOTION_LOCK, LockEvent);
+goose_ledger::ledger_aggregate!(pub PromotionAgg(Promotion), streams::PROMOTION, PromotionEvent);
+goose_ledger::ledger_aggregate!(pub PackageAgg(Package), streams::PACKAGE, PackageEvent);
 
 /// How often a replica looks for promotions nobody drives.
 pub const SCAN_EVERY: Duration = Duration::from_secs(2);
@@ -323,7 +324,7 @@ impl Engine {
     }
 
     async fn drive(self: Arc<Self>, id: String) {
-        let Ok(stream) = StreamId::new("promotion", id.clone()) else {
+        let Ok(stream) = StreamId::new(streams::PROMOTION, id.clone()) else {
             return;
         };
         let mut d = Driven {

@@ -13,6 +13,7 @@ use goose_domain::graph::DependencyGraph;
 use goose_domain::lock::{LockEvent, ServiceLock};
 use goose_domain::package::{Package, PackageEvent};
 use goose_domain::promotion::{Promotion, PromotionEvent};
+use goose_domain::streams;
 use goose_ledger::{Keyring, LedgerReader, RecordedEvent};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -20,12 +21,12 @@ use tokio::sync::watch;
 
 /// The aggregate types the orchestrator follows.
 pub const FOLLOWED: &[&str] = &[
-    "catalog",
-    "evidence",
-    "approval",
-    "promotion",
-    "package",
-    "promotion_lock",
+    streams::CATALOG,
+    streams::EVIDENCE,
+    streams::APPROVAL,
+    streams::PROMOTION,
+    streams::PACKAGE,
+    streams::PROMOTION_LOCK,
 ];
 
 /// A fact naming `ev`.
@@ -198,7 +199,7 @@ impl Views {
         {
             let mut d = self.write();
             match ev.stream.aggregate_type() {
-                "catalog" => match ev.payload_as::<CatalogEvent>() {
+                streams::CATALOG => match ev.payload_as::<CatalogEvent>() {
                     Ok(e) => {
                         d.catalog.apply(&e);
                         d.graph = None;
@@ -207,7 +208,7 @@ impl Views {
                         tracing::error!(position = ev.position, error = %e, "undecodable catalog event")
                     }
                 },
-                "evidence" => match ev.payload_as::<EvidenceEvent>() {
+                streams::EVIDENCE => match ev.payload_as::<EvidenceEvent>() {
                     Ok(EvidenceEvent::EvidenceAccepted(r)) => {
                         let fact = fact_of(
                             "evidence",
@@ -224,7 +225,7 @@ impl Views {
                         tracing::error!(position = ev.position, error = %e, "undecodable evidence event")
                     }
                 },
-                "approval" => match ev.payload_as::<ApprovalEvent>() {
+                streams::APPROVAL => match ev.payload_as::<ApprovalEvent>() {
                     Ok(e) => {
                         let fact = fact_of("approval", ev, e.event_type());
                         d.signed.insert(fact.id.clone(), Signed::of(ev));
@@ -242,13 +243,13 @@ impl Views {
                         tracing::error!(position = ev.position, error = %e, "undecodable approval event")
                     }
                 },
-                "promotion" => match ev.payload_as::<PromotionEvent>() {
+                streams::PROMOTION => match ev.payload_as::<PromotionEvent>() {
                     Ok(e) => apply_promotion(&mut d, ev, &e),
                     Err(e) => {
                         tracing::error!(position = ev.position, error = %e, "undecodable promotion event")
                     }
                 },
-                "package" => match ev.payload_as::<PackageEvent>() {
+                streams::PACKAGE => match ev.payload_as::<PackageEvent>() {
                     Ok(e) => d
                         .packages
                         .entry(ev.stream.aggregate_id().to_owned())
@@ -258,7 +259,7 @@ impl Views {
                         tracing::error!(position = ev.position, error = %e, "undecodable package event")
                     }
                 },
-                "promotion_lock" => match ev.payload_as::<LockEvent>() {
+                streams::PROMOTION_LOCK => match ev.payload_as::<LockEvent>() {
                     Ok(e) => d
                         .locks
                         .entry(ev.stream.aggregate_id().to_owned())

@@ -17,6 +17,7 @@ use goose_domain::approval::{
     NewRequest, Refusal,
 };
 use goose_domain::rbac::{Permission, Role, UserName};
+use goose_domain::streams;
 use goose_domain::user::{User, UserError, UserEvent};
 use goose_ledger::aggregate::{self, ExecuteError};
 use goose_ledger::{Metadata, NoteKey};
@@ -202,8 +203,12 @@ pub struct RbacConfig {
     pub bootstrap: Option<Bootstrap>,
 }
 
-goose_ledger::ledger_aggregate!(UserAgg(User), "user", UserEvent);
-goose_ledger::ledger_aggregate!(ApprovalAgg(ApprovalRequest), "approval", ApprovalEvent);
+goose_ledger::ledger_aggregate!(UserAgg(User), streams::USER, UserEvent);
+goose_ledger::ledger_aggregate!(
+    ApprovalAgg(ApprovalRequest),
+    streams::APPROVAL,
+    ApprovalEvent
+);
 
 #[derive(Clone)]
 struct AppState {
@@ -231,7 +236,7 @@ pub async fn build(platform: &Platform, config: RbacConfig) -> anyhow::Result<Ro
     let approvals_follower = goose_bus::follow::Follower::start(
         (*platform.ledger).clone(),
         platform.bus.clone(),
-        &["approval"],
+        &[streams::APPROVAL],
         Arc::new(move |ev| {
             if let Some(e) = goose_platform::decoded::<ApprovalEvent>(ev) {
                 map.write()

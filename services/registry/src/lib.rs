@@ -20,6 +20,7 @@ use goose_domain::catalog::{
 use goose_domain::graph::GraphView;
 use goose_domain::org_config::OrgConfig;
 use goose_domain::rbac::Permission;
+use goose_domain::streams;
 use goose_ledger::aggregate::{self, Aggregate};
 use goose_ledger::Metadata;
 use goose_platform::{execute_problem, Platform};
@@ -56,7 +57,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     )
 }
 
-goose_ledger::ledger_aggregate!(CatalogAgg(Catalog), "catalog", CatalogEvent);
+goose_ledger::ledger_aggregate!(CatalogAgg(Catalog), streams::CATALOG, CatalogEvent);
 
 pub use goose_domain::org_config::OrgConfigEvent;
 
@@ -64,7 +65,7 @@ pub use goose_domain::org_config::OrgConfigEvent;
 struct OrgConfigAgg(Option<OrgConfig>);
 
 impl Aggregate for OrgConfigAgg {
-    const TYPE: &'static str = "org_config";
+    const TYPE: &'static str = streams::ORG_CONFIG;
     type Event = OrgConfigEvent;
     fn apply(&mut self, e: &OrgConfigEvent) {
         let OrgConfigEvent::OrgConfigSet { config, .. } = e;
@@ -101,9 +102,9 @@ pub async fn build(platform: &Platform) -> anyhow::Result<Router> {
     let follower = goose_bus::follow::Follower::start(
         (*platform.ledger).clone(),
         platform.bus.clone(),
-        &["catalog", "org_config"],
+        &[streams::CATALOG, streams::ORG_CONFIG],
         Arc::new(move |ev| match ev.stream.aggregate_type() {
-            "catalog" => {
+            streams::CATALOG => {
                 if let Some(e) = goose_platform::decoded::<CatalogEvent>(ev) {
                     c.write()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
