@@ -245,6 +245,26 @@ impl Refusal {
     }
 }
 
+/// `POST /v1/approvals` (rbac): the wire contract other services raise requests with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApproval {
+    pub kind: ApprovalKind,
+    /// What is to be approved, e.g. `service-a@1.4.0` or `promotion:<id>`.
+    pub subject: String,
+    pub impact: ImpactLevel,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// An approval request as rbac's API answers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ApprovalView {
+    pub id: String,
+    #[serde(flatten)]
+    pub request: ApprovalRequest,
+}
+
 /// What an approver decides on a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -263,7 +283,7 @@ impl Decision {
 }
 
 /// An approval request as folded from its events.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApprovalRequest {
     pub status: ApprovalStatus,
     #[schema(value_type = Option<ApprovalKind>)]

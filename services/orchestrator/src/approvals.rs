@@ -2,9 +2,9 @@
 //! the orchestrator asks rbac with the *requester's* token, so rbac records the requester as
 //! such and refuses them as an approver (segregation of duties).
 
-use goose_domain::approval::ImpactLevel;
+use goose_domain::approval::{ApprovalKind, ApprovalView, CreateApproval, ImpactLevel};
 use goose_runtime::problem::Problem;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Raises approval requests in rbac.
 #[async_trait::async_trait]
@@ -52,19 +52,25 @@ impl ApprovalRequester for HttpApprovals {
             .client
             .post(&url)
             .bearer_auth(bearer)
-            .json(&json!({"kind": "promotion", "subject": subject, "impact": impact, "reason": reason}))
+            .json(&CreateApproval {
+                kind: ApprovalKind::Promotion,
+                subject: subject.to_owned(),
+                impact,
+                reason: reason.to_owned(),
+            })
             .send()
             .await
             .map_err(|e| Problem::unavailable(format!("rbac is unreachable at {url}: {e}")))?;
         let status = resp.status();
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        let bytes = resp.bytes().await.unwrap_or_default();
         if status.is_success() {
-            return body
-                .get("id")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .ok_or_else(|| Problem::unavailable("rbac answered without an approval id"));
+            return serde_json::from_slice::<ApprovalView>(&bytes)
+                .map(|v| v.id)
+                .map_err(|e| {
+                    Problem::unavailable(format!("rbac answered without an approval request: {e}"))
+                });
         }
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let detail = body
             .get("detail")
             .and_then(Value::as_str)

@@ -625,23 +625,7 @@ async fn revoke_key(
     run_user(&s, &caller, &name, |u| u.revoke_key(&key_id, &actor)).await
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateApproval {
-    pub kind: ApprovalKind,
-    /// What is to be approved, e.g. `service-a@1.4.0`.
-    pub subject: String,
-    pub impact: ImpactLevel,
-    #[serde(default)]
-    pub reason: String,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ApprovalView {
-    pub id: String,
-    #[serde(flatten)]
-    pub request: ApprovalRequest,
-}
+pub use goose_domain::approval::{ApprovalView, CreateApproval};
 
 #[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
