@@ -30,6 +30,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 pub mod checkpoints;
+pub mod view;
 
 /// The issuer name in access tokens.
 pub const TOKEN_ISSUER: &str = "goose-rbac";

@@ -3,10 +3,10 @@
 
 use crate::Views;
 use goose_domain::rbac::Permission;
+use goose_platform::view::ViewHandle;
 use goose_proto::v1::evidence_server::{Evidence, EvidenceServer};
 use goose_proto::v1::{EvidenceRecord, ListEvidenceRequest, ListEvidenceResponse};
 use goose_runtime::auth::{Access, RouteSpec};
-use std::sync::{Arc, RwLock};
 use tonic::{Request, Response, Status};
 
 /// Access rules of the gRPC methods.
@@ -18,7 +18,7 @@ pub const GRPC_ROUTES: &[RouteSpec] = &[RouteSpec::new(
 )];
 
 pub(crate) struct EvidenceGrpc {
-    pub(crate) views: Arc<RwLock<Views>>,
+    pub(crate) views: ViewHandle<Views>,
 }
 
 impl EvidenceGrpc {
@@ -34,10 +34,7 @@ impl Evidence for EvidenceGrpc {
         req: Request<ListEvidenceRequest>,
     ) -> Result<Response<ListEvidenceResponse>, Status> {
         let q = req.into_inner();
-        let views = self
-            .views
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let views = self.views.read();
         let records = views
             .records
             .values()

@@ -24,14 +24,16 @@ use goose_evidence::blob::{self, BlobStore};
 use goose_evidence::dsse::TrustedKeys;
 use goose_evidence::formats;
 use goose_ledger::aggregate::{self, Aggregate};
+use goose_ledger::RecordedEvent;
 use goose_ledger::{Metadata, NoteKey};
 use goose_platform::checkpoints::{CheckpointPublisher, PublishConfig, WitnessClient};
+use goose_platform::view::{View, ViewHandle};
 use goose_platform::{execute_problem, Platform};
 use goose_runtime::auth::{Access, AuthLayer, Caller, RouteSpec};
 use goose_runtime::problem::Problem;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -92,11 +94,41 @@ impl Aggregate for EvidenceAgg {
     }
 }
 
-#[derive(Default)]
+/// The evidence service's read model: the services registry onboarded, the org-config's
+/// limits, and the evidence accepted.
+#[derive(Debug, Default)]
 pub(crate) struct Views {
     services: BTreeSet<String>,
     org: OrgConfig,
     pub(crate) records: BTreeMap<String, EvidenceRecord>,
+}
+
+impl View for Views {
+    const FOLLOWS: &'static [&'static str] =
+        &[streams::CATALOG, streams::ORG_CONFIG, streams::EVIDENCE];
+
+    fn apply(&mut self, ev: &RecordedEvent) {
+        match ev.stream.aggregate_type() {
+            streams::CATALOG => {
+                if let Some(e) = goose_platform::decoded::<CatalogEvent>(ev) {
+                    self.services.insert(e.definition().name.to_string());
+                }
+            }
+            streams::ORG_CONFIG => {
+                // Undecodable: the previous limits stay in force, and it is logged and counted.
+                if let Some(OrgConfigEvent::OrgConfigSet { config, .. }) =
+                    goose_platform::decoded(ev)
+                {
+                    self.org = config;
+                }
+            }
+            _ => {
+                if let Some(EvidenceEvent::EvidenceAccepted(r)) = goose_platform::decoded(ev) {
+                    self.records.insert(r.id.clone(), r);
+                }
+            }
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -104,52 +136,18 @@ struct AppState {
     platform: Platform,
     checkpoints: CheckpointPublisher,
     config: EvidenceConfig,
-    views: Arc<RwLock<Views>>,
-    follower: goose_bus::follow::Follower,
+    views: ViewHandle<Views>,
 }
 
 impl AppState {
     fn views(&self) -> std::sync::RwLockReadGuard<'_, Views> {
-        self.views
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.views.read()
     }
 }
 
 /// Builds the evidence API and starts periodic checkpoints.
 pub async fn build(platform: &Platform, config: EvidenceConfig) -> anyhow::Result<Router> {
-    let views: Arc<RwLock<Views>> = Arc::default();
-    let v = views.clone();
-    let follower = goose_bus::follow::Follower::start(
-        (*platform.ledger).clone(),
-        platform.bus.clone(),
-        &[streams::CATALOG, streams::ORG_CONFIG, streams::EVIDENCE],
-        Arc::new(move |ev| {
-            let mut v = v.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-            match ev.stream.aggregate_type() {
-                streams::CATALOG => {
-                    if let Some(e) = goose_platform::decoded::<CatalogEvent>(ev) {
-                        v.services.insert(e.definition().name.to_string());
-                    }
-                }
-                streams::ORG_CONFIG => {
-                    // Undecodable: the previous limits stay in force, and it is logged and counted.
-                    if let Some(OrgConfigEvent::OrgConfigSet { config, .. }) =
-                        goose_platform::decoded(ev)
-                    {
-                        v.org = config;
-                    }
-                }
-                _ => {
-                    if let Some(EvidenceEvent::EvidenceAccepted(r)) = goose_platform::decoded(ev) {
-                        v.records.insert(r.id.clone(), r);
-                    }
-                }
-            }
-        }),
-        platform.stopped(),
-    )
-    .await?;
+    let views = ViewHandle::<Views>::start(platform).await?;
     let log_vkey = goose_ledger::Vkey::parse(&config.log_key.vkey())?;
     let checkpoints = CheckpointPublisher::new(
         (*platform.ledger).clone(),
@@ -175,7 +173,6 @@ pub async fn build(platform: &Platform, config: EvidenceConfig) -> anyhow::Resul
         checkpoints,
         config,
         views,
-        follower,
     };
     let chain = chain_api::routes((*platform.ledger).clone(), log_vkey);
     let grpc = Router::new().route_service(
@@ -335,16 +332,7 @@ async fn submit(
     if !s.views().services.contains(service.as_str()) {
         // Onboarded a moment ago, perhaps, and not applied here yet: catch up with the ledger
         // before refusing (read-your-writes across services).
-        let size = s
-            .platform
-            .ledger
-            .size()
-            .await
-            .map_err(|e| goose_platform::ledger_problem(&e))?;
-        s.follower
-            .wait_applied(size, goose_platform::READ_YOUR_WRITES)
-            .await
-            .map_err(|e| goose_platform::stale_problem(&e))?;
+        s.views.catch_up(&s.platform).await?;
     }
     let (known, max_bytes, retention_days) = {
         let v = s.views();
@@ -416,14 +404,7 @@ async fn submit(
     )
     .await
     .map_err(|e| execute_problem(e, |never| match never {}))?;
-    if let Some(r) = done.receipt {
-        goose_platform::log_stale_after_write(
-            s.follower
-                .wait_applied(r.last_position + 1, goose_platform::READ_YOUR_WRITES)
-                .await,
-            "evidence",
-        );
-    }
+    s.views.after_write(done.receipt, "evidence").await;
     tracing::info!(user = %caller.user, service = %record.service, version = %record.version, kind = %kind, digest = %record.digest, "evidence accepted");
     Ok(Json(record))
 }

@@ -20,7 +20,9 @@ use goose_domain::rbac::{Permission, Role, UserName};
 use goose_domain::streams;
 use goose_domain::user::{User, UserError, UserEvent};
 use goose_ledger::aggregate::{self, ExecuteError};
+use goose_ledger::RecordedEvent;
 use goose_ledger::{Metadata, NoteKey};
+use goose_platform::view::{View, ViewHandle};
 use goose_platform::{execute_problem, json_problem, ledger_problem, Platform};
 use goose_runtime::auth::{Access, AuthLayer, Caller, IssuedToken, RouteSpec, TokenIssuer};
 use goose_runtime::problem::Problem;
@@ -28,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use sha3::{Digest as _, Sha3_256};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 type ApiResult<T> = Result<Json<T>, Problem>;
@@ -216,8 +218,7 @@ struct AppState {
     issuer: Arc<TokenIssuer>,
     token_vkey: String,
     policy: ApprovalPolicy,
-    approvals: Arc<RwLock<BTreeMap<String, ApprovalRequest>>>,
-    approvals_follower: goose_bus::follow::Follower,
+    approvals: ViewHandle<Approvals>,
 }
 
 /// Builds the rbac API (bootstrapping the admin if asked) on a running platform.
@@ -231,31 +232,13 @@ pub async fn build(platform: &Platform, config: RbacConfig) -> anyhow::Result<Ro
     if let Some(b) = &config.bootstrap {
         bootstrap(platform, b).await?;
     }
-    let approvals: Arc<RwLock<BTreeMap<String, ApprovalRequest>>> = Arc::default();
-    let map = approvals.clone();
-    let approvals_follower = goose_bus::follow::Follower::start(
-        (*platform.ledger).clone(),
-        platform.bus.clone(),
-        &[streams::APPROVAL],
-        Arc::new(move |ev| {
-            if let Some(e) = goose_platform::decoded::<ApprovalEvent>(ev) {
-                map.write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .entry(ev.stream.aggregate_id().to_owned())
-                    .or_default()
-                    .apply(&e);
-            }
-        }),
-        platform.stopped(),
-    )
-    .await?;
+    let approvals = ViewHandle::<Approvals>::start(platform).await?;
     let state = AppState {
         platform: platform.clone(),
         issuer,
         token_vkey: config.token_key.vkey(),
         policy: config.approvals,
         approvals,
-        approvals_follower,
     };
     let router = Router::new()
         .route("/v1/auth/token", post(token))
@@ -668,18 +651,28 @@ async fn create_approval(
     })
     .await
     .map_err(|e| execute_problem(e, |r| refusal_problem(&r)))?;
-    if let Some(r) = done.receipt {
-        goose_platform::log_stale_after_write(
-            s.approvals_follower
-                .wait_applied(r.last_position + 1, goose_platform::READ_YOUR_WRITES)
-                .await,
-            "rbac",
-        );
-    }
+    s.approvals.after_write(done.receipt, "rbac").await;
     Ok(Json(ApprovalView {
         id,
         request: done.state.0,
     }))
+}
+
+/// rbac's read model of approval requests, by id.
+#[derive(Debug, Default)]
+pub struct Approvals(BTreeMap<String, ApprovalRequest>);
+
+impl View for Approvals {
+    const FOLLOWS: &'static [&'static str] = &[streams::APPROVAL];
+
+    fn apply(&mut self, ev: &RecordedEvent) {
+        if let Some(e) = goose_platform::decoded::<ApprovalEvent>(ev) {
+            self.0
+                .entry(ev.stream.aggregate_id().to_owned())
+                .or_default()
+                .apply(&e);
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -692,12 +685,10 @@ async fn list_approvals(
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Vec<ApprovalView>> {
     let Query(q) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let map = s
-        .approvals
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let view = s.approvals.read();
     Ok(Json(
-        map.iter()
+        view.0
+            .iter()
             .filter(|(_, r)| q.status.is_none_or(|st| r.status == st))
             .map(|(id, r)| ApprovalView {
                 id: id.clone(),
@@ -746,14 +737,7 @@ async fn decide(
     .await;
     match result {
         Ok(done) => {
-            if let Some(r) = done.receipt {
-                goose_platform::log_stale_after_write(
-                    s.approvals_follower
-                        .wait_applied(r.last_position + 1, goose_platform::READ_YOUR_WRITES)
-                        .await,
-                    "rbac",
-                );
-            }
+            s.approvals.after_write(done.receipt, "rbac").await;
             Ok(Json(ApprovalView {
                 id,
                 request: done.state.0,

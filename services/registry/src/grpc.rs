@@ -1,14 +1,14 @@
 //! The registry's gRPC API (proto/goose/v1/registry.proto), over the same read model as REST
 //! and behind the same authorization middleware.
 
-use goose_domain::catalog::Catalog;
+use crate::RegistryView;
 use goose_domain::rbac::Permission;
+use goose_platform::view::ViewHandle;
 use goose_proto::v1::registry_server::{Registry, RegistryServer};
 use goose_proto::v1::{
     GetGraphRequest, GetGraphResponse, ListServicesRequest, ListServicesResponse, Service, Wave,
 };
 use goose_runtime::auth::{Access, RouteSpec};
-use std::sync::{Arc, RwLock};
 use tonic::{Request, Response, Status};
 
 /// Access rules of the gRPC methods.
@@ -28,7 +28,7 @@ pub const GRPC_ROUTES: &[RouteSpec] = &[
 ];
 
 pub(crate) struct RegistryGrpc {
-    pub(crate) catalog: Arc<RwLock<Catalog>>,
+    pub(crate) view: ViewHandle<RegistryView>,
 }
 
 impl RegistryGrpc {
@@ -36,10 +36,8 @@ impl RegistryGrpc {
         RegistryServer::new(self)
     }
 
-    fn catalog(&self) -> std::sync::RwLockReadGuard<'_, Catalog> {
-        self.catalog
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn catalog(&self) -> crate::MappedCatalog<'_> {
+        crate::MappedCatalog(self.view.read())
     }
 }
 

@@ -23,11 +23,13 @@ use goose_domain::rbac::Permission;
 use goose_domain::streams;
 use goose_ledger::aggregate::{self, Aggregate};
 use goose_ledger::Metadata;
+use goose_ledger::RecordedEvent;
+use goose_platform::view::{View, ViewHandle};
 use goose_platform::{execute_problem, Platform};
 use goose_runtime::auth::{Access, AuthLayer, Caller, RouteSpec};
 use goose_runtime::problem::Problem;
 use serde::{Deserialize, Serialize};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 /// The registry API.
 pub const ROUTES: &[RouteSpec] = &[
@@ -82,60 +84,64 @@ pub const DEFAULT_ID: &str = "default";
 #[derive(Clone)]
 struct AppState {
     platform: Platform,
-    catalog: Arc<RwLock<Catalog>>,
-    org: Arc<RwLock<Option<OrgConfig>>>,
-    follower: goose_bus::follow::Follower,
+    view: ViewHandle<RegistryView>,
 }
 
-impl AppState {
-    fn catalog(&self) -> std::sync::RwLockReadGuard<'_, Catalog> {
-        self.catalog
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
+/// The registry's read model: the catalog and the org-config, from its own events.
+#[derive(Debug, Default)]
+pub struct RegistryView {
+    pub catalog: Catalog,
+    pub org: Option<OrgConfig>,
 }
 
-pub async fn build(platform: &Platform) -> anyhow::Result<Router> {
-    let catalog: Arc<RwLock<Catalog>> = Arc::default();
-    let org: Arc<RwLock<Option<OrgConfig>>> = Arc::default();
-    let (c, o) = (catalog.clone(), org.clone());
-    let follower = goose_bus::follow::Follower::start(
-        (*platform.ledger).clone(),
-        platform.bus.clone(),
-        &[streams::CATALOG, streams::ORG_CONFIG],
-        Arc::new(move |ev| match ev.stream.aggregate_type() {
+impl View for RegistryView {
+    const FOLLOWS: &'static [&'static str] = &[streams::CATALOG, streams::ORG_CONFIG];
+
+    fn apply(&mut self, ev: &RecordedEvent) {
+        match ev.stream.aggregate_type() {
             streams::CATALOG => {
                 if let Some(e) = goose_platform::decoded::<CatalogEvent>(ev) {
-                    c.write()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .apply(&e);
+                    self.catalog.apply(&e);
                 }
             }
             _ => {
                 if let Some(OrgConfigEvent::OrgConfigSet { config, .. }) =
                     goose_platform::decoded(ev)
                 {
-                    *o.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(config);
+                    self.org = Some(config);
                 }
             }
-        }),
-        platform.stopped(),
-    )
-    .await?;
+        }
+    }
+}
+
+impl AppState {
+    fn catalog(&self) -> MappedCatalog<'_> {
+        MappedCatalog(self.view.read())
+    }
+}
+
+/// A read guard on the view that derefs to its catalog.
+pub(crate) struct MappedCatalog<'a>(std::sync::RwLockReadGuard<'a, RegistryView>);
+
+impl std::ops::Deref for MappedCatalog<'_> {
+    type Target = Catalog;
+    fn deref(&self) -> &Catalog {
+        &self.0.catalog
+    }
+}
+
+pub async fn build(platform: &Platform) -> anyhow::Result<Router> {
+    let view = ViewHandle::<RegistryView>::start(platform).await?;
     // Not tonic's `Routes::into_axum_router`: its fallback would clash when `goosectl dev`
     // merges the services into one router.
     let grpc = Router::new().route_service(
         "/goose.v1.Registry/{*method}",
-        grpc::RegistryGrpc {
-            catalog: catalog.clone(),
-        }
-        .server(),
+        grpc::RegistryGrpc { view: view.clone() }.server(),
     );
     let state = AppState {
         platform: platform.clone(),
-        catalog,
-        org,
-        follower,
+        view,
     };
     let router = Router::new()
         .route("/v1/services", post(apply).get(list))
@@ -190,14 +196,7 @@ async fn apply(
                 )
             })
         })?;
-    if let Some(r) = done.receipt {
-        goose_platform::log_stale_after_write(
-            s.follower
-                .wait_applied(r.last_position + 1, goose_platform::READ_YOUR_WRITES)
-                .await,
-            "registry",
-        );
-    }
+    s.view.after_write(done.receipt, "registry").await;
     let mut result = ApplyResult {
         onboarded: Vec::new(),
         updated: Vec::new(),
@@ -278,13 +277,7 @@ async fn graph(
 }
 
 async fn get_org_config(State(s): State<AppState>) -> Json<OrgConfig> {
-    Json(
-        s.org
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-            .unwrap_or_default(),
-    )
+    Json(s.view.read().org.clone().unwrap_or_default())
 }
 
 async fn put_org_config(
@@ -313,13 +306,6 @@ async fn put_org_config(
     )
     .await
     .map_err(|e| execute_problem(e, |never| match never {}))?;
-    if let Some(r) = done.receipt {
-        goose_platform::log_stale_after_write(
-            s.follower
-                .wait_applied(r.last_position + 1, goose_platform::READ_YOUR_WRITES)
-                .await,
-            "registry",
-        );
-    }
+    s.view.after_write(done.receipt, "registry").await;
     Ok(Json(config))
 }

@@ -1,0 +1,92 @@
+//! Read models owned by the platform: a service writes a [`View`] (what it keeps and how an
+//! event changes it); [`ViewHandle`] does the rest the same way for every service — following
+//! the ledger, locking (and recovering from a panicked writer in one place), and
+//! read-your-writes waits that end in [`Stale`] instead of a silent stale read.
+//!
+//! Decode events in `apply` with [`crate::decoded`]: an event that does not decode is logged and
+//! counted (`goose_read_model_undecodable_events_total`), never dropped without a word.
+
+use crate::{Platform, READ_YOUR_WRITES};
+use goose_bus::follow::{Follower, Stale};
+use goose_ledger::RecordedEvent;
+use goose_runtime::problem::Problem;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// An in-memory read model.
+pub trait View: Default + Send + Sync + 'static {
+    /// The aggregate types whose events it applies (`goose_domain::streams`).
+    const FOLLOWS: &'static [&'static str];
+    /// Applies one event; called in position order, exactly once per event.
+    fn apply(&mut self, ev: &RecordedEvent);
+}
+
+/// A running view: shared state plus the follower that keeps it current. Cheap to clone.
+#[derive(Debug)]
+pub struct ViewHandle<V> {
+    state: Arc<RwLock<V>>,
+    follower: Follower,
+}
+
+impl<V> Clone for ViewHandle<V> {
+    fn clone(&self) -> Self {
+        Self {
+            state: self.state.clone(),
+            follower: self.follower.clone(),
+        }
+    }
+}
+
+fn write<V>(state: &RwLock<V>) -> RwLockWriteGuard<'_, V> {
+    // A panic inside `apply` poisons the lock; the view keeps serving what it has (each event
+    // is applied once, so nothing is replayed twice), and the panic itself was logged.
+    state.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<V: View> ViewHandle<V> {
+    /// Catches the view up with the ledger, then follows it until the platform stops.
+    pub async fn start(platform: &Platform) -> anyhow::Result<Self> {
+        let state: Arc<RwLock<V>> = Arc::default();
+        let s = state.clone();
+        let follower = Follower::start(
+            (*platform.ledger).clone(),
+            platform.bus.clone(),
+            V::FOLLOWS,
+            Arc::new(move |ev| write(&s).apply(ev)),
+            platform.stopped(),
+        )
+        .await?;
+        Ok(Self { state, follower })
+    }
+
+    /// The current state.
+    pub fn read(&self) -> RwLockReadGuard<'_, V> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until every position below `position` is applied (after an append).
+    pub async fn wait_applied(&self, position: u64) -> Result<(), Stale> {
+        self.follower.wait_applied(position, READ_YOUR_WRITES).await
+    }
+
+    /// Waits until the view has applied everything committed now (before refusing a request
+    /// for something another process may have just written). 503 + `Retry-After` when it
+    /// cannot.
+    pub async fn catch_up(&self, platform: &Platform) -> Result<(), Problem> {
+        let size = platform
+            .ledger
+            .size()
+            .await
+            .map_err(|e| crate::ledger_problem(&e))?;
+        self.wait_applied(size)
+            .await
+            .map_err(|e| crate::stale_problem(&e))
+    }
+
+    /// After a write of this service: the next read should see it. A stale view is logged
+    /// (the write stands).
+    pub async fn after_write(&self, receipt: Option<goose_ledger::AppendReceipt>, what: &str) {
+        if let Some(r) = receipt {
+            crate::log_stale_after_write(self.wait_applied(r.last_position + 1).await, what);
+        }
+    }
+}
