@@ -433,6 +433,28 @@ async fn every_endpoint_times_every_role() {
         resp.headers()["content-type"].to_str().unwrap(),
         "application/problem+json"
     );
+    // A body that is not JSON, on a route whose body is optional: problem+json, not text/plain.
+    let promote = format!("{}/v1/packages/{}/promote", http.base, uuid::Uuid::now_v7());
+    let operator = &tokens.iter().find(|(r, _)| *r == Role::Operator).unwrap().1;
+    for (ct, body, status) in [
+        ("application/json", "{", 400),
+        ("text/plain", "reason=x", 415),
+    ] {
+        let resp = client
+            .post(&promote)
+            .bearer_auth(operator)
+            .header("content-type", ct)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{ct}");
+        assert_eq!(
+            resp.headers()["content-type"].to_str().unwrap(),
+            "application/problem+json",
+            "{ct}"
+        );
+    }
     // No route at all: 404 problem+json, before any token is asked for.
     let (s, v) = http.call("GET", "/v1/no-such-thing", None, None).await;
     assert_eq!((s, v["status"].as_u64()), (404, Some(404)), "{v}");

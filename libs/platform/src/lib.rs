@@ -264,17 +264,70 @@ pub fn execute_problem<E>(e: ExecuteError<E>, refused: impl FnOnce(E) -> Problem
     }
 }
 
+/// A JSON body whose rejection is problem+json (axum's own `Json` answers text/plain).
+#[derive(Debug, Clone)]
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = Problem;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Problem> {
+        Json::<T>::from_request(req, state)
+            .await
+            .map(|Json(v)| Self(v))
+            .map_err(json_problem)
+    }
+}
+
+/// An optional JSON body: none when the request has no body; otherwise as [`JsonBody`].
+#[derive(Debug, Clone)]
+pub struct OptionalJsonBody<T>(pub Option<T>);
+
+impl<S, T> axum::extract::FromRequest<S> for OptionalJsonBody<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = Problem;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Problem> {
+        let declared_empty = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v == "0");
+        let has_type = req.headers().contains_key(axum::http::header::CONTENT_TYPE);
+        if declared_empty || !has_type {
+            let bytes = axum::body::Bytes::from_request(req, state)
+                .await
+                .map_err(|e| Problem::bad_request(e.body_text()))?;
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Self(None));
+            }
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid request body",
+                "a request body must be sent as Content-Type: application/json",
+            ));
+        }
+        JsonBody::<T>::from_request(req, state)
+            .await
+            .map(|JsonBody(v)| Self(Some(v)))
+    }
+}
+
 /// Problem for a JSON body that did not parse (axum's rejection text says what and where).
 pub fn json_problem(e: axum::extract::rejection::JsonRejection) -> Problem {
-    Problem::new(
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            StatusCode::PAYLOAD_TOO_LARGE
-        } else {
-            StatusCode::BAD_REQUEST
-        },
-        "invalid request body",
-        e.body_text(),
-    )
+    // Too large and not JSON keep their own status; every other failure is the client's
+    // malformed or invalid body: 400.
+    let status = match e.status() {
+        s @ (StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE) => s,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    Problem::new(status, "invalid request body", e.body_text())
 }
 
 /// The routes every process serves besides its API: health, readiness (the ledger

@@ -716,11 +716,11 @@ async fn promote_package(
     caller: Caller,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Option<Json<PromoteOptions>>,
+    goose_platform::OptionalJsonBody(body): goose_platform::OptionalJsonBody<PromoteOptions>,
 ) -> Result<(StatusCode, Json<PromotionView>), Problem> {
     let id = parse_id("package", &id)?;
     let token = bearer(&headers)?;
-    let opts = body.map(|Json(b)| b).unwrap_or_default();
+    let opts = body.unwrap_or_default();
     let package = package_view(&s, &id)
         .ok_or_else(|| Problem::not_found(format!("no package {id}")))?
         .package;
