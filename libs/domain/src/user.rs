@@ -144,6 +144,51 @@ impl User {
         }])
     }
 
+    /// Creates the user holding `roles` (each once) in one decision.
+    pub fn create_with_roles(
+        &self,
+        name: UserName,
+        display_name: &str,
+        roles: &[Role],
+        actor: &str,
+    ) -> Result<Vec<UserEvent>, UserError> {
+        let mut events = self.create(name, display_name, actor)?;
+        let mut seen = Vec::with_capacity(roles.len());
+        for role in roles {
+            if seen.contains(role) {
+                return Err(UserError::Invalid(format!("role {role} is listed twice")));
+            }
+            seen.push(*role);
+            events.push(UserEvent::RoleAssigned {
+                role: *role,
+                assigned_by: actor.to_owned(),
+            });
+        }
+        Ok(events)
+    }
+
+    /// The first administrator: created with the admin role and one API key, or nothing when
+    /// the user exists already (a later start).
+    pub fn bootstrap_admin(
+        &self,
+        name: UserName,
+        key_id: &str,
+        secret_digest: &str,
+        actor: &str,
+    ) -> Result<Vec<UserEvent>, UserError> {
+        if self.name.is_some() {
+            return Ok(Vec::new());
+        }
+        let mut events =
+            self.create_with_roles(name, "bootstrap administrator", &[Role::Admin], actor)?;
+        events.push(UserEvent::ApiKeyIssued {
+            key_id: key_id.to_owned(),
+            secret_digest: secret_digest.to_owned(),
+            issued_by: actor.to_owned(),
+        });
+        Ok(events)
+    }
+
     pub fn assign(&self, role: Role, actor: &str) -> Result<Vec<UserEvent>, UserError> {
         let name = self.existing()?;
         if self.roles.contains(&role) {
@@ -217,6 +262,35 @@ mod tests {
             u.apply(&e);
         }
         Ok(())
+    }
+
+    #[test]
+    fn created_with_roles_once_and_the_admin_bootstrapped_once() {
+        let name = UserName::parse("olga").unwrap();
+        let mut u = User::default();
+        assert!(matches!(
+            u.create_with_roles(name.clone(), "", &[Role::Operator, Role::Operator], "root"),
+            Err(UserError::Invalid(_))
+        ));
+        run(&mut u, |u| {
+            u.create_with_roles(name.clone(), "", &[Role::Operator, Role::Approver], "root")
+        })
+        .unwrap();
+        assert!(u.roles.contains(&Role::Operator) && u.roles.contains(&Role::Approver));
+
+        let mut admin = User::default();
+        let root = UserName::parse("root").unwrap();
+        run(&mut admin, |u| {
+            u.bootstrap_admin(root.clone(), "k1", "d1", "boot")
+        })
+        .unwrap();
+        assert!(admin.roles.contains(&Role::Admin));
+        assert_eq!(admin.keys.len(), 1);
+        // A later start finds it and changes nothing.
+        assert_eq!(
+            admin.bootstrap_admin(root, "k2", "d2", "boot"),
+            Ok(Vec::new())
+        );
     }
 
     #[test]

@@ -272,21 +272,12 @@ async fn bootstrap(platform: &Platform, b: &Bootstrap) -> anyhow::Result<()> {
     let meta = Metadata::now("rbac-bootstrap");
     let result =
         aggregate::execute::<UserAgg, UserError>(&platform.ledger, name.as_str(), &meta, |u| {
-            if u.0.name.is_some() {
-                return Ok(Vec::new());
-            }
-            let mut events =
-                u.0.create(name.clone(), "bootstrap administrator", "rbac-bootstrap")?;
-            events.push(UserEvent::RoleAssigned {
-                role: Role::Admin,
-                assigned_by: "rbac-bootstrap".into(),
-            });
-            events.push(UserEvent::ApiKeyIssued {
-                key_id: key_id.clone(),
-                secret_digest: digest_hex(&secret),
-                issued_by: "rbac-bootstrap".into(),
-            });
-            Ok(events)
+            u.0.bootstrap_admin(
+                name.clone(),
+                &key_id,
+                &digest_hex(&secret),
+                "rbac-bootstrap",
+            )
         })
         .await
         .map_err(|e| anyhow::anyhow!("bootstrapping the admin: {e}"))?;
@@ -504,14 +495,7 @@ async fn create_user(
     let name = parse_user(&req.name)?;
     let actor = caller.user.clone();
     run_user(&s, &caller, &name, |u| {
-        let mut events = u.create(name.clone(), &req.display_name, &actor)?;
-        for role in &req.roles {
-            events.push(UserEvent::RoleAssigned {
-                role: *role,
-                assigned_by: actor.clone(),
-            });
-        }
-        Ok(events)
+        u.create_with_roles(name.clone(), &req.display_name, &req.roles, &actor)
     })
     .await
 }
