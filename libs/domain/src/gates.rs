@@ -274,456 +274,512 @@ pub fn evaluate(check: Check, policy: &Policy, facts: &TargetFacts, requester: &
             &format!("{} is automatic in the policy", gate.as_str()),
         );
     }
-    let subject = format!("{}@{}", facts.service, facts.version);
+    let subject = &format!("{}@{}", facts.service, facts.version);
     match check {
-        Check::DependenciesCompliant => {
-            let not: Vec<&str> = facts
-                .dependencies
-                .iter()
-                .filter(|d| d.compliant.is_none())
-                .map(|d| d.service.as_str())
-                .collect();
-            let inputs: Vec<FactRef> = facts
-                .dependencies
-                .iter()
-                .filter_map(|d| d.compliant.as_ref().map(|(_, f)| f.clone()))
-                .collect();
-            if facts.dependencies.is_empty() {
-                eval(
-                    check,
-                    Outcome::Pass,
-                    format!("{} has no dependencies", facts.service),
-                    vec![],
-                )
-            } else if !not.is_empty() {
-                eval(
-                    check,
-                    Outcome::Fail,
-                    format!(
-                        "not compliant: {} (promote them first, or in the same package)",
-                        not.join(", ")
-                    ),
-                    inputs,
-                )
-            } else {
-                let list: Vec<String> = facts
-                    .dependencies
-                    .iter()
-                    .filter_map(|d| {
-                        d.compliant
-                            .as_ref()
-                            .map(|(v, _)| format!("{}@{v}", d.service))
-                    })
-                    .collect();
-                eval(
-                    check,
-                    Outcome::Pass,
-                    format!("compliant: {}", list.join(", ")),
-                    inputs,
-                )
-            }
-        }
-        Check::EvidenceComplete => {
-            let missing: Vec<&str> = policy
-                .required_evidence
-                .iter()
-                .filter(|g| facts.of_kinds(g.kinds()).is_empty())
-                .map(|g| g.as_str())
-                .collect();
-            let inputs: Vec<FactRef> = facts.evidence.iter().map(|e| e.fact.clone()).collect();
-            if missing.is_empty() {
-                let kinds: Vec<&str> = facts.evidence.iter().map(|e| e.kind.as_str()).collect();
-                eval(
-                    check,
-                    Outcome::Pass,
-                    format!(
-                        "{} pieces of evidence ({})",
-                        facts.evidence.len(),
-                        kinds.join(", ")
-                    ),
-                    inputs,
-                )
-            } else {
-                eval(
-                    check,
-                    Outcome::Missing,
-                    format!("no {} evidence for {subject}", missing.join(", ")),
-                    inputs,
-                )
-            }
-        }
-        Check::AllTestsPassing => {
-            let Some(rule) = &policy.rules.all_tests_passing else {
-                return waived(check, facts, "all_tests_passing is disabled in the policy");
-            };
-            let junit = facts.of_kinds(&[EvidenceKind::Junit]);
-            if junit.is_empty() {
-                return eval(
-                    check,
-                    Outcome::Missing,
-                    format!("no test results (junit) for {subject}"),
-                    vec![],
-                );
-            }
-            let (mut passed, mut failed, mut skipped) = (0, 0, 0);
-            for e in &junit {
-                if let Some(t) = &e.summary.tests {
-                    passed += t.passed;
-                    failed += t.failed;
-                    skipped += t.skipped;
-                }
-            }
-            let inputs = junit.iter().map(|e| e.fact.clone()).collect();
-            let counts = format!("{passed} passed, {failed} failed, {skipped} skipped");
-            if failed > 0 {
-                eval(check, Outcome::Fail, counts, inputs)
-            } else if passed < rule.min_passed {
-                eval(
-                    check,
-                    Outcome::Fail,
-                    format!(
-                        "{counts}; the policy needs at least {} passing",
-                        rule.min_passed
-                    ),
-                    inputs,
-                )
-            } else {
-                eval(check, Outcome::Pass, counts, inputs)
-            }
-        }
-        Check::SastResultsClean => {
-            let Some(rule) = &policy.rules.sast_results_clean else {
-                return waived(check, facts, "sast_results_clean is disabled in the policy");
-            };
-            let sarif = facts.of_kinds(&[EvidenceKind::Sarif]);
-            if sarif.is_empty() {
-                return eval(
-                    check,
-                    Outcome::Missing,
-                    format!("no static analysis results (sarif) for {subject}"),
-                    vec![],
-                );
-            }
-            let (mut critical, mut high, mut medium) = (0, 0, 0);
-            for e in &sarif {
-                if let Some(s) = &e.summary.sast {
-                    critical += s.critical;
-                    high += s.high;
-                    medium += s.medium;
-                }
-            }
-            let inputs = sarif.iter().map(|e| e.fact.clone()).collect();
-            let mut over = Vec::new();
-            if critical > rule.max_critical {
-                over.push(format!("{critical} critical (max {})", rule.max_critical));
-            }
-            if high > rule.max_high {
-                over.push(format!("{high} high (max {})", rule.max_high));
-            }
-            if let Some(m) = rule.max_medium {
-                if medium > m {
-                    over.push(format!("{medium} medium (max {m})"));
-                }
-            }
-            if over.is_empty() {
-                eval(
-                    check,
-                    Outcome::Pass,
-                    format!("{critical} critical, {high} high, {medium} medium findings"),
-                    inputs,
-                )
-            } else {
-                eval(
-                    check,
-                    Outcome::Fail,
-                    format!("findings over the policy: {}", over.join(", ")),
-                    inputs,
-                )
-            }
-        }
-        Check::TestCoverageThreshold => {
-            let Some(rule) = &policy.rules.test_coverage_threshold else {
-                return waived(
-                    check,
-                    facts,
-                    "test_coverage_threshold is disabled in the policy",
-                );
-            };
-            // Several coverage files of one version describe the same code: the newest counts.
-            let newest = facts
-                .of_kinds(&[EvidenceKind::Lcov, EvidenceKind::Cobertura])
-                .into_iter()
-                .max_by_key(|e| e.fact.position);
-            let Some(e) = newest else {
-                return eval(
-                    check,
-                    Outcome::Missing,
-                    format!("no coverage (lcov or cobertura) for {subject}"),
-                    vec![],
-                );
-            };
-            let Some(c) = &e.summary.coverage else {
-                return eval(
-                    check,
-                    Outcome::Missing,
-                    "the coverage file has no line totals",
-                    vec![e.fact.clone()],
-                );
-            };
-            let text = format!(
-                "line coverage {:.2}% ({} of {} lines), threshold {}%",
-                c.line_percent, c.lines_covered, c.lines_total, rule.min_line_percent
-            );
-            if c.line_percent + 1e-9 >= rule.min_line_percent {
-                eval(check, Outcome::Pass, text, vec![e.fact.clone()])
-            } else {
-                eval(
-                    check,
-                    Outcome::Fail,
-                    format!("below threshold: {text}"),
-                    vec![e.fact.clone()],
-                )
-            }
-        }
-        Check::PerformanceBaselineMet => {
-            let Some(rule) = &policy.rules.performance_baseline_met else {
-                return waived(
-                    check,
-                    facts,
-                    "performance_baseline_met is disabled in the policy",
-                );
-            };
-            let found: Vec<&EvidenceFact> = facts
-                .of_kinds(&[EvidenceKind::InToto])
-                .into_iter()
-                .filter(|e| {
-                    e.summary
-                        .attestation
-                        .as_ref()
-                        .is_some_and(|a| a.predicate_type == rule.predicate_type)
-                })
-                .collect();
-            let signed: Vec<&EvidenceFact> = found
-                .iter()
-                .copied()
-                .filter(|e| {
-                    e.summary
-                        .attestation
-                        .as_ref()
-                        .is_some_and(|a| !a.signed_by.is_empty())
-                })
-                .collect();
-            if let Some(e) = signed.first() {
-                let by = e
-                    .summary
-                    .attestation
+        Check::DependenciesCompliant => dependencies_compliant(check, facts),
+        Check::EvidenceComplete => evidence_complete(check, policy, facts, subject),
+        Check::AllTestsPassing => all_tests_passing(check, policy, facts, subject),
+        Check::SastResultsClean => sast_results_clean(check, policy, facts, subject),
+        Check::TestCoverageThreshold => test_coverage_threshold(check, policy, facts, subject),
+        Check::PerformanceBaselineMet => performance_baseline_met(check, policy, facts, subject),
+        Check::EvidenceChainValid => evidence_chain_valid(check, policy, facts),
+        Check::SignaturesVerified => signatures_verified(check, policy, facts),
+        Check::ApprovalGranted => approval_granted(check, facts, requester),
+    }
+}
+
+/// The `dependencies_compliant` check.
+fn dependencies_compliant(check: Check, facts: &TargetFacts) -> Evaluation {
+    let not: Vec<&str> = facts
+        .dependencies
+        .iter()
+        .filter(|d| d.compliant.is_none())
+        .map(|d| d.service.as_str())
+        .collect();
+    let inputs: Vec<FactRef> = facts
+        .dependencies
+        .iter()
+        .filter_map(|d| d.compliant.as_ref().map(|(_, f)| f.clone()))
+        .collect();
+    if facts.dependencies.is_empty() {
+        eval(
+            check,
+            Outcome::Pass,
+            format!("{} has no dependencies", facts.service),
+            vec![],
+        )
+    } else if !not.is_empty() {
+        eval(
+            check,
+            Outcome::Fail,
+            format!(
+                "not compliant: {} (promote them first, or in the same package)",
+                not.join(", ")
+            ),
+            inputs,
+        )
+    } else {
+        let list: Vec<String> = facts
+            .dependencies
+            .iter()
+            .filter_map(|d| {
+                d.compliant
                     .as_ref()
-                    .map(|a| a.signed_by.join(", "))
-                    .unwrap_or_default();
-                eval(
-                    check,
-                    Outcome::Pass,
-                    format!("baseline attestation signed by {by}"),
-                    vec![e.fact.clone()],
+                    .map(|(v, _)| format!("{}@{v}", d.service))
+            })
+            .collect();
+        eval(
+            check,
+            Outcome::Pass,
+            format!("compliant: {}", list.join(", ")),
+            inputs,
+        )
+    }
+}
+
+/// The `evidence_complete` check.
+fn evidence_complete(
+    check: Check,
+    policy: &Policy,
+    facts: &TargetFacts,
+    subject: &str,
+) -> Evaluation {
+    let missing: Vec<&str> = policy
+        .required_evidence
+        .iter()
+        .filter(|g| facts.of_kinds(g.kinds()).is_empty())
+        .map(|g| g.as_str())
+        .collect();
+    let inputs: Vec<FactRef> = facts.evidence.iter().map(|e| e.fact.clone()).collect();
+    if missing.is_empty() {
+        let kinds: Vec<&str> = facts.evidence.iter().map(|e| e.kind.as_str()).collect();
+        eval(
+            check,
+            Outcome::Pass,
+            format!(
+                "{} pieces of evidence ({})",
+                facts.evidence.len(),
+                kinds.join(", ")
+            ),
+            inputs,
+        )
+    } else {
+        eval(
+            check,
+            Outcome::Missing,
+            format!("no {} evidence for {subject}", missing.join(", ")),
+            inputs,
+        )
+    }
+}
+
+/// The `all_tests_passing` check.
+fn all_tests_passing(
+    check: Check,
+    policy: &Policy,
+    facts: &TargetFacts,
+    subject: &str,
+) -> Evaluation {
+    let Some(rule) = &policy.rules.all_tests_passing else {
+        return waived(check, facts, "all_tests_passing is disabled in the policy");
+    };
+    let junit = facts.of_kinds(&[EvidenceKind::Junit]);
+    if junit.is_empty() {
+        return eval(
+            check,
+            Outcome::Missing,
+            format!("no test results (junit) for {subject}"),
+            vec![],
+        );
+    }
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for e in &junit {
+        if let Some(t) = &e.summary.tests {
+            passed += t.passed;
+            failed += t.failed;
+            skipped += t.skipped;
+        }
+    }
+    let inputs = junit.iter().map(|e| e.fact.clone()).collect();
+    let counts = format!("{passed} passed, {failed} failed, {skipped} skipped");
+    if failed > 0 {
+        eval(check, Outcome::Fail, counts, inputs)
+    } else if passed < rule.min_passed {
+        eval(
+            check,
+            Outcome::Fail,
+            format!(
+                "{counts}; the policy needs at least {} passing",
+                rule.min_passed
+            ),
+            inputs,
+        )
+    } else {
+        eval(check, Outcome::Pass, counts, inputs)
+    }
+}
+
+/// The `sast_results_clean` check.
+fn sast_results_clean(
+    check: Check,
+    policy: &Policy,
+    facts: &TargetFacts,
+    subject: &str,
+) -> Evaluation {
+    let Some(rule) = &policy.rules.sast_results_clean else {
+        return waived(check, facts, "sast_results_clean is disabled in the policy");
+    };
+    let sarif = facts.of_kinds(&[EvidenceKind::Sarif]);
+    if sarif.is_empty() {
+        return eval(
+            check,
+            Outcome::Missing,
+            format!("no static analysis results (sarif) for {subject}"),
+            vec![],
+        );
+    }
+    let (mut critical, mut high, mut medium) = (0, 0, 0);
+    for e in &sarif {
+        if let Some(s) = &e.summary.sast {
+            critical += s.critical;
+            high += s.high;
+            medium += s.medium;
+        }
+    }
+    let inputs = sarif.iter().map(|e| e.fact.clone()).collect();
+    let mut over = Vec::new();
+    if critical > rule.max_critical {
+        over.push(format!("{critical} critical (max {})", rule.max_critical));
+    }
+    if high > rule.max_high {
+        over.push(format!("{high} high (max {})", rule.max_high));
+    }
+    if let Some(m) = rule.max_medium {
+        if medium > m {
+            over.push(format!("{medium} medium (max {m})"));
+        }
+    }
+    if over.is_empty() {
+        eval(
+            check,
+            Outcome::Pass,
+            format!("{critical} critical, {high} high, {medium} medium findings"),
+            inputs,
+        )
+    } else {
+        eval(
+            check,
+            Outcome::Fail,
+            format!("findings over the policy: {}", over.join(", ")),
+            inputs,
+        )
+    }
+}
+
+/// The `test_coverage_threshold` check.
+fn test_coverage_threshold(
+    check: Check,
+    policy: &Policy,
+    facts: &TargetFacts,
+    subject: &str,
+) -> Evaluation {
+    let Some(rule) = &policy.rules.test_coverage_threshold else {
+        return waived(
+            check,
+            facts,
+            "test_coverage_threshold is disabled in the policy",
+        );
+    };
+    // Several coverage files of one version describe the same code: the newest counts.
+    let newest = facts
+        .of_kinds(&[EvidenceKind::Lcov, EvidenceKind::Cobertura])
+        .into_iter()
+        .max_by_key(|e| e.fact.position);
+    let Some(e) = newest else {
+        return eval(
+            check,
+            Outcome::Missing,
+            format!("no coverage (lcov or cobertura) for {subject}"),
+            vec![],
+        );
+    };
+    let Some(c) = &e.summary.coverage else {
+        return eval(
+            check,
+            Outcome::Missing,
+            "the coverage file has no line totals",
+            vec![e.fact.clone()],
+        );
+    };
+    let text = format!(
+        "line coverage {:.2}% ({} of {} lines), threshold {}%",
+        c.line_percent, c.lines_covered, c.lines_total, rule.min_line_percent
+    );
+    if c.line_percent + 1e-9 >= rule.min_line_percent {
+        eval(check, Outcome::Pass, text, vec![e.fact.clone()])
+    } else {
+        eval(
+            check,
+            Outcome::Fail,
+            format!("below threshold: {text}"),
+            vec![e.fact.clone()],
+        )
+    }
+}
+
+/// The `performance_baseline_met` check.
+fn performance_baseline_met(
+    check: Check,
+    policy: &Policy,
+    facts: &TargetFacts,
+    subject: &str,
+) -> Evaluation {
+    let Some(rule) = &policy.rules.performance_baseline_met else {
+        return waived(
+            check,
+            facts,
+            "performance_baseline_met is disabled in the policy",
+        );
+    };
+    let found: Vec<&EvidenceFact> = facts
+        .of_kinds(&[EvidenceKind::InToto])
+        .into_iter()
+        .filter(|e| {
+            e.summary
+                .attestation
+                .as_ref()
+                .is_some_and(|a| a.predicate_type == rule.predicate_type)
+        })
+        .collect();
+    let signed: Vec<&EvidenceFact> = found
+        .iter()
+        .copied()
+        .filter(|e| {
+            e.summary
+                .attestation
+                .as_ref()
+                .is_some_and(|a| !a.signed_by.is_empty())
+        })
+        .collect();
+    if let Some(e) = signed.first() {
+        let by = e
+            .summary
+            .attestation
+            .as_ref()
+            .map(|a| a.signed_by.join(", "))
+            .unwrap_or_default();
+        eval(
+            check,
+            Outcome::Pass,
+            format!("baseline attestation signed by {by}"),
+            vec![e.fact.clone()],
+        )
+    } else if !found.is_empty() {
+        eval(
+            check,
+            Outcome::Fail,
+            format!(
+                "the {} attestation is not signed by a trusted key",
+                rule.predicate_type
+            ),
+            found.iter().map(|e| e.fact.clone()).collect(),
+        )
+    } else {
+        eval(
+            check,
+            Outcome::Missing,
+            format!(
+                "no in-toto attestation of predicate type {} for {subject}",
+                rule.predicate_type
+            ),
+            vec![],
+        )
+    }
+}
+
+/// The `evidence_chain_valid` check.
+fn evidence_chain_valid(check: Check, policy: &Policy, facts: &TargetFacts) -> Evaluation {
+    if !policy.rules.evidence_chain_valid {
+        return waived(
+            check,
+            facts,
+            "evidence_chain_valid is disabled in the policy",
+        );
+    }
+    let c = &facts.chain;
+    if !c.configured {
+        return eval(
+            check,
+            Outcome::Missing,
+            "no log verifier key is configured (--log-vkey), so the chain cannot be checked",
+            vec![],
+        );
+    }
+    if let Some(f) = &c.failure {
+        return eval(
+            check,
+            Outcome::Fail,
+            format!("the chain does not verify: {f}"),
+            vec![],
+        );
+    }
+    match &c.newest_checkpoint {
+        None => eval(check, Outcome::Missing, "no signed checkpoint yet", vec![]),
+        Some((size, fact)) if c.verified >= *size => eval(
+            check,
+            Outcome::Pass,
+            format!(
+                "{} events verified up to the newest checkpoint (size {size})",
+                c.verified
+            ),
+            vec![fact.clone()],
+        ),
+        Some((size, fact)) => eval(
+            check,
+            Outcome::Missing,
+            format!(
+                "verifying the chain: {} of {size} events so far",
+                c.verified
+            ),
+            vec![fact.clone()],
+        ),
+    }
+}
+
+/// The `signatures_verified` check.
+fn signatures_verified(check: Check, policy: &Policy, facts: &TargetFacts) -> Evaluation {
+    if !policy.rules.signatures_verified {
+        return waived(
+            check,
+            facts,
+            "signatures_verified is disabled in the policy",
+        );
+    }
+    if !facts.keyring_configured {
+        return eval(
+            check,
+            Outcome::Missing,
+            "no keyring of trusted service keys is configured (--keyring)",
+            vec![],
+        );
+    }
+    let inputs: Vec<FactRef> = facts.signatures.iter().map(|s| s.fact.clone()).collect();
+    let bad: Vec<String> = facts
+        .signatures
+        .iter()
+        .filter_map(|s| {
+            s.verdict.as_ref().err().map(|e| {
+                format!(
+                    "{} at position {}: {e}",
+                    s.fact.kind,
+                    s.fact.position.unwrap_or_default()
                 )
-            } else if !found.is_empty() {
-                eval(
-                    check,
-                    Outcome::Fail,
-                    format!(
-                        "the {} attestation is not signed by a trusted key",
-                        rule.predicate_type
-                    ),
-                    found.iter().map(|e| e.fact.clone()).collect(),
-                )
+            })
+        })
+        .collect();
+    if !bad.is_empty() {
+        return eval(check, Outcome::Fail, bad.join("; "), inputs);
+    }
+    let unsigned: Vec<&str> = facts
+        .of_kinds(&[EvidenceKind::InToto])
+        .into_iter()
+        .filter(|e| {
+            e.summary
+                .attestation
+                .as_ref()
+                .is_none_or(|a| a.signed_by.is_empty())
+        })
+        .map(|e| e.filename.as_str())
+        .collect();
+    if !unsigned.is_empty() {
+        return eval(
+            check,
+            Outcome::Fail,
+            format!(
+                "attestations not signed by a trusted builder: {}",
+                unsigned.join(", ")
+            ),
+            inputs,
+        );
+    }
+    if facts.signatures.is_empty() {
+        return eval(check, Outcome::Missing, "no cited events to check", inputs);
+    }
+    let mut keys: Vec<&str> = facts
+        .signatures
+        .iter()
+        .filter_map(|s| s.verdict.as_deref().ok())
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    eval(
+        check,
+        Outcome::Pass,
+        format!(
+            "{} cited events signed by {}",
+            facts.signatures.len(),
+            keys.join(", ")
+        ),
+        inputs,
+    )
+}
+
+/// The `approval_granted` check.
+fn approval_granted(check: Check, facts: &TargetFacts, requester: &str) -> Evaluation {
+    let Some(a) = &facts.approval else {
+        return eval(
+            check,
+            Outcome::Missing,
+            "no approval request is linked to this promotion",
+            vec![],
+        );
+    };
+    let inputs = vec![a.fact.clone()];
+    match a.status {
+        ApprovalStatus::Approved => {
+            // rbac refuses self-approval; checked again here because the gate, not
+            // rbac, is what the promotion's record answers for.
+            if a.approvers.iter().any(|x| x == requester) {
+                eval(check, Outcome::Fail, format!("segregation of duties: {requester} requested the promotion and is among its approvers"), inputs)
             } else {
                 eval(
                     check,
-                    Outcome::Missing,
-                    format!(
-                        "no in-toto attestation of predicate type {} for {subject}",
-                        rule.predicate_type
-                    ),
-                    vec![],
+                    Outcome::Pass,
+                    format!("approved by {}", a.approvers.join(", ")),
+                    inputs,
                 )
             }
         }
-        Check::EvidenceChainValid => {
-            if !policy.rules.evidence_chain_valid {
-                return waived(
-                    check,
-                    facts,
-                    "evidence_chain_valid is disabled in the policy",
-                );
-            }
-            let c = &facts.chain;
-            if !c.configured {
-                return eval(check, Outcome::Missing, "no log verifier key is configured (--log-vkey), so the chain cannot be checked", vec![]);
-            }
-            if let Some(f) = &c.failure {
-                return eval(
-                    check,
-                    Outcome::Fail,
-                    format!("the chain does not verify: {f}"),
-                    vec![],
-                );
-            }
-            match &c.newest_checkpoint {
-                None => eval(check, Outcome::Missing, "no signed checkpoint yet", vec![]),
-                Some((size, fact)) if c.verified >= *size => eval(
-                    check,
-                    Outcome::Pass,
-                    format!(
-                        "{} events verified up to the newest checkpoint (size {size})",
-                        c.verified
-                    ),
-                    vec![fact.clone()],
-                ),
-                Some((size, fact)) => eval(
-                    check,
-                    Outcome::Missing,
-                    format!(
-                        "verifying the chain: {} of {size} events so far",
-                        c.verified
-                    ),
-                    vec![fact.clone()],
-                ),
-            }
-        }
-        Check::SignaturesVerified => {
-            if !policy.rules.signatures_verified {
-                return waived(
-                    check,
-                    facts,
-                    "signatures_verified is disabled in the policy",
-                );
-            }
-            if !facts.keyring_configured {
-                return eval(
-                    check,
-                    Outcome::Missing,
-                    "no keyring of trusted service keys is configured (--keyring)",
-                    vec![],
-                );
-            }
-            let inputs: Vec<FactRef> = facts.signatures.iter().map(|s| s.fact.clone()).collect();
-            let bad: Vec<String> = facts
-                .signatures
-                .iter()
-                .filter_map(|s| {
-                    s.verdict.as_ref().err().map(|e| {
-                        format!(
-                            "{} at position {}: {e}",
-                            s.fact.kind,
-                            s.fact.position.unwrap_or_default()
-                        )
-                    })
-                })
-                .collect();
-            if !bad.is_empty() {
-                return eval(check, Outcome::Fail, bad.join("; "), inputs);
-            }
-            let unsigned: Vec<&str> = facts
-                .of_kinds(&[EvidenceKind::InToto])
-                .into_iter()
-                .filter(|e| {
-                    e.summary
-                        .attestation
-                        .as_ref()
-                        .is_none_or(|a| a.signed_by.is_empty())
-                })
-                .map(|e| e.filename.as_str())
-                .collect();
-            if !unsigned.is_empty() {
-                return eval(
-                    check,
-                    Outcome::Fail,
-                    format!(
-                        "attestations not signed by a trusted builder: {}",
-                        unsigned.join(", ")
-                    ),
-                    inputs,
-                );
-            }
-            if facts.signatures.is_empty() {
-                return eval(check, Outcome::Missing, "no cited events to check", inputs);
-            }
-            let mut keys: Vec<&str> = facts
-                .signatures
-                .iter()
-                .filter_map(|s| s.verdict.as_deref().ok())
-                .collect();
-            keys.sort_unstable();
-            keys.dedup();
+        ApprovalStatus::Rejected => eval(
+            check,
+            Outcome::Fail,
+            format!(
+                "rejected by {}: {}",
+                a.rejected_by.as_deref().unwrap_or("?"),
+                a.rejection_reason.as_deref().unwrap_or("")
+            ),
+            inputs,
+        ),
+        ApprovalStatus::Pending | ApprovalStatus::New => {
+            let so_far = if a.approvers.is_empty() {
+                String::new()
+            } else {
+                format!(", granted so far by {}", a.approvers.join(", "))
+            };
             eval(
                 check,
-                Outcome::Pass,
+                Outcome::Missing,
                 format!(
-                    "{} cited events signed by {}",
-                    facts.signatures.len(),
-                    keys.join(", ")
+                    "awaiting approval {} ({} of {} approvers{so_far})",
+                    a.id,
+                    a.approvers.len(),
+                    a.required
                 ),
                 inputs,
             )
         }
-        Check::ApprovalGranted => {
-            let Some(a) = &facts.approval else {
-                return eval(
-                    check,
-                    Outcome::Missing,
-                    "no approval request is linked to this promotion",
-                    vec![],
-                );
-            };
-            let inputs = vec![a.fact.clone()];
-            match a.status {
-                ApprovalStatus::Approved => {
-                    // rbac refuses self-approval; checked again here because the gate, not
-                    // rbac, is what the promotion's record answers for.
-                    if a.approvers.iter().any(|x| x == requester) {
-                        eval(check, Outcome::Fail, format!("segregation of duties: {requester} requested the promotion and is among its approvers"), inputs)
-                    } else {
-                        eval(
-                            check,
-                            Outcome::Pass,
-                            format!("approved by {}", a.approvers.join(", ")),
-                            inputs,
-                        )
-                    }
-                }
-                ApprovalStatus::Rejected => eval(
-                    check,
-                    Outcome::Fail,
-                    format!(
-                        "rejected by {}: {}",
-                        a.rejected_by.as_deref().unwrap_or("?"),
-                        a.rejection_reason.as_deref().unwrap_or("")
-                    ),
-                    inputs,
-                ),
-                ApprovalStatus::Pending | ApprovalStatus::New => {
-                    let so_far = if a.approvers.is_empty() {
-                        String::new()
-                    } else {
-                        format!(", granted so far by {}", a.approvers.join(", "))
-                    };
-                    eval(
-                        check,
-                        Outcome::Missing,
-                        format!(
-                            "awaiting approval {} ({} of {} approvers{so_far})",
-                            a.id,
-                            a.approvers.len(),
-                            a.required
-                        ),
-                        inputs,
-                    )
-                }
-            }
-        }
     }
 }
-
 /// The compliance requirements a set of passing checks meets.
 pub fn requirements_met(
     passed: impl IntoIterator<Item = Check>,
