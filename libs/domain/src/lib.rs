@@ -12,6 +12,7 @@
 pub mod approval;
 pub mod catalog;
 pub mod compliance;
+pub mod errors;
 pub mod evidence;
 pub mod gates;
 pub mod graph;

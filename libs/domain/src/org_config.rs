@@ -84,6 +84,36 @@ pub enum OrgConfigEvent {
     },
 }
 
+impl OrgConfigEvent {
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::OrgConfigSet { .. } => "OrgConfigSet",
+        }
+    }
+}
+
+/// The org-config aggregate (`org_config/default`): the config in force, if one was set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrgConfigState(pub Option<OrgConfig>);
+
+impl OrgConfigState {
+    pub fn apply(&mut self, e: &OrgConfigEvent) {
+        let OrgConfigEvent::OrgConfigSet { config, .. } = e;
+        self.0 = Some(config.clone());
+    }
+
+    /// Sets `config` (parsed from `source`); nothing is recorded when it is already in force.
+    pub fn set(&self, config: &OrgConfig, source: &str) -> Vec<OrgConfigEvent> {
+        if self.0.as_ref() == Some(config) {
+            return Vec::new();
+        }
+        vec![OrgConfigEvent::OrgConfigSet {
+            config: config.clone(),
+            source: source.to_owned(),
+        }]
+    }
+}
+
 /// A validated org-config.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrgConfig {

@@ -11,25 +11,28 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use goose_bus::follow::{Follower, Stale};
+use goose_bus::follow::Stale;
 use goose_bus::jetstream::JetStreamBus;
 use goose_bus::memory::MemoryBus;
 use goose_bus::relay::OutboxRelay;
 use goose_bus::{Bus, BusConfig};
-use goose_domain::user::UserEvent;
+use goose_domain::errors::{Classified, ErrorKind};
 use goose_ledger::aggregate::ExecuteError;
 use goose_ledger::postgres::PgBackend;
 use goose_ledger::sqlite::SqliteBackend;
 use goose_ledger::{Backend, Ledger, LedgerConfig, NoteKey, Vkey};
-use goose_runtime::auth::{MemoryDirectory, TokenVerifier};
+use goose_runtime::auth::{AuthLayer, TokenVerifier};
 use goose_runtime::problem::Problem;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+use users::Users;
+use view::ViewHandle;
 
 pub mod checkpoints;
+pub mod users;
 pub mod view;
 
 /// The issuer name in access tokens.
@@ -75,10 +78,9 @@ pub struct Platform {
     pub ledger: Ledger,
     pub bus: Arc<dyn Bus>,
     pub verifier: TokenVerifier,
-    /// Users and their current roles, from rbac's events.
-    pub directory: MemoryDirectory,
-    /// Follows the ledger for the directory; wait on it for read-your-writes.
-    pub users: Follower,
+    /// Users and their current roles, from rbac's events (the role directory of every
+    /// authorization decision); wait on it for read-your-writes.
+    pub users: ViewHandle<Users>,
     stop: watch::Receiver<bool>,
     stop_tx: Arc<watch::Sender<bool>>,
     tasks: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
@@ -124,26 +126,13 @@ impl Platform {
             TOKEN_ISSUER,
         );
         let (stop_tx, stop) = watch::channel(false);
-        let directory = MemoryDirectory::new();
-        let dir = directory.clone();
-        let users = Follower::start(
-            (*ledger).clone(),
-            bus.clone(),
-            &[goose_domain::streams::USER],
-            Arc::new(move |ev| {
-                if let Some(e) = decoded::<UserEvent>(ev) {
-                    apply_user_event(&dir, ev.stream.aggregate_id(), &e);
-                }
-            }),
-            stopped(stop.clone()),
-        )
-        .await
-        .context("starting the users read model")?;
+        let users = ViewHandle::<Users>::follow(&ledger, bus.clone(), stopped(stop.clone()))
+            .await
+            .context("starting the users read model")?;
         let platform = Self {
             ledger,
             bus,
             verifier,
-            directory,
             users,
             stop,
             stop_tx: Arc::new(stop_tx),
@@ -184,27 +173,21 @@ impl Platform {
         }
     }
 
+    /// Puts `router` behind the access rules of `specs` (its REST routes and gRPC methods):
+    /// a request is checked against the caller's current roles before any handler runs.
+    pub fn protect(&self, router: Router, specs: &[goose_runtime::routes::RouteSpec]) -> Router {
+        AuthLayer::new(self.verifier.clone(), Arc::new(self.users.clone()), specs).protect(router)
+    }
+
     /// Waits until the users read model has applied `position` (after an append whose effect
     /// the next request must see).
     pub async fn users_caught_up(&self, position: u64) -> Result<(), Stale> {
-        self.users
-            .wait_applied(position + 1, READ_YOUR_WRITES)
-            .await
+        self.users.wait_applied(position + 1).await
     }
 }
 
 async fn stopped(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
-}
-
-fn apply_user_event(dir: &MemoryDirectory, user: &str, e: &UserEvent) {
-    match e {
-        UserEvent::UserCreated { .. } => dir.add_user(user),
-        UserEvent::RoleAssigned { role, .. } => dir.grant(user, *role),
-        UserEvent::RoleRevoked { role, .. } => dir.revoke(user, *role),
-        UserEvent::UserDeactivated { .. } => dir.remove_user(user),
-        UserEvent::ApiKeyIssued { .. } | UserEvent::ApiKeyRevoked { .. } => {}
-    }
 }
 
 /// Counter: events a read model could not decode (named by aggregate type).
@@ -241,6 +224,30 @@ pub fn log_stale_after_write(result: Result<(), Stale>, what: &str) {
     }
 }
 
+/// The one mapping from a domain error's kind to problem+json (gRPC: [`grpc_status`]).
+pub fn problem(e: &dyn Classified) -> Problem {
+    let detail = e.to_string();
+    match e.kind() {
+        ErrorKind::Invalid => Problem::bad_request(detail),
+        ErrorKind::Forbidden => Problem::forbidden(detail),
+        ErrorKind::NotFound => Problem::not_found(detail),
+        ErrorKind::Conflict => Problem::conflict(detail),
+        ErrorKind::Unprocessable => Problem::unprocessable(detail),
+    }
+}
+
+/// The same mapping to a gRPC status.
+pub fn grpc_status(e: &dyn Classified) -> tonic::Status {
+    let detail = e.to_string();
+    match e.kind() {
+        ErrorKind::Invalid => tonic::Status::invalid_argument(detail),
+        ErrorKind::Forbidden => tonic::Status::permission_denied(detail),
+        ErrorKind::NotFound => tonic::Status::not_found(detail),
+        ErrorKind::Conflict => tonic::Status::already_exists(detail),
+        ErrorKind::Unprocessable => tonic::Status::failed_precondition(detail),
+    }
+}
+
 /// The one mapping from ledger errors to problem+json.
 pub fn ledger_problem(e: &goose_ledger::Error) -> Problem {
     use goose_ledger::Error as E;
@@ -256,10 +263,25 @@ pub fn ledger_problem(e: &goose_ledger::Error) -> Problem {
     }
 }
 
-/// Maps a command's failure: the rule's refusal through `refused`, ledger errors as above.
-pub fn execute_problem<E>(e: ExecuteError<E>, refused: impl FnOnce(E) -> Problem) -> Problem {
+/// The same mapping to a gRPC status.
+pub fn ledger_status(e: &goose_ledger::Error) -> tonic::Status {
+    use goose_ledger::Error as E;
     match e {
-        ExecuteError::Rejected(r) => refused(r),
+        E::InvalidInput(m) => tonic::Status::invalid_argument(m.clone()),
+        E::Conflict { .. } | E::IdempotencyMismatch { .. } => tonic::Status::aborted(e.to_string()),
+        E::NotFound(m) => tonic::Status::not_found(format!("{m} not found")),
+        E::Unavailable(_) | E::Closed => tonic::Status::unavailable(e.to_string()),
+        _ => {
+            tracing::error!(error = %e, "ledger failure");
+            tonic::Status::internal(e.to_string())
+        }
+    }
+}
+
+/// Maps a command's failure: the rule's refusal by its kind, ledger errors as above.
+pub fn execute_problem<E: Classified>(e: ExecuteError<E>) -> Problem {
+    match e {
+        ExecuteError::Rejected(r) => problem(&r),
         ExecuteError::Ledger(l) => ledger_problem(&l),
     }
 }

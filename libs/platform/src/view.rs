@@ -45,14 +45,23 @@ fn write<V>(state: &RwLock<V>) -> RwLockWriteGuard<'_, V> {
 impl<V: View> ViewHandle<V> {
     /// Catches the view up with the ledger, then follows it until the platform stops.
     pub async fn start(platform: &Platform) -> anyhow::Result<Self> {
+        Self::follow(&platform.ledger, platform.bus.clone(), platform.stopped()).await
+    }
+
+    /// As [`ViewHandle::start`], from the parts (for views the platform itself starts).
+    pub async fn follow(
+        ledger: &goose_ledger::Ledger,
+        bus: Arc<dyn goose_bus::Bus>,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<Self> {
         let state: Arc<RwLock<V>> = Arc::default();
         let s = state.clone();
         let follower = Follower::start(
-            (*platform.ledger).clone(),
-            platform.bus.clone(),
+            (**ledger).clone(),
+            bus,
             V::FOLLOWS,
             Arc::new(move |ev| write(&s).apply(ev)),
-            platform.stopped(),
+            stop,
         )
         .await?;
         Ok(Self { state, follower })

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod openapi;
 pub mod problem;
+pub mod routes;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};

@@ -1,7 +1,7 @@
 //! The OpenAPI 3 document of a service, built from its [`RouteSpec`] table (the same table
 //! the authorization middleware enforces) and its schemas (utoipa `ToSchema` derives).
 
-use crate::auth::{Access, RouteSpec};
+use crate::routes::{Access, Method, RouteSpec};
 use utoipa::openapi::path::{
     HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem,
 };
@@ -12,13 +12,13 @@ use utoipa::openapi::{
     ResponseBuilder, ResponsesBuilder,
 };
 
-fn method(m: &str) -> HttpMethod {
+fn method(m: Method) -> HttpMethod {
     match m {
-        "POST" => HttpMethod::Post,
-        "PUT" => HttpMethod::Put,
-        "DELETE" => HttpMethod::Delete,
-        "PATCH" => HttpMethod::Patch,
-        _ => HttpMethod::Get,
+        Method::Get => HttpMethod::Get,
+        Method::Post => HttpMethod::Post,
+        Method::Put => HttpMethod::Put,
+        Method::Delete => HttpMethod::Delete,
+        Method::Patch => HttpMethod::Patch,
     }
 }
 
@@ -46,7 +46,7 @@ pub fn document(title: &str, routes: &[RouteSpec], schemas: Option<Components>) 
             .description(Some(access_text(r.access)))
             .operation_id(Some(format!(
                 "{}_{}",
-                r.method.to_lowercase(),
+                r.method.as_str().to_lowercase(),
                 r.path.trim_matches('/').replace(['/', '{', '}', '-'], "_")
             )));
         for seg in r.path.split('/') {

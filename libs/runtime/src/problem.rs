@@ -61,6 +61,11 @@ impl Problem {
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not found", detail)
     }
+
+    /// Well formed, but the current state does not allow it.
+    pub fn unprocessable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "rejected", detail)
+    }
 }
 
 impl IntoResponse for Problem {

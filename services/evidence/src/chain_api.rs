@@ -5,12 +5,12 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use goose_ledger::{Error, LedgerReader, RecordedEvent, TlogProof, Vkey};
 use goose_runtime::problem::Problem;
+use goose_runtime::routes::{Access, RouteSpec, Routes};
 use serde::{Deserialize, Serialize};
 
 /// Ledger errors as problem+json: the platform's one mapping, with a chain-specific word for
@@ -29,13 +29,43 @@ struct ChainState {
     log_key: Vkey,
 }
 
-/// The chain routes, under `/v1/chain`.
-pub fn routes(reader: LedgerReader, log_key: Vkey) -> Router {
-    Router::new()
-        .route("/v1/chain/checkpoint", get(latest_checkpoint))
-        .route("/v1/chain/proofs/inclusion/{event_id}", get(inclusion))
-        .route("/v1/chain/proofs/consistency", get(consistency))
-        .with_state(ChainState { reader, log_key })
+fn api() -> Routes<ChainState> {
+    Routes::new()
+        .route(
+            RouteSpec::get(
+                "/v1/chain/checkpoint",
+                Access::Public,
+                "The newest signed checkpoint (C2SP signed note)",
+            ),
+            latest_checkpoint,
+        )
+        .route(
+            RouteSpec::get(
+                "/v1/chain/proofs/inclusion/{event_id}",
+                Access::Authenticated,
+                "Inclusion proof of an event (?format=tlog-proof for the offline file)",
+            ),
+            inclusion,
+        )
+        .route(
+            RouteSpec::get(
+                "/v1/chain/proofs/consistency",
+                Access::Authenticated,
+                "Consistency proof between two tree sizes (?from=&to=)",
+            ),
+            consistency,
+        )
+}
+
+/// The chain routes (under `/v1/chain`) and their specs.
+pub fn routes(reader: LedgerReader, log_key: Vkey) -> (Router, Vec<RouteSpec>) {
+    let (router, specs) = api().into_parts();
+    (router.with_state(ChainState { reader, log_key }), specs)
+}
+
+/// The specs of the chain routes.
+pub fn specs() -> Vec<RouteSpec> {
+    api().specs().to_vec()
 }
 
 /// The newest checkpoint signed by `log_key` of at least `min_size`; rows that do not verify

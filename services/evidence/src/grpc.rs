@@ -6,12 +6,11 @@ use goose_domain::rbac::Permission;
 use goose_platform::view::ViewHandle;
 use goose_proto::v1::evidence_server::{Evidence, EvidenceServer};
 use goose_proto::v1::{EvidenceRecord, ListEvidenceRequest, ListEvidenceResponse};
-use goose_runtime::auth::{Access, RouteSpec};
+use goose_runtime::routes::{Access, RouteSpec};
 use tonic::{Request, Response, Status};
 
 /// Access rules of the gRPC methods.
-pub const GRPC_ROUTES: &[RouteSpec] = &[RouteSpec::new(
-    "POST",
+pub const GRPC_ROUTES: &[RouteSpec] = &[RouteSpec::post(
     "/goose.v1.Evidence/ListEvidence",
     Access::Permission(Permission::EvidenceRead),
     "List accepted evidence",

@@ -8,19 +8,17 @@ use goose_proto::v1::{
     CheckOutcome, GetPackageRequest, GetPromotionRequest, Member, PackageStatus, PromotionStatus,
     TargetStatus,
 };
-use goose_runtime::auth::{Access, RouteSpec};
+use goose_runtime::routes::{Access, RouteSpec};
 use tonic::{Request, Response, Status};
 
 /// Access rules of the gRPC methods.
 pub const GRPC_ROUTES: &[RouteSpec] = &[
-    RouteSpec::new(
-        "POST",
+    RouteSpec::post(
         "/goose.v1.Orchestrator/GetPromotion",
         Access::Permission(Permission::ServiceRead),
         "One promotion",
     ),
-    RouteSpec::new(
-        "POST",
+    RouteSpec::post(
         "/goose.v1.Orchestrator/GetPackage",
         Access::Permission(Permission::ServiceRead),
         "One package",

@@ -35,27 +35,35 @@ use goose_domain::rbac::Permission;
 use goose_ledger::aggregate::{self};
 use goose_ledger::{Keyring, Metadata, StreamId, Vkey};
 use goose_platform::{execute_problem, json_problem, ledger_problem, Platform};
-use goose_runtime::auth::{Access, AuthLayer, Caller, RouteSpec};
+use goose_runtime::auth::Caller;
 use goose_runtime::problem::Problem;
+use goose_runtime::routes::{Access, RouteSpec, Routes};
 use serde::{Deserialize, Serialize};
 use sha3::{Digest as _, Sha3_256};
 use std::sync::Arc;
 use time::OffsetDateTime;
 
-/// The orchestrator API.
-pub const ROUTES: &[RouteSpec] = &[
-    RouteSpec::new("POST", "/v1/promotions", Access::Permission(Permission::PromotionRequest), "Request the promotion of a service version to compliant (seed 001 §5.2); raises its approval request in rbac").body("PromotionRequest").returns("PromotionView"),
-    RouteSpec::new("GET", "/v1/promotions", Access::Permission(Permission::ServiceRead), "List promotions (?status=running|finished, ?package=ID)"),
-    RouteSpec::new("GET", "/v1/promotions/{id}", Access::Permission(Permission::ServiceRead), "One promotion: each target's status, compliance state and newest gate outcomes").returns("PromotionView"),
-    RouteSpec::new("GET", "/v1/promotions/{id}/explain", Access::Permission(Permission::ServiceRead), "Every decision of a promotion as recorded, with the facts it read (event ids, positions, digests)"),
-    RouteSpec::new("GET", "/v1/compliance", Access::Permission(Permission::ServiceRead), "Compliance state of every service version (?service=NAME)"),
-    RouteSpec::new("GET", "/v1/promotion-policy", Access::Permission(Permission::ServiceRead), "The promotion policy in force and its digest"),
-    RouteSpec::new("POST", "/v1/packages", Access::Permission(Permission::PackageCreate), "Create a Golden Goose package {services, version} (seed 001 §3.5)").body("PackageRequest").returns("PackageView"),
-    RouteSpec::new("GET", "/v1/packages", Access::Permission(Permission::ServiceRead), "List packages"),
-    RouteSpec::new("GET", "/v1/packages/{id}", Access::Permission(Permission::ServiceRead), "One package with its promotions").returns("PackageView"),
-    RouteSpec::new("POST", "/v1/packages/{id}/promote", Access::Permission(Permission::PackagePromote), "Promote every member of a package in dependency order").body("PromoteOptions").returns("PromotionView"),
-    RouteSpec::new("GET", "/v1/packages/{id}/manifest", Access::Permission(Permission::ServiceRead), "The newest signed manifest (DSSE envelope) with the events it cites"),
-];
+/// The orchestrator REST API: each route with its handler. This one list builds the router, the
+/// access table the middleware enforces, the OpenAPI document and the matrix test's rows.
+fn api() -> Routes<AppState> {
+    Routes::new()
+.route(RouteSpec::post("/v1/promotions", Access::Permission(Permission::PromotionRequest), "Request the promotion of a service version to compliant (seed 001 §5.2); raises its approval request in rbac").body("PromotionRequest").returns("PromotionView"), request_promotion)
+.route(RouteSpec::get("/v1/promotions", Access::Permission(Permission::ServiceRead), "List promotions (?status=running|finished, ?package=ID)"), list_promotions)
+.route(RouteSpec::get("/v1/promotions/{id}", Access::Permission(Permission::ServiceRead), "One promotion: each target's status, compliance state and newest gate outcomes").returns("PromotionView"), get_promotion)
+.route(RouteSpec::get("/v1/promotions/{id}/explain", Access::Permission(Permission::ServiceRead), "Every decision of a promotion as recorded, with the facts it read (event ids, positions, digests)"), explain)
+.route(RouteSpec::get("/v1/compliance", Access::Permission(Permission::ServiceRead), "Compliance state of every service version (?service=NAME)"), compliance)
+.route(RouteSpec::get("/v1/promotion-policy", Access::Permission(Permission::ServiceRead), "The promotion policy in force and its digest"), get_policy)
+.route(RouteSpec::post("/v1/packages", Access::Permission(Permission::PackageCreate), "Create a Golden Goose package {services, version} (seed 001 §3.5)").body("PackageRequest").returns("PackageView"), create_package)
+.route(RouteSpec::get("/v1/packages", Access::Permission(Permission::ServiceRead), "List packages"), list_packages)
+.route(RouteSpec::get("/v1/packages/{id}", Access::Permission(Permission::ServiceRead), "One package with its promotions").returns("PackageView"), get_package)
+.route(RouteSpec::post("/v1/packages/{id}/promote", Access::Permission(Permission::PackagePromote), "Promote every member of a package in dependency order").body("PromoteOptions").returns("PromotionView"), promote_package)
+.route(RouteSpec::get("/v1/packages/{id}/manifest", Access::Permission(Permission::ServiceRead), "The newest signed manifest (DSSE envelope) with the events it cites"), get_manifest)
+}
+
+/// The REST routes this service serves, with their access rules (gRPC: [`grpc::GRPC_ROUTES`]).
+pub fn routes() -> Vec<RouteSpec> {
+    api().specs().to_vec()
+}
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
     #[derive(utoipa::OpenApi)]
@@ -74,7 +82,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     struct Doc;
     goose_runtime::openapi::document(
         "Golden Goose orchestrator",
-        ROUTES,
+        &routes(),
         <Doc as utoipa::OpenApi>::openapi().components,
     )
 }
@@ -150,27 +158,9 @@ pub async fn build(platform: &Platform, config: OrchestratorConfig) -> anyhow::R
         approvals: config.approvals,
         follower,
     };
-    let router = Router::new()
-        .route(
-            "/v1/promotions",
-            post(request_promotion).get(list_promotions),
-        )
-        .route("/v1/promotions/{id}", get(get_promotion))
-        .route("/v1/promotions/{id}/explain", get(explain))
-        .route("/v1/compliance", get(compliance))
-        .route("/v1/promotion-policy", get(get_policy))
-        .route("/v1/packages", post(create_package).get(list_packages))
-        .route("/v1/packages/{id}", get(get_package))
-        .route("/v1/packages/{id}/promote", post(promote_package))
-        .route("/v1/packages/{id}/manifest", get(get_manifest))
-        .with_state(state)
-        .merge(grpc);
-    let auth = AuthLayer::new(
-        platform.verifier.clone(),
-        Arc::new(platform.directory.clone()),
-        &[ROUTES, grpc::GRPC_ROUTES].concat(),
-    );
-    Ok(auth.protect(router))
+    let (rest, specs) = api().into_parts();
+    let router = rest.with_state(state).merge(grpc);
+    Ok(platform.protect(router, &[specs.as_slice(), grpc::GRPC_ROUTES].concat()))
 }
 
 type ApiResult<T> = Result<Json<T>, Problem>;

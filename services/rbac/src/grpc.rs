@@ -3,12 +3,12 @@
 
 use goose_proto::v1::rbac_server::{Rbac, RbacServer};
 use goose_proto::v1::{WhoAmIRequest, WhoAmIResponse};
-use goose_runtime::auth::{Access, Caller, RouteSpec};
+use goose_runtime::auth::Caller;
+use goose_runtime::routes::{Access, RouteSpec};
 use tonic::{Request, Response, Status};
 
 /// Access rules of the gRPC methods.
-pub const GRPC_ROUTES: &[RouteSpec] = &[RouteSpec::new(
-    "POST",
+pub const GRPC_ROUTES: &[RouteSpec] = &[RouteSpec::post(
     "/goose.v1.Rbac/WhoAmI",
     Access::Authenticated,
     "The caller, their current roles and permissions",

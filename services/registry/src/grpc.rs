@@ -8,19 +8,17 @@ use goose_proto::v1::registry_server::{Registry, RegistryServer};
 use goose_proto::v1::{
     GetGraphRequest, GetGraphResponse, ListServicesRequest, ListServicesResponse, Service, Wave,
 };
-use goose_runtime::auth::{Access, RouteSpec};
+use goose_runtime::routes::{Access, RouteSpec};
 use tonic::{Request, Response, Status};
 
 /// Access rules of the gRPC methods.
 pub const GRPC_ROUTES: &[RouteSpec] = &[
-    RouteSpec::new(
-        "POST",
+    RouteSpec::post(
         "/goose.v1.Registry/ListServices",
         Access::Permission(Permission::ServiceRead),
         "List the catalog",
     ),
-    RouteSpec::new(
-        "POST",
+    RouteSpec::post(
         "/goose.v1.Registry/GetGraph",
         Access::Permission(Permission::ServiceRead),
         "The dependency graph",
@@ -36,8 +34,8 @@ impl RegistryGrpc {
         RegistryServer::new(self)
     }
 
-    fn catalog(&self) -> crate::MappedCatalog<'_> {
-        crate::MappedCatalog(self.view.read())
+    fn catalog(&self) -> crate::views::MappedCatalog<'_> {
+        crate::views::MappedCatalog(self.view.read())
     }
 }
 

@@ -1,0 +1,108 @@
+//! The users read model every service keeps: who exists and which roles they hold now, from
+//! rbac's events. Authorization decisions read it (as a [`RoleDirectory`]), so a revoked
+//! role or a deactivated user takes effect when the event arrives.
+
+use crate::view::{View, ViewHandle};
+use goose_domain::rbac::Role;
+use goose_domain::streams;
+use goose_domain::user::UserEvent;
+use goose_ledger::RecordedEvent;
+use goose_runtime::auth::RoleDirectory;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Users and their current roles.
+#[derive(Debug, Default)]
+pub struct Users {
+    roles: BTreeMap<String, BTreeSet<Role>>,
+}
+
+impl Users {
+    /// Applies one of rbac's user events to `user`.
+    pub fn apply_event(&mut self, user: &str, e: &UserEvent) {
+        match e {
+            UserEvent::UserCreated { .. } => {
+                self.roles.entry(user.to_owned()).or_default();
+            }
+            UserEvent::RoleAssigned { role, .. } => {
+                self.roles.entry(user.to_owned()).or_default().insert(*role);
+            }
+            UserEvent::RoleRevoked { role, .. } => {
+                if let Some(r) = self.roles.get_mut(user) {
+                    r.remove(role);
+                }
+            }
+            UserEvent::UserDeactivated { .. } => {
+                self.roles.remove(user);
+            }
+            UserEvent::ApiKeyIssued { .. } | UserEvent::ApiKeyRevoked { .. } => {}
+        }
+    }
+
+    /// The user's current roles; `None` when unknown or deactivated.
+    pub fn roles_of(&self, user: &str) -> Option<Vec<Role>> {
+        self.roles.get(user).map(|r| r.iter().copied().collect())
+    }
+
+    /// Names of the active users, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.roles.keys().cloned().collect()
+    }
+}
+
+impl View for Users {
+    const FOLLOWS: &'static [&'static str] = &[streams::USER];
+
+    fn apply(&mut self, ev: &RecordedEvent) {
+        if let Some(e) = crate::decoded::<UserEvent>(ev) {
+            self.apply_event(ev.stream.aggregate_id(), &e);
+        }
+    }
+}
+
+impl RoleDirectory for ViewHandle<Users> {
+    fn roles_of(&self, user: &str) -> Option<Vec<Role>> {
+        self.read().roles_of(user)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_follow_assignments_revocations_and_deactivation() {
+        let mut u = Users::default();
+        let by = || "admin".to_owned();
+        assert_eq!(u.roles_of("ada"), None);
+        u.apply_event(
+            "ada",
+            &UserEvent::RoleAssigned {
+                role: Role::Approver,
+                assigned_by: by(),
+            },
+        );
+        u.apply_event(
+            "ada",
+            &UserEvent::RoleAssigned {
+                role: Role::Auditor,
+                assigned_by: by(),
+            },
+        );
+        u.apply_event(
+            "ada",
+            &UserEvent::RoleRevoked {
+                role: Role::Approver,
+                revoked_by: by(),
+            },
+        );
+        assert_eq!(u.roles_of("ada"), Some(vec![Role::Auditor]));
+        assert_eq!(u.names(), vec!["ada".to_owned()]);
+        u.apply_event(
+            "ada",
+            &UserEvent::UserDeactivated {
+                deactivated_by: by(),
+            },
+        );
+        assert_eq!(u.roles_of("ada"), None, "a deactivated user holds nothing");
+    }
+}

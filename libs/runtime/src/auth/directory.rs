@@ -1,0 +1,10 @@
+//! Who holds which roles now. The platform implements it with a read model of rbac's events,
+//! so a revoked role takes effect when its event arrives, not when the token expires.
+
+use goose_domain::rbac::Role;
+
+/// The current roles of users, as a service's read model knows them.
+pub trait RoleDirectory: Send + Sync + 'static {
+    /// `None` when the user is unknown (or deactivated): their tokens are refused.
+    fn roles_of(&self, user: &str) -> Option<Vec<Role>>;
+}

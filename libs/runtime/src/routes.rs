@@ -1,0 +1,182 @@
+//! One route list per service: each [`RouteSpec`] (method, path, who may call it, what the
+//! OpenAPI document says) is added to a [`Routes`] together with its handler, so the same list
+//! builds the router, the access table the middleware enforces, the OpenAPI document and the
+//! rows of the authorization matrix test. A route cannot be served without a rule, nor
+//! documented without being served.
+
+use axum::handler::Handler;
+use axum::routing::{on, MethodFilter};
+use axum::Router;
+use goose_domain::rbac::Permission;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, without a token (token exchange, health).
+    Public,
+    /// Any authenticated user.
+    Authenticated,
+    /// Users holding this permission.
+    Permission(Permission),
+    /// Users holding any of these; the handler checks the one the request needs.
+    AnyOf(&'static [Permission]),
+}
+
+/// The HTTP methods a route may be declared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl Method {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Patch => "PATCH",
+            Self::Delete => "DELETE",
+        }
+    }
+
+    fn filter(self) -> MethodFilter {
+        match self {
+            Self::Get => MethodFilter::GET,
+            Self::Post => MethodFilter::POST,
+            Self::Put => MethodFilter::PUT,
+            Self::Patch => MethodFilter::PATCH,
+            Self::Delete => MethodFilter::DELETE,
+        }
+    }
+
+    /// The `http` method.
+    pub fn http(self) -> axum::http::Method {
+        match self {
+            Self::Get => axum::http::Method::GET,
+            Self::Post => axum::http::Method::POST,
+            Self::Put => axum::http::Method::PUT,
+            Self::Patch => axum::http::Method::PATCH,
+            Self::Delete => axum::http::Method::DELETE,
+        }
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One route of a service's API: method, path, access rule and OpenAPI operation.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteSpec {
+    pub method: Method,
+    /// As axum writes it: `/v1/users/{name}`.
+    pub path: &'static str,
+    pub access: Access,
+    pub summary: &'static str,
+    /// Name of the request body's schema (in the OpenAPI components), if any.
+    pub request: Option<&'static str>,
+    /// Name of the success response's schema, if any.
+    pub response: Option<&'static str>,
+}
+
+impl RouteSpec {
+    pub const fn new(
+        method: Method,
+        path: &'static str,
+        access: Access,
+        summary: &'static str,
+    ) -> Self {
+        Self {
+            method,
+            path,
+            access,
+            summary,
+            request: None,
+            response: None,
+        }
+    }
+
+    pub const fn get(path: &'static str, access: Access, summary: &'static str) -> Self {
+        Self::new(Method::Get, path, access, summary)
+    }
+
+    pub const fn post(path: &'static str, access: Access, summary: &'static str) -> Self {
+        Self::new(Method::Post, path, access, summary)
+    }
+
+    pub const fn put(path: &'static str, access: Access, summary: &'static str) -> Self {
+        Self::new(Method::Put, path, access, summary)
+    }
+
+    pub const fn delete(path: &'static str, access: Access, summary: &'static str) -> Self {
+        Self::new(Method::Delete, path, access, summary)
+    }
+
+    /// The request body's schema (a name in the OpenAPI components).
+    pub const fn body(mut self, schema: &'static str) -> Self {
+        self.request = Some(schema);
+        self
+    }
+
+    /// The success response's schema (a name in the OpenAPI components).
+    pub const fn returns(mut self, schema: &'static str) -> Self {
+        self.response = Some(schema);
+        self
+    }
+}
+
+/// A service's REST API as one list of (spec, handler).
+#[derive(Debug)]
+pub struct Routes<S> {
+    specs: Vec<RouteSpec>,
+    router: Router<S>,
+}
+
+impl<S: Clone + Send + Sync + 'static> Default for Routes<S> {
+    fn default() -> Self {
+        Self {
+            specs: Vec::new(),
+            router: Router::new(),
+        }
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static> Routes<S> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one route: `handler` serves `spec.method` on `spec.path`.
+    ///
+    /// # Panics
+    /// When the same method and path are added twice (axum refuses overlapping routes) — a
+    /// programming error every test of the service finds at once.
+    #[must_use]
+    pub fn route<H, T>(mut self, spec: RouteSpec, handler: H) -> Self
+    where
+        H: Handler<T, S>,
+        T: 'static,
+    {
+        self.router = self
+            .router
+            .route(spec.path, on(spec.method.filter(), handler));
+        self.specs.push(spec);
+        self
+    }
+
+    /// The list, for the access table, the OpenAPI document and the matrix test.
+    pub fn specs(&self) -> &[RouteSpec] {
+        &self.specs
+    }
+
+    /// The router (state still to be supplied) and the specs.
+    pub fn into_parts(self) -> (Router<S>, Vec<RouteSpec>) {
+        (self.router, self.specs)
+    }
+}

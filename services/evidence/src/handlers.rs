@@ -1,0 +1,292 @@
+//! The evidence service's REST handlers: submissions (parsed and checked completely before
+//! anything is stored), reads, blobs, and checkpoints on request.
+
+use crate::{AppState, EvidenceAgg};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use goose_domain::catalog::ServiceName;
+use goose_domain::evidence::EvidenceKind;
+use goose_domain::evidence::{EvidenceEvent, EvidenceRecord};
+use goose_evidence::blob;
+use goose_evidence::formats;
+use goose_ledger::aggregate::{self};
+use goose_ledger::Metadata;
+use goose_platform::execute_problem;
+use goose_runtime::auth::Caller;
+use goose_runtime::problem::Problem;
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct SubmitQuery {
+    service: Option<String>,
+    version: Option<String>,
+    kind: Option<String>,
+    filename: Option<String>,
+}
+
+pub(crate) struct Submission {
+    service: String,
+    version: String,
+    kind: String,
+    filename: String,
+    bytes: Bytes,
+}
+
+pub(crate) fn check_version(v: &str) -> Result<(), Problem> {
+    if !v.is_empty()
+        && v.len() <= 64
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
+    {
+        Ok(())
+    } else {
+        Err(Problem::bad_request(format!(
+            "version {v:?} must be 1 to 64 of A-Z a-z 0-9 . _ + -"
+        )))
+    }
+}
+
+pub(crate) async fn read_submission(q: SubmitQuery, req: Request) -> Result<Submission, Problem> {
+    let is_multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if !is_multipart {
+        let bytes = Bytes::from_request(req, &())
+            .await
+            .map_err(|e| Problem::bad_request(e.body_text()))?;
+        let missing = |f: &str| {
+            Problem::bad_request(format!(
+                "missing query parameter {f} (or send multipart/form-data)"
+            ))
+        };
+        return Ok(Submission {
+            service: q.service.ok_or_else(|| missing("service"))?,
+            version: q.version.ok_or_else(|| missing("version"))?,
+            kind: q.kind.ok_or_else(|| missing("kind"))?,
+            filename: q.filename.unwrap_or_default(),
+            bytes,
+        });
+    }
+    let mut mp = Multipart::from_request(req, &())
+        .await
+        .map_err(|e| Problem::bad_request(e.body_text()))?;
+    let (mut service, mut version, mut kind, mut filename, mut bytes) =
+        (q.service, q.version, q.kind, q.filename, None);
+    while let Some(field) = mp
+        .next_field()
+        .await
+        .map_err(|e| Problem::bad_request(e.body_text()))?
+    {
+        let name = field.name().unwrap_or_default().to_owned();
+        match name.as_str() {
+            "file" => {
+                if filename.is_none() {
+                    filename = field.file_name().map(str::to_owned);
+                }
+                bytes = Some(
+                    field
+                        .bytes()
+                        .await
+                        .map_err(|e| Problem::bad_request(e.body_text()))?,
+                );
+            }
+            "service" | "version" | "kind" => {
+                let text = field
+                    .text()
+                    .await
+                    .map_err(|e| Problem::bad_request(e.body_text()))?;
+                match name.as_str() {
+                    "service" => service = Some(text),
+                    "version" => version = Some(text),
+                    _ => kind = Some(text),
+                }
+            }
+            other => {
+                return Err(Problem::bad_request(format!(
+                    "unexpected multipart field {other:?} (expected service, version, kind, file)"
+                )))
+            }
+        }
+    }
+    let missing = |f: &str| Problem::bad_request(format!("missing multipart field {f}"));
+    Ok(Submission {
+        service: service.ok_or_else(|| missing("service"))?,
+        version: version.ok_or_else(|| missing("version"))?,
+        kind: kind.ok_or_else(|| missing("kind"))?,
+        filename: filename.unwrap_or_default(),
+        bytes: bytes.ok_or_else(|| missing("file"))?,
+    })
+}
+
+pub(crate) fn blob_problem(e: blob::Error) -> Problem {
+    match e {
+        blob::Error::NotFound(d) => Problem::not_found(format!("no blob {d}")),
+        blob::Error::InvalidDigest(_) => Problem::bad_request(e.to_string()),
+        blob::Error::Retained { .. } => Problem::forbidden(e.to_string()),
+        _ => Problem::unavailable(e.to_string()),
+    }
+}
+
+pub(crate) async fn submit(
+    State(s): State<AppState>,
+    caller: Caller,
+    q: Result<Query<SubmitQuery>, axum::extract::rejection::QueryRejection>,
+    req: Request,
+) -> Result<Json<EvidenceRecord>, Problem> {
+    let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let sub = read_submission(q, req).await?;
+    let service = ServiceName::parse(&sub.service).map_err(Problem::bad_request)?;
+    check_version(&sub.version)?;
+    let kind: EvidenceKind = sub.kind.parse().map_err(Problem::bad_request)?;
+    if sub.filename.len() > 255 || sub.filename.contains(['/', '\\', '\0']) {
+        return Err(Problem::bad_request(
+            "filename must be a plain name of at most 255 characters",
+        ));
+    }
+    if !s.views().services.contains(service.as_str()) {
+        // Onboarded a moment ago, perhaps, and not applied here yet: catch up with the ledger
+        // before refusing (read-your-writes across services).
+        s.views.catch_up(&s.platform).await?;
+    }
+    let (known, max_bytes, retention_days) = {
+        let v = s.views();
+        (
+            v.services.contains(service.as_str()),
+            v.org.evidence.max_upload_bytes,
+            v.org.retention.evidence_days,
+        )
+    };
+    if !known {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown service",
+            format!("service {service} is not in the catalog; onboard it first"),
+        ));
+    }
+    if sub.bytes.len() as u64 > max_bytes {
+        return Err(Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "too large", format!("{} bytes is over the evidence limit of {max_bytes} bytes (org-config evidence.max_upload_bytes)", sub.bytes.len())));
+    }
+    if sub.bytes.is_empty() {
+        return Err(Problem::bad_request("the file is empty"));
+    }
+    // Parse fully before storing anything; parsing is CPU work, off the async threads.
+    let keys = s.config.attestation_keys.clone();
+    let bytes = sub.bytes.clone();
+    let summary = tokio::task::spawn_blocking(move || formats::summarize(kind, &bytes, &keys))
+        .await
+        .map_err(|e| Problem::internal(e.to_string()))?
+        .map_err(|e| {
+            Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid evidence",
+                e.to_string(),
+            )
+        })?;
+    let now = OffsetDateTime::now_utc();
+    let retain_until = now + time::Duration::days(i64::from(retention_days));
+    let stored = s
+        .config
+        .blobs
+        .put(&sub.bytes, retain_until)
+        .await
+        .map_err(blob_problem)?;
+    let record = EvidenceRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        service: service.to_string(),
+        version: sub.version.clone(),
+        kind,
+        digest: stored.digest,
+        size: sub.bytes.len() as u64,
+        filename: if sub.filename.is_empty() {
+            format!("{}.{}", kind.as_str(), kind.file_extension())
+        } else {
+            sub.filename
+        },
+        summary,
+        submitted_at: now,
+        submitted_by: caller.user.clone(),
+        retain_until,
+    };
+    let meta = Metadata::now(caller.user.clone());
+    let event = EvidenceEvent::EvidenceAccepted(record.clone());
+    let stream_id = format!("{service}@{}", sub.version);
+    let done = aggregate::execute::<EvidenceAgg, std::convert::Infallible>(
+        &s.platform.ledger,
+        &stream_id,
+        &meta,
+        |_| Ok(vec![event.clone()]),
+    )
+    .await
+    .map_err(execute_problem)?;
+    s.views.after_write(done.receipt, "evidence").await;
+    tracing::info!(user = %caller.user, service = %record.service, version = %record.version, kind = %kind, digest = %record.digest, "evidence accepted");
+    Ok(Json(record))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ListQuery {
+    service: Option<String>,
+    version: Option<String>,
+}
+
+pub(crate) async fn list(
+    State(s): State<AppState>,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<EvidenceRecord>>, Problem> {
+    let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let v = s.views();
+    Ok(Json(
+        v.records
+            .values()
+            .filter(|r| q.service.as_ref().is_none_or(|x| &r.service == x))
+            .filter(|r| q.version.as_ref().is_none_or(|x| &r.version == x))
+            .cloned()
+            .collect(),
+    ))
+}
+
+pub(crate) async fn get_record(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<EvidenceRecord>, Problem> {
+    s.views()
+        .records
+        .get(&id)
+        .cloned()
+        .map(Json)
+        .ok_or_else(|| Problem::not_found(format!("no evidence {id}")))
+}
+
+pub(crate) async fn get_blob(
+    State(s): State<AppState>,
+    Path(digest): Path<String>,
+) -> Result<Response, Problem> {
+    let bytes = s.config.blobs.get(&digest).await.map_err(blob_problem)?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+pub(crate) async fn checkpoint_now(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> Result<Response, Problem> {
+    let cp = s
+        .checkpoints
+        .publish_now()
+        .await
+        .map_err(|e| match e.downcast_ref() {
+            Some(l) => goose_platform::ledger_problem(l),
+            None => Problem::internal(format!("{e:#}")),
+        })?;
+    tracing::info!(user = %caller.user, size = cp.checkpoint.size, "checkpoint signed on request");
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        cp.note,
+    )
+        .into_response())
+}

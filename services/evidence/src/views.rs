@@ -1,0 +1,46 @@
+//! The evidence service's read model.
+
+use goose_domain::catalog::CatalogEvent;
+use goose_domain::evidence::{EvidenceEvent, EvidenceRecord};
+use goose_domain::org_config::{OrgConfig, OrgConfigEvent};
+use goose_domain::streams;
+use goose_ledger::RecordedEvent;
+use goose_platform::view::View;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The evidence service's read model: the services registry onboarded, the org-config's
+/// limits, and the evidence accepted.
+#[derive(Debug, Default)]
+pub(crate) struct Views {
+    pub(crate) services: BTreeSet<String>,
+    pub(crate) org: OrgConfig,
+    pub(crate) records: BTreeMap<String, EvidenceRecord>,
+}
+
+impl View for Views {
+    const FOLLOWS: &'static [&'static str] =
+        &[streams::CATALOG, streams::ORG_CONFIG, streams::EVIDENCE];
+
+    fn apply(&mut self, ev: &RecordedEvent) {
+        match ev.stream.aggregate_type() {
+            streams::CATALOG => {
+                if let Some(e) = goose_platform::decoded::<CatalogEvent>(ev) {
+                    self.services.insert(e.definition().name.to_string());
+                }
+            }
+            streams::ORG_CONFIG => {
+                // Undecodable: the previous limits stay in force, and it is logged and counted.
+                if let Some(OrgConfigEvent::OrgConfigSet { config, .. }) =
+                    goose_platform::decoded(ev)
+                {
+                    self.org = config;
+                }
+            }
+            _ => {
+                if let Some(EvidenceEvent::EvidenceAccepted(r)) = goose_platform::decoded(ev) {
+                    self.records.insert(r.id.clone(), r);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! The registry's REST handlers.
+
+use crate::api::{ApplyResult, ServiceView};
+use crate::{AppState, CatalogAgg, OrgConfigAgg, DEFAULT_ID};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use goose_domain::catalog::{parse_definitions, CatalogEntry, CatalogEvent, Rejected, ServiceName};
+use goose_domain::org_config::OrgConfig;
+use goose_ledger::aggregate;
+use goose_ledger::Metadata;
+use goose_platform::{execute_problem, problem};
+use goose_runtime::auth::Caller;
+use goose_runtime::problem::Problem;
+use serde::Deserialize;
+
+fn body_text(body: &Bytes) -> Result<&str, Problem> {
+    std::str::from_utf8(body).map_err(|e| Problem::bad_request(format!("body is not UTF-8: {e}")))
+}
+
+pub(crate) async fn apply(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<ApplyResult>, Problem> {
+    let defs = parse_definitions(body_text(&body)?).map_err(|e| problem(&e))?;
+    let submitted: Vec<String> = defs.iter().map(|d| d.name.to_string()).collect();
+    let meta = Metadata::now(caller.user.clone());
+    let done =
+        aggregate::execute::<CatalogAgg, Rejected>(&s.platform.ledger, DEFAULT_ID, &meta, |c| {
+            c.0.submit(defs.clone())
+        })
+        .await
+        .map_err(execute_problem)?;
+    s.view.after_write(done.receipt, "registry").await;
+    let mut result = ApplyResult {
+        onboarded: Vec::new(),
+        updated: Vec::new(),
+        unchanged: Vec::new(),
+    };
+    for e in &done.events {
+        let name = e.definition().name.to_string();
+        match e {
+            CatalogEvent::ServiceOnboarded { .. } => result.onboarded.push(name),
+            CatalogEvent::ServiceUpdated { .. } => result.updated.push(name),
+        }
+    }
+    result.unchanged = submitted
+        .into_iter()
+        .filter(|n| !result.onboarded.contains(n) && !result.updated.contains(n))
+        .collect();
+    tracing::info!(user = %caller.user, onboarded = ?result.onboarded, updated = ?result.updated, "catalog applied");
+    Ok(Json(result))
+}
+
+pub(crate) async fn list(State(s): State<AppState>) -> Json<Vec<CatalogEntry>> {
+    Json(s.catalog().entries().cloned().collect())
+}
+
+pub(crate) async fn get_service(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<ServiceView>, Problem> {
+    let name = ServiceName::parse(&name).map_err(Problem::bad_request)?;
+    let catalog = s.catalog();
+    let entry = catalog
+        .get(&name)
+        .cloned()
+        .ok_or_else(|| Problem::not_found(format!("no service {name} in the catalog")))?;
+    let dependants = catalog
+        .graph()
+        .dependants(&name)
+        .into_iter()
+        .map(ToString::to_string)
+        .collect();
+    Ok(Json(ServiceView { entry, dependants }))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct GraphQuery {
+    #[serde(default)]
+    format: Option<String>,
+}
+
+pub(crate) async fn graph(
+    State(s): State<AppState>,
+    q: Result<Query<GraphQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Problem> {
+    let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let g = s.catalog().graph();
+    Ok(match q.format.as_deref().unwrap_or("json") {
+        "json" => Json(g.view()).into_response(),
+        "dot" => ([(header::CONTENT_TYPE, "text/vnd.graphviz")], g.to_dot()).into_response(),
+        "text" => (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            g.to_text(),
+        )
+            .into_response(),
+        other => {
+            return Err(Problem::bad_request(format!(
+                "format {other:?} is not json, text or dot"
+            )))
+        }
+    })
+}
+
+pub(crate) async fn get_org_config(State(s): State<AppState>) -> Json<OrgConfig> {
+    Json(s.view.read().org.clone().unwrap_or_default())
+}
+
+pub(crate) async fn put_org_config(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<OrgConfig>, Problem> {
+    let text = body_text(&body)?;
+    let config = OrgConfig::parse(text).map_err(|e| problem(&e))?;
+    let meta = Metadata::now(caller.user.clone());
+    let done = aggregate::execute::<OrgConfigAgg, std::convert::Infallible>(
+        &s.platform.ledger,
+        DEFAULT_ID,
+        &meta,
+        |cur| Ok(cur.0.set(&config, text)),
+    )
+    .await
+    .map_err(execute_problem)?;
+    s.view.after_write(done.receipt, "registry").await;
+    Ok(Json(config))
+}
