@@ -19,134 +19,68 @@ struct Row {
     needs: Option<P>,
 }
 
+/// Request bodies for the routes that need one to reach their handler.
+fn sample_body(method: &str, path: &str) -> Option<Value> {
+    Some(match (method, path) {
+        ("POST", "/v1/users") => json!({"name": "matrix-made"}),
+        ("POST", "/v1/users/{name}/roles") => json!({"role": "auditor"}),
+        ("POST", "/v1/approvals") => {
+            json!({"kind": "promotion", "subject": "service-x@1", "impact": "low"})
+        }
+        ("POST", "/v1/approvals/{id}/grant") => json!({}),
+        ("POST", "/v1/approvals/{id}/reject") => json!({"comment": "no"}),
+        ("POST", "/v1/services") => {
+            json!([{"service": {"name": "matrix-svc", "spec": {"api_version": "v1", "compliance_mode": "sandbox"}}}])
+        }
+        ("POST", "/v1/promotions") => json!({"service": "matrix-none", "version": "1.0.0"}),
+        ("POST", "/v1/packages") => json!({"services": ["matrix-none"], "version": "1.0.0"}),
+        ("POST", "/v1/packages/{id}/promote") => json!({}),
+        _ => return None,
+    })
+}
+
+/// Routes whose handler decides the permission from the request (their spec says
+/// `Authenticated` or `AnyOf`): the permission the sample request needs.
+fn decided_by_handler(method: &str, path: &str) -> Option<P> {
+    match (method, path) {
+        ("POST", "/v1/approvals") => Some(P::PromotionRequest),
+        ("POST", "/v1/approvals/{id}/grant" | "/v1/approvals/{id}/reject") => {
+            Some(P::PromotionApprove)
+        }
+        _ => None,
+    }
+}
+
+/// The rows: one per non-public route the services declare, derived from their route lists.
 fn rows() -> Vec<Row> {
-    let r = |method, path, body: Option<Value>, needs| Row {
-        method,
-        path,
-        body,
-        needs,
-    };
-    vec![
-        // rbac
-        r("GET", "/v1/auth/whoami", None, None),
-        r("GET", "/v1/roles", None, None),
-        r(
-            "POST",
-            "/v1/users",
-            Some(json!({"name": "matrix-made"})),
-            Some(P::RbacAdmin),
-        ),
-        r("GET", "/v1/users", None, Some(P::RbacRead)),
-        r("GET", "/v1/users/{name}", None, Some(P::RbacRead)),
-        r(
-            "POST",
-            "/v1/users/{name}/roles",
-            Some(json!({"role": "auditor"})),
-            Some(P::RbacAdmin),
-        ),
-        r(
-            "DELETE",
-            "/v1/users/{name}/roles/{role}",
-            None,
-            Some(P::RbacAdmin),
-        ),
-        r(
-            "POST",
-            "/v1/users/{name}/api-keys",
-            None,
-            Some(P::RbacAdmin),
-        ),
-        r(
-            "DELETE",
-            "/v1/users/{name}/api-keys/{key_id}",
-            None,
-            Some(P::RbacAdmin),
-        ),
-        r(
-            "POST",
-            "/v1/approvals",
-            Some(json!({"kind": "promotion", "subject": "service-x@1", "impact": "low"})),
-            Some(P::PromotionRequest),
-        ),
-        r("GET", "/v1/approvals", None, Some(P::ApprovalRead)),
-        r("GET", "/v1/approvals/{id}", None, Some(P::ApprovalRead)),
-        r(
-            "POST",
-            "/v1/approvals/{id}/grant",
-            Some(json!({})),
-            Some(P::PromotionApprove),
-        ),
-        r(
-            "POST",
-            "/v1/approvals/{id}/reject",
-            Some(json!({"comment": "no"})),
-            Some(P::PromotionApprove),
-        ),
-        // registry
-        r(
-            "POST",
-            "/v1/services",
-            Some(
-                json!([{"service": {"name": "matrix-svc", "spec": {"api_version": "v1", "compliance_mode": "sandbox"}}}]),
-            ),
-            Some(P::ServiceOnboard),
-        ),
-        r("GET", "/v1/services", None, Some(P::ServiceRead)),
-        r("GET", "/v1/services/{name}", None, Some(P::ServiceRead)),
-        r("GET", "/v1/graph", None, Some(P::ServiceRead)),
-        r("PUT", "/v1/org-config", None, Some(P::OrgConfigure)),
-        r("GET", "/v1/org-config", None, Some(P::ServiceRead)),
-        // evidence
-        r("POST", "/v1/evidence", None, Some(P::EvidenceSubmit)),
-        r("GET", "/v1/evidence", None, Some(P::EvidenceRead)),
-        r("GET", "/v1/evidence/{id}", None, Some(P::EvidenceRead)),
-        r("GET", "/v1/blobs/{digest}", None, Some(P::EvidenceRead)),
-        r(
-            "POST",
-            "/v1/chain/checkpoints",
-            None,
-            Some(P::ChainCheckpoint),
-        ),
-        r("GET", "/v1/chain/proofs/inclusion/{event_id}", None, None),
-        r("GET", "/v1/chain/proofs/consistency", None, None),
-        // orchestrator
-        r(
-            "POST",
-            "/v1/promotions",
-            Some(json!({"service": "matrix-none", "version": "1.0.0"})),
-            Some(P::PromotionRequest),
-        ),
-        r("GET", "/v1/promotions", None, Some(P::ServiceRead)),
-        r("GET", "/v1/promotions/{id}", None, Some(P::ServiceRead)),
-        r(
-            "GET",
-            "/v1/promotions/{id}/explain",
-            None,
-            Some(P::ServiceRead),
-        ),
-        r("GET", "/v1/compliance", None, Some(P::ServiceRead)),
-        r("GET", "/v1/promotion-policy", None, Some(P::ServiceRead)),
-        r(
-            "POST",
-            "/v1/packages",
-            Some(json!({"services": ["matrix-none"], "version": "1.0.0"})),
-            Some(P::PackageCreate),
-        ),
-        r("GET", "/v1/packages", None, Some(P::ServiceRead)),
-        r("GET", "/v1/packages/{id}", None, Some(P::ServiceRead)),
-        r(
-            "POST",
-            "/v1/packages/{id}/promote",
-            Some(json!({})),
-            Some(P::PackagePromote),
-        ),
-        r(
-            "GET",
-            "/v1/packages/{id}/manifest",
-            None,
-            Some(P::ServiceRead),
-        ),
-    ]
+    all_routes()
+        .into_iter()
+        .filter(|r| r.access != Access::Public)
+        .map(|r| {
+            let method = r.method.as_str();
+            let needs = match r.access {
+                Access::Permission(p) => Some(p),
+                Access::AnyOf(_) => Some(
+                    decided_by_handler(method, r.path)
+                        .unwrap_or_else(|| panic!("{method} {} needs an override", r.path)),
+                ),
+                _ => decided_by_handler(method, r.path),
+            };
+            if r.request.is_some() {
+                assert!(
+                    sample_body(method, r.path).is_some(),
+                    "{method} {} takes a body: give it a sample",
+                    r.path
+                );
+            }
+            Row {
+                method,
+                path: r.path,
+                body: sample_body(method, r.path),
+                needs,
+            }
+        })
+        .collect()
 }
 
 fn concrete(path: &str, approval: &str) -> String {
@@ -164,13 +98,13 @@ fn concrete(path: &str, approval: &str) -> String {
 }
 
 fn all_routes() -> Vec<RouteSpec> {
-    goose_rbac::ROUTES
-        .iter()
-        .chain(goose_registry::ROUTES)
-        .chain(goose_evidence_service::ROUTES)
-        .chain(goose_orchestrator::ROUTES)
-        .copied()
-        .collect()
+    [
+        goose_rbac::routes(),
+        goose_registry::routes(),
+        goose_evidence_service::routes(),
+        goose_orchestrator::routes(),
+    ]
+    .concat()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -258,22 +192,10 @@ async fn every_endpoint_times_every_role() {
     );
     tokio::spawn(async move { axum_serve(listener, app).await });
 
-    // The table covers every declared route, and nothing else.
+    // The rows come from the services' route lists; a sample body for a route that is not
+    // declared would be a stale entry.
     let table = rows();
-    for route in all_routes() {
-        let n = table
-            .iter()
-            .filter(|r| r.method == route.method && r.path == route.path)
-            .count();
-        match route.access {
-            Access::Public => assert_eq!(n, 0, "{} {} is public: no row", route.method, route.path),
-            _ => assert_eq!(
-                n, 1,
-                "{} {} needs exactly one matrix row",
-                route.method, route.path
-            ),
-        }
-    }
+    assert!(table.len() >= 30, "{} rows", table.len());
 
     let admin_key = std::fs::read_to_string(&key_file).unwrap();
     let root = crate::support::token(&http, "root", &admin_key).await;

@@ -55,7 +55,7 @@ impl Classified for crate::package::PackageRefusal {
         match self {
             Self::AlreadyExists => K::Conflict,
             Self::NotFound => K::NotFound,
-            Self::Invalid(_) => K::Invalid,
+            Self::Invalid(_) => K::Unprocessable,
         }
     }
 }

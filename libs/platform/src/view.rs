@@ -11,6 +11,7 @@ use goose_bus::follow::{Follower, Stale};
 use goose_ledger::RecordedEvent;
 use goose_runtime::problem::Problem;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use tokio::sync::watch;
 
 /// An in-memory read model.
 pub trait View: Default + Send + Sync + 'static {
@@ -25,6 +26,8 @@ pub trait View: Default + Send + Sync + 'static {
 pub struct ViewHandle<V> {
     state: Arc<RwLock<V>>,
     follower: Follower,
+    /// The position of the newest event applied (for waiters on "something changed").
+    changed: Arc<watch::Sender<u64>>,
 }
 
 impl<V> Clone for ViewHandle<V> {
@@ -32,6 +35,7 @@ impl<V> Clone for ViewHandle<V> {
         Self {
             state: self.state.clone(),
             follower: self.follower.clone(),
+            changed: self.changed.clone(),
         }
     }
 }
@@ -55,16 +59,35 @@ impl<V: View> ViewHandle<V> {
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<Self> {
         let state: Arc<RwLock<V>> = Arc::default();
-        let s = state.clone();
+        let changed = Arc::new(watch::channel(0).0);
+        let (s, c) = (state.clone(), changed.clone());
         let follower = Follower::start(
             (**ledger).clone(),
             bus,
             V::FOLLOWS,
-            Arc::new(move |ev| write(&s).apply(ev)),
+            Arc::new(move |ev| {
+                write(&s).apply(ev);
+                c.send_replace(ev.position);
+            }),
             stop,
         )
         .await?;
-        Ok(Self { state, follower })
+        Ok(Self {
+            state,
+            follower,
+            changed,
+        })
+    }
+
+    /// Changes after every event applied (its value: that event's position).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// Changes state that is not derived from events — caches, memos — under the same lock
+    /// (and the same poison recovery) as `apply`. Never use it for what an event should say.
+    pub fn amend<R>(&self, f: impl FnOnce(&mut V) -> R) -> R {
+        f(&mut write(&self.state))
     }
 
     /// The current state.

@@ -15,8 +15,10 @@ use goose_domain::package::{Package, PackageEvent};
 use goose_domain::promotion::{Promotion, PromotionEvent};
 use goose_domain::streams;
 use goose_ledger::{Keyring, LedgerReader, RecordedEvent};
+use goose_platform::view::{View, ViewHandle};
+use goose_platform::{decoded, Platform};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, OnceLock};
 use tokio::sync::watch;
 
 /// The aggregate types the orchestrator follows.
@@ -74,8 +76,8 @@ pub struct ApprovalEntry {
 #[derive(Debug, Default)]
 pub struct Data {
     pub catalog: Catalog,
-    /// The catalog's dependency graph, built once per catalog change (requests need it).
-    graph: Option<Arc<DependencyGraph>>,
+    /// The catalog's dependency graph, built on first use after a catalog change.
+    graph: OnceLock<Arc<DependencyGraph>>,
     pub evidence: HashMap<(String, String), Vec<EvidenceEntry>>,
     pub approvals: HashMap<String, ApprovalEntry>,
     /// `(service, version)` → its state and the event that set it.
@@ -88,57 +90,122 @@ pub struct Data {
     pub package_promotions: HashMap<String, Vec<String>>,
     pub locks: HashMap<String, ServiceLock>,
     signed: HashMap<String, Signed>,
+    /// Memo of authorship checks by event id (not derived from events: amended).
+    verdicts: HashMap<String, Result<String, String>>,
 }
 
-/// The read models with the machinery around them.
+impl Data {
+    /// The catalog's dependency graph.
+    pub fn graph(&self) -> Arc<DependencyGraph> {
+        self.graph
+            .get_or_init(|| Arc::new(self.catalog.graph()))
+            .clone()
+    }
+}
+
+impl View for Data {
+    const FOLLOWS: &'static [&'static str] = FOLLOWED;
+
+    fn apply(&mut self, ev: &RecordedEvent) {
+        match ev.stream.aggregate_type() {
+            streams::CATALOG => {
+                if let Some(e) = decoded::<CatalogEvent>(ev) {
+                    self.catalog.apply(&e);
+                    self.graph = OnceLock::new();
+                }
+            }
+            streams::EVIDENCE => {
+                if let Some(EvidenceEvent::EvidenceAccepted(r)) = decoded(ev) {
+                    let fact = fact_of(
+                        "evidence",
+                        ev,
+                        format!("{} {} {}", r.kind, r.filename, r.digest),
+                    );
+                    self.signed.insert(fact.id.clone(), Signed::of(ev));
+                    self.evidence
+                        .entry((r.service.clone(), r.version.clone()))
+                        .or_default()
+                        .push(EvidenceEntry { record: r, fact });
+                }
+            }
+            streams::APPROVAL => {
+                if let Some(e) = decoded::<ApprovalEvent>(ev) {
+                    let fact = fact_of("approval", ev, e.event_type());
+                    self.signed.insert(fact.id.clone(), Signed::of(ev));
+                    let entry = self
+                        .approvals
+                        .entry(ev.stream.aggregate_id().to_owned())
+                        .or_insert_with(|| ApprovalEntry {
+                            request: ApprovalRequest::default(),
+                            fact: fact.clone(),
+                        });
+                    entry.request.apply(&e);
+                    entry.fact = fact;
+                }
+            }
+            streams::PROMOTION => {
+                if let Some(e) = decoded::<PromotionEvent>(ev) {
+                    apply_promotion(self, ev, &e);
+                }
+            }
+            streams::PACKAGE => {
+                if let Some(e) = decoded::<PackageEvent>(ev) {
+                    self.packages
+                        .entry(ev.stream.aggregate_id().to_owned())
+                        .or_default()
+                        .apply(&e);
+                }
+            }
+            streams::PROMOTION_LOCK => {
+                if let Some(e) = decoded::<LockEvent>(ev) {
+                    self.locks
+                        .entry(ev.stream.aggregate_id().to_owned())
+                        .or_default()
+                        .apply(&e);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The read models with what the engine needs around them. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Views {
-    data: Arc<RwLock<Data>>,
+    handle: ViewHandle<Data>,
     keyring: Option<Arc<Keyring>>,
-    verdicts: Arc<Mutex<HashMap<String, Result<String, String>>>>,
-    changed: Arc<watch::Sender<u64>>,
 }
 
 impl Views {
-    pub fn new(keyring: Option<Keyring>) -> Self {
-        Self {
-            data: Arc::default(),
+    /// Catches up with the ledger, then follows it.
+    pub async fn start(platform: &Platform, keyring: Option<Keyring>) -> anyhow::Result<Self> {
+        Ok(Self {
+            handle: ViewHandle::start(platform).await?,
             keyring: keyring.map(Arc::new),
-            verdicts: Arc::default(),
-            changed: Arc::new(watch::channel(0).0),
-        }
+        })
     }
 
     pub fn read(&self) -> std::sync::RwLockReadGuard<'_, Data> {
-        self.data
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.handle.read()
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Data> {
-        self.data
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// The view's handle (read-your-writes waits, catching up).
+    pub fn handle(&self) -> &ViewHandle<Data> {
+        &self.handle
     }
 
     /// The catalog's dependency graph (cached until the catalog changes).
     pub fn graph(&self) -> Arc<DependencyGraph> {
-        if let Some(g) = &self.read().graph {
-            return g.clone();
-        }
-        let mut d = self.write();
-        let g = Arc::new(d.catalog.graph());
-        d.graph = Some(g.clone());
-        g
+        self.read().graph()
     }
 
     pub fn keyring_configured(&self) -> bool {
         self.keyring.as_ref().is_some_and(|k| !k.is_empty())
     }
 
-    /// Resolves after the next event any model applied.
+    /// Changes after every event applied.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.changed.subscribe()
+        self.handle.subscribe()
     }
 
     /// Checks who wrote a cited event: the seal of its commit must verify with a trusted key
@@ -153,18 +220,20 @@ impl Views {
         sealed_upto: u64,
         event_id: &str,
     ) -> Result<String, String> {
-        if let Some(v) = self
-            .verdicts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(event_id)
-        {
-            return v.clone();
+        let (memo, signed) = {
+            let d = self.read();
+            (
+                d.verdicts.get(event_id).cloned(),
+                d.signed.get(event_id).cloned(),
+            )
+        };
+        if let Some(v) = memo {
+            return v;
         }
         let Some(keyring) = &self.keyring else {
             return Err("no keyring configured".into());
         };
-        let Some(signed) = self.read().signed.get(event_id).cloned() else {
+        let Some(signed) = signed else {
             return Err("the event is not known to the orchestrator".into());
         };
         if signed.position < sealed_upto && keyring.get(&signed.key_id).is_some() {
@@ -178,101 +247,20 @@ impl Views {
             Err(e) if e.is_retryable() => return Err(format!("reading its seal failed: {e}")),
             Err(e) => Err(e.to_string()),
         };
-        self.verdicts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(event_id.to_owned(), verdict.clone());
+        self.handle.amend(|d| {
+            d.verdicts.insert(event_id.to_owned(), verdict.clone());
+        });
         verdict
     }
 
     /// Makes a recorded event's signature checkable before the follower gets to it (a
-    /// driver citing its own fresh events).
+    /// driver citing its own fresh events). The follower records the same entry later.
     pub fn remember(&self, ev: &RecordedEvent) {
-        self.write()
-            .signed
-            .entry(ev.event_id.to_string())
-            .or_insert_with(|| Signed::of(ev));
-    }
-
-    /// Applies one event (the follower's handler).
-    pub fn apply(&self, ev: &RecordedEvent) {
-        {
-            let mut d = self.write();
-            match ev.stream.aggregate_type() {
-                streams::CATALOG => match ev.payload_as::<CatalogEvent>() {
-                    Ok(e) => {
-                        d.catalog.apply(&e);
-                        d.graph = None;
-                    }
-                    Err(e) => {
-                        tracing::error!(position = ev.position, error = %e, "undecodable catalog event")
-                    }
-                },
-                streams::EVIDENCE => match ev.payload_as::<EvidenceEvent>() {
-                    Ok(EvidenceEvent::EvidenceAccepted(r)) => {
-                        let fact = fact_of(
-                            "evidence",
-                            ev,
-                            format!("{} {} {}", r.kind, r.filename, r.digest),
-                        );
-                        d.signed.insert(fact.id.clone(), Signed::of(ev));
-                        d.evidence
-                            .entry((r.service.clone(), r.version.clone()))
-                            .or_default()
-                            .push(EvidenceEntry { record: r, fact });
-                    }
-                    Err(e) => {
-                        tracing::error!(position = ev.position, error = %e, "undecodable evidence event")
-                    }
-                },
-                streams::APPROVAL => match ev.payload_as::<ApprovalEvent>() {
-                    Ok(e) => {
-                        let fact = fact_of("approval", ev, e.event_type());
-                        d.signed.insert(fact.id.clone(), Signed::of(ev));
-                        let entry = d
-                            .approvals
-                            .entry(ev.stream.aggregate_id().to_owned())
-                            .or_insert_with(|| ApprovalEntry {
-                                request: ApprovalRequest::default(),
-                                fact: fact.clone(),
-                            });
-                        entry.request.apply(&e);
-                        entry.fact = fact;
-                    }
-                    Err(e) => {
-                        tracing::error!(position = ev.position, error = %e, "undecodable approval event")
-                    }
-                },
-                streams::PROMOTION => match ev.payload_as::<PromotionEvent>() {
-                    Ok(e) => apply_promotion(&mut d, ev, &e),
-                    Err(e) => {
-                        tracing::error!(position = ev.position, error = %e, "undecodable promotion event")
-                    }
-                },
-                streams::PACKAGE => match ev.payload_as::<PackageEvent>() {
-                    Ok(e) => d
-                        .packages
-                        .entry(ev.stream.aggregate_id().to_owned())
-                        .or_default()
-                        .apply(&e),
-                    Err(e) => {
-                        tracing::error!(position = ev.position, error = %e, "undecodable package event")
-                    }
-                },
-                streams::PROMOTION_LOCK => match ev.payload_as::<LockEvent>() {
-                    Ok(e) => d
-                        .locks
-                        .entry(ev.stream.aggregate_id().to_owned())
-                        .or_default()
-                        .apply(&e),
-                    Err(e) => {
-                        tracing::error!(position = ev.position, error = %e, "undecodable lock event")
-                    }
-                },
-                _ => {}
-            }
-        }
-        self.changed.send_modify(|p| *p = ev.position);
+        self.handle.amend(|d| {
+            d.signed
+                .entry(ev.event_id.to_string())
+                .or_insert_with(|| Signed::of(ev));
+        });
     }
 }
 

@@ -37,7 +37,7 @@ fn b64(s: &str) -> [u8; 32] {
 async fn checkpoint_and_proofs_over_http() {
     let dir = tempfile::tempdir().unwrap();
     let k = sqlite_ledger(&dir.path().join("l.db")).await;
-    let app = routes(
+    let (app, _) = routes(
         (*k.ledger).clone(),
         goose_ledger::Vkey::parse(&k.log_key.vkey()).unwrap(),
     );
@@ -92,7 +92,7 @@ async fn bad_requests_get_problem_details() {
     let dir = tempfile::tempdir().unwrap();
     let k = sqlite_ledger(&dir.path().join("l.db")).await;
     fill(&k.ledger, 3).await;
-    let app = routes(
+    let (app, _) = routes(
         (*k.ledger).clone(),
         goose_ledger::Vkey::parse(&k.log_key.vkey()).unwrap(),
     );

@@ -1,0 +1,4 @@
+//! The orchestrator's REST handlers.
+
+pub(crate) mod packages;
+pub(crate) mod promotions;
