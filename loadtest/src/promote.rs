@@ -10,10 +10,11 @@ use goose_bus::BusConfig;
 use goose_ledger::{Keyring, NoteKey, Vkey};
 use goose_platform::{BusChoice, Platform, PlatformConfig, Storage};
 use hdrhistogram::Histogram;
+use parking_lot::Mutex;
 use rand::Rng as _;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
@@ -183,9 +184,7 @@ impl System {
                 };
                 let now = Instant::now();
                 {
-                    let mut s = seen
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let mut s = seen.lock();
                     for d in &batch {
                         s.entry(d.event.stream.aggregate_id().to_owned())
                             .or_default()
@@ -209,13 +208,7 @@ impl System {
         let deadline = Instant::now() + timeout;
         loop {
             let notified = self.arrived.notified();
-            if let Some(t) = self
-                .seen
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .get(id)
-                .and_then(|m| m.get(event_type))
-            {
+            if let Some(t) = self.seen.lock().get(id).and_then(|m| m.get(event_type)) {
                 return Ok(*t);
             }
             if Instant::now() > deadline {
@@ -339,8 +332,8 @@ impl System {
                     "{e} (failed? {:?})",
                     self.seen
                         .lock()
-                        .ok()
-                        .and_then(|m| m.get(&id).map(|x| x.keys().cloned().collect::<Vec<_>>()))
+                        .get(&id)
+                        .map(|x| x.keys().cloned().collect::<Vec<_>>())
                 )
             })?;
         Ok(at - start)
@@ -436,9 +429,7 @@ pub async fn run_latency(sys: &System, levels: &[usize], per_level: usize) -> Re
                 let hist = hist.clone();
                 async move {
                     let d = sys.promote_one(&s).await?;
-                    hist.lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .record(d.as_micros() as u64)?;
+                    hist.lock().record(d.as_micros() as u64)?;
                     Ok(())
                 }
             })
@@ -447,9 +438,7 @@ pub async fn run_latency(sys: &System, levels: &[usize], per_level: usize) -> Re
             .await;
         results.into_iter().collect::<Result<Vec<()>>>()?;
         let secs = start.elapsed().as_secs_f64();
-        let h = hist
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let h = hist.lock();
         let line = format!(
             "| {c} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.0} |\n",
             h.len(),

@@ -3,8 +3,9 @@
 
 use crate::{check_consumer_name, Acker, Bus, Delivery, Result, Subscription};
 use goose_ledger::RecordedEvent;
+use parking_lot::Mutex;
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -56,8 +57,8 @@ impl MemoryBus {
         Self::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> parking_lot::MutexGuard<'_, State> {
+        self.state.lock()
     }
 }
 
@@ -90,7 +91,7 @@ impl Bus for MemoryBus {
             .clone();
         {
             // A new subscription starts again from the first unacknowledged message.
-            let mut c = consumer.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut c = consumer.lock();
             c.delivered = c.acked_below;
         }
         Ok(Box::new(MemorySubscription {
@@ -129,7 +130,7 @@ pub(crate) struct MemoryAck {
 
 impl MemoryAck {
     pub(crate) fn ack(self) {
-        let mut c = self.consumer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut c = self.consumer.lock();
         c.ack(self.index);
     }
 }
@@ -142,7 +143,7 @@ impl Subscription for MemorySubscription {
             let notified = self.bus.notify.notified();
             let out = {
                 let state = self.bus.lock();
-                let mut c = self.consumer.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut c = self.consumer.lock();
                 let mut out = Vec::new();
                 while c.delivered < state.log.len() && out.len() < max {
                     let index = c.delivered;

@@ -350,7 +350,7 @@ impl Ledger {
 #[derive(Debug, Clone)]
 pub struct LedgerReader {
     backend: Arc<dyn Backend>,
-    node_cache: Arc<std::sync::Mutex<HashMap<NodeId, Hash>>>,
+    node_cache: Arc<parking_lot::Mutex<HashMap<NodeId, Hash>>>,
 }
 
 /// Subtrees of at least 2^6 leaves are cached: about n/32 entries, most of every proof.
@@ -415,10 +415,7 @@ impl LedgerReader {
         let mut out = HashMap::with_capacity(wanted.len());
         let mut missing = Vec::with_capacity(wanted.len());
         {
-            let cache = self
-                .node_cache
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let cache = self.node_cache.lock();
             for id in wanted {
                 match cache.get(id) {
                     Some(h) => {
@@ -448,10 +445,7 @@ impl LedgerReader {
         );
         {
             // Perfect subtrees never change: keep the upper levels (few, and on every proof).
-            let mut cache = self
-                .node_cache
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut cache = self.node_cache.lock();
             if cache.len() > NODE_CACHE_LIMIT {
                 cache.clear();
             }

@@ -7,8 +7,9 @@
 use anyhow::{bail, Context as _, Result};
 use goose_ledger::witness::{self, AddCheckpoint, WitnessKey, WitnessPolicy};
 use goose_ledger::{LedgerReader, NoteKey, SignedCheckpoint, Vkey};
+use parking_lot::Mutex;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Metric names of checkpoint publication, defined once.
@@ -61,11 +62,7 @@ impl WitnessClient {
         cp: &SignedCheckpoint,
     ) -> Result<String> {
         let size = cp.checkpoint.size;
-        let mut old = self
-            .last_size
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .unwrap_or(0);
+        let mut old = self.last_size.lock().unwrap_or(0);
         // Two tries: the second after the witness told us (409) which size it holds.
         for _ in 0..2 {
             if old > size {
@@ -111,10 +108,7 @@ impl WitnessClient {
                     self.key.name
                 );
             }
-            *self
-                .last_size
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(size);
+            *self.last_size.lock() = Some(size);
             return Ok(text);
         }
         bail!("witness {} kept answering 409", self.key.name)

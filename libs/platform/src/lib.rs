@@ -83,7 +83,7 @@ pub struct Platform {
     pub users: ViewHandle<Users>,
     stop: watch::Receiver<bool>,
     stop_tx: Arc<watch::Sender<bool>>,
-    tasks: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    tasks: Arc<parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
 impl std::fmt::Debug for Platform {
@@ -153,21 +153,13 @@ impl Platform {
     /// Runs a background task that ends at shutdown; [`Platform::shutdown`] waits for it.
     pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
         let handle = tokio::spawn(task);
-        self.tasks
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(handle);
+        self.tasks.lock().push(handle);
     }
 
     /// Stops background work and waits for it.
     pub async fn shutdown(&self) {
         let _ = self.stop_tx.send(true);
-        let tasks: Vec<_> = std::mem::take(
-            &mut *self
-                .tasks
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
+        let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock());
         for t in tasks {
             let _ = t.await;
         }

@@ -1,6 +1,6 @@
 //! Read models owned by the platform: a service writes a [`View`] (what it keeps and how an
 //! event changes it); [`ViewHandle`] does the rest the same way for every service — following
-//! the ledger, locking (and recovering from a panicked writer in one place), and
+//! the ledger, locking (`parking_lot`: a panic in `apply` does not poison the view), and
 //! read-your-writes waits that end in [`Stale`] instead of a silent stale read.
 //!
 //! Decode events in `apply` with [`crate::decoded`]: an event that does not decode is logged and
@@ -10,7 +10,8 @@ use crate::{Platform, READ_YOUR_WRITES};
 use goose_bus::follow::{Follower, Stale};
 use goose_ledger::RecordedEvent;
 use goose_runtime::problem::Problem;
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
 use tokio::sync::watch;
 
 /// An in-memory read model.
@@ -41,9 +42,9 @@ impl<V> Clone for ViewHandle<V> {
 }
 
 fn write<V>(state: &RwLock<V>) -> RwLockWriteGuard<'_, V> {
-    // A panic inside `apply` poisons the lock; the view keeps serving what it has (each event
-    // is applied once, so nothing is replayed twice), and the panic itself was logged.
-    state.write().unwrap_or_else(PoisonError::into_inner)
+    // parking_lot locks do not poison: after a panic inside `apply` (logged by the follower)
+    // the view keeps serving what it has; each event is applied once, never replayed twice.
+    state.write()
 }
 
 impl<V: View> ViewHandle<V> {
@@ -85,14 +86,14 @@ impl<V: View> ViewHandle<V> {
     }
 
     /// Changes state that is not derived from events — caches, memos — under the same lock
-    /// (and the same poison recovery) as `apply`. Never use it for what an event should say.
+    /// as `apply`. Never use it for what an event should say.
     pub fn amend<R>(&self, f: impl FnOnce(&mut V) -> R) -> R {
         f(&mut write(&self.state))
     }
 
     /// The current state.
     pub fn read(&self) -> RwLockReadGuard<'_, V> {
-        self.state.read().unwrap_or_else(PoisonError::into_inner)
+        self.state.read()
     }
 
     /// Waits until every position below `position` is applied (after an append).

@@ -75,7 +75,7 @@ pub(crate) struct AppState {
 }
 
 impl AppState {
-    pub(crate) fn views(&self) -> std::sync::RwLockReadGuard<'_, Views> {
+    pub(crate) fn views(&self) -> parking_lot::RwLockReadGuard<'_, Views> {
         self.views.read()
     }
 }

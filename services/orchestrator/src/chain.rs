@@ -7,7 +7,8 @@ use goose_domain::gates::{ChainFact, FactRef};
 use goose_ledger::verify::Verifier;
 use goose_ledger::witness::WitnessPolicy;
 use goose_ledger::{Keyring, LedgerReader, Vkey};
-use std::sync::{Arc, RwLock};
+use parking_lot::RwLock;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How often the newest checkpoint is looked up.
@@ -18,22 +19,16 @@ const POLL: Duration = Duration::from_millis(500);
 pub struct ChainWatch {
     status: Arc<RwLock<ChainFact>>,
     /// Intrusions already alerted on (checkpoint row ids).
-    seen_intrusions: Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
+    seen_intrusions: Arc<parking_lot::Mutex<std::collections::HashSet<i64>>>,
 }
 
 impl ChainWatch {
     pub fn fact(&self) -> ChainFact {
-        self.status
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.status.read().clone()
     }
 
     fn update(&self, f: impl FnOnce(&mut ChainFact)) {
-        f(&mut self
-            .status
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner));
+        f(&mut self.status.write());
     }
 
     /// Starts verifying in the background. Without a log key the rule has nothing to check
@@ -87,12 +82,7 @@ impl ChainWatch {
             .latest_valid_checkpoint(log_key, verifier.position())
             .await?;
         for i in intrusions {
-            if self
-                .seen_intrusions
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(i.id)
-            {
+            if self.seen_intrusions.lock().insert(i.id) {
                 metrics::counter!(crate::metrics::CHAIN_INTRUSIONS).increment(1);
                 tracing::error!(intrusion = %i, "chain watch: a checkpoint row this log did not sign");
             }

@@ -25,8 +25,9 @@ use goose_domain::streams;
 use goose_ledger::aggregate::{self, ExecuteError};
 use goose_ledger::{Metadata, NewEvent, RecordedEvent, StreamId};
 use goose_platform::Platform;
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -234,22 +235,13 @@ impl Engine {
 
     /// Takes the lease of `id` for a driver here, unless one runs here or elsewhere.
     async fn claim(&self, id: &str) -> bool {
-        if self
-            .driving
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .contains(id)
-        {
+        if self.driving.lock().contains(id) {
             return false;
         }
         if !self.leases.try_acquire(id).await {
             return false;
         }
-        let fresh = self
-            .driving
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(id.to_owned());
+        let fresh = self.driving.lock().insert(id.to_owned());
         if !fresh {
             self.leases.release(id).await;
         }
@@ -258,10 +250,7 @@ impl Engine {
 
     async fn unclaim(&self, id: &str) {
         self.leases.release(id).await;
-        self.driving
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(id);
+        self.driving.lock().remove(id);
     }
 
     /// Runs the driver of a claimed promotion until it ends (or shutdown), then gives the

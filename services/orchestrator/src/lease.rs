@@ -7,10 +7,10 @@
 //! connection when a replica dies, which is exactly when another should take over. Under
 //! `goosectl dev` (one process) an in-process set does the same.
 
+use parking_lot::Mutex;
 use sha3::{Digest as _, Sha3_256};
 use sqlx::Connection as _;
 use std::collections::HashSet;
-use std::sync::Mutex;
 
 /// Exclusive, best-effort ownership of keys by this process.
 #[async_trait::async_trait]
@@ -27,17 +27,11 @@ pub struct MemoryLeases(Mutex<HashSet<String>>);
 #[async_trait::async_trait]
 impl Leases for MemoryLeases {
     async fn try_acquire(&self, key: &str) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(key.to_owned())
+        self.0.lock().insert(key.to_owned())
     }
 
     async fn release(&self, key: &str) {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(key);
+        self.0.lock().remove(key);
     }
 }
 
@@ -71,10 +65,7 @@ impl PgLeases {
         if guard.is_none() {
             *guard = Some(sqlx::PgConnection::connect(&self.url).await?);
             // A new session holds nothing: whatever we held went with the old one.
-            self.held
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clear();
+            self.held.lock().clear();
         }
         let Some(conn) = guard.as_mut() else {
             return Ok(false);
@@ -96,20 +87,12 @@ impl PgLeases {
 #[async_trait::async_trait]
 impl Leases for PgLeases {
     async fn try_acquire(&self, key: &str) -> bool {
-        if self
-            .held
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .contains(key)
-        {
+        if self.held.lock().contains(key) {
             return false;
         }
         match self.query("SELECT pg_try_advisory_lock($1)", key).await {
             Ok(true) => {
-                self.held
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(key.to_owned());
+                self.held.lock().insert(key.to_owned());
                 true
             }
             Ok(false) => false,
@@ -121,11 +104,7 @@ impl Leases for PgLeases {
     }
 
     async fn release(&self, key: &str) {
-        let held = self
-            .held
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(key);
+        let held = self.held.lock().remove(key);
         if held {
             if let Err(e) = self.query("SELECT pg_advisory_unlock($1)", key).await {
                 tracing::warn!(error = %e, "lease: release failed (it ends with the session)");

@@ -185,7 +185,7 @@ impl Views {
         })
     }
 
-    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, Data> {
+    pub fn read(&self) -> parking_lot::RwLockReadGuard<'_, Data> {
         self.handle.read()
     }
 

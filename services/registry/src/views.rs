@@ -35,7 +35,7 @@ impl View for RegistryView {
 }
 
 /// A read guard on the view that derefs to its catalog.
-pub(crate) struct MappedCatalog<'a>(pub(crate) std::sync::RwLockReadGuard<'a, RegistryView>);
+pub(crate) struct MappedCatalog<'a>(pub(crate) parking_lot::RwLockReadGuard<'a, RegistryView>);
 
 impl std::ops::Deref for MappedCatalog<'_> {
     type Target = Catalog;

@@ -4,9 +4,10 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use goose_domain::rbac::Role;
 use jsonwebtoken::crypto::{CryptoProvider, JwkUtils, JwtSigner, JwtVerifier};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Errors of authentication.
@@ -224,21 +225,13 @@ impl TokenVerifier {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        if let Some(c) = self
-            .verified
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(token)
-        {
+        if let Some(c) = self.verified.read().get(token) {
             if c.exp > now {
                 return Ok(c.clone());
             }
         }
         let claims = self.verify_uncached(token)?;
-        let mut cache = self
-            .verified
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut cache = self.verified.write();
         if cache.len() >= VERIFIED_CACHE {
             cache.clear();
         }
