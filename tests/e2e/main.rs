@@ -5,3 +5,4 @@ mod matrix;
 mod promotions;
 mod services;
 mod support;
+mod views;

@@ -48,6 +48,19 @@ impl Follower {
         handler: Handler,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<Self> {
+        Self::start_at(0, ledger, bus, aggregate_types, handler, shutdown).await
+    }
+
+    /// As [`Follower::start`], for a read model that has applied every position below `next`
+    /// already (restored from a snapshot).
+    pub async fn start_at(
+        next: u64,
+        ledger: LedgerReader,
+        bus: Arc<dyn Bus>,
+        aggregate_types: &'static [&'static str],
+        handler: Handler,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<Self> {
         // Subscribe before catching up, so nothing committed in between is missed.
         let filter = match aggregate_types {
             [one] => Some(*one),
@@ -58,7 +71,7 @@ impl Follower {
             ledger,
             handler,
             aggregate_types,
-            next: 0,
+            next,
         };
         state.fill_to(u64::MAX).await?;
         let (tx, rx) = watch::channel(state.next);

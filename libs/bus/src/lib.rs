@@ -3,13 +3,12 @@
 //! [`Bus`] has two implementations: [`jetstream::JetStreamBus`] (NATS JetStream, for services)
 //! and [`memory::MemoryBus`] (in-process, for `goosectl dev`). The ledger stays the system of
 //! record: [`relay::OutboxRelay`] publishes what was committed, in order, resuming from a
-//! durable cursor after a crash; [`projection::Projection`] applies events to a read model
-//! exactly once in effect, filling any gap in positions from the ledger.
+//! durable cursor after a crash; [`follow::Follower`] applies events to an in-memory read
+//! model exactly once, in order, filling any gap in positions from the ledger.
 
 pub mod follow;
 pub mod jetstream;
 pub mod memory;
-pub mod projection;
 pub mod relay;
 
 use goose_ledger::RecordedEvent;
@@ -24,15 +23,8 @@ pub enum Error {
     Malformed(String),
     #[error(transparent)]
     Ledger(#[from] goose_ledger::Error),
-    #[error("read model store: {0}")]
-    ReadModel(String),
 }
 
-impl From<sqlx::Error> for Error {
-    fn from(e: sqlx::Error) -> Self {
-        Self::ReadModel(e.to_string())
-    }
-}
 
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -13,7 +13,6 @@
 pub mod aggregate;
 pub mod canonical;
 pub mod checkpoint;
-pub mod cqrs;
 pub mod event;
 pub mod keys;
 pub mod merkle;

@@ -11,7 +11,7 @@ use goose_runtime::auth::RoleDirectory;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Users and their current roles.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Users {
     roles: BTreeMap<String, BTreeSet<Role>>,
 }
@@ -62,47 +62,5 @@ impl View for Users {
 impl RoleDirectory for ViewHandle<Users> {
     fn roles_of(&self, user: &str) -> Option<Vec<Role>> {
         self.read().roles_of(user)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn roles_follow_assignments_revocations_and_deactivation() {
-        let mut u = Users::default();
-        let by = || "admin".to_owned();
-        assert_eq!(u.roles_of("ada"), None);
-        u.apply_event(
-            "ada",
-            &UserEvent::RoleAssigned {
-                role: Role::Approver,
-                assigned_by: by(),
-            },
-        );
-        u.apply_event(
-            "ada",
-            &UserEvent::RoleAssigned {
-                role: Role::Auditor,
-                assigned_by: by(),
-            },
-        );
-        u.apply_event(
-            "ada",
-            &UserEvent::RoleRevoked {
-                role: Role::Approver,
-                revoked_by: by(),
-            },
-        );
-        assert_eq!(u.roles_of("ada"), Some(vec![Role::Auditor]));
-        assert_eq!(u.names(), vec!["ada".to_owned()]);
-        u.apply_event(
-            "ada",
-            &UserEvent::UserDeactivated {
-                deactivated_by: by(),
-            },
-        );
-        assert_eq!(u.roles_of("ada"), None, "a deactivated user holds nothing");
     }
 }

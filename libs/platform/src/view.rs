@@ -27,7 +27,8 @@ pub trait View: Default + Send + Sync + 'static {
 pub struct ViewHandle<V> {
     state: Arc<RwLock<V>>,
     follower: Follower,
-    /// The position of the newest event applied (for waiters on "something changed").
+    /// One past the position of the newest event applied: sent under the state's write lock,
+    /// so a reader holding the read lock sees the position its state reflects.
     changed: Arc<watch::Sender<u64>>,
 }
 
@@ -59,16 +60,28 @@ impl<V: View> ViewHandle<V> {
         bus: Arc<dyn goose_bus::Bus>,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<Self> {
-        let state: Arc<RwLock<V>> = Arc::default();
-        let changed = Arc::new(watch::channel(0).0);
+        Self::follow_from(V::default(), 0, ledger, bus, stop).await
+    }
+
+    async fn follow_from(
+        initial: V,
+        next: u64,
+        ledger: &goose_ledger::Ledger,
+        bus: Arc<dyn goose_bus::Bus>,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<Self> {
+        let state = Arc::new(RwLock::new(initial));
+        let changed = Arc::new(watch::channel(next).0);
         let (s, c) = (state.clone(), changed.clone());
-        let follower = Follower::start(
+        let follower = Follower::start_at(
+            next,
             (**ledger).clone(),
             bus,
             V::FOLLOWS,
             Arc::new(move |ev| {
-                write(&s).apply(ev);
-                c.send_replace(ev.position);
+                let mut guard = write(&s);
+                guard.apply(ev);
+                c.send_replace(ev.position + 1);
             }),
             stop,
         )
@@ -80,7 +93,7 @@ impl<V: View> ViewHandle<V> {
         })
     }
 
-    /// Changes after every event applied (its value: that event's position).
+    /// Changes after every event applied (its value: one past that event's position).
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
     }
@@ -122,4 +135,95 @@ impl<V: View> ViewHandle<V> {
             crate::log_stale_after_write(self.wait_applied(r.last_position + 1).await, what);
         }
     }
+}
+
+/// A view's state with the position it reflects: a replica restores it and follows the ledger
+/// from there instead of replaying the whole log. Where snapshots are kept (a file, object
+/// storage) is the deployment's choice; this is their content.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Snapshot<V> {
+    /// Every position below this one is applied.
+    pub next: u64,
+    /// Hex record digest of the event at `next - 1`: a snapshot of another log (or of a log
+    /// rewritten since) does not match and is refused.
+    pub last_digest: Option<String>,
+    pub state: V,
+}
+
+/// Why a snapshot was not restored.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("the snapshot is of position {next} but the log holds only {size} events")]
+    Ahead { next: u64, size: u64 },
+    #[error("the snapshot does not match this log at position {position}: it names digest {expected}, the log has {found}")]
+    Mismatch {
+        position: u64,
+        expected: String,
+        found: String,
+    },
+    #[error(transparent)]
+    Ledger(#[from] goose_ledger::Error),
+    #[error(transparent)]
+    Start(#[from] anyhow::Error),
+}
+
+impl<V: View + Clone + serde::Serialize> ViewHandle<V> {
+    /// The current state and the position it reflects.
+    pub async fn snapshot(&self, platform: &Platform) -> goose_ledger::Result<Snapshot<V>> {
+        let (next, state) = {
+            let guard = self.state.read();
+            (*self.changed.borrow(), guard.clone())
+        };
+        let last_digest = match next.checked_sub(1) {
+            Some(p) => Some(event_digest(platform, p).await?),
+            None => None,
+        };
+        Ok(Snapshot {
+            next,
+            last_digest,
+            state,
+        })
+    }
+}
+
+impl<V: View> ViewHandle<V> {
+    /// Starts from a snapshot, after checking that it belongs to this log, and follows the
+    /// ledger from its position.
+    pub async fn restore(platform: &Platform, snapshot: Snapshot<V>) -> Result<Self, RestoreError> {
+        let size = platform.ledger.size().await?;
+        if snapshot.next > size {
+            return Err(RestoreError::Ahead {
+                next: snapshot.next,
+                size,
+            });
+        }
+        if let Some(expected) = &snapshot.last_digest {
+            let position = snapshot.next.saturating_sub(1);
+            let found = event_digest(platform, position).await?;
+            if &found != expected {
+                return Err(RestoreError::Mismatch {
+                    position,
+                    expected: expected.clone(),
+                    found,
+                });
+            }
+        }
+        Ok(Self::follow_from(
+            snapshot.state,
+            snapshot.next,
+            &platform.ledger,
+            platform.bus.clone(),
+            platform.stopped(),
+        )
+        .await?)
+    }
+}
+
+async fn event_digest(platform: &Platform, position: u64) -> goose_ledger::Result<String> {
+    let events = platform.ledger.read_all(position, 1).await?;
+    events
+        .first()
+        .filter(|e| e.position == position)
+        .map(|e| hex::encode(e.digest))
+        .ok_or_else(|| goose_ledger::Error::NotFound(format!("position {position}")))
 }

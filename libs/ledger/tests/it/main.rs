@@ -3,6 +3,5 @@
 
 mod attacks;
 mod conformance;
-mod cqrs;
 mod postgres;
 mod support;
