@@ -596,6 +596,42 @@ async fn promotions_across_processes() {
     let (ok, text) = goosectl(&["promotion", "explain", &promotion]);
     assert!(ok && text.contains("cites evidence"), "{text}");
 
+    // A subscriber that is not ours (Python, nats-py) consumes every event of these
+    // promotions and checks each against the AsyncAPI document the services serve.
+    let (status, doc) = oa.call("GET", "/asyncapi.json", None, None).await;
+    assert_eq!(status, 200, "{doc}");
+    let doc_file = d.join("asyncapi.json");
+    std::fs::write(&doc_file, doc.to_string()).unwrap();
+    let python = goose_testkit::python_env(&["nats-py>=2.6,<3", "jsonschema>=4.18,<5"]).unwrap();
+    let out = Command::new(python)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/e2e/subscriber.py"))
+        .args([&env.nats, &env.stream, &env.prefix])
+        .arg(&doc_file)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(report.trim()).unwrap();
+    for ty in [
+        "UserCreated",
+        "ServiceOnboarded",
+        "EvidenceAccepted",
+        "ApprovalRequested",
+        "ApprovalGranted",
+        "PromotionRequested",
+        "GateEvaluated",
+        "TargetTransitioned",
+        "LockAcquired",
+        "PackageCreated",
+        "PackageManifestSigned",
+    ] {
+        assert!(report["types"][ty].as_u64() > Some(0), "{ty}: {report}");
+    }
+
     // The whole history verifies with every service's key.
     drop((rbac, registry, evidence, orch_a));
     verify_chain(&db.url, &d.join("keyring"), &log_vkey);

@@ -25,7 +25,6 @@ pub enum Error {
     Ledger(#[from] goose_ledger::Error),
 }
 
-
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -157,10 +157,12 @@ pub enum ApprovalStatus {
     Rejected,
 }
 
-/// What happened to a request. Every variant names its actor.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What happened to a request. Every variant names its actor. The `type` of the JSON is the
+/// event type (`ApprovalRequested`, ...), as on the bus; the short names are read too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "PascalCase")]
 pub enum ApprovalEvent {
+    #[serde(rename = "ApprovalRequested", alias = "Requested")]
     Requested {
         kind: ApprovalKind,
         subject: String,
@@ -169,19 +171,23 @@ pub enum ApprovalEvent {
         required_approvers: u8,
         reason: String,
     },
+    #[serde(rename = "ApprovalGranted", alias = "Granted")]
     Granted {
         approver: String,
         comment: String,
     },
     /// Recorded with the grant that reached the required number of approvers.
+    #[serde(rename = "ApprovalApproved", alias = "Approved")]
     Approved {
         approvers: Vec<String>,
     },
+    #[serde(rename = "ApprovalRejected", alias = "Rejected")]
     Rejected {
         approver: String,
         reason: String,
     },
     /// An attempt that the rules refused (self-approval, missing permission, ...).
+    #[serde(rename = "ApprovalRefused", alias = "Refused")]
     Refused {
         actor: String,
         action: String,
@@ -648,5 +654,22 @@ mod tests {
                 prop_assert!(!distinct.contains(&"olga".to_string()));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod event_names {
+    use super::*;
+
+    #[test]
+    fn the_json_type_is_the_event_type_and_old_short_names_still_read() {
+        let e = ApprovalEvent::Approved {
+            approvers: vec!["ada".into()],
+        };
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["type"], e.event_type());
+        let old: ApprovalEvent =
+            serde_json::from_str(r#"{"type":"Approved","approvers":["ada"]}"#).unwrap();
+        assert_eq!(old, e);
     }
 }

@@ -288,7 +288,7 @@ pub enum Problem {
 pub struct Rejected(pub Vec<Problem>);
 
 /// Events of the catalog aggregate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "PascalCase")]
 pub enum CatalogEvent {
     ServiceOnboarded {

@@ -191,8 +191,16 @@ pub struct EvidenceRecord {
     pub retain_until: OffsetDateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "PascalCase")]
 pub enum EvidenceEvent {
     EvidenceAccepted(EvidenceRecord),
+}
+
+impl EvidenceEvent {
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::EvidenceAccepted(_) => "EvidenceAccepted",
+        }
+    }
 }

@@ -13,6 +13,7 @@ pub mod approval;
 pub mod catalog;
 pub mod compliance;
 pub mod errors;
+pub mod events;
 pub mod evidence;
 pub mod gates;
 pub mod graph;

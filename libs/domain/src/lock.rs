@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 /// lock and recording the request) may be broken after this long.
 pub const ORPHAN_AFTER: time::Duration = time::Duration::minutes(2);
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "PascalCase")]
 pub enum LockEvent {
     LockAcquired {

@@ -74,7 +74,7 @@ pub struct EvidenceLimits {
 
 /// The org-config stream's one event type (aggregate `org_config`, id `default`), written by
 /// registry; every service that enforces org-config reads it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "PascalCase")]
 pub enum OrgConfigEvent {
     OrgConfigSet {

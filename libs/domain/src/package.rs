@@ -71,7 +71,7 @@ pub struct EnvelopeSignature {
 pub const MANIFEST_PAYLOAD_TYPE: &str = "application/vnd.golden-goose.package-manifest+json";
 
 /// Events of a package stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "PascalCase")]
 pub enum PackageEvent {
     PackageCreated {

@@ -132,7 +132,7 @@ pub enum PromotionOutcome {
 }
 
 /// The events of a promotion stream.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "PascalCase")]
 pub enum PromotionEvent {
     PromotionRequested(Box<Requested>),

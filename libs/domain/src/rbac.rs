@@ -271,7 +271,8 @@ impl<'de> Deserialize<'de> for Role {
 }
 
 /// A user (or service account) name: 1 to 64 of `a-z 0-9 . _ -`, starting with a letter.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
+#[schema(value_type = String, pattern = "^[a-z][a-z0-9._-]{0,63}$")]
 #[serde(transparent)]
 pub struct UserName(String);
 

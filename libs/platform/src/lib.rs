@@ -31,6 +31,7 @@ use tokio::sync::watch;
 use users::Users;
 use view::ViewHandle;
 
+pub mod asyncapi;
 pub mod checkpoints;
 pub mod users;
 pub mod view;
@@ -81,6 +82,8 @@ pub struct Platform {
     /// Users and their current roles, from rbac's events (the role directory of every
     /// authorization decision); wait on it for read-your-writes.
     pub users: ViewHandle<Users>,
+    /// The subject prefix events are published under (for the AsyncAPI document).
+    pub subject_prefix: String,
     stop: watch::Receiver<bool>,
     stop_tx: Arc<watch::Sender<bool>>,
     tasks: Arc<parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
@@ -134,6 +137,10 @@ impl Platform {
             bus,
             verifier,
             users,
+            subject_prefix: match &config.bus {
+                BusChoice::Nats { config, .. } => config.subject_prefix.clone(),
+                BusChoice::Memory(_) => BusConfig::default().subject_prefix,
+            },
             stop,
             stop_tx: Arc::new(stop_tx),
             tasks: Arc::default(),
@@ -353,6 +360,7 @@ pub fn service_router(
 ) -> Router {
     let ledger = platform.ledger.clone();
     let doc = Arc::new(openapi);
+    let events = Arc::new(asyncapi::document(&platform.subject_prefix));
     goose_runtime::health_routes(Arc::new(move || {
         let l = ledger.clone();
         Box::pin(async move { l.size().await.map(|_| ()).map_err(|e| e.to_string()) })
@@ -361,6 +369,13 @@ pub fn service_router(
         "/openapi.json",
         get(move || {
             let d = doc.clone();
+            async move { Json((*d).clone()).into_response() }
+        }),
+    )
+    .route(
+        "/asyncapi.json",
+        get(move || {
+            let d = events.clone();
             async move { Json((*d).clone()).into_response() }
         }),
     )

@@ -360,3 +360,54 @@ mod tests {
         assert!(err.contains("install the `no-such` package"), "{err}");
     }
 }
+
+/// A Python virtual environment (under `target/goose-pyenv`) with `packages` installed, for
+/// tests that use Python clients users run (nats-py, jsonschema, ...). Created once and reused;
+/// a machine without `python3` fails the test loudly. Returns the venv's `python`.
+pub fn python_env(packages: &[&str]) -> Result<PathBuf> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/goose-pyenv");
+    let python = target.join("bin/python");
+    if !python.exists() {
+        let status = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&target)
+            .status()
+            .context(
+                "python3 is needed for this test (Debian: apt-get install python3 python3-venv)",
+            )?;
+        if !status.success() {
+            bail!("python3 -m venv {} failed", target.display());
+        }
+    }
+    let marker = target.join(format!(
+        "installed-{}",
+        packages
+            .join("+")
+            .replace(['<', '>', '=', ',', '/', ' '], "_")
+    ));
+    if !marker.exists() {
+        let out = Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(packages)
+            .output()
+            .context("running pip")?;
+        if !out.status.success() {
+            bail!(
+                "pip install {packages:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::fs::write(&marker, b"")?;
+    }
+    Ok(python)
+}

@@ -51,6 +51,15 @@ pub enum Command {
     },
     /// Sign a checkpoint of the log now, offer it to the witnesses, store it and print it.
     Checkpoint(CheckpointArgs),
+    /// Print the AsyncAPI 3 document of the events on the bus (or docs/events.md).
+    Asyncapi {
+        /// Render docs/events.md instead of the JSON document.
+        #[arg(long)]
+        markdown: bool,
+        /// The deployment's subject prefix.
+        #[arg(long, env = "GOOSE_NATS_SUBJECT_PREFIX", default_value = "goose.evt")]
+        subject_prefix: String,
+    },
     /// Key management.
     Keys {
         #[command(subcommand)]

@@ -33,6 +33,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Db {
             command: DbCommand::Migrate,
         } => commands::db_migrate(&cli.target).await,
+        Command::Asyncapi {
+            markdown,
+            subject_prefix,
+        } => {
+            if markdown {
+                print!("{}", goose_platform::asyncapi::markdown(&subject_prefix));
+            } else {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&goose_platform::asyncapi::document(
+                        &subject_prefix
+                    ))?
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Checkpoint(args) => commands::checkpoint(&cli.target, &args).await,
         Command::Keys {
             command: KeysCommand::Show(args),
