@@ -350,17 +350,6 @@ where
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_missing_server_binary_names_the_package_to_install() {
-        let err = super::find_binary("no-such-server-binary", "the `no-such` package")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("install the `no-such` package"), "{err}");
-    }
-}
-
 /// A Python virtual environment (under `target/goose-pyenv`) with `packages` installed, for
 /// tests that use Python clients users run (nats-py, jsonschema, ...). Created once and reused;
 /// a machine without `python3` fails the test loudly. Returns the venv's `python`.
@@ -410,4 +399,15 @@ pub fn python_env(packages: &[&str]) -> Result<PathBuf> {
         std::fs::write(&marker, b"")?;
     }
     Ok(python)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_missing_server_binary_names_the_package_to_install() {
+        let err = super::find_binary("no-such-server-binary", "the `no-such` package")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("install the `no-such` package"), "{err}");
+    }
 }
