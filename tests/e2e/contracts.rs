@@ -21,7 +21,10 @@ fn every_channel_has_a_message_with_a_resolvable_payload_schema() {
     for (id, channel) in channels {
         let address = channel["address"].as_str().unwrap();
         let ty = id.rsplit('.').next().unwrap();
-        assert!(address.starts_with("goose.evt.") && address.ends_with(ty), "{address}");
+        assert!(
+            address.starts_with("goose.evt.") && address.ends_with(ty),
+            "{address}"
+        );
         let message = &doc["components"]["messages"][id];
         let schema_ref = message["payload"]["schema"]["$ref"].as_str().unwrap();
         let name = schema_ref.rsplit('/').next().unwrap();

@@ -172,20 +172,12 @@ pub enum ApprovalEvent {
         reason: String,
     },
     #[serde(rename = "ApprovalGranted", alias = "Granted")]
-    Granted {
-        approver: String,
-        comment: String,
-    },
+    Granted { approver: String, comment: String },
     /// Recorded with the grant that reached the required number of approvers.
     #[serde(rename = "ApprovalApproved", alias = "Approved")]
-    Approved {
-        approvers: Vec<String>,
-    },
+    Approved { approvers: Vec<String> },
     #[serde(rename = "ApprovalRejected", alias = "Rejected")]
-    Rejected {
-        approver: String,
-        reason: String,
-    },
+    Rejected { approver: String, reason: String },
     /// An attempt that the rules refused (self-approval, missing permission, ...).
     #[serde(rename = "ApprovalRefused", alias = "Refused")]
     Refused {

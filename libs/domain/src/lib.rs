@@ -25,6 +25,7 @@ pub mod promotion;
 pub mod rbac;
 pub mod streams;
 pub mod user;
+pub mod version;
 mod yaml;
 
 pub use yaml::{documents as yaml_documents, YamlError};

@@ -3,7 +3,7 @@
 //! compliant.
 
 use crate::catalog::ServiceName;
-use crate::promotion::check_version;
+use crate::version::Version;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -21,7 +21,7 @@ pub struct Member {
 
 /// Reads the seed's `services` list: `name` (at the package's version) or `name@version`.
 pub fn parse_members(services: &[String], package_version: &str) -> Result<Vec<Member>, String> {
-    check_version(package_version).map_err(|e| format!("package {e}"))?;
+    Version::parse(package_version).map_err(|e| format!("package {e}"))?;
     if services.is_empty() {
         return Err("services must name at least one service".into());
     }
@@ -39,7 +39,7 @@ pub fn parse_members(services: &[String], package_version: &str) -> Result<Vec<M
             None => (s.as_str(), package_version),
         };
         let name = ServiceName::parse(name.trim())?;
-        check_version(version).map_err(|e| format!("{name}: {e}"))?;
+        Version::parse(version).map_err(|e| format!("{name}: {e}"))?;
         if !seen.insert(name.to_string()) {
             return Err(format!("{name} is listed twice"));
         }

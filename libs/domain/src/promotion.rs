@@ -21,21 +21,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use time::OffsetDateTime;
 
-/// A version string: 1 to 64 of `A-Z a-z 0-9 . _ + -`.
-pub fn check_version(v: &str) -> Result<(), String> {
-    if !v.is_empty()
-        && v.len() <= 64
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
-    {
-        Ok(())
-    } else {
-        Err(format!(
-            "version {v:?} must be 1 to 64 of A-Z a-z 0-9 . _ + -"
-        ))
-    }
-}
-
 /// Why a set of services cannot be ordered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OrderError {

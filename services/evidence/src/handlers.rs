@@ -36,20 +36,6 @@ pub(crate) struct Submission {
     bytes: Bytes,
 }
 
-pub(crate) fn check_version(v: &str) -> Result<(), Problem> {
-    if !v.is_empty()
-        && v.len() <= 64
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
-    {
-        Ok(())
-    } else {
-        Err(Problem::bad_request(format!(
-            "version {v:?} must be 1 to 64 of A-Z a-z 0-9 . _ + -"
-        )))
-    }
-}
-
 pub(crate) async fn read_submission(q: SubmitQuery, req: Request) -> Result<Submission, Problem> {
     let is_multipart = req
         .headers()
@@ -142,7 +128,7 @@ pub(crate) async fn submit(
     let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
     let sub = read_submission(q, req).await?;
     let service = ServiceName::parse(&sub.service).map_err(Problem::bad_request)?;
-    check_version(&sub.version)?;
+    goose_domain::version::Version::parse(&sub.version).map_err(|e| goose_platform::problem(&e))?;
     let kind: EvidenceKind = sub.kind.parse().map_err(Problem::bad_request)?;
     if sub.filename.len() > 255 || sub.filename.contains(['/', '\\', '\0']) {
         return Err(Problem::bad_request(

@@ -11,7 +11,8 @@ use goose_domain::approval::ImpactLevel;
 use goose_domain::catalog::ServiceName;
 use goose_domain::compliance::ComplianceState;
 use goose_domain::policy::GateType;
-use goose_domain::promotion::{check_version, compute_promotion_order, Requested, TargetSpec};
+use goose_domain::promotion::{compute_promotion_order, Requested, TargetSpec};
+use goose_domain::version::Version;
 use goose_ledger::aggregate::{self};
 use goose_ledger::StreamId;
 use goose_platform::{json_problem, ledger_problem};
@@ -208,7 +209,7 @@ pub(crate) async fn request_promotion(
         )));
     }
     let service = ServiceName::parse(&req.service).map_err(Problem::bad_request)?;
-    check_version(&req.version).map_err(Problem::bad_request)?;
+    Version::parse(&req.version).map_err(|e| goose_platform::problem(&e))?;
     if req.evidence_refs.len() > 256 {
         return Err(Problem::bad_request("at most 256 evidence_refs"));
     }
