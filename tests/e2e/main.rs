@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod contracts;
+mod inprocess;
 mod matrix;
 mod promotions;
 mod services;

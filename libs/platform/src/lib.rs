@@ -192,12 +192,16 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
 /// Counter: events a read model could not decode (named by aggregate type).
 pub const UNDECODABLE_EVENTS: &str = "goose_read_model_undecodable_events_total";
 
+/// Events this process's read models could not decode (surfaced in `/readyz`).
+static UNDECODABLE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Decodes an event's payload for a read model. One that does not decode is logged with its
 /// position and counted in `goose_read_model_undecodable_events_total`, never dropped silently.
 pub fn decoded<T: serde::de::DeserializeOwned>(ev: &goose_ledger::RecordedEvent) -> Option<T> {
     match ev.payload_as::<T>() {
         Ok(v) => Some(v),
         Err(e) => {
+            UNDECODABLE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             metrics::counter!(UNDECODABLE_EVENTS, "aggregate" => ev.stream.aggregate_type().to_owned())
                 .increment(1);
             tracing::error!(position = ev.position, event_type = %ev.event_type, error = %e, "undecodable event skipped by a read model");
@@ -363,7 +367,17 @@ pub fn service_router(
     let events = Arc::new(asyncapi::document(&platform.subject_prefix));
     goose_runtime::health_routes(Arc::new(move || {
         let l = ledger.clone();
-        Box::pin(async move { l.size().await.map(|_| ()).map_err(|e| e.to_string()) })
+        Box::pin(async move {
+            l.size().await.map_err(|e| e.to_string())?;
+            let skipped = UNDECODABLE.load(std::sync::atomic::Ordering::Relaxed);
+            Ok(if skipped == 0 {
+                Vec::new()
+            } else {
+                vec![format!(
+                    "degraded: {skipped} event(s) could not be decoded and were skipped by read models (logged with their positions; {UNDECODABLE_EVENTS})"
+                )]
+            })
+        })
     }))
     .route(
         "/openapi.json",

@@ -63,9 +63,11 @@ pub async fn shutdown_signal() {
     tracing::info!("shutdown requested");
 }
 
-/// A readiness check: `Ok` when the process can serve.
-pub type ReadinessCheck =
-    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+/// A readiness check: `Ok` (with notes worth surfacing, one per line, possibly none) when
+/// the process can serve; `Err` says why not.
+pub type ReadinessCheck = Arc<
+    dyn Fn() -> Pin<Box<dyn Future<Output = Result<Vec<String>, String>> + Send>> + Send + Sync,
+>;
 
 #[derive(Clone)]
 struct HealthState {
@@ -87,7 +89,14 @@ pub fn health_routes(ready: ReadinessCheck) -> Router {
 
 async fn readyz(State(s): State<HealthState>) -> Response {
     match (s.ready)().await {
-        Ok(()) => "ready\n".into_response(),
+        Ok(notes) => {
+            let mut body = String::from("ready\n");
+            for n in notes {
+                body.push_str(&n);
+                body.push('\n');
+            }
+            body.into_response()
+        }
         Err(why) => {
             problem::Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not ready", why).into_response()
         }

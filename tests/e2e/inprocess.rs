@@ -1,0 +1,250 @@
+//! The four services in one process on the embedded ledger (SQLite) and the in-process bus —
+//! between the domain's tests and the multi-process e2e: what the service shape promises,
+//! checked through each service's real router.
+
+use crate::support::{token, user_with_token, Http};
+use goose_bus::memory::MemoryBus;
+use goose_ledger::{NoteKey, Vkey};
+use goose_platform::{BusChoice, Platform, PlatformConfig, Storage};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+struct System {
+    http: Http,
+    admin: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn start() -> System {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let token_key = Arc::new(NoteKey::generate("inproc-tokens").unwrap());
+    let log_key = Arc::new(NoteKey::generate("inproc.test/log").unwrap());
+    let platform = Platform::start(PlatformConfig {
+        storage: Storage::Sqlite(d.join("ledger.db")),
+        bus: BusChoice::Memory(MemoryBus::new()),
+        service_key: log_key.clone(),
+        token_keys: vec![Vkey::parse(&token_key.vkey()).unwrap()],
+        run_relay: true,
+        log_origin: "inproc.test/log".into(),
+    })
+    .await
+    .unwrap();
+    let key_file = d.join("admin.key");
+    let rbac = goose_rbac::build(
+        &platform,
+        goose_rbac::RbacConfig {
+            token_key,
+            token_ttl: Duration::from_secs(600),
+            approvals: Default::default(),
+            bootstrap: Some(goose_rbac::Bootstrap {
+                admin: "root".into(),
+                key_file: key_file.clone(),
+            }),
+        },
+    )
+    .await
+    .unwrap();
+    let registry = goose_registry::build(&platform).await.unwrap();
+    let evidence = goose_evidence_service::build(
+        &platform,
+        goose_evidence_service::EvidenceConfig {
+            blobs: Arc::new(goose_evidence::blob::FsBlobStore::open(&d.join("blobs")).unwrap()),
+            attestation_keys: Default::default(),
+            log_key: log_key.clone(),
+            checkpoint_interval: Duration::from_secs(3600),
+            checkpoint_dir: None,
+            witnesses: Vec::new(),
+            witness_threshold: 0,
+        },
+    )
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http = Http::new(format!("http://{}", listener.local_addr().unwrap()));
+    let (policy, policy_digest) =
+        goose_orchestrator::load_policy(goose_domain::policy::DEFAULT_POLICY_YAML).unwrap();
+    let orchestrator = goose_orchestrator::build(
+        &platform,
+        goose_orchestrator::OrchestratorConfig {
+            policy,
+            policy_digest,
+            approvals: Arc::new(goose_orchestrator::approvals::HttpApprovals::new(
+                &http.base,
+            )),
+            leases: Arc::new(goose_orchestrator::lease::MemoryLeases::default()),
+            keyring: None,
+            log_key: Some(Vkey::parse(&log_key.vkey()).unwrap()),
+            witness_policy: Default::default(),
+        },
+    )
+    .await
+    .unwrap();
+    let app = goose_platform::service_router(
+        &platform,
+        rbac.merge(registry).merge(evidence).merge(orchestrator),
+        goose_rbac::openapi(),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let admin_key = std::fs::read_to_string(&key_file).unwrap();
+    let admin = token(&http, "root", admin_key.trim()).await;
+    System {
+        http,
+        admin,
+        _dir: dir,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_in_one_process_keep_the_shape() {
+    let sys = start().await;
+    let (h, root) = (&sys.http, sys.admin.as_str());
+
+    // rbac: a write is visible to the next read (read-your-writes through the view), one read
+    // path for list and get, 404 as problem+json for what does not exist.
+    let ada = user_with_token(h, root, "ada", &["approver"]).await;
+    let got = h.ok("GET", "/v1/users/ada", root, None).await;
+    assert_eq!(got["roles"], json!(["approver"]), "{got}");
+    let all = h.ok("GET", "/v1/users", root, None).await;
+    assert!(
+        all.as_array().unwrap().iter().any(|u| u["name"] == "ada"),
+        "{all}"
+    );
+    let (s, v) = h.call("GET", "/v1/users/nobody", Some(root), None).await;
+    assert_eq!((s, v["status"].as_u64()), (404, Some(404)), "{v}");
+    // A domain error through the one mapping: an unknown role is the client's 400.
+    let (s, v) = h
+        .call("DELETE", "/v1/users/ada/roles/wizard", Some(root), None)
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().contains("unknown role"),
+        "{v}"
+    );
+    // A state conflict: assigning a role held already.
+    let (s, v) = h
+        .call(
+            "POST",
+            "/v1/users/ada/roles",
+            Some(root),
+            Some(&json!({"role": "approver"})),
+        )
+        .await;
+    assert_eq!(s, 409, "{v}");
+    // A body that is not JSON is problem+json too, naming the problem.
+    let (s, v) = h
+        .raw(
+            "POST",
+            "/v1/users",
+            root,
+            "application/json",
+            b"{not json".to_vec(),
+        )
+        .await;
+    assert_eq!((s, v["status"].as_u64()), (400, Some(400)), "{v}");
+    // An undeclared method on a served path: 405 with the methods that are.
+    let (s, v) = h.call("PUT", "/v1/users", Some(root), None).await;
+    assert_eq!(s, 405, "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().contains("GET, POST")
+            || v["detail"].as_str().unwrap().contains("POST, GET"),
+        "{v}"
+    );
+
+    // Approvals: a grant without a body is a grant; the requester cannot decide (403).
+    let op = user_with_token(h, root, "op", &["operator"]).await;
+    let raised = h
+        .ok(
+            "POST",
+            "/v1/approvals",
+            &op,
+            Some(&json!({"kind": "promotion", "subject": "svc@1", "impact": "low"})),
+        )
+        .await;
+    let id = raised["id"].as_str().unwrap();
+    let (s, v) = h
+        .call(
+            "POST",
+            &format!("/v1/approvals/{id}/grant"),
+            Some(&op),
+            None,
+        )
+        .await;
+    assert_eq!(s, 403, "{v}");
+    let (s, v) = h
+        .call(
+            "POST",
+            &format!("/v1/approvals/{id}/grant"),
+            Some(&ada),
+            None,
+        )
+        .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("approved")), "{v}");
+
+    // registry: a catalog that does not fit is 422 and nothing is applied.
+    let backstage = "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: svc-b\nspec:\n  type: service\n  lifecycle: production\n  owner: team-b\n  dependsOn:\n    - component:default/svc-missing\n";
+    let (s, v) = h
+        .raw(
+            "POST",
+            "/v1/services",
+            &op,
+            "application/yaml",
+            backstage.as_bytes().to_vec(),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    let (s, _) = h.call("GET", "/v1/services/svc-b", Some(root), None).await;
+    assert_eq!(s, 404);
+    // An invalid org-config is 400 naming the field (here: a missing one).
+    let (s, v) = h
+        .raw(
+            "PUT",
+            "/v1/org-config",
+            root,
+            "application/yaml",
+            b"organization: acme\nretention:\n  audit_log_days: 0\n".to_vec(),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().contains("missing field `modes`"),
+        "{v}"
+    );
+
+    // evidence and orchestrator: one version rule.
+    let (s, v) = h
+        .raw(
+            "POST",
+            "/v1/evidence?service=svc-a&version=1%200&kind=tests",
+            &op,
+            "application/octet-stream",
+            b"<testsuite/>".to_vec(),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().contains("must be 1 to 64"),
+        "{v}"
+    );
+    let (s, v) = h
+        .call(
+            "POST",
+            "/v1/promotions",
+            Some(&op),
+            Some(&json!({"service": "svc-a", "version": "1 0"})),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().contains("must be 1 to 64"),
+        "{v}"
+    );
+
+    // The platform's own routes: the event contract, and readiness.
+    let (s, v) = h.call("GET", "/asyncapi.json", None, None).await;
+    assert_eq!((s, v["asyncapi"].as_str()), (200, Some("3.0.0")));
+    let r = reqwest::get(format!("{}/readyz", h.base)).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.text().await.unwrap().starts_with("ready"));
+}
