@@ -208,7 +208,10 @@ async fn services_in_one_process_keep_the_shape() {
         .await;
     assert_eq!(s, 400, "{v}");
     assert!(
-        v["detail"].as_str().unwrap().contains("missing field `modes`"),
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("missing field `modes`"),
         "{v}"
     );
 

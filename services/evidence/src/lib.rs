@@ -11,6 +11,7 @@
 //! read model, [`chain_api`] the chain's routes, [`grpc`].
 
 pub mod chain_api;
+pub mod cli;
 pub mod grpc;
 mod handlers;
 mod routes;

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod approvals;
 pub mod chain;
+pub mod cli;
 pub mod engine;
 pub mod grpc;
 mod handlers;

@@ -8,6 +8,7 @@
 //! `handlers` REST handlers, `commands` writes, [`views`] read models, [`grpc`].
 
 pub mod api;
+pub mod cli;
 mod commands;
 pub mod grpc;
 mod handlers;

@@ -1,63 +1,9 @@
 //! `goose-rbac`: users, roles, tokens and approvals as a service of its own.
 
-use clap::Parser;
-use goose_domain::approval::ApprovalPolicy;
-use goose_ledger::NoteKey;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
-
-#[derive(Debug, Parser)]
-#[command(name = "goose-rbac", version, about = "Golden Goose rbac service")]
-struct Cli {
-    #[command(flatten)]
-    service: goose_platform::ServiceArgs,
-    /// The token signing key (created, mode 0600, if missing). Its vkey is what other
-    /// services take as --token-vkey (also served at /v1/auth/keys).
-    #[arg(long, env = "GOOSE_TOKEN_KEY_FILE")]
-    token_key_file: PathBuf,
-    /// Access token lifetime in seconds.
-    #[arg(long, env = "GOOSE_TOKEN_TTL", default_value_t = 900)]
-    token_ttl: u64,
-    /// Approvers required per impact level.
-    #[arg(
-        long,
-        env = "GOOSE_APPROVALS",
-        default_value = "low=1,medium=1,high=2,critical=3"
-    )]
-    approvals: String,
-    /// Create this admin user on first start...
-    #[arg(long, env = "GOOSE_BOOTSTRAP_ADMIN")]
-    bootstrap_admin: Option<String>,
-    /// ...and write its API key here (mode 0600).
-    #[arg(long, env = "GOOSE_BOOTSTRAP_KEY_FILE", requires = "bootstrap_admin")]
-    bootstrap_key_file: Option<PathBuf>,
-}
+use clap::Parser as _;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     goose_runtime::init_tracing();
-    let cli = Cli::parse();
-    let token_key = Arc::new(NoteKey::load_or_generate(
-        &cli.token_key_file,
-        "goose-rbac-tokens",
-    )?);
-    let mut service = cli.service.clone();
-    // rbac verifies its own tokens.
-    service.token_vkeys.push(token_key.vkey());
-    let config = goose_rbac::RbacConfig {
-        token_key,
-        token_ttl: Duration::from_secs(cli.token_ttl.clamp(60, 86_400)),
-        approvals: ApprovalPolicy::parse(&cli.approvals).map_err(anyhow::Error::msg)?,
-        bootstrap: match (cli.bootstrap_admin, cli.bootstrap_key_file) {
-            (Some(admin), Some(key_file)) => Some(goose_rbac::Bootstrap { admin, key_file }),
-            (Some(_), None) => anyhow::bail!("--bootstrap-admin needs --bootstrap-key-file"),
-            _ => None,
-        },
-    };
-    goose_platform::run_service("goose-rbac", &service, |platform| async move {
-        let api = goose_rbac::build(&platform, config).await?;
-        Ok((api, goose_rbac::openapi()))
-    })
-    .await
+    goose_rbac::cli::run(goose_rbac::cli::Cli::parse()).await
 }

@@ -9,6 +9,7 @@
 //! `handlers`, [`views`] the read model, [`grpc`].
 
 pub mod api;
+pub mod cli;
 pub mod grpc;
 mod handlers;
 mod routes;
