@@ -14,9 +14,7 @@ use crate::metrics as m;
 use crate::views::{fact_of, Views};
 use goose_domain::approval::ImpactLevel;
 use goose_domain::compliance::ComplianceState;
-use goose_domain::gates::{
-    ApprovalFact, DependencyFact, EvidenceFact, FactRef, SignatureFact, TargetFacts,
-};
+use goose_domain::gates::{FactRef, SignatureFact, TargetFacts};
 use goose_domain::lock::{Held, Holder, LockEvent, ServiceLock};
 use goose_domain::package::{Package, PackageEvent, PackageRefusal};
 use goose_domain::policy::Policy;
@@ -572,108 +570,16 @@ impl Engine {
     }
 
     fn facts_from_views(&self, d: &Driven) -> BTreeMap<String, TargetFacts> {
-        let Some(request) = &d.promotion.request else {
-            return BTreeMap::new();
-        };
-        let chain = self.chain.fact();
-        let policy = FactRef {
-            kind: "policy".into(),
-            id: request.policy_digest.clone(),
-            position: None,
-            digest: Some(request.policy_digest.clone()),
-            note: "promotion policy (SHA3-256 of the file)".into(),
-        };
-        let mut out = BTreeMap::new();
-        let specs = d.promotion.needs_facts();
-        let data = self.views.read();
-        let approval = request.approval_id.as_ref().and_then(|id| {
-            data.approvals.get(id).map(|a| ApprovalFact {
-                id: id.clone(),
-                fact: a.fact.clone(),
-                status: a.request.status,
-                subject: a.request.subject.clone(),
-                requester: a.request.requester.clone(),
-                approvers: a.request.approvers.clone(),
-                required: a.request.required_approvers,
-                rejected_by: a.request.rejected_by.clone(),
-                rejection_reason: a.request.rejection_reason.clone(),
-            })
-        });
-        // An approval for some other subject proves nothing about this promotion.
-        let approval = approval.filter(|a| a.subject == format!("promotion:{}", d.id));
-        for spec in specs {
-            let dependencies = spec
-                .must_be_compliant()
-                .into_iter()
-                .map(|dep| DependencyFact {
-                    service: dep.to_owned(),
-                    compliant: d
-                        .compliant_events
-                        .get(dep)
-                        .map(|f| {
-                            let v = d
-                                .promotion
-                                .target(dep)
-                                .map(|t| t.spec.version.clone())
-                                .unwrap_or_default();
-                            (v, f.clone())
-                        })
-                        .or_else(|| data.compliant.get(dep).cloned()),
-                })
-                .collect();
-            let mut evidence: Vec<EvidenceFact> = Vec::new();
-            if let Some(entries) = data
-                .evidence
-                .get(&(spec.service.clone(), spec.version.clone()))
-            {
-                if spec.evidence_refs.is_empty() {
-                    // The newest file per kind and name: a re-upload replaces, a second file adds.
-                    let mut newest: BTreeMap<(String, String), &crate::views::EvidenceEntry> =
-                        BTreeMap::new();
-                    for e in entries {
-                        newest.insert((e.record.kind.to_string(), e.record.filename.clone()), e);
-                    }
-                    evidence.extend(newest.into_values().map(|e| EvidenceFact {
-                        fact: e.fact.clone(),
-                        kind: e.record.kind,
-                        filename: e.record.filename.clone(),
-                        summary: e.record.summary.clone(),
-                    }));
-                } else {
-                    evidence.extend(
-                        entries
-                            .iter()
-                            .filter(|e| {
-                                spec.evidence_refs
-                                    .iter()
-                                    .any(|r| *r == e.record.id || *r == e.record.digest)
-                            })
-                            .map(|e| EvidenceFact {
-                                fact: e.fact.clone(),
-                                kind: e.record.kind,
-                                filename: e.record.filename.clone(),
-                                summary: e.record.summary.clone(),
-                            }),
-                    );
-                }
-            }
-            out.insert(
-                spec.service.clone(),
-                TargetFacts {
-                    service: spec.service.clone(),
-                    version: spec.version.clone(),
-                    dependencies,
-                    evidence,
-                    chain: chain.clone(),
-                    keyring_configured: self.views.keyring_configured(),
-                    signatures: Vec::new(),
-                    approval: approval.clone(),
-                    policy: policy.clone(),
-                },
-            );
-        }
-        drop(data);
-        out
+        crate::facts::gather(
+            &self.views.read(),
+            &crate::facts::Subject {
+                id: &d.id,
+                promotion: &d.promotion,
+                compliant_events: &d.compliant_events,
+            },
+            &self.chain.fact(),
+            self.views.keyring_configured(),
+        )
     }
 
     /// The impact of a new promotion's approval request.

@@ -11,6 +11,7 @@ pub mod approvals;
 pub mod chain;
 pub mod cli;
 pub mod engine;
+pub mod facts;
 pub mod grpc;
 mod handlers;
 pub mod lease;
