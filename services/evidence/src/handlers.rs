@@ -135,11 +135,10 @@ pub(crate) async fn submit(
             "filename must be a plain name of at most 255 characters",
         ));
     }
-    if !s.views().services.contains(service.as_str()) {
-        // Onboarded a moment ago, perhaps, and not applied here yet: catch up with the ledger
-        // before refusing (read-your-writes across services).
-        s.views.catch_up(&s.platform).await?;
-    }
+    // The catalog and the org-config's limits as committed now, not as this replica last
+    // heard of them: a service onboarded a moment ago is known, and a limit lowered a moment
+    // ago (a security setting) applies. One size query; 503 + Retry-After when behind.
+    s.views.catch_up(&s.platform).await?;
     let (known, max_bytes, retention_days) = {
         let v = s.views();
         (

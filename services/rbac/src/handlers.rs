@@ -1,12 +1,12 @@
 //! rbac's REST handlers: parse the request, run a command or read a view, answer.
 
 use crate::api::{AssignRole, CreateUser, Decision, NewApiKey, TokenRequest, UserView, WhoAmI};
-use crate::commands::{digest_hex, new_api_key, run_approval, run_user, ApprovalAgg, UserAgg};
+use crate::commands::{digest_hex, new_api_key, run_approval, run_user, UserAgg};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use goose_domain::approval::{ApprovalStatus, ApprovalView, CreateApproval, NewRequest, Refusal};
+use goose_domain::approval::{ApprovalStatus, ApprovalView, CreateApproval, NewRequest};
 use goose_domain::rbac::{Permission, Role, UserName};
 use goose_ledger::aggregate::{self, ExecuteError};
 use goose_ledger::Metadata;
@@ -287,12 +287,9 @@ async fn decide(
             if refusal.is_recorded() {
                 // The attempt itself goes on the record, with its actor.
                 let event = refusal.as_event(&caller.user, action);
-                let recorded = aggregate::execute::<ApprovalAgg, Refusal>(
-                    &s.platform.ledger,
-                    &id,
-                    &meta,
-                    |_| Ok(vec![event.clone()]),
-                )
+                let recorded = run_approval(&s.platform, &s.approvals, &id, &meta, |_| {
+                    Ok(vec![event.clone()])
+                })
                 .await;
                 if let Err(e) = recorded {
                     tracing::error!(error = %e, "could not record a refused approval attempt");
