@@ -2,13 +2,12 @@
 //! between the domain's tests and the multi-process e2e: what the service shape promises,
 //! checked through each service's real router.
 
-use crate::support::{token, user_with_token, Http};
+use crate::support::{serve_in_process, user_with_token, Http, InProcess};
 use goose_bus::memory::MemoryBus;
 use goose_ledger::{NoteKey, Vkey};
 use goose_platform::{BusChoice, Platform, PlatformConfig, Storage};
 use serde_json::json;
 use std::sync::Arc;
-use std::time::Duration;
 
 struct System {
     http: Http,
@@ -31,64 +30,15 @@ async fn start() -> System {
     })
     .await
     .unwrap();
-    let key_file = d.join("admin.key");
-    let rbac = goose_rbac::build(
-        &platform,
-        goose_rbac::RbacConfig {
-            token_key,
-            token_ttl: Duration::from_secs(600),
-            approvals: Default::default(),
-            bootstrap: Some(goose_rbac::Bootstrap {
-                admin: "root".into(),
-                key_file: key_file.clone(),
-            }),
-        },
-    )
-    .await
-    .unwrap();
-    let registry = goose_registry::build(&platform).await.unwrap();
-    let evidence = goose_evidence_service::build(
-        &platform,
-        goose_evidence_service::EvidenceConfig {
-            blobs: Arc::new(goose_evidence::blob::FsBlobStore::open(&d.join("blobs")).unwrap()),
-            attestation_keys: Default::default(),
-            log_key: log_key.clone(),
-            checkpoint_interval: Duration::from_secs(3600),
-            checkpoint_dir: None,
-            witnesses: Vec::new(),
-            witness_threshold: 0,
-        },
-    )
-    .await
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let http = Http::new(format!("http://{}", listener.local_addr().unwrap()));
-    let (policy, policy_digest) =
-        goose_orchestrator::load_policy(goose_domain::policy::DEFAULT_POLICY_YAML).unwrap();
-    let orchestrator = goose_orchestrator::build(
-        &platform,
-        goose_orchestrator::OrchestratorConfig {
-            policy,
-            policy_digest,
-            approvals: Arc::new(goose_orchestrator::approvals::HttpApprovals::new(
-                &http.base,
-            )),
-            leases: Arc::new(goose_orchestrator::lease::MemoryLeases::default()),
-            keyring: None,
-            log_key: Some(Vkey::parse(&log_key.vkey()).unwrap()),
-            witness_policy: Default::default(),
-        },
-    )
-    .await
-    .unwrap();
-    let app = goose_platform::service_router(
-        &platform,
-        rbac.merge(registry).merge(evidence).merge(orchestrator),
-        goose_rbac::openapi(),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let admin_key = std::fs::read_to_string(&key_file).unwrap();
-    let admin = token(&http, "root", admin_key.trim()).await;
+    let (http, admin) = serve_in_process(InProcess {
+        platform,
+        token_key,
+        log_key: log_key.clone(),
+        blobs: Arc::new(goose_evidence::blob::FsBlobStore::open(&d.join("blobs")).unwrap()),
+        leases: Arc::new(goose_orchestrator::lease::MemoryLeases::default()),
+        admin_key_file: d.join("admin.key"),
+    })
+    .await;
     System {
         http,
         admin,

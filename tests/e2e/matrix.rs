@@ -2,13 +2,12 @@
 //! denied (403 naming the permission), and 401 without a token. The table below must list
 //! every route the services declare — adding an endpoint without a row fails this test.
 
-use crate::support::{user_with_token, Http};
+use crate::support::{serve_in_process, user_with_token, InProcess};
 use goose_domain::rbac::{Permission as P, Role};
 use goose_platform::{BusChoice, Platform, PlatformConfig, Storage};
 use goose_runtime::auth::{Access, RouteSpec};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// One row: a route, a request to send, and the permission that decides it (None: any
 /// authenticated caller; routes marked Public are checked separately).
@@ -131,74 +130,26 @@ async fn every_endpoint_times_every_role() {
     .await
     .unwrap();
     let key_file = dir.path().join("admin.key");
-    let rbac = goose_rbac::build(
-        &platform,
-        goose_rbac::RbacConfig {
-            token_key,
-            token_ttl: Duration::from_secs(600),
-            approvals: Default::default(),
-            bootstrap: Some(goose_rbac::Bootstrap {
-                admin: "root".into(),
-                key_file: key_file.clone(),
-            }),
-        },
-    )
-    .await
-    .unwrap();
-    let registry = goose_registry::build(&platform).await.unwrap();
     let pool = sqlx_pool(&db.url).await;
-    let evidence = goose_evidence_service::build(
-        &platform,
-        goose_evidence_service::EvidenceConfig {
-            blobs: Arc::new(
-                goose_evidence::blob::PgBlobStore::connect(pool)
-                    .await
-                    .unwrap(),
-            ),
-            attestation_keys: Default::default(),
-            log_key: Arc::new(goose_ledger::NoteKey::generate("matrix.test/log").unwrap()),
-            checkpoint_interval: Duration::from_secs(3600),
-            checkpoint_dir: None,
-            witnesses: Vec::new(),
-            witness_threshold: 0,
-        },
-    )
-    .await
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let http = Http::new(format!("http://{}", listener.local_addr().unwrap()));
-    let (policy, policy_digest) =
-        goose_orchestrator::load_policy(goose_domain::policy::DEFAULT_POLICY_YAML).unwrap();
-    let orchestrator = goose_orchestrator::build(
-        &platform,
-        goose_orchestrator::OrchestratorConfig {
-            policy,
-            policy_digest,
-            approvals: Arc::new(goose_orchestrator::approvals::HttpApprovals::new(
-                &http.base,
-            )),
-            leases: Arc::new(goose_orchestrator::lease::PgLeases::new(&db.url)),
-            keyring: None,
-            log_key: None,
-            witness_policy: Default::default(),
-        },
-    )
-    .await
-    .unwrap();
-    let app = goose_platform::service_router(
-        &platform,
-        rbac.merge(registry).merge(evidence).merge(orchestrator),
-        goose_rbac::openapi(),
-    );
-    tokio::spawn(async move { axum_serve(listener, app).await });
+    let (http, root) = serve_in_process(InProcess {
+        platform: platform.clone(),
+        token_key,
+        log_key: Arc::new(goose_ledger::NoteKey::generate("matrix.test/log").unwrap()),
+        blobs: Arc::new(
+            goose_evidence::blob::PgBlobStore::connect(pool)
+                .await
+                .unwrap(),
+        ),
+        leases: Arc::new(goose_orchestrator::lease::PgLeases::new(&db.url)),
+        admin_key_file: key_file,
+    })
+    .await;
 
     // The rows come from the services' route lists; a sample body for a route that is not
     // declared would be a stale entry.
     let table = rows();
     assert!(table.len() >= 30, "{} rows", table.len());
 
-    let admin_key = std::fs::read_to_string(&key_file).unwrap();
-    let root = crate::support::token(&http, "root", &admin_key).await;
     let mut tokens = Vec::new();
     for role in Role::ALL {
         let name = format!("m-{role}");
@@ -467,8 +418,4 @@ async fn grpc_call(
 
 async fn sqlx_pool(url: &str) -> sqlx::PgPool {
     sqlx::PgPool::connect(url).await.unwrap()
-}
-
-async fn axum_serve(listener: tokio::net::TcpListener, app: axum::Router) {
-    let _ = axum::serve(listener, app).await;
 }

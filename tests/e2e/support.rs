@@ -209,3 +209,79 @@ pub fn verify_chain(db_url: &str, keyring: &std::path::Path, log_vkey: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// What differs between the in-process assemblies of the four services.
+pub struct InProcess {
+    pub platform: goose_platform::Platform,
+    pub token_key: std::sync::Arc<goose_ledger::NoteKey>,
+    pub log_key: std::sync::Arc<goose_ledger::NoteKey>,
+    pub blobs: std::sync::Arc<dyn goose_evidence::blob::BlobStore>,
+    pub leases: std::sync::Arc<dyn goose_orchestrator::lease::Leases>,
+    /// Where rbac writes the bootstrapped admin's (`root`) API key.
+    pub admin_key_file: PathBuf,
+}
+
+/// rbac, registry, evidence and the orchestrator on one platform, served on a fresh port as
+/// `goosectl dev` serves them. Returns the client and the admin's token.
+pub async fn serve_in_process(s: InProcess) -> (Http, String) {
+    use std::sync::Arc;
+    let p = &s.platform;
+    let rbac = goose_rbac::build(
+        p,
+        goose_rbac::RbacConfig {
+            token_key: s.token_key,
+            token_ttl: Duration::from_secs(600),
+            approvals: Default::default(),
+            bootstrap: Some(goose_rbac::Bootstrap {
+                admin: "root".into(),
+                key_file: s.admin_key_file.clone(),
+            }),
+        },
+    )
+    .await
+    .unwrap();
+    let registry = goose_registry::build(p).await.unwrap();
+    let evidence = goose_evidence_service::build(
+        p,
+        goose_evidence_service::EvidenceConfig {
+            blobs: s.blobs,
+            attestation_keys: Default::default(),
+            log_key: s.log_key.clone(),
+            checkpoint_interval: Duration::from_secs(3600),
+            checkpoint_dir: None,
+            witnesses: Vec::new(),
+            witness_threshold: 0,
+        },
+    )
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http = Http::new(format!("http://{}", listener.local_addr().unwrap()));
+    let (policy, policy_digest) =
+        goose_orchestrator::load_policy(goose_domain::policy::DEFAULT_POLICY_YAML).unwrap();
+    let orchestrator = goose_orchestrator::build(
+        p,
+        goose_orchestrator::OrchestratorConfig {
+            policy,
+            policy_digest,
+            approvals: Arc::new(goose_orchestrator::approvals::HttpApprovals::new(
+                &http.base,
+            )),
+            leases: s.leases,
+            keyring: None,
+            log_key: None,
+            witness_policy: Default::default(),
+        },
+    )
+    .await
+    .unwrap();
+    let app = goose_platform::service_router(
+        p,
+        rbac.merge(registry).merge(evidence).merge(orchestrator),
+        goose_rbac::openapi(),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let admin_key = std::fs::read_to_string(&s.admin_key_file).unwrap();
+    let admin = token(&http, "root", admin_key.trim()).await;
+    (http, admin)
+}
