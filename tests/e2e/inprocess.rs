@@ -201,3 +201,97 @@ async fn services_in_one_process_keep_the_shape() {
     assert_eq!(r.status().as_u16(), 200);
     assert!(r.text().await.unwrap().starts_with("ready"));
 }
+
+/// No hole in the audit trail: when the ledger refuses to record a refused approval attempt
+/// (here: a trigger a DBA could add, failing such rows), the request fails with 503 instead of
+/// answering as if the attempt were on the record, and nothing is decided.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unrecordable_refusal_fails_the_request() {
+    let db = goose_testkit::postgres().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let token_key = Arc::new(NoteKey::generate("inproc-tokens").unwrap());
+    let log_key = Arc::new(NoteKey::generate("inproc.test/log").unwrap());
+    let platform = Platform::start(PlatformConfig {
+        storage: Storage::Postgres(db.url.clone()),
+        bus: BusChoice::Memory(MemoryBus::new()),
+        service_key: log_key.clone(),
+        token_keys: vec![Vkey::parse(&token_key.vkey()).unwrap()],
+        run_relay: true,
+        log_origin: "inproc.test/log".into(),
+    })
+    .await
+    .unwrap();
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let (h, root) = serve_in_process(InProcess {
+        platform,
+        token_key,
+        log_key,
+        blobs: Arc::new(
+            goose_evidence::blob::PgBlobStore::connect(pool.clone())
+                .await
+                .unwrap(),
+        ),
+        leases: Arc::new(goose_orchestrator::lease::MemoryLeases::default()),
+        admin_key_file: dir.path().join("admin.key"),
+    })
+    .await;
+    let op = user_with_token(&h, &root, "op", &["operator", "approver"]).await;
+    let raised = h
+        .ok(
+            "POST",
+            "/v1/approvals",
+            &op,
+            Some(&json!({"kind": "promotion", "subject": "svc@1", "impact": "low"})),
+        )
+        .await;
+    let id = raised["id"].as_str().unwrap().to_owned();
+    for stmt in [
+        "CREATE FUNCTION refuse_refusals() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refusals are not accepted today'; END $$",
+        "CREATE TRIGGER refuse_refusals BEFORE INSERT ON ledger_events FOR EACH ROW WHEN (NEW.event_type = 'ApprovalRefused') EXECUTE FUNCTION refuse_refusals()",
+    ] {
+        sqlx::query(stmt).execute(&pool).await.unwrap();
+    }
+    // Self-approval is refused; recording that refusal fails: 503, not 403.
+    let (s, v) = h
+        .call(
+            "POST",
+            &format!("/v1/approvals/{id}/grant"),
+            Some(&op),
+            None,
+        )
+        .await;
+    assert_eq!(s, 503, "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("could not be recorded"),
+        "{v}"
+    );
+    let after = h
+        .ok("GET", &format!("/v1/approvals/{id}"), &root, None)
+        .await;
+    assert_eq!(
+        (after["status"].as_str(), after["refusals"].as_u64()),
+        (Some("pending"), Some(0)),
+        "{after}"
+    );
+    // With the ledger recording again, the same attempt is refused and on the record.
+    sqlx::query("DROP TRIGGER refuse_refusals ON ledger_events")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (s, v) = h
+        .call(
+            "POST",
+            &format!("/v1/approvals/{id}/grant"),
+            Some(&op),
+            None,
+        )
+        .await;
+    assert_eq!(s, 403, "{v}");
+    let after = h
+        .ok("GET", &format!("/v1/approvals/{id}"), &root, None)
+        .await;
+    assert_eq!(after["refusals"].as_u64(), Some(1), "{after}");
+}

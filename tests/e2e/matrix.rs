@@ -34,6 +34,7 @@ fn sample_body(method: &str, path: &str) -> Option<Value> {
         ("POST", "/v1/promotions") => json!({"service": "matrix-none", "version": "1.0.0"}),
         ("POST", "/v1/packages") => json!({"services": ["matrix-none"], "version": "1.0.0"}),
         ("POST", "/v1/packages/{id}/promote") => json!({}),
+        ("POST", "/v1/compliance/{service}/{version}/demote") => json!({"reason": "matrix"}),
         _ => return None,
     })
 }
@@ -90,6 +91,8 @@ fn concrete(path: &str, approval: &str) -> String {
     };
     path.replace("{name}", "nobody")
         .replace("{role}", "operator")
+        .replace("{service}", "matrix-none")
+        .replace("{version}", "1.0.0")
         .replace("{key_id}", "deadbeef")
         .replace("{id}", id)
         .replace("{event_id}", "0192a000-0000-7000-8000-000000000000")

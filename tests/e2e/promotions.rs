@@ -197,6 +197,8 @@ async fn promotions_across_processes() {
     let ada = user_with_token(&r, &root, "ada", &["approver"]).await;
     // Holds both roles: segregation of duties must still keep them from approving their own.
     let sam = user_with_token(&r, &root, "sam", &["operator", "approver"]).await;
+    // Explain and proofs are the audit trail: audit.read.
+    let audrey = user_with_token(&r, &root, "audrey", &["auditor"]).await;
 
     // Onboard a, b (needs a), c (needs b), given in reverse order.
     let mut catalog = String::new();
@@ -339,7 +341,7 @@ async fn promotions_across_processes() {
         Some(&json!({"comment": "not this one"})),
     )
     .await;
-    let events = steps_until(&oa, &olga, &raced, "the raced promotion ends", |ev| {
+    let events = steps_until(&oa, &audrey, &raced, "the raced promotion ends", |ev| {
         ev.iter().any(|e| e["event_type"] == "PromotionCompleted")
     })
     .await;
@@ -399,7 +401,7 @@ async fn promotions_across_processes() {
     // service-a reaches the manual gate; the requester may not pass it, even holding the role.
     let waiting = steps_until(
         &ob,
-        &olga,
+        &audrey,
         &promotion,
         "service-a waits for its approval",
         |ev| {
@@ -443,7 +445,7 @@ async fn promotions_across_processes() {
     .await;
     let events = steps_until(
         &oa,
-        &olga,
+        &audrey,
         &promotion,
         "the package promotion ends on replica a",
         |ev| ev.iter().any(|e| e["event_type"] == "PromotionCompleted"),
@@ -534,8 +536,9 @@ async fn promotions_across_processes() {
     .await
     .unwrap();
     let goosectl = |args: &[&str]| {
+        // Exports and explain read the audit trail: an auditor's token.
         let out = Command::new(binary("goosectl"))
-            .env("GOOSE_TOKEN", &olga)
+            .env("GOOSE_TOKEN", &audrey)
             .env("GOOSE_URL", &oa.base)
             .env("GOOSE_RBAC_URL", &r.base)
             .env("GOOSE_REGISTRY_URL", &g.base)
@@ -595,6 +598,41 @@ async fn promotions_across_processes() {
     );
     let (ok, text) = goosectl(&["promotion", "explain", &promotion]);
     assert!(ok && text.contains("cites evidence"), "{text}");
+    let out = Command::new(binary("goosectl"))
+        .env("GOOSE_TOKEN", &olga)
+        .env("GOOSE_URL", &oa.base)
+        .env("GOOSE_ORCHESTRATOR_URL", &oa.base)
+        .args(["promotion", "explain", &promotion])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && text.contains("audit.read"),
+        "an operator does not read the audit trail: {text}"
+    );
+
+    // A violation found after the fact: service-a@1.0.0 goes back to sandbox, with its reason;
+    // service-b, which depends on it, is reported. An operator may not; a second demotion is
+    // refused (it is not compliant any more).
+    let path = "/v1/compliance/service-a/1.0.0/demote";
+    let reason = json!({"reason": "CVE-2026-0001 in the base image"});
+    let (s, v) = oa.call("POST", path, Some(&olga), Some(&reason)).await;
+    assert_eq!(s, 403, "{v}");
+    let (s, v) = oa.call("POST", path, Some(&ada), Some(&reason)).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["state"], "sandbox", "{v}");
+    assert_eq!(v["dependants"], json!(["service-b"]), "{v}");
+    assert!(v["event"]["position"].is_u64(), "{v}");
+    let (s, v) = oa.call("POST", path, Some(&ada), Some(&reason)).await;
+    assert_eq!(s, 422, "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().contains("not compliant"),
+        "{v}"
+    );
+    let states = oa
+        .ok("GET", "/v1/compliance?service=service-a", &ada, None)
+        .await;
+    assert_eq!(states[0]["state"], "sandbox", "{states}");
 
     // A subscriber that is not ours (Python, nats-py) consumes every event of these
     // promotions and checks each against the AsyncAPI document the services serve.
@@ -628,6 +666,7 @@ async fn promotions_across_processes() {
         "LockAcquired",
         "PackageCreated",
         "PackageManifestSigned",
+        "VersionDemoted",
     ] {
         assert!(report["types"][ty].as_u64() > Some(0), "{ty}: {report}");
     }

@@ -54,6 +54,12 @@ domain_event!(
     "orchestrator"
 );
 
+domain_event!(
+    crate::demotion::ComplianceEvent,
+    streams::COMPLIANCE,
+    "orchestrator"
+);
+
 /// One event enum, described.
 #[derive(Debug, Clone)]
 pub struct Family {
@@ -96,5 +102,6 @@ pub fn families() -> Vec<Family> {
         family::<crate::promotion::PromotionEvent>(),
         family::<crate::package::PackageEvent>(),
         family::<crate::lock::LockEvent>(),
+        family::<crate::demotion::ComplianceEvent>(),
     ]
 }

@@ -12,6 +12,7 @@
 pub mod approval;
 pub mod catalog;
 pub mod compliance;
+pub mod demotion;
 pub mod errors;
 pub mod events;
 pub mod evidence;

@@ -18,3 +18,5 @@ pub const PROMOTION: &str = "promotion";
 pub const PACKAGE: &str = "package";
 /// `promotion_lock/<service>`: [`crate::lock::LockEvent`] (orchestrator).
 pub const PROMOTION_LOCK: &str = "promotion_lock";
+/// `compliance/<service>@<version>`: [`crate::demotion::ComplianceEvent`] (orchestrator).
+pub const COMPLIANCE: &str = "compliance";

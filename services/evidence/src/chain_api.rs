@@ -1,6 +1,7 @@
 //! Read-only HTTP endpoints of the evidence chain: the newest checkpoint, inclusion proofs and
 //! consistency proofs. The checkpoint (a signed tree head) is public, as in any transparency
-//! log; proofs need an authenticated caller because a tlog-proof carries the event record.
+//! log; proofs need `audit.read` (auditors, admins) because a tlog-proof carries the event
+//! record.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
@@ -8,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use goose_domain::rbac::Permission;
 use goose_ledger::{Error, LedgerReader, RecordedEvent, TlogProof, Vkey};
 use goose_runtime::problem::Problem;
 use goose_runtime::routes::{Access, RouteSpec, Routes};
@@ -42,7 +44,7 @@ fn api() -> Routes<ChainState> {
         .route(
             RouteSpec::get(
                 "/v1/chain/proofs/inclusion/{event_id}",
-                Access::Authenticated,
+                Access::Permission(Permission::AuditRead),
                 "Inclusion proof of an event (?format=tlog-proof for the offline file)",
             ),
             inclusion,
@@ -50,7 +52,7 @@ fn api() -> Routes<ChainState> {
         .route(
             RouteSpec::get(
                 "/v1/chain/proofs/consistency",
-                Access::Authenticated,
+                Access::Permission(Permission::AuditRead),
                 "Consistency proof between two tree sizes (?from=&to=)",
             ),
             consistency,

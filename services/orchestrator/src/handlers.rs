@@ -1,4 +1,5 @@
 //! The orchestrator's REST handlers.
 
+pub(crate) mod compliance;
 pub(crate) mod packages;
 pub(crate) mod promotions;

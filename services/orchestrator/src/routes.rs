@@ -2,6 +2,7 @@
 //! handler.
 
 use crate::api::*;
+use crate::handlers::compliance::{demote, DemoteRequest, Demoted};
 use crate::handlers::packages::*;
 use crate::handlers::promotions::*;
 use crate::AppState;
@@ -19,8 +20,18 @@ pub(crate) fn api() -> Routes<AppState> {
 .route(RouteSpec::post("/v1/promotions", Access::Permission(Permission::PromotionRequest), "Request the promotion of a service version to compliant (seed 001 §5.2); raises its approval request in rbac").body("PromotionRequest").returns("PromotionView"), request_promotion)
 .route(RouteSpec::get("/v1/promotions", Access::Permission(Permission::ServiceRead), "List promotions (?status=running|finished, ?package=ID)"), list_promotions)
 .route(RouteSpec::get("/v1/promotions/{id}", Access::Permission(Permission::ServiceRead), "One promotion: each target's status, compliance state and newest gate outcomes").returns("PromotionView"), get_promotion)
-.route(RouteSpec::get("/v1/promotions/{id}/explain", Access::Permission(Permission::ServiceRead), "Every decision of a promotion as recorded, with the facts it read (event ids, positions, digests)"), explain)
+.route(RouteSpec::get("/v1/promotions/{id}/explain", Access::Permission(Permission::AuditRead), "Every decision of a promotion as recorded, with the facts it read (event ids, positions, digests)"), explain)
 .route(RouteSpec::get("/v1/compliance", Access::Permission(Permission::ServiceRead), "Compliance state of every service version (?service=NAME)"), compliance)
+.route(
+    RouteSpec::post(
+        "/v1/compliance/{service}/{version}/demote",
+        Access::Permission(Permission::PromotionApprove),
+        "Demote a compliant version to sandbox, with a reason (recorded; dependants are reported, not changed)",
+    )
+    .body("DemoteRequest")
+    .returns("Demoted"),
+    demote,
+)
 .route(RouteSpec::get("/v1/promotion-policy", Access::Permission(Permission::ServiceRead), "The promotion policy in force and its digest"), get_policy)
 .route(RouteSpec::post("/v1/packages", Access::Permission(Permission::PackageCreate), "Create a Golden Goose package {services, version} (seed 001 §3.5)").body("PackageRequest").returns("PackageView"), create_package)
 .route(RouteSpec::get("/v1/packages", Access::Permission(Permission::ServiceRead), "List packages"), list_packages)
@@ -38,6 +49,8 @@ pub fn routes() -> Vec<RouteSpec> {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     #[derive(utoipa::OpenApi)]
     #[openapi(components(schemas(
+        DemoteRequest,
+        Demoted,
         PromotionRequest,
         DependencyRefs,
         PromotionView,

@@ -7,6 +7,7 @@
 use goose_domain::approval::{ApprovalEvent, ApprovalRequest};
 use goose_domain::catalog::{Catalog, CatalogEvent};
 use goose_domain::compliance::ComplianceState;
+use goose_domain::demotion::ComplianceEvent;
 use goose_domain::evidence::{EvidenceEvent, EvidenceRecord};
 use goose_domain::gates::FactRef;
 use goose_domain::graph::DependencyGraph;
@@ -29,6 +30,7 @@ pub const FOLLOWED: &[&str] = &[
     streams::PROMOTION,
     streams::PACKAGE,
     streams::PROMOTION_LOCK,
+    streams::COMPLIANCE,
 ];
 
 /// A fact naming `ev`.
@@ -154,6 +156,26 @@ impl View for Data {
                         .entry(ev.stream.aggregate_id().to_owned())
                         .or_default()
                         .apply(&e);
+                }
+            }
+            streams::COMPLIANCE => {
+                if let Some(ComplianceEvent::VersionDemoted {
+                    service,
+                    version,
+                    to,
+                    ..
+                }) = decoded::<ComplianceEvent>(ev)
+                {
+                    let fact = fact_of("demotion", ev, format!("{service}@{version} became {to}"));
+                    self.signed.insert(fact.id.clone(), Signed::of(ev));
+                    if self
+                        .compliant
+                        .get(&service)
+                        .is_some_and(|(v, _)| *v == version)
+                    {
+                        self.compliant.remove(&service);
+                    }
+                    self.compliance.insert((service, version), (to, fact));
                 }
             }
             streams::PROMOTION_LOCK => {

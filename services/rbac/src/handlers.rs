@@ -18,6 +18,9 @@ use std::collections::BTreeMap;
 
 type ApiResult<T> = Result<Json<T>, Problem>;
 
+/// Counter: refused approval attempts that could not be recorded (each failed its request).
+pub const UNRECORDED_REFUSALS: &str = "goose_rbac_unrecorded_refusals_total";
+
 pub(crate) async fn token(
     State(s): State<AppState>,
     JsonBody(req): JsonBody<TokenRequest>,
@@ -292,7 +295,14 @@ async fn decide(
                 })
                 .await;
                 if let Err(e) = recorded {
-                    tracing::error!(error = %e, "could not record a refused approval attempt");
+                    // No hole in the audit trail: an attempt that cannot be recorded is not
+                    // answered as if it had been. Nothing was decided; the caller may retry.
+                    tracing::error!(error = %e, user = %caller.user, %id, "could not record a refused approval attempt");
+                    metrics::counter!(UNRECORDED_REFUSALS).increment(1);
+                    return Err(Problem::unavailable(format!(
+                        "the attempt was refused ({refusal}) but the refusal could not be recorded: {e}; retry"
+                    ))
+                    .retry_after(1));
                 }
                 tracing::info!(user = %caller.user, %id, action = action.as_str(), reason = %refusal, "approval attempt refused");
             }
