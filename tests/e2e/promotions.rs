@@ -150,7 +150,9 @@ async fn promotions_across_processes() {
             tok.clone(),
             "--relay".into(),
             format!("--log-key-file={}", d.join("log.key").display()),
-            "--checkpoint-interval=1".into(),
+            // No periodic checkpoint during the test: the gates' own requests must get them
+            // (a gate passes only on facts a verified checkpoint covers).
+            "--checkpoint-interval=3600".into(),
         ],
     );
     let orchestrator = |port: u16, key_file: &str, rbac_port: u16| -> Proc {
@@ -451,6 +453,23 @@ async fn promotions_across_processes() {
         |ev| ev.iter().any(|e| e["event_type"] == "PromotionCompleted"),
     )
     .await;
+    // The chain check waited for a checkpoint covering the facts it cited (none was periodic)
+    // and passed once the evidence service signed one on the gate's request.
+    let waited = events.iter().any(|e| {
+        e["event"]["checks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| {
+                c["check"] == "evidence_chain_valid"
+                    && c["outcome"] == "missing"
+                    && c["detail"]
+                        .as_str()
+                        .unwrap_or("")
+                        .starts_with("awaiting a checkpoint")
+            })
+    });
+    assert!(waited, "no gate waited for a checkpoint");
     let promoted = |svc| position_of(&events, "TargetPromoted", svc);
     let (pa, pb) = (
         promoted("service-a").unwrap(),
@@ -535,6 +554,12 @@ async fn promotions_across_processes() {
     )
     .await
     .unwrap();
+    // The manifest event itself is newer than any checkpoint a gate asked for: an operator of
+    // the log signs one now (what `goosectl checkpoint` does), so its proof exists.
+    let (s, v) = e
+        .call("POST", "/v1/chain/checkpoints", Some(&root), None)
+        .await;
+    assert_eq!(s, 200, "{v}");
     let goosectl = |args: &[&str]| {
         // Exports and explain read the audit trail: an auditor's token.
         let out = Command::new(binary("goosectl"))

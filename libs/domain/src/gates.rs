@@ -284,7 +284,7 @@ pub fn evaluate(check: Check, policy: &Policy, facts: &TargetFacts, requester: &
         Check::PerformanceBaselineMet => performance_baseline_met(check, policy, facts, subject),
         Check::EvidenceChainValid => evidence_chain_valid(check, policy, facts),
         Check::SignaturesVerified => signatures_verified(check, policy, facts),
-        Check::ApprovalGranted => approval_granted(check, facts, requester),
+        Check::ApprovalGranted => approval_granted(check, policy, facts, requester),
     }
 }
 
@@ -597,6 +597,47 @@ fn performance_baseline_met(
     }
 }
 
+/// The words a check's detail starts with when it waits for a checkpoint to cover what it
+/// cites; the evidence service signs one on seeing them in a `GateEvaluated` event.
+pub const AWAITING_CHECKPOINT: &str = "awaiting a checkpoint";
+
+/// Whether the chain is checked at all for this promotion (the policy asks for it and a log
+/// key is configured): then a cited event counts only once a verified checkpoint covers it.
+fn chain_checked(policy: &Policy, facts: &TargetFacts) -> bool {
+    policy.rules.evidence_chain_valid && facts.chain.configured
+}
+
+/// The cited facts no verified checkpoint covers yet: `(covered below, first such fact)`.
+fn first_uncovered<'a>(
+    facts: &TargetFacts,
+    cited: impl IntoIterator<Item = &'a FactRef>,
+) -> Option<(u64, &'a FactRef)> {
+    let covered = facts
+        .chain
+        .newest_checkpoint
+        .as_ref()
+        .map_or(0, |(size, _)| (*size).min(facts.chain.verified));
+    cited
+        .into_iter()
+        .filter(|f| f.position.is_some_and(|p| p >= covered))
+        .min_by_key(|f| f.position)
+        .map(|f| (covered, f))
+}
+
+fn awaiting(check: Check, covered: u64, fact: &FactRef, mut inputs: Vec<FactRef>) -> Evaluation {
+    inputs.push(fact.clone());
+    eval(
+        check,
+        Outcome::Missing,
+        format!(
+            "{AWAITING_CHECKPOINT}: the {} event at position {} is not covered by a verified checkpoint yet (verified up to {covered})",
+            fact.kind,
+            fact.position.unwrap_or_default()
+        ),
+        inputs,
+    )
+}
+
 /// The `evidence_chain_valid` check.
 fn evidence_chain_valid(check: Check, policy: &Policy, facts: &TargetFacts) -> Evaluation {
     if !policy.rules.evidence_chain_valid {
@@ -625,15 +666,28 @@ fn evidence_chain_valid(check: Check, policy: &Policy, facts: &TargetFacts) -> E
     }
     match &c.newest_checkpoint {
         None => eval(check, Outcome::Missing, "no signed checkpoint yet", vec![]),
-        Some((size, fact)) if c.verified >= *size => eval(
-            check,
-            Outcome::Pass,
-            format!(
-                "{} events verified up to the newest checkpoint (size {size})",
-                c.verified
-            ),
-            vec![fact.clone()],
-        ),
+        Some((size, fact)) if c.verified >= *size => {
+            // Every fact the gates cite must be under that checkpoint: a fact no checkpoint
+            // covers could still be rewritten without a trace.
+            let cited = facts.evidence.iter().map(|e| &e.fact).chain(
+                facts
+                    .dependencies
+                    .iter()
+                    .filter_map(|d| d.compliant.as_ref().map(|(_, f)| f)),
+            );
+            if let Some((covered, f)) = first_uncovered(facts, cited) {
+                return awaiting(check, covered, f, vec![fact.clone()]);
+            }
+            eval(
+                check,
+                Outcome::Pass,
+                format!(
+                    "{} events verified up to the newest checkpoint (size {size}), covering every cited fact",
+                    c.verified
+                ),
+                vec![fact.clone()],
+            )
+        }
         Some((size, fact)) => eval(
             check,
             Outcome::Missing,
@@ -725,7 +779,12 @@ fn signatures_verified(check: Check, policy: &Policy, facts: &TargetFacts) -> Ev
 }
 
 /// The `approval_granted` check.
-fn approval_granted(check: Check, facts: &TargetFacts, requester: &str) -> Evaluation {
+fn approval_granted(
+    check: Check,
+    policy: &Policy,
+    facts: &TargetFacts,
+    requester: &str,
+) -> Evaluation {
     let Some(a) = &facts.approval else {
         return eval(
             check,
@@ -735,6 +794,11 @@ fn approval_granted(check: Check, facts: &TargetFacts, requester: &str) -> Evalu
         );
     };
     let inputs = vec![a.fact.clone()];
+    if a.status == ApprovalStatus::Approved && chain_checked(policy, facts) {
+        if let Some((covered, f)) = first_uncovered(facts, [&a.fact]) {
+            return awaiting(check, covered, f, Vec::new());
+        }
+    }
     match a.status {
         ApprovalStatus::Approved => {
             // rbac refuses self-approval; checked again here because the gate, not

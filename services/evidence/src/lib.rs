@@ -104,6 +104,7 @@ pub async fn build(platform: &Platform, config: EvidenceConfig) -> anyhow::Resul
         let stop = platform.stopped();
         platform.spawn(async move { publisher.run_periodic(every, stop).await });
     }
+    sign_on_demand(platform, checkpoints.clone()).await?;
     let state = AppState {
         platform: platform.clone(),
         checkpoints,
@@ -129,4 +130,33 @@ pub async fn build(platform: &Platform, config: EvidenceConfig) -> anyhow::Resul
         router,
         &[specs.as_slice(), &chain_specs, grpc::GRPC_ROUTES].concat(),
     ))
+}
+
+/// Signs a checkpoint as soon as a promotion's gate waits for one (a `GateEvaluated` event
+/// with a check `awaiting a checkpoint`), instead of leaving it to the periodic one.
+async fn sign_on_demand(platform: &Platform, publisher: CheckpointPublisher) -> anyhow::Result<()> {
+    let demand = ViewHandle::<views::CheckpointDemand>::start(platform).await?;
+    let mut changed = demand.subscribe();
+    let mut answered = demand.read().asked;
+    let stop = platform.stopped();
+    platform.spawn(async move {
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => break,
+                r = changed.changed() => if r.is_err() { break },
+            }
+            let asked = demand.read().asked;
+            if asked <= answered {
+                continue;
+            }
+            answered = asked;
+            match publisher.publish_if_grown().await {
+                Ok(Some(cp)) => tracing::info!(size = cp.checkpoint.size, "checkpoint signed for a gate that waits for one"),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "a gate waits for a checkpoint and signing one failed; the periodic one will follow"),
+            }
+        }
+    });
+    Ok(())
 }

@@ -44,3 +44,30 @@ impl View for Views {
         }
     }
 }
+
+/// Gates waiting for a checkpoint: how many `GateEvaluated` events asked for one so far.
+#[derive(Debug, Default)]
+pub struct CheckpointDemand {
+    pub asked: u64,
+}
+
+impl View for CheckpointDemand {
+    const FOLLOWS: &'static [&'static str] = &[streams::PROMOTION];
+
+    fn apply(&mut self, ev: &RecordedEvent) {
+        if ev.event_type != "GateEvaluated" {
+            return;
+        }
+        if let Some(goose_domain::promotion::PromotionEvent::GateEvaluated { checks, .. }) =
+            goose_platform::decoded(ev)
+        {
+            if checks.iter().any(|c| {
+                c.outcome == goose_domain::gates::Outcome::Missing
+                    && c.detail
+                        .starts_with(goose_domain::gates::AWAITING_CHECKPOINT)
+            }) {
+                self.asked += 1;
+            }
+        }
+    }
+}

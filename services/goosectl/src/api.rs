@@ -53,6 +53,11 @@ pub(crate) async fn send(rb: reqwest::RequestBuilder) -> Result<bytes_or::Body> 
         .send()
         .await
         .context("cannot reach Golden Goose (is `goosectl dev` running? see --url)")?;
+    send_response(resp).await
+}
+
+/// The body of a response received, or a failure with the problem's detail.
+pub(crate) async fn send_response(resp: reqwest::Response) -> Result<bytes_or::Body> {
     let status = resp.status();
     let body = resp.bytes().await?;
     if status.is_success() {

@@ -1,7 +1,7 @@
 //! The promotion and package verbs: request, follow (each step printed as it is recorded),
 //! approve and reject through rbac, explain, and the offline package export and its check.
 
-use crate::api::{print_json, send, Svc};
+use crate::api::{print_json, send, send_response, Svc};
 use crate::cli::{Api, PackageCommand, PromoteArgs, PromotionCommand};
 use crate::keyfiles;
 use anyhow::{bail, Context as _, Result};
@@ -153,7 +153,7 @@ async fn follow(api: &Api, id: &str) -> Result<bool> {
         let x = get(
             api,
             Svc::Orchestrator,
-            &format!("/v1/promotions/{id}/explain"),
+            &format!("/v1/promotions/{id}/steps"),
         )
         .await?;
         let events = x["events"].as_array().cloned().unwrap_or_default();
@@ -350,6 +350,29 @@ pub async fn package(api: &Api, c: PackageCommand) -> Result<ExitCode> {
     }
 }
 
+/// The package's signed manifest. The driver signs it just after the promotion ends, so a
+/// 409 (not signed yet) is waited out until `deadline`.
+async fn manifest(api: &Api, id: &str, deadline: tokio::time::Instant) -> Result<Value> {
+    let path = format!("/v1/packages/{id}/manifest");
+    let mut told = false;
+    loop {
+        let resp = api
+            .request(Svc::Orchestrator, reqwest::Method::GET, &path)?
+            .send()
+            .await
+            .context("cannot reach the orchestrator")?;
+        if resp.status().as_u16() == 409 && tokio::time::Instant::now() < deadline {
+            if !told {
+                println!("waiting for the package's manifest to be signed...");
+                told = true;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            continue;
+        }
+        return send_response(resp).await?.json();
+    }
+}
+
 /// The inclusion proof of `event_id` in tlog-proof form, waiting up to `deadline` for a
 /// checkpoint to cover it.
 async fn proof_text(api: &Api, event_id: &str, deadline: tokio::time::Instant) -> Result<String> {
@@ -382,12 +405,8 @@ async fn proof_text(api: &Api, event_id: &str, deadline: tokio::time::Instant) -
 }
 
 async fn export(api: &Api, id: &str, out: &Path, wait_secs: u64) -> Result<ExitCode> {
-    let m = get(
-        api,
-        Svc::Orchestrator,
-        &format!("/v1/packages/{id}/manifest"),
-    )
-    .await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait_secs);
+    let m = manifest(api, id, deadline).await?;
     std::fs::create_dir_all(out.join("proofs"))
         .with_context(|| format!("creating {}", out.display()))?;
     let write = |name: &str, text: &str| -> Result<()> {
@@ -411,7 +430,6 @@ async fn export(api: &Api, id: &str, out: &Path, wait_secs: u64) -> Result<ExitC
         .cloned()
         .unwrap_or_default();
     facts.push(m["manifest_event"].clone());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait_secs);
     let mut seen = BTreeSet::new();
     for f in &facts {
         let eid = s(f, "id");

@@ -20,6 +20,14 @@ pub(crate) fn api() -> Routes<AppState> {
 .route(RouteSpec::post("/v1/promotions", Access::Permission(Permission::PromotionRequest), "Request the promotion of a service version to compliant (seed 001 §5.2); raises its approval request in rbac").body("PromotionRequest").returns("PromotionView"), request_promotion)
 .route(RouteSpec::get("/v1/promotions", Access::Permission(Permission::ServiceRead), "List promotions (?status=running|finished, ?package=ID)"), list_promotions)
 .route(RouteSpec::get("/v1/promotions/{id}", Access::Permission(Permission::ServiceRead), "One promotion: each target's status, compliance state and newest gate outcomes").returns("PromotionView"), get_promotion)
+.route(
+    RouteSpec::get(
+        "/v1/promotions/{id}/steps",
+        Access::Permission(Permission::ServiceRead),
+        "The promotion's steps as recorded (gate outcomes and reasons, without the facts they cite: see explain)",
+    ),
+    steps,
+)
 .route(RouteSpec::get("/v1/promotions/{id}/explain", Access::Permission(Permission::AuditRead), "Every decision of a promotion as recorded, with the facts it read (event ids, positions, digests)"), explain)
 .route(RouteSpec::get("/v1/compliance", Access::Permission(Permission::ServiceRead), "Compliance state of every service version (?service=NAME)"), compliance)
 .route(

@@ -229,3 +229,40 @@ fn automatic_gates_and_disabled_rules_are_recorded_as_waivers() {
     let e = evaluate(Check::PerformanceBaselineMet, &p, &f, "olga");
     assert!(e.detail.starts_with("waived"), "{}", e.detail);
 }
+
+/// The gate passed on "4 events verified up to the newest checkpoint (size 4)" while what it
+/// cited sat at positions 13–22: a cited fact beyond the verified checkpoint keeps the check
+/// missing, saying which event waits for which coverage; once covered, it passes.
+#[test]
+fn cited_facts_beyond_the_verified_checkpoint_keep_the_chain_check_missing() {
+    let mut f = passing("svc");
+    f.chain.verified = 4;
+    f.chain.newest_checkpoint = Some((4, fact("checkpoint", "4", 3)));
+    let e = run(Check::EvidenceChainValid, &f);
+    assert_eq!(e.outcome, Outcome::Missing, "{}", e.detail);
+    assert!(e.detail.starts_with(AWAITING_CHECKPOINT), "{}", e.detail);
+    assert!(e.detail.contains("verified up to 4"), "{}", e.detail);
+    // A checkpoint covers them, but the watch has not verified that far: still missing.
+    f.chain.newest_checkpoint = Some((30, fact("checkpoint", "30", 29)));
+    f.chain.verified = 12;
+    assert_eq!(run(Check::EvidenceChainValid, &f).outcome, Outcome::Missing);
+    f.chain.verified = 30;
+    assert_eq!(run(Check::EvidenceChainValid, &f).outcome, Outcome::Pass);
+
+    // The approval is cited the same way...
+    f.approval.as_mut().unwrap().fact = fact("approval", "ap1-e9", 31);
+    let e = run(Check::ApprovalGranted, &f);
+    assert_eq!(e.outcome, Outcome::Missing, "{}", e.detail);
+    assert!(
+        e.detail.contains("approval event at position 31"),
+        "{}",
+        e.detail
+    );
+    // ...unless the policy does not check the chain at all.
+    let mut policy = Policy::default_policy();
+    policy.rules.evidence_chain_valid = false;
+    assert_eq!(
+        evaluate(Check::ApprovalGranted, &policy, &f, "olga").outcome,
+        Outcome::Pass
+    );
+}

@@ -390,7 +390,11 @@ async fn dev_promotes_a_package_and_resumes_it_after_a_kill() {
     assert_eq!(code, 0, "{admin}");
     let admin = admin.trim().to_owned();
     let mut tokens = Vec::new();
-    for (name, role) in [("olga", "operator"), ("ada", "approver")] {
+    for (name, role) in [
+        ("olga", "operator"),
+        ("ada", "approver"),
+        ("audrey", "auditor"),
+    ] {
         let (code, out) = run(cli(&admin).args(["user", "create", name, "--role", role]));
         assert_eq!(code, 0, "{out}");
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -403,7 +407,7 @@ async fn dev_promotes_a_package_and_resumes_it_after_a_kill() {
         assert_eq!(code, 0, "{t}");
         tokens.push(t.trim().to_owned());
     }
-    let (olga, ada) = (tokens[0].clone(), tokens[1].clone());
+    let (olga, ada, audrey) = (tokens[0].clone(), tokens[1].clone(), tokens[2].clone());
     let (code, out) = run(cli(&olga)
         .args(["service", "apply", "-f"])
         .arg(root.join("deploy/examples/services")));
@@ -487,7 +491,13 @@ async fn dev_promotes_a_package_and_resumes_it_after_a_kill() {
     assert!(out.contains("TargetFailed        service-c@1.0.0: test_coverage_threshold: below threshold: line coverage 40.00%"), "{out}");
 
     let export = data.path().join("export");
+    // Proofs are the audit trail: an operator may not export them, an auditor may.
     let (code, out) = run(cli(&olga)
+        .args(["package", "export", &package, "--out"])
+        .arg(&export));
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("audit.read"), "{out}");
+    let (code, out) = run(cli(&audrey)
         .args(["package", "export", &package, "--out"])
         .arg(&export));
     assert_eq!(code, 0, "{out}");

@@ -329,6 +329,23 @@ pub(crate) async fn recorded(
     Ok(events)
 }
 
+/// The promotion's steps as recorded, without the facts each decision cites (those are the
+/// audit trail: `explain`, `audit.read`). What `goosectl promotion status --watch` follows.
+pub(crate) async fn steps(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<serde_json::Value> {
+    let Json(mut v) = explain(State(s), Path(id)).await?;
+    for e in v["events"].as_array_mut().into_iter().flatten() {
+        for c in e["event"]["checks"].as_array_mut().into_iter().flatten() {
+            if let Some(o) = c.as_object_mut() {
+                o.remove("inputs");
+            }
+        }
+    }
+    Ok(Json(v))
+}
+
 pub(crate) async fn explain(
     State(s): State<AppState>,
     Path(id): Path<String>,
