@@ -295,3 +295,152 @@ async fn an_unrecordable_refusal_fails_the_request() {
         .await;
     assert_eq!(after["refusals"].as_u64(), Some(1), "{after}");
 }
+
+/// An org-config event the evidence service cannot read (a newer writer's schema, a bug): the
+/// previous limits stay in force, the service says it is not ready (503 naming the event), and
+/// a readable org-config makes it ready again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_org_config_keeps_the_old_limits_and_the_service_not_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let token_key = Arc::new(NoteKey::generate("inproc-tokens").unwrap());
+    let log_key = Arc::new(NoteKey::generate("inproc.test/log").unwrap());
+    let platform = Platform::start(PlatformConfig {
+        storage: Storage::Sqlite(d.join("ledger.db")),
+        bus: BusChoice::Memory(MemoryBus::new()),
+        service_key: log_key.clone(),
+        token_keys: vec![Vkey::parse(&token_key.vkey()).unwrap()],
+        run_relay: true,
+        log_origin: "inproc.test/log".into(),
+    })
+    .await
+    .unwrap();
+    let (h, root) = serve_in_process(InProcess {
+        platform: platform.clone(),
+        token_key,
+        log_key,
+        blobs: Arc::new(goose_evidence::blob::FsBlobStore::open(&d.join("blobs")).unwrap()),
+        leases: Arc::new(goose_orchestrator::lease::MemoryLeases::default()),
+        admin_key_file: d.join("admin.key"),
+    })
+    .await;
+    let op = user_with_token(&h, &root, "op", &["operator"]).await;
+    h.raw(
+        "POST",
+        "/v1/services",
+        &op,
+        "application/yaml",
+        b"service:\n  name: svc-a\n  spec:\n    api_version: v1\n    compliance_mode: sandbox\n"
+            .to_vec(),
+    )
+    .await;
+    let limited = b"organization: acme\nmodes:\n  sandbox: {cpu_millicores: 500, memory_mib: 512, max_replicas: 2}\n  compliant: {cpu_millicores: 2000, memory_mib: 4096, max_replicas: 10}\nevidence:\n  max_upload_bytes: 1024\n";
+    let (s, v) = h
+        .raw(
+            "PUT",
+            "/v1/org-config",
+            &root,
+            "application/yaml",
+            limited.to_vec(),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let big = vec![b'x'; 2000];
+    let upload = |h: &Http, big: Vec<u8>| {
+        let (h, op) = (h.clone(), op.clone());
+        async move {
+            h.raw(
+                "POST",
+                "/v1/evidence?service=svc-a&version=1.0.0&kind=junit",
+                &op,
+                "application/octet-stream",
+                big,
+            )
+            .await
+        }
+    };
+    assert_eq!(upload(&h, big.clone()).await.0, 413);
+
+    // The next org-config event does not decode.
+    let stream = goose_ledger::StreamId::new(goose_domain::streams::ORG_CONFIG, "default").unwrap();
+    let version = platform
+        .ledger
+        .read_stream(&stream, 0, 100)
+        .await
+        .unwrap()
+        .len() as u64;
+    let bad = goose_ledger::NewEvent::json(
+        "OrgConfigSet",
+        &json!({"type": "OrgConfigSet", "config": {"organization": 7}, "source": ""}),
+        goose_ledger::Metadata::now("registry-v9"),
+    )
+    .unwrap();
+    platform
+        .ledger
+        .append(&stream, version, vec![bad])
+        .await
+        .unwrap();
+    let r = goose_testkit::eventually(std::time::Duration::from_secs(10), "not ready", || async {
+        let r = reqwest::get(format!("{}/readyz", h.base)).await.unwrap();
+        (r.status().as_u16() == 503).then_some(r)
+    })
+    .await
+    .unwrap();
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("org-config") && body.contains("could not be read"),
+        "{body}"
+    );
+    // The last valid limit still holds.
+    assert_eq!(upload(&h, big.clone()).await.0, 413);
+
+    // The registry that cannot load its own stream says so (500 naming the position) rather
+    // than overwrite what it cannot read.
+    let relaxed = String::from_utf8_lossy(limited)
+        .replace("max_upload_bytes: 1024", "max_upload_bytes: 4096");
+    let (s, v) = h
+        .raw(
+            "PUT",
+            "/v1/org-config",
+            &root,
+            "application/yaml",
+            relaxed.clone().into_bytes(),
+        )
+        .await;
+    assert_eq!(s, 500, "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().contains("does not decode"),
+        "{v}"
+    );
+    // The writer that wrote it (fixed) writes a readable one: ready again, with its limit.
+    let good = goose_ledger::NewEvent::json(
+        "OrgConfigSet",
+        &goose_domain::org_config::OrgConfigEvent::OrgConfigSet {
+            config: goose_domain::org_config::OrgConfig::parse(&relaxed).unwrap(),
+            source: relaxed.clone(),
+        },
+        goose_ledger::Metadata::now("registry-v9"),
+    )
+    .unwrap();
+    platform
+        .ledger
+        .append(&stream, version + 1, vec![good])
+        .await
+        .unwrap();
+    goose_testkit::eventually(
+        std::time::Duration::from_secs(10),
+        "ready again",
+        || async {
+            let r = reqwest::get(format!("{}/readyz", h.base)).await.unwrap();
+            (r.status().as_u16() == 200).then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    let (s, v) = upload(
+        &h,
+        b"<testsuite tests=\"1\"><testcase name=\"t\"/></testsuite>".to_vec(),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+}

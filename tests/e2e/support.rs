@@ -4,6 +4,7 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::Duration;
 
+#[derive(Clone)]
 pub struct Http {
     pub base: String,
     client: reqwest::Client,

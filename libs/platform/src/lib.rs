@@ -33,6 +33,7 @@ use view::ViewHandle;
 
 pub mod asyncapi;
 pub mod checkpoints;
+pub mod readiness;
 pub mod users;
 pub mod view;
 
@@ -84,6 +85,8 @@ pub struct Platform {
     pub users: ViewHandle<Users>,
     /// The subject prefix events are published under (for the AsyncAPI document).
     pub subject_prefix: String,
+    /// Conditions that make this service not ready (`/readyz`).
+    pub readiness: readiness::Readiness,
     stop: watch::Receiver<bool>,
     stop_tx: Arc<watch::Sender<bool>>,
     tasks: Arc<parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
@@ -137,6 +140,7 @@ impl Platform {
             bus,
             verifier,
             users,
+            readiness: readiness::Readiness::default(),
             subject_prefix: match &config.bus {
                 BusChoice::Nats { config, .. } => config.subject_prefix.clone(),
                 BusChoice::Memory(_) => BusConfig::default().subject_prefix,
@@ -363,12 +367,18 @@ pub fn service_router(
     openapi: utoipa::openapi::OpenApi,
 ) -> Router {
     let ledger = platform.ledger.clone();
+    let readiness = platform.readiness.clone();
     let doc = Arc::new(openapi);
     let events = Arc::new(asyncapi::document(&platform.subject_prefix));
     goose_runtime::health_routes(Arc::new(move || {
         let l = ledger.clone();
+        let readiness = readiness.clone();
         Box::pin(async move {
             l.size().await.map_err(|e| e.to_string())?;
+            let blocked = readiness.blocked();
+            if !blocked.is_empty() {
+                return Err(blocked.join("; "));
+            }
             let skipped = UNDECODABLE.load(std::sync::atomic::Ordering::Relaxed);
             Ok(if skipped == 0 {
                 Vec::new()

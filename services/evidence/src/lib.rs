@@ -105,6 +105,10 @@ pub async fn build(platform: &Platform, config: EvidenceConfig) -> anyhow::Resul
         platform.spawn(async move { publisher.run_periodic(every, stop).await });
     }
     sign_on_demand(platform, checkpoints.clone()).await?;
+    let v = views.clone();
+    platform
+        .readiness
+        .add("org-config", move || v.read().org_unreadable.clone());
     let state = AppState {
         platform: platform.clone(),
         checkpoints,

@@ -14,6 +14,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub(crate) struct Views {
     pub(crate) services: BTreeSet<String>,
     pub(crate) org: OrgConfig,
+    /// Why the newest org-config event could not be applied, if it could not.
+    pub(crate) org_unreadable: Option<String>,
     pub(crate) records: BTreeMap<String, EvidenceRecord>,
 }
 
@@ -29,11 +31,20 @@ impl View for Views {
                 }
             }
             streams::ORG_CONFIG => {
-                // Undecodable: the previous limits stay in force, and it is logged and counted.
-                if let Some(OrgConfigEvent::OrgConfigSet { config, .. }) =
-                    goose_platform::decoded(ev)
-                {
-                    self.org = config;
+                // Undecodable: the previous limits stay in force (upload limit and retention are
+                // security settings), it is logged and counted, and the service is not ready
+                // until a readable org-config arrives.
+                match goose_platform::decoded(ev) {
+                    Some(OrgConfigEvent::OrgConfigSet { config, .. }) => {
+                        self.org = config;
+                        self.org_unreadable = None;
+                    }
+                    None => {
+                        self.org_unreadable = Some(format!(
+                            "the org-config event at position {} could not be read; the previous limits stay in force until a readable one is set",
+                            ev.position
+                        ));
+                    }
                 }
             }
             _ => {
