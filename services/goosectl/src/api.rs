@@ -223,9 +223,6 @@ pub async fn evidence_export(api: &Api, service: &str, out: &Path) -> Result<Exi
     )?)
     .await?
     .json()?;
-    let approvals = send(api.request(Svc::Rbac, reqwest::Method::GET, "/v1/approvals")?)
-        .await?
-        .json()?;
     let definition = svc.get("definition").cloned().unwrap_or(Value::Null);
     let spec = definition.get("spec").cloned().unwrap_or(Value::Null);
     let mut versions: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
@@ -280,36 +277,217 @@ pub async fn evidence_export(api: &Api, service: &str, out: &Path) -> Result<Exi
             )
             .as_bytes(),
         )?;
-        write(
-            &dir.join("compliance.json"),
-            serde_json::to_string_pretty(
-                &json!({"compliance_mode": spec["compliance_mode"], "revision": svc["revision"]}),
-            )?
-            .as_bytes(),
-        )?;
         let deps =
             serde_saphyr::to_string(&spec["dependencies"]).map_err(|e| anyhow::anyhow!("{e}"))?;
         write(&dir.join("dependencies.yaml"), deps.as_bytes())?;
     }
-    let prefix = format!("{service}@");
-    for a in approvals.as_array().into_iter().flatten() {
-        if a["kind"] != "promotion"
-            || !a["subject"]
-                .as_str()
-                .is_some_and(|s| s.starts_with(&prefix) || s == service)
-        {
-            continue;
-        }
-        let id = a["id"].as_str().unwrap_or("unknown");
-        let dir = root.join("promotions").join(id);
-        write(&dir.join("request.json"), serde_json::to_string_pretty(&json!({"subject": a["subject"], "requester": a["requester"], "impact": a["impact"], "reason": a["reason"], "required_approvers": a["required_approvers"]}))?.as_bytes())?;
-        write(&dir.join("approval.json"), serde_json::to_string_pretty(&json!({"status": a["status"], "approvers": a["approvers"], "rejected_by": a["rejected_by"], "rejection_reason": a["rejection_reason"]}))?.as_bytes())?;
+    let promotions = promotions_of(api, service).await?;
+    let compliance = send(api.request(
+        Svc::Orchestrator,
+        reqwest::Method::GET,
+        &format!("/v1/compliance?service={service}"),
+    )?)
+    .await?
+    .json()?;
+    for p in &promotions {
+        write_promotion(out, &root, service, p)?;
+    }
+    for v in &versions {
+        // The state the orchestrator holds now, and every transition the exported promotions
+        // recorded for this version (oldest first), each with its event.
+        let state = compliance
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["version"] == v.as_str());
+        let history: Vec<&Value> = promotions
+            .iter()
+            .flat_map(|p| p.steps.iter())
+            .filter(|e| {
+                e["event_type"] == "TargetTransitioned" && e["event"]["version"] == v.as_str()
+            })
+            .collect();
+        write(
+            &root.join("specs").join(v).join("compliance.json"),
+            serde_json::to_string_pretty(&json!({
+                "service": service,
+                "version": v,
+                "state": state.map_or(json!("sandbox"), |c| c["state"].clone()),
+                "since": state.map(|c| c["since"].clone()),
+                "history": history,
+                "compliance_mode": spec["compliance_mode"],
+            }))?
+            .as_bytes(),
+        )?;
     }
     println!(
-        "wrote {written} evidence files for {service} under {}",
-        root.display()
+        "wrote {written} evidence files and {} promotions of {service} under {}",
+        promotions.len(),
+        out.join("audit").display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// A promotion that included the service, with what the export needs of it.
+struct Exported {
+    id: String,
+    /// The promotion as served (`GET /v1/promotions/{id}`).
+    promotion: Value,
+    /// Its recorded steps with the facts they cite (`explain`, audit.read).
+    steps: Vec<Value>,
+    /// Its approval request, if it has one.
+    approval: Option<Value>,
+}
+
+/// Every promotion whose targets include `service`, as the orchestrator recorded it.
+async fn promotions_of(api: &Api, service: &str) -> Result<Vec<Exported>> {
+    let all = send(api.request(Svc::Orchestrator, reqwest::Method::GET, "/v1/promotions")?)
+        .await?
+        .json()?;
+    let mut out = Vec::new();
+    for p in all.as_array().into_iter().flatten() {
+        let has = p["request"]["targets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|t| t["service"] == service);
+        if !has {
+            continue;
+        }
+        let id = p["id"]
+            .as_str()
+            .context("a promotion without an id")?
+            .to_owned();
+        let explained = send(api.request(
+            Svc::Orchestrator,
+            reqwest::Method::GET,
+            &format!("/v1/promotions/{id}/explain"),
+        )?)
+        .await?
+        .json()?;
+        let approval = match p["request"]["approval_id"].as_str() {
+            Some(a) => Some(
+                send(api.request(
+                    Svc::Rbac,
+                    reqwest::Method::GET,
+                    &format!("/v1/approvals/{a}"),
+                )?)
+                .await?
+                .json()?,
+            ),
+            None => None,
+        };
+        out.push(Exported {
+            id,
+            promotion: p.clone(),
+            steps: explained["events"].as_array().cloned().unwrap_or_default(),
+            approval,
+        });
+    }
+    Ok(out)
+}
+
+/// One promotion in both seed layouts: §3.1 `audit/services/{service}/promotions/{id}/` and
+/// §3.4 `audit/promotions/{service}/{YYYYMMDD}/{id}/{request,validation,evidence,approval}/`.
+fn write_promotion(out: &Path, service_root: &Path, service: &str, p: &Exported) -> Result<()> {
+    let req = &p.promotion["request"];
+    let target = req["targets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t["service"] == service)
+        .cloned()
+        .unwrap_or(Value::Null);
+    let mine = |e: &&Value| e["event"]["service"] == service;
+    let request = json!({
+        "promotion": p.id,
+        "target": target,
+        "requester": req["requester"],
+        "reason": req["reason"],
+        "impact": req["impact"],
+        "package": req["package"],
+        "requested_at": req["requested_at"],
+        "policy_digest": req["policy_digest"],
+        "event": p.steps.iter().find(|e| e["event_type"] == "PromotionRequested").map(|e| json!({"event_id": e["event_id"], "position": e["position"], "digest": e["digest"]})),
+    });
+    // Every gate evaluation of this target, with its checks and the facts each cites.
+    let validation: Vec<Value> = p
+        .steps
+        .iter()
+        .filter(|e| e["event_type"] == "GateEvaluated")
+        .filter(mine)
+        .map(|e| json!({"event_id": e["event_id"], "position": e["position"], "digest": e["digest"], "recorded_at": e["recorded_at"], "gate": e["event"]["gate"], "outcome": e["event"]["outcome"], "checks": e["event"]["checks"]}))
+        .collect();
+    let outcome: Vec<&Value> = p
+        .steps
+        .iter()
+        .filter(|e| {
+            matches!(
+                e["event_type"].as_str(),
+                Some("TargetTransitioned" | "TargetPromoted" | "TargetFailed" | "TargetBlocked")
+            )
+        })
+        .filter(mine)
+        .collect();
+    // The evidence the gates cited, by event id.
+    let mut cited: std::collections::BTreeMap<String, Value> = std::collections::BTreeMap::new();
+    for v in &validation {
+        for c in v["checks"].as_array().into_iter().flatten() {
+            for f in c["inputs"].as_array().into_iter().flatten() {
+                if f["kind"] == "evidence" {
+                    if let Some(id) = f["id"].as_str() {
+                        cited.insert(id.to_owned(), f.clone());
+                    }
+                }
+            }
+        }
+    }
+    let approval = p.approval.clone().unwrap_or(Value::Null);
+    let day: String = req["requested_at"]
+        .as_str()
+        .unwrap_or("")
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(8)
+        .collect();
+    let pretty = |v: &Value| serde_json::to_string_pretty(v).map(String::into_bytes);
+    let per_service = service_root.join("promotions").join(&p.id);
+    write(&per_service.join("request.json"), &pretty(&request)?)?;
+    write(
+        &per_service.join("validation.json"),
+        &pretty(&json!(validation))?,
+    )?;
+    write(&per_service.join("outcome.json"), &pretty(&json!(outcome))?)?;
+    write(&per_service.join("approval.json"), &pretty(&approval)?)?;
+    let per_promotion = out
+        .join("audit")
+        .join("promotions")
+        .join(service)
+        .join(&day)
+        .join(&p.id);
+    write(
+        &per_promotion.join("request/request.json"),
+        &pretty(&request)?,
+    )?;
+    write(
+        &per_promotion.join("validation/validation.json"),
+        &pretty(&json!(validation))?,
+    )?;
+    write(
+        &per_promotion.join("validation/outcome.json"),
+        &pretty(&json!(outcome))?,
+    )?;
+    for (id, fact) in &cited {
+        write(
+            &per_promotion.join(format!("evidence/{id}.json")),
+            &pretty(fact)?,
+        )?;
+    }
+    write(
+        &per_promotion.join("approval/approval.json"),
+        &pretty(&approval)?,
+    )?;
+    Ok(())
 }
 
 pub async fn user(api: &Api, command: UserCommand) -> Result<ExitCode> {

@@ -174,7 +174,12 @@ async fn dev_serves_health_metrics_and_chain_then_stops_cleanly_on_ctrl_c() {
     assert_eq!(code, 0, "{out}");
     let root = export.join("audit/services/service-a");
     assert!(root.join("specs/1.0.0/dependencies.yaml").exists());
-    assert!(root.join(format!("promotions/{id}/approval.json")).exists());
+    // An approval request that is not a promotion's is not exported as one.
+    assert!(!root.join(format!("promotions/{id}")).exists());
+    let compliance: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("specs/1.0.0/compliance.json")).unwrap())
+            .unwrap();
+    assert_eq!(compliance["state"], "sandbox", "{compliance}");
     let days: Vec<_> = std::fs::read_dir(root.join("evidence")).unwrap().collect();
     assert_eq!(days.len(), 1);
     let day = days[0].as_ref().unwrap().path();
@@ -501,6 +506,62 @@ async fn dev_promotes_a_package_and_resumes_it_after_a_kill() {
         .args(["package", "export", &package, "--out"])
         .arg(&export));
     assert_eq!(code, 0, "{out}");
+
+    // The audit export holds the promotion that really ran, in both seed layouts.
+    let audit = data.path().join("audit-export");
+    let (code, out) = run(cli(&audrey)
+        .args(["evidence", "export", "--service", "service-a", "--out"])
+        .arg(&audit));
+    assert_eq!(code, 0, "{out}");
+    let read = |p: std::path::PathBuf| -> serde_json::Value {
+        serde_json::from_slice(
+            &std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
+        )
+        .unwrap()
+    };
+    let svc = audit.join("audit/services/service-a");
+    let request = read(svc.join(format!("promotions/{promotion}/request.json")));
+    assert_eq!(request["requester"], "olga", "{request}");
+    assert_eq!(request["target"]["version"], "1.0.0", "{request}");
+    let validation = read(svc.join(format!("promotions/{promotion}/validation.json")));
+    let gates: Vec<&str> = validation
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["gate"].as_str())
+        .collect();
+    for g in ["dependency_check", "evidence_collection", "approval_check"] {
+        assert!(gates.contains(&g), "{g} in {validation}");
+    }
+    let approval = read(svc.join(format!("promotions/{promotion}/approval.json")));
+    assert_eq!(approval["status"], "approved", "{approval}");
+    assert_eq!(
+        approval["approvers"],
+        serde_json::json!(["ada"]),
+        "{approval}"
+    );
+    let compliance = read(svc.join("specs/1.0.0/compliance.json"));
+    assert_eq!(compliance["state"], "compliant", "{compliance}");
+    assert!(
+        !compliance["history"].as_array().unwrap().is_empty(),
+        "{compliance}"
+    );
+    let days: Vec<_> = std::fs::read_dir(audit.join("audit/promotions/service-a"))
+        .unwrap()
+        .collect();
+    assert_eq!(days.len(), 1);
+    let per_promotion = days[0].as_ref().unwrap().path().join(&promotion);
+    for f in [
+        "request/request.json",
+        "validation/validation.json",
+        "approval/approval.json",
+    ] {
+        assert!(per_promotion.join(f).exists(), "{f}");
+    }
+    let cited = std::fs::read_dir(per_promotion.join("evidence"))
+        .unwrap()
+        .count();
+    assert!(cited >= 4, "the evidence the gates cited: {cited}");
     let (_, log_key) = run(goosectl()
         .arg("--data-dir")
         .arg(data.path())
