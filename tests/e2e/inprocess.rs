@@ -194,6 +194,24 @@ async fn services_in_one_process_keep_the_shape() {
         "{v}"
     );
 
+    // The org's version scheme (semver by default) holds for packages, named when refused.
+    let (s, v) = h
+        .call(
+            "POST",
+            "/v1/packages",
+            Some(&op),
+            Some(&json!({"services": ["svc-a"], "version": "2026.12"})),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("org-config packaging.version_scheme is semver"),
+        "{v}"
+    );
+
     // The platform's own routes: the event contract, and readiness.
     let (s, v) = h.call("GET", "/asyncapi.json", None, None).await;
     assert_eq!((s, v["asyncapi"].as_str()), (200, Some("3.0.0")));

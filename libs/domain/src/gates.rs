@@ -230,6 +230,10 @@ pub struct TargetFacts {
     pub approval: Option<ApprovalFact>,
     /// The policy's digest (a fact every waiver cites).
     pub policy: FactRef,
+    /// The organisation's packaging rules (org-config `packaging`), for a package's targets:
+    /// they tighten the policy (an SBOM required, signatures checked, a coverage minimum),
+    /// never loosen it. `None` for promotions outside a package.
+    pub packaging: Option<crate::org_config::Packaging>,
 }
 
 fn eval(
@@ -344,12 +348,21 @@ fn evidence_complete(
     facts: &TargetFacts,
     subject: &str,
 ) -> Evaluation {
-    let missing: Vec<&str> = policy
+    let mut missing: Vec<&str> = policy
         .required_evidence
         .iter()
         .filter(|g| facts.of_kinds(g.kinds()).is_empty())
         .map(|g| g.as_str())
         .collect();
+    let org_sbom = facts.packaging.as_ref().is_some_and(|p| p.require_sbom);
+    if org_sbom
+        && facts
+            .of_kinds(&[EvidenceKind::Cyclonedx, EvidenceKind::Spdx])
+            .is_empty()
+        && !missing.contains(&"sbom")
+    {
+        missing.push("sbom (org-config packaging.require_sbom)");
+    }
     let inputs: Vec<FactRef> = facts.evidence.iter().map(|e| e.fact.clone()).collect();
     if missing.is_empty() {
         let kinds: Vec<&str> = facts.evidence.iter().map(|e| e.kind.as_str()).collect();
@@ -483,12 +496,28 @@ fn test_coverage_threshold(
     facts: &TargetFacts,
     subject: &str,
 ) -> Evaluation {
-    let Some(rule) = &policy.rules.test_coverage_threshold else {
-        return waived(
-            check,
-            facts,
-            "test_coverage_threshold is disabled in the policy",
-        );
+    // The org's packaging minimum applies on top of the policy's (the higher one binds).
+    let org_min = facts
+        .packaging
+        .as_ref()
+        .map(|p| f64::from(p.min_coverage_percent))
+        .filter(|m| *m > 0.0);
+    let policy_min = policy
+        .rules
+        .test_coverage_threshold
+        .as_ref()
+        .map(|r| r.min_line_percent);
+    let (min_line_percent, source) = match (policy_min, org_min) {
+        (None, None) => {
+            return waived(
+                check,
+                facts,
+                "test_coverage_threshold is disabled in the policy",
+            )
+        }
+        (Some(p), Some(o)) if o > p => (o, " (org-config packaging.min_coverage_percent)"),
+        (Some(p), _) => (p, ""),
+        (None, Some(o)) => (o, " (org-config packaging.min_coverage_percent)"),
     };
     // Several coverage files of one version describe the same code: the newest counts.
     let newest = facts
@@ -512,10 +541,10 @@ fn test_coverage_threshold(
         );
     };
     let text = format!(
-        "line coverage {:.2}% ({} of {} lines), threshold {}%",
-        c.line_percent, c.lines_covered, c.lines_total, rule.min_line_percent
+        "line coverage {:.2}% ({} of {} lines), threshold {}%{source}",
+        c.line_percent, c.lines_covered, c.lines_total, min_line_percent
     );
-    if c.line_percent + 1e-9 >= rule.min_line_percent {
+    if c.line_percent + 1e-9 >= min_line_percent {
         eval(check, Outcome::Pass, text, vec![e.fact.clone()])
     } else {
         eval(
@@ -702,7 +731,11 @@ fn evidence_chain_valid(check: Check, policy: &Policy, facts: &TargetFacts) -> E
 
 /// The `signatures_verified` check.
 fn signatures_verified(check: Check, policy: &Policy, facts: &TargetFacts) -> Evaluation {
-    if !policy.rules.signatures_verified {
+    let org_requires = facts
+        .packaging
+        .as_ref()
+        .is_some_and(|p| p.require_signatures);
+    if !policy.rules.signatures_verified && !org_requires {
         return waived(
             check,
             facts,

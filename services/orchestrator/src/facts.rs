@@ -118,6 +118,7 @@ pub fn gather(
                 signatures: Vec::new(),
                 approval: approval.clone(),
                 policy: policy.clone(),
+                packaging: request.package.as_ref().map(|_| data.org.packaging.clone()),
             },
         );
     }

@@ -65,6 +65,10 @@ pub(crate) struct AppState {
 /// Builds the orchestrator API and starts its engine (which resumes unfinished promotions).
 pub async fn build(platform: &Platform, config: OrchestratorConfig) -> anyhow::Result<Router> {
     let views = views::Views::start(platform, config.keyring.clone()).await?;
+    let v = views.clone();
+    platform
+        .readiness
+        .add("org-config", move || v.read().org_unreadable.clone());
     let chain = chain::ChainWatch::start(
         (*platform.ledger).clone(),
         config.keyring.clone().unwrap_or_default(),

@@ -12,6 +12,7 @@ use goose_domain::evidence::{EvidenceEvent, EvidenceRecord};
 use goose_domain::gates::FactRef;
 use goose_domain::graph::DependencyGraph;
 use goose_domain::lock::{LockEvent, ServiceLock};
+use goose_domain::org_config::{OrgConfig, OrgConfigEvent};
 use goose_domain::package::{Package, PackageEvent};
 use goose_domain::promotion::{Promotion, PromotionEvent};
 use goose_domain::streams;
@@ -31,6 +32,7 @@ pub const FOLLOWED: &[&str] = &[
     streams::PACKAGE,
     streams::PROMOTION_LOCK,
     streams::COMPLIANCE,
+    streams::ORG_CONFIG,
 ];
 
 /// A fact naming `ev`.
@@ -91,6 +93,12 @@ pub struct Data {
     /// Package id → its promotions, oldest first.
     pub package_promotions: HashMap<String, Vec<String>>,
     pub locks: HashMap<String, ServiceLock>,
+    /// The org-config in force (defaults until one is set); its packaging rules are gate
+    /// inputs for packages.
+    pub org: OrgConfig,
+    /// Why the newest org-config event could not be applied, if it could not (the last valid
+    /// one stays; the service is not ready).
+    pub org_unreadable: Option<String>,
     signed: HashMap<String, Signed>,
     /// Memo of authorship checks by event id (not derived from events: amended).
     verdicts: HashMap<String, Result<String, String>>,
@@ -158,6 +166,18 @@ impl View for Data {
                         .apply(&e);
                 }
             }
+            streams::ORG_CONFIG => match decoded::<OrgConfigEvent>(ev) {
+                Some(OrgConfigEvent::OrgConfigSet { config, .. }) => {
+                    self.org = config;
+                    self.org_unreadable = None;
+                }
+                None => {
+                    self.org_unreadable = Some(format!(
+                        "the org-config event at position {} could not be read; the previous rules stay in force",
+                        ev.position
+                    ));
+                }
+            },
             streams::COMPLIANCE => {
                 if let Some(ComplianceEvent::VersionDemoted {
                     service,

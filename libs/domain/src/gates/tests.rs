@@ -89,6 +89,7 @@ pub(crate) fn passing(service: &str) -> TargetFacts {
             digest: None,
             note: String::new(),
         },
+        packaging: None,
     }
 }
 
@@ -265,4 +266,49 @@ fn cited_facts_beyond_the_verified_checkpoint_keep_the_chain_check_missing() {
         evaluate(Check::ApprovalGranted, &policy, &f, "olga").outcome,
         Outcome::Pass
     );
+}
+
+/// The org's packaging rules tighten the policy for a package's targets: an SBOM required, a
+/// higher coverage minimum, signatures checked even where the policy waives them — each named.
+#[test]
+fn org_packaging_rules_tighten_the_policy_and_are_named() {
+    use crate::org_config::{Packaging, VersionScheme};
+    let mut f = passing("svc");
+    let rules = Packaging {
+        version_scheme: VersionScheme::Semver,
+        require_sbom: true,
+        require_signatures: true,
+        min_coverage_percent: 95,
+    };
+    f.packaging = Some(rules);
+    // passing() has 80% coverage over the policy's 70%: the org's 95% binds.
+    let e = run(Check::TestCoverageThreshold, &f);
+    assert_eq!(e.outcome, Outcome::Fail, "{}", e.detail);
+    assert!(
+        e.detail
+            .contains("org-config packaging.min_coverage_percent"),
+        "{}",
+        e.detail
+    );
+    // No SBOM: evidence incomplete, naming the org rule.
+    f.evidence
+        .retain(|e| !matches!(e.kind, EvidenceKind::Cyclonedx | EvidenceKind::Spdx));
+    let mut policy = Policy::default_policy();
+    policy.required_evidence.retain(|g| g.as_str() != "sbom");
+    let e = evaluate(Check::EvidenceComplete, &policy, &f, "olga");
+    assert_eq!(e.outcome, Outcome::Missing, "{}", e.detail);
+    assert!(
+        e.detail.contains("org-config packaging.require_sbom"),
+        "{}",
+        e.detail
+    );
+    // Signatures: the policy waives them, the org does not.
+    policy.rules.signatures_verified = false;
+    f.signatures[0].verdict = Err("not signed by a trusted key".into());
+    let e = evaluate(Check::SignaturesVerified, &policy, &f, "olga");
+    assert_eq!(e.outcome, Outcome::Fail, "{}", e.detail);
+    // Outside a package, the policy alone decides.
+    f.packaging = None;
+    let e = evaluate(Check::SignaturesVerified, &policy, &f, "olga");
+    assert_eq!(e.outcome, Outcome::Pass, "{}", e.detail);
 }

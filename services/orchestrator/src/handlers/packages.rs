@@ -8,7 +8,6 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use goose_domain::catalog::ServiceName;
 use goose_domain::package::{parse_members, PackageRefusal};
 use goose_ledger::aggregate::{self};
 use goose_ledger::Metadata;
@@ -25,14 +24,21 @@ pub(crate) async fn create_package(
 ) -> Result<(StatusCode, Json<PackageView>), Problem> {
     let Json(req) = body.map_err(json_problem)?;
     let members = parse_members(&req.services, &req.version).map_err(Problem::bad_request)?;
-    let unknown = {
-        let data = s.engine.views.read();
-        members
-            .iter()
-            .any(|m| ServiceName::parse(&m.service).is_ok_and(|n| data.catalog.get(&n).is_none()))
-    };
-    if unknown {
-        catch_up(&s).await?;
+    // The catalog and the org's packaging rules as committed now.
+    catch_up(&s).await?;
+    let scheme = s.engine.views.read().org.packaging.version_scheme;
+    for v in std::iter::once(&req.version).chain(members.iter().map(|m| &m.version)) {
+        let version =
+            goose_domain::version::Version::parse(v).map_err(|e| goose_platform::problem(&e))?;
+        version.conforms_to(scheme).map_err(|why| {
+            Problem::unprocessable(format!(
+                "{why}: org-config packaging.version_scheme is {}",
+                serde_json::to_value(scheme)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            ))
+        })?;
     }
     // The members must be onboarded and orderable now (a cycle is named here, not later).
     let pairs: Vec<(String, String)> = members
