@@ -636,6 +636,41 @@ async fn promotions_across_processes() {
         "an operator does not read the audit trail: {text}"
     );
 
+    // The verification summary of a promoted target, checked with securesystemslib (PyPI);
+    // a target that was not promoted has none.
+    let (s, vsa) = oa
+        .call(
+            "GET",
+            &format!("/v1/promotions/{promotion}/targets/service-b/vsa"),
+            Some(&olga),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{vsa}");
+    let vsa_file = d.join("vsa.json");
+    std::fs::write(&vsa_file, vsa.to_string()).unwrap();
+    let python = goose_testkit::python_env(&["securesystemslib[crypto]>=1,<2"]).unwrap();
+    let out = Command::new(python)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/e2e/vsa_check.py"))
+        .arg(&vsa_file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (s, v) = oa
+        .call(
+            "GET",
+            &format!("/v1/promotions/{promotion}/targets/service-c/vsa"),
+            Some(&olga),
+            None,
+        )
+        .await;
+    assert_eq!(s, 404, "{v}");
+
     // A violation found after the fact: service-a@1.0.0 goes back to sandbox, with its reason;
     // service-b, which depends on it, is reported. An operator may not; a second demotion is
     // refused (it is not compliant any more).

@@ -337,6 +337,8 @@ struct Exported {
     steps: Vec<Value>,
     /// Its approval request, if it has one.
     approval: Option<Value>,
+    /// The signed SLSA verification summary, when the promotion made the service compliant.
+    vsa: Option<Value>,
 }
 
 /// Every promotion whose targets include `service`, as the orchestrator recorded it.
@@ -377,11 +379,29 @@ async fn promotions_of(api: &Api, service: &str) -> Result<Vec<Exported>> {
             ),
             None => None,
         };
+        let steps = explained["events"].as_array().cloned().unwrap_or_default();
+        let promoted = steps
+            .iter()
+            .any(|e| e["event_type"] == "TargetPromoted" && e["event"]["service"] == service);
+        let vsa = if promoted {
+            Some(
+                send(api.request(
+                    Svc::Orchestrator,
+                    reqwest::Method::GET,
+                    &format!("/v1/promotions/{id}/targets/{service}/vsa"),
+                )?)
+                .await?
+                .json()?,
+            )
+        } else {
+            None
+        };
         out.push(Exported {
             id,
             promotion: p.clone(),
-            steps: explained["events"].as_array().cloned().unwrap_or_default(),
+            steps,
             approval,
+            vsa,
         });
     }
     Ok(out)
@@ -459,6 +479,12 @@ fn write_promotion(out: &Path, service_root: &Path, service: &str, p: &Exported)
     )?;
     write(&per_service.join("outcome.json"), &pretty(&json!(outcome))?)?;
     write(&per_service.join("approval.json"), &pretty(&approval)?)?;
+    if let Some(vsa) = &p.vsa {
+        write(
+            &per_service.join("vsa.dsse.json"),
+            &pretty(&vsa["envelope"])?,
+        )?;
+    }
     let per_promotion = out
         .join("audit")
         .join("promotions")

@@ -19,6 +19,7 @@ pub mod manifest;
 pub mod metrics;
 mod routes;
 pub mod views;
+pub mod vsa;
 
 pub use routes::{openapi, routes};
 

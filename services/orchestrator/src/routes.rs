@@ -28,6 +28,14 @@ pub(crate) fn api() -> Routes<AppState> {
     ),
     steps,
 )
+.route(
+    RouteSpec::get(
+        "/v1/promotions/{id}/targets/{service}/vsa",
+        Access::Permission(Permission::ServiceRead),
+        "SLSA verification summary (in-toto Statement v1, DSSE-signed by the orchestrator) of a target the promotion made compliant",
+    ),
+    target_vsa,
+)
 .route(RouteSpec::get("/v1/promotions/{id}/explain", Access::Permission(Permission::AuditRead), "Every decision of a promotion as recorded, with the facts it read (event ids, positions, digests)"), explain)
 .route(RouteSpec::get("/v1/compliance", Access::Permission(Permission::ServiceRead), "Compliance state of every service version (?service=NAME)"), compliance)
 .route(

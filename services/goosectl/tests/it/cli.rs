@@ -533,6 +533,8 @@ async fn dev_promotes_a_package_and_resumes_it_after_a_kill() {
     for g in ["dependency_check", "evidence_collection", "approval_check"] {
         assert!(gates.contains(&g), "{g} in {validation}");
     }
+    let vsa = read(svc.join(format!("promotions/{promotion}/vsa.dsse.json")));
+    assert_eq!(vsa["payloadType"], "application/vnd.in-toto+json", "{vsa}");
     let approval = read(svc.join(format!("promotions/{promotion}/approval.json")));
     assert_eq!(approval["status"], "approved", "{approval}");
     assert_eq!(

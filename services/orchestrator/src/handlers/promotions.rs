@@ -402,3 +402,21 @@ pub(crate) async fn get_policy(State(s): State<AppState>) -> ApiResult<serde_jso
         "policy": *s.engine.policy,
     })))
 }
+
+/// The signed SLSA verification summary of a target the promotion made compliant.
+pub(crate) async fn target_vsa(
+    State(s): State<AppState>,
+    Path((id, service)): Path<(String, String)>,
+) -> ApiResult<serde_json::Value> {
+    let id = parse_id("promotion", &id)?;
+    let events = recorded(&s, "promotion", &id).await?;
+    let key = s.engine.platform.ledger.key();
+    let verifier = format!("https://golden-goose.dev/orchestrator/{}", key.key_id());
+    let statement =
+        crate::vsa::statement(&id, &service, &events, &verifier).map_err(Problem::not_found)?;
+    Ok(Json(serde_json::json!({
+        "envelope": crate::vsa::envelope(&statement, key),
+        "statement": statement,
+        "signer_vkey": key.vkey(),
+    })))
+}
