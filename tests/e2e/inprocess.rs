@@ -363,6 +363,13 @@ async fn an_unreadable_org_config_keeps_the_old_limits_and_the_service_not_ready
         )
         .await;
     assert_eq!(s, 200, "{v}");
+    // The mode's limits, for rendering the service's deployment.
+    let svc = h.ok("GET", "/v1/services/svc-a", &op, None).await;
+    assert_eq!(
+        svc["resources"],
+        json!({"cpu_millicores": 500, "memory_mib": 512, "max_replicas": 2}),
+        "{svc}"
+    );
     let big = vec![b'x'; 2000];
     let upload = |h: &Http, big: Vec<u8>| {
         let (h, op) = (h.clone(), op.clone());

@@ -38,6 +38,16 @@ pub struct Modes {
     pub compliant: ModeLimits,
 }
 
+impl Modes {
+    /// The limits a service in `mode` is deployed with.
+    pub fn limits(&self, mode: crate::catalog::ComplianceMode) -> &ModeLimits {
+        match mode {
+            crate::catalog::ComplianceMode::Sandbox => &self.sandbox,
+            crate::catalog::ComplianceMode::Compliant => &self.compliant,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Retention {
     /// Evidence blobs cannot be deleted before this many days.

@@ -281,7 +281,37 @@ pub async fn evidence_export(api: &Api, service: &str, out: &Path) -> Result<Exi
             serde_saphyr::to_string(&spec["dependencies"]).map_err(|e| anyhow::anyhow!("{e}"))?;
         write(&dir.join("dependencies.yaml"), deps.as_bytes())?;
     }
-    let promotions = promotions_of(api, service).await?;
+    // org-config retention.audit_log_days: how long audit records stay visible in exports.
+    let org = send(api.request(Svc::Registry, reqwest::Method::GET, "/v1/org-config")?)
+        .await?
+        .json()?;
+    let keep_days = org["retention"]["audit_log_days"]
+        .as_u64()
+        .unwrap_or(u64::MAX);
+    let horizon = time::OffsetDateTime::now_utc()
+        - time::Duration::days(
+            i64::try_from(keep_days)
+                .unwrap_or(i64::MAX / 86_400 - 1)
+                .min(i64::MAX / 86_400 - 1),
+        );
+    let (promotions, expired): (Vec<Exported>, Vec<Exported>) = promotions_of(api, service)
+        .await?
+        .into_iter()
+        .partition(|p| {
+            p.promotion["request"]["requested_at"]
+                .as_str()
+                .and_then(|t| {
+                    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .is_none_or(|t| t >= horizon)
+        });
+    if !expired.is_empty() {
+        println!(
+            "{} promotions of {service} are older than retention.audit_log_days ({keep_days}) and not exported",
+            expired.len()
+        );
+    }
     let compliance = send(api.request(
         Svc::Orchestrator,
         reqwest::Method::GET,
@@ -326,6 +356,18 @@ pub async fn evidence_export(api: &Api, service: &str, out: &Path) -> Result<Exi
         out.join("audit").display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether a record made at `at` (RFC 3339) is still inside `keep_days` of `now`. A time that
+/// does not parse is kept: retention never hides what it cannot date.
+fn within_retention(at: Option<&str>, now: time::OffsetDateTime, keep_days: u64) -> bool {
+    let Some(at) = at.and_then(|t| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+    }) else {
+        return true;
+    };
+    let keep = time::Duration::days(i64::try_from(keep_days.min(1_000_000)).unwrap_or(1_000_000));
+    at >= now - keep
 }
 
 /// A promotion that included the service, with what the export needs of it.
@@ -587,4 +629,29 @@ pub async fn approval(api: &Api, command: ApprovalCommand) -> Result<ExitCode> {
         rb = rb.json(&b);
     }
     print_json(&send(rb).await?.json()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::within_retention;
+    use time::macros::datetime;
+
+    #[test]
+    fn audit_records_stay_visible_for_audit_log_days() {
+        let now = datetime!(2026-12-03 12:00 UTC);
+        assert!(within_retention(Some("2026-12-01T12:00:00Z"), now, 7));
+        assert!(within_retention(Some("2026-11-26T12:00:00Z"), now, 7));
+        assert!(!within_retention(Some("2026-11-26T11:59:59Z"), now, 7));
+        assert!(!within_retention(Some("2019-01-01T00:00:00Z"), now, 2555));
+        assert!(
+            within_retention(Some("not a time"), now, 1),
+            "undated: kept"
+        );
+        assert!(within_retention(None, now, 1));
+        assert!(within_retention(
+            Some("1970-01-01T00:00:00Z"),
+            now,
+            u64::MAX
+        ));
+    }
 }

@@ -20,4 +20,7 @@ pub struct ServiceView {
     #[serde(flatten)]
     pub entry: CatalogEntry,
     pub dependants: Vec<String>,
+    /// The resource limits of its compliance mode (org-config `modes`), for deployment
+    /// rendering.
+    pub resources: goose_domain::org_config::ModeLimits,
 }

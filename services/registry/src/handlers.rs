@@ -64,18 +64,35 @@ pub(crate) async fn get_service(
     Path(name): Path<String>,
 ) -> Result<Json<ServiceView>, Problem> {
     let name = ServiceName::parse(&name).map_err(Problem::bad_request)?;
-    let catalog = s.catalog();
-    let entry = catalog
+    if s.catalog().get(&name).is_none() {
+        // Onboarded a moment ago through another replica, perhaps.
+        s.view.catch_up(&s.platform).await?;
+    }
+    let view = s.view.read();
+    let entry = view
+        .catalog
         .get(&name)
         .cloned()
         .ok_or_else(|| Problem::not_found(format!("no service {name} in the catalog")))?;
-    let dependants = catalog
+    let dependants = view
+        .catalog
         .graph()
         .dependants(&name)
         .into_iter()
         .map(ToString::to_string)
         .collect();
-    Ok(Json(ServiceView { entry, dependants }))
+    let resources = view
+        .org
+        .clone()
+        .unwrap_or_default()
+        .modes
+        .limits(entry.definition.spec.compliance_mode)
+        .clone();
+    Ok(Json(ServiceView {
+        entry,
+        dependants,
+        resources,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
