@@ -288,23 +288,16 @@ pub async fn evidence_export(api: &Api, service: &str, out: &Path) -> Result<Exi
     let keep_days = org["retention"]["audit_log_days"]
         .as_u64()
         .unwrap_or(u64::MAX);
-    let horizon = time::OffsetDateTime::now_utc()
-        - time::Duration::days(
-            i64::try_from(keep_days)
-                .unwrap_or(i64::MAX / 86_400 - 1)
-                .min(i64::MAX / 86_400 - 1),
-        );
+    let now = time::OffsetDateTime::now_utc();
     let (promotions, expired): (Vec<Exported>, Vec<Exported>) = promotions_of(api, service)
         .await?
         .into_iter()
         .partition(|p| {
-            p.promotion["request"]["requested_at"]
-                .as_str()
-                .and_then(|t| {
-                    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-                        .ok()
-                })
-                .is_none_or(|t| t >= horizon)
+            within_retention(
+                p.promotion["request"]["requested_at"].as_str(),
+                now,
+                keep_days,
+            )
         });
     if !expired.is_empty() {
         println!(
