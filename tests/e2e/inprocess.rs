@@ -15,13 +15,12 @@ struct System {
     _dir: tempfile::TempDir,
 }
 
-async fn start() -> System {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+/// A platform on `storage` with the in-process bus, and the keys of its services.
+async fn platform_on(storage: Storage) -> (Platform, Arc<NoteKey>, Arc<NoteKey>) {
     let token_key = Arc::new(NoteKey::generate("inproc-tokens").unwrap());
     let log_key = Arc::new(NoteKey::generate("inproc.test/log").unwrap());
     let platform = Platform::start(PlatformConfig {
-        storage: Storage::Sqlite(d.join("ledger.db")),
+        storage,
         bus: BusChoice::Memory(MemoryBus::new()),
         service_key: log_key.clone(),
         token_keys: vec![Vkey::parse(&token_key.vkey()).unwrap()],
@@ -30,6 +29,13 @@ async fn start() -> System {
     })
     .await
     .unwrap();
+    (platform, token_key, log_key)
+}
+
+async fn start() -> System {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (platform, token_key, log_key) = platform_on(Storage::Sqlite(d.join("ledger.db"))).await;
     let (http, admin) = serve_in_process(InProcess {
         platform,
         token_key,
@@ -227,18 +233,7 @@ async fn services_in_one_process_keep_the_shape() {
 async fn an_unrecordable_refusal_fails_the_request() {
     let db = goose_testkit::postgres().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let token_key = Arc::new(NoteKey::generate("inproc-tokens").unwrap());
-    let log_key = Arc::new(NoteKey::generate("inproc.test/log").unwrap());
-    let platform = Platform::start(PlatformConfig {
-        storage: Storage::Postgres(db.url.clone()),
-        bus: BusChoice::Memory(MemoryBus::new()),
-        service_key: log_key.clone(),
-        token_keys: vec![Vkey::parse(&token_key.vkey()).unwrap()],
-        run_relay: true,
-        log_origin: "inproc.test/log".into(),
-    })
-    .await
-    .unwrap();
+    let (platform, token_key, log_key) = platform_on(Storage::Postgres(db.url.clone())).await;
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
     let (h, root) = serve_in_process(InProcess {
         platform,
@@ -321,18 +316,7 @@ async fn an_unrecordable_refusal_fails_the_request() {
 async fn an_unreadable_org_config_keeps_the_old_limits_and_the_service_not_ready() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let token_key = Arc::new(NoteKey::generate("inproc-tokens").unwrap());
-    let log_key = Arc::new(NoteKey::generate("inproc.test/log").unwrap());
-    let platform = Platform::start(PlatformConfig {
-        storage: Storage::Sqlite(d.join("ledger.db")),
-        bus: BusChoice::Memory(MemoryBus::new()),
-        service_key: log_key.clone(),
-        token_keys: vec![Vkey::parse(&token_key.vkey()).unwrap()],
-        run_relay: true,
-        log_origin: "inproc.test/log".into(),
-    })
-    .await
-    .unwrap();
+    let (platform, token_key, log_key) = platform_on(Storage::Sqlite(d.join("ledger.db"))).await;
     let (h, root) = serve_in_process(InProcess {
         platform: platform.clone(),
         token_key,

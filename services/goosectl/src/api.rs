@@ -56,6 +56,13 @@ pub(crate) async fn send(rb: reqwest::RequestBuilder) -> Result<bytes_or::Body> 
     send_response(resp).await
 }
 
+/// GETs `path` from `svc` as JSON.
+pub(crate) async fn get(api: &Api, svc: Svc, path: &str) -> Result<Value> {
+    send(api.request(svc, reqwest::Method::GET, path)?)
+        .await?
+        .json()
+}
+
 /// The body of a response received, or a failure with the problem's detail.
 pub(crate) async fn send_response(resp: reqwest::Response) -> Result<bytes_or::Body> {
     let status = resp.status();
@@ -209,20 +216,13 @@ fn write(path: &Path, bytes: &[u8]) -> Result<()> {
 /// `evidence/{YYYYMMDD}/{sast,tests,metrics,sbom,attestations}/`, `promotions/{id}/`.
 pub async fn evidence_export(api: &Api, service: &str, out: &Path) -> Result<ExitCode> {
     let root = out.join("audit").join("services").join(service);
-    let svc = send(api.request(
-        Svc::Registry,
-        reqwest::Method::GET,
-        &format!("/v1/services/{service}"),
-    )?)
-    .await?
-    .json()?;
-    let records = send(api.request(
+    let svc = get(api, Svc::Registry, &format!("/v1/services/{service}")).await?;
+    let records = get(
+        api,
         Svc::Evidence,
-        reqwest::Method::GET,
         &format!("/v1/evidence?service={service}"),
-    )?)
-    .await?
-    .json()?;
+    )
+    .await?;
     let definition = svc.get("definition").cloned().unwrap_or(Value::Null);
     let spec = definition.get("spec").cloned().unwrap_or(Value::Null);
     let mut versions: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
@@ -282,9 +282,7 @@ pub async fn evidence_export(api: &Api, service: &str, out: &Path) -> Result<Exi
         write(&dir.join("dependencies.yaml"), deps.as_bytes())?;
     }
     // org-config retention.audit_log_days: how long audit records stay visible in exports.
-    let org = send(api.request(Svc::Registry, reqwest::Method::GET, "/v1/org-config")?)
-        .await?
-        .json()?;
+    let org = get(api, Svc::Registry, "/v1/org-config").await?;
     let keep_days = org["retention"]["audit_log_days"]
         .as_u64()
         .unwrap_or(u64::MAX);
@@ -305,13 +303,12 @@ pub async fn evidence_export(api: &Api, service: &str, out: &Path) -> Result<Exi
             expired.len()
         );
     }
-    let compliance = send(api.request(
+    let compliance = get(
+        api,
         Svc::Orchestrator,
-        reqwest::Method::GET,
         &format!("/v1/compliance?service={service}"),
-    )?)
-    .await?
-    .json()?;
+    )
+    .await?;
     for p in &promotions {
         write_promotion(out, &root, service, p)?;
     }
@@ -378,9 +375,7 @@ struct Exported {
 
 /// Every promotion whose targets include `service`, as the orchestrator recorded it.
 async fn promotions_of(api: &Api, service: &str) -> Result<Vec<Exported>> {
-    let all = send(api.request(Svc::Orchestrator, reqwest::Method::GET, "/v1/promotions")?)
-        .await?
-        .json()?;
+    let all = get(api, Svc::Orchestrator, "/v1/promotions").await?;
     let mut out = Vec::new();
     for p in all.as_array().into_iter().flatten() {
         let has = p["request"]["targets"]
@@ -395,23 +390,14 @@ async fn promotions_of(api: &Api, service: &str) -> Result<Vec<Exported>> {
             .as_str()
             .context("a promotion without an id")?
             .to_owned();
-        let explained = send(api.request(
+        let explained = get(
+            api,
             Svc::Orchestrator,
-            reqwest::Method::GET,
             &format!("/v1/promotions/{id}/explain"),
-        )?)
-        .await?
-        .json()?;
+        )
+        .await?;
         let approval = match p["request"]["approval_id"].as_str() {
-            Some(a) => Some(
-                send(api.request(
-                    Svc::Rbac,
-                    reqwest::Method::GET,
-                    &format!("/v1/approvals/{a}"),
-                )?)
-                .await?
-                .json()?,
-            ),
+            Some(a) => Some(get(api, Svc::Rbac, &format!("/v1/approvals/{a}")).await?),
             None => None,
         };
         let steps = explained["events"].as_array().cloned().unwrap_or_default();
@@ -420,13 +406,12 @@ async fn promotions_of(api: &Api, service: &str) -> Result<Vec<Exported>> {
             .any(|e| e["event_type"] == "TargetPromoted" && e["event"]["service"] == service);
         let vsa = if promoted {
             Some(
-                send(api.request(
+                get(
+                    api,
                     Svc::Orchestrator,
-                    reqwest::Method::GET,
                     &format!("/v1/promotions/{id}/targets/{service}/vsa"),
-                )?)
-                .await?
-                .json()?,
+                )
+                .await?,
             )
         } else {
             None

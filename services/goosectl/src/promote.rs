@@ -1,7 +1,7 @@
 //! The promotion and package verbs: request, follow (each step printed as it is recorded),
 //! approve and reject through rbac, explain, and the offline package export and its check.
 
-use crate::api::{print_json, send, send_response, Svc};
+use crate::api::{get, print_json, send, send_response, Svc};
 use crate::cli::{Api, PackageCommand, PromoteArgs, PromotionCommand};
 use crate::keyfiles;
 use anyhow::{bail, Context as _, Result};
@@ -12,12 +12,6 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
-
-async fn get(api: &Api, svc: Svc, path: &str) -> Result<Value> {
-    send(api.request(svc, reqwest::Method::GET, path)?)
-        .await?
-        .json()
-}
 
 async fn post(api: &Api, svc: Svc, path: &str, body: &Value) -> Result<Value> {
     send(api.request(svc, reqwest::Method::POST, path)?.json(body))
