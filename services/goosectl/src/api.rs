@@ -369,8 +369,8 @@ struct Exported {
     steps: Vec<Value>,
     /// Its approval request, if it has one.
     approval: Option<Value>,
-    /// The signed SLSA verification summary, when the promotion made the service compliant.
-    vsa: Option<Value>,
+    /// The signed SLSA verification summaries of the targets it made compliant, by service.
+    vsa: std::collections::BTreeMap<String, Value>,
 }
 
 /// Every promotion whose targets include `service`, as the orchestrator recorded it.
@@ -378,53 +378,78 @@ async fn promotions_of(api: &Api, service: &str) -> Result<Vec<Exported>> {
     let all = get(api, Svc::Orchestrator, "/v1/promotions").await?;
     let mut out = Vec::new();
     for p in all.as_array().into_iter().flatten() {
-        let has = p["request"]["targets"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|t| t["service"] == service);
-        if !has {
-            continue;
+        let has = targets(p).any(|t| t == service);
+        if has {
+            out.push(exported(api, p).await?);
         }
-        let id = p["id"]
-            .as_str()
-            .context("a promotion without an id")?
-            .to_owned();
-        let explained = get(
-            api,
-            Svc::Orchestrator,
-            &format!("/v1/promotions/{id}/explain"),
-        )
-        .await?;
-        let approval = match p["request"]["approval_id"].as_str() {
-            Some(a) => Some(get(api, Svc::Rbac, &format!("/v1/approvals/{a}")).await?),
-            None => None,
-        };
-        let steps = explained["events"].as_array().cloned().unwrap_or_default();
-        let promoted = steps
-            .iter()
-            .any(|e| e["event_type"] == "TargetPromoted" && e["event"]["service"] == service);
-        let vsa = if promoted {
-            Some(
-                get(
-                    api,
-                    Svc::Orchestrator,
-                    &format!("/v1/promotions/{id}/targets/{service}/vsa"),
-                )
-                .await?,
-            )
-        } else {
-            None
-        };
-        out.push(Exported {
-            id,
-            promotion: p.clone(),
-            steps,
-            approval,
-            vsa,
-        });
     }
     Ok(out)
+}
+
+/// The services a promotion (as served) targets.
+fn targets(p: &Value) -> impl Iterator<Item = &str> {
+    p["request"]["targets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["service"].as_str())
+}
+
+/// One promotion with its steps, its approval and the verification summary of every target
+/// it promoted.
+async fn exported(api: &Api, p: &Value) -> Result<Exported> {
+    let id = p["id"]
+        .as_str()
+        .context("a promotion without an id")?
+        .to_owned();
+    let explained = get(
+        api,
+        Svc::Orchestrator,
+        &format!("/v1/promotions/{id}/explain"),
+    )
+    .await?;
+    let approval = match p["request"]["approval_id"].as_str() {
+        Some(a) => Some(get(api, Svc::Rbac, &format!("/v1/approvals/{a}")).await?),
+        None => None,
+    };
+    let steps = explained["events"].as_array().cloned().unwrap_or_default();
+    let mut vsa = std::collections::BTreeMap::new();
+    for e in steps.iter().filter(|e| e["event_type"] == "TargetPromoted") {
+        if let Some(service) = e["event"]["service"].as_str() {
+            let v = get(
+                api,
+                Svc::Orchestrator,
+                &format!("/v1/promotions/{id}/targets/{service}/vsa"),
+            )
+            .await?;
+            vsa.insert(service.to_owned(), v);
+        }
+    }
+    Ok(Exported {
+        id,
+        promotion: p.clone(),
+        steps,
+        approval,
+        vsa,
+    })
+}
+
+/// `goosectl promotion export ID --out DIR`: one promotion's audit record, every target.
+pub async fn promotion_export(api: &Api, id: &str, out: &Path) -> Result<ExitCode> {
+    let p = get(api, Svc::Orchestrator, &format!("/v1/promotions/{id}")).await?;
+    let e = exported(api, &p).await?;
+    let services: Vec<String> = targets(&p).map(str::to_owned).collect();
+    for service in &services {
+        let root = out.join("audit").join("services").join(service);
+        write_promotion(out, &root, service, &e)?;
+    }
+    println!(
+        "wrote promotion {id} ({} targets, {} verification summaries) under {}",
+        services.len(),
+        e.vsa.len(),
+        out.join("audit").display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// One promotion in both seed layouts: §3.1 `audit/services/{service}/promotions/{id}/` and
@@ -499,7 +524,7 @@ fn write_promotion(out: &Path, service_root: &Path, service: &str, p: &Exported)
     )?;
     write(&per_service.join("outcome.json"), &pretty(&json!(outcome))?)?;
     write(&per_service.join("approval.json"), &pretty(&approval)?)?;
-    if let Some(vsa) = &p.vsa {
+    if let Some(vsa) = p.vsa.get(service) {
         write(
             &per_service.join("vsa.dsse.json"),
             &pretty(&vsa["envelope"])?,

@@ -155,6 +155,14 @@ pub enum PromotionCommand {
     },
     /// Every decision of the promotion with the facts it read.
     Explain { id: String },
+    /// Write the promotion's audit record in the seed's layouts (§3.4 per promotion, §3.1
+    /// per service): request, validation (every gate with the facts it cites), outcome,
+    /// approval and, per promoted target, its signed verification summary. Needs audit.read.
+    Export {
+        id: String,
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// List promotions.
     List,
 }

@@ -265,6 +265,7 @@ pub async fn promotion(api: &Api, c: PromotionCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        PromotionCommand::Export { id, out } => crate::api::promotion_export(api, &id, &out).await,
         PromotionCommand::List => print_json(&get(api, Svc::Orchestrator, "/v1/promotions").await?),
     }
 }
