@@ -230,13 +230,7 @@ pub async fn evidence_export(api: &Api, service: &str, out: &Path) -> Result<Exi
     for r in records.as_array().into_iter().flatten() {
         let version = r["version"].as_str().unwrap_or("unknown").to_owned();
         versions.insert(version.clone());
-        let day: String = r["submitted_at"]
-            .as_str()
-            .unwrap_or("")
-            .chars()
-            .filter(char::is_ascii_digit)
-            .take(8)
-            .collect();
+        let day = yyyymmdd(&r["submitted_at"]);
         let kind: goose_domain::evidence::EvidenceKind = r["kind"]
             .as_str()
             .unwrap_or("")
@@ -346,6 +340,16 @@ pub async fn evidence_export(api: &Api, service: &str, out: &Path) -> Result<Exi
         out.join("audit").display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `YYYYMMDD` folder of an RFC 3339 time (the seed's audit layout).
+fn yyyymmdd(t: &Value) -> String {
+    t.as_str()
+        .unwrap_or("")
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(8)
+        .collect()
 }
 
 /// Whether a record made at `at` (RFC 3339) is still inside `keep_days` of `now`. A time that
@@ -508,13 +512,7 @@ fn write_promotion(out: &Path, service_root: &Path, service: &str, p: &Exported)
         }
     }
     let approval = p.approval.clone().unwrap_or(Value::Null);
-    let day: String = req["requested_at"]
-        .as_str()
-        .unwrap_or("")
-        .chars()
-        .filter(char::is_ascii_digit)
-        .take(8)
-        .collect();
+    let day = yyyymmdd(&req["requested_at"]);
     let pretty = |v: &Value| serde_json::to_string_pretty(v).map(String::into_bytes);
     let per_service = service_root.join("promotions").join(&p.id);
     write(&per_service.join("request.json"), &pretty(&request)?)?;
