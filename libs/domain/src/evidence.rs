@@ -24,10 +24,14 @@ pub enum EvidenceKind {
     Spdx,
     /// An in-toto Statement v1 in a DSSE envelope.
     InToto,
+    /// An OpenVEX document: which known vulnerabilities do (not) affect the version.
+    Openvex,
+    /// An OpenAPI 3.x document describing the version's API.
+    Openapi,
 }
 
 impl EvidenceKind {
-    pub const ALL: [EvidenceKind; 7] = [
+    pub const ALL: [EvidenceKind; 9] = [
         Self::Sarif,
         Self::Junit,
         Self::Lcov,
@@ -35,6 +39,8 @@ impl EvidenceKind {
         Self::Cyclonedx,
         Self::Spdx,
         Self::InToto,
+        Self::Openvex,
+        Self::Openapi,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -46,6 +52,8 @@ impl EvidenceKind {
             Self::Cyclonedx => "cyclonedx",
             Self::Spdx => "spdx",
             Self::InToto => "in-toto",
+            Self::Openvex => "openvex",
+            Self::Openapi => "openapi",
         }
     }
 
@@ -57,6 +65,8 @@ impl EvidenceKind {
             Self::Lcov | Self::Cobertura => "metrics",
             Self::Cyclonedx | Self::Spdx => "sbom",
             Self::InToto => "attestations",
+            Self::Openvex => "vex",
+            Self::Openapi => "api",
         }
     }
 
@@ -65,7 +75,7 @@ impl EvidenceKind {
             Self::Sarif => "sarif",
             Self::Junit | Self::Cobertura => "xml",
             Self::Lcov => "info",
-            Self::Cyclonedx | Self::Spdx | Self::InToto => "json",
+            Self::Cyclonedx | Self::Spdx | Self::InToto | Self::Openvex | Self::Openapi => "json",
         }
     }
 }
@@ -83,7 +93,8 @@ impl FromStr for EvidenceKind {
             .into_iter()
             .find(|k| k.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown evidence kind {s:?} (sarif, junit, lcov, cobertura, cyclonedx, spdx, in-toto)")
+                let known: Vec<&str> = Self::ALL.iter().map(|k| k.as_str()).collect();
+                format!("unknown evidence kind {s:?} ({})", known.join(", "))
             })
     }
 }
@@ -97,6 +108,11 @@ pub struct SastSummary {
     pub medium: u64,
     pub low: u64,
     pub info: u64,
+    /// Results that report a known vulnerability (the rule id is an advisory id, as Trivy,
+    /// Grype and osv-scanner write SARIF): not counted above, read by the
+    /// `no_known_vulnerabilities` check, where VEX can answer them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vulnerabilities: Vec<Vulnerability>,
 }
 
 impl SastSummary {
@@ -129,6 +145,153 @@ pub struct SbomSummary {
     pub components: u64,
     /// Components named by a vulnerability in the document.
     pub vulnerable_components: u64,
+    /// The known vulnerabilities the document lists (CycloneDX `vulnerabilities`, SPDX
+    /// advisory references), for the `no_known_vulnerabilities` check.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vulnerabilities: Vec<Vulnerability>,
+}
+
+/// How severe a known vulnerability is, as its ratings say. Ordered from least to most.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    None,
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+    /// The document gives no rating (pip-audit rates nothing). Gates treat it as failing:
+    /// an unrated advisory is not known to be harmless.
+    Unrated,
+}
+
+impl Severity {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Info => "info",
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+            Self::Unrated => "unrated",
+        }
+    }
+
+    /// CVSS v3/v4 qualitative bands (FIRST): 9.0+ critical, 7.0+ high, 4.0+ medium, 0.1+ low.
+    pub fn from_cvss(score: f64) -> Self {
+        match score {
+            s if s >= 9.0 => Self::Critical,
+            s if s >= 7.0 => Self::High,
+            s if s >= 4.0 => Self::Medium,
+            s if s > 0.0 => Self::Low,
+            _ => Self::None,
+        }
+    }
+
+    /// A rating's severity word as CycloneDX and most scanners write it.
+    pub fn parse(word: &str) -> Option<Self> {
+        match word.to_ascii_lowercase().as_str() {
+            "none" => Some(Self::None),
+            "info" | "informational" => Some(Self::Info),
+            "low" => Some(Self::Low),
+            "medium" | "moderate" => Some(Self::Medium),
+            "high" | "important" => Some(Self::High),
+            "critical" => Some(Self::Critical),
+            "unknown" | "unrated" => Some(Self::Unrated),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One known vulnerability a scanner reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Vulnerability {
+    /// The advisory id as the scanner wrote it (CVE-…, GHSA-…, PYSEC-…).
+    pub id: String,
+    /// Other ids of the same advisory the document gives.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    pub severity: Severity,
+    /// The affected components: package URLs where the document has them, else
+    /// `name@version`, else the document's own reference.
+    #[serde(default)]
+    pub components: Vec<String>,
+}
+
+/// What an OpenVEX statement says of a vulnerability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VexStatus {
+    NotAffected,
+    Affected,
+    Fixed,
+    UnderInvestigation,
+}
+
+impl VexStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::NotAffected => "not_affected",
+            Self::Affected => "affected",
+            Self::Fixed => "fixed",
+            Self::UnderInvestigation => "under_investigation",
+        }
+    }
+}
+
+/// One OpenVEX statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct VexStatement {
+    /// The vulnerability's name (and any aliases given).
+    pub vulnerability: Vec<String>,
+    /// Products (package URLs) the statement is about; empty means the whole version.
+    #[serde(default)]
+    pub products: Vec<String>,
+    pub status: VexStatus,
+    /// For not_affected: one of OpenVEX's justification labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub justification: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impact_statement: Option<String>,
+}
+
+/// An OpenVEX document.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct VexSummary {
+    pub id: String,
+    pub author: String,
+    pub statements: Vec<VexStatement>,
+}
+
+/// An OpenAPI document.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ApiSummary {
+    /// `openapi` as written (3.0.x or 3.1.x).
+    pub openapi: String,
+    pub title: String,
+    pub api_version: String,
+    pub paths: u64,
+    pub operations: u64,
 }
 
 /// A verified attestation.
@@ -155,6 +318,10 @@ pub struct EvidenceSummary {
     pub sbom: Option<SbomSummary>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub attestation: Option<AttestationSummary>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub vex: Option<VexSummary>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub api: Option<ApiSummary>,
 }
 
 impl EvidenceSummary {
@@ -166,6 +333,8 @@ impl EvidenceSummary {
             coverage: None,
             sbom: None,
             attestation: None,
+            vex: None,
+            api: None,
         }
     }
 }

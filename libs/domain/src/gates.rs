@@ -73,6 +73,8 @@ pub enum Check {
     EvidenceComplete,
     AllTestsPassing,
     SastResultsClean,
+    /// No known vulnerability at or above the policy's severity, unless VEX answers it.
+    NoKnownVulnerabilities,
     TestCoverageThreshold,
     PerformanceBaselineMet,
     /// The chain verifies up to the newest signed checkpoint.
@@ -86,11 +88,12 @@ pub enum Check {
 
 impl Check {
     /// The checks run before a version becomes compliance_ready, in the order they run.
-    pub const BLOCKING: [Check; 8] = [
+    pub const BLOCKING: [Check; 9] = [
         Self::DependenciesCompliant,
         Self::EvidenceComplete,
         Self::AllTestsPassing,
         Self::SastResultsClean,
+        Self::NoKnownVulnerabilities,
         Self::TestCoverageThreshold,
         Self::PerformanceBaselineMet,
         Self::EvidenceChainValid,
@@ -111,6 +114,7 @@ impl Check {
             Self::EvidenceComplete => "evidence_complete",
             Self::AllTestsPassing => "all_tests_passing",
             Self::SastResultsClean => "sast_results_clean",
+            Self::NoKnownVulnerabilities => "no_known_vulnerabilities",
             Self::TestCoverageThreshold => "test_coverage_threshold",
             Self::PerformanceBaselineMet => "performance_baseline_met",
             Self::EvidenceChainValid => "evidence_chain_valid",
@@ -284,6 +288,9 @@ pub fn evaluate(check: Check, policy: &Policy, facts: &TargetFacts, requester: &
         Check::EvidenceComplete => evidence_complete(check, policy, facts, subject),
         Check::AllTestsPassing => all_tests_passing(check, policy, facts, subject),
         Check::SastResultsClean => sast_results_clean(check, policy, facts, subject),
+        Check::NoKnownVulnerabilities => {
+            vulnerabilities::no_known_vulnerabilities(check, policy, facts, subject)
+        }
         Check::TestCoverageThreshold => test_coverage_threshold(check, policy, facts, subject),
         Check::PerformanceBaselineMet => performance_baseline_met(check, policy, facts, subject),
         Check::EvidenceChainValid => evidence_chain_valid(check, policy, facts),
@@ -897,6 +904,7 @@ pub fn requirements_met(
     }
     let evidence_checks = [
         Check::EvidenceComplete,
+        Check::NoKnownVulnerabilities,
         Check::TestCoverageThreshold,
         Check::PerformanceBaselineMet,
         Check::EvidenceChainValid,
@@ -910,3 +918,4 @@ pub fn requirements_met(
 
 #[cfg(test)]
 pub(crate) mod tests;
+mod vulnerabilities;

@@ -3,7 +3,7 @@
 //! field and, where the file has one, the line.
 
 use crate::approval::ImpactLevel;
-use crate::evidence::EvidenceKind;
+use crate::evidence::{EvidenceKind, Severity};
 use crate::yaml;
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
@@ -96,6 +96,7 @@ pub struct Policy {
 pub struct Rules {
     pub all_tests_passing: Option<TestsRule>,
     pub sast_results_clean: Option<SastRule>,
+    pub no_known_vulnerabilities: Option<VulnerabilityRule>,
     pub test_coverage_threshold: Option<CoverageRule>,
     pub performance_baseline_met: Option<PerformanceRule>,
     pub evidence_chain_valid: bool,
@@ -114,6 +115,12 @@ pub struct SastRule {
     pub max_high: u64,
     /// No limit when absent.
     pub max_medium: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct VulnerabilityRule {
+    /// Known vulnerabilities rated this or worse (and unrated ones) fail the check.
+    pub fail_at: Severity,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -188,6 +195,7 @@ struct RawApprovalGate {
 struct RawRules {
     all_tests_passing: Option<RawTests>,
     sast_results_clean: Option<RawSast>,
+    no_known_vulnerabilities: Option<RawVulnerabilities>,
     test_coverage_threshold: Option<RawCoverage>,
     performance_baseline_met: Option<RawPerformance>,
     evidence_chain_valid: Option<RawToggle>,
@@ -223,6 +231,14 @@ struct RawSast {
     #[serde(default)]
     max_high: u64,
     max_medium: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVulnerabilities {
+    #[serde(default = "yes")]
+    enabled: bool,
+    fail_at: Option<Spanned<Severity>>,
 }
 
 #[derive(Deserialize)]
@@ -322,6 +338,28 @@ impl Policy {
                 max_medium: None,
             }),
         };
+        let vulnerabilities = match &r.no_known_vulnerabilities {
+            Some(v) if !v.enabled => None,
+            Some(v) => {
+                let fail_at = v.fail_at.as_ref().map_or(Severity::High, |s| {
+                    if matches!(s.value, Severity::None | Severity::Unrated) {
+                        err(
+                            "rules.no_known_vulnerabilities.fail_at",
+                            line_of(s),
+                            format!(
+                                "{} is not a threshold (info, low, medium, high or critical)",
+                                s.value
+                            ),
+                        );
+                    }
+                    s.value
+                });
+                Some(VulnerabilityRule { fail_at })
+            }
+            None => Some(VulnerabilityRule {
+                fail_at: Severity::High,
+            }),
+        };
         let coverage = match &r.test_coverage_threshold {
             Some(c) if !c.enabled => None,
             Some(c) => {
@@ -410,6 +448,7 @@ impl Policy {
             rules: Rules {
                 all_tests_passing: tests,
                 sast_results_clean: sast,
+                no_known_vulnerabilities: vulnerabilities,
                 test_coverage_threshold: coverage,
                 performance_baseline_met: performance,
                 evidence_chain_valid: r.evidence_chain_valid.as_ref().is_none_or(|t| t.enabled),

@@ -7,15 +7,19 @@
 //! whole document, several times its size, which the ingestion budget (peak under 4x the
 //! file) does not allow.
 
+mod openapi;
+pub mod openvex;
+mod sarif;
+mod sbom;
+
+pub use sarif::is_advisory_id;
+
 use crate::dsse::{self, TrustedKeys};
 use goose_domain::evidence::{
-    AttestationSummary, CoverageSummary, EvidenceKind, EvidenceSummary, SastSummary, SbomSummary,
-    TestSummary,
+    AttestationSummary, CoverageSummary, EvidenceKind, EvidenceSummary, TestSummary,
 };
 use quick_xml::events::{BytesStart, Event};
-use serde::de::IgnoredAny;
 use serde::Deserialize;
-use std::collections::{BTreeSet, HashMap};
 
 /// Why a file was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,7 +46,11 @@ fn malformed(kind: EvidenceKind, reason: impl Into<String>) -> FormatError {
 pub fn sniff(bytes: &[u8]) -> Option<EvidenceKind> {
     let head = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]);
     let has = |s: &str| head.contains(s);
-    if has("\"bomFormat\"") {
+    if has("openvex.dev/ns") {
+        Some(EvidenceKind::Openvex)
+    } else if has("\"openapi\"") || head.starts_with("openapi:") {
+        Some(EvidenceKind::Openapi)
+    } else if has("\"bomFormat\"") {
         Some(EvidenceKind::Cyclonedx)
     } else if has("\"spdxVersion\"") {
         Some(EvidenceKind::Spdx)
@@ -68,13 +76,15 @@ pub fn summarize(
     keys: &TrustedKeys,
 ) -> Result<EvidenceSummary, FormatError> {
     let result = match kind {
-        EvidenceKind::Sarif => sarif(bytes),
+        EvidenceKind::Sarif => sarif::sarif(bytes),
         EvidenceKind::Junit => junit(bytes),
         EvidenceKind::Lcov => lcov_file(bytes),
         EvidenceKind::Cobertura => cobertura(bytes),
-        EvidenceKind::Cyclonedx => cyclonedx(bytes),
-        EvidenceKind::Spdx => spdx(bytes),
+        EvidenceKind::Cyclonedx => sbom::cyclonedx(bytes),
+        EvidenceKind::Spdx => sbom::spdx(bytes),
         EvidenceKind::InToto => in_toto(bytes, keys),
+        EvidenceKind::Openvex => openvex::openvex(bytes),
+        EvidenceKind::Openapi => openapi::openapi(bytes),
     };
     result.map_err(|e| match (&e, sniff(bytes)) {
         (FormatError::Malformed { .. }, Some(detected)) if detected != kind => {
@@ -85,122 +95,6 @@ pub fn summarize(
         }
         _ => e,
     })
-}
-
-// --- SARIF 2.1.0 -----------------------------------------------------------------------
-
-#[derive(Deserialize)]
-struct SarifLog {
-    version: String,
-    runs: Vec<SarifRun>,
-}
-
-#[derive(Deserialize)]
-struct SarifRun {
-    tool: SarifTool,
-    #[serde(default)]
-    results: Vec<SarifResult>,
-}
-
-#[derive(Deserialize)]
-struct SarifTool {
-    driver: SarifDriver,
-}
-
-#[derive(Deserialize)]
-struct SarifDriver {
-    name: String,
-    #[serde(default)]
-    rules: Vec<SarifRule>,
-}
-
-#[derive(Deserialize)]
-struct SarifRule {
-    id: String,
-    #[serde(default, rename = "defaultConfiguration")]
-    default_configuration: Option<SarifConfig>,
-    #[serde(default)]
-    properties: Option<SarifProperties>,
-}
-
-#[derive(Deserialize)]
-struct SarifConfig {
-    #[serde(default)]
-    level: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct SarifProperties {
-    #[serde(default, rename = "security-severity")]
-    security_severity: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-struct SarifResult {
-    #[serde(default, rename = "ruleId")]
-    rule_id: Option<String>,
-    #[serde(default)]
-    level: Option<String>,
-    #[serde(default, rename = "message")]
-    _message: IgnoredAny,
-}
-
-/// Severity of a result: the rule's `security-severity` (CVSS, as GitHub code scanning reads
-/// it) when present, else the SARIF level (error → high, warning → medium, note → low).
-fn sarif(bytes: &[u8]) -> Result<EvidenceSummary, FormatError> {
-    let k = EvidenceKind::Sarif;
-    let log: SarifLog = serde_json::from_slice(bytes).map_err(|e| malformed(k, e.to_string()))?;
-    if log.version != "2.1.0" {
-        return Err(malformed(
-            k,
-            format!("version {:?}, expected 2.1.0", log.version),
-        ));
-    }
-    let mut s = SastSummary::default();
-    for run in &log.runs {
-        if !s.tools.contains(&run.tool.driver.name) {
-            s.tools.push(run.tool.driver.name.clone());
-        }
-        let rules: HashMap<&str, &SarifRule> = run
-            .tool
-            .driver
-            .rules
-            .iter()
-            .map(|r| (r.id.as_str(), r))
-            .collect();
-        for r in &run.results {
-            let rule = r.rule_id.as_deref().and_then(|id| rules.get(id));
-            let cvss = rule
-                .and_then(|r| r.properties.as_ref())
-                .and_then(|p| p.security_severity.as_ref())
-                .and_then(|v| {
-                    v.as_f64()
-                        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-                });
-            let level = r
-                .level
-                .as_deref()
-                .or_else(|| {
-                    rule.and_then(|r| r.default_configuration.as_ref())
-                        .and_then(|c| c.level.as_deref())
-                })
-                .unwrap_or("warning");
-            match (cvss, level) {
-                (Some(c), _) if c >= 9.0 => s.critical += 1,
-                (Some(c), _) if c >= 7.0 => s.high += 1,
-                (Some(c), _) if c >= 4.0 => s.medium += 1,
-                (Some(c), _) if c > 0.0 => s.low += 1,
-                (Some(_), _) => s.info += 1,
-                (None, "error") => s.high += 1,
-                (None, "warning") => s.medium += 1,
-                (None, "note") => s.low += 1,
-                (None, _) => s.info += 1,
-            }
-        }
-    }
-    let mut out = EvidenceSummary::new(k);
-    out.sast = Some(s);
-    Ok(out)
 }
 
 // --- XML helpers ---------------------------------------------------------------------------
@@ -420,147 +314,6 @@ fn lcov_file(bytes: &[u8]) -> Result<EvidenceSummary, FormatError> {
         lines_covered: hit,
         lines_total: found,
         line_percent: percent(hit, found),
-    });
-    Ok(out)
-}
-
-// --- CycloneDX JSON --------------------------------------------------------------------------
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CdxBom {
-    bom_format: String,
-    spec_version: String,
-    #[serde(default)]
-    components: Vec<CdxComponent>,
-    #[serde(default)]
-    vulnerabilities: Vec<CdxVulnerability>,
-}
-
-#[derive(Deserialize)]
-struct CdxComponent {
-    #[serde(default, rename = "bom-ref")]
-    bom_ref: Option<String>,
-    #[serde(default)]
-    components: Vec<CdxComponent>,
-}
-
-#[derive(Deserialize)]
-struct CdxVulnerability {
-    #[serde(default)]
-    affects: Vec<CdxAffects>,
-}
-
-#[derive(Deserialize)]
-struct CdxAffects {
-    #[serde(rename = "ref")]
-    reference: String,
-}
-
-fn count_components(cs: &[CdxComponent], refs: &mut BTreeSet<String>) -> u64 {
-    cs.iter()
-        .map(|c| {
-            if let Some(r) = &c.bom_ref {
-                refs.insert(r.clone());
-            }
-            1 + count_components(&c.components, refs)
-        })
-        .sum()
-}
-
-fn cyclonedx(bytes: &[u8]) -> Result<EvidenceSummary, FormatError> {
-    let k = EvidenceKind::Cyclonedx;
-    let bom: CdxBom = serde_json::from_slice(bytes).map_err(|e| malformed(k, e.to_string()))?;
-    if bom.bom_format != "CycloneDX" {
-        return Err(malformed(
-            k,
-            format!("bomFormat {:?}, expected CycloneDX", bom.bom_format),
-        ));
-    }
-    if !bom.spec_version.starts_with("1.") {
-        return Err(malformed(
-            k,
-            format!("specVersion {:?} is not 1.x", bom.spec_version),
-        ));
-    }
-    let mut refs = BTreeSet::new();
-    let components = count_components(&bom.components, &mut refs);
-    let vulnerable: BTreeSet<&str> = bom
-        .vulnerabilities
-        .iter()
-        .flat_map(|v| v.affects.iter().map(|a| a.reference.as_str()))
-        .filter(|r| refs.contains(*r))
-        .collect();
-    let mut out = EvidenceSummary::new(k);
-    out.sbom = Some(SbomSummary {
-        spec_version: bom.spec_version,
-        components,
-        vulnerable_components: vulnerable.len() as u64,
-    });
-    Ok(out)
-}
-
-// --- SPDX JSON -------------------------------------------------------------------------------
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SpdxDocument {
-    spdx_version: String,
-    #[serde(rename = "SPDXID")]
-    spdx_id: String,
-    #[serde(default)]
-    packages: Vec<SpdxPackage>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SpdxPackage {
-    #[serde(default)]
-    external_refs: Vec<SpdxExternalRef>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SpdxExternalRef {
-    reference_category: String,
-    reference_type: String,
-}
-
-/// Vulnerable packages: those with a SECURITY external reference of type `advisory`
-/// (SPDX 2.3 has no vulnerability section; advisories are how scanners annotate packages).
-fn spdx(bytes: &[u8]) -> Result<EvidenceSummary, FormatError> {
-    let k = EvidenceKind::Spdx;
-    let doc: SpdxDocument =
-        serde_json::from_slice(bytes).map_err(|e| malformed(k, e.to_string()))?;
-    if !doc.spdx_version.starts_with("SPDX-2.") {
-        return Err(malformed(
-            k,
-            format!("spdxVersion {:?}, expected SPDX-2.x", doc.spdx_version),
-        ));
-    }
-    if doc.spdx_id != "SPDXRef-DOCUMENT" {
-        return Err(malformed(
-            k,
-            format!("SPDXID {:?}, expected SPDXRef-DOCUMENT", doc.spdx_id),
-        ));
-    }
-    let vulnerable = doc
-        .packages
-        .iter()
-        .filter(|p| {
-            p.external_refs.iter().any(|r| {
-                r.reference_category
-                    .replace('_', "-")
-                    .eq_ignore_ascii_case("SECURITY")
-                    && r.reference_type.eq_ignore_ascii_case("advisory")
-            })
-        })
-        .count() as u64;
-    let mut out = EvidenceSummary::new(k);
-    out.sbom = Some(SbomSummary {
-        spec_version: doc.spdx_version,
-        components: doc.packages.len() as u64,
-        vulnerable_components: vulnerable,
     });
     Ok(out)
 }

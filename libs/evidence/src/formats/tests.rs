@@ -1,5 +1,5 @@
 use super::*;
-use goose_domain::evidence::EvidenceKind as K;
+use goose_domain::evidence::{EvidenceKind as K, Severity, VexStatus};
 
 fn none() -> TrustedKeys {
     TrustedKeys::new()
@@ -144,4 +144,195 @@ fn in_toto_statements_need_a_trusted_signature() {
     assert_eq!(a.subjects[0].1, format!("sha256:{}", "ab".repeat(32)));
     let e = summarize(K::InToto, &serde_json::to_vec(&env).unwrap(), &none()).unwrap_err();
     assert!(matches!(e, FormatError::Untrusted { .. }), "{e}");
+}
+
+#[test]
+fn cyclonedx_vulnerabilities_keep_their_ratings_and_components() {
+    // As pip-audit writes it (no ratings), and as Trivy/Grype do (ratings, purls).
+    let cdx = r#"{"bomFormat":"CycloneDX","specVersion":"1.4","components":[
+        {"bom-ref":"r1","name":"requests","version":"2.25.0","type":"library"},
+        {"bom-ref":"u1","name":"urllib3","version":"1.26.0","purl":"pkg:pypi/urllib3@1.26.0"}],
+      "vulnerabilities":[
+        {"id":"PYSEC-2023-74","affects":[{"ref":"r1"}]},
+        {"id":"CVE-2023-43804","references":[{"id":"GHSA-v845-jxx5-vc9f","source":{}}],
+         "ratings":[{"score":5.9,"method":"CVSSv31"},{"severity":"high","method":"other"}],
+         "affects":[{"ref":"u1"}]},
+        {"id":"CVE-2020-1","ratings":[{"severity":"unknown"},{"score":3.1}],"affects":[{"ref":"u1"}]}]}"#;
+    let s = summarize(K::Cyclonedx, cdx.as_bytes(), &none())
+        .unwrap()
+        .sbom
+        .unwrap();
+    let v = &s.vulnerabilities;
+    assert_eq!(v.len(), 3);
+    assert_eq!(
+        (v[0].id.as_str(), v[0].severity, v[0].components.clone()),
+        (
+            "PYSEC-2023-74",
+            Severity::Unrated,
+            vec!["requests@2.25.0".to_owned()]
+        )
+    );
+    assert_eq!(v[1].severity, Severity::High, "the highest rating counts");
+    assert_eq!(v[1].aliases, vec!["GHSA-v845-jxx5-vc9f"]);
+    assert_eq!(v[1].components, vec!["pkg:pypi/urllib3@1.26.0"]);
+    assert_eq!(
+        v[2].severity,
+        Severity::Low,
+        "a score without a word is banded"
+    );
+    let e = summarize(
+        K::Cyclonedx,
+        br#"{"bomFormat":"CycloneDX","specVersion":"1.4","vulnerabilities":[{"affects":[]}]}"#,
+        &none(),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("vulnerabilities[0] has no id"),
+        "{e}"
+    );
+}
+
+#[test]
+fn spdx_advisories_are_unrated_vulnerabilities() {
+    let spdx = r#"{"spdxVersion":"SPDX-2.3","SPDXID":"SPDXRef-DOCUMENT","packages":[
+        {"SPDXID":"SPDXRef-b","name":"b","versionInfo":"1.0","externalRefs":[
+          {"referenceCategory":"PACKAGE-MANAGER","referenceType":"purl","referenceLocator":"pkg:npm/b@1.0"},
+          {"referenceCategory":"SECURITY","referenceType":"advisory","referenceLocator":"https://nvd.nist.gov/vuln/detail/CVE-2021-9"}]}]}"#;
+    let s = summarize(K::Spdx, spdx.as_bytes(), &none())
+        .unwrap()
+        .sbom
+        .unwrap();
+    assert_eq!(s.vulnerabilities[0].id, "CVE-2021-9");
+    assert_eq!(s.vulnerabilities[0].severity, Severity::Unrated);
+    assert_eq!(s.vulnerabilities[0].components, vec!["pkg:npm/b@1.0"]);
+}
+
+#[test]
+fn sarif_advisory_results_are_vulnerabilities_not_code_findings() {
+    // Trivy's SARIF: the rule id is the CVE, the security-severity its CVSS score.
+    let doc = r#"{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"Trivy","rules":[
+        {"id":"CVE-2023-32681","properties":{"security-severity":"6.1"}},
+        {"id":"CVE-2024-0001","properties":{"security-severity":"9.8"}},
+        {"id":"py/sql-injection","properties":{"security-severity":"8.8"}}]}},
+      "results":[
+        {"ruleId":"CVE-2023-32681","message":{"text":"x"},"locations":[{"physicalLocation":{"artifactLocation":{"uri":"requirements.txt"}}}]},
+        {"ruleId":"CVE-2024-0001","message":{"text":"x"},"locations":[{"physicalLocation":{"artifactLocation":{"uri":"a.txt"}}}]},
+        {"ruleId":"CVE-2024-0001","message":{"text":"x"},"locations":[{"physicalLocation":{"artifactLocation":{"uri":"b.txt"}}}]},
+        {"ruleId":"py/sql-injection","message":{"text":"x"}}]}]}"#;
+    let s = summarize(K::Sarif, doc.as_bytes(), &none())
+        .unwrap()
+        .sast
+        .unwrap();
+    assert_eq!(
+        (s.critical, s.high, s.medium),
+        (0, 1, 0),
+        "only the code weakness"
+    );
+    assert_eq!(s.vulnerabilities.len(), 2);
+    assert_eq!(s.vulnerabilities[0].severity, Severity::Medium);
+    assert_eq!(s.vulnerabilities[1].severity, Severity::Critical);
+    assert_eq!(s.vulnerabilities[1].components, vec!["a.txt", "b.txt"]);
+}
+
+fn vex(statements: serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "@context": "https://openvex.dev/ns/v0.2.0",
+        "@id": "https://example.com/vex/1",
+        "author": "security@example.com",
+        "timestamp": "2026-12-01T10:00:00Z",
+        "version": 1,
+        "statements": statements,
+    }))
+    .unwrap()
+}
+
+#[test]
+fn openvex_documents_are_read_and_checked() {
+    let doc = vex(serde_json::json!([
+        {"vulnerability": {"name": "PYSEC-2023-74", "aliases": ["CVE-2023-32681"]},
+         "products": [{"@id": "pkg:pypi/requests@2.25.0"}],
+         "status": "not_affected", "justification": "vulnerable_code_not_in_execute_path"},
+        {"vulnerability": "CVE-1", "products": ["pkg:npm/x@1"], "status": "fixed"}
+    ]));
+    let v = summarize(K::Openvex, &doc, &none()).unwrap().vex.unwrap();
+    assert_eq!(v.author, "security@example.com");
+    assert_eq!(
+        v.statements[0].vulnerability,
+        vec!["PYSEC-2023-74", "CVE-2023-32681"]
+    );
+    assert_eq!(v.statements[0].products, vec!["pkg:pypi/requests@2.25.0"]);
+    assert_eq!(v.statements[1].status, VexStatus::Fixed);
+    for (statements, needle) in [
+        (
+            serde_json::json!([{"vulnerability": {"name": "X"}, "status": "not_affected"}]),
+            "statements[0].justification: a not_affected statement needs a justification",
+        ),
+        (
+            serde_json::json!([{"vulnerability": {"name": "X"}, "status": "not_affected", "justification": "trust me"}]),
+            "\"trust me\" is not one of component_not_present",
+        ),
+        (
+            serde_json::json!([{"vulnerability": {"name": "X"}, "status": "affected"}]),
+            "statements[0].action_statement",
+        ),
+        (
+            serde_json::json!([{"vulnerability": {"name": ""}, "status": "fixed"}]),
+            "statements[0].vulnerability.name: must not be empty",
+        ),
+        (
+            serde_json::json!([{"vulnerability": {"name": "X"}, "status": "maybe"}]),
+            "\"maybe\" is not one of",
+        ),
+        (serde_json::json!([]), "statements must not be empty"),
+    ] {
+        let e = summarize(K::Openvex, &vex(statements), &none()).unwrap_err();
+        assert!(e.to_string().contains(needle), "{e} / {needle}");
+    }
+    let cdx = br#"{"bomFormat":"CycloneDX","specVersion":"1.5","components":[]}"#;
+    let e = summarize(K::Openvex, cdx, &none()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "declared openvex but the file looks like cyclonedx"
+    );
+}
+
+#[test]
+fn openapi_documents_must_be_openapi_3() {
+    let json = r#"{"openapi":"3.1.0","info":{"title":"goose-rbac","version":"0.1.0"},
+      "paths":{"/v1/users":{"get":{"responses":{"200":{"description":"ok"}}},"post":{"responses":{"201":{"description":"ok"}}}}}}"#;
+    let a = summarize(K::Openapi, json.as_bytes(), &none())
+        .unwrap()
+        .api
+        .unwrap();
+    assert_eq!(
+        (a.title.as_str(), a.paths, a.operations),
+        ("goose-rbac", 1, 2)
+    );
+    let yaml = "openapi: 3.0.3\ninfo:\n  title: t\n  version: '1'\npaths:\n  /x:\n    get:\n      responses:\n        '200':\n          description: ok\n";
+    let a = summarize(K::Openapi, yaml.as_bytes(), &none())
+        .unwrap()
+        .api
+        .unwrap();
+    assert_eq!(a.openapi, "3.0.3");
+    for (doc, needle) in [
+        (
+            r#"{"swagger":"2.0","info":{"title":"t","version":"1"},"paths":{}}"#,
+            "openapi",
+        ),
+        (
+            r#"{"openapi":"2.0.0","info":{"title":"t","version":"1"}}"#,
+            "expected 3.0.x or 3.1.x",
+        ),
+        (
+            r#"{"openapi":"3.1.0","info":{"title":"","version":"1"}}"#,
+            "info.title",
+        ),
+        (
+            r#"{"openapi":"3.1.0","info":{"title":"t","version":"1"},"paths":{"x":{}}}"#,
+            "does not start with /",
+        ),
+    ] {
+        let e = summarize(K::Openapi, doc.as_bytes(), &none()).unwrap_err();
+        assert!(e.to_string().contains(needle), "{e} / {needle}");
+    }
 }

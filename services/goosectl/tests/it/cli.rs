@@ -1,13 +1,13 @@
 //! The real `goosectl` binary.
 
-use crate::support::{fill, goosectl, postgres_ledger, run};
+use crate::support::{fill, goosectl, postgres_ledger, repo_root, run, Dev};
 use goose_ledger::sqlite::SqliteBackend;
 use goose_ledger::LedgerReader;
 use std::io::{Read as _, Write as _};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn http_get(port: u16, path: &str) -> Option<String> {
+pub fn http_get(port: u16, path: &str) -> Option<String> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
@@ -341,79 +341,15 @@ fn usage_errors_are_clear() {
 /// checked offline.
 #[tokio::test]
 async fn dev_promotes_a_package_and_resumes_it_after_a_kill() {
-    struct KillOnDrop(std::process::Child);
-    impl Drop for KillOnDrop {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let data = tempfile::tempdir().unwrap();
-    let port = goose_testkit::free_port().unwrap();
-    let start = || {
-        KillOnDrop(
-            goosectl()
-                .arg("--data-dir")
-                .arg(data.path())
-                .args([
-                    "dev",
-                    "--listen",
-                    &format!("127.0.0.1:{port}"),
-                    "--checkpoint-interval",
-                    "1",
-                ])
-                .stdout(std::process::Stdio::null())
-                .spawn()
-                .unwrap(),
-        )
-    };
-    let up = || async {
-        goose_testkit::eventually(
-            Duration::from_secs(30),
-            "goosectl dev to answer",
-            || async { http_get(port, "/readyz").filter(|r| r.starts_with("HTTP/1.1 200")) },
-        )
-        .await
-        .unwrap();
-    };
-    let server = start();
-    up().await;
-    let url = format!("http://127.0.0.1:{port}");
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let cli = |token: &str| {
-        let mut c = goosectl();
-        c.env("GOOSE_URL", &url)
-            .env("GOOSE_TOKEN", token)
-            .arg("--data-dir")
-            .arg(data.path());
-        c
-    };
-    let (code, admin) = run(goosectl()
-        .env("GOOSE_URL", &url)
-        .args(["token", "--user", "admin", "--api-key-file"])
-        .arg(data.path().join("admin.api-key")));
-    assert_eq!(code, 0, "{admin}");
-    let admin = admin.trim().to_owned();
-    let mut tokens = Vec::new();
-    for (name, role) in [
-        ("olga", "operator"),
-        ("ada", "approver"),
-        ("audrey", "auditor"),
-    ] {
-        let (code, out) = run(cli(&admin).args(["user", "create", name, "--role", role]));
-        assert_eq!(code, 0, "{out}");
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        let key_file = data.path().join(format!("{name}.key"));
-        std::fs::write(&key_file, v["api_key"].as_str().unwrap()).unwrap();
-        let (code, t) = run(goosectl()
-            .env("GOOSE_URL", &url)
-            .args(["token", "--user", name, "--api-key-file"])
-            .arg(&key_file));
-        assert_eq!(code, 0, "{t}");
-        tokens.push(t.trim().to_owned());
-    }
-    let (olga, ada, audrey) = (tokens[0].clone(), tokens[1].clone(), tokens[2].clone());
-    let (code, out) = run(cli(&olga)
+    let mut dev = Dev::start().await;
+    let root = repo_root();
+    let (olga, ada, audrey) = (
+        dev.user("olga", "operator"),
+        dev.user("ada", "approver"),
+        dev.user("audrey", "auditor"),
+    );
+    let (code, out) = run(dev
+        .cli(&olga)
         .args(["service", "apply", "-f"])
         .arg(root.join("deploy/examples/services")));
     assert_eq!(code, 0, "{out}");
@@ -430,7 +366,8 @@ async fn dev_promotes_a_package_and_resumes_it_after_a_kill() {
             ("sarif", ev.join("clippy.sarif")),
             ("cyclonedx", ev.join("sbom.cdx.json")),
         ] {
-            let (code, out) = run(cli(&olga)
+            let (code, out) = run(dev
+                .cli(&olga)
                 .args([
                     "evidence",
                     "add",
@@ -445,7 +382,7 @@ async fn dev_promotes_a_package_and_resumes_it_after_a_kill() {
             assert_eq!(code, 0, "{out}");
         }
     }
-    let (code, out) = run(cli(&olga).args([
+    let (code, out) = run(dev.cli(&olga).args([
         "package",
         "create",
         "--version",
@@ -457,7 +394,9 @@ async fn dev_promotes_a_package_and_resumes_it_after_a_kill() {
     assert_eq!(code, 0, "{out}");
     let package = out.split_whitespace().nth(1).unwrap().to_owned();
     let (code, out) =
-        run(cli(&olga).args(["package", "promote", &package, "--reason", "quick start"]));
+        run(dev
+            .cli(&olga)
+            .args(["package", "promote", &package, "--reason", "quick start"]));
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("approval request"), "{out}");
     let promotion = out.split_whitespace().nth(1).unwrap().to_owned();
@@ -465,7 +404,7 @@ async fn dev_promotes_a_package_and_resumes_it_after_a_kill() {
         Duration::from_secs(20),
         "service-a waits for approval",
         || async {
-            let (_, out) = run(cli(&olga).args(["promotion", "status", &promotion]));
+            let (_, out) = run(dev.cli(&olga).args(["promotion", "status", &promotion]));
             out.contains("approval_granted: missing — awaiting approval")
                 .then_some(())
         },
@@ -473,19 +412,19 @@ async fn dev_promotes_a_package_and_resumes_it_after_a_kill() {
     .await
     .unwrap();
     // The operator cannot approve; the process dies mid-promotion.
-    let (code, out) = run(cli(&olga).args(["promotion", "approve", &promotion]));
+    let (code, out) = run(dev.cli(&olga).args(["promotion", "approve", &promotion]));
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("403"), "{out}");
-    let mut server = server;
-    server.0.kill().unwrap();
-    server.0.wait().unwrap();
-    drop(server);
-    let _server = start();
-    up().await;
+    dev.kill();
+    dev.up().await;
     let (code, out) =
-        run(cli(&ada).args(["promotion", "approve", &promotion, "--comment", "reviewed"]));
+        run(dev
+            .cli(&ada)
+            .args(["promotion", "approve", &promotion, "--comment", "reviewed"]));
     assert_eq!(code, 0, "{out}");
-    let (code, out) = run(cli(&olga).args(["promotion", "status", &promotion, "--watch"]));
+    let (code, out) = run(dev
+        .cli(&olga)
+        .args(["promotion", "status", &promotion, "--watch"]));
     assert_eq!(code, 1, "partially succeeded: {out}");
     let at = |needle: &str| {
         out.find(needle)
@@ -495,21 +434,24 @@ async fn dev_promotes_a_package_and_resumes_it_after_a_kill() {
     assert!(at("TargetPromoted      service-b@1.0.0") < at("TargetStarted       service-c@1.0.0"));
     assert!(out.contains("TargetFailed        service-c@1.0.0: test_coverage_threshold: below threshold: line coverage 40.00%"), "{out}");
 
-    let export = data.path().join("export");
+    let export = dev.data.path().join("export");
     // Proofs are the audit trail: an operator may not export them, an auditor may.
-    let (code, out) = run(cli(&olga)
+    let (code, out) = run(dev
+        .cli(&olga)
         .args(["package", "export", &package, "--out"])
         .arg(&export));
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("audit.read"), "{out}");
-    let (code, out) = run(cli(&audrey)
+    let (code, out) = run(dev
+        .cli(&audrey)
         .args(["package", "export", &package, "--out"])
         .arg(&export));
     assert_eq!(code, 0, "{out}");
 
     // The audit export holds the promotion that really ran, in both seed layouts.
-    let audit = data.path().join("audit-export");
-    let (code, out) = run(cli(&audrey)
+    let audit = dev.data.path().join("audit-export");
+    let (code, out) = run(dev
+        .cli(&audrey)
         .args(["evidence", "export", "--service", "service-a", "--out"])
         .arg(&audit));
     assert_eq!(code, 0, "{out}");
@@ -566,19 +508,21 @@ async fn dev_promotes_a_package_and_resumes_it_after_a_kill() {
     assert!(cited >= 4, "the evidence the gates cited: {cited}");
     let (_, log_key) = run(goosectl()
         .arg("--data-dir")
-        .arg(data.path())
+        .arg(dev.data.path())
         .args(["keys", "show"]));
-    let signer = goose_ledger::NoteKey::load(&data.path().join("keys/goosectl-dev.key"))
+    let signer = goose_ledger::NoteKey::load(&dev.data.path().join("keys/goosectl-dev.key"))
         .unwrap()
         .vkey();
-    let (code, out) = run(cli(&olga).args(["package", "verify"]).arg(&export).args([
-        "--log-key",
-        log_key.trim(),
-        "--signer-key",
-        &signer,
-    ]));
+    let (code, out) = run(dev
+        .cli(&olga)
+        .args(["package", "verify"])
+        .arg(&export)
+        .args(["--log-key", log_key.trim(), "--signer-key", &signer]));
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("OK: manifest"), "{out}");
-    let (code, out) = run(goosectl().arg("--data-dir").arg(data.path()).arg("verify"));
+    let (code, out) = run(goosectl()
+        .arg("--data-dir")
+        .arg(dev.data.path())
+        .arg("verify"));
     assert_eq!(code, 0, "{out}");
 }

@@ -6,4 +6,5 @@ mod chain_api;
 mod cli;
 mod support;
 mod third_party;
+mod vulnerabilities;
 mod witness;

@@ -90,3 +90,132 @@ pub async fn fill(ledger: &Ledger, n: u64) -> Vec<uuid::Uuid> {
     }
     ids
 }
+
+/// A `goosectl dev` process, killed when dropped.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `goosectl dev` on a data directory of its own, as the quick start runs it, with the
+/// admin's token.
+pub struct Dev {
+    pub data: tempfile::TempDir,
+    pub port: u16,
+    pub url: String,
+    pub admin: String,
+    server: Option<KillOnDrop>,
+}
+
+impl Dev {
+    pub async fn start() -> Dev {
+        let data = tempfile::tempdir().unwrap();
+        let port = goose_testkit::free_port().unwrap();
+        let mut dev = Dev {
+            url: format!("http://127.0.0.1:{port}"),
+            data,
+            port,
+            admin: String::new(),
+            server: None,
+        };
+        dev.up().await;
+        let (code, admin) = run(goosectl()
+            .env("GOOSE_URL", &dev.url)
+            .args(["token", "--user", "admin", "--api-key-file"])
+            .arg(dev.data.path().join("admin.api-key")));
+        assert_eq!(code, 0, "{admin}");
+        dev.admin = admin.trim().to_owned();
+        dev
+    }
+
+    /// Starts the server (again) and waits until it is ready.
+    pub async fn up(&mut self) {
+        self.server = Some(KillOnDrop(
+            goosectl()
+                .arg("--data-dir")
+                .arg(self.data.path())
+                .args([
+                    "dev",
+                    "--listen",
+                    &format!("127.0.0.1:{}", self.port),
+                    "--checkpoint-interval",
+                    "1",
+                ])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        ));
+        let port = self.port;
+        goose_testkit::eventually(
+            std::time::Duration::from_secs(30),
+            "goosectl dev to answer",
+            || async {
+                crate::cli::http_get(port, "/readyz").filter(|r| r.starts_with("HTTP/1.1 200"))
+            },
+        )
+        .await
+        .unwrap();
+    }
+
+    /// Kills the server (as a crash would).
+    pub fn kill(&mut self) {
+        if let Some(mut s) = self.server.take() {
+            s.0.kill().unwrap();
+            s.0.wait().unwrap();
+        }
+    }
+
+    /// goosectl as a client of this server, with `token`.
+    pub fn cli(&self, token: &str) -> Command {
+        let mut c = goosectl();
+        c.env("GOOSE_URL", &self.url)
+            .env("GOOSE_TOKEN", token)
+            .arg("--data-dir")
+            .arg(self.data.path());
+        c
+    }
+
+    /// Creates `name` with `role` through the CLI and returns a token for them.
+    pub fn user(&self, name: &str, role: &str) -> String {
+        let (code, out) = run(self
+            .cli(&self.admin)
+            .args(["user", "create", name, "--role", role]));
+        assert_eq!(code, 0, "{out}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let key_file = self.data.path().join(format!("{name}.key"));
+        std::fs::write(&key_file, v["api_key"].as_str().unwrap()).unwrap();
+        let (code, t) = run(goosectl()
+            .env("GOOSE_URL", &self.url)
+            .args(["token", "--user", name, "--api-key-file"])
+            .arg(&key_file));
+        assert_eq!(code, 0, "{t}");
+        t.trim().to_owned()
+    }
+
+    /// `goosectl evidence add` of one file.
+    pub fn evidence(&self, token: &str, service: &str, kind: &str, file: &Path) {
+        let (code, out) = run(self
+            .cli(token)
+            .args([
+                "evidence",
+                "add",
+                "--service",
+                service,
+                "--version",
+                "1.0.0",
+                "--kind",
+                kind,
+            ])
+            .arg(file));
+        assert_eq!(code, 0, "{kind}: {out}");
+    }
+}
+
+/// The repository's root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
