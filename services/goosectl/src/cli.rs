@@ -105,6 +105,11 @@ pub enum Command {
         #[command(subcommand)]
         command: PackageCommand,
     },
+    /// Audit exports: verify one offline.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Compliance state of service versions.
     Compliance {
         #[arg(long)]
@@ -157,11 +162,15 @@ pub enum PromotionCommand {
     Explain { id: String },
     /// Write the promotion's audit record in the seed's layouts (§3.4 per promotion, §3.1
     /// per service): request, validation (every gate with the facts it cites), outcome,
-    /// approval and, per promoted target, its signed verification summary. Needs audit.read.
+    /// approval and, per promoted target, its signed verification summary; each file beside
+    /// the tlog-proofs of the facts it states, with the signed index. Needs audit.read.
     Export {
         id: String,
         #[arg(long)]
         out: std::path::PathBuf,
+        /// Seconds to wait for a checkpoint that covers the newest stated fact.
+        #[arg(long, default_value_t = 120)]
+        wait_checkpoint: u64,
     },
     /// List promotions.
     List,
@@ -285,12 +294,32 @@ pub enum EvidenceCommand {
         #[arg(long)]
         service: Option<String>,
     },
-    /// Write the seed's audit layout for a service (specs, evidence by day, promotions).
+    /// Write the service's audit export (seed 001 §3.1 specs, evidence by day, promotions;
+    /// §3.4 per promotion), each file beside the tlog-proofs of the facts it states, with the
+    /// orchestrator's signed index. Needs audit.read. Check it with `goosectl audit verify`.
     Export {
         #[arg(long)]
         service: String,
         #[arg(long)]
         out: PathBuf,
+        /// Seconds to wait for a checkpoint that covers the newest stated fact.
+        #[arg(long, default_value_t = 120)]
+        wait_checkpoint: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check an audit export offline: the index's signature, every file's digest, no file
+    /// the index does not list, every stated fact's tlog-proof against the log's key.
+    Verify {
+        dir: PathBuf,
+        /// The log's verifier key (`goosectl keys show`), or @FILE.
+        #[arg(long)]
+        log_key: String,
+        /// The orchestrator's verifier key, or @FILE (default: the one in the export).
+        #[arg(long)]
+        signer_key: Option<String>,
     },
 }
 

@@ -2,6 +2,7 @@
 
 pub use goose_evidence_service::chain_api;
 mod api;
+mod audit;
 pub mod cli;
 mod commands;
 pub mod dev;
@@ -10,7 +11,7 @@ mod promote;
 pub mod trust;
 mod witness;
 
-use cli::{Cli, Command, DbCommand, EvidenceCommand, KeysCommand, ServiceCommand};
+use cli::{AuditCommand, Cli, Command, DbCommand, EvidenceCommand, KeysCommand, ServiceCommand};
 use std::process::ExitCode;
 
 /// Runs one command. `Ok(code)` carries verdicts (see [`trust::exit`]: a failed verification
@@ -79,8 +80,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             api::get_print(&cli.api, api::Svc::Evidence, &format!("/v1/evidence{q}")).await
         }
         Command::Evidence {
-            command: EvidenceCommand::Export { service, out },
-        } => api::evidence_export(&cli.api, &service, &out).await,
+            command:
+                EvidenceCommand::Export {
+                    service,
+                    out,
+                    wait_checkpoint,
+                },
+        } => {
+            let path = format!("/v1/audit/services/{service}/export");
+            audit::export(&cli.api, &path, &out, wait_checkpoint).await
+        }
+        Command::Audit {
+            command:
+                AuditCommand::Verify {
+                    dir,
+                    log_key,
+                    signer_key,
+                },
+        } => audit::verify(&dir, &log_key, signer_key.as_deref()),
         Command::User { command } => api::user(&cli.api, command).await,
         Command::Approval { command } => api::approval(&cli.api, command).await,
         Command::Promote(args) => promote::promote(&cli.api, &args).await,

@@ -265,7 +265,14 @@ pub async fn promotion(api: &Api, c: PromotionCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        PromotionCommand::Export { id, out } => crate::api::promotion_export(api, &id, &out).await,
+        PromotionCommand::Export {
+            id,
+            out,
+            wait_checkpoint,
+        } => {
+            let path = format!("/v1/audit/promotions/{id}/export");
+            crate::audit::export(api, &path, &out, wait_checkpoint).await
+        }
         PromotionCommand::List => print_json(&get(api, Svc::Orchestrator, "/v1/promotions").await?),
     }
 }
@@ -370,7 +377,11 @@ async fn manifest(api: &Api, id: &str, deadline: tokio::time::Instant) -> Result
 
 /// The inclusion proof of `event_id` in tlog-proof form, waiting up to `deadline` for a
 /// checkpoint to cover it.
-async fn proof_text(api: &Api, event_id: &str, deadline: tokio::time::Instant) -> Result<String> {
+pub(crate) async fn proof_text(
+    api: &Api,
+    event_id: &str,
+    deadline: tokio::time::Instant,
+) -> Result<String> {
     let mut told = false;
     loop {
         let resp = api
@@ -449,9 +460,21 @@ async fn export(api: &Api, id: &str, out: &Path, wait_secs: u64) -> Result<ExitC
 
 /// Checks one cited fact against its proof file; returns the checkpoint size it is proven in.
 fn check_fact(dir: &Path, fact: &Value, log_key: &goose_ledger::Vkey) -> Result<u64, String> {
+    let path = dir
+        .join("proofs")
+        .join(format!("{}.tlog-proof", s(fact, "id")));
+    check_fact_at(&path, fact, log_key).map(|(size, _)| size)
+}
+
+/// Checks a fact (`id`, `position`, `digest`) against the tlog-proof at `path` and the log's
+/// key; returns the checkpoint size it is proven in and the proven event's payload.
+pub(crate) fn check_fact_at(
+    path: &Path,
+    fact: &Value,
+    log_key: &goose_ledger::Vkey,
+) -> Result<(u64, Vec<u8>), String> {
     let id = s(fact, "id");
-    let path = dir.join("proofs").join(format!("{id}.tlog-proof"));
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let proof = TlogProof::parse(&text).map_err(|e| format!("{id}: {e}"))?;
     let extra = proof
         .extra
@@ -481,7 +504,7 @@ fn check_fact(dir: &Path, fact: &Value, log_key: &goose_ledger::Vkey) -> Result<
     let cp = proof
         .verify(log_key, &ev.digest)
         .map_err(|e| format!("{id}: {e}"))?;
-    Ok(cp.checkpoint.size)
+    Ok((cp.checkpoint.size, ev.payload.clone()))
 }
 
 fn verify(dir: &Path, log_key: &str, signer_key: Option<&str>) -> Result<ExitCode> {

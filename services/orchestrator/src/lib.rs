@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod approvals;
+pub mod audit;
 pub mod chain;
 pub mod cli;
 pub mod engine;

@@ -2,6 +2,7 @@
 //! handler.
 
 use crate::api::*;
+use crate::handlers::audit::{export_promotion, export_service};
 use crate::handlers::compliance::{demote, DemoteRequest, Demoted};
 use crate::handlers::packages::*;
 use crate::handlers::promotions::*;
@@ -37,6 +38,22 @@ pub(crate) fn api() -> Routes<AppState> {
     target_vsa,
 )
 .route(RouteSpec::get("/v1/promotions/{id}/explain", Access::Permission(Permission::AuditRead), "Every decision of a promotion as recorded, with the facts it read (event ids, positions, digests)"), explain)
+.route(
+    RouteSpec::get(
+        "/v1/audit/services/{service}/export",
+        Access::Permission(Permission::AuditRead),
+        "Audit export of a service (seed 001 §3.1 and §3.4 layouts): documents, evidence blob addresses, and an index of every file with the chain facts it states, DSSE-signed by the orchestrator",
+    ),
+    export_service,
+)
+.route(
+    RouteSpec::get(
+        "/v1/audit/promotions/{id}/export",
+        Access::Permission(Permission::AuditRead),
+        "Audit export of one promotion, every target, with its signed index",
+    ),
+    export_promotion,
+)
 .route(RouteSpec::get("/v1/compliance", Access::Permission(Permission::ServiceRead), "Compliance state of every service version (?service=NAME)"), compliance)
 .route(
     RouteSpec::post(

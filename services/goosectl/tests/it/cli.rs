@@ -38,6 +38,8 @@ async fn dev_serves_health_metrics_and_chain_then_stops_cleanly_on_ctrl_c() {
             .arg("--data-dir")
             .arg(data.path())
             .args(["dev", "--listen", &format!("127.0.0.1:{port}")])
+            // Exports wait for a checkpoint covering what they state.
+            .args(["--checkpoint-interval", "2"])
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap(),
@@ -169,6 +171,10 @@ async fn dev_serves_health_metrics_and_chain_then_stops_cleanly_on_ctrl_c() {
     assert!(out.contains("\"approved\""), "{out}");
     let export = data.path().join("export");
     let (code, out) = run(cli(Some(olga))
+        .args(["evidence", "export", "--service", "service-a", "--out"])
+        .arg(&export));
+    assert_eq!(code, 2, "the audit trail needs audit.read: {out}");
+    let (code, out) = run(cli(Some(&admin))
         .args(["evidence", "export", "--service", "service-a", "--out"])
         .arg(&export));
     assert_eq!(code, 0, "{out}");
@@ -382,6 +388,16 @@ async fn dev_promotes_a_package_and_resumes_it_after_a_kill() {
             assert_eq!(code, 0, "{out}");
         }
     }
+    // service-a's API description, as its build publishes it: here the dev server's own.
+    let api_doc = dev.data.path().join("openapi.json");
+    let body = reqwest::get(format!("{}/openapi.json", dev.url))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    std::fs::write(&api_doc, &body).unwrap();
+    dev.evidence(&olga, "service-a", "openapi", &api_doc);
     let (code, out) = run(dev.cli(&olga).args([
         "package",
         "create",
@@ -470,7 +486,7 @@ async fn dev_promotes_a_package_and_resumes_it_after_a_kill() {
         .as_array()
         .unwrap()
         .iter()
-        .filter_map(|v| v["gate"].as_str())
+        .filter_map(|v| v["event"]["gate"].as_str())
         .collect();
     for g in ["dependency_check", "evidence_collection", "approval_check"] {
         assert!(gates.contains(&g), "{g} in {validation}");
@@ -478,9 +494,9 @@ async fn dev_promotes_a_package_and_resumes_it_after_a_kill() {
     let vsa = read(svc.join(format!("promotions/{promotion}/vsa.dsse.json")));
     assert_eq!(vsa["payloadType"], "application/vnd.in-toto+json", "{vsa}");
     let approval = read(svc.join(format!("promotions/{promotion}/approval.json")));
-    assert_eq!(approval["status"], "approved", "{approval}");
+    assert_eq!(approval["request"]["status"], "approved", "{approval}");
     assert_eq!(
-        approval["approvers"],
+        approval["request"]["approvers"],
         serde_json::json!(["ada"]),
         "{approval}"
     );
@@ -489,6 +505,11 @@ async fn dev_promotes_a_package_and_resumes_it_after_a_kill() {
     assert!(
         !compliance["history"].as_array().unwrap().is_empty(),
         "{compliance}"
+    );
+    // api.yaml is the OpenAPI document submitted as evidence, byte for byte.
+    assert_eq!(
+        std::fs::read(svc.join("specs/1.0.0/api.yaml")).unwrap(),
+        body
     );
     let days: Vec<_> = std::fs::read_dir(audit.join("audit/promotions/service-a"))
         .unwrap()
@@ -501,9 +522,21 @@ async fn dev_promotes_a_package_and_resumes_it_after_a_kill() {
         "approval/approval.json",
     ] {
         assert!(per_promotion.join(f).exists(), "{f}");
+        let proofs = per_promotion.join(format!("{f}.proofs"));
+        assert!(
+            std::fs::read_dir(&proofs).unwrap().count() >= 1,
+            "a tlog-proof beside {f}"
+        );
     }
     let cited = std::fs::read_dir(per_promotion.join("evidence"))
         .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "json")
+        })
         .count();
     assert!(cited >= 4, "the evidence the gates cited: {cited}");
     let (_, log_key) = run(goosectl()
@@ -520,9 +553,146 @@ async fn dev_promotes_a_package_and_resumes_it_after_a_kill() {
         .args(["--log-key", log_key.trim(), "--signer-key", &signer]));
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("OK: manifest"), "{out}");
+    audit_exports_verify_offline_and_tampering_is_caught(
+        &dev,
+        &audrey,
+        &olga,
+        &promotion,
+        &audit,
+        log_key.trim(),
+        &signer,
+    );
     let (code, out) = run(goosectl()
         .arg("--data-dir")
         .arg(dev.data.path())
         .arg("verify"));
     assert_eq!(code, 0, "{out}");
+}
+
+/// The audit export checks offline; a changed file, a missing proof, an added file, a proof
+/// of another event, and an index signed by someone else are each caught.
+fn audit_exports_verify_offline_and_tampering_is_caught(
+    dev: &Dev,
+    auditor: &str,
+    operator: &str,
+    promotion: &str,
+    audit: &std::path::Path,
+    log_key: &str,
+    signer: &str,
+) {
+    let verify = |dir: &std::path::Path| {
+        run(goosectl().args(["audit", "verify"]).arg(dir).args([
+            "--log-key",
+            log_key,
+            "--signer-key",
+            signer,
+        ]))
+    };
+    let (code, out) = verify(audit);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("OK: audit export"), "{out}");
+    // One promotion's export, through the same API; an operator may not have it.
+    let one = dev.data.path().join("promotion-export");
+    let (code, out) = run(dev
+        .cli(operator)
+        .args(["promotion", "export", promotion, "--out"])
+        .arg(&one));
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("audit.read"), "{out}");
+    let (code, out) = run(dev
+        .cli(auditor)
+        .args(["promotion", "export", promotion, "--out"])
+        .arg(&one));
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = verify(&one);
+    assert_eq!(code, 0, "{out}");
+
+    let copy = |name: &str| {
+        let to = dev.data.path().join(name);
+        let (code, out) = run(std::process::Command::new("cp")
+            .arg("-r")
+            .arg(&one)
+            .arg(&to));
+        assert_eq!(code, 0, "{out}");
+        to
+    };
+    let svc =
+        |d: &std::path::Path| d.join(format!("audit/services/service-a/promotions/{promotion}"));
+    // A reworded decision.
+    let t = copy("t-edit");
+    let f = svc(&t).join("validation.json");
+    let text = std::fs::read_to_string(&f)
+        .unwrap()
+        .replacen("\"pass\"", "\"fail\"", 1);
+    std::fs::write(&f, text).unwrap();
+    let (code, out) = verify(&t);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("validation.json: SHA-256 differs from the signed index"),
+        "{out}"
+    );
+    // A proof removed.
+    let t = copy("t-proof");
+    let proofs = svc(&t).join("request.json.proofs");
+    let p = std::fs::read_dir(&proofs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::remove_file(&p).unwrap();
+    let (code, out) = verify(&t);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("request.json: "), "{out}");
+    // A proof of another event put in its place.
+    let t = copy("t-swap");
+    let dir = svc(&t);
+    let request_proof = std::fs::read_dir(dir.join("request.json.proofs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let other = std::fs::read_dir(dir.join("outcome.json.proofs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::copy(&other, &request_proof).unwrap();
+    let (code, out) = verify(&t);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("the proof is of event"), "{out}");
+    // A file slipped in.
+    let t = copy("t-extra");
+    std::fs::write(svc(&t).join("waiver.json"), b"{}").unwrap();
+    let (code, out) = verify(&t);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("waiver.json: not in the signed index"),
+        "{out}"
+    );
+    // An index re-signed by another key (the export's own signer.vkey swapped too).
+    let t = copy("t-resign");
+    let envelope: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(t.join("index.dsse.json")).unwrap()).unwrap();
+    use base64::Engine as _;
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(envelope["payload"].as_str().unwrap())
+        .unwrap();
+    let forger = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let forged = goose_evidence::dsse::sign(
+        "application/vnd.golden-goose.audit-index+json",
+        &payload,
+        "forger",
+        &forger,
+    );
+    std::fs::write(
+        t.join("index.dsse.json"),
+        serde_json::to_vec(&forged).unwrap(),
+    )
+    .unwrap();
+    let (code, out) = verify(&t);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAILED: index signature"), "{out}");
 }
