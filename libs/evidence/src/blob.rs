@@ -5,10 +5,10 @@
 //! backends: the filesystem (for `goosectl dev`) and PostgreSQL (for services), where a
 //! trigger refuses changes to stored content and early deletes.
 //!
-//! An S3 backend would map directly: `put` = `PutObject` with `If-None-Match: *` into a
-//! bucket with Object Lock in compliance mode and `x-amz-object-lock-retain-until-date` set
-//! to the retention date (so not even the account root can delete early); `get` =
-//! `GetObject`; `delete` is refused by S3 itself until the date.
+//! A third, [`s3::S3BlobStore`], keeps them in an S3 bucket with Object Lock in compliance
+//! mode (WORM): the retention is set on the write and S3 itself refuses an early delete.
+
+pub mod s3;
 
 use sqlx::PgPool;
 use std::path::{Path, PathBuf};

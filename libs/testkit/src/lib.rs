@@ -331,6 +331,48 @@ impl Drop for NatsServer {
     }
 }
 
+/// An S3-compatible server for tests: moto's server (PyPI `moto[server]`), which implements
+/// versioned buckets and Object Lock — it refuses deleting a locked version before its
+/// retention date and honours `If-None-Match: *` and default bucket retention (it does not
+/// refuse shortening a compliance-mode retention, which real S3 does).
+#[derive(Debug)]
+pub struct S3Server {
+    port: u16,
+    child: Child,
+}
+
+/// Access key and secret the test server accepts (moto accepts any).
+pub const S3_TEST_KEY: (&str, &str) = ("goose-test", "goose-test-secret");
+
+impl S3Server {
+    pub fn start() -> Result<Self> {
+        let python = python_env(&["moto[server]==5.2.5"])?;
+        let bin = python.with_file_name("moto_server");
+        let port = free_port()?;
+        let child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        watchdog(&format!("pkill -f 'moto_server -H 127.0.0.1 -p {port}'"))?;
+        wait_for_port(port, "moto_server", Duration::from_secs(30))?;
+        Ok(Self { port, child })
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Polls `check` until it returns `Some`, or fails after `timeout` with `what`. Use this
 /// instead of sleeping.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> Result<T>
