@@ -103,12 +103,36 @@ async fn promotions_across_processes() {
     let nats = goose_testkit::nats().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    // Evidence files live in an S3 bucket with Object Lock (WORM), on an S3 server of the
+    // test's own.
+    let s3 = goose_testkit::S3Server::start().unwrap();
+    let (key_id, secret) = goose_testkit::S3_TEST_KEY;
+    let bucket = goose_evidence::blob::s3::S3Config {
+        bucket: "goose-e2e".into(),
+        endpoint: Some(s3.endpoint()),
+        region: "us-east-1".into(),
+        access_key_id: key_id.into(),
+        secret_access_key: secret.into(),
+        prefix: "evidence".into(),
+    };
+    goose_evidence::blob::s3::S3BlobStore::create_bucket(bucket.clone(), 1)
+        .await
+        .unwrap();
     let env = Env {
         db: db.url.clone(),
         nats: nats.url.clone(),
         stream: nats.stream.clone(),
         prefix: nats.subject_prefix.clone(),
         dir: d.to_owned(),
+        vars: [
+            ("AWS_ENDPOINT_URL", s3.endpoint()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID", key_id.into()),
+            ("AWS_SECRET_ACCESS_KEY", secret.into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect(),
     };
     // Every key exists before the services start, so the orchestrators can be told which
     // service keys to trust and the log's checkpoint key.
@@ -153,6 +177,8 @@ async fn promotions_across_processes() {
             // No periodic checkpoint during the test: the gates' own requests must get them
             // (a gate passes only on facts a verified checkpoint covers).
             "--checkpoint-interval=3600".into(),
+            "--blob-store=s3://goose-e2e/evidence".into(),
+            "--blob-stats-interval=1".into(),
         ],
     );
     let orchestrator = |port: u16, key_file: &str, rbac_port: u16| -> Proc {
@@ -242,6 +268,79 @@ async fn promotions_across_processes() {
         submit(&e, &olga, svc, "sarif", &ev.join("clippy.sarif")).await;
         submit(&e, &olga, svc, "cyclonedx", &ev.join("sbom.cdx.json")).await;
     }
+    // The files are in the WORM bucket; every download is recorded (who, which, when), and
+    // only auditors read that record.
+    let junit = submit(
+        &e,
+        &olga,
+        "service-a",
+        "junit",
+        &ev.join("passing").join("junit.xml"),
+    )
+    .await;
+    let digest = junit["digest"].as_str().unwrap().to_owned();
+    let (s, bytes) = e
+        .raw(
+            "GET",
+            &format!("/v1/blobs/{digest}"),
+            &ada,
+            "application/octet-stream",
+            vec![],
+        )
+        .await;
+    assert_eq!(s, 200, "{bytes}");
+    let (s, _) = e
+        .call(
+            "GET",
+            &format!("/v1/blobs/{digest}/downloads"),
+            Some(&olga),
+            None,
+        )
+        .await;
+    assert_eq!(s, 403, "the download record is the audit trail");
+    let (s, downloads) = e
+        .call(
+            "GET",
+            &format!("/v1/blobs/{digest}/downloads"),
+            Some(&audrey),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{downloads}");
+    assert_eq!(downloads[0]["by"], "ada", "{downloads}");
+    assert!(
+        downloads[0]["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == &junit["id"]),
+        "{downloads}"
+    );
+    let worm = goose_evidence::blob::s3::S3BlobStore::connect(bucket)
+        .await
+        .unwrap();
+    assert_eq!(
+        worm.force_delete_version(&digest).await.unwrap().as_u16(),
+        403,
+        "the bucket refuses deleting a retained file, even to its owner"
+    );
+    goose_testkit::eventually(Duration::from_secs(20), "the WORM metrics", || async {
+        let (_, m) = e.call("GET", "/metrics", None, None).await;
+        let m = m.as_str().map(str::to_owned).unwrap_or_default();
+        m.lines()
+            .find(|l| l.starts_with("goose_worm_objects{backend=\"s3\"}"))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .filter(|n| *n >= 4.0)
+            .map(|_| {
+                assert!(
+                    m.contains("goose_worm_retention_horizon_timestamp_seconds{backend=\"s3\"}"),
+                    "{m}"
+                )
+            })
+    })
+    .await
+    .unwrap();
+
     // The orchestrators learn the catalog and the evidence from the events.
     for o in [&oa, &ob] {
         sees_catalog_and_evidence(o, &olga).await;

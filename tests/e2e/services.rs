@@ -22,6 +22,7 @@ async fn three_services_as_processes() {
         stream: nats.stream.clone(),
         prefix: nats.subject_prefix.clone(),
         dir: dir.path().to_owned(),
+        vars: vec![],
     };
 
     // The token key exists before rbac starts so the others can be given its vkey.

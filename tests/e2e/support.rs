@@ -165,6 +165,8 @@ pub struct Env {
     pub stream: String,
     pub prefix: String,
     pub dir: std::path::PathBuf,
+    /// Extra environment of every service (e.g. the S3 endpoint and credentials).
+    pub vars: Vec<(String, String)>,
 }
 
 /// Starts a service binary on `port`, its key in the test's folder.
@@ -182,6 +184,7 @@ pub fn spawn(env: &Env, bin: &'static str, port: u16, extra: &[String]) -> Proc 
         // Every service seals its commits for the log whose key is named so.
         .env("GOOSE_LOG_ORIGIN", E2E_LOG_ORIGIN)
         .env("RUST_LOG", "warn")
+        .envs(env.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .args(extra)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::inherit());

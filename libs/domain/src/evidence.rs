@@ -360,16 +360,39 @@ pub struct EvidenceRecord {
     pub retain_until: OffsetDateTime,
 }
 
+/// A download of a stored evidence file: who, which, when (seed 003: access to the WORM store
+/// is audited). Recorded before the bytes are served; a download that cannot be recorded is
+/// refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BlobDownload {
+    /// SHA3-256 of the file (its address).
+    pub digest: String,
+    pub by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    pub at: OffsetDateTime,
+    /// The evidence records with these bytes.
+    pub records: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "PascalCase")]
 pub enum EvidenceEvent {
     EvidenceAccepted(EvidenceRecord),
+    BlobDownloaded(BlobDownload),
 }
 
 impl EvidenceEvent {
     pub fn event_type(&self) -> &'static str {
         match self {
             Self::EvidenceAccepted(_) => "EvidenceAccepted",
+            Self::BlobDownloaded(_) => "BlobDownloaded",
         }
+    }
+
+    /// The stream of a file's downloads (`evidence/download:<digest>`; evidence files are
+    /// `evidence/<service>@<version>`).
+    pub fn download_stream(digest: &str) -> String {
+        format!("download:{digest}")
     }
 }

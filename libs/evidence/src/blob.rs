@@ -54,9 +54,26 @@ pub struct Stored {
     pub created: bool,
 }
 
+/// What a store holds, for its metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlobStats {
+    pub objects: u64,
+    pub bytes: u64,
+    /// When the oldest object was written.
+    pub oldest_write: Option<OffsetDateTime>,
+    /// The earliest retention date among the objects: nothing can be deleted before it.
+    pub earliest_retention: Option<OffsetDateTime>,
+}
+
 /// Where evidence files live.
 #[async_trait::async_trait]
 pub trait BlobStore: Send + Sync + std::fmt::Debug {
+    /// Counts what the store holds, where the backend can say (the WORM store does).
+    async fn stats(&self) -> Result<Option<BlobStats>> {
+        Ok(None)
+    }
+    /// A short name of the backend, for logs and metrics labels.
+    fn backend(&self) -> &'static str;
     /// Stores `bytes` (if new) and keeps them at least until `retain_until` (a later date
     /// extends the retention; an earlier one never shortens it).
     async fn put(&self, bytes: &[u8], retain_until: OffsetDateTime) -> Result<Stored>;
@@ -118,6 +135,10 @@ impl FsBlobStore {
 
 #[async_trait::async_trait]
 impl BlobStore for FsBlobStore {
+    fn backend(&self) -> &'static str {
+        "filesystem"
+    }
+
     async fn put(&self, bytes: &[u8], retain_until: OffsetDateTime) -> Result<Stored> {
         let digest = crate::digest(bytes);
         let this = self.clone();
@@ -320,6 +341,10 @@ impl PgBlobStore {
 
 #[async_trait::async_trait]
 impl BlobStore for PgBlobStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
     async fn put(&self, bytes: &[u8], retain_until: OffsetDateTime) -> Result<Stored> {
         let digest = crate::digest(bytes);
         let exists: Option<i32> =

@@ -42,6 +42,15 @@ pub struct Cli {
         value_delimiter = ','
     )]
     attestation_vkeys: Vec<String>,
+    /// Where evidence files are kept: `postgres` (this service's database, write-once by
+    /// trigger) or `s3://BUCKET[/PREFIX]`, a bucket with S3 Object Lock: retention set on
+    /// each write in compliance mode (endpoint, region and credentials from `AWS_ENDPOINT_URL`,
+    /// `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`).
+    #[arg(long, env = "GOOSE_BLOB_STORE", default_value = "postgres")]
+    blob_store: String,
+    /// Seconds between counts of the blob store for its metrics (S3).
+    #[arg(long, env = "GOOSE_BLOB_STATS_INTERVAL", default_value_t = 60)]
+    blob_stats_interval: u64,
 }
 
 /// Runs the service until SIGINT/SIGTERM.
@@ -65,10 +74,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let database_url = cli.service.database_url.clone();
     let interval = Duration::from_secs(cli.checkpoint_interval.max(1));
     goose_platform::run_service("goose-evidence", &cli.service, |platform| async move {
-        let pool = sqlx::PgPool::connect(&database_url)
+        let blobs = crate::worm::open(&cli.blob_store, &database_url)
             .await
-            .context("connecting the blob store")?;
-        let blobs = Arc::new(goose_evidence::blob::PgBlobStore::connect(pool).await?);
+            .with_context(|| format!("opening the blob store {}", cli.blob_store))?;
+        crate::worm::spawn_stats(
+            &platform,
+            blobs.clone(),
+            Duration::from_secs(cli.blob_stats_interval.max(1)),
+        );
         let config = crate::EvidenceConfig {
             blobs,
             attestation_keys,

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use goose_domain::catalog::ServiceName;
 use goose_domain::evidence::EvidenceKind;
-use goose_domain::evidence::{EvidenceEvent, EvidenceRecord};
+use goose_domain::evidence::{BlobDownload, EvidenceEvent, EvidenceRecord};
 use goose_evidence::blob;
 use goose_evidence::formats;
 use goose_ledger::aggregate::{self};
@@ -250,10 +250,81 @@ pub(crate) async fn get_record(
 
 pub(crate) async fn get_blob(
     State(s): State<AppState>,
+    caller: Caller,
     Path(digest): Path<String>,
 ) -> Result<Response, Problem> {
     let bytes = s.config.blobs.get(&digest).await.map_err(blob_problem)?;
+    // Who read which file, when: recorded before the bytes leave; unrecorded, they do not.
+    let records: Vec<String> = s
+        .views()
+        .records
+        .values()
+        .filter(|r| r.digest == digest)
+        .map(|r| r.id.clone())
+        .collect();
+    let event = EvidenceEvent::BlobDownloaded(BlobDownload {
+        digest: digest.clone(),
+        by: caller.user.clone(),
+        at: OffsetDateTime::now_utc(),
+        records,
+    });
+    aggregate::execute::<EvidenceAgg, std::convert::Infallible>(
+        &s.platform.ledger,
+        &EvidenceEvent::download_stream(&digest),
+        &Metadata::now(caller.user.clone()),
+        |_| Ok(vec![event.clone()]),
+    )
+    .await
+    .map_err(|e| {
+        tracing::error!(digest = %digest, user = %caller.user, error = %e, "a download could not be recorded; refused");
+        Problem::unavailable(format!(
+            "the download of {digest} could not be recorded, so it is refused: {e}"
+        ))
+    })?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+/// Every recorded download of the file `digest`, oldest first, with its event's position.
+pub(crate) async fn blob_downloads(
+    State(s): State<AppState>,
+    Path(digest): Path<String>,
+) -> Result<Json<Vec<serde_json::Value>>, Problem> {
+    if digest.len() != 64
+        || !digest
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    {
+        return Err(Problem::bad_request(format!(
+            "invalid digest {digest:?}: expected 64 lowercase hex characters"
+        )));
+    }
+    let stream = goose_ledger::StreamId::new(
+        goose_domain::streams::EVIDENCE,
+        EvidenceEvent::download_stream(&digest),
+    )
+    .map_err(|e| goose_platform::ledger_problem(&e))?;
+    let events = s
+        .platform
+        .ledger
+        .read_stream(&stream, 1, u32::MAX)
+        .await
+        .map_err(|e| goose_platform::ledger_problem(&e))?;
+    Ok(Json(
+        events
+            .iter()
+            .filter_map(|ev| match goose_platform::decoded::<EvidenceEvent>(ev)? {
+                EvidenceEvent::BlobDownloaded(d) => Some(serde_json::json!({
+                    "position": ev.position,
+                    "event_id": ev.event_id.to_string(),
+                    "digest": d.digest,
+                    "by": d.by,
+                    "at": d.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                    "records": d.records,
+                })),
+                EvidenceEvent::EvidenceAccepted(_) => None,
+            })
+            .collect(),
+    ))
 }
 
 pub(crate) async fn checkpoint_now(

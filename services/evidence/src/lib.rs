@@ -16,6 +16,7 @@ pub mod grpc;
 mod handlers;
 mod routes;
 pub mod views;
+pub mod worm;
 
 pub use routes::{openapi, routes};
 use views::Views;
@@ -59,11 +60,12 @@ impl Aggregate for EvidenceAgg {
     const TYPE: &'static str = streams::EVIDENCE;
     type Event = EvidenceEvent;
     fn apply(&mut self, e: &EvidenceEvent) {
-        let EvidenceEvent::EvidenceAccepted(r) = e;
-        self.0.push(r.clone());
+        if let EvidenceEvent::EvidenceAccepted(r) = e {
+            self.0.push(r.clone());
+        }
     }
-    fn event_type(_: &EvidenceEvent) -> &'static str {
-        "EvidenceAccepted"
+    fn event_type(e: &EvidenceEvent) -> &'static str {
+        e.event_type()
     }
 }
 

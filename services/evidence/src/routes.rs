@@ -3,7 +3,7 @@
 
 use crate::handlers::*;
 use crate::{chain_api, AppState};
-use goose_domain::evidence::{EvidenceKind, EvidenceRecord, EvidenceSummary};
+use goose_domain::evidence::{BlobDownload, EvidenceKind, EvidenceRecord, EvidenceSummary};
 use goose_domain::rbac::Permission;
 use goose_runtime::routes::{Access, RouteSpec, Routes};
 
@@ -15,6 +15,15 @@ pub(crate) fn api() -> Routes<AppState> {
 .route(RouteSpec::get("/v1/evidence", Access::Permission(Permission::EvidenceRead), "List evidence (?service=&version=)"), list)
 .route(RouteSpec::get("/v1/evidence/{id}", Access::Permission(Permission::EvidenceRead), "One evidence record").returns("EvidenceRecord"), get_record)
 .route(RouteSpec::get("/v1/blobs/{digest}", Access::Permission(Permission::EvidenceRead), "An evidence file by its SHA3-256 digest"), get_blob)
+.route(
+    RouteSpec::get(
+        "/v1/blobs/{digest}/downloads",
+        Access::Permission(Permission::AuditRead),
+        "Who downloaded an evidence file, and when (each download is recorded on the chain before the bytes are served)",
+    )
+    .returns("BlobDownload"),
+    blob_downloads,
+)
 .route(RouteSpec::post("/v1/chain/checkpoints", Access::Permission(Permission::ChainCheckpoint), "Sign a checkpoint of the chain now"), checkpoint_now)
 }
 
@@ -26,7 +35,7 @@ pub fn routes() -> Vec<RouteSpec> {
 /// The OpenAPI document of this service.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     #[derive(utoipa::OpenApi)]
-    #[openapi(components(schemas(EvidenceRecord, EvidenceSummary, EvidenceKind)))]
+    #[openapi(components(schemas(EvidenceRecord, EvidenceSummary, EvidenceKind, BlobDownload)))]
     struct Doc;
     goose_runtime::openapi::document(
         "Golden Goose evidence",

@@ -15,7 +15,7 @@
 //! The bucket must have Object Lock enabled (checked at connect; [`S3BlobStore::create_bucket`]
 //! makes one, with a default compliance retention, for development and tests).
 
-use super::{check_digest, BlobStore, Error, Result, Stored};
+use super::{check_digest, BlobStats, BlobStore, Error, Result, Stored};
 use base64::Engine as _;
 use md5::Digest as _;
 use object_store::aws::{AmazonS3, AmazonS3Builder, AwsAuthorizer, AwsCredential};
@@ -69,17 +69,6 @@ impl S3Config {
             None => format!("https://s3.{}.amazonaws.com/{}", self.region, self.bucket),
         }
     }
-}
-
-/// What the store holds (for its metrics).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct WormStats {
-    pub objects: u64,
-    pub bytes: u64,
-    /// When the oldest object was written.
-    pub oldest_write: Option<OffsetDateTime>,
-    /// The earliest retention date among the objects: nothing can be deleted before it.
-    pub earliest_retention: Option<OffsetDateTime>,
 }
 
 /// Blobs in an S3 bucket with Object Lock in compliance mode.
@@ -325,7 +314,7 @@ impl S3BlobStore {
     }
 
     /// Counts the objects, their bytes, the oldest write and the earliest retention date.
-    pub async fn stats(&self) -> Result<WormStats> {
+    pub async fn count(&self) -> Result<BlobStats> {
         use futures::TryStreamExt as _;
         let prefix = ObjectPath::from(self.config.prefix.as_str());
         let objects: Vec<object_store::ObjectMeta> = self
@@ -334,7 +323,7 @@ impl S3BlobStore {
             .try_collect()
             .await
             .map_err(io)?;
-        let mut s = WormStats {
+        let mut s = BlobStats {
             objects: objects.len() as u64,
             bytes: objects.iter().map(|o| o.size).sum(),
             oldest_write: objects
@@ -379,6 +368,14 @@ impl S3BlobStore {
 
 #[async_trait::async_trait]
 impl BlobStore for S3BlobStore {
+    fn backend(&self) -> &'static str {
+        "s3"
+    }
+
+    async fn stats(&self) -> Result<Option<BlobStats>> {
+        self.count().await.map(Some)
+    }
+
     async fn put(&self, bytes: &[u8], retain_until: OffsetDateTime) -> Result<Stored> {
         let digest = crate::digest(bytes);
         if let Some(lock) = self.lock(&digest).await? {

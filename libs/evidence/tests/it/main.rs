@@ -144,7 +144,7 @@ mod s3 {
 
         // A later retention extends it.
         store.put(&bytes, now + Duration::days(60)).await.unwrap();
-        let s = store.stats().await.unwrap();
+        let s = store.stats().await.unwrap().unwrap();
         assert_eq!((s.objects, s.bytes), (1, bytes.len() as u64));
         let earliest = s.earliest_retention.unwrap();
         assert!((earliest - (now + Duration::days(60))).abs() < Duration::seconds(2));
