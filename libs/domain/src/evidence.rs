@@ -375,6 +375,9 @@ pub struct BlobDownload {
     pub records: Vec<String>,
 }
 
+// Events are decoded one at a time and never kept in bulk as this enum: boxing the record
+// would only add an allocation per event.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "PascalCase")]
 pub enum EvidenceEvent {
