@@ -258,6 +258,7 @@ pub async fn measure_ingest(
             log_key: Arc::new(goose_ledger::NoteKey::generate("bench.test/log")?),
             checkpoint_interval: Duration::from_secs(3600),
             checkpoint_dir: None,
+            checkpoint_archive: None,
             witnesses: Vec::new(),
             witness_threshold: 0,
         },

@@ -101,6 +101,7 @@ impl System {
                 log_key: log_key.clone(),
                 checkpoint_interval: Duration::from_secs(1),
                 checkpoint_dir: None,
+                checkpoint_archive: None,
                 witnesses: Vec::new(),
                 witness_threshold: 0,
             },

@@ -826,8 +826,38 @@ async fn promotions_across_processes() {
         "PackageCreated",
         "PackageManifestSigned",
         "VersionDemoted",
+        "BlobDownloaded",
     ] {
         assert!(report["types"][ty].as_u64() > Some(0), "{ty}: {report}");
+    }
+
+    // Every checkpoint the evidence service signed is also kept in the WORM bucket.
+    use object_store::ObjectStore as _;
+    let bucket = object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name("goose-e2e")
+        .with_region("us-east-1")
+        .with_endpoint(s3.endpoint())
+        .with_allow_http(true)
+        .with_access_key_id(key_id)
+        .with_secret_access_key(secret)
+        .build()
+        .unwrap();
+    let kept: Vec<_> =
+        futures::TryStreamExt::try_collect::<Vec<_>>(bucket.list(Some(&"checkpoints".into())))
+            .await
+            .unwrap();
+    assert!(!kept.is_empty(), "checkpoints in the bucket");
+    let vkey = goose_ledger::Vkey::parse(&log_vkey).unwrap();
+    for o in &kept {
+        let note = bucket
+            .get(&o.location)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        goose_ledger::SignedCheckpoint::verify(std::str::from_utf8(&note).unwrap(), &vkey)
+            .unwrap_or_else(|e| panic!("{}: {e}", o.location));
     }
 
     // The whole history verifies with every service's key.

@@ -253,6 +253,7 @@ pub async fn serve_in_process(s: InProcess) -> (Http, String) {
             log_key: s.log_key.clone(),
             checkpoint_interval: Duration::from_secs(3600),
             checkpoint_dir: None,
+            checkpoint_archive: None,
             witnesses: Vec::new(),
             witness_threshold: 0,
         },

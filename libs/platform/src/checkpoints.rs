@@ -115,6 +115,16 @@ impl WitnessClient {
     }
 }
 
+/// A write-once store that keeps every checkpoint too (the WORM bucket): what it holds cannot
+/// be deleted before its retention date, not even by the database's or the bucket's owner.
+#[async_trait::async_trait]
+pub trait CheckpointArchive: Send + Sync + std::fmt::Debug {
+    /// Keeps `note` under `name` (never replacing an object of that name).
+    async fn keep(&self, name: &str, note: &[u8]) -> Result<()>;
+    /// The sink's label in metrics.
+    fn label(&self) -> &'static str;
+}
+
 /// Signs checkpoints and publishes them to witnesses, the ledger and the sinks.
 #[derive(Debug, Clone)]
 pub struct CheckpointPublisher {
@@ -122,6 +132,7 @@ pub struct CheckpointPublisher {
     log_key: Arc<NoteKey>,
     log_vkey: Vkey,
     dir: Option<PathBuf>,
+    archive: Option<Arc<dyn CheckpointArchive>>,
     witnesses: Arc<Vec<WitnessClient>>,
     policy: WitnessPolicy,
     http: reqwest::Client,
@@ -132,6 +143,8 @@ pub struct CheckpointPublisher {
 pub struct PublishConfig {
     /// A directory of write-once files, one per checkpoint.
     pub dir: Option<PathBuf>,
+    /// A write-once object store, one object per checkpoint.
+    pub archive: Option<Arc<dyn CheckpointArchive>>,
     pub witnesses: Vec<WitnessClient>,
     /// How many of the witnesses must cosign for a checkpoint to count as witnessed.
     pub threshold: usize,
@@ -156,6 +169,7 @@ impl CheckpointPublisher {
             log_key,
             log_vkey,
             dir: config.dir,
+            archive: config.archive,
             witnesses: Arc::new(config.witnesses),
             policy,
             http: reqwest::Client::new(),
@@ -202,6 +216,12 @@ impl CheckpointPublisher {
                 tracing::error!(dir = %dir.display(), error = %format!("{e:#}"), "checkpoint sink write failed");
             }
         }
+        if let Some(archive) = &self.archive {
+            if let Err(e) = archive.keep(&object_name(&cp), cp.note.as_bytes()).await {
+                metrics::counter!(telemetry::SINK_FAILURES, "sink" => archive.label()).increment(1);
+                tracing::error!(sink = archive.label(), error = %format!("{e:#}"), "checkpoint sink write failed");
+            }
+        }
         Ok(cp)
     }
 
@@ -229,6 +249,18 @@ impl CheckpointPublisher {
             }
         }
     }
+}
+
+/// `<size>-<root hex>-<note digest>.checkpoint`: one name per note (a checkpoint of the same
+/// tree with other cosignatures is another object).
+pub fn object_name(cp: &SignedCheckpoint) -> String {
+    use sha3::Digest as _;
+    format!(
+        "{:012}-{}-{}.checkpoint",
+        cp.checkpoint.size,
+        hex::encode(&cp.checkpoint.root[..8]),
+        hex::encode(&sha3::Sha3_256::digest(cp.note.as_bytes())[..8])
+    )
 }
 
 /// Writes `<dir>/<size>-<root hex>.checkpoint`, never replacing an existing file (a second

@@ -74,9 +74,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let database_url = cli.service.database_url.clone();
     let interval = Duration::from_secs(cli.checkpoint_interval.max(1));
     goose_platform::run_service("goose-evidence", &cli.service, |platform| async move {
-        let blobs = crate::worm::open(&cli.blob_store, &database_url)
+        let stores = crate::worm::open(&cli.blob_store, &database_url)
             .await
             .with_context(|| format!("opening the blob store {}", cli.blob_store))?;
+        let blobs = stores.blobs;
         crate::worm::spawn_stats(
             &platform,
             blobs.clone(),
@@ -88,6 +89,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             log_key,
             checkpoint_interval: interval,
             checkpoint_dir: cli.checkpoint_dir,
+            checkpoint_archive: stores.checkpoints,
             witnesses: cli.witnesses,
             witness_threshold: cli.witness_threshold,
         };

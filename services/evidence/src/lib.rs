@@ -45,6 +45,8 @@ pub struct EvidenceConfig {
     pub checkpoint_interval: Duration,
     /// A directory where every checkpoint is also written, once (write-once files).
     pub checkpoint_dir: Option<std::path::PathBuf>,
+    /// A write-once object store every checkpoint is also kept in (the WORM bucket).
+    pub checkpoint_archive: Option<Arc<dyn goose_platform::checkpoints::CheckpointArchive>>,
     /// Witnesses every checkpoint is offered to: `<cosigner vkey>@<URL>`.
     pub witnesses: Vec<String>,
     /// How many of them must cosign for a checkpoint to count as witnessed.
@@ -92,6 +94,7 @@ pub async fn build(platform: &Platform, config: EvidenceConfig) -> anyhow::Resul
         config.log_key.clone(),
         PublishConfig {
             dir: config.checkpoint_dir.clone(),
+            archive: config.checkpoint_archive.clone(),
             witnesses: config
                 .witnesses
                 .iter()

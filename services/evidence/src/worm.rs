@@ -1,6 +1,7 @@
 //! Where the evidence service keeps its files (`--blob-store`), and the store's metrics.
 
 use goose_evidence::blob::{s3, BlobStore, PgBlobStore};
+use goose_platform::checkpoints::CheckpointArchive;
 use goose_platform::Platform;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,16 +17,54 @@ pub const RETENTION_HORIZON: &str = "goose_worm_retention_horizon_timestamp_seco
 /// Failed attempts to count the store.
 pub const STATS_FAILURES: &str = "goose_worm_stats_failures_total";
 
+/// How long checkpoints kept in the WORM bucket are retained (seed 003: three years).
+pub const CHECKPOINT_RETENTION_DAYS: i64 = 3 * 365 + 1;
+
+/// Checkpoints kept in the WORM bucket, `checkpoints/<name>`, each retained in compliance
+/// mode for [`CHECKPOINT_RETENTION_DAYS`].
+#[derive(Debug)]
+pub struct WormCheckpoints(pub s3::S3BlobStore);
+
+#[async_trait::async_trait]
+impl CheckpointArchive for WormCheckpoints {
+    async fn keep(&self, name: &str, note: &[u8]) -> anyhow::Result<()> {
+        let until =
+            time::OffsetDateTime::now_utc() + time::Duration::days(CHECKPOINT_RETENTION_DAYS);
+        self.0
+            .put_named(&format!("checkpoints/{name}"), note, until)
+            .await?;
+        Ok(())
+    }
+
+    fn label(&self) -> &'static str {
+        "s3"
+    }
+}
+
+/// Where files (and, for a WORM bucket, checkpoints too) are kept.
+#[derive(Debug)]
+pub struct Stores {
+    pub blobs: Arc<dyn BlobStore>,
+    pub checkpoints: Option<Arc<dyn CheckpointArchive>>,
+}
+
 /// `postgres` (the service's database) or `s3://BUCKET[/PREFIX]` (a bucket with Object Lock;
-/// endpoint, region and credentials from the standard `AWS_*` variables).
-pub async fn open(spec: &str, database_url: &str) -> anyhow::Result<Arc<dyn BlobStore>> {
+/// endpoint, region and credentials from the standard `AWS_*` variables), where checkpoints
+/// are kept as well.
+pub async fn open(spec: &str, database_url: &str) -> anyhow::Result<Stores> {
     if spec == "postgres" {
         let pool = sqlx::PgPool::connect(database_url).await?;
-        return Ok(Arc::new(PgBlobStore::connect(pool).await?));
+        return Ok(Stores {
+            blobs: Arc::new(PgBlobStore::connect(pool).await?),
+            checkpoints: None,
+        });
     }
     if spec.starts_with("s3://") {
-        let config = s3::S3Config::from_url_and_env(spec)?;
-        return Ok(Arc::new(s3::S3BlobStore::connect(config).await?));
+        let store = s3::S3BlobStore::connect(s3::S3Config::from_url_and_env(spec)?).await?;
+        return Ok(Stores {
+            blobs: Arc::new(store.clone()),
+            checkpoints: Some(Arc::new(WormCheckpoints(store))),
+        });
     }
     anyhow::bail!("--blob-store {spec:?}: expected postgres or s3://BUCKET[/PREFIX]")
 }

@@ -390,6 +390,10 @@ pub struct DevArgs {
     /// How many witnesses must cosign before the orchestrator relies on a checkpoint.
     #[arg(long, default_value_t = 0)]
     pub witness_threshold: usize,
+    /// Keep evidence files in an S3 bucket with Object Lock, `s3://BUCKET[/PREFIX]` (endpoint,
+    /// region, credentials from the `AWS_*` variables), instead of the data dir's `blobs/`.
+    #[arg(long, env = "GOOSE_BLOB_STORE")]
+    pub blob_store: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -260,6 +260,7 @@ pub async fn checkpoint(target: &Target, args: &CheckpointArgs) -> Result<ExitCo
         std::sync::Arc::new(key),
         PublishConfig {
             dir,
+            archive: None,
             witnesses: args
                 .witnesses
                 .iter()

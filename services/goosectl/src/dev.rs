@@ -27,6 +27,9 @@ pub struct DevConfig {
     pub witnesses: Vec<String>,
     /// Cosignatures a checkpoint needs to count as witnessed (0: no policy).
     pub witness_threshold: usize,
+    /// `s3://BUCKET[/PREFIX]` to keep evidence files in a bucket with Object Lock; the data
+    /// dir's `blobs/` when `None`.
+    pub blob_store: Option<String>,
 }
 
 impl DevConfig {
@@ -38,6 +41,7 @@ impl DevConfig {
             policy: args.policy.clone(),
             witnesses: args.witnesses.clone(),
             witness_threshold: args.witness_threshold,
+            blob_store: args.blob_store.clone(),
         }
     }
 }
@@ -110,12 +114,33 @@ pub async fn serve(
     for k in keyfiles::attestation_vkeys(data_dir)? {
         attestation_keys.add(k.name.clone(), k.key);
     }
+    // Evidence files in the data dir, or in a WORM bucket that keeps the checkpoints too.
+    let (blobs, checkpoint_archive): (
+        Arc<dyn goose_evidence::blob::BlobStore>,
+        Option<Arc<dyn goose_platform::checkpoints::CheckpointArchive>>,
+    ) = match &config.blob_store {
+        Some(url) => {
+            let s3 = goose_evidence::blob::s3::S3Config::from_url_and_env(url)?;
+            let store = goose_evidence::blob::s3::S3BlobStore::connect(s3).await?;
+            (
+                Arc::new(store.clone()),
+                Some(Arc::new(goose_evidence_service::worm::WormCheckpoints(
+                    store,
+                ))),
+            )
+        }
+        None => (
+            Arc::new(goose_evidence::blob::FsBlobStore::open(
+                &data_dir.join("blobs"),
+            )?),
+            None,
+        ),
+    };
     let evidence = goose_evidence_service::build(
         &platform,
         goose_evidence_service::EvidenceConfig {
-            blobs: Arc::new(goose_evidence::blob::FsBlobStore::open(
-                &data_dir.join("blobs"),
-            )?),
+            blobs,
+            checkpoint_archive,
             attestation_keys,
             log_key: log_key.clone(),
             checkpoint_interval: config.checkpoint_interval,
@@ -221,6 +246,7 @@ fn publisher(
         log_key.clone(),
         PublishConfig {
             dir: Some(keyfiles::checkpoints_dir(&config.data_dir)),
+            archive: None,
             witnesses: witness_clients(config)?,
             threshold: config.witness_threshold,
         },

@@ -348,6 +348,56 @@ impl S3BlobStore {
         Ok(s)
     }
 
+    /// One locked, create-only `PutObject` of `bytes` at `url`: `Ok(true)` when written,
+    /// `Ok(false)` when an object is already there.
+    async fn put_locked(
+        &self,
+        url: &str,
+        bytes: &[u8],
+        retain_until: OffsetDateTime,
+    ) -> Result<bool> {
+        let (status, body) = self
+            .signed_with_md5(
+                reqwest::Method::PUT,
+                url,
+                vec![
+                    ("if-none-match", "*".into()),
+                    ("x-amz-object-lock-mode", "COMPLIANCE".into()),
+                    ("x-amz-object-lock-retain-until-date", iso(retain_until)?),
+                ],
+                bytes.to_vec(),
+            )
+            .await?;
+        match status.as_u16() {
+            200 => Ok(true),
+            409 | 412 => Ok(false),
+            _ => Err(Error::Io(format!("storing {url}: {status} {body}"))),
+        }
+    }
+
+    /// Keeps `bytes` under `key` (outside the blob prefix: `checkpoints/...`), write-once, in
+    /// compliance mode until `retain_until`. `Ok(false)` when the key already holds an object.
+    pub async fn put_named(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        retain_until: OffsetDateTime,
+    ) -> Result<bool> {
+        if key.is_empty()
+            || key
+                .split('/')
+                .any(|p| p.is_empty() || p == "." || p == "..")
+        {
+            return Err(Error::Io(format!("invalid object key {key:?}")));
+        }
+        self.put_locked(
+            &format!("{}/{key}", self.config.base_url()),
+            bytes,
+            retain_until,
+        )
+        .await
+    }
+
     /// Deletes the current version of a blob as an attacker holding the bucket's full
     /// credentials would: no retention check on our side (tests show S3 refuses).
     pub async fn force_delete_version(&self, digest: &str) -> Result<reqwest::StatusCode> {

@@ -57,6 +57,7 @@ fn publisher(k: &KeyedLedger, w: &WitnessProc, dir: &Path) -> CheckpointPublishe
         Arc::new(log_key),
         PublishConfig {
             dir: Some(dir.join("checkpoints")),
+            archive: None,
             witnesses: vec![
                 WitnessClient::parse(&format!("{}@{}", w.key.to_text(), w.url)).unwrap(),
             ],
