@@ -126,6 +126,7 @@ impl System {
                 keyring: Some(keyring),
                 log_key: Some(Vkey::parse(&log_key.vkey())?),
                 witness_policy: Default::default(),
+                bundles: None,
             },
         )
         .await?;

@@ -192,6 +192,7 @@ async fn promotions_across_processes() {
                 format!("--rbac-url=http://127.0.0.1:{rbac_port}"),
                 format!("--keyring=@{}", d.join("keyring").display()),
                 format!("--log-vkey={log_vkey}"),
+                "--bundle-store=s3://goose-e2e".into(),
             ],
         )
     };
@@ -720,6 +721,35 @@ async fn promotions_across_processes() {
         text.contains("service-c@1.0.0: failed — test_coverage_threshold"),
         "{text}"
     );
+    // The bundle was kept in the WORM bucket when first built (by the export above); asked
+    // again, it is served from there, the same files.
+    let (s, first) = oa
+        .call(
+            "GET",
+            &format!("/v1/packages/{pkg_id}/bundle"),
+            Some(&audrey),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{first}");
+    let (s, again) = oa
+        .call(
+            "GET",
+            &format!("/v1/packages/{pkg_id}/bundle"),
+            Some(&audrey),
+            None,
+        )
+        .await;
+    assert_eq!((s, &again["files"]), (200, &first["files"]));
+    let (s, _) = oa
+        .call(
+            "GET",
+            &format!("/v1/packages/{pkg_id}/bundle"),
+            Some(&olga),
+            None,
+        )
+        .await;
+    assert_eq!(s, 403, "the bundle's proofs are the audit trail");
     let (ok, text) = goosectl(&["promotion", "explain", &promotion]);
     assert!(ok && text.contains("cites evidence"), "{text}");
     let out = Command::new(binary("goosectl"))
@@ -847,6 +877,12 @@ async fn promotions_across_processes() {
             .await
             .unwrap();
     assert!(!kept.is_empty(), "checkpoints in the bucket");
+    let bundles: Vec<_> = futures::TryStreamExt::try_collect::<Vec<_>>(
+        bucket.list(Some(&format!("bundles/{pkg_id}").as_str().into())),
+    )
+    .await
+    .unwrap();
+    assert_eq!(bundles.len(), 1, "one bundle per signed manifest");
     let vkey = goose_ledger::Vkey::parse(&log_vkey).unwrap();
     for o in &kept {
         let note = bucket

@@ -276,6 +276,7 @@ pub async fn serve_in_process(s: InProcess) -> (Http, String) {
             keyring: None,
             log_key: None,
             witness_policy: Default::default(),
+            bundles: None,
         },
     )
     .await

@@ -597,6 +597,43 @@ impl LedgerReader {
             path: proof.hashes,
         })
     }
+
+    /// The offline proof (C2SP tlog-proof) of `event` against the newest valid checkpoint that
+    /// covers it, and that checkpoint's size. Its extra data is the event's [`Authorship`].
+    /// [`Error::InvalidInput`] when no signed checkpoint covers the event yet; checkpoint rows
+    /// this log did not sign are logged as intrusions and skipped.
+    pub async fn offline_proof(
+        &self,
+        log_key: &Vkey,
+        event: &RecordedEvent,
+    ) -> Result<(crate::checkpoint::TlogProof, u64)> {
+        let (cp, intrusions) = self
+            .latest_valid_checkpoint(log_key, event.position + 1)
+            .await?;
+        for i in intrusions {
+            tracing::error!(intrusion = %i, "checkpoint row that this log did not sign; skipped");
+        }
+        let cp = cp.ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "event at position {} is not covered by a signed checkpoint yet; sign one (goosectl checkpoint) and retry",
+                event.position
+            ))
+        })?;
+        let size = cp.checkpoint.size;
+        let proof = self.inclusion_proof(event.position, size).await?;
+        // The record, its commit's seal and the path into the sealed tree, so the proof also
+        // shows who wrote the event (opaque to other tlog-proof verifiers).
+        let authorship = self.authorship(event.position).await?;
+        Ok((
+            crate::checkpoint::TlogProof {
+                extra: Some(authorship.encode()),
+                index: event.position,
+                hashes: proof.hashes,
+                checkpoint_note: cp.note,
+            },
+            size,
+        ))
+    }
 }
 
 async fn run_committer(

@@ -103,26 +103,7 @@ pub async fn offline_proof(
     log_key: &Vkey,
     event: &RecordedEvent,
 ) -> goose_ledger::Result<(TlogProof, u64)> {
-    let cp = newest_valid(reader, log_key, event.position + 1).await?.ok_or_else(|| {
-        Error::InvalidInput(format!(
-            "event at position {} is not covered by a signed checkpoint yet; sign one (goosectl checkpoint) and retry",
-            event.position
-        ))
-    })?;
-    let size = cp.checkpoint.size;
-    let proof = reader.inclusion_proof(event.position, size).await?;
-    // The extra data: the record, its commit's seal and the path into the sealed tree, so the
-    // proof also shows who wrote the event (opaque to other tlog-proof verifiers).
-    let authorship = reader.authorship(event.position).await?;
-    Ok((
-        TlogProof {
-            extra: Some(authorship.encode()),
-            index: event.position,
-            hashes: proof.hashes,
-            checkpoint_note: cp.note,
-        },
-        size,
-    ))
+    reader.offline_proof(log_key, event).await
 }
 
 #[derive(Debug, Deserialize)]

@@ -115,20 +115,25 @@ pub async fn serve(
         attestation_keys.add(k.name.clone(), k.key);
     }
     // Evidence files in the data dir, or in a WORM bucket that keeps the checkpoints too.
+    let worm = match &config.blob_store {
+        Some(url) => Some(
+            goose_evidence::blob::s3::S3BlobStore::connect(
+                goose_evidence::blob::s3::S3Config::from_url_and_env(url)?,
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let (blobs, checkpoint_archive): (
         Arc<dyn goose_evidence::blob::BlobStore>,
         Option<Arc<dyn goose_platform::checkpoints::CheckpointArchive>>,
-    ) = match &config.blob_store {
-        Some(url) => {
-            let s3 = goose_evidence::blob::s3::S3Config::from_url_and_env(url)?;
-            let store = goose_evidence::blob::s3::S3BlobStore::connect(s3).await?;
-            (
-                Arc::new(store.clone()),
-                Some(Arc::new(goose_evidence_service::worm::WormCheckpoints(
-                    store,
-                ))),
-            )
-        }
+    ) = match &worm {
+        Some(store) => (
+            Arc::new(store.clone()),
+            Some(Arc::new(goose_evidence_service::worm::WormCheckpoints(
+                store.clone(),
+            ))),
+        ),
         None => (
             Arc::new(goose_evidence::blob::FsBlobStore::open(
                 &data_dir.join("blobs"),
@@ -178,6 +183,7 @@ pub async fn serve(
             keyring: Some(keyfiles::data_dir_keyring(data_dir)?),
             log_key: Some(goose_ledger::Vkey::parse(&log_key.vkey())?),
             witness_policy: witness_policy(&config)?,
+            bundles: worm,
         },
     )
     .await?;

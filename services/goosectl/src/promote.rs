@@ -352,29 +352,6 @@ pub async fn package(api: &Api, c: PackageCommand) -> Result<ExitCode> {
     }
 }
 
-/// The package's signed manifest. The driver signs it just after the promotion ends, so a
-/// 409 (not signed yet) is waited out until `deadline`.
-async fn manifest(api: &Api, id: &str, deadline: tokio::time::Instant) -> Result<Value> {
-    let path = format!("/v1/packages/{id}/manifest");
-    let mut told = false;
-    loop {
-        let resp = api
-            .request(Svc::Orchestrator, reqwest::Method::GET, &path)?
-            .send()
-            .await
-            .context("cannot reach the orchestrator")?;
-        if resp.status().as_u16() == 409 && tokio::time::Instant::now() < deadline {
-            if !told {
-                println!("waiting for the package's manifest to be signed...");
-                told = true;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            continue;
-        }
-        return send_response(resp).await?.json();
-    }
-}
-
 /// The inclusion proof of `event_id` in tlog-proof form, waiting up to `deadline` for a
 /// checkpoint to cover it.
 pub(crate) async fn proof_text(
@@ -410,46 +387,52 @@ pub(crate) async fn proof_text(
     }
 }
 
+/// `goosectl package export`: the orchestrator's bundle of the package (signed manifest and a
+/// proof of every fact), written as files. Waits (409) for the manifest to be signed and for a
+/// checkpoint covering what it cites.
 async fn export(api: &Api, id: &str, out: &Path, wait_secs: u64) -> Result<ExitCode> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait_secs);
-    let m = manifest(api, id, deadline).await?;
-    std::fs::create_dir_all(out.join("proofs"))
-        .with_context(|| format!("creating {}", out.display()))?;
-    let write = |name: &str, text: &str| -> Result<()> {
-        std::fs::write(out.join(name), text).with_context(|| format!("writing {name}"))
-    };
-    write(
-        "manifest.dsse.json",
-        &serde_json::to_string_pretty(&m["envelope"])?,
-    )?;
-    write(
-        "manifest.json",
-        &serde_json::to_string_pretty(&m["manifest"])?,
-    )?;
-    write("signer.vkey", &format!("{}\n", s(&m, "signer_vkey")))?;
-    write(
-        "manifest-event.json",
-        &serde_json::to_string_pretty(&m["manifest_event"])?,
-    )?;
-    let mut facts: Vec<Value> = m["manifest"]["cited_events"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    facts.push(m["manifest_event"].clone());
-    let mut seen = BTreeSet::new();
-    for f in &facts {
-        let eid = s(f, "id");
-        if !seen.insert(eid.to_owned()) {
+    let path = format!("/v1/packages/{id}/bundle");
+    let mut told = false;
+    let bundle: Value = loop {
+        let resp = api
+            .request(Svc::Orchestrator, reqwest::Method::GET, &path)?
+            .send()
+            .await
+            .context("cannot reach the orchestrator")?;
+        if resp.status().as_u16() == 409 && tokio::time::Instant::now() < deadline {
+            if !told {
+                println!("waiting for the package's manifest to be signed and checkpointed...");
+                told = true;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
             continue;
         }
-        let text = proof_text(api, eid, deadline).await?;
-        write(&format!("proofs/{eid}.tlog-proof"), &text)?;
+        break send_response(resp).await?.json()?;
+    };
+    let files = bundle["files"].as_object().cloned().unwrap_or_default();
+    let mut proofs = 0usize;
+    for (name, text) in &files {
+        let rel = Path::new(name);
+        if name.is_empty()
+            || !rel
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+        {
+            bail!("the bundle names a file outside the export: {name:?}");
+        }
+        let file = out.join(rel);
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(&file, text.as_str().unwrap_or_default())
+            .with_context(|| format!("writing {}", file.display()))?;
+        proofs += usize::from(name.starts_with("proofs/"));
     }
     println!(
-        "exported package {id} to {}: manifest (signed, digest {}), {} proofs",
+        "exported package {id} to {}: manifest (signed, digest {}), {proofs} proofs",
         out.display(),
-        s(&m, "manifest_digest"),
-        seen.len()
+        s(&bundle, "manifest_digest"),
     );
     println!(
         "check it offline: goosectl package verify {} --log-key <the log's vkey> --signer-key <the orchestrator's vkey>",

@@ -39,6 +39,10 @@ pub struct Cli {
     /// How many of the witnesses must have cosigned a checkpoint (0: no witness policy).
     #[arg(long, env = "GOOSE_WITNESS_THRESHOLD", default_value_t = 0)]
     witness_threshold: usize,
+    /// A WORM bucket (S3 Object Lock), `s3://BUCKET`, where package bundles are kept once
+    /// built and served from (endpoint, region, credentials from the `AWS_*` variables).
+    #[arg(long, env = "GOOSE_BUNDLE_STORE")]
+    bundle_store: Option<String>,
 }
 
 /// Runs the service until SIGINT/SIGTERM.
@@ -81,6 +85,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         witness_policy.threshold,
         witness_policy.witnesses.len()
     );
+    let bundles = match &cli.bundle_store {
+        Some(url) => Some(
+            goose_evidence::blob::s3::S3BlobStore::connect(
+                goose_evidence::blob::s3::S3Config::from_url_and_env(url)?,
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let database_url = cli.service.database_url.clone();
     let rbac_url = cli.rbac_url.clone();
     goose_platform::run_service("goose-orchestrator", &cli.service, |platform| async move {
@@ -92,6 +105,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             keyring,
             log_key,
             witness_policy,
+            bundles,
         };
         let api = crate::build(&platform, config).await?;
         Ok((api, crate::openapi()))

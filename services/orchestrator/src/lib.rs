@@ -50,6 +50,9 @@ pub struct OrchestratorConfig {
     /// When set (threshold > 0), the rule relies only on checkpoints cosigned by that many of
     /// these witnesses.
     pub witness_policy: goose_ledger::witness::WitnessPolicy,
+    /// A WORM bucket (S3 Object Lock) where package bundles are kept once built and served
+    /// from (`GET /v1/packages/{id}/bundle`).
+    pub bundles: Option<goose_evidence::blob::s3::S3BlobStore>,
 }
 
 /// Reads a policy file's text: the policy and its digest.
@@ -62,6 +65,8 @@ pub fn load_policy(text: &str) -> Result<(Policy, String), goose_domain::policy:
 pub(crate) struct AppState {
     engine: Arc<Engine>,
     approvals: Arc<dyn ApprovalRequester>,
+    log_key: Option<Vkey>,
+    bundles: Option<goose_evidence::blob::s3::S3BlobStore>,
 }
 
 /// Builds the orchestrator API and starts its engine (which resumes unfinished promotions).
@@ -71,6 +76,7 @@ pub async fn build(platform: &Platform, config: OrchestratorConfig) -> anyhow::R
     platform
         .readiness
         .add("org-config", move || v.read().org_unreadable.clone());
+    let log_key = config.log_key.clone();
     let chain = chain::ChainWatch::start(
         (*platform.ledger).clone(),
         config.keyring.clone().unwrap_or_default(),
@@ -97,6 +103,8 @@ pub async fn build(platform: &Platform, config: OrchestratorConfig) -> anyhow::R
     let state = AppState {
         engine,
         approvals: config.approvals,
+        log_key,
+        bundles: config.bundles,
     };
     let (rest, specs) = routes::api().into_parts();
     let router = rest.with_state(state).merge(grpc);

@@ -70,6 +70,14 @@ pub(crate) fn api() -> Routes<AppState> {
 .route(RouteSpec::get("/v1/packages", Access::Permission(Permission::ServiceRead), "List packages"), list_packages)
 .route(RouteSpec::get("/v1/packages/{id}", Access::Permission(Permission::ServiceRead), "One package with its promotions").returns("PackageView"), get_package)
 .route(RouteSpec::post("/v1/packages/{id}/promote", Access::Permission(Permission::PackagePromote), "Promote every member of a package in dependency order").body("PromoteOptions").returns("PromotionView"), promote_package)
+.route(
+    RouteSpec::get(
+        "/v1/packages/{id}/bundle",
+        Access::Permission(Permission::AuditRead),
+        "The package's offline-verifiable bundle: signed manifest, signer key, manifest event and a tlog-proof of every cited fact (kept in the WORM bucket when one is configured); 409 until signed and checkpointed",
+    ),
+    get_bundle,
+)
 .route(RouteSpec::get("/v1/packages/{id}/manifest", Access::Permission(Permission::ServiceRead), "The newest signed manifest (DSSE envelope) with the events it cites"), get_manifest)
 }
 

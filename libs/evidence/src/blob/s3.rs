@@ -398,6 +398,15 @@ impl S3BlobStore {
         .await
     }
 
+    /// The object under `key` (see [`Self::put_named`]), or `None`.
+    pub async fn get_named(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        match self.store.get(&ObjectPath::from(key)).await {
+            Ok(g) => Ok(Some(g.bytes().await.map_err(io)?.to_vec())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(io(e)),
+        }
+    }
+
     /// Deletes the current version of a blob as an attacker holding the bucket's full
     /// credentials would: no retention check on our side (tests show S3 refuses).
     pub async fn force_delete_version(&self, digest: &str) -> Result<reqwest::StatusCode> {

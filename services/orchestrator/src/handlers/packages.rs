@@ -11,7 +11,7 @@ use axum::Json;
 use goose_domain::package::{parse_members, PackageRefusal};
 use goose_ledger::aggregate::{self};
 use goose_ledger::Metadata;
-use goose_platform::{execute_problem, json_problem};
+use goose_platform::{execute_problem, json_problem, ledger_problem};
 use goose_runtime::auth::Caller;
 use goose_runtime::problem::Problem;
 
@@ -171,4 +171,101 @@ pub(crate) async fn get_manifest(
         "manifest_event": views::fact_of("package", ev, "PackageManifestSigned"),
         "signer_vkey": s.engine.platform.ledger.key().vkey(),
     })))
+}
+
+/// How long a package bundle kept in the WORM bucket is retained (seed 003: three years).
+const BUNDLE_RETENTION_DAYS: i64 = 3 * 365 + 1;
+
+/// `GET /v1/packages/{id}/bundle`: the package's offline-verifiable bundle — the signed
+/// manifest, the signer's key, the manifest's own event and a tlog-proof of every fact it
+/// cites — as files by name (what `goosectl package export` writes and `package verify`
+/// checks). With a WORM bucket configured it is kept there once built (write-once, compliance
+/// retention) and served from there. 409 until the manifest is signed and a checkpoint covers
+/// every cited event.
+pub(crate) async fn get_bundle(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<serde_json::Value> {
+    let Json(m) = get_manifest(State(s.clone()), Path(id.clone())).await?;
+    let digest = m["manifest_digest"].as_str().unwrap_or_default().to_owned();
+    let key = format!(
+        "bundles/{}/{digest}.json",
+        m["package"].as_str().unwrap_or(&id)
+    );
+    if let Some(store) = &s.bundles {
+        let kept = store
+            .get_named(&key)
+            .await
+            .map_err(|e| Problem::unavailable(format!("the bundle store cannot be read: {e}")))?;
+        if let Some(bytes) = kept {
+            let v = serde_json::from_slice(&bytes).map_err(|e| {
+                Problem::internal(format!("the kept bundle {key} is not JSON: {e}"))
+            })?;
+            return Ok(Json(v));
+        }
+    }
+    let log_key = s.log_key.clone().ok_or_else(|| {
+        Problem::unavailable(
+            "no log key is configured (--log-vkey): the bundle's proofs cannot be built",
+        )
+    })?;
+    let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
+    let mut files = serde_json::Map::new();
+    files.insert("manifest.dsse.json".into(), pretty(&m["envelope"]).into());
+    files.insert("manifest.json".into(), pretty(&m["manifest"]).into());
+    files.insert(
+        "signer.vkey".into(),
+        format!("{}\n", m["signer_vkey"].as_str().unwrap_or_default()).into(),
+    );
+    files.insert(
+        "manifest-event.json".into(),
+        pretty(&m["manifest_event"]).into(),
+    );
+    let cited = m["manifest"]["cited_events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(std::iter::once(&m["manifest_event"]));
+    for f in cited {
+        let Some(event_id) = f["id"].as_str() else {
+            continue;
+        };
+        let name = format!("proofs/{event_id}.tlog-proof");
+        if files.contains_key(&name) {
+            continue;
+        }
+        let uuid = uuid::Uuid::parse_str(event_id).map_err(|_| {
+            Problem::internal(format!("the manifest cites {event_id:?}, not an event id"))
+        })?;
+        let ledger = &s.engine.platform.ledger;
+        let event = ledger
+            .find_event(uuid)
+            .await
+            .map_err(|e| ledger_problem(&e))?;
+        let (proof, _) = ledger
+            .offline_proof(&log_key, &event)
+            .await
+            .map_err(|e| match e {
+                goose_ledger::Error::InvalidInput(m) => {
+                    Problem::new(StatusCode::CONFLICT, "not yet checkpointed", m)
+                }
+                other => ledger_problem(&other),
+            })?;
+        files.insert(name, proof.to_text().into());
+    }
+    let bundle = serde_json::json!({
+        "package": m["package"],
+        "manifest_digest": digest,
+        "files": files,
+    });
+    if let Some(store) = &s.bundles {
+        let until = time::OffsetDateTime::now_utc() + time::Duration::days(BUNDLE_RETENTION_DAYS);
+        let bytes = serde_json::to_vec(&bundle).map_err(|e| Problem::internal(e.to_string()))?;
+        store.put_named(&key, &bytes, until).await.map_err(|e| {
+            Problem::unavailable(format!(
+                "the bundle could not be kept in the WORM bucket: {e}"
+            ))
+        })?;
+    }
+    Ok(Json(bundle))
 }
