@@ -153,6 +153,53 @@ pub async fn export(api: &Api, path: &str, out: &Path, wait_secs: u64) -> Result
     Ok(ExitCode::SUCCESS)
 }
 
+/// The signer an offline check trusts: `--signer-key`, else (said so) the export's own
+/// `signer.vkey`.
+pub(crate) fn export_signer(dir: &Path, signer_key: Option<&str>) -> Result<goose_ledger::Vkey> {
+    match signer_key {
+        Some(k) => keyfiles::parse_vkey_arg(k),
+        None => {
+            println!("note: trusting the signer key shipped in the export; pass --signer-key to check it against one obtained from the operator");
+            keyfiles::parse_vkey_arg(&format!("@{}", dir.join("signer.vkey").display()))
+        }
+    }
+}
+
+/// The payload of the DSSE envelope in `dir/file` if `signer` signed it with `payload_type`
+/// (`what` names it in the failure), else the failure to print.
+pub(crate) fn signed_payload(
+    dir: &Path,
+    file: &str,
+    signer: &goose_ledger::Vkey,
+    payload_type: &str,
+    what: &str,
+) -> Result<Result<Vec<u8>, String>> {
+    let envelope = std::fs::read(dir.join(file))
+        .with_context(|| format!("reading {}", dir.join(file).display()))?;
+    let mut keys = goose_evidence::dsse::TrustedKeys::new();
+    keys.add(signer.key_id(), signer.key);
+    Ok(match goose_evidence::dsse::verify(&envelope, &keys) {
+        Err(e) => Err(format!("signature of {file}: {e}")),
+        Ok(v) if v.payload_type != payload_type => {
+            Err(format!("the envelope holds {}, not {what}", v.payload_type))
+        }
+        Ok(v) => Ok(v.payload),
+    })
+}
+
+/// Prints the outcome of an offline check: the OK line, or every failure.
+pub(crate) fn report(failures: &[String], ok: impl FnOnce() -> String) -> ExitCode {
+    if failures.is_empty() {
+        println!("{}", ok());
+        ExitCode::SUCCESS
+    } else {
+        for f in failures {
+            println!("FAILED: {f}");
+        }
+        ExitCode::FAILURE
+    }
+}
+
 /// Every file under `dir`, relative to it.
 fn walk(dir: &Path, base: &Path, out: &mut BTreeSet<PathBuf>) -> Result<()> {
     for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
@@ -171,35 +218,21 @@ fn walk(dir: &Path, base: &Path, out: &mut BTreeSet<PathBuf>) -> Result<()> {
 /// every failure listed otherwise.
 pub fn verify(dir: &Path, log_key: &str, signer_key: Option<&str>) -> Result<ExitCode> {
     let log_key = keyfiles::parse_vkey_arg(log_key)?;
-    let signer = match signer_key {
-        Some(k) => keyfiles::parse_vkey_arg(k)?,
-        None => {
-            println!("note: trusting the signer key shipped in the export; pass --signer-key to check it against one obtained from the operator");
-            keyfiles::parse_vkey_arg(&format!("@{}", dir.join("signer.vkey").display()))?
-        }
+    let signer = export_signer(dir, signer_key)?;
+    let payload = match signed_payload(
+        dir,
+        "index.dsse.json",
+        &signer,
+        INDEX_PAYLOAD_TYPE,
+        "an audit export index",
+    )? {
+        Ok(p) => p,
+        Err(e) => return Ok(report(&[e], String::new)),
     };
-    let envelope = std::fs::read(dir.join("index.dsse.json"))
-        .with_context(|| format!("reading {}", dir.join("index.dsse.json").display()))?;
-    let mut keys = goose_evidence::dsse::TrustedKeys::new();
-    keys.add(signer.key_id(), signer.key);
-    let verified = match goose_evidence::dsse::verify(&envelope, &keys) {
-        Ok(v) => v,
-        Err(e) => {
-            println!("FAILED: index signature: {e}");
-            return Ok(ExitCode::FAILURE);
-        }
-    };
-    if verified.payload_type != INDEX_PAYLOAD_TYPE {
-        println!(
-            "FAILED: the envelope holds {}, not an audit export index",
-            verified.payload_type
-        );
-        return Ok(ExitCode::FAILURE);
-    }
-    let index: Value = serde_json::from_slice(&verified.payload).context("index JSON")?;
+    let index: Value = serde_json::from_slice(&payload).context("index JSON")?;
     let mut failures = Vec::new();
     match std::fs::read(dir.join("index.json")) {
-        Ok(b) if b == verified.payload => {}
+        Ok(b) if b == payload => {}
         Ok(_) => failures.push("index.json is not the signed index".to_owned()),
         Err(e) => failures.push(format!("index.json: {e}")),
     }
@@ -265,20 +298,14 @@ pub fn verify(dir: &Path, log_key: &str, signer_key: Option<&str>) -> Result<Exi
             extra.display()
         ));
     }
-    if failures.is_empty() {
-        println!(
+    Ok(report(&failures, || {
+        format!(
             "OK: audit export {} signed by {} on {}: {files} files, {facts} stated facts proven in the log {} (checkpoint sizes {:?})",
             index["scope"],
             signer.key_id(),
             s(&index, "exported_at"),
             log_key.key_id(),
             sizes
-        );
-        Ok(ExitCode::SUCCESS)
-    } else {
-        for f in &failures {
-            println!("FAILED: {f}");
-        }
-        Ok(ExitCode::FAILURE)
-    }
+        )
+    }))
 }

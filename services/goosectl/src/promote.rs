@@ -492,35 +492,21 @@ pub(crate) fn check_fact_at(
 
 fn verify(dir: &Path, log_key: &str, signer_key: Option<&str>) -> Result<ExitCode> {
     let log_key = keyfiles::parse_vkey_arg(log_key)?;
-    let signer = match signer_key {
-        Some(k) => keyfiles::parse_vkey_arg(k)?,
-        None => {
-            println!("note: trusting the signer key shipped in the export; pass --signer-key to check it against one obtained from the operator");
-            keyfiles::parse_vkey_arg(&format!("@{}", dir.join("signer.vkey").display()))?
-        }
+    let signer = crate::audit::export_signer(dir, signer_key)?;
+    let payload = match crate::audit::signed_payload(
+        dir,
+        "manifest.dsse.json",
+        &signer,
+        goose_domain::package::MANIFEST_PAYLOAD_TYPE,
+        "a package manifest",
+    )? {
+        Ok(p) => p,
+        Err(e) => return Ok(crate::audit::report(&[e], String::new)),
     };
-    let envelope =
-        std::fs::read(dir.join("manifest.dsse.json")).context("reading manifest.dsse.json")?;
-    let mut keys = goose_evidence::dsse::TrustedKeys::new();
-    keys.add(signer.key_id(), signer.key);
-    let verified = match goose_evidence::dsse::verify(&envelope, &keys) {
-        Ok(v) => v,
-        Err(e) => {
-            println!("FAILED: manifest signature: {e}");
-            return Ok(ExitCode::FAILURE);
-        }
-    };
-    if verified.payload_type != goose_domain::package::MANIFEST_PAYLOAD_TYPE {
-        println!(
-            "FAILED: the envelope holds {}, not a package manifest",
-            verified.payload_type
-        );
-        return Ok(ExitCode::FAILURE);
-    }
-    let manifest: Value = serde_json::from_slice(&verified.payload).context("manifest JSON")?;
+    let manifest: Value = serde_json::from_slice(&payload).context("manifest JSON")?;
     let manifest_digest = {
         use sha3::Digest as _;
-        hex::encode(sha3::Sha3_256::digest(&verified.payload))
+        hex::encode(sha3::Sha3_256::digest(&payload))
     };
     let mut failures = Vec::new();
     let mut sizes = BTreeSet::new();
@@ -551,12 +537,11 @@ fn verify(dir: &Path, log_key: &str, signer_key: Option<&str>) -> Result<ExitCod
             let extra = TlogProof::parse(&proof)?.extra.unwrap_or_default();
             let record = goose_ledger::Authorship::decode(&extra)?.record;
             let decoded = canonical::decode_record(&record, 0)?;
-            let payload: Value =
+            let recorded: Value =
                 serde_json::from_slice(&decoded.event.payload).unwrap_or(Value::Null);
-            let recorded_payload = payload["envelope"]["payload"].as_str().unwrap_or("");
-            if s(&payload, "manifest_digest") != manifest_digest
-                || recorded_payload
-                    != base64::engine::general_purpose::STANDARD.encode(&verified.payload)
+            let recorded_payload = recorded["envelope"]["payload"].as_str().unwrap_or("");
+            if s(&recorded, "manifest_digest") != manifest_digest
+                || recorded_payload != base64::engine::general_purpose::STANDARD.encode(&payload)
             {
                 failures.push("the manifest recorded on the chain is not this manifest".into());
             }
@@ -575,8 +560,8 @@ fn verify(dir: &Path, log_key: &str, signer_key: Option<&str>) -> Result<ExitCod
                 .unwrap_or_default()
         );
     }
-    if failures.is_empty() {
-        println!(
+    Ok(crate::audit::report(&failures, || {
+        format!(
             "OK: manifest {} of package {} signed by {}; {} cited facts and the manifest event proven in the log {} (checkpoint sizes {:?})",
             manifest_digest,
             s(&manifest["package"], "id"),
@@ -584,12 +569,6 @@ fn verify(dir: &Path, log_key: &str, signer_key: Option<&str>) -> Result<ExitCod
             facts.len(),
             log_key.key_id(),
             sizes
-        );
-        Ok(ExitCode::SUCCESS)
-    } else {
-        for f in &failures {
-            println!("FAILED: {f}");
-        }
-        Ok(ExitCode::FAILURE)
-    }
+        )
+    }))
 }

@@ -444,35 +444,23 @@ impl BlobStore for S3BlobStore {
                 created: false,
             });
         }
-        let (status, body) = self
-            .signed_with_md5(
-                reqwest::Method::PUT,
-                &self.url(&digest),
-                vec![
-                    ("if-none-match", "*".into()),
-                    ("x-amz-object-lock-mode", "COMPLIANCE".into()),
-                    ("x-amz-object-lock-retain-until-date", iso(retain_until)?),
-                ],
-                bytes.to_vec(),
-            )
-            .await?;
-        match status.as_u16() {
-            200 => Ok(Stored {
+        if self
+            .put_locked(&self.url(&digest), bytes, retain_until)
+            .await?
+        {
+            return Ok(Stored {
                 digest,
                 created: true,
-            }),
-            // A concurrent writer of the same bytes got there first: keep the longer retention.
-            409 | 412 => {
-                if let Some(lock) = self.lock(&digest).await? {
-                    self.extend(&digest, &lock, retain_until).await?;
-                }
-                Ok(Stored {
-                    digest,
-                    created: false,
-                })
-            }
-            _ => Err(Error::Io(format!("storing {digest}: {status} {body}"))),
+            });
         }
+        // A concurrent writer of the same bytes got there first: keep the longer retention.
+        if let Some(lock) = self.lock(&digest).await? {
+            self.extend(&digest, &lock, retain_until).await?;
+        }
+        Ok(Stored {
+            digest,
+            created: false,
+        })
     }
 
     async fn get(&self, digest: &str) -> Result<Vec<u8>> {

@@ -694,5 +694,8 @@ fn audit_exports_verify_offline_and_tampering_is_caught(
     .unwrap();
     let (code, out) = verify(&t);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("FAILED: index signature"), "{out}");
+    assert!(
+        out.contains("FAILED: signature of index.dsse.json"),
+        "{out}"
+    );
 }
