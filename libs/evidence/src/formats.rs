@@ -7,6 +7,7 @@
 //! whole document, several times its size, which the ingestion budget (peak under 4x the
 //! file) does not allow.
 
+mod coverage;
 mod openapi;
 pub mod openvex;
 mod sarif;
@@ -15,9 +16,7 @@ mod sbom;
 pub use sarif::is_advisory_id;
 
 use crate::dsse::{self, TrustedKeys};
-use goose_domain::evidence::{
-    AttestationSummary, CoverageSummary, EvidenceKind, EvidenceSummary, TestSummary,
-};
+use goose_domain::evidence::{AttestationSummary, EvidenceKind, EvidenceSummary, TestSummary};
 use quick_xml::events::{BytesStart, Event};
 use serde::Deserialize;
 
@@ -78,8 +77,8 @@ pub fn summarize(
     let result = match kind {
         EvidenceKind::Sarif => sarif::sarif(bytes),
         EvidenceKind::Junit => junit(bytes),
-        EvidenceKind::Lcov => lcov_file(bytes),
-        EvidenceKind::Cobertura => cobertura(bytes),
+        EvidenceKind::Lcov => coverage::lcov_file(bytes),
+        EvidenceKind::Cobertura => coverage::cobertura(bytes),
         EvidenceKind::Cyclonedx => sbom::cyclonedx(bytes),
         EvidenceKind::Spdx => sbom::spdx(bytes),
         EvidenceKind::InToto => in_toto(bytes, keys),
@@ -98,6 +97,9 @@ pub fn summarize(
 }
 
 // --- XML helpers ---------------------------------------------------------------------------
+
+/// Deeper nesting than any real report has is refused rather than walked.
+const MAX_XML_DEPTH: usize = 64;
 
 fn attr(e: &BytesStart<'_>, name: &[u8]) -> Option<String> {
     e.attributes()
@@ -153,6 +155,12 @@ fn junit(bytes: &[u8]) -> Result<EvidenceSummary, FormatError> {
                 }
                 if !empty {
                     depth += 1;
+                    if depth > MAX_XML_DEPTH {
+                        return Err(malformed(
+                            k,
+                            format!("elements nested deeper than {MAX_XML_DEPTH}"),
+                        ));
+                    }
                 }
             }
             Event::End(ref e) => {
@@ -175,146 +183,6 @@ fn junit(bytes: &[u8]) -> Result<EvidenceSummary, FormatError> {
     }
     let mut out = EvidenceSummary::new(k);
     out.tests = Some(t);
-    Ok(out)
-}
-
-// --- Cobertura XML ---------------------------------------------------------------------------
-
-fn percent(covered: u64, total: u64) -> f64 {
-    if total == 0 {
-        0.0
-    } else {
-        ((covered as f64 / total as f64) * 10_000.0).round() / 100.0
-    }
-}
-
-fn cobertura(bytes: &[u8]) -> Result<EvidenceSummary, FormatError> {
-    let k = EvidenceKind::Cobertura;
-    let mut reader = quick_xml::Reader::from_reader(bytes);
-    let mut buf = Vec::new();
-    let mut root: Option<(Option<u64>, Option<u64>, Option<f64>)> = None;
-    let (mut lines, mut hit) = (0u64, 0u64);
-    // Lines are listed per class and again per method; count the class lists only.
-    let mut in_methods = 0usize;
-    loop {
-        let ev = reader
-            .read_event_into(&mut buf)
-            .map_err(|e| malformed(k, format!("at byte {}: {e}", reader.buffer_position())))?;
-        match ev {
-            Event::Start(ref e) | Event::Empty(ref e) => {
-                let name = e.name();
-                match local(name.as_ref()) {
-                    b"coverage" if root.is_none() => {
-                        root = Some((
-                            attr(e, b"lines-covered").and_then(|v| v.parse().ok()),
-                            attr(e, b"lines-valid").and_then(|v| v.parse().ok()),
-                            attr(e, b"line-rate").and_then(|v| v.parse().ok()),
-                        ));
-                    }
-                    b"methods" if matches!(ev, Event::Start(_)) => in_methods += 1,
-                    b"line" if root.is_some() && in_methods == 0 => {
-                        lines += 1;
-                        if attr(e, b"hits")
-                            .and_then(|v| v.parse::<u64>().ok())
-                            .unwrap_or(0)
-                            > 0
-                        {
-                            hit += 1;
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            Event::End(ref e) if local(e.name().as_ref()) == b"methods" => {
-                in_methods = in_methods.saturating_sub(1);
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-        buf.clear();
-    }
-    let Some((covered, valid, rate)) = root else {
-        return Err(malformed(k, "no <coverage> element"));
-    };
-    let c = match (covered, valid, rate) {
-        (Some(c), Some(v), _) => CoverageSummary {
-            lines_covered: c,
-            lines_total: v,
-            line_percent: percent(c, v),
-        },
-        (_, _, Some(r)) if (0.0..=1.0).contains(&r) => CoverageSummary {
-            lines_covered: hit,
-            lines_total: lines,
-            line_percent: (r * 10_000.0).round() / 100.0,
-        },
-        _ => CoverageSummary {
-            lines_covered: hit,
-            lines_total: lines,
-            line_percent: percent(hit, lines),
-        },
-    };
-    if c.lines_covered > c.lines_total {
-        return Err(malformed(
-            k,
-            format!(
-                "lines-covered {} exceeds lines-valid {}",
-                c.lines_covered, c.lines_total
-            ),
-        ));
-    }
-    let mut out = EvidenceSummary::new(k);
-    out.coverage = Some(c);
-    Ok(out)
-}
-
-// --- LCOV ------------------------------------------------------------------------------------
-
-fn lcov_file(bytes: &[u8]) -> Result<EvidenceSummary, FormatError> {
-    use lcov::Record;
-    let k = EvidenceKind::Lcov;
-    let reader = lcov::Reader::new(bytes);
-    let (mut found, mut hit) = (0u64, 0u64);
-    let (mut da_found, mut da_hit) = (0u64, 0u64);
-    let (mut files, mut ended) = (0u64, 0u64);
-    let (mut file_lf, mut file_lh) = (None::<u64>, None::<u64>);
-    for rec in reader {
-        match rec.map_err(|e| malformed(k, e.to_string()))? {
-            Record::SourceFile { .. } => {
-                files += 1;
-                da_found = 0;
-                da_hit = 0;
-                file_lf = None;
-                file_lh = None;
-            }
-            Record::LineData { count, .. } => {
-                da_found += 1;
-                if count > 0 {
-                    da_hit += 1;
-                }
-            }
-            Record::LinesFound { found: f } => file_lf = Some(u64::from(f)),
-            Record::LinesHit { hit: h } => file_lh = Some(u64::from(h)),
-            Record::EndOfRecord => {
-                ended += 1;
-                // LF/LH when the tool wrote them, else counted from DA lines.
-                found += file_lf.unwrap_or(da_found);
-                hit += file_lh.unwrap_or(da_hit);
-            }
-            _ => {}
-        }
-    }
-    if files == 0 || ended != files {
-        return Err(malformed(
-            k,
-            format!("{files} SF records but {ended} end_of_record lines"),
-        ));
-    }
-    let mut out = EvidenceSummary::new(k);
-    out.coverage = Some(CoverageSummary {
-        lines_covered: hit,
-        lines_total: found,
-        line_percent: percent(hit, found),
-    });
     Ok(out)
 }
 

@@ -69,12 +69,84 @@ fn coverage_formats() {
         .unwrap();
     assert_eq!((c.lines_covered, c.lines_total), (1, 2));
     assert!((c.line_percent - 50.0).abs() < 1e-9);
-    let cob2 = r#"<coverage lines-covered="80" lines-valid="100" line-rate="0.8"></coverage>"#;
-    let c = summarize(K::Cobertura, cob2.as_bytes(), &none())
-        .unwrap()
-        .coverage
-        .unwrap();
-    assert!((c.line_percent - 80.0).abs() < 1e-9);
+}
+
+#[test]
+fn coverage_is_counted_from_the_lines_and_forged_summaries_are_refused() {
+    let refused = |k, doc: &str, needle: &str| {
+        let e = summarize(k, doc.as_bytes(), &none()).unwrap_err();
+        assert!(e.to_string().contains(needle), "{e} / {needle}");
+    };
+    // Summaries with no lines behind them.
+    refused(
+        K::Cobertura,
+        r#"<coverage lines-covered="80" lines-valid="100" line-rate="0.8"></coverage>"#,
+        "lines-valid=\"100\" but the file has 0 <line> records",
+    );
+    refused(
+        K::Cobertura,
+        r#"<coverage lines-valid="-1" lines-covered="-1" line-rate="1"></coverage>"#,
+        "lines-covered=\"-1\" is not a non-negative whole number",
+    );
+    let one_of_two = r#"<class filename="a.py"><lines><line number="1" hits="1"/><line number="2" hits="0"/></lines></class>"#;
+    refused(
+        K::Cobertura,
+        &format!(r#"<coverage lines-covered="2" lines-valid="2">{one_of_two}</coverage>"#),
+        "lines-covered=\"2\" but 1 of its <line> records have hits",
+    );
+    refused(
+        K::Cobertura,
+        &format!(r#"<coverage line-rate="1.0">{one_of_two}</coverage>"#),
+        "line-rate=\"1\" but its <line> records give 0.5000",
+    );
+    refused(
+        K::Cobertura,
+        r#"<coverage><class filename="a"><lines><line number="1" hits="-3"/></lines></class></coverage>"#,
+        "hits=\"-3\"",
+    );
+    // LCOV: LF/LH that the DA lines do not bear out.
+    refused(
+        K::Lcov,
+        "SF:a.rs\nDA:1,0\nDA:2,0\nDA:3,0\nLF:3\nLH:3\nend_of_record\n",
+        "SF:a.rs: LH:3 but 0 DA lines with hits",
+    );
+    refused(
+        K::Lcov,
+        "SF:a.rs\nDA:1,1\nLF:1\nLH:999\nend_of_record\n",
+        "LH:999 but 1 DA lines with hits",
+    );
+    refused(K::Lcov, "SF:a.rs\nLF:5\nLH:5\nend_of_record\n", "LF:5 but 0 DA lines");
+    // A line listed twice (per class and per method, or merged reports) counts once.
+    let c = summarize(
+        K::Lcov,
+        b"SF:a.rs\nDA:1,0\nDA:1,4\nDA:2,0\nend_of_record\n",
+        &none(),
+    )
+    .unwrap()
+    .coverage
+    .unwrap();
+    assert_eq!((c.lines_covered, c.lines_total), (1, 2));
+    // The real files of the fixtures (coverage.py) pass as they are.
+    for (k, f) in [(K::Cobertura, "cobertura.xml"), (K::Lcov, "coverage.lcov")] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/evidence")
+            .join(f);
+        summarize(k, &std::fs::read(path).unwrap(), &none()).unwrap();
+    }
+}
+
+#[test]
+fn absurdly_deep_xml_is_refused() {
+    let deep = format!(
+        "<testsuites>{}{}</testsuites>",
+        "<a>".repeat(100_000),
+        "</a>".repeat(100_000)
+    );
+    let e = summarize(K::Junit, deep.as_bytes(), &none()).unwrap_err();
+    assert!(e.to_string().contains("nested deeper than 64"), "{e}");
+    let deep = format!("<coverage>{}</coverage>", "<a>".repeat(1000));
+    let e = summarize(K::Cobertura, deep.as_bytes(), &none()).unwrap_err();
+    assert!(e.to_string().contains("nested deeper than 64"), "{e}");
 }
 
 #[test]
