@@ -434,6 +434,71 @@ async fn three_services_as_processes() {
     .await
     .unwrap();
 
+    // The only admin cannot remove its own admin role: nobody could grant roles again.
+    let (s, v) = r
+        .call("DELETE", "/v1/users/root/roles/admin", Some(&root), None)
+        .await;
+    assert_eq!(s, 409, "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("root is the last active holder of rbac.admin"),
+        "{v}"
+    );
+    // Break-glass: someone with the database, rbac's token key and its service key makes an
+    // administrator; without the token key, nothing happens.
+    let recover = |token_key: &std::path::Path, out: &str| {
+        std::process::Command::new(crate::support::binary("goosectl"))
+            .args([
+                "--database-url",
+                &db.url,
+                "admin",
+                "recover",
+                "--user",
+                "rescue",
+            ])
+            .arg("--api-key-file")
+            .arg(dir.path().join(out))
+            .arg("--token-key-file")
+            .arg(token_key)
+            .arg("--service-key-file")
+            .arg(dir.path().join("goose-rbac.key"))
+            .args(["--log-origin", crate::support::E2E_LOG_ORIGIN])
+            .output()
+            .unwrap()
+    };
+    let out = recover(&dir.path().join("no-such.key"), "rescue-1.key");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("reading rbac's token key"),
+        "{out:?}"
+    );
+    let out = recover(&dir.path().join("tokens.key"), "rescue.key");
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("rescue holds rbac.admin, recorded at position"),
+        "{out:?}"
+    );
+    let rescue = token(
+        &r,
+        "rescue",
+        &std::fs::read_to_string(dir.path().join("rescue.key")).unwrap(),
+    )
+    .await;
+    let (s, v) = r.call("GET", "/v1/users/rescue", Some(&rescue), None).await;
+    assert_eq!(s, 200, "{v}");
+    assert!(
+        v["roles"].as_array().unwrap().iter().any(|x| x == "admin"),
+        "{v}"
+    );
+    // With a second admin, root may step down.
+    let (s, v) = r
+        .call("DELETE", "/v1/users/root/roles/admin", Some(&rescue), None)
+        .await;
+    assert_eq!(s, 200, "{v}");
+
     // OpenAPI documents, and a checkpoint on request.
     for h in [&r, &g, &e] {
         let (s, doc) = h.call("GET", "/openapi.json", None, None).await;
@@ -441,7 +506,7 @@ async fn three_services_as_processes() {
         assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
     }
     let (s, _) = e
-        .call("POST", "/v1/chain/checkpoints", Some(&root), None)
+        .call("POST", "/v1/chain/checkpoints", Some(&rescue), None)
         .await;
     assert_eq!(s, 200);
 

@@ -34,7 +34,8 @@ impl Classified for UserError {
             Self::Exists(_)
             | Self::Deactivated(_)
             | Self::AlreadyHolds { .. }
-            | Self::DoesNotHold { .. } => K::Conflict,
+            | Self::DoesNotHold { .. }
+            | Self::LastAdmin { .. } => K::Conflict,
         }
     }
 }

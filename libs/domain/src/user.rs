@@ -66,6 +66,8 @@ pub enum UserError {
     DoesNotHold { user: String, role: Role },
     #[error("no active API key {0}")]
     NoSuchKey(String),
+    #[error("{user} is the last active holder of rbac.admin: grant the role to another user first (or, locked out, use `goosectl admin recover`)")]
+    LastAdmin { user: String },
     #[error("{0}")]
     Invalid(String),
 }
@@ -189,6 +191,36 @@ impl User {
         Ok(events)
     }
 
+    /// Break-glass: makes `name` an administrator again with a new API key — created if it
+    /// does not exist, the admin role granted if it lacks it. Refused for a deactivated user.
+    pub fn recover_admin(
+        &self,
+        name: UserName,
+        key_id: &str,
+        secret_digest: &str,
+        actor: &str,
+    ) -> Result<Vec<UserEvent>, UserError> {
+        let mut events = if self.name.is_none() {
+            self.create_with_roles(name, "recovered administrator", &[Role::Admin], actor)?
+        } else {
+            self.existing()?;
+            if self.roles.contains(&Role::Admin) {
+                Vec::new()
+            } else {
+                vec![UserEvent::RoleAssigned {
+                    role: Role::Admin,
+                    assigned_by: actor.to_owned(),
+                }]
+            }
+        };
+        events.push(UserEvent::ApiKeyIssued {
+            key_id: key_id.to_owned(),
+            secret_digest: secret_digest.to_owned(),
+            issued_by: actor.to_owned(),
+        });
+        Ok(events)
+    }
+
     pub fn assign(&self, role: Role, actor: &str) -> Result<Vec<UserEvent>, UserError> {
         let name = self.existing()?;
         if self.roles.contains(&role) {
@@ -203,12 +235,24 @@ impl User {
         }])
     }
 
-    pub fn revoke(&self, role: Role, actor: &str) -> Result<Vec<UserEvent>, UserError> {
+    /// Revokes `role`. `other_admins`: how many other active users hold the admin role; the
+    /// last one cannot lose it (nobody could then grant roles again).
+    pub fn revoke(
+        &self,
+        role: Role,
+        actor: &str,
+        other_admins: usize,
+    ) -> Result<Vec<UserEvent>, UserError> {
         let name = self.existing()?;
         if !self.roles.contains(&role) {
             return Err(UserError::DoesNotHold {
                 user: name.to_string(),
                 role,
+            });
+        }
+        if role == Role::Admin && other_admins == 0 {
+            return Err(UserError::LastAdmin {
+                user: name.to_string(),
             });
         }
         Ok(vec![UserEvent::RoleRevoked {
@@ -309,12 +353,46 @@ mod tests {
             Err(UserError::AlreadyHolds { .. })
         ));
         run(&mut u, |u| u.issue_key("k1", "d1", "root")).unwrap();
-        run(&mut u, |u| u.revoke(Role::Approver, "root")).unwrap();
+        run(&mut u, |u| u.revoke(Role::Approver, "root", 0)).unwrap();
         assert!(u.roles.is_empty());
         assert!(matches!(
-            u.revoke(Role::Approver, "root"),
+            u.revoke(Role::Approver, "root", 0),
             Err(UserError::DoesNotHold { .. })
         ));
+        // The admin role: not from the last holder; from one of two, yes.
+        run(&mut u, |u| u.assign(Role::Admin, "root")).unwrap();
+        let e = u.revoke(Role::Admin, "ada", 0).unwrap_err();
+        assert_eq!(e.to_string(), "ada is the last active holder of rbac.admin: grant the role to another user first (or, locked out, use `goosectl admin recover`)");
+        run(&mut u, |u| u.revoke(Role::Admin, "root", 1)).unwrap();
+        // Break-glass: the role back and a new key, recorded as events like any other.
+        let ev = u
+            .recover_admin(
+                UserName::parse("ada").unwrap(),
+                "k2",
+                "d2",
+                "break-glass:ops",
+            )
+            .unwrap();
+        assert_eq!(ev.len(), 2);
+        run(&mut u, |u| {
+            u.recover_admin(
+                UserName::parse("ada").unwrap(),
+                "k2",
+                "d2",
+                "break-glass:ops",
+            )
+        })
+        .unwrap();
+        assert!(u.roles.contains(&Role::Admin) && u.keys.contains_key("k2"));
+        let fresh = User::default()
+            .recover_admin(
+                UserName::parse("newadmin").unwrap(),
+                "k3",
+                "d3",
+                "break-glass:ops",
+            )
+            .unwrap();
+        assert_eq!(fresh.len(), 3, "created, admin, key: {fresh:?}");
         run(&mut u, |u| u.deactivate("root")).unwrap();
         assert!(u.keys.is_empty());
         assert!(matches!(

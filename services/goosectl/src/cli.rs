@@ -105,6 +105,11 @@ pub enum Command {
         #[command(subcommand)]
         command: PackageCommand,
     },
+    /// Break-glass administration on the ledger itself (needs the database and the keys).
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Audit exports: verify one offline.
     Audit {
         #[command(subcommand)]
@@ -305,6 +310,32 @@ pub enum EvidenceCommand {
         /// Seconds to wait for a checkpoint that covers the newest stated fact.
         #[arg(long, default_value_t = 120)]
         wait_checkpoint: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Make USER an administrator again, with a new API key, when no administrator is left
+    /// (rbac refuses removing the last one, but users can be deactivated or keys lost).
+    /// Writes to the ledger directly: it needs the database (--database-url, or the data
+    /// dir's embedded ledger — stop `goosectl dev` first), rbac's token key (proof that you
+    /// operate the installation) and the service key to seal the events with. Recorded on the
+    /// chain as `break-glass:<$USER>`.
+    Recover {
+        #[arg(long)]
+        user: String,
+        /// Where to write the new API key (created, mode 0600; must not exist).
+        #[arg(long)]
+        api_key_file: PathBuf,
+        /// rbac's token signing key (default: the data dir's tokens.key).
+        #[arg(long)]
+        token_key_file: Option<PathBuf>,
+        /// The key that seals the events: rbac's service key (default: the data dir's dev key).
+        #[arg(long)]
+        service_key_file: Option<PathBuf>,
+        /// The log's origin (default: the data dir's dev log).
+        #[arg(long, env = "GOOSE_LOG_ORIGIN")]
+        log_origin: Option<String>,
     },
 }
 

@@ -13,9 +13,12 @@ use anyhow::{bail, Context as _, Result};
 use base64::Engine as _;
 use goose_ledger::postgres::PgBackend;
 use goose_ledger::sqlite::SqliteBackend;
-use goose_ledger::{canonical, verify, Authorship, Backend, LedgerReader, TlogProof, Vkey};
+use goose_ledger::{
+    canonical, verify, Authorship, Backend, LedgerReader, NoteKey, TlogProof, Vkey,
+};
 use goose_platform::checkpoints::{CheckpointPublisher, PublishConfig, WitnessClient};
 use indicatif::{ProgressBar, ProgressStyle};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -384,5 +387,64 @@ pub async fn db_migrate(target: &Target) -> Result<ExitCode> {
         .await
         .context("installing the ledger schema")?;
     println!("the ledger schema is installed and current");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `goosectl admin recover`: see [`crate::cli::AdminCommand::Recover`].
+pub async fn admin_recover(
+    target: &Target,
+    user: &str,
+    api_key_file: &Path,
+    token_key_file: Option<&Path>,
+    service_key_file: Option<&Path>,
+    log_origin: Option<&str>,
+) -> Result<ExitCode> {
+    if api_key_file.exists() {
+        bail!(
+            "{} exists: name a new file for the API key",
+            api_key_file.display()
+        );
+    }
+    let token_key =
+        token_key_file.map_or_else(|| target.data_dir.join("tokens.key"), Path::to_path_buf);
+    NoteKey::load(&token_key).with_context(|| {
+        format!(
+            "reading rbac's token key {} (the proof that you operate this installation)",
+            token_key.display()
+        )
+    })?;
+    let service_key = service_key_file.map_or_else(
+        || keyfiles::service_key_path(&target.data_dir, keyfiles::DEV_SERVICE_KEY_NAME),
+        Path::to_path_buf,
+    );
+    let service_key = Arc::new(
+        NoteKey::load(&service_key)
+            .with_context(|| format!("reading the service key {}", service_key.display()))?,
+    );
+    let origin = match (log_origin, &target.database_url) {
+        (Some(o), _) => o.to_owned(),
+        (None, None) => keyfiles::DEV_LOG_KEY_NAME.to_owned(),
+        (None, Some(_)) => {
+            bail!("--log-origin is needed with --database-url (the services' GOOSE_LOG_ORIGIN)")
+        }
+    };
+    let ledger = goose_ledger::Ledger::open(
+        open_backend(target).await?,
+        service_key,
+        goose_ledger::LedgerConfig {
+            origin,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let (api_key, position) =
+        goose_rbac::recover_admin(&ledger, user, &format!("break-glass:{who}")).await?;
+    goose_rbac::write_key_file(api_key_file, &api_key)
+        .with_context(|| format!("writing {}", api_key_file.display()))?;
+    println!(
+        "{user} holds rbac.admin, recorded at position {position} as break-glass:{who}; its new API key is in {}",
+        api_key_file.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

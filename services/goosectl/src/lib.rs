@@ -11,7 +11,10 @@ mod promote;
 pub mod trust;
 mod witness;
 
-use cli::{AuditCommand, Cli, Command, DbCommand, EvidenceCommand, KeysCommand, ServiceCommand};
+use cli::{
+    AdminCommand, AuditCommand, Cli, Command, DbCommand, EvidenceCommand, KeysCommand,
+    ServiceCommand,
+};
 use std::process::ExitCode;
 
 /// Runs one command. `Ok(code)` carries verdicts (see [`trust::exit`]: a failed verification
@@ -89,6 +92,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let path = format!("/v1/audit/services/{service}/export");
             audit::export(&cli.api, &path, &out, wait_checkpoint).await
+        }
+        Command::Admin {
+            command:
+                AdminCommand::Recover {
+                    user,
+                    api_key_file,
+                    token_key_file,
+                    service_key_file,
+                    log_origin,
+                },
+        } => {
+            commands::admin_recover(
+                &cli.target,
+                &user,
+                &api_key_file,
+                token_key_file.as_deref(),
+                service_key_file.as_deref(),
+                log_origin.as_deref(),
+            )
+            .await
         }
         Command::Audit {
             command:

@@ -134,3 +134,30 @@ pub(crate) fn new_api_key() -> (String, String, String) {
 pub(crate) fn digest_hex(secret: &str) -> String {
     hex::encode(Sha3_256::digest(secret.as_bytes()))
 }
+
+/// Break-glass (`goosectl admin recover`): makes `name` an administrator again with a new API
+/// key, appended to the ledger directly by someone holding the database and the service's key
+/// — recorded as events like any other, with `actor` (`break-glass:<who>`). Returns the API key
+/// and the position of the last event.
+pub async fn recover_admin(
+    ledger: &goose_ledger::Ledger,
+    name: &str,
+    actor: &str,
+) -> anyhow::Result<(String, u64)> {
+    let name = UserName::parse(name)?;
+    let (key_id, secret, api_key) = new_api_key();
+    let digest = digest_hex(&secret);
+    let meta = Metadata::now(actor);
+    let done = aggregate::execute::<UserAgg, UserError>(ledger, name.as_str(), &meta, |u| {
+        u.0.recover_admin(name.clone(), &key_id, &digest, actor)
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("recovering {name}: {e}"))?;
+    let position = done.receipt.map_or(0, |r| r.last_position);
+    Ok((api_key, position))
+}
+
+/// Writes an API key to a new file readable by its owner only.
+pub fn write_key_file(path: &std::path::Path, api_key: &str) -> std::io::Result<()> {
+    write_secret_file(path, &format!("{api_key}\n"))
+}

@@ -156,7 +156,16 @@ pub(crate) async fn revoke_role(
         .parse()
         .map_err(|e: goose_domain::rbac::Error| problem(&e))?;
     let actor = caller.user.clone();
-    run_user(&s, &caller, &name, |u| u.revoke(role, &actor))
+    // The other active admins, as committed now (a revocation elsewhere a moment ago counts).
+    s.users.catch_up(&s.platform).await?;
+    let other_admins = s
+        .users
+        .read()
+        .0
+        .iter()
+        .filter(|(n, u)| n.as_str() != name.as_str() && u.active && u.roles.contains(&Role::Admin))
+        .count();
+    run_user(&s, &caller, &name, |u| u.revoke(role, &actor, other_admins))
         .await
         .map(Json)
 }

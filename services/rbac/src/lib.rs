@@ -15,6 +15,7 @@ mod handlers;
 mod routes;
 pub mod views;
 
+pub use commands::{recover_admin, write_key_file};
 pub use routes::{openapi, routes};
 
 use axum::Router;

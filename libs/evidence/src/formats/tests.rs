@@ -115,7 +115,11 @@ fn coverage_is_counted_from_the_lines_and_forged_summaries_are_refused() {
         "SF:a.rs\nDA:1,1\nLF:1\nLH:999\nend_of_record\n",
         "LH:999 but 1 DA lines with hits",
     );
-    refused(K::Lcov, "SF:a.rs\nLF:5\nLH:5\nend_of_record\n", "LF:5 but 0 DA lines");
+    refused(
+        K::Lcov,
+        "SF:a.rs\nLF:5\nLH:5\nend_of_record\n",
+        "LF:5 but 0 DA lines",
+    );
     // A line listed twice (per class and per method, or merged reports) counts once.
     let c = summarize(
         K::Lcov,
