@@ -151,7 +151,9 @@ pub fn measure_authz(samples: u64) -> Result<String> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();
-    let token = issuer.issue("user2", &[Role::Approver], now)?.access_token;
+    let token = issuer
+        .issue("user2", &[Role::Approver], now, None)?
+        .access_token;
     let mut decision = Histogram::<u64>::new(3)?;
     let mut cached = Histogram::<u64>::new(3)?;
     let mut fresh = Histogram::<u64>::new(3)?;
@@ -268,7 +270,7 @@ pub async fn measure_ingest(
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();
-    let admin = issuer.issue("bench-admin", &[], now)?.access_token;
+    let admin = issuer.issue("bench-admin", &[], now, None)?.access_token;
     let call = |method: &str, uri: &str, token: &str, ct: &str, body: Vec<u8>| {
         axum::http::Request::builder()
             .method(method)
@@ -292,7 +294,7 @@ pub async fn measure_ingest(
         "creating the operator: {}",
         r.status()
     );
-    let op = issuer.issue("bench-op", &[], now)?.access_token;
+    let op = issuer.issue("bench-op", &[], now, None)?.access_token;
     let svc = br#"[{"service":{"name":"bench-svc","spec":{"api_version":"v1","compliance_mode":"sandbox"}}}]"#.to_vec();
     let r = app
         .clone()

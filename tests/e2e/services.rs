@@ -499,6 +499,68 @@ async fn three_services_as_processes() {
         .await;
     assert_eq!(s, 200, "{v}");
 
+    // A token ends with its API key, and with its user, in every service (when the event
+    // arrives), not an hour later.
+    let (s, v) = r
+        .call(
+            "POST",
+            "/v1/users",
+            Some(&rescue),
+            Some(&json!({"name": "kim", "roles": ["analyst"]})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let new_key = |r: &Http| {
+        let r = r.clone();
+        let rescue = rescue.clone();
+        async move {
+            let (s, k) = r
+                .call("POST", "/v1/users/kim/api-keys", Some(&rescue), None)
+                .await;
+            assert_eq!(s, 200, "{k}");
+            let t = token(&r, "kim", k["api_key"].as_str().unwrap()).await;
+            (k["key_id"].as_str().unwrap().to_owned(), t)
+        }
+    };
+    let (key_id, kim) = new_key(&r).await;
+    let (s, _) = e.call("GET", "/v1/evidence", Some(&kim), None).await;
+    assert_eq!(s, 200);
+    let (s, v) = r
+        .call(
+            "DELETE",
+            &format!("/v1/users/kim/api-keys/{key_id}"),
+            Some(&rescue),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let refused = |h: &Http, tok: String, needle: &'static str| {
+        let h = h.clone();
+        async move {
+            goose_testkit::eventually(Duration::from_secs(10), needle, || async {
+                let (s, v) = h.call("GET", "/v1/evidence", Some(&tok), None).await;
+                (s == 401 && v["detail"].as_str().unwrap_or("").contains(needle)).then_some(())
+            })
+            .await
+            .unwrap();
+        }
+    };
+    refused(&e, kim.clone(), "has been revoked").await;
+    let (_, kim) = new_key(&r).await;
+    let (s, v) = r
+        .call("POST", "/v1/users/kim/deactivate", Some(&rescue), None)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    refused(&e, kim.clone(), "unknown or deactivated").await;
+    let (s, v) = r
+        .call("POST", "/v1/users/kim/reactivate", Some(&rescue), None)
+        .await;
+    assert_eq!((s, &v["roles"]), (200, &json!([])), "{v}");
+    let (s, v) = r
+        .call("POST", "/v1/users/rescue/deactivate", Some(&rescue), None)
+        .await;
+    assert_eq!(s, 409, "the last admin: {v}");
+
     // OpenAPI documents, and a checkpoint on request.
     for h in [&r, &g, &e] {
         let (s, doc) = h.call("GET", "/openapi.json", None, None).await;

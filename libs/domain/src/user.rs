@@ -36,6 +36,10 @@ pub enum UserEvent {
     UserDeactivated {
         deactivated_by: String,
     },
+    /// Active again, with no roles and no keys: an admin grants them anew.
+    UserReactivated {
+        reactivated_by: String,
+    },
 }
 
 impl UserEvent {
@@ -47,6 +51,7 @@ impl UserEvent {
             Self::RoleAssigned { .. } => "RoleAssigned",
             Self::RoleRevoked { .. } => "RoleRevoked",
             Self::UserDeactivated { .. } => "UserDeactivated",
+            Self::UserReactivated { .. } => "UserReactivated",
         }
     }
 }
@@ -113,6 +118,9 @@ impl User {
                 self.active = false;
                 self.roles.clear();
                 self.keys.clear();
+            }
+            UserEvent::UserReactivated { .. } => {
+                self.active = true;
             }
         }
     }
@@ -286,10 +294,32 @@ impl User {
         }])
     }
 
-    pub fn deactivate(&self, actor: &str) -> Result<Vec<UserEvent>, UserError> {
-        self.existing()?;
+    /// Deactivates the user: roles and keys go, every token of theirs is refused at once.
+    /// `other_admins` as for [`Self::revoke`]: the last admin cannot be deactivated.
+    pub fn deactivate(
+        &self,
+        actor: &str,
+        other_admins: usize,
+    ) -> Result<Vec<UserEvent>, UserError> {
+        let name = self.existing()?;
+        if self.roles.contains(&Role::Admin) && other_admins == 0 {
+            return Err(UserError::LastAdmin {
+                user: name.to_string(),
+            });
+        }
         Ok(vec![UserEvent::UserDeactivated {
             deactivated_by: actor.to_owned(),
+        }])
+    }
+
+    /// Reactivates a deactivated user (with no roles or keys).
+    pub fn reactivate(&self, actor: &str) -> Result<Vec<UserEvent>, UserError> {
+        let name = self.name.as_ref().ok_or(UserError::NotFound)?;
+        if self.active {
+            return Err(UserError::Invalid(format!("user {name} is active")));
+        }
+        Ok(vec![UserEvent::UserReactivated {
+            reactivated_by: actor.to_owned(),
         }])
     }
 }
@@ -393,11 +423,15 @@ mod tests {
             )
             .unwrap();
         assert_eq!(fresh.len(), 3, "created, admin, key: {fresh:?}");
-        run(&mut u, |u| u.deactivate("root")).unwrap();
+        run(&mut u, |u| u.revoke(Role::Admin, "root", 1)).unwrap();
+        run(&mut u, |u| u.deactivate("root", 0)).unwrap();
         assert!(u.keys.is_empty());
         assert!(matches!(
             u.assign(Role::Admin, "root"),
             Err(UserError::Deactivated(_))
         ));
+        run(&mut u, |u| u.reactivate("root")).unwrap();
+        assert!(u.active && u.roles.is_empty() && u.keys.is_empty());
+        assert!(u.reactivate("root").is_err());
     }
 }

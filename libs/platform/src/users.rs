@@ -14,6 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Users {
     roles: BTreeMap<String, BTreeSet<Role>>,
+    /// Active API key ids by user.
+    #[serde(default)]
+    keys: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Users {
@@ -33,9 +36,28 @@ impl Users {
             }
             UserEvent::UserDeactivated { .. } => {
                 self.roles.remove(user);
+                self.keys.remove(user);
             }
-            UserEvent::ApiKeyIssued { .. } | UserEvent::ApiKeyRevoked { .. } => {}
+            UserEvent::UserReactivated { .. } => {
+                self.roles.entry(user.to_owned()).or_default();
+            }
+            UserEvent::ApiKeyIssued { key_id, .. } => {
+                self.keys
+                    .entry(user.to_owned())
+                    .or_default()
+                    .insert(key_id.clone());
+            }
+            UserEvent::ApiKeyRevoked { key_id, .. } => {
+                if let Some(k) = self.keys.get_mut(user) {
+                    k.remove(key_id);
+                }
+            }
         }
+    }
+
+    /// Whether `key_id` is an active API key of `user`.
+    pub fn key_active(&self, user: &str, key_id: &str) -> bool {
+        self.keys.get(user).is_some_and(|k| k.contains(key_id))
     }
 
     /// The user's current roles; `None` when unknown or deactivated.
@@ -62,5 +84,9 @@ impl View for Users {
 impl RoleDirectory for ViewHandle<Users> {
     fn roles_of(&self, user: &str) -> Option<Vec<Role>> {
         self.read().roles_of(user)
+    }
+
+    fn key_active(&self, user: &str, key_id: &str) -> bool {
+        self.read().key_active(user, key_id)
     }
 }

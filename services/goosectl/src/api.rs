@@ -234,6 +234,20 @@ pub async fn user(api: &Api, command: UserCommand) -> Result<ExitCode> {
             .await?;
             print_json(&b.json()?)
         }
+        UserCommand::Deactivate { ref name } | UserCommand::Reactivate { ref name } => {
+            let verb = if matches!(command, UserCommand::Deactivate { .. }) {
+                "deactivate"
+            } else {
+                "reactivate"
+            };
+            let b = send(api.request(
+                Svc::Rbac,
+                reqwest::Method::POST,
+                &format!("/v1/users/{name}/{verb}"),
+            )?)
+            .await?;
+            print_json(&b.json()?)
+        }
         UserCommand::Revoke { name, role } => {
             let b = send(api.request(
                 Svc::Rbac,

@@ -370,6 +370,10 @@ pub enum UserCommand {
         name: String,
         role: String,
     },
+    /// Deactivate a user: roles and keys go, their tokens are refused at once.
+    Deactivate { name: String },
+    /// Reactivate a deactivated user (with no roles or keys).
+    Reactivate { name: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -50,7 +50,7 @@ pub(crate) async fn token(
     }
     let roles: Vec<Role> = user.roles.iter().copied().collect();
     s.issuer
-        .issue(name.as_str(), &roles, now_unix())
+        .issue(name.as_str(), &roles, now_unix(), Some(key_id))
         .map(Json)
         .map_err(|e| Problem::internal(e.to_string()))
 }
@@ -156,16 +156,48 @@ pub(crate) async fn revoke_role(
         .parse()
         .map_err(|e: goose_domain::rbac::Error| problem(&e))?;
     let actor = caller.user.clone();
-    // The other active admins, as committed now (a revocation elsewhere a moment ago counts).
+    let other_admins = other_admins(&s, &name).await?;
+    run_user(&s, &caller, &name, |u| u.revoke(role, &actor, other_admins))
+        .await
+        .map(Json)
+}
+
+/// The active admins other than `name`, as committed now (a change elsewhere a moment ago
+/// counts).
+async fn other_admins(s: &AppState, name: &UserName) -> Result<usize, Problem> {
     s.users.catch_up(&s.platform).await?;
-    let other_admins = s
-        .users
+    Ok(s.users
         .read()
         .0
         .iter()
         .filter(|(n, u)| n.as_str() != name.as_str() && u.active && u.roles.contains(&Role::Admin))
-        .count();
-    run_user(&s, &caller, &name, |u| u.revoke(role, &actor, other_admins))
+        .count())
+}
+
+/// `POST /v1/users/{name}/deactivate`: roles and keys go; every token of the user is refused
+/// at once in every service (when the event reaches it).
+pub(crate) async fn deactivate_user(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<UserView> {
+    let name = parse_user(&name)?;
+    let actor = caller.user.clone();
+    let other_admins = other_admins(&s, &name).await?;
+    run_user(&s, &caller, &name, |u| u.deactivate(&actor, other_admins))
+        .await
+        .map(Json)
+}
+
+/// `POST /v1/users/{name}/reactivate`: active again, with no roles and no keys.
+pub(crate) async fn reactivate_user(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<UserView> {
+    let name = parse_user(&name)?;
+    let actor = caller.user.clone();
+    run_user(&s, &caller, &name, |u| u.reactivate(&actor))
         .await
         .map(Json)
 }

@@ -66,9 +66,19 @@ pub(crate) fn api() -> Routes<AppState> {
     .returns("NewApiKey"), issue_key)
 .route(RouteSpec::delete("/v1/users/{name}/api-keys/{key_id}",
         Access::Permission(Permission::RbacAdmin),
-        "Revoke an API key",
+        "Revoke an API key (tokens issued for it are refused at once)",
     )
     .returns("UserView"), revoke_key)
+.route(RouteSpec::post("/v1/users/{name}/deactivate",
+        Access::Permission(Permission::RbacAdmin),
+        "Deactivate a user: roles and keys go, their tokens are refused at once (not the last admin)",
+    )
+    .returns("UserView"), deactivate_user)
+.route(RouteSpec::post("/v1/users/{name}/reactivate",
+        Access::Permission(Permission::RbacAdmin),
+        "Reactivate a deactivated user (with no roles and no keys)",
+    )
+    .returns("UserView"), reactivate_user)
 .route(RouteSpec::post("/v1/approvals",
         Access::AnyOf(&[
             Permission::PromotionRequest,

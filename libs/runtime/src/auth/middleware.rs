@@ -191,6 +191,12 @@ async fn authorize(State(auth): State<AuthLayer>, mut req: Request, next: Next) 
         let detail = format!("user {} is unknown or deactivated", claims.sub);
         return refuse(grpc, StatusCode::UNAUTHORIZED, detail);
     };
+    if let Some(k) = claims.akid.as_deref() {
+        if !auth.directory.key_active(&claims.sub, k) {
+            let detail = format!("the API key {k} this token was issued for has been revoked");
+            return refuse(grpc, StatusCode::UNAUTHORIZED, detail);
+        }
+    }
     let permissions: PermissionSet = roles.iter().copied().collect();
     let allowed = match access {
         Access::Public | Access::Authenticated => Ok(()),

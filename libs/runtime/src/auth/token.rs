@@ -105,7 +105,18 @@ pub struct Claims {
     pub jti: String,
     /// Roles when issued — informational; decisions use the current roles.
     pub roles: Vec<Role>,
+    /// The API key the token was exchanged for: revoking the key ends the token at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub akid: Option<String>,
+    /// Not before (seconds since the epoch), when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
 }
+
+/// The longest lifetime (`exp - iat`) a token may claim unless configured otherwise.
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(3600);
+/// Clock skew tolerated between the issuer and a verifier, in seconds.
+pub const LEEWAY_SECS: u64 = 5;
 
 /// The audience every Golden Goose service expects.
 pub const AUDIENCE: &str = "golden-goose";
@@ -153,7 +164,14 @@ impl TokenIssuer {
         }
     }
 
-    pub fn issue(&self, user: &str, roles: &[Role], now_unix: u64) -> Result<IssuedToken> {
+    /// Issues a token for `user`; `akid` names the API key it was exchanged for.
+    pub fn issue(
+        &self,
+        user: &str,
+        roles: &[Role],
+        now_unix: u64,
+        akid: Option<&str>,
+    ) -> Result<IssuedToken> {
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
         let claims = Claims {
@@ -164,6 +182,8 @@ impl TokenIssuer {
             exp: now_unix + self.ttl.as_secs(),
             jti: uuid::Uuid::new_v4().to_string(),
             roles: roles.to_vec(),
+            akid: akid.map(str::to_owned),
+            nbf: None,
         };
         let token = jsonwebtoken::encode(&header, &claims, &self.key)
             .map_err(|e| Error::Issue(e.to_string()))?;
@@ -185,6 +205,7 @@ impl TokenIssuer {
 pub struct TokenVerifier {
     keys: Arc<HashMap<String, DecodingKey>>,
     validation: Validation,
+    max_lifetime: u64,
     verified: Arc<RwLock<HashMap<String, Claims>>>,
 }
 
@@ -210,13 +231,21 @@ impl TokenVerifier {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[AUDIENCE]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
         Self {
             keys: Arc::new(keys),
             validation,
+            max_lifetime: DEFAULT_MAX_LIFETIME.as_secs(),
             verified: Arc::default(),
         }
+    }
+
+    /// Refuses tokens that claim to live longer than `max` (`exp - iat`).
+    pub fn with_max_lifetime(mut self, max: Duration) -> Self {
+        self.max_lifetime = max.as_secs();
+        self
     }
 
     /// Verifies `token`, from the cache when it verified before and has not expired.
@@ -251,9 +280,27 @@ impl TokenVerifier {
         }
         let kid = header.kid.unwrap_or_default();
         let key = self.keys.get(&kid).ok_or(Error::UnknownKey(kid))?;
-        jsonwebtoken::decode::<Claims>(token, key, &self.validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map(|d| d.claims)
-            .map_err(|e| Error::InvalidToken(e.to_string()))
+            .map_err(|e| Error::InvalidToken(e.to_string()))?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        if claims.iat > now + LEEWAY_SECS {
+            return Err(Error::InvalidToken(format!(
+                "issued in the future (iat {} is after now {now})",
+                claims.iat
+            )));
+        }
+        if claims.exp.saturating_sub(claims.iat) > self.max_lifetime {
+            return Err(Error::InvalidToken(format!(
+                "claims to live {} s (exp - iat); at most {} s are accepted",
+                claims.exp.saturating_sub(claims.iat),
+                self.max_lifetime
+            )));
+        }
+        Ok(claims)
     }
 }
 
@@ -271,27 +318,30 @@ mod tests {
         let verifier =
             TokenVerifier::new([("rbac+01".into(), key(1).verifying_key())], "goose-rbac");
         let now = time_now();
-        let t = issuer.issue("ada", &[Role::Approver], now).unwrap();
+        let t = issuer
+            .issue("ada", &[Role::Approver], now, Some("k1"))
+            .unwrap();
         let c = verifier.verify(&t.access_token).unwrap();
         assert_eq!(c.sub, "ada");
         assert_eq!(c.roles, vec![Role::Approver]);
+        assert_eq!(c.akid.as_deref(), Some("k1"));
 
         // Same kid, different key: signature fails.
         let forger = TokenIssuer::new(&key(2), "rbac+01", "goose-rbac", Duration::from_secs(600));
-        let f = forger.issue("ada", &[Role::Admin], now).unwrap();
+        let f = forger.issue("ada", &[Role::Admin], now, None).unwrap();
         assert!(matches!(
             verifier.verify(&f.access_token),
             Err(Error::InvalidToken(_))
         ));
         // Unknown kid.
         let other = TokenIssuer::new(&key(2), "x+02", "goose-rbac", Duration::from_secs(600));
-        let o = other.issue("ada", &[], now).unwrap();
+        let o = other.issue("ada", &[], now, None).unwrap();
         assert!(matches!(
             verifier.verify(&o.access_token),
             Err(Error::UnknownKey(_))
         ));
         // Expired.
-        let old = issuer.issue("ada", &[], now - 3600).unwrap();
+        let old = issuer.issue("ada", &[], now - 3600, None).unwrap();
         assert!(verifier
             .verify(&old.access_token)
             .unwrap_err()
@@ -299,10 +349,60 @@ mod tests {
             .contains("Expired"));
         // Wrong issuer.
         let wrong = TokenIssuer::new(&key(1), "rbac+01", "someone-else", Duration::from_secs(600));
-        let w = wrong.issue("ada", &[], now).unwrap();
+        let w = wrong.issue("ada", &[], now, None).unwrap();
         assert!(verifier.verify(&w.access_token).is_err());
         // Garbage.
         assert!(verifier.verify("not.a.token").is_err());
+    }
+
+    /// Tokens signed with the right key whose times are wrong: ten years of life, issued a
+    /// day ahead, not valid before tomorrow.
+    #[test]
+    fn tokens_with_impossible_times_are_refused() {
+        let k = key(1);
+        let verifier = TokenVerifier::new([("rbac+01".into(), k.verifying_key())], "goose-rbac");
+        let now = time_now();
+        let sign = |iat: u64, exp: u64, nbf: Option<u64>| {
+            let mut header = Header::new(Algorithm::EdDSA);
+            header.kid = Some("rbac+01".into());
+            let claims = Claims {
+                sub: "ada".into(),
+                iss: "goose-rbac".into(),
+                aud: AUDIENCE.into(),
+                iat,
+                exp,
+                jti: "j".into(),
+                roles: vec![],
+                akid: None,
+                nbf,
+            };
+            jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ed_der(k.as_bytes())).unwrap()
+        };
+        let ten_years = verifier
+            .verify(&sign(now, now + 10 * 365 * 86_400, None))
+            .unwrap_err();
+        assert!(
+            ten_years.to_string().contains("at most 3600 s"),
+            "{ten_years}"
+        );
+        let future = verifier
+            .verify(&sign(now + 86_400, now + 86_400 + 600, None))
+            .unwrap_err();
+        assert!(
+            future.to_string().contains("issued in the future"),
+            "{future}"
+        );
+        let not_yet = verifier
+            .verify(&sign(now, now + 600, Some(now + 86_400)))
+            .unwrap_err();
+        assert!(
+            not_yet.to_string().contains("ImmatureSignature"),
+            "{not_yet}"
+        );
+        verifier.verify(&sign(now, now + 600, Some(now))).unwrap();
+        let longer = TokenVerifier::new([("rbac+01".into(), k.verifying_key())], "goose-rbac")
+            .with_max_lifetime(Duration::from_secs(86_400));
+        longer.verify(&sign(now, now + 7200, None)).unwrap();
     }
 
     fn time_now() -> u64 {
