@@ -282,6 +282,7 @@ async fn three_services_as_processes() {
         .ok("GET", "/v1/evidence?service=service-b", &olga, None)
         .await;
     assert_eq!(listed, json!([]));
+    over_the_limit_is_refused_without_buffering(&e, &olga, evidence.0.id());
 
     // An in-toto statement in a DSSE envelope, signed by the trusted builder key; the same
     // envelope signed by an unknown key is refused and nothing is stored.
@@ -589,4 +590,69 @@ async fn three_services_as_processes() {
         .unwrap()
         .vkey();
     verify_chain(&db.url, &ring, &log_vkey);
+}
+
+/// Bodies over the org-config limit are refused as they arrive, never buffered whole: a
+/// declared length over it gets its 413 before any byte is read, and 300 MB sent chunked
+/// (no length) are cut off — the evidence process's peak memory barely moves.
+fn over_the_limit_is_refused_without_buffering(e: &Http, token: &str, pid: u32) {
+    use std::io::{Read as _, Write as _};
+    let peak_kib = || -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    };
+    let addr = e.base.trim_start_matches("http://").to_owned();
+    let head = |extra: &str| {
+        format!(
+            "POST /v1/evidence?service=service-b&version=2.0.0&kind=junit HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/octet-stream\r\n{extra}\r\n"
+        )
+    };
+    // Declared: answered at once, with problem+json.
+    let mut c = std::net::TcpStream::connect(&addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(head("Content-Length: 314572800\r\nConnection: close\r\n").as_bytes())
+        .unwrap();
+    let mut answer = String::new();
+    let _ = c.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+    assert!(
+        answer.contains("a body of 314572800 bytes is over the evidence limit of 4096 bytes"),
+        "{answer}"
+    );
+    // Streamed: cut off once past the limit.
+    let before = peak_kib();
+    let mut c = std::net::TcpStream::connect(&addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(head("Transfer-Encoding: chunked\r\n").as_bytes())
+        .unwrap();
+    let chunk = vec![b'x'; 1 << 20];
+    let mut sent = 0usize;
+    for _ in 0..300 {
+        let ok = c
+            .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .is_ok()
+            && c.write_all(&chunk).is_ok()
+            && c.write_all(b"\r\n").is_ok();
+        if !ok {
+            break;
+        }
+        sent += 1;
+    }
+    let mut answer = Vec::new();
+    let _ = c.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 413"),
+        "after {sent} MiB: {answer}"
+    );
+    let grown_mib = peak_kib().saturating_sub(before) / 1024;
+    assert!(
+        grown_mib < 64,
+        "peak memory grew {grown_mib} MiB while {sent} MiB were offered"
+    );
 }

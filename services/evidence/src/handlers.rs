@@ -36,16 +36,75 @@ pub(crate) struct Submission {
     bytes: Bytes,
 }
 
-pub(crate) async fn read_submission(q: SubmitQuery, req: Request) -> Result<Submission, Problem> {
+/// The 413 of an upload over the org-config limit.
+fn too_large(max_bytes: u64, what: &str) -> Problem {
+    Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too large",
+        format!("{what} is over the evidence limit of {max_bytes} bytes (org-config evidence.max_upload_bytes)"),
+    )
+}
+
+/// Room for the multipart framing and the small fields around the file.
+const MULTIPART_OVERHEAD: u64 = 64 * 1024;
+
+/// Reads the submission, never buffering more than the limit: a declared length over it is
+/// refused before reading, and the body is cut off (413) as soon as it passes it, so memory
+/// stays a small multiple of the limit whatever is sent.
+pub(crate) async fn read_submission(
+    q: SubmitQuery,
+    req: Request,
+    max_bytes: u64,
+) -> Result<Submission, Problem> {
     let is_multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let cap = if is_multipart {
+        max_bytes.saturating_add(MULTIPART_OVERHEAD)
+    } else {
+        max_bytes
+    };
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|len| *len > cap)
+    {
+        return Err(too_large(max_bytes, &format!("a body of {len} bytes")));
+    }
+    let req = req.map(|b| {
+        axum::body::Body::new(http_body_util::Limited::new(
+            b,
+            usize::try_from(cap).unwrap_or(usize::MAX),
+        ))
+    });
+    let limited = |text: String| {
+        if text.contains("length limit exceeded") {
+            too_large(max_bytes, "the body")
+        } else {
+            Problem::bad_request(text)
+        }
+    };
+    read_limited(q, req, is_multipart, &limited).await
+}
+
+async fn read_limited(
+    q: SubmitQuery,
+    req: Request,
+    is_multipart: bool,
+    limited: &(dyn Fn(String) -> Problem + Sync),
+) -> Result<Submission, Problem> {
     if !is_multipart {
-        let bytes = Bytes::from_request(req, &())
+        let bytes = axum::body::to_bytes(req.into_body(), usize::MAX)
             .await
-            .map_err(|e| Problem::bad_request(e.body_text()))?;
+            .map_err(|e| {
+                // The cause (the limit) is the source of axum's error.
+                let cause = std::error::Error::source(&e).map(ToString::to_string);
+                limited(format!("{e}: {}", cause.unwrap_or_default()))
+            })?;
         let missing = |f: &str| {
             Problem::bad_request(format!(
                 "missing query parameter {f} (or send multipart/form-data)"
@@ -61,26 +120,17 @@ pub(crate) async fn read_submission(q: SubmitQuery, req: Request) -> Result<Subm
     }
     let mut mp = Multipart::from_request(req, &())
         .await
-        .map_err(|e| Problem::bad_request(e.body_text()))?;
+        .map_err(|e| limited(e.body_text()))?;
     let (mut service, mut version, mut kind, mut filename, mut bytes) =
         (q.service, q.version, q.kind, q.filename, None);
-    while let Some(field) = mp
-        .next_field()
-        .await
-        .map_err(|e| Problem::bad_request(e.body_text()))?
-    {
+    while let Some(field) = mp.next_field().await.map_err(|e| limited(e.body_text()))? {
         let name = field.name().unwrap_or_default().to_owned();
         match name.as_str() {
             "file" => {
                 if filename.is_none() {
                     filename = field.file_name().map(str::to_owned);
                 }
-                bytes = Some(
-                    field
-                        .bytes()
-                        .await
-                        .map_err(|e| Problem::bad_request(e.body_text()))?,
-                );
+                bytes = Some(field.bytes().await.map_err(|e| limited(e.body_text()))?);
             }
             "service" | "version" | "kind" => {
                 let text = field
@@ -126,7 +176,12 @@ pub(crate) async fn submit(
     req: Request,
 ) -> Result<Json<EvidenceRecord>, Problem> {
     let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let sub = read_submission(q, req).await?;
+    // The catalog and the org-config's limits as committed now, not as this replica last
+    // heard of them: a service onboarded a moment ago is known, and a limit lowered a moment
+    // ago (a security setting) applies. One size query; 503 + Retry-After when behind.
+    s.views.catch_up(&s.platform).await?;
+    let max_bytes = s.views().org.evidence.max_upload_bytes;
+    let sub = read_submission(q, req, max_bytes).await?;
     let service = ServiceName::parse(&sub.service).map_err(Problem::bad_request)?;
     goose_domain::version::Version::parse(&sub.version).map_err(|e| goose_platform::problem(&e))?;
     let kind: EvidenceKind = sub.kind.parse().map_err(Problem::bad_request)?;
@@ -135,15 +190,10 @@ pub(crate) async fn submit(
             "filename must be a plain name of at most 255 characters",
         ));
     }
-    // The catalog and the org-config's limits as committed now, not as this replica last
-    // heard of them: a service onboarded a moment ago is known, and a limit lowered a moment
-    // ago (a security setting) applies. One size query; 503 + Retry-After when behind.
-    s.views.catch_up(&s.platform).await?;
-    let (known, max_bytes, retention_days) = {
+    let (known, retention_days) = {
         let v = s.views();
         (
             v.services.contains(service.as_str()),
-            v.org.evidence.max_upload_bytes,
             v.org.retention.evidence_days,
         )
     };
@@ -155,7 +205,10 @@ pub(crate) async fn submit(
         ));
     }
     if sub.bytes.len() as u64 > max_bytes {
-        return Err(Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "too large", format!("{} bytes is over the evidence limit of {max_bytes} bytes (org-config evidence.max_upload_bytes)", sub.bytes.len())));
+        return Err(too_large(
+            max_bytes,
+            &format!("a file of {} bytes", sub.bytes.len()),
+        ));
     }
     if sub.bytes.is_empty() {
         return Err(Problem::bad_request("the file is empty"));

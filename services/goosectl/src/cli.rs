@@ -371,9 +371,13 @@ pub enum UserCommand {
         role: String,
     },
     /// Deactivate a user: roles and keys go, their tokens are refused at once.
-    Deactivate { name: String },
+    Deactivate {
+        name: String,
+    },
     /// Reactivate a deactivated user (with no roles or keys).
-    Reactivate { name: String },
+    Reactivate {
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
