@@ -199,6 +199,23 @@ async fn services_in_one_process_keep_the_shape() {
         v["detail"].as_str().unwrap().contains("must be 1 to 64"),
         "{v}"
     );
+    // A valid version outside the org's scheme (semver by default) is refused, naming it.
+    let (s, v) = h
+        .call(
+            "POST",
+            "/v1/promotions",
+            Some(&op),
+            Some(&json!({"service": "svc-a", "version": "-1"})),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("org-config packaging.version_scheme is semver"),
+        "{v}"
+    );
 
     // The org's version scheme (semver by default) holds for packages, named when refused.
     let (s, v) = h

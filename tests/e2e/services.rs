@@ -524,8 +524,12 @@ async fn three_services_as_processes() {
         }
     };
     let (key_id, kim) = new_key(&r).await;
-    let (s, _) = e.call("GET", "/v1/evidence", Some(&kim), None).await;
-    assert_eq!(s, 200);
+    goose_testkit::eventually(Duration::from_secs(10), "evidence knows kim", || async {
+        let (s, _) = e.call("GET", "/v1/evidence", Some(&kim), None).await;
+        (s == 200).then_some(())
+    })
+    .await
+    .unwrap();
     let (s, v) = r
         .call(
             "DELETE",

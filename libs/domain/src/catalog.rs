@@ -273,6 +273,11 @@ pub enum Problem {
     },
     #[error("service {0} depends on itself")]
     SelfDependency(ServiceName),
+    #[error("service {service} lists dependency {dependency} more than once")]
+    DuplicateDependency {
+        service: ServiceName,
+        dependency: ServiceName,
+    },
     #[error("dependency cycle: {}", .0.iter().map(ServiceName::as_str).collect::<Vec<_>>().join(" -> "))]
     Cycle(Vec<ServiceName>),
     #[error("service {service}: api_version {version:?} is not supported (use v1)")]
@@ -395,6 +400,15 @@ impl Catalog {
             after.insert(n, d);
         }
         for def in incoming.values() {
+            let mut seen = BTreeSet::new();
+            for (_, dep) in def.spec.dependencies.all() {
+                if !seen.insert(dep) {
+                    problems.push(Problem::DuplicateDependency {
+                        service: def.name.clone(),
+                        dependency: dep.clone(),
+                    });
+                }
+            }
             for (kind, dep) in def.spec.dependencies.all() {
                 if dep == &def.name {
                     problems.push(Problem::SelfDependency(def.name.clone()));
@@ -498,6 +512,26 @@ mod tests {
         assert_eq!(defs[0].spec.compliance_mode, ComplianceMode::Compliant);
         assert_eq!(defs[0].spec.dependencies.runtime[0].as_str(), "payments");
         assert_eq!(defs[0].spec.dependencies.data[0].as_str(), "orders-db");
+    }
+
+    #[test]
+    fn a_dependency_listed_twice_is_refused() {
+        let cat = Catalog::default();
+        let base = cat.submit(vec![def("a", &[])]).unwrap();
+        let mut cat = Catalog::default();
+        for e in &base {
+            cat.apply(e);
+        }
+        let mut b = def("b", &["a"]);
+        b.spec
+            .dependencies
+            .data
+            .push(ServiceName::parse("a").unwrap());
+        let e = cat.submit(vec![b]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "rejected, nothing applied: service b lists dependency a more than once"
+        );
     }
 
     #[test]

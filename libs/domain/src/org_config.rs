@@ -297,6 +297,12 @@ impl OrgConfig {
                 line: Some(raw.organization.referenced.line()),
                 message: "must be 1 to 128 characters".into(),
             });
+        } else if organization.chars().any(char::is_control) {
+            c.0.push(FieldError {
+                field: "organization".into(),
+                line: Some(raw.organization.referenced.line()),
+                message: "must not contain control characters".into(),
+            });
         }
         let modes = Modes {
             sandbox: c.limits("sandbox", &raw.modes.sandbox),
@@ -411,6 +417,13 @@ packaging:
     fn a_good_file_parses_with_defaults_filled_in() {
         let c = OrgConfig::parse(GOOD).unwrap();
         assert_eq!(c.organization, "acme");
+        let e = OrgConfig::parse(&GOOD.replace("organization: acme", "organization: \"ac\\0me\""))
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("organization: must not contain control characters"),
+            "{e}"
+        );
         assert_eq!(c.modes.compliant.max_replicas, 10);
         assert_eq!(c.packaging.min_coverage_percent, 85);
         assert_eq!(c.evidence.max_upload_bytes, DEFAULT_MAX_EVIDENCE_BYTES);

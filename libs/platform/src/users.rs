@@ -14,9 +14,10 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Users {
     roles: BTreeMap<String, BTreeSet<Role>>,
-    /// Active API key ids by user.
+    /// Revoked API key ids by user: tokens issued for them are refused. (Revoked, not
+    /// active: a key issued a moment ago works before its event reaches this service.)
     #[serde(default)]
-    keys: BTreeMap<String, BTreeSet<String>>,
+    revoked_keys: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Users {
@@ -36,28 +37,26 @@ impl Users {
             }
             UserEvent::UserDeactivated { .. } => {
                 self.roles.remove(user);
-                self.keys.remove(user);
             }
             UserEvent::UserReactivated { .. } => {
                 self.roles.entry(user.to_owned()).or_default();
             }
-            UserEvent::ApiKeyIssued { key_id, .. } => {
-                self.keys
+            UserEvent::ApiKeyIssued { .. } => {}
+            UserEvent::ApiKeyRevoked { key_id, .. } => {
+                self.revoked_keys
                     .entry(user.to_owned())
                     .or_default()
                     .insert(key_id.clone());
             }
-            UserEvent::ApiKeyRevoked { key_id, .. } => {
-                if let Some(k) = self.keys.get_mut(user) {
-                    k.remove(key_id);
-                }
-            }
         }
     }
 
-    /// Whether `key_id` is an active API key of `user`.
+    /// Whether `key_id` of `user` has not been revoked.
     pub fn key_active(&self, user: &str, key_id: &str) -> bool {
-        self.keys.get(user).is_some_and(|k| k.contains(key_id))
+        !self
+            .revoked_keys
+            .get(user)
+            .is_some_and(|k| k.contains(key_id))
     }
 
     /// The user's current roles; `None` when unknown or deactivated.

@@ -7,7 +7,7 @@ use goose_domain::rbac::Role;
 pub trait RoleDirectory: Send + Sync + 'static {
     /// `None` when the user is unknown (or deactivated): their tokens are refused.
     fn roles_of(&self, user: &str) -> Option<Vec<Role>>;
-    /// Whether the user's API key `key_id` is still active: a token exchanged for a revoked
-    /// key is refused from the moment the revocation arrives.
+    /// Whether the user's API key `key_id` has not been revoked: a token exchanged for a
+    /// revoked key is refused from the moment the revocation arrives.
     fn key_active(&self, user: &str, key_id: &str) -> bool;
 }

@@ -26,19 +26,8 @@ pub(crate) async fn create_package(
     let members = parse_members(&req.services, &req.version).map_err(Problem::bad_request)?;
     // The catalog and the org's packaging rules as committed now.
     catch_up(&s).await?;
-    let scheme = s.engine.views.read().org.packaging.version_scheme;
     for v in std::iter::once(&req.version).chain(members.iter().map(|m| &m.version)) {
-        let version =
-            goose_domain::version::Version::parse(v).map_err(|e| goose_platform::problem(&e))?;
-        version.conforms_to(scheme).map_err(|why| {
-            Problem::unprocessable(format!(
-                "{why}: org-config packaging.version_scheme is {}",
-                serde_json::to_value(scheme)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default()
-            ))
-        })?;
+        in_scheme(&s, v)?;
     }
     // The members must be onboarded and orderable now (a cycle is named here, not later).
     let pairs: Vec<(String, String)> = members

@@ -194,6 +194,22 @@ pub(crate) async fn start(
     }
 }
 
+/// A version must be valid and follow the org-config's `packaging.version_scheme` (semver
+/// or calver): 400 for an invalid one, 422 naming the rule.
+pub(crate) fn in_scheme(s: &AppState, v: &str) -> Result<(), Problem> {
+    let scheme = s.engine.views.read().org.packaging.version_scheme;
+    let version = Version::parse(v).map_err(|e| goose_platform::problem(&e))?;
+    version.conforms_to(scheme).map_err(|why| {
+        Problem::unprocessable(format!(
+            "{why}: org-config packaging.version_scheme is {}",
+            serde_json::to_value(scheme)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        ))
+    })
+}
+
 pub(crate) async fn request_promotion(
     State(s): State<AppState>,
     caller: Caller,
@@ -209,13 +225,12 @@ pub(crate) async fn request_promotion(
         )));
     }
     let service = ServiceName::parse(&req.service).map_err(Problem::bad_request)?;
-    Version::parse(&req.version).map_err(|e| goose_platform::problem(&e))?;
     if req.evidence_refs.len() > 256 {
         return Err(Problem::bad_request("at most 256 evidence_refs"));
     }
-    if s.engine.views.read().catalog.get(&service).is_none() {
-        catch_up(&s).await?;
-    }
+    // The catalog and the org's version scheme as committed now.
+    catch_up(&s).await?;
+    in_scheme(&s, &req.version)?;
     if s.engine.views.read().catalog.get(&service).is_none() {
         return Err(unprocessable(format!(
             "service {service} is not in the catalog; onboard it first"
