@@ -37,3 +37,49 @@ fn every_channel_has_a_message_with_a_resolvable_payload_schema() {
         assert_eq!(tag.and_then(|t| t.as_str()), Some(ty), "{id}: {schema}");
     }
 }
+
+/// Every service's OpenAPI document (and `goosectl dev`'s merged one) is valid OpenAPI 3.1
+/// by an independent validator (PyPI `openapi-spec-validator`), and documents the success
+/// status each route really answers with.
+#[test]
+fn the_openapi_documents_are_valid() {
+    let python = goose_testkit::python_env(&["openapi-spec-validator>=0.7,<0.8"]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, doc) in [
+        ("rbac", goose_rbac::openapi()),
+        ("registry", goose_registry::openapi()),
+        ("evidence", goose_evidence_service::openapi()),
+        ("orchestrator", goose_orchestrator::openapi()),
+    ] {
+        let json = serde_json::to_value(&doc).unwrap();
+        let file = dir.path().join(format!("{name}.json"));
+        std::fs::write(&file, serde_json::to_vec(&json).unwrap()).unwrap();
+        let out = std::process::Command::new(python.with_file_name("openapi-spec-validator"))
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if name == "orchestrator" {
+            let ok = |path: &str, method: &str, status: &str| {
+                assert!(
+                    json["paths"][path][method]["responses"][status].is_object(),
+                    "{method} {path} documents {status}"
+                );
+            };
+            ok("/v1/promotions", "post", "202");
+            ok("/v1/packages", "post", "201");
+            ok("/v1/packages/{id}/promote", "post", "202");
+            ok("/v1/promotions/{id}", "get", "404");
+            let id = &json["paths"]["/v1/promotions/{id}"]["get"]["parameters"][0]["schema"];
+            assert!(
+                id["pattern"].as_str().unwrap().starts_with("^[0-9a-f]{8}"),
+                "{id}"
+            );
+        }
+    }
+}

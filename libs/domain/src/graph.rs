@@ -26,6 +26,7 @@ pub struct DependencyGraph {
 pub struct GraphView {
     pub services: Vec<String>,
     /// `[dependant, dependency, kind]`
+    #[schema(value_type = Vec<Vec<String>>)]
     pub edges: Vec<(String, String, String)>,
     /// Promotion waves: each wave depends only on earlier ones. Empty when cyclic.
     pub waves: Vec<Vec<String>>,

@@ -37,6 +37,29 @@ fn access_text(a: Access) -> String {
     }
 }
 
+/// The schema of a path parameter: the pattern the server enforces for it, so a client
+/// generated from the document never sends what the server refuses.
+fn path_param(path: &str, name: &str) -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::Type;
+    let string = utoipa::openapi::ObjectBuilder::new().schema_type(Type::String);
+    const SERVICE: &str = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$";
+    const USER: &str = "^[a-z][a-z0-9._-]{0,63}$";
+    const UUID: &str = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
+    match name {
+        "name" if path.starts_with("/v1/users/") => string.pattern(Some(USER)),
+        "name" | "service" => string.pattern(Some(SERVICE)),
+        "version" => string.pattern(Some("^[A-Za-z0-9._+-]{1,64}$")),
+        "id" | "event_id" => string.pattern(Some(UUID)),
+        "digest" => string.pattern(Some("^[0-9a-f]{64}$")),
+        "key_id" => string.pattern(Some("^[0-9a-f]{8}$")),
+        "role" => string.enum_values(Some(
+            goose_domain::rbac::Role::ALL.iter().map(|r| r.as_str()),
+        )),
+        _ => string,
+    }
+    .build()
+}
+
 /// Builds the document.
 pub fn document(title: &str, routes: &[RouteSpec], schemas: Option<Components>) -> OpenApi {
     let mut paths = PathsBuilder::new();
@@ -56,10 +79,7 @@ pub fn document(title: &str, routes: &[RouteSpec], schemas: Option<Components>) 
                         .name(name)
                         .parameter_in(ParameterIn::Path)
                         .required(Required::True)
-                        .schema(Some(
-                            utoipa::openapi::ObjectBuilder::new()
-                                .schema_type(utoipa::openapi::schema::Type::String),
-                        )),
+                        .schema(Some(path_param(r.path, name))),
                 );
             }
         }
@@ -93,18 +113,39 @@ pub fn document(title: &str, routes: &[RouteSpec], schemas: Option<Components>) 
                     .build(),
             )
         };
-        let mut responses = ResponsesBuilder::new().response("200", ok).response(
-            "400",
-            problem("Invalid request: the detail says what is wrong"),
-        );
+        let mut responses = ResponsesBuilder::new()
+            .response(r.status.to_string(), ok)
+            .response(
+                "400",
+                problem("Invalid request: the detail says what is wrong"),
+            );
         if r.access != Access::Public {
             responses = responses
                 .response("401", problem("Missing, expired or invalid token"))
                 .response(
                     "403",
                     problem("The caller lacks the permission; the detail names it"),
+                )
+                .response(
+                    "503",
+                    problem("The ledger or a service it needs is unavailable, or the read model is behind (Retry-After)"),
                 );
             op = op.security(SecurityRequirement::new("bearer", Vec::<String>::new()));
+        }
+        if r.path.contains('{') {
+            responses = responses.response("404", problem("No such resource"));
+        }
+        if r.method != Method::Get {
+            responses = responses
+                .response(
+                    "409",
+                    problem("Conflicts with the current state (the detail says with what)"),
+                )
+                .response("413", problem("The body is over the limit"))
+                .response(
+                    "422",
+                    problem("Well-formed but refused by a rule (the detail names it)"),
+                );
         }
         op = op.responses(responses.build());
         paths = paths.path(r.path, PathItem::new(method(r.method), op.build()));

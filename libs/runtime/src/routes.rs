@@ -83,6 +83,8 @@ pub struct RouteSpec {
     pub request: Option<&'static str>,
     /// Name of the success response's schema, if any.
     pub response: Option<&'static str>,
+    /// The success status (200 unless the route creates, 201, or starts work, 202).
+    pub status: u16,
 }
 
 impl RouteSpec {
@@ -99,6 +101,7 @@ impl RouteSpec {
             summary,
             request: None,
             response: None,
+            status: 200,
         }
     }
 
@@ -127,6 +130,12 @@ impl RouteSpec {
     /// The success response's schema (a name in the OpenAPI components).
     pub const fn returns(mut self, schema: &'static str) -> Self {
         self.response = Some(schema);
+        self
+    }
+
+    /// The success status, when not 200.
+    pub const fn status(mut self, status: u16) -> Self {
+        self.status = status;
         self
     }
 }

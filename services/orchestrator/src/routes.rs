@@ -18,7 +18,7 @@ use goose_runtime::routes::{Access, RouteSpec, Routes};
 /// access table the middleware enforces, the OpenAPI document and the matrix test's rows.
 pub(crate) fn api() -> Routes<AppState> {
     Routes::new()
-.route(RouteSpec::post("/v1/promotions", Access::Permission(Permission::PromotionRequest), "Request the promotion of a service version to compliant (seed 001 §5.2); raises its approval request in rbac").body("PromotionRequest").returns("PromotionView"), request_promotion)
+.route(RouteSpec::post("/v1/promotions", Access::Permission(Permission::PromotionRequest), "Request the promotion of a service version to compliant (seed 001 §5.2); raises its approval request in rbac").body("PromotionRequest").returns("PromotionView").status(202), request_promotion)
 .route(RouteSpec::get("/v1/promotions", Access::Permission(Permission::ServiceRead), "List promotions (?status=running|finished, ?package=ID)"), list_promotions)
 .route(RouteSpec::get("/v1/promotions/{id}", Access::Permission(Permission::ServiceRead), "One promotion: each target's status, compliance state and newest gate outcomes").returns("PromotionView"), get_promotion)
 .route(
@@ -66,10 +66,10 @@ pub(crate) fn api() -> Routes<AppState> {
     demote,
 )
 .route(RouteSpec::get("/v1/promotion-policy", Access::Permission(Permission::ServiceRead), "The promotion policy in force and its digest"), get_policy)
-.route(RouteSpec::post("/v1/packages", Access::Permission(Permission::PackageCreate), "Create a Golden Goose package {services, version} (seed 001 §3.5)").body("PackageRequest").returns("PackageView"), create_package)
+.route(RouteSpec::post("/v1/packages", Access::Permission(Permission::PackageCreate), "Create a Golden Goose package {services, version} (seed 001 §3.5)").body("PackageRequest").returns("PackageView").status(201), create_package)
 .route(RouteSpec::get("/v1/packages", Access::Permission(Permission::ServiceRead), "List packages"), list_packages)
 .route(RouteSpec::get("/v1/packages/{id}", Access::Permission(Permission::ServiceRead), "One package with its promotions").returns("PackageView"), get_package)
-.route(RouteSpec::post("/v1/packages/{id}/promote", Access::Permission(Permission::PackagePromote), "Promote every member of a package in dependency order").body("PromoteOptions").returns("PromotionView"), promote_package)
+.route(RouteSpec::post("/v1/packages/{id}/promote", Access::Permission(Permission::PackagePromote), "Promote every member of a package in dependency order").body("PromoteOptions").returns("PromotionView").status(202), promote_package)
 .route(
     RouteSpec::get(
         "/v1/packages/{id}/bundle",
