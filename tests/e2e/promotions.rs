@@ -813,7 +813,7 @@ async fn promotions_across_processes() {
     assert_eq!(v["dependants"], json!(["service-b"]), "{v}");
     assert!(v["event"]["position"].is_u64(), "{v}");
     let (s, v) = oa.call("POST", path, Some(&ada), Some(&reason)).await;
-    assert_eq!(s, 422, "{v}");
+    assert_eq!(s, 409, "{v}");
     assert!(
         v["detail"].as_str().unwrap().contains("not compliant"),
         "{v}"

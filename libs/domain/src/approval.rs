@@ -249,9 +249,11 @@ impl Refusal {
 pub struct CreateApproval {
     pub kind: ApprovalKind,
     /// What is to be approved, e.g. `service-a@1.4.0` or `promotion:<id>`.
+    #[schema(min_length = 1, max_length = 256, pattern = "\\S")]
     pub subject: String,
     pub impact: ImpactLevel,
     #[serde(default)]
+    #[schema(max_length = 4096)]
     pub reason: String,
 }
 

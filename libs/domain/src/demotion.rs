@@ -50,7 +50,9 @@ impl Classified for DemotionError {
     fn kind(&self) -> ErrorKind {
         match self {
             Self::NoReason => ErrorKind::Invalid,
-            Self::NotCompliant { .. } | Self::Transition(_) => ErrorKind::Unprocessable,
+            // The version's state is what stands in the way: a conflict with the current state.
+            Self::NotCompliant { .. } => ErrorKind::Conflict,
+            Self::Transition(_) => ErrorKind::Unprocessable,
         }
     }
 }

@@ -32,6 +32,7 @@ impl Classified for UserError {
             Self::NotFound | Self::NoSuchKey(_) => K::NotFound,
             Self::Invalid(_) => K::Invalid,
             Self::Exists(_)
+            | Self::Active(_)
             | Self::Deactivated(_)
             | Self::AlreadyHolds { .. }
             | Self::DoesNotHold { .. }

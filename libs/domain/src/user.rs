@@ -61,6 +61,8 @@ impl UserEvent {
 pub enum UserError {
     #[error("user {0} already exists")]
     Exists(String),
+    #[error("user {0} is active: nothing to reactivate")]
+    Active(String),
     #[error("no such user")]
     NotFound,
     #[error("user {0} is deactivated")]
@@ -142,7 +144,7 @@ impl User {
         if let Some(n) = &self.name {
             return Err(UserError::Exists(n.to_string()));
         }
-        if display_name.len() > 200 || display_name.chars().any(char::is_control) {
+        if display_name.chars().count() > 200 || display_name.chars().any(char::is_control) {
             return Err(UserError::Invalid(
                 "display_name must be at most 200 printable characters".into(),
             ));
@@ -316,7 +318,7 @@ impl User {
     pub fn reactivate(&self, actor: &str) -> Result<Vec<UserEvent>, UserError> {
         let name = self.name.as_ref().ok_or(UserError::NotFound)?;
         if self.active {
-            return Err(UserError::Invalid(format!("user {name} is active")));
+            return Err(UserError::Active(name.to_string()));
         }
         Ok(vec![UserEvent::UserReactivated {
             reactivated_by: actor.to_owned(),

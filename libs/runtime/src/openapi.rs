@@ -83,6 +83,30 @@ pub fn document(title: &str, routes: &[RouteSpec], schemas: Option<Components>) 
                 );
             }
         }
+        for q in r.query {
+            let schema =
+                utoipa::openapi::ObjectBuilder::new().schema_type(if q.kind == "integer" {
+                    utoipa::openapi::schema::Type::Integer
+                } else {
+                    utoipa::openapi::schema::Type::String
+                });
+            op = op.parameter(
+                ParameterBuilder::new()
+                    .name(q.name)
+                    .parameter_in(ParameterIn::Query)
+                    .required(if q.required {
+                        Required::True
+                    } else {
+                        Required::False
+                    })
+                    .description(Some(q.description))
+                    .schema(Some(if q.kind == "integer" {
+                        schema.minimum(Some(0))
+                    } else {
+                        schema
+                    })),
+            );
+        }
         if let Some(req) = r.request {
             op = op.request_body(Some(
                 RequestBodyBuilder::new()
@@ -96,14 +120,22 @@ pub fn document(title: &str, routes: &[RouteSpec], schemas: Option<Components>) 
                     .build(),
             ));
         }
-        let ok = match r.response {
-            Some(s) => ResponseBuilder::new().description("Success").content(
+        let ok = match (r.response, r.list) {
+            (Some(s), false) => ResponseBuilder::new().description("Success").content(
                 "application/json",
                 ContentBuilder::new()
                     .schema(Some(Ref::from_schema_name(s)))
                     .build(),
             ),
-            None => ResponseBuilder::new().description("Success"),
+            (Some(s), true) => ResponseBuilder::new().description("Success").content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(
+                        utoipa::openapi::ArrayBuilder::new().items(Ref::from_schema_name(s)),
+                    ))
+                    .build(),
+            ),
+            (None, _) => ResponseBuilder::new().description("Success"),
         };
         let problem = |d: &str| {
             ResponseBuilder::new().description(d).content(
@@ -134,6 +166,18 @@ pub fn document(title: &str, routes: &[RouteSpec], schemas: Option<Components>) 
         }
         if r.path.contains('{') {
             responses = responses.response("404", problem("No such resource"));
+        }
+        if r.request.is_some() {
+            responses = responses.response("415", problem("The body is not `application/json`"));
+        }
+        for status in r.also {
+            let what = match status {
+                401 => "Credentials refused",
+                409 => "Conflicts with the current state",
+                429 => "Too many requests (Retry-After)",
+                _ => "See the detail",
+            };
+            responses = responses.response(status.to_string(), problem(what));
         }
         if r.method != Method::Get {
             responses = responses

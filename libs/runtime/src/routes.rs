@@ -85,6 +85,23 @@ pub struct RouteSpec {
     pub response: Option<&'static str>,
     /// The success status (200 unless the route creates, 201, or starts work, 202).
     pub status: u16,
+    /// The success response is a list of `response`.
+    pub list: bool,
+    /// Statuses the route may answer besides those its shape implies (e.g. 401 from a public
+    /// route that checks credentials itself).
+    pub also: &'static [u16],
+    /// Query parameters.
+    pub query: &'static [QueryParam],
+}
+
+/// A query parameter of a route, as OpenAPI documents it.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryParam {
+    pub name: &'static str,
+    pub required: bool,
+    /// `integer` or `string`.
+    pub kind: &'static str,
+    pub description: &'static str,
 }
 
 impl RouteSpec {
@@ -102,6 +119,9 @@ impl RouteSpec {
             request: None,
             response: None,
             status: 200,
+            list: false,
+            also: &[],
+            query: &[],
         }
     }
 
@@ -136,6 +156,25 @@ impl RouteSpec {
     /// The success status, when not 200.
     pub const fn status(mut self, status: u16) -> Self {
         self.status = status;
+        self
+    }
+
+    /// The success response is a list of `schema`.
+    pub const fn returns_many(mut self, schema: &'static str) -> Self {
+        self.response = Some(schema);
+        self.list = true;
+        self
+    }
+
+    /// Statuses the route may answer besides those its shape implies.
+    pub const fn also(mut self, statuses: &'static [u16]) -> Self {
+        self.also = statuses;
+        self
+    }
+
+    /// The route's query parameters.
+    pub const fn query(mut self, params: &'static [QueryParam]) -> Self {
+        self.query = params;
         self
     }
 }

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use goose_domain::rbac::Permission;
 use goose_ledger::{Error, LedgerReader, RecordedEvent, TlogProof, Vkey};
 use goose_runtime::problem::Problem;
-use goose_runtime::routes::{Access, RouteSpec, Routes};
+use goose_runtime::routes::{Access, QueryParam, RouteSpec, Routes};
 use serde::{Deserialize, Serialize};
 
 /// Ledger errors as problem+json: the platform's one mapping, with a chain-specific word for
@@ -54,7 +54,21 @@ fn api() -> Routes<ChainState> {
                 "/v1/chain/proofs/consistency",
                 Access::Permission(Permission::AuditRead),
                 "Consistency proof between two tree sizes (?from=&to=)",
-            ),
+            )
+            .query(&[
+                QueryParam {
+                    name: "from",
+                    required: true,
+                    kind: "integer",
+                    description: "The older tree size",
+                },
+                QueryParam {
+                    name: "to",
+                    required: false,
+                    kind: "integer",
+                    description: "The newer tree size (default: the newest checkpoint's)",
+                },
+            ]),
             consistency,
         )
 }
@@ -129,8 +143,9 @@ pub struct InclusionResponse {
 async fn inclusion(
     State(ChainState { reader, log_key }): State<ChainState>,
     Path(event_id): Path<String>,
-    Query(q): Query<InclusionQuery>,
+    q: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Problem> {
+    let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
     let id = uuid::Uuid::parse_str(&event_id)
         .map_err(|_| Problem::bad_request(format!("{event_id:?} is not an event id (UUID)")))?;
     let event = reader.find_event(id).await.map_err(problem)?;
@@ -188,8 +203,9 @@ fn parse_size(name: &str, v: Option<&str>) -> Result<Option<u64>, Problem> {
 
 async fn consistency(
     State(ChainState { reader, .. }): State<ChainState>,
-    Query(q): Query<ConsistencyQuery>,
+    q: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ConsistencyResponse>, Problem> {
+    let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
     let from = parse_size("from", q.from.as_deref())?
         .ok_or_else(|| Problem::bad_request("query parameter `from` (a tree size) is required"))?;
     let to = match parse_size("to", q.to.as_deref())? {

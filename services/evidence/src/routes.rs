@@ -21,7 +21,7 @@ pub(crate) fn api() -> Routes<AppState> {
         Access::Permission(Permission::AuditRead),
         "Who downloaded an evidence file, and when (each download is recorded on the chain before the bytes are served)",
     )
-    .returns("BlobDownload"),
+    .returns_many("BlobDownload"),
     blob_downloads,
 )
 .route(RouteSpec::post("/v1/chain/checkpoints", Access::Permission(Permission::ChainCheckpoint), "Sign a checkpoint of the chain now"), checkpoint_now)

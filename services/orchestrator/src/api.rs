@@ -24,13 +24,16 @@ fn compliant() -> ComplianceState {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PromotionRequest {
+    #[schema(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
     pub service: String,
+    #[schema(pattern = "^[A-Za-z0-9._+-]{1,64}$")]
     pub version: String,
     /// Only `compliant` (the state a promotion moves to).
     #[serde(default = "compliant")]
     pub target_state: ComplianceState,
     /// Evidence ids or blob digests to consider (default: the newest of each kind).
     #[serde(default)]
+    #[schema(max_items = 256)]
     pub evidence_refs: Vec<String>,
     #[serde(default)]
     pub dependencies: DependencyRefs,
@@ -55,8 +58,21 @@ pub struct PromotionView {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PackageRequest {
+    #[schema(schema_with = package_members)]
     pub services: Vec<String>,
+    #[schema(pattern = "^[A-Za-z0-9._+-]{1,64}$")]
     pub version: String,
+}
+
+/// `name` or `name@version`, at least one.
+fn package_members() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(ObjectBuilder::new().schema_type(Type::String).pattern(Some(
+            "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(@[A-Za-z0-9._+-]{1,64})?$",
+        )))
+        .min_items(Some(1))
+        .build()
 }
 
 /// Options of a package promotion.

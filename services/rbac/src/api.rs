@@ -24,12 +24,23 @@ pub struct WhoAmI {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    #[schema(pattern = "^[a-z][a-z0-9._-]{0,63}$")]
     pub name: String,
     #[serde(default)]
+    #[schema(max_length = 200, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub display_name: String,
-    /// Roles to assign right away.
+    /// Roles to assign right away (each once).
     #[serde(default)]
+    #[schema(schema_with = unique_roles)]
     pub roles: Vec<Role>,
+}
+
+/// A list of roles, each at most once (the server refuses a role listed twice).
+fn unique_roles() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(utoipa::openapi::Ref::from_schema_name("Role"))
+        .unique_items(true)
+        .build()
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -19,6 +19,7 @@ pub(crate) fn api() -> Routes<AppState> {
         "Exchange an API key for an access token",
     )
     .body("TokenRequest")
+    .also(&[401])
     .returns("IssuedToken"), token)
 .route(RouteSpec::get("/v1/auth/keys",
         Access::Public,

@@ -4,6 +4,7 @@
 
 mod chain_api;
 mod cli;
+mod schemathesis;
 mod support;
 mod third_party;
 mod vulnerabilities;
