@@ -8,6 +8,7 @@
 //! file) does not allow.
 
 mod coverage;
+mod junit;
 mod openapi;
 pub mod openvex;
 mod sarif;
@@ -16,8 +17,8 @@ mod sbom;
 pub use sarif::is_advisory_id;
 
 use crate::dsse::{self, TrustedKeys};
-use goose_domain::evidence::{AttestationSummary, EvidenceKind, EvidenceSummary, TestSummary};
-use quick_xml::events::{BytesStart, Event};
+use goose_domain::evidence::{AttestationSummary, EvidenceKind, EvidenceSummary};
+use quick_xml::events::BytesStart;
 use serde::Deserialize;
 
 /// Why a file was refused.
@@ -76,7 +77,7 @@ pub fn summarize(
 ) -> Result<EvidenceSummary, FormatError> {
     let result = match kind {
         EvidenceKind::Sarif => sarif::sarif(bytes),
-        EvidenceKind::Junit => junit(bytes),
+        EvidenceKind::Junit => junit::junit(bytes),
         EvidenceKind::Lcov => coverage::lcov_file(bytes),
         EvidenceKind::Cobertura => coverage::cobertura(bytes),
         EvidenceKind::Cyclonedx => sbom::cyclonedx(bytes),
@@ -110,80 +111,6 @@ fn attr(e: &BytesStart<'_>, name: &[u8]) -> Option<String> {
 
 fn local(name: &[u8]) -> &[u8] {
     name.rsplit(|b| *b == b':').next().unwrap_or(name)
-}
-
-// --- JUnit XML ---------------------------------------------------------------------------------
-
-fn junit(bytes: &[u8]) -> Result<EvidenceSummary, FormatError> {
-    let k = EvidenceKind::Junit;
-    let mut reader = quick_xml::Reader::from_reader(bytes);
-    let mut buf = Vec::new();
-    let mut t = TestSummary::default();
-    let mut saw_root = false;
-    let mut depth = 0usize;
-    // Outcome of the open <testcase>: 0 passed, 1 failed, 2 skipped.
-    let mut in_case: Option<u8> = None;
-    loop {
-        let ev = reader
-            .read_event_into(&mut buf)
-            .map_err(|e| malformed(k, format!("at byte {}: {e}", reader.buffer_position())))?;
-        match ev {
-            Event::Start(ref e) | Event::Empty(ref e) => {
-                let empty = matches!(ev, Event::Empty(_));
-                let name = e.name();
-                let n = local(name.as_ref());
-                if depth == 0 && !empty {
-                    if n != b"testsuites" && n != b"testsuite" {
-                        return Err(malformed(
-                            k,
-                            format!(
-                                "root element <{}>, expected <testsuites> or <testsuite>",
-                                String::from_utf8_lossy(n)
-                            ),
-                        ));
-                    }
-                    saw_root = true;
-                } else if depth == 0 && (n == b"testsuites" || n == b"testsuite") {
-                    saw_root = true;
-                }
-                match n {
-                    b"testcase" if empty => t.passed += 1,
-                    b"testcase" => in_case = Some(0),
-                    b"failure" | b"error" if in_case.is_some() => in_case = Some(1),
-                    b"skipped" if in_case == Some(0) => in_case = Some(2),
-                    _ => {}
-                }
-                if !empty {
-                    depth += 1;
-                    if depth > MAX_XML_DEPTH {
-                        return Err(malformed(
-                            k,
-                            format!("elements nested deeper than {MAX_XML_DEPTH}"),
-                        ));
-                    }
-                }
-            }
-            Event::End(ref e) => {
-                depth = depth.saturating_sub(1);
-                if local(e.name().as_ref()) == b"testcase" {
-                    match in_case.take() {
-                        Some(1) => t.failed += 1,
-                        Some(2) => t.skipped += 1,
-                        _ => t.passed += 1,
-                    }
-                }
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-        buf.clear();
-    }
-    if !saw_root {
-        return Err(malformed(k, "no <testsuites> or <testsuite> element"));
-    }
-    let mut out = EvidenceSummary::new(k);
-    out.tests = Some(t);
-    Ok(out)
 }
 
 // --- in-toto Statement v1 in DSSE --------------------------------------------------------------

@@ -31,7 +31,7 @@ fn sarif_counts_by_severity() {
 #[test]
 fn junit_counts_outcomes() {
     let xml = r#"<?xml version="1.0"?>
-<testsuites><testsuite name="s" tests="4">
+<testsuites><testsuite name="s" tests="5" failures="1" errors="1" skipped="1">
   <testcase name="a"/>
   <testcase name="b"><failure message="boom">trace</failure></testcase>
   <testcase name="c"><skipped/></testcase>
@@ -47,6 +47,44 @@ fn junit_counts_outcomes() {
     assert!(e.to_string().contains("root element <html>"), "{e}");
     let e = summarize(K::Junit, b"<testsuite><testcase></testsuite>", &none()).unwrap_err();
     assert!(matches!(e, FormatError::Malformed { .. }), "{e}");
+}
+
+#[test]
+fn junit_totals_must_match_the_test_cases() {
+    for (doc, needle) in [
+        (
+            r#"<testsuite name="s" tests="3"><testcase name="a"/></testsuite>"#,
+            "testsuite \"s\": tests=\"3\" but it holds 1",
+        ),
+        (
+            r#"<testsuite name="s" failures="0"><testcase name="a"><failure/></testcase></testsuite>"#,
+            "failures+errors=\"0\" but it holds 1",
+        ),
+        (
+            r#"<testsuites tests="2"><testsuite name="x"><testcase name="a"/></testsuite></testsuites>"#,
+            "tests=\"2\" but it holds 1",
+        ),
+        (
+            r#"<testsuite name="s" tests="-1"></testsuite>"#,
+            "tests=\"-1\" is not a non-negative whole number",
+        ),
+    ] {
+        let e = summarize(K::Junit, doc.as_bytes(), &none()).unwrap_err();
+        assert!(e.to_string().contains(needle), "{e} / {needle}");
+    }
+    // Nested suites add up; the fixtures written by pytest pass.
+    let ok = r#"<testsuites tests="2" failures="1"><testsuite name="a" tests="1"><testcase name="x"/></testsuite><testsuite name="b" tests="1" failures="1"><testcase name="y"><failure/></testcase></testsuite></testsuites>"#;
+    let t = summarize(K::Junit, ok.as_bytes(), &none())
+        .unwrap()
+        .tests
+        .unwrap();
+    assert_eq!((t.passed, t.failed), (1, 1));
+    for f in ["junit.xml", "passing/junit.xml", "low-coverage/junit.xml"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/evidence")
+            .join(f);
+        summarize(K::Junit, &std::fs::read(path).unwrap(), &none()).unwrap();
+    }
 }
 
 #[test]
