@@ -221,7 +221,7 @@ pub async fn measure_ingest(
     use tower::ServiceExt as _;
     let dir = tempfile_dir()?;
     let token_key = Arc::new(goose_ledger::NoteKey::generate("bench-tokens")?);
-    let platform = Platform::start(PlatformConfig {
+    let mut platform = Platform::start(PlatformConfig {
         storage: Storage::Postgres(database_url.to_owned()),
         bus: BusChoice::Memory(goose_bus::memory::MemoryBus::new()),
         service_key: Arc::new(goose_ledger::NoteKey::generate("bench-service")?),
@@ -230,6 +230,11 @@ pub async fn measure_ingest(
         log_origin: "bench.test/log".into(),
     })
     .await?;
+    // A benchmark measures throughput, not the rate limits.
+    platform.rate_limits = goose_runtime::auth::RateLimits {
+        public_per_minute: 0,
+        writes_per_second: 0,
+    };
     let key_file = dir.join("admin.key");
     let issuer = TokenIssuer::new(
         token_key.signing_key(),

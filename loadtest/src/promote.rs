@@ -60,7 +60,7 @@ impl System {
         let service_key = Arc::new(NoteKey::generate("bench-services")?);
         let log_key = Arc::new(NoteKey::generate("bench.test/ledger")?);
         let token_key = Arc::new(NoteKey::generate("bench-tokens")?);
-        let platform = Platform::start(PlatformConfig {
+        let mut platform = Platform::start(PlatformConfig {
             storage: Storage::Postgres(url.clone()),
             bus: BusChoice::Nats {
                 url: nats_url.to_owned(),
@@ -76,6 +76,11 @@ impl System {
             log_origin: "bench.test/ledger".into(),
         })
         .await?;
+        // A benchmark measures throughput, not the rate limits.
+        platform.rate_limits = goose_runtime::auth::RateLimits {
+            public_per_minute: 0,
+            writes_per_second: 0,
+        };
         let dir = tempfile::tempdir()?;
         let admin_key = dir.path().join("admin.key");
         let rbac = goose_rbac::build(

@@ -577,6 +577,38 @@ async fn three_services_as_processes() {
         .await;
     assert_eq!(s, 200);
 
+    // Guessing API keys is slowed down: past 60 token requests a minute from one address,
+    // 429 with Retry-After (last in this test: the address stays limited for a while).
+    let mut limited = None;
+    for _ in 0..70 {
+        let resp = reqwest::Client::new()
+            .post(format!("{}/v1/auth/token", r.base))
+            .json(&json!({"user": "root", "api_key": "gk_00000000_guess"}))
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == 429 {
+            limited = Some(resp);
+            break;
+        }
+        assert_eq!(resp.status(), 401);
+    }
+    let resp = limited.expect("a 429 within 70 guesses");
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("too many requests from this address"),
+        "{v}"
+    );
+
     // The whole history verifies, with the three services' keys.
     drop((rbac, registry, evidence));
     let ring = dir.path().join("keyring");

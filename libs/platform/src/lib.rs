@@ -87,6 +87,8 @@ pub struct Platform {
     pub subject_prefix: String,
     /// Conditions that make this service not ready (`/readyz`).
     pub readiness: readiness::Readiness,
+    /// Rate limits of the routes [`Platform::protect`] guards.
+    pub rate_limits: goose_runtime::auth::RateLimits,
     stop: watch::Receiver<bool>,
     stop_tx: Arc<watch::Sender<bool>>,
     tasks: Arc<parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
@@ -141,6 +143,7 @@ impl Platform {
             verifier,
             users,
             readiness: readiness::Readiness::default(),
+            rate_limits: goose_runtime::auth::RateLimits::default(),
             subject_prefix: match &config.bus {
                 BusChoice::Nats { config, .. } => config.subject_prefix.clone(),
                 BusChoice::Memory(_) => BusConfig::default().subject_prefix,
@@ -179,7 +182,9 @@ impl Platform {
     /// Puts `router` behind the access rules of `specs` (its REST routes and gRPC methods):
     /// a request is checked against the caller's current roles before any handler runs.
     pub fn protect(&self, router: Router, specs: &[goose_runtime::routes::RouteSpec]) -> Router {
-        AuthLayer::new(self.verifier.clone(), Arc::new(self.users.clone()), specs).protect(router)
+        AuthLayer::new(self.verifier.clone(), Arc::new(self.users.clone()), specs)
+            .with_limits(self.rate_limits)
+            .protect(router)
     }
 
     /// Waits until the users read model has applied `position` (after an append whose effect
@@ -414,10 +419,14 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("HTTP server failed")?;
+    // The peer's address travels with each request (rate limits per address).
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .context("HTTP server failed")?;
     platform.shutdown().await;
     Ok(())
 }
@@ -453,6 +462,16 @@ pub struct ServiceArgs {
     /// deployment seals its commits for it, so it must be the same everywhere.
     #[arg(long, env = "GOOSE_LOG_ORIGIN", default_value = goose_ledger::DEFAULT_ORIGIN)]
     pub log_origin: String,
+    /// Public writes (the token exchange) allowed per client address and minute (0: no limit).
+    #[arg(long, env = "GOOSE_RATE_LIMIT_PUBLIC_PER_MINUTE", default_value_t = 60)]
+    pub rate_limit_public_per_minute: u32,
+    /// Writes allowed per user and second, bursts of twice that (0: no limit).
+    #[arg(
+        long,
+        env = "GOOSE_RATE_LIMIT_WRITES_PER_SECOND",
+        default_value_t = 200
+    )]
+    pub rate_limit_writes_per_second: u32,
 }
 
 impl ServiceArgs {
@@ -506,7 +525,11 @@ where
 {
     let _ = goose_runtime::prometheus();
     let config = args.platform_config(name)?;
-    let platform = Platform::start(config).await?;
+    let mut platform = Platform::start(config).await?;
+    platform.rate_limits = goose_runtime::auth::RateLimits {
+        public_per_minute: args.rate_limit_public_per_minute,
+        writes_per_second: args.rate_limit_writes_per_second,
+    };
     let (api, doc) = build(platform.clone()).await?;
     let router = service_router(&platform, api, doc);
     let listener = tokio::net::TcpListener::bind(args.listen)

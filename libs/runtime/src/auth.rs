@@ -12,13 +12,16 @@
 //! - [`token`]: issuing and verifying access tokens;
 //! - [`directory`]: who holds which roles now;
 //! - [`middleware`]: the per-route check ([`AuthLayer`]), the caller handlers see, the one
-//!   bearer-token parser. The route list itself is [`crate::routes`].
+//!   bearer-token parser. The route list itself is [`crate::routes`];
+//! - [`limits`]: rate limits per address (public writes) and per user (writes).
 
 pub mod directory;
+pub mod limits;
 pub mod middleware;
 pub mod token;
 
 pub use crate::routes::{Access, RouteSpec};
 pub use directory::RoleDirectory;
+pub use limits::RateLimits;
 pub use middleware::{bearer_token, AuthLayer, Caller};
 pub use token::{Claims, Error, IssuedToken, Result, TokenIssuer, TokenVerifier, AUDIENCE};

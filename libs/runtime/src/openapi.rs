@@ -189,6 +189,10 @@ pub fn document(title: &str, routes: &[RouteSpec], schemas: Option<Components>) 
                 .response(
                     "422",
                     problem("Well-formed but refused by a rule (the detail names it)"),
+                )
+                .response(
+                    "429",
+                    problem("Over the rate limit of this address or user (Retry-After)"),
                 );
         }
         op = op.responses(responses.build());

@@ -47,6 +47,7 @@ pub struct AuthLayer {
     verifier: TokenVerifier,
     directory: Arc<dyn RoleDirectory>,
     routes: Arc<HashMap<(Method, &'static str), Access>>,
+    limits: Arc<super::limits::Limiters>,
 }
 
 impl std::fmt::Debug for AuthLayer {
@@ -71,7 +72,16 @@ impl AuthLayer {
             verifier,
             directory,
             routes: Arc::new(routes),
+            limits: Arc::new(super::limits::Limiters::new(
+                super::limits::RateLimits::default(),
+            )),
         }
+    }
+
+    /// Rate limits other than the defaults.
+    pub fn with_limits(mut self, limits: super::limits::RateLimits) -> Self {
+        self.limits = Arc::new(super::limits::Limiters::new(limits));
+        self
     }
 
     /// Applies the table to `router` (as a route layer, so the matched path is known).
@@ -111,6 +121,20 @@ fn refuse(grpc: bool, status: StatusCode, detail: String) -> Response {
         );
     }
     r
+}
+
+/// 429 with `Retry-After` (whole seconds, at least 1).
+fn too_many(grpc: bool, limit: &'static str, wait: std::time::Duration) -> Response {
+    metrics::counter!(super::limits::RATE_LIMITED, "limit" => limit).increment(1);
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let detail = format!("too many requests from this {limit}: retry in {secs} s");
+    if grpc {
+        return tonic::Status::new(tonic::Code::ResourceExhausted, detail)
+            .into_http::<axum::body::Body>();
+    }
+    Problem::new(StatusCode::TOO_MANY_REQUESTS, "too many requests", detail)
+        .retry_after(u32::try_from(secs.max(1)).unwrap_or(u32::MAX))
+        .into_response()
 }
 
 /// The bearer token of an `Authorization` header. The scheme is case-insensitive (RFC 9110
@@ -176,7 +200,17 @@ async fn authorize(State(auth): State<AuthLayer>, mut req: Request, next: Next) 
         let detail = format!("{} {path} has no access rule", req.method());
         return refuse(grpc, StatusCode::FORBIDDEN, detail);
     };
+    let write = req.method() != Method::GET && req.method() != Method::HEAD;
     if access == Access::Public {
+        if write {
+            let address = req
+                .extensions()
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip());
+            if let Some(Err(wait)) = address.map(|a| auth.limits.public(a)) {
+                return too_many(grpc, "address", wait);
+            }
+        }
         return next.run(req).await;
     }
     let Some(token) = bearer_token(req.headers()) else {
@@ -213,6 +247,11 @@ async fn authorize(State(auth): State<AuthLayer>, mut req: Request, next: Next) 
     if let Err(d) = allowed {
         tracing::info!(user = %claims.sub, %path, reason = %d, "request denied");
         return refuse(grpc, StatusCode::FORBIDDEN, d.to_string());
+    }
+    if write {
+        if let Err(wait) = auth.limits.write(&claims.sub) {
+            return too_many(grpc, "user", wait);
+        }
     }
     req.extensions_mut().insert(Caller {
         user: claims.sub,
