@@ -29,4 +29,7 @@ pub mod user;
 pub mod version;
 mod yaml;
 
+#[cfg(test)]
+mod fuzz;
+
 pub use yaml::{documents as yaml_documents, YamlError};

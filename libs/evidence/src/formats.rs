@@ -187,4 +187,6 @@ fn in_toto(bytes: &[u8], keys: &TrustedKeys) -> Result<EvidenceSummary, FormatEr
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;

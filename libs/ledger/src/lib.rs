@@ -25,6 +25,9 @@ mod store;
 pub mod verify;
 pub mod witness;
 
+#[cfg(test)]
+mod fuzz;
+
 pub use checkpoint::{Checkpoint, SignedCheckpoint, TlogProof};
 pub use event::{AppendReceipt, Digest, Metadata, NewEvent, RecordedEvent, StreamId};
 pub use keys::{Keyring, NoteKey, Vkey};

@@ -405,6 +405,32 @@ mod tests {
         longer.verify(&sign(now, now + 7200, None)).unwrap();
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 500, ..Default::default() })]
+
+        /// Hostile tokens — arbitrary text, or a real token with characters changed — get an
+        /// error, never a panic, and a changed token never verifies.
+        #[test]
+        fn damaged_tokens_never_verify(
+            text in "(?s).{0,300}",
+            edits in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), "[A-Za-z0-9_.-]"), 1..4),
+        ) {
+            let issuer = TokenIssuer::new(&key(1), "rbac+01", "goose-rbac", Duration::from_secs(600));
+            let verifier = TokenVerifier::new([("rbac+01".into(), key(1).verifying_key())], "goose-rbac");
+            proptest::prop_assert!(verifier.verify(&text).is_err());
+            let good = issuer.issue("ada", &[], time_now(), None).unwrap().access_token;
+            let mut chars: Vec<char> = good.chars().collect();
+            for (i, c) in &edits {
+                let n = i.index(chars.len());
+                chars[n] = c.chars().next().unwrap();
+            }
+            let changed: String = chars.into_iter().collect();
+            if changed != good {
+                proptest::prop_assert!(verifier.verify_uncached(&changed).is_err(), "{changed}");
+            }
+        }
+    }
+
     fn time_now() -> u64 {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
