@@ -3,7 +3,7 @@
 CARGO ?= cargo
 DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/goose_bench
 
-.PHONY: help deps run test lint fmt build bench loadtest
+.PHONY: help deps run test lint deny deny-advisories fmt build bench loadtest
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -14,15 +14,23 @@ deps: ## Install missing OS packages (postgresql, nats-server) and rustfmt/clipp
 run: ## Run the whole system on the embedded ledger (./.goose, http://127.0.0.1:8080)
 	$(CARGO) run --release -p goosectl -- dev
 
-test: deps ## The one test command: fmt check, clippy -D warnings, every test (real PostgreSQL + nats-server)
+test: deps ## The one test command: fmt check, clippy -D warnings, cargo deny, every test (real PostgreSQL + nats-server)
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(MAKE) deny
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace
 
 lint: ## fmt check and clippy
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+deny: ## Licenses, banned crates and sources of every dependency (deny.toml); installs cargo-deny
+	@command -v cargo-deny >/dev/null || $(CARGO) install --locked cargo-deny@0.20.2
+	$(CARGO) deny --offline check licenses bans sources
+
+deny-advisories: ## RustSec advisories (needs github.com, which CI cannot reach)
+	$(CARGO) deny check advisories
 
 fmt: ## Format the code
 	$(CARGO) fmt --all
