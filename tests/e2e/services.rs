@@ -244,6 +244,17 @@ async fn three_services_as_processes() {
             .contains("line 4: modes.compliant.cpu_millicores"),
         "{v}"
     );
+    // A document over the body limit is refused as problem+json, like every error.
+    let (s, v) = g
+        .raw(
+            "PUT",
+            "/v1/org-config",
+            &root,
+            "application/yaml",
+            vec![b'#'; 3 << 20],
+        )
+        .await;
+    assert_eq!((s, v["status"].as_u64()), (413, Some(413)), "{v}");
     let good = b"organization: acme\nmodes:\n  sandbox: {cpu_millicores: 500, memory_mib: 512, max_replicas: 2}\n  compliant: {cpu_millicores: 2000, memory_mib: 4096, max_replicas: 10}\nevidence:\n  max_upload_bytes: 4096\n".to_vec();
     let (s, v) = g
         .raw("PUT", "/v1/org-config", &root, "application/yaml", good)

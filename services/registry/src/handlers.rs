@@ -16,14 +16,21 @@ use goose_runtime::auth::Caller;
 use goose_runtime::problem::Problem;
 use serde::Deserialize;
 
-fn body_text(body: &Bytes) -> Result<&str, Problem> {
+/// The body as UTF-8 text. A body axum refused (over the 2 MB limit: 413) or that is not
+/// UTF-8 is a problem+json answer, like every other error.
+fn body_text(
+    body: &Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<&str, Problem> {
+    let body = body
+        .as_ref()
+        .map_err(|e| Problem::new(e.status(), "invalid request body", e.body_text()))?;
     std::str::from_utf8(body).map_err(|e| Problem::bad_request(format!("body is not UTF-8: {e}")))
 }
 
 pub(crate) async fn apply(
     State(s): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<ApplyResult>, Problem> {
     let defs = parse_definitions(body_text(&body)?).map_err(|e| problem(&e))?;
     let submitted: Vec<String> = defs.iter().map(|d| d.name.to_string()).collect();
@@ -130,7 +137,7 @@ pub(crate) async fn get_org_config(State(s): State<AppState>) -> Json<OrgConfig>
 pub(crate) async fn put_org_config(
     State(s): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<OrgConfig>, Problem> {
     let text = body_text(&body)?;
     let config = OrgConfig::parse(text).map_err(|e| problem(&e))?;
