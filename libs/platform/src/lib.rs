@@ -412,6 +412,33 @@ pub fn service_router(
     .fallback(|| async { Problem::not_found("no such route") })
 }
 
+/// Refuses a request whose declared `Content-Length` is over `max` bytes with a problem+json
+/// 413 before reading any of its body (axum's own limit answers only after reading `max`
+/// bytes, and a client still sending then may never see the answer).
+pub fn refuse_declared_lengths_over(router: Router, max: u64) -> Router {
+    router.layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| async move {
+            let declared = req
+                .headers()
+                .get(axum::http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            match declared {
+                Some(len) if len > max => Problem::new(
+                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "too large",
+                    format!("a body of {len} bytes is over this route's limit of {max} bytes"),
+                )
+                .into_response(),
+                _ => next.run(req).await,
+            }
+        },
+    ))
+}
+
+/// The body limit of JSON and YAML routes (axum's default): 2 MiB.
+pub const BODY_LIMIT: u64 = 2 << 20;
+
 /// Serves `router` on `listener` until `shutdown`, then stops the platform's background work.
 pub async fn serve(
     platform: &Platform,

@@ -108,5 +108,6 @@ pub async fn build(platform: &Platform, config: OrchestratorConfig) -> anyhow::R
     };
     let (rest, specs) = routes::api().into_parts();
     let router = rest.with_state(state).merge(grpc);
+    let router = goose_platform::refuse_declared_lengths_over(router, goose_platform::BODY_LIMIT);
     Ok(platform.protect(router, &[specs.as_slice(), grpc::GRPC_ROUTES].concat()))
 }

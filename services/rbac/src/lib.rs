@@ -80,5 +80,6 @@ pub async fn build(platform: &Platform, config: RbacConfig) -> anyhow::Result<Ro
     let router = rest
         .with_state(state)
         .route_service("/goose.v1.Rbac/{*method}", grpc::RbacGrpc.server());
+    let router = goose_platform::refuse_declared_lengths_over(router, goose_platform::BODY_LIMIT);
     Ok(platform.protect(router, &[specs.as_slice(), grpc::GRPC_ROUTES].concat()))
 }
