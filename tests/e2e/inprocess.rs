@@ -470,3 +470,58 @@ async fn an_unreadable_org_config_keeps_the_old_limits_and_the_service_not_ready
     .await;
     assert_eq!(s, 200, "{v}");
 }
+
+/// Writes are limited per user: past the burst, 429 with `Retry-After`, as problem+json; reads
+/// are not limited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_over_a_users_rate_are_refused_with_429() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (mut platform, token_key, log_key) =
+        platform_on(Storage::Sqlite(d.join("ledger.db"))).await;
+    platform.rate_limits = goose_runtime::auth::RateLimits {
+        public_per_minute: 0,
+        writes_per_second: 1,
+    };
+    let (h, root) = serve_in_process(InProcess {
+        platform,
+        token_key,
+        log_key,
+        blobs: Arc::new(goose_evidence::blob::FsBlobStore::open(&d.join("blobs")).unwrap()),
+        leases: Arc::new(goose_orchestrator::lease::MemoryLeases::default()),
+        admin_key_file: d.join("admin.key"),
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let mut limited = None;
+    for i in 0..6 {
+        let resp = client
+            .post(format!("{}/v1/users", h.base))
+            .bearer_auth(&root)
+            .json(&json!({"name": format!("user{i}"), "roles": ["analyst"]}))
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == 429 {
+            limited = Some((i, resp));
+            break;
+        }
+        assert_eq!(resp.status(), 200);
+    }
+    let (i, resp) = limited.expect("a 429 within six quick writes");
+    assert!(i >= 2, "the burst (2) passes first: refused at write {i}");
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["status"], 429, "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("too many requests from this user"),
+        "{v}"
+    );
+    for _ in 0..10 {
+        let (s, _) = h.call("GET", "/v1/users", Some(&root), None).await;
+        assert_eq!(s, 200, "reads are not limited");
+    }
+}
