@@ -226,7 +226,7 @@ pub async fn measure_ingest(
         bus: BusChoice::Memory(goose_bus::memory::MemoryBus::new()),
         service_key: Arc::new(goose_ledger::NoteKey::generate("bench-service")?),
         token_keys: vec![goose_ledger::Vkey::parse(&token_key.vkey())?],
-        run_relay: true,
+        relay: goose_platform::Relay::All,
         log_origin: "bench.test/log".into(),
     })
     .await?;

@@ -63,6 +63,7 @@ impl System {
         let mut platform = Platform::start(PlatformConfig {
             storage: Storage::Postgres(url.clone()),
             bus: BusChoice::Nats {
+                credentials: None,
                 url: nats_url.to_owned(),
                 config: BusConfig {
                     stream: format!("BENCH_{tag}"),
@@ -72,7 +73,7 @@ impl System {
             },
             service_key: service_key.clone(),
             token_keys: vec![Vkey::parse(&token_key.vkey())?],
-            run_relay: true,
+            relay: goose_platform::Relay::All,
             log_origin: "bench.test/ledger".into(),
         })
         .await?;

@@ -24,7 +24,7 @@ async fn platform_on(storage: Storage) -> (Platform, Arc<NoteKey>, Arc<NoteKey>)
         bus: BusChoice::Memory(MemoryBus::new()),
         service_key: log_key.clone(),
         token_keys: vec![Vkey::parse(&token_key.vkey()).unwrap()],
-        run_relay: true,
+        relay: goose_platform::Relay::All,
         log_origin: "inproc.test/log".into(),
     })
     .await

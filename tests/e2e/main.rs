@@ -4,6 +4,7 @@
 mod contracts;
 mod inprocess;
 mod matrix;
+mod nats_auth;
 mod promotions;
 mod services;
 mod support;

@@ -118,6 +118,7 @@ async fn every_endpoint_times_every_role() {
     let platform = Platform::start(PlatformConfig {
         storage: Storage::Postgres(db.url.clone()),
         bus: BusChoice::Nats {
+            credentials: None,
             url: nats.url.clone(),
             config: goose_bus::BusConfig {
                 stream: nats.stream.clone(),
@@ -127,7 +128,7 @@ async fn every_endpoint_times_every_role() {
         },
         service_key: Arc::new(goose_ledger::NoteKey::generate("matrix-service").unwrap()),
         token_keys: vec![goose_ledger::Vkey::parse(&token_key.vkey()).unwrap()],
-        run_relay: true,
+        relay: goose_platform::Relay::All,
         log_origin: "matrix.test/log".into(),
     })
     .await

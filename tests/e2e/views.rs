@@ -18,7 +18,7 @@ async fn platform(dir: &std::path::Path) -> Platform {
         bus: BusChoice::Memory(Default::default()),
         service_key: Arc::new(NoteKey::generate("snapshot.test/log").unwrap()),
         token_keys: Vec::new(),
-        run_relay: true,
+        relay: goose_platform::Relay::All,
         log_origin: "snapshot.test/log".into(),
     })
     .await

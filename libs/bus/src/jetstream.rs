@@ -26,10 +26,43 @@ fn unavailable(e: impl std::fmt::Display) -> Error {
     Error::Unavailable(e.to_string())
 }
 
+/// A NATS user name and password (the production configuration gives each service its own
+/// user, allowed to publish on its own subjects only: `goosectl nats-config`).
+#[derive(Clone)]
+pub struct Credentials {
+    pub user: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
 impl JetStreamBus {
     /// Connects (retrying while the server is not up yet) and creates the stream if missing.
     pub async fn connect(url: &str, config: BusConfig) -> Result<Self> {
-        let client = async_nats::ConnectOptions::new()
+        Self::connect_as(url, None, config).await
+    }
+
+    /// [`JetStreamBus::connect`] as a NATS user.
+    pub async fn connect_as(
+        url: &str,
+        credentials: Option<&Credentials>,
+        config: BusConfig,
+    ) -> Result<Self> {
+        let options = match credentials {
+            Some(c) => async_nats::ConnectOptions::with_user_and_password(
+                c.user.clone(),
+                c.password.clone(),
+            ),
+            None => async_nats::ConnectOptions::new(),
+        };
+        let client = options
             .connection_timeout(Duration::from_secs(5))
             .retry_on_initial_connect()
             .connect(url)

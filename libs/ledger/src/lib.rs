@@ -34,8 +34,8 @@ pub use keys::{Keyring, NoteKey, Vkey};
 pub use seal::{Authorship, Seal, Sealer};
 pub use store::telemetry;
 pub use store::{
-    Backend, InclusionProof, Ledger, LedgerConfig, LedgerReader, StoredCheckpoint, StoredRow,
-    DEFAULT_ORIGIN,
+    Backend, InclusionProof, Leadership, Ledger, LedgerConfig, LedgerReader, StoredCheckpoint,
+    StoredRow, DEFAULT_ORIGIN,
 };
 
 /// Errors of the ledger.

@@ -73,6 +73,37 @@ impl PgBackend {
     }
 }
 
+/// Leadership held as a session advisory lock on a dedicated connection.
+struct PgLeadership {
+    conn: sqlx::PgConnection,
+    key: i64,
+}
+
+impl std::fmt::Debug for PgLeadership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgLeadership")
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::store::Leadership for PgLeadership {
+    async fn still_leads(&mut self) -> bool {
+        // The lock is this session's as long as the session lives; a broken or terminated
+        // session (server restart, pg_terminate_backend) has lost it.
+        let held: std::result::Result<bool, sqlx::Error> = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' \
+             AND pid = pg_backend_pid() AND granted \
+             AND ((classid::bigint << 32) | objid::bigint) = $1)",
+        )
+        .bind(self.key)
+        .fetch_one(&mut self.conn)
+        .await;
+        matches!(held, Ok(true))
+    }
+}
+
 /// Inserts one sealed commit through `ledger_append`, the only path the application role has
 /// into the log: it checks positions, chain links and seal placement against the locked head
 /// and moves the head itself.
@@ -364,6 +395,21 @@ impl Backend for PgBackend {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn try_lead(&self, name: &str) -> Result<Option<Box<dyn crate::store::Leadership>>> {
+        // A connection of its own, outside the pool: the session-level advisory lock lives
+        // exactly as long as it does.
+        let mut conn = self.pool.acquire().await?.detach();
+        let key: i64 = sqlx::query_scalar("SELECT hashtextextended($1, 0)")
+            .bind(format!("goose.lead/{name}"))
+            .fetch_one(&mut conn)
+            .await?;
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(key)
+            .fetch_one(&mut conn)
+            .await?;
+        Ok(got.then(|| Box::new(PgLeadership { conn, key }) as Box<dyn crate::store::Leadership>))
     }
 
     async fn watch_commits(&self, sender: watch::Sender<u64>) {

@@ -14,6 +14,17 @@ use std::time::Duration;
 use tokio::sync::watch;
 use uuid::Uuid;
 
+/// Leadership of the process that owns an embedded ledger: always held.
+#[derive(Debug)]
+struct SoleProcess;
+
+#[async_trait::async_trait]
+impl crate::store::Leadership for SoleProcess {
+    async fn still_leads(&mut self) -> bool {
+        true
+    }
+}
+
 /// Ledger storage in one SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteBackend {
@@ -330,6 +341,11 @@ impl Backend for SqliteBackend {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn try_lead(&self, _name: &str) -> Result<Option<Box<dyn crate::store::Leadership>>> {
+        // An embedded ledger belongs to the one process that serves it (`goosectl dev`).
+        Ok(Some(Box::new(SoleProcess)))
     }
 
     async fn watch_commits(&self, sender: watch::Sender<u64>) {

@@ -92,6 +92,19 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     async fn store_cursor(&self, name: &str, next_position: u64) -> Result<()>;
     /// Pushes the committed size whenever another process commits. Runs until `sender` closes.
     async fn watch_commits(&self, sender: watch::Sender<u64>);
+    /// Tries to become the one leader of `name` among the processes sharing this store
+    /// (e.g. the outbox relay). `None`: another process leads. Leadership ends when the
+    /// returned value is dropped or the process dies (PostgreSQL: a session advisory lock,
+    /// released by the server when the session ends).
+    async fn try_lead(&self, name: &str) -> Result<Option<Box<dyn Leadership>>>;
+}
+
+/// Held leadership of a name (see [`Backend::try_lead`]).
+#[async_trait::async_trait]
+pub trait Leadership: Send + Sync + std::fmt::Debug {
+    /// Whether this process still leads: false once the session holding it is gone (the
+    /// database restarted, the connection broke), after which another process may lead.
+    async fn still_leads(&mut self) -> bool;
 }
 
 /// The log origin used when none is configured (`GOOSE_LOG_ORIGIN`).

@@ -33,6 +33,7 @@ use view::ViewHandle;
 
 pub mod asyncapi;
 pub mod checkpoints;
+pub mod nats_auth;
 pub mod readiness;
 pub mod users;
 pub mod view;
@@ -53,9 +54,23 @@ pub enum BusChoice {
     Nats {
         url: String,
         config: BusConfig,
+        /// The service's NATS user, when the server requires one.
+        credentials: Option<goose_bus::jetstream::Credentials>,
     },
     /// In-process; only meaningful when every service runs in this process.
     Memory(MemoryBus),
+}
+
+/// The outbox relay a process runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Relay {
+    /// None.
+    Off,
+    /// Every event (`goosectl dev`, where one process is every service).
+    All,
+    /// The events of the aggregates this service writes (`goose_domain::events::families`),
+    /// so its NATS user needs to publish on its own subjects only.
+    Service(String),
 }
 
 /// How to wire a service.
@@ -67,9 +82,9 @@ pub struct PlatformConfig {
     pub service_key: Arc<NoteKey>,
     /// Verifier keys of the token issuer (rbac), as C2SP vkeys.
     pub token_keys: Vec<Vkey>,
-    /// Run the outbox relay in this process (one per deployment is enough; more only publish
-    /// duplicates the bus drops).
-    pub run_relay: bool,
+    /// Which outbox relay this process runs (it leads, or stands by while another process
+    /// leads the same relay).
+    pub relay: Relay,
     /// The log's origin (= the log key's name): every commit seal names it.
     pub log_origin: String,
 }
@@ -122,10 +137,17 @@ impl Platform {
             .await
             .context("opening the ledger")?;
         let bus: Arc<dyn Bus> = match &config.bus {
-            BusChoice::Nats { url, config } => Arc::new(
-                JetStreamBus::connect(url, config.clone())
+            BusChoice::Nats {
+                url,
+                config,
+                credentials,
+            } => Arc::new(
+                JetStreamBus::connect_as(url, credentials.as_ref(), config.clone())
                     .await
-                    .with_context(|| format!("connecting to NATS at {url}"))?,
+                    .with_context(|| match credentials {
+                        Some(c) => format!("connecting to NATS at {url} as {}", c.user),
+                        None => format!("connecting to NATS at {url}"),
+                    })?,
             ),
             BusChoice::Memory(m) => Arc::new(m.clone()),
         };
@@ -152,8 +174,31 @@ impl Platform {
             stop_tx: Arc::new(stop_tx),
             tasks: Arc::default(),
         };
-        if config.run_relay {
-            let relay = OutboxRelay::new(platform.ledger.clone(), platform.bus.clone(), "relay");
+        let relay = match &config.relay {
+            Relay::Off => None,
+            Relay::All => Some(OutboxRelay::new(
+                platform.ledger.clone(),
+                platform.bus.clone(),
+                "relay",
+            )),
+            Relay::Service(name) => {
+                let aggregates: Vec<&str> = goose_domain::events::families()
+                    .into_iter()
+                    .filter(|f| f.writer == name)
+                    .map(|f| f.aggregate)
+                    .collect();
+                if aggregates.is_empty() {
+                    anyhow::bail!("no events are written by a service named {name:?}: it has no outbox relay to run");
+                }
+                Some(OutboxRelay::scoped(
+                    platform.ledger.clone(),
+                    platform.bus.clone(),
+                    name,
+                    aggregates,
+                ))
+            }
+        };
+        if let Some(relay) = relay {
             platform.spawn(relay.run(platform.stopped()));
         }
         Ok(platform)
@@ -473,6 +518,12 @@ pub struct ServiceArgs {
     /// Subject prefix of published events.
     #[arg(long, env = "GOOSE_NATS_SUBJECT_PREFIX", default_value = "goose.evt")]
     pub nats_subject_prefix: String,
+    /// NATS user of this service (see `goosectl nats-config`); none: connect without one.
+    #[arg(long, env = "GOOSE_NATS_USER", requires = "nats_password_file")]
+    pub nats_user: Option<String>,
+    /// File holding the NATS user's password.
+    #[arg(long, env = "GOOSE_NATS_PASSWORD_FILE", requires = "nats_user")]
+    pub nats_password_file: Option<PathBuf>,
     /// Address to serve HTTP on.
     #[arg(long, env = "GOOSE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: std::net::SocketAddr,
@@ -482,8 +533,10 @@ pub struct ServiceArgs {
     /// Verifier key(s) of rbac's token signing key: a C2SP vkey, or @FILE with one per line.
     #[arg(long = "token-vkey", env = "GOOSE_TOKEN_VKEY", value_delimiter = ',')]
     pub token_vkeys: Vec<String>,
-    /// Run the outbox relay (publishing committed events to NATS) in this process.
-    #[arg(long, env = "GOOSE_RUN_RELAY")]
+    /// Run this service's outbox relay (publishing its committed events to NATS). Every
+    /// replica may: one leads (a PostgreSQL advisory lock), the others stand by.
+    /// `--relay=false` turns it off.
+    #[arg(long, env = "GOOSE_RUN_RELAY", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub relay: bool,
     /// The log's origin: the name of the key that signs its checkpoints. Every service of a
     /// deployment seals its commits for it, so it must be the same everywhere.
@@ -508,9 +561,20 @@ impl ServiceArgs {
             NoteKey::load_or_generate(&self.service_key_file, key_name)
                 .with_context(|| format!("loading {}", self.service_key_file.display()))?,
         );
+        let credentials = match (&self.nats_user, &self.nats_password_file) {
+            (Some(user), Some(file)) => Some(goose_bus::jetstream::Credentials {
+                user: user.clone(),
+                password: std::fs::read_to_string(file)
+                    .with_context(|| format!("reading the NATS password from {}", file.display()))?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_owned(),
+            }),
+            _ => None,
+        };
         Ok(PlatformConfig {
             storage: Storage::Postgres(self.database_url.clone()),
             bus: BusChoice::Nats {
+                credentials,
                 url: self.nats_url.clone(),
                 config: BusConfig {
                     stream: self.nats_stream.clone(),
@@ -520,7 +584,17 @@ impl ServiceArgs {
             },
             service_key,
             token_keys: parse_vkeys(&self.token_vkeys)?,
-            run_relay: self.relay,
+            relay: if self.relay {
+                // The binary goose-rbac is the service rbac.
+                Relay::Service(
+                    key_name
+                        .strip_prefix("goose-")
+                        .unwrap_or(key_name)
+                        .to_owned(),
+                )
+            } else {
+                Relay::Off
+            },
             log_origin: self.log_origin.clone(),
         })
     }

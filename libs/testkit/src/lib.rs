@@ -171,82 +171,153 @@ fn wait_for_port(port: u16, what: &str, timeout: Duration) -> Result<()> {
 }
 
 fn start_postgres() -> Result<String> {
-    let packages = "the `postgresql` package (Debian: apt-get install postgresql)";
-    let initdb = find_binary("initdb", packages)?;
-    let pg_ctl = find_binary("pg_ctl", packages)?;
-    let dir = tempfile::Builder::new()
-        .prefix("goose-pg-")
-        .tempdir()
-        .context("creating a temp dir for PostgreSQL")?
-        .keep();
-    let data = dir.join("data");
-    if is_root() {
-        let status = Command::new("chown")
-            .args(["-R", "postgres:postgres"])
-            .arg(&dir)
-            .status()?;
-        if !status.success() {
+    let cluster = PgCluster::start()?;
+    let url = cluster.url();
+    // Lives as long as the test binary; the watchdog stops it afterwards.
+    std::mem::forget(cluster);
+    Ok(url)
+}
+
+/// How [`PgCluster::stop`] stops the server (`pg_ctl stop -m`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PgStop {
+    /// Disconnects clients, checkpoints, exits.
+    Fast,
+    /// Exits at once; the next start recovers from the WAL, as after a crash.
+    Immediate,
+}
+
+/// A PostgreSQL server of the test's own (`initdb` + `pg_ctl` on a free port in a temp dir),
+/// which the test may stop and start again; stopped and removed on drop (and by a watchdog
+/// if the test binary dies).
+#[derive(Debug)]
+pub struct PgCluster {
+    port: u16,
+    dir: PathBuf,
+    pg_ctl: PathBuf,
+}
+
+impl PgCluster {
+    pub fn start() -> Result<Self> {
+        let packages = "the `postgresql` package (Debian: apt-get install postgresql)";
+        let initdb = find_binary("initdb", packages)?;
+        let pg_ctl = find_binary("pg_ctl", packages)?;
+        let dir = tempfile::Builder::new()
+            .prefix("goose-pg-")
+            .tempdir()
+            .context("creating a temp dir for PostgreSQL")?
+            .keep();
+        let data = dir.join("data");
+        if is_root() {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&dir)
+                .status()?;
+            if !status.success() {
+                bail!(
+                    "cannot hand {} to the postgres user (does the user exist?)",
+                    dir.display()
+                );
+            }
+        }
+        let out = as_pg_user(&initdb)
+            .args([
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "-D",
+            ])
+            .arg(&data)
+            .output()
+            .context("running initdb")?;
+        if !out.status.success() {
+            bail!("initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let cluster = Self {
+            port: free_port()?,
+            dir,
+            pg_ctl,
+        };
+        let prefix = if is_root() {
+            "runuser -u postgres -- "
+        } else {
+            ""
+        };
+        watchdog(&format!(
+            "{prefix}{} -D {} -m immediate stop; rm -rf {}",
+            cluster.pg_ctl.display(),
+            data.display(),
+            cluster.dir.display()
+        ))?;
+        cluster.start_again()?;
+        Ok(cluster)
+    }
+
+    /// The server's URL (no database name).
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}", self.port)
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// Starts the (stopped) server again on the same port and data.
+    pub fn start_again(&self) -> Result<()> {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
+            self.port,
+            self.dir.display()
+        );
+        let out = as_pg_user(&self.pg_ctl)
+            .args(["-w", "-t", "60", "-D"])
+            .arg(self.data())
+            .args(["-o", &opts, "-l"])
+            .arg(self.dir.join("log"))
+            .arg("start")
+            .output()
+            .context("running pg_ctl start")?;
+        if !out.status.success() {
+            let log = std::fs::read_to_string(self.dir.join("log")).unwrap_or_default();
             bail!(
-                "cannot hand {} to the postgres user (does the user exist?)",
-                dir.display()
+                "pg_ctl start failed: {}\n{log}",
+                String::from_utf8_lossy(&out.stderr)
             );
         }
+        wait_for_port(self.port, "PostgreSQL", Duration::from_secs(30))
     }
-    let out = as_pg_user(&initdb)
-        .args([
-            "-A",
-            "trust",
-            "-U",
-            "postgres",
-            "--no-sync",
-            "-E",
-            "UTF8",
-            "-D",
-        ])
-        .arg(&data)
-        .output()
-        .context("running initdb")?;
-    if !out.status.success() {
-        bail!("initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+
+    /// Stops the server (`pg_ctl stop -m fast|immediate`), waiting until it is down.
+    pub fn stop(&self, mode: PgStop) -> Result<()> {
+        let mode = match mode {
+            PgStop::Fast => "fast",
+            PgStop::Immediate => "immediate",
+        };
+        let out = as_pg_user(&self.pg_ctl)
+            .args(["-w", "-t", "60", "-D"])
+            .arg(self.data())
+            .args(["-m", mode, "stop"])
+            .output()
+            .context("running pg_ctl stop")?;
+        if !out.status.success() {
+            bail!(
+                "pg_ctl stop failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
     }
-    let port = free_port()?;
-    let opts = format!(
-        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
-        dir.display()
-    );
-    let out = as_pg_user(&pg_ctl)
-        .args(["-w", "-t", "60", "-D"])
-        .arg(&data)
-        .args(["-o", &opts, "-l"])
-        .arg(dir.join("log"))
-        .arg("start")
-        .output()
-        .context("running pg_ctl start")?;
-    if !out.status.success() {
-        let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
-        bail!(
-            "pg_ctl start failed: {}\n{log}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let _ = self.stop(PgStop::Immediate);
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
-    let stop = if is_root() {
-        format!(
-            "runuser -u postgres -- {} -D {} -m immediate stop; rm -rf {}",
-            pg_ctl.display(),
-            data.display(),
-            dir.display()
-        )
-    } else {
-        format!(
-            "{} -D {} -m immediate stop; rm -rf {}",
-            pg_ctl.display(),
-            data.display(),
-            dir.display()
-        )
-    };
-    watchdog(&stop)?;
-    wait_for_port(port, "PostgreSQL", Duration::from_secs(30))?;
-    Ok(format!("postgres://postgres@127.0.0.1:{port}"))
 }
 
 /// A nats-server with JetStream that this test controls (kill, restart).
@@ -254,20 +325,42 @@ fn start_postgres() -> Result<String> {
 pub struct NatsServer {
     port: u16,
     store: PathBuf,
+    config: Option<PathBuf>,
+    env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
 impl NatsServer {
     /// Starts a dedicated server on a free port with a temp store dir.
     pub fn start() -> Result<Self> {
+        Self::start_with(None, Vec::new())
+    }
+
+    /// Starts a dedicated server with `config` (nats-server configuration text, e.g. an
+    /// `authorization` block) and `env` (the variables the configuration refers to).
+    pub fn start_with_config(config: &str, env: Vec<(String, String)>) -> Result<Self> {
+        Self::start_with(Some(config), env)
+    }
+
+    fn start_with(config: Option<&str>, env: Vec<(String, String)>) -> Result<Self> {
         let store = tempfile::Builder::new()
             .prefix("goose-nats-")
             .tempdir()
             .context("creating a temp dir for nats-server")?
             .keep();
+        let config = match config {
+            Some(text) => {
+                let path = store.join("nats.conf");
+                std::fs::write(&path, text).context("writing the nats-server configuration")?;
+                Some(path)
+            }
+            None => None,
+        };
         let mut s = Self {
             port: free_port()?,
             store,
+            config,
+            env,
             child: None,
         };
         s.spawn()?;
@@ -285,7 +378,11 @@ impl NatsServer {
             "nats-server",
             "the `nats-server` package (Debian: apt-get install nats-server)",
         )?;
-        let child = Command::new(bin)
+        let mut cmd = Command::new(bin);
+        if let Some(config) = &self.config {
+            cmd.arg("-c").arg(config);
+        }
+        let child = cmd
             .args([
                 "-js",
                 "-a",
@@ -294,7 +391,8 @@ impl NatsServer {
                 &self.port.to_string(),
                 "-sd",
             ])
-            .arg(&self.store)
+            .arg(self.store.join("js"))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -322,6 +420,35 @@ impl NatsServer {
         self.kill()?;
         self.spawn()
     }
+
+    /// Freezes the server (SIGSTOP): connections stay open, nothing is answered.
+    pub fn pause(&self) -> Result<()> {
+        self.signal("STOP")
+    }
+
+    /// Thaws a paused server (SIGCONT).
+    pub fn resume(&self) -> Result<()> {
+        self.signal("CONT")
+    }
+
+    fn signal(&self, sig: &str) -> Result<()> {
+        let Some(child) = &self.child else {
+            bail!("nats-server is not running");
+        };
+        signal(child.id(), sig)
+    }
+}
+
+/// Sends `SIG<sig>` to process `pid` (`kill -s`).
+pub fn signal(pid: u32, sig: &str) -> Result<()> {
+    let status = Command::new("kill")
+        .args(["-s", sig, &pid.to_string()])
+        .status()
+        .context("running kill")?;
+    if !status.success() {
+        bail!("kill -s {sig} {pid} failed");
+    }
+    Ok(())
 }
 
 impl Drop for NatsServer {

@@ -60,6 +60,16 @@ pub enum Command {
         #[arg(long, env = "GOOSE_NATS_SUBJECT_PREFIX", default_value = "goose.evt")]
         subject_prefix: String,
     },
+    /// Print the nats-server authorization block: one user per service, publishing only its
+    /// own event subjects (deploy/nats/goose-authorization.conf for the defaults).
+    NatsConfig {
+        /// The deployment's JetStream stream.
+        #[arg(long, env = "GOOSE_NATS_STREAM", default_value = "GOOSE_EVENTS")]
+        stream: String,
+        /// The deployment's subject prefix.
+        #[arg(long, env = "GOOSE_NATS_SUBJECT_PREFIX", default_value = "goose.evt")]
+        subject_prefix: String,
+    },
     /// Key management.
     Keys {
         #[command(subcommand)]

@@ -89,7 +89,7 @@ pub async fn serve(
         bus: BusChoice::Memory(MemoryBus::new()),
         service_key: service_key.clone(),
         token_keys: vec![token_vkey],
-        run_relay: true,
+        relay: goose_platform::Relay::All,
         log_origin: log_key.name().to_owned(),
     })
     .await?;

@@ -53,6 +53,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::NatsConfig {
+            stream,
+            subject_prefix,
+        } => {
+            print!(
+                "{}",
+                goose_platform::nats_auth::authorization(&goose_bus::BusConfig {
+                    stream,
+                    subject_prefix,
+                    ..Default::default()
+                })
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Checkpoint(args) => commands::checkpoint(&cli.target, &args).await,
         Command::Keys {
             command: KeysCommand::Show(args),

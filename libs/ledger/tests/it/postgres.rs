@@ -283,3 +283,42 @@ async fn a_tail_rewritten_after_a_checkpoint_is_found() {
         .unwrap();
     expect_failure(&f, 8, "fork").await;
 }
+
+#[tokio::test]
+async fn one_process_leads_a_name_until_its_session_ends() {
+    let f = support::postgres().await;
+    let b = f.ledger.backend().clone();
+    let mut first = b.try_lead("relay").await.unwrap().expect("nobody led yet");
+    assert!(first.still_leads().await);
+    // A second contender (another process would hold another session) is refused, for this
+    // name only.
+    assert!(b.try_lead("relay").await.unwrap().is_none());
+    let other = b.try_lead("relay:rbac").await.unwrap();
+    assert!(other.is_some());
+    // The leader's session is terminated (as when its process dies or the server restarts):
+    // it notices, and the contender takes over.
+    let su = superuser(&f).await;
+    let killed: i64 = sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_locks \
+         WHERE locktype = 'advisory' AND pid <> pg_backend_pid() AND granted \
+         AND ((classid::bigint << 32) | objid::bigint) = hashtextextended('goose.lead/relay', 0)",
+    )
+    .fetch_one(&su)
+    .await
+    .unwrap();
+    assert_eq!(killed, 1);
+    assert!(!first.still_leads().await);
+    let mut second = support::eventually_some(|| {
+        let b = b.clone();
+        async move { b.try_lead("relay").await.unwrap() }
+    })
+    .await;
+    assert!(second.still_leads().await);
+    // Dropping leadership hands it on.
+    drop(second);
+    support::eventually_some(|| {
+        let b = b.clone();
+        async move { b.try_lead("relay").await.unwrap() }
+    })
+    .await;
+}

@@ -110,3 +110,18 @@ pub fn event(kind: &str, n: u64) -> NewEvent {
     )
     .unwrap()
 }
+
+/// Polls `f` every 50 ms until it returns `Some` (at most 10 s).
+pub async fn eventually_some<T, F, Fut>(mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..200 {
+        if let Some(v) = f().await {
+            return v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("condition not met within 10 s");
+}
