@@ -450,3 +450,63 @@ fn openapi_documents_must_be_openapi_3() {
         assert!(e.to_string().contains(needle), "{e} / {needle}");
     }
 }
+
+#[test]
+fn sarif_that_would_hide_findings_is_refused_with_the_reason() {
+    let run = |body: &str| format!(r#"{{"version":"2.1.0","runs":[{body}]}}"#);
+    let cases = [
+        (r#"{"version":"2.1.0","runs":[]}"#.to_owned(), "no runs"),
+        (
+            run(r#"{"tool":{"driver":{"name":"t"}}}"#),
+            "no results array",
+        ),
+        (
+            run(r#"{"tool":{"driver":{"name":"t"}},"invocations":[{"executionSuccessful":false}],"results":[]}"#),
+            "did not succeed",
+        ),
+        (
+            run(r#"{"tool":{"driver":{"name":"t","rules":[{"id":"r","properties":{"security-severity":"9.8"}},{"id":"r","properties":{"security-severity":"0.1"}}]}},"results":[]}"#),
+            "defines rule \"r\" twice",
+        ),
+        (
+            run(r#"{"tool":{"driver":{"name":"t","rules":[{"id":"r","properties":{"security-severity":"-1"}}]}},"results":[]}"#),
+            "outside the CVSS range",
+        ),
+        (
+            run(r#"{"tool":{"driver":{"name":"t","rules":[{"id":"r","properties":{"security-severity":"high"}}]}},"results":[]}"#),
+            "is not a number",
+        ),
+        (
+            run(r#"{"tool":{"driver":{"name":"t"}},"results":[{"ruleId":"x","level":"ERROR","message":{"text":"m"}}]}"#),
+            "not a SARIF level",
+        ),
+        (
+            run(r#"{"tool":{"driver":{"name":"t","rules":[{"id":"r","defaultConfiguration":{"level":"critical"}}]}},"results":[]}"#),
+            "not a SARIF level",
+        ),
+        (
+            run(r#"{"tool":{"driver":{"name":"t"}},"results":[{"ruleId":"x","kind":"ignored","message":{"text":"m"}}]}"#),
+            "not a SARIF result kind",
+        ),
+        (
+            run(r#"{"tool":{"driver":{"name":"t"}},"results":[{"ruleId":"x","kind":"pass","level":"error","message":{"text":"m"}}]}"#),
+            "contradicts itself",
+        ),
+    ];
+    for (doc, words) in cases {
+        let e = summarize(K::Sarif, doc.as_bytes(), &none()).unwrap_err();
+        assert!(e.to_string().contains(words), "{doc}: {e}");
+    }
+    // Passes and informational results are not findings; an empty array is a clean run.
+    let ok = run(
+        r#"{"tool":{"driver":{"name":"t"}},"invocations":[{"executionSuccessful":true}],"results":[
+        {"ruleId":"x","kind":"pass","message":{"text":"m"}},
+        {"ruleId":"x","kind":"informational","level":"none","message":{"text":"m"}},
+        {"ruleId":"x","kind":"fail","level":"error","message":{"text":"m"}}]}"#,
+    );
+    let s = summarize(K::Sarif, ok.as_bytes(), &none())
+        .unwrap()
+        .sast
+        .unwrap();
+    assert_eq!((s.high, s.info), (1, 0));
+}
