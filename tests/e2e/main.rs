@@ -2,6 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod contracts;
+#[path = "../faults/mod.rs"]
+mod faults;
 mod inprocess;
 mod matrix;
 mod nats_auth;

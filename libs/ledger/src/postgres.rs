@@ -15,6 +15,19 @@ use uuid::Uuid;
 
 const NOTIFY_CHANNEL: &str = "goose_ledger";
 
+/// Connection options for `url` whose commits are durable when acknowledged, whatever the
+/// server's default: `synchronous_commit = on` for the session. With `off` (a common tuning)
+/// a server crash loses the last commits that were already acknowledged — the fault harness
+/// (tests/faults) saw two acknowledged evidence uploads vanish after `pg_ctl stop -m immediate`,
+/// though the relay had already published them. Use it for every pool that writes what an
+/// answer promises.
+pub fn durable(url: &str) -> Result<sqlx::postgres::PgConnectOptions> {
+    let options: sqlx::postgres::PgConnectOptions = url
+        .parse()
+        .map_err(|e| Error::Unavailable(format!("database URL: {e}")))?;
+    Ok(options.options([("synchronous_commit", "on")]))
+}
+
 /// Ledger storage in PostgreSQL. Several processes may append to one database: the head row
 /// lock orders them.
 #[derive(Debug, Clone)]
@@ -37,7 +50,7 @@ impl PgBackend {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
+            .connect_with(durable(url)?)
             .await?;
         Self::from_pool(pool).await
     }

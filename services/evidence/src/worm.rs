@@ -53,7 +53,8 @@ pub struct Stores {
 /// are kept as well.
 pub async fn open(spec: &str, database_url: &str) -> anyhow::Result<Stores> {
     if spec == "postgres" {
-        let pool = sqlx::PgPool::connect(database_url).await?;
+        let pool =
+            sqlx::PgPool::connect_with(goose_ledger::postgres::durable(database_url)?).await?;
         return Ok(Stores {
             blobs: Arc::new(PgBlobStore::connect(pool).await?),
             checkpoints: None,

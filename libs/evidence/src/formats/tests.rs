@@ -461,35 +461,51 @@ fn sarif_that_would_hide_findings_is_refused_with_the_reason() {
             "no results array",
         ),
         (
-            run(r#"{"tool":{"driver":{"name":"t"}},"invocations":[{"executionSuccessful":false}],"results":[]}"#),
+            run(
+                r#"{"tool":{"driver":{"name":"t"}},"invocations":[{"executionSuccessful":false}],"results":[]}"#,
+            ),
             "did not succeed",
         ),
         (
-            run(r#"{"tool":{"driver":{"name":"t","rules":[{"id":"r","properties":{"security-severity":"9.8"}},{"id":"r","properties":{"security-severity":"0.1"}}]}},"results":[]}"#),
+            run(
+                r#"{"tool":{"driver":{"name":"t","rules":[{"id":"r","properties":{"security-severity":"9.8"}},{"id":"r","properties":{"security-severity":"0.1"}}]}},"results":[]}"#,
+            ),
             "defines rule \"r\" twice",
         ),
         (
-            run(r#"{"tool":{"driver":{"name":"t","rules":[{"id":"r","properties":{"security-severity":"-1"}}]}},"results":[]}"#),
+            run(
+                r#"{"tool":{"driver":{"name":"t","rules":[{"id":"r","properties":{"security-severity":"-1"}}]}},"results":[]}"#,
+            ),
             "outside the CVSS range",
         ),
         (
-            run(r#"{"tool":{"driver":{"name":"t","rules":[{"id":"r","properties":{"security-severity":"high"}}]}},"results":[]}"#),
+            run(
+                r#"{"tool":{"driver":{"name":"t","rules":[{"id":"r","properties":{"security-severity":"high"}}]}},"results":[]}"#,
+            ),
             "is not a number",
         ),
         (
-            run(r#"{"tool":{"driver":{"name":"t"}},"results":[{"ruleId":"x","level":"ERROR","message":{"text":"m"}}]}"#),
+            run(
+                r#"{"tool":{"driver":{"name":"t"}},"results":[{"ruleId":"x","level":"ERROR","message":{"text":"m"}}]}"#,
+            ),
             "not a SARIF level",
         ),
         (
-            run(r#"{"tool":{"driver":{"name":"t","rules":[{"id":"r","defaultConfiguration":{"level":"critical"}}]}},"results":[]}"#),
+            run(
+                r#"{"tool":{"driver":{"name":"t","rules":[{"id":"r","defaultConfiguration":{"level":"critical"}}]}},"results":[]}"#,
+            ),
             "not a SARIF level",
         ),
         (
-            run(r#"{"tool":{"driver":{"name":"t"}},"results":[{"ruleId":"x","kind":"ignored","message":{"text":"m"}}]}"#),
+            run(
+                r#"{"tool":{"driver":{"name":"t"}},"results":[{"ruleId":"x","kind":"ignored","message":{"text":"m"}}]}"#,
+            ),
             "not a SARIF result kind",
         ),
         (
-            run(r#"{"tool":{"driver":{"name":"t"}},"results":[{"ruleId":"x","kind":"pass","level":"error","message":{"text":"m"}}]}"#),
+            run(
+                r#"{"tool":{"driver":{"name":"t"}},"results":[{"ruleId":"x","kind":"pass","level":"error","message":{"text":"m"}}]}"#,
+            ),
             "contradicts itself",
         ),
     ];

@@ -322,3 +322,33 @@ async fn one_process_leads_a_name_until_its_session_ends() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn commits_are_durable_whatever_the_servers_default() {
+    // The database defaults to synchronous_commit=off (fast, and a common tuning); the
+    // ledger's sessions turn it on, so an acknowledged append survives a server crash.
+    let f = support::postgres().await;
+    let url = f.database_url.as_deref().unwrap();
+    let mut admin: sqlx::PgConnection = sqlx::Connection::connect(url).await.unwrap();
+    let db: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    sqlx::query(&format!("ALTER DATABASE {db} SET synchronous_commit = off"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let mut plain: sqlx::PgConnection = sqlx::Connection::connect(url).await.unwrap();
+    let server: String = sqlx::query_scalar("SHOW synchronous_commit")
+        .fetch_one(&mut plain)
+        .await
+        .unwrap();
+    let backend = goose_ledger::postgres::PgBackend::connect(url)
+        .await
+        .unwrap();
+    let ours: String = sqlx::query_scalar("SHOW synchronous_commit")
+        .fetch_one(backend.pool())
+        .await
+        .unwrap();
+    assert_eq!((server.as_str(), ours.as_str()), ("off", "on"));
+}
