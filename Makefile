@@ -3,7 +3,7 @@
 CARGO ?= cargo
 DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/goose_bench
 
-.PHONY: help deps run test lint deny deny-advisories fmt build bench loadtest
+.PHONY: help deps run test lint deny deny-advisories fmt build bench loadtest fuzz
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,6 +31,11 @@ deny: ## Licenses, banned crates and sources of every dependency (deny.toml); in
 
 deny-advisories: ## RustSec advisories (needs github.com, which CI cannot reach)
 	$(CARGO) deny check advisories
+
+FUZZ_CASES ?= 1000000
+fuzz: ## Long run of the parser/verifier fuzz targets (FUZZ_CASES cases each; make test runs 500-1000)
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release -p goose-evidence -p goose-ledger -p goose-domain --lib fuzz -- --test-threads 1
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release -p goose-runtime --lib damaged_tokens -- --test-threads 1
 
 fmt: ## Format the code
 	$(CARGO) fmt --all

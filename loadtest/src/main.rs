@@ -13,12 +13,15 @@
 //!   promotions, the whole system in process over PostgreSQL and NATS.
 //! - `loadtest dag`: a random 1,000-service DAG promoted as one package, against its
 //!   critical-path lower bound.
+//! - `loadtest tail`: commit-order visibility — 16 appenders with ledger handles of their own
+//!   and a tailing reader that must see every position once, in order.
 //!
 //! Events are signed with `--key-file` (created if missing); its vkey is written to
 //! `<key-file>.keyring` so `goosectl verify --keyring` can check the log afterwards.
 
 mod ingest;
 mod promote;
+mod tail;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
@@ -53,6 +56,8 @@ enum Command {
     Promotions(PromotionArgs),
     /// A random DAG promoted as one package, against its critical-path lower bound.
     Dag(DagArgs),
+    /// Appenders in parallel (own handles, as processes) and a tail that must miss nothing.
+    Tail(tail::TailArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -179,6 +184,7 @@ struct ProofArgs {
 #[tokio::main]
 async fn main() -> Result<()> {
     match Cli::parse().command {
+        Command::Tail(args) => tail::run(&args).await?,
         Command::Ledger(args) => {
             let env = Env::open(&args.common).await?;
             let r = run_ledger(&env, &args).await?;

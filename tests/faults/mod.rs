@@ -402,3 +402,33 @@ async fn the_system_survives_kills_freezes_and_database_restarts() {
         "an event published twice went unnoticed"
     );
 }
+
+/// Commit-order visibility at CI size (docs/benchmarks.md has the 16 x 1M run): `loadtest
+/// tail`, 16 appenders with ledger handles of their own and a tail that must see every
+/// position once, in order, chained.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_appenders_and_a_tail_that_misses_nothing() {
+    let db = goose_testkit::postgres().await.unwrap();
+    let out = std::process::Command::new(crate::support::binary("loadtest"))
+        .args(["tail", "--database-url", &db.url])
+        .args([
+            "--writers",
+            "16",
+            "--events-per-writer",
+            "2000",
+            "--batch",
+            "50",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("32000 of 32000 events seen in order, 0 missed, 0 twice"),
+        "{text}"
+    );
+}

@@ -7,8 +7,31 @@ use proptest::prelude::*;
 const ORG: &str = "organization: acme\nmodes:\n  sandbox: {cpu_millicores: 500, memory_mib: 512, max_replicas: 2}\n  compliant: {cpu_millicores: 2000, memory_mib: 4096, max_replicas: 10}\nevidence:\n  max_upload_bytes: 4096\n";
 const CATALOG: &str = "service:\n  name: service-b\n  spec:\n    api_version: v1\n    compliance_mode: sandbox\n    dependencies:\n      runtime: [service-a]\n";
 
+/// The shipped policy, the example and fixture service definitions, and an org config.
+fn corpus() -> Vec<String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut out = vec![
+        crate::policy::DEFAULT_POLICY_YAML.to_owned(),
+        ORG.to_owned(),
+        CATALOG.to_owned(),
+    ];
+    for dir in [
+        "policies",
+        "deploy/examples/services",
+        "tests/fixtures/services",
+    ] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        let mut files: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+        files.sort();
+        out.extend(files.iter().filter_map(|f| std::fs::read_to_string(f).ok()));
+    }
+    out
+}
+
 fn damaged() -> impl Strategy<Value = String> {
-    let corpus = [crate::policy::DEFAULT_POLICY_YAML, ORG, CATALOG];
+    let corpus = corpus();
     (
         0..corpus.len(),
         proptest::collection::vec((any::<prop::sample::Index>(), any::<char>()), 0..6),
@@ -25,6 +48,14 @@ fn damaged() -> impl Strategy<Value = String> {
         })
 }
 
+/// The number of cases: `PROPTEST_CASES` when set, else `default` (what `make test` runs).
+pub(crate) fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 fn check(text: &str) {
     let _ = crate::policy::Policy::parse(text);
     let _ = crate::org_config::OrgConfig::parse(text);
@@ -32,7 +63,8 @@ fn check(text: &str) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+    // PROPTEST_CASES sets a longer run (`make fuzz`).
+    #![proptest_config(ProptestConfig { cases: crate::fuzz::cases(500), ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_text_gets_an_answer(text in "(?s).{0,400}") {

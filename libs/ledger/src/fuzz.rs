@@ -76,8 +76,17 @@ fn check(text: &str) {
     let _ = Authorship::decode(text.as_bytes());
 }
 
+/// The number of cases: `PROPTEST_CASES` when set, else `default` (what `make test` runs).
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+    // PROPTEST_CASES sets a longer run (`make fuzz`).
+    #![proptest_config(ProptestConfig { cases: cases(1000), ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_text_gets_an_answer(text in ".{0,600}") {

@@ -72,8 +72,17 @@ fn check(bytes: &[u8]) {
     let _ = crate::dsse::verify(bytes, &keys);
 }
 
+/// The number of cases: `PROPTEST_CASES` when set, else `default` (what `make test` runs).
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+    // PROPTEST_CASES sets a longer run (`make fuzz`).
+    #![proptest_config(ProptestConfig { cases: cases(1000), ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_bytes_get_an_answer(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {

@@ -406,7 +406,11 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig { cases: 500, ..Default::default() })]
+        // PROPTEST_CASES sets a longer run (`make fuzz`).
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(500),
+            ..Default::default()
+        })]
 
         /// Hostile tokens — arbitrary text, or a real token with characters changed — get an
         /// error, never a panic, and a changed token never verifies.
