@@ -9,9 +9,9 @@ use goose_platform::{BusChoice, Platform, PlatformConfig, Storage};
 use serde_json::json;
 use std::sync::Arc;
 
-struct System {
-    http: Http,
-    admin: String,
+pub(crate) struct System {
+    pub(crate) http: Http,
+    pub(crate) admin: String,
     _dir: tempfile::TempDir,
 }
 
@@ -32,7 +32,7 @@ async fn platform_on(storage: Storage) -> (Platform, Arc<NoteKey>, Arc<NoteKey>)
     (platform, token_key, log_key)
 }
 
-async fn start() -> System {
+pub(crate) async fn start() -> System {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (platform, token_key, log_key) = platform_on(Storage::Sqlite(d.join("ledger.db"))).await;

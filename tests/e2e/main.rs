@@ -9,5 +9,6 @@ mod matrix;
 mod nats_auth;
 mod promotions;
 mod services;
+mod sla;
 mod support;
 mod views;

@@ -35,6 +35,9 @@ fn sample_body(method: &str, path: &str) -> Option<Value> {
         ("POST", "/v1/packages") => json!({"services": ["matrix-none"], "version": "1.0.0"}),
         ("POST", "/v1/packages/{id}/promote") => json!({}),
         ("POST", "/v1/compliance/{service}/{version}/demote") => json!({"reason": "matrix"}),
+        ("POST", "/v1/measurements") => json!({"service": "matrix-none", "samples": [
+            {"at": "2026-12-01T00:00:00Z", "latency_ms": 1.0, "status": 200}
+        ]}),
         _ => return None,
     })
 }
@@ -105,6 +108,7 @@ fn all_routes() -> Vec<RouteSpec> {
         goose_registry::routes(),
         goose_evidence_service::routes(),
         goose_orchestrator::routes(),
+        goose_sla::routes(),
     ]
     .concat()
 }

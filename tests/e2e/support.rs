@@ -225,7 +225,7 @@ pub struct InProcess {
     pub admin_key_file: PathBuf,
 }
 
-/// rbac, registry, evidence and the orchestrator on one platform, served on a fresh port as
+/// rbac, registry, evidence, the orchestrator and sla on one platform, served on a fresh port as
 /// `goosectl dev` serves them. Returns the client and the admin's token.
 pub async fn serve_in_process(s: InProcess) -> (Http, String) {
     use std::sync::Arc;
@@ -245,6 +245,7 @@ pub async fn serve_in_process(s: InProcess) -> (Http, String) {
     .await
     .unwrap();
     let registry = goose_registry::build(p).await.unwrap();
+    let sla = goose_sla::build(p).await.unwrap();
     let evidence = goose_evidence_service::build(
         p,
         goose_evidence_service::EvidenceConfig {
@@ -283,7 +284,10 @@ pub async fn serve_in_process(s: InProcess) -> (Http, String) {
     .unwrap();
     let app = goose_platform::service_router(
         p,
-        rbac.merge(registry).merge(evidence).merge(orchestrator),
+        rbac.merge(registry)
+            .merge(evidence)
+            .merge(orchestrator)
+            .merge(sla),
         goose_rbac::openapi(),
     );
     tokio::spawn(async move { axum::serve(listener, app).await });

@@ -59,6 +59,8 @@ domain_event!(
     streams::COMPLIANCE,
     "orchestrator"
 );
+domain_event!(crate::sla::SloEvent, streams::SLO, "sla");
+domain_event!(crate::sla::MeasurementEvent, streams::MEASUREMENT, "sla");
 
 /// One event enum, described.
 #[derive(Debug, Clone)]
@@ -103,5 +105,7 @@ pub fn families() -> Vec<Family> {
         family::<crate::package::PackageEvent>(),
         family::<crate::lock::LockEvent>(),
         family::<crate::demotion::ComplianceEvent>(),
+        family::<crate::sla::SloEvent>(),
+        family::<crate::sla::MeasurementEvent>(),
     ]
 }

@@ -3,7 +3,7 @@
 //! [`graph`]), the organisation's policy file ([`org_config`]), and promotions: the
 //! compliance state machine ([`compliance`]), the promotion policy ([`policy`]), its gates
 //! ([`gates`]), the promotion scheduler ([`promotion`]), per-service locks ([`lock`]) and
-//! packages ([`package`]).
+//! packages ([`package`]); service level objectives and their measurements ([`sla`]).
 //!
 //! Architecture invariant: nothing here touches a database, a socket, a clock or a thread.
 //! Callers pass time in; every decision is a pure function of its inputs, so it can be
@@ -24,6 +24,7 @@ pub mod package;
 pub mod policy;
 pub mod promotion;
 pub mod rbac;
+pub mod sla;
 pub mod streams;
 pub mod user;
 pub mod version;

@@ -70,7 +70,9 @@ permissions! {
     UsecaseSubmit = "usecase.submit": "Submit use cases (and request approval for them).",
     UsecaseApprove = "usecase.approve": "Approve or reject use cases.",
     IncidentReport = "incident.report": "Report incidents.",
-    SlaDefine = "sla.define": "Define SLA targets.",
+    SlaDefine = "sla.define": "Define SLA targets (apply SLOs).",
+    SlaRead = "sla.read": "Read SLOs, their status and measurements.",
+    MeasurementSubmit = "measurement.submit": "Submit measurements (request samples) for SLOs.",
     ApprovalRead = "approval.read": "Read approval requests and their decisions.",
     AuditRead = "audit.read": "Read the audit trail: chain proofs, exports, history.",
     ChainCheckpoint = "chain.checkpoint": "Sign a chain checkpoint on request.",
@@ -176,10 +178,13 @@ const OPERATOR: PermissionSet = PermissionSet::of(&[
     P::UsecaseSubmit,
     P::IncidentReport,
     P::SlaDefine,
+    P::SlaRead,
+    P::MeasurementSubmit,
     P::ApprovalRead,
 ]);
 const ANALYST: PermissionSet = PermissionSet::of(&[
     P::ServiceRead,
+    P::SlaRead,
     P::EvidenceRead,
     P::UsecaseSubmit,
     P::IncidentReport,
@@ -187,6 +192,7 @@ const ANALYST: PermissionSet = PermissionSet::of(&[
 ]);
 const APPROVER: PermissionSet = PermissionSet::of(&[
     P::ServiceRead,
+    P::SlaRead,
     P::EvidenceRead,
     P::ApprovalRead,
     P::PromotionApprove,
@@ -195,6 +201,7 @@ const APPROVER: PermissionSet = PermissionSet::of(&[
 ]);
 const ADMIN: PermissionSet = PermissionSet::of(&[
     P::RbacAdmin,
+    P::SlaRead,
     P::RbacRead,
     P::OrgConfigure,
     P::ServiceRead,
@@ -205,6 +212,7 @@ const ADMIN: PermissionSet = PermissionSet::of(&[
 ]);
 const AUDITOR: PermissionSet = PermissionSet::of(&[
     P::AuditRead,
+    P::SlaRead,
     P::ServiceRead,
     P::EvidenceRead,
     P::ApprovalRead,

@@ -20,3 +20,7 @@ pub const PACKAGE: &str = "package";
 pub const PROMOTION_LOCK: &str = "promotion_lock";
 /// `compliance/<service>@<version>`: [`crate::demotion::ComplianceEvent`] (orchestrator).
 pub const COMPLIANCE: &str = "compliance";
+/// `slo/<name>`: [`crate::sla::SloEvent`] (sla).
+pub const SLO: &str = "slo";
+/// `measurement/<service>:<batch id>`: [`crate::sla::MeasurementEvent`] (sla).
+pub const MEASUREMENT: &str = "measurement";

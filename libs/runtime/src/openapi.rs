@@ -100,10 +100,14 @@ pub fn document(title: &str, routes: &[RouteSpec], schemas: Option<Components>) 
                         Required::False
                     })
                     .description(Some(q.description))
-                    .schema(Some(if q.kind == "integer" {
-                        schema.minimum(Some(0))
-                    } else {
-                        schema
+                    .schema(Some(match q.kind {
+                        "integer" => schema.minimum(Some(0)),
+                        "date-time" => {
+                            schema.format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                                utoipa::openapi::KnownFormat::DateTime,
+                            )))
+                        }
+                        _ => schema,
                     })),
             );
         }

@@ -99,7 +99,7 @@ pub struct RouteSpec {
 pub struct QueryParam {
     pub name: &'static str,
     pub required: bool,
-    /// `integer` or `string`.
+    /// `integer`, `string` or `date-time` (RFC 3339).
     pub kind: &'static str,
     pub description: &'static str,
 }

@@ -1,4 +1,4 @@
-//! `goosectl dev`: the rbac, registry, evidence and orchestrator services in one process on the embedded
+//! `goosectl dev`: the rbac, registry, evidence, orchestrator and sla services in one process on the embedded
 //! ledger (SQLite in the data dir) and the in-process bus — no external servers. Bootstraps
 //! an `admin` user on first start, its API key in `<data dir>/admin.api-key`.
 
@@ -58,7 +58,7 @@ pub async fn run(
 }
 
 /// The composition root: everything `goosectl dev` runs, on a given listener (tests bind
-/// port 0): the rbac, registry, evidence and orchestrator services on one platform (SQLite ledger,
+/// port 0): the rbac, registry, evidence, orchestrator and sla services on one platform (SQLite ledger,
 /// in-process bus, outbox relay), one HTTP listener, one OpenAPI document.
 pub async fn serve(
     config: DevConfig,
@@ -110,6 +110,7 @@ pub async fn serve(
     )
     .await?;
     let registry = goose_registry::build(&platform).await?;
+    let sla = goose_sla::build(&platform).await?;
     let mut attestation_keys = goose_evidence::dsse::TrustedKeys::new();
     for k in keyfiles::attestation_vkeys(data_dir)? {
         attestation_keys.add(k.name.clone(), k.key);
@@ -191,10 +192,14 @@ pub async fn serve(
     doc.merge(goose_registry::openapi());
     doc.merge(goose_evidence_service::openapi());
     doc.merge(goose_orchestrator::openapi());
+    doc.merge(goose_sla::openapi());
     doc.info.title = "Golden Goose (goosectl dev)".into();
     let app = goose_platform::service_router(
         &platform,
-        rbac.merge(registry).merge(evidence).merge(orchestrator),
+        rbac.merge(registry)
+            .merge(evidence)
+            .merge(orchestrator)
+            .merge(sla),
         doc,
     );
 

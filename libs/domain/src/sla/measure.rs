@@ -1,0 +1,228 @@
+//! Raw samples become per-service, per-minute summaries: the number of requests, how many
+//! failed, and their latencies as an HdrHistogram (1 µs to 1 h, 3 significant digits) in its
+//! standard V2 serialization, base64 — what the chain records, so that every figure of a
+//! report is re-derivable from it. Summaries of one minute add up (several batches may
+//! cover a minute); percentiles over any window come from the merged histograms, within the
+//! histogram's 0.1 % precision.
+
+use base64::Engine as _;
+use hdrhistogram::serialization::{Deserializer, Serializer as _, V2Serializer};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Highest latency a histogram records, in microseconds (one hour); slower requests count
+/// as one hour.
+pub const MAX_LATENCY_US: u64 = 3_600_000_000;
+
+/// One request as measured by the caller.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Sample {
+    /// When the request happened (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    pub at: time::OffsetDateTime,
+    /// Its latency in milliseconds.
+    pub latency_ms: f64,
+    /// Its HTTP status; 5xx counts as an error (`ok` overrides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Whether it succeeded, when there is no HTTP status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ok: Option<bool>,
+}
+
+impl Sample {
+    pub fn failed(&self) -> bool {
+        match (self.ok, self.status) {
+            (Some(ok), _) => !ok,
+            (None, Some(s)) => s >= 500,
+            (None, None) => false,
+        }
+    }
+}
+
+/// A minute of one service's requests, as recorded on the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MinuteSummary {
+    pub service: String,
+    /// Unix time (seconds) of the minute's start.
+    pub minute: i64,
+    pub count: u64,
+    pub errors: u64,
+    /// Latencies in microseconds: HdrHistogram V2 serialization, base64.
+    pub latency_histogram: String,
+}
+
+/// A sample or summary that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadMeasurement(pub String);
+
+impl crate::errors::Classified for BadMeasurement {
+    fn kind(&self) -> crate::errors::ErrorKind {
+        crate::errors::ErrorKind::Unprocessable
+    }
+}
+
+/// An empty latency histogram, 3 significant digits, growing to the largest value recorded
+/// (at most [`MAX_LATENCY_US`]): a minute of fast requests serialises — and decodes — small.
+pub fn new_histogram() -> Result<Histogram<u64>, BadMeasurement> {
+    Histogram::new(3).map_err(|e| BadMeasurement(format!("histogram: {e:?}")))
+}
+
+/// Summarises samples of one service by minute.
+pub fn summarize(service: &str, samples: &[Sample]) -> Result<Vec<MinuteSummary>, BadMeasurement> {
+    let mut minutes: BTreeMap<i64, (u64, u64, Histogram<u64>)> = BTreeMap::new();
+    for (i, s) in samples.iter().enumerate() {
+        if !s.latency_ms.is_finite() || s.latency_ms < 0.0 {
+            return Err(BadMeasurement(format!(
+                "samples[{i}].latency_ms: {} is not a duration in milliseconds",
+                s.latency_ms
+            )));
+        }
+        if let Some(st) = s.status {
+            if !(100..=599).contains(&st) {
+                return Err(BadMeasurement(format!(
+                    "samples[{i}].status: {st} is not an HTTP status"
+                )));
+            }
+        }
+        let t = s.at.unix_timestamp();
+        let minute = t - t.rem_euclid(60);
+        let entry = match minutes.entry(minute) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => e.insert((0, 0, new_histogram()?)),
+        };
+        entry.0 += 1;
+        entry.1 += u64::from(s.failed());
+        let us = ((s.latency_ms * 1000.0).round() as u64).clamp(1, MAX_LATENCY_US);
+        entry
+            .2
+            .record(us)
+            .map_err(|e| BadMeasurement(format!("samples[{i}]: histogram: {e:?}")))?;
+    }
+    minutes
+        .into_iter()
+        .map(|(minute, (count, errors, h))| {
+            Ok(MinuteSummary {
+                service: service.to_owned(),
+                minute,
+                count,
+                errors,
+                latency_histogram: encode(&h)?,
+            })
+        })
+        .collect()
+}
+
+pub fn encode(h: &Histogram<u64>) -> Result<String, BadMeasurement> {
+    let mut buf = Vec::new();
+    V2Serializer::new()
+        .serialize(h, &mut buf)
+        .map_err(|e| BadMeasurement(format!("histogram: {e:?}")))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(buf))
+}
+
+pub fn decode(text: &str) -> Result<Histogram<u64>, BadMeasurement> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| BadMeasurement(format!("histogram: not base64: {e}")))?;
+    Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|e| {
+            BadMeasurement(format!(
+                "histogram: not an HdrHistogram V2 serialization: {e:?}"
+            ))
+        })
+}
+
+/// What a window of summaries adds up to.
+#[derive(Debug, Clone)]
+pub struct Window {
+    pub count: u64,
+    pub errors: u64,
+    pub latency: Histogram<u64>,
+}
+
+impl Window {
+    /// The summaries whose minute starts in `[from, to)`; summaries that do not decode are
+    /// skipped and counted in the second value.
+    pub fn of<'a>(
+        summaries: impl IntoIterator<Item = &'a MinuteSummary>,
+        from: i64,
+        to: i64,
+    ) -> Result<(Self, usize), BadMeasurement> {
+        Self::gather(summaries, from, to, true)
+    }
+
+    /// Counts only (no latency histogram): what ratio objectives need, without decoding.
+    pub fn counts<'a>(
+        summaries: impl IntoIterator<Item = &'a MinuteSummary>,
+        from: i64,
+        to: i64,
+    ) -> Result<Self, BadMeasurement> {
+        Ok(Self::gather(summaries, from, to, false)?.0)
+    }
+
+    fn gather<'a>(
+        summaries: impl IntoIterator<Item = &'a MinuteSummary>,
+        from: i64,
+        to: i64,
+        latency: bool,
+    ) -> Result<(Self, usize), BadMeasurement> {
+        let mut w = Window {
+            count: 0,
+            errors: 0,
+            latency: new_histogram()?,
+        };
+        let mut undecodable = 0;
+        for s in summaries {
+            if s.minute < from || s.minute >= to {
+                continue;
+            }
+            if !latency {
+                w.count += s.count;
+                w.errors += s.errors.min(s.count);
+                continue;
+            }
+            match decode(&s.latency_histogram) {
+                Ok(h) => {
+                    if w.latency.add(&h).is_err() {
+                        undecodable += 1;
+                        continue;
+                    }
+                }
+                Err(_) => {
+                    undecodable += 1;
+                    continue;
+                }
+            }
+            w.count += s.count;
+            w.errors += s.errors.min(s.count);
+        }
+        Ok((w, undecodable))
+    }
+
+    /// The latency at quantile `q` (0..=1) in milliseconds, None without samples.
+    pub fn percentile_ms(&self, q: f64) -> Option<f64> {
+        (!self.latency.is_empty()).then(|| self.latency.value_at_quantile(q) as f64 / 1000.0)
+    }
+
+    /// Requests whose latency satisfies `op threshold_ms`, at the histogram's precision: a
+    /// request within 0.1 % above the threshold may count as at it (HdrHistogram's
+    /// `count_between`, whose buckets end at their highest equivalent value).
+    pub fn satisfying(&self, op: super::openslo::Op, threshold_ms: f64) -> u64 {
+        use super::openslo::Op;
+        let t = ((threshold_ms * 1000.0).round() as u64).min(MAX_LATENCY_US);
+        let at_most = |v: u64| self.latency.count_between(0, v);
+        let total = self.latency.len();
+        match op {
+            Op::Lte => at_most(t),
+            Op::Lt => t.checked_sub(1).map_or(0, at_most),
+            Op::Gt => total - at_most(t).min(total),
+            Op::Gte => total - t.checked_sub(1).map_or(0, at_most).min(total),
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Service level objectives and what is measured against them (the sla service).
+//!
+//! - [`openslo`]: SLOs as OpenSLO v1 documents, validated into [`openslo::Slo`].
+//! - [`measure`]: raw samples into per-minute summaries with HdrHistograms.
+//! - [`status`]: attainment, error budget and burn-rate alerts at a moment.
+//!
+//! Streams: `slo/<name>` ([`SloEvent`]: each version of an SLO) and
+//! `measurement/<service>:<batch id>` ([`MeasurementEvent`]: one batch's minute summaries,
+//! appended at once — a batch is recorded whole or not at all, and a retried batch id is
+//! recognised instead of counted twice).
+
+pub mod measure;
+pub mod openslo;
+mod spans;
+pub mod status;
+#[cfg(test)]
+mod tests;
+
+use measure::MinuteSummary;
+use openslo::Slo;
+use serde::{Deserialize, Serialize};
+
+/// Events of an SLO's stream: each applied version (the stream version is the SLO's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type")]
+pub enum SloEvent {
+    SloApplied {
+        slo: Slo,
+        /// The OpenSLO text it came from, as given.
+        source: String,
+        applied_by: String,
+    },
+}
+
+impl SloEvent {
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::SloApplied { .. } => "SloApplied",
+        }
+    }
+}
+
+/// An SLO's aggregate: its current definition.
+#[derive(Debug, Clone, Default)]
+pub struct SloState {
+    pub current: Option<Slo>,
+}
+
+impl SloState {
+    pub fn apply(&mut self, e: &SloEvent) {
+        match e {
+            SloEvent::SloApplied { slo, .. } => self.current = Some(slo.clone()),
+        }
+    }
+
+    /// A new version when the definition changed; nothing when it is the same.
+    pub fn apply_definition(&self, slo: &Slo, source: &str, by: &str) -> Vec<SloEvent> {
+        if self.current.as_ref() == Some(slo) {
+            return Vec::new();
+        }
+        vec![SloEvent::SloApplied {
+            slo: slo.clone(),
+            source: source.to_owned(),
+            applied_by: by.to_owned(),
+        }]
+    }
+}
+
+/// Events of `measurement/<service>:<batch id>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type")]
+pub enum MeasurementEvent {
+    /// Requests of one minute (a batch's share of it; a minute's summaries add up).
+    MinuteSummarized(MinuteSummary),
+}
+
+impl MeasurementEvent {
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::MinuteSummarized(_) => "MinuteSummarized",
+        }
+    }
+
+    /// The stream id of a service's batch.
+    pub fn stream_id(service: &str, batch: &str) -> String {
+        format!("{service}:{batch}")
+    }
+}
+
+/// A batch's aggregate: how many minute summaries it recorded.
+#[derive(Debug, Clone, Default)]
+pub struct BatchState {
+    pub summaries: u64,
+}
+
+impl BatchState {
+    pub fn apply(&mut self, _e: &MeasurementEvent) {
+        self.summaries += 1;
+    }
+
+    /// The batch's events, or none when the batch id was recorded already (a retry).
+    pub fn record(&self, summaries: &[MinuteSummary]) -> Vec<MeasurementEvent> {
+        if self.summaries > 0 {
+            return Vec::new();
+        }
+        summaries
+            .iter()
+            .cloned()
+            .map(MeasurementEvent::MinuteSummarized)
+            .collect()
+    }
+}

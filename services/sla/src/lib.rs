@@ -1,0 +1,51 @@
+//! The sla service: service level objectives as OpenSLO documents (versioned on the chain,
+//! one stream per SLO), measurements summarised per service and minute (HdrHistograms on
+//! the chain, so every figure is re-derivable), and each SLO's status — attainment, error
+//! budget, multi-window burn-rate alerts, latency percentiles — computed from them.
+//!
+//! Architecture invariant: a status is a pure function (`goose_domain::sla::status`) of
+//! recorded events and the moment asked about; nothing here keeps figures the chain does not.
+//!
+//! Layout (docs/adding-a-service.md): [`routes`] the one route list, [`api`] wire types,
+//! `handlers`, [`views`] the read model.
+
+pub mod api;
+pub mod cli;
+mod handlers;
+mod routes;
+pub mod views;
+
+pub use routes::{openapi, routes};
+pub use views::SlaView;
+
+use axum::Router;
+use goose_domain::sla::{BatchState, MeasurementEvent, SloEvent, SloState};
+use goose_domain::streams;
+use goose_platform::view::ViewHandle;
+use goose_platform::Platform;
+
+goose_ledger::ledger_aggregate!(SloAgg(SloState), streams::SLO, SloEvent);
+goose_ledger::ledger_aggregate!(BatchAgg(BatchState), streams::MEASUREMENT, MeasurementEvent);
+
+/// Most samples in one measurements batch.
+pub const MAX_SAMPLES_PER_BATCH: usize = 50_000;
+/// Most distinct minutes one batch may cover (each becomes a summary event of one append).
+pub const MAX_MINUTES_PER_BATCH: usize = 1_440;
+
+#[derive(Clone)]
+pub(crate) struct AppState {
+    platform: Platform,
+    view: ViewHandle<SlaView>,
+}
+
+pub async fn build(platform: &Platform) -> anyhow::Result<Router> {
+    let view = ViewHandle::<SlaView>::start(platform).await?;
+    let state = AppState {
+        platform: platform.clone(),
+        view,
+    };
+    let (rest, specs) = routes::api().into_parts();
+    let router = rest.with_state(state);
+    let router = goose_platform::refuse_declared_lengths_over(router, goose_platform::BODY_LIMIT);
+    Ok(platform.protect(router, &specs))
+}

@@ -1,0 +1,9 @@
+//! `goose-sla`: service level objectives, measurements, error budgets and burn-rate alerts.
+
+use clap::Parser as _;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    goose_runtime::init_tracing();
+    goose_sla::cli::run(goose_sla::cli::Cli::parse()).await
+}
