@@ -35,6 +35,19 @@ fn sample_body(method: &str, path: &str) -> Option<Value> {
         ("POST", "/v1/packages") => json!({"services": ["matrix-none"], "version": "1.0.0"}),
         ("POST", "/v1/packages/{id}/promote") => json!({}),
         ("POST", "/v1/compliance/{service}/{version}/demote") => json!({"reason": "matrix"}),
+        ("POST", "/v1/incidents") => {
+            json!({"type": "security_finding", "severity": "warning", "title": "matrix"})
+        }
+        ("POST", "/v1/incidents/{id}/assign") => json!({"assignee": "ada"}),
+        (
+            "POST",
+            "/v1/incidents/{id}/notes"
+            | "/v1/incidents/{id}/mitigate"
+            | "/v1/incidents/{id}/resolve"
+            | "/v1/incidents/{id}/reopen",
+        ) => {
+            json!({"note": "matrix"})
+        }
         ("POST", "/v1/measurements") => json!({"service": "matrix-none", "samples": [
             {"at": "2026-12-01T00:00:00Z", "latency_ms": 1.0, "status": 200}
         ]}),

@@ -279,3 +279,180 @@ async fn objectives_measurements_and_burn_rates() {
         .await;
     assert_eq!(s, 400, "{v}");
 }
+
+/// A violation at the current moment: the evaluator records the alerts that began firing and
+/// opens one `sla_breach` incident citing them; people take it through its lifecycle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_violation_opens_an_incident_that_people_resolve() {
+    let sys = start().await;
+    let (h, root) = (&sys.http, sys.admin.as_str());
+    let olga = user_with_token(h, root, "olga", &["operator"]).await;
+    let ana = user_with_token(h, root, "ana", &["analyst"]).await;
+    let audrey = user_with_token(h, root, "audrey", &["auditor"]).await;
+    h.raw(
+        "POST",
+        "/v1/services",
+        &olga,
+        "application/yaml",
+        examples("services/service-a.yaml").into_bytes(),
+    )
+    .await;
+    let (s, v) = put_slos(h, &olga, &examples("slos/service-a.yaml")).await;
+    assert_eq!(s, 200, "{v}");
+
+    // The last half hour: one request in five fails.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let samples: Vec<Value> = (0..300)
+        .map(|i| {
+            sample(
+                now - 1_800 + i * 6,
+                50.0,
+                if i % 5 == 0 { 500 } else { 200 },
+            )
+        })
+        .collect();
+    h.ok(
+        "POST",
+        "/v1/measurements",
+        &olga,
+        Some(&json!({"service": "service-a", "samples": samples})),
+    )
+    .await;
+    let incident = goose_testkit::eventually(
+        std::time::Duration::from_secs(30),
+        "the evaluator opens an incident",
+        || async {
+            let (_, v) = h
+                .call("GET", "/v1/incidents?status=open", Some(&audrey), None)
+                .await;
+            v.as_array().and_then(|a| a.first().cloned())
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(incident["type"], "sla_breach", "{incident}");
+    assert_eq!(incident["severity"], "critical", "{incident}");
+    assert_eq!(incident["service"], "service-a");
+    assert_eq!(
+        incident["cause"], "slo:service-a-availability",
+        "{incident}"
+    );
+    assert_eq!(incident["opened_by"], "goose-sla");
+    // It cites the AlertFired events by ledger position; they are on the chain as such.
+    let causes = incident["caused_by"].as_array().unwrap();
+    assert_eq!(
+        causes.len(),
+        3,
+        "page-fast, page-slow and ticket fired: {incident}"
+    );
+    // One open incident per cause, however many evaluations pass.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let (_, all) = h.call("GET", "/v1/incidents", Some(&audrey), None).await;
+    assert_eq!(all.as_array().unwrap().len(), 1, "{all}");
+
+    // The lifecycle, with its refusals.
+    let id = incident["id"].as_str().unwrap();
+    let at = |step: &str| format!("/v1/incidents/{id}/{step}");
+    let v = h.ok("POST", &at("acknowledge"), &ana, None).await;
+    assert_eq!(v["status"], "acknowledged", "{v}");
+    let (s, v) = h.call("POST", &at("acknowledge"), Some(&ana), None).await;
+    assert_eq!(s, 409, "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be acknowledged"),
+        "{v}"
+    );
+    h.ok(
+        "POST",
+        &at("assign"),
+        &ana,
+        Some(&json!({"assignee": "olga"})),
+    )
+    .await;
+    let (s, v) = h
+        .call("POST", &at("mitigate"), Some(&ana), Some(&json!({})))
+        .await;
+    assert_eq!(s, 400, "a mitigation says what was done: {v}");
+    h.ok(
+        "POST",
+        &at("mitigate"),
+        &olga,
+        Some(&json!({"note": "rolled back to 1.0.0"})),
+    )
+    .await;
+    let v = h
+        .ok(
+            "POST",
+            &at("resolve"),
+            &olga,
+            Some(&json!({"note": "fixed in 1.0.1"})),
+        )
+        .await;
+    assert_eq!(v["status"], "resolved", "{v}");
+    assert_eq!(v["assignee"], "olga");
+    let steps: Vec<&str> = v["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "IncidentOpened",
+            "IncidentAcknowledged",
+            "IncidentAssigned",
+            "IncidentMitigated",
+            "IncidentResolved"
+        ]
+    );
+    // Resolved while the alerts still fire: no new incident until an alert fires anew.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let (_, all) = h.call("GET", "/v1/incidents", Some(&audrey), None).await;
+    assert_eq!(all.as_array().unwrap().len(), 1, "{all}");
+    let (s, _) = h
+        .call(
+            "POST",
+            &at("reopen"),
+            Some(&audrey),
+            Some(&json!({"note": "x"})),
+        )
+        .await;
+    assert_eq!(s, 403, "an auditor changes nothing");
+    let v = h
+        .ok(
+            "POST",
+            &at("reopen"),
+            &ana,
+            Some(&json!({"note": "errors again"})),
+        )
+        .await;
+    assert_eq!(v["status"], "open", "{v}");
+    let (s, _) = h
+        .call("GET", "/v1/incidents/nope", Some(&audrey), None)
+        .await;
+    assert_eq!(s, 404);
+
+    // By hand: its own incident.
+    let (s, v) = h
+        .call(
+            "POST",
+            "/v1/incidents",
+            Some(&ana),
+            Some(&json!({"type": "security_finding", "severity": "error", "title": "leaked key in logs", "service": "service-a"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["opened_by"], "ana");
+    let (s, v) = h
+        .call(
+            "POST",
+            "/v1/incidents",
+            Some(&ana),
+            Some(&json!({"type": "outage", "severity": "error", "title": "x"})),
+        )
+        .await;
+    assert_eq!(s, 400, "six types: {v}");
+}

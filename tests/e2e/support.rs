@@ -245,7 +245,14 @@ pub async fn serve_in_process(s: InProcess) -> (Http, String) {
     .await
     .unwrap();
     let registry = goose_registry::build(p).await.unwrap();
-    let sla = goose_sla::build(p).await.unwrap();
+    let sla = goose_sla::build(
+        p,
+        goose_sla::SlaConfig {
+            evaluate_every: Duration::from_secs(1),
+        },
+    )
+    .await
+    .unwrap();
     let evidence = goose_evidence_service::build(
         p,
         goose_evidence_service::EvidenceConfig {

@@ -36,6 +36,8 @@ pub struct Follower {
     next: watch::Receiver<u64>,
     /// Wakes the follower to read the ledger now (after a local append).
     poke: Arc<tokio::sync::Notify>,
+    /// For catching up on demand.
+    ledger: LedgerReader,
 }
 
 impl Follower {
@@ -68,7 +70,7 @@ impl Follower {
         };
         let subscription = bus.subscribe_live(filter).await?;
         let mut state = State {
-            ledger,
+            ledger: ledger.clone(),
             handler,
             aggregate_types,
             next,
@@ -98,7 +100,28 @@ impl Follower {
                 let _ = tx.send(state.next);
             }
         });
-        Ok(Self { next: rx, poke })
+        Ok(Self {
+            next: rx,
+            poke,
+            ledger,
+        })
+    }
+
+    /// Waits until everything committed now is applied (a read that missed must not miss
+    /// what another process wrote a moment ago).
+    pub async fn catch_up(&self, timeout: Duration) -> std::result::Result<(), Stale> {
+        let size = match self.ledger.size().await {
+            Ok(size) => size,
+            Err(e) => {
+                tracing::warn!(error = %e, "catch-up could not read the ledger size");
+                return Err(Stale {
+                    wanted: u64::MAX,
+                    applied: *self.next.borrow(),
+                    waited: Duration::ZERO,
+                });
+            }
+        };
+        self.wait_applied(size, timeout).await
     }
 
     /// The next position not yet applied.

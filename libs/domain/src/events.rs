@@ -61,6 +61,12 @@ domain_event!(
 );
 domain_event!(crate::sla::SloEvent, streams::SLO, "sla");
 domain_event!(crate::sla::MeasurementEvent, streams::MEASUREMENT, "sla");
+domain_event!(crate::sla::AlertEvent, streams::SLO_ALERT, "sla");
+domain_event!(
+    crate::sla::incident::IncidentEvent,
+    streams::INCIDENT,
+    "sla"
+);
 
 /// One event enum, described.
 #[derive(Debug, Clone)]
@@ -107,5 +113,7 @@ pub fn families() -> Vec<Family> {
         family::<crate::demotion::ComplianceEvent>(),
         family::<crate::sla::SloEvent>(),
         family::<crate::sla::MeasurementEvent>(),
+        family::<crate::sla::AlertEvent>(),
+        family::<crate::sla::incident::IncidentEvent>(),
     ]
 }

@@ -24,3 +24,7 @@ pub const COMPLIANCE: &str = "compliance";
 pub const SLO: &str = "slo";
 /// `measurement/<service>:<batch id>`: [`crate::sla::MeasurementEvent`] (sla).
 pub const MEASUREMENT: &str = "measurement";
+/// `slo_alert/<slo>`: [`crate::sla::AlertEvent`] (sla).
+pub const SLO_ALERT: &str = "slo_alert";
+/// `incident/<cause>`: [`crate::sla::incident::IncidentEvent`] (sla).
+pub const INCIDENT: &str = "incident";

@@ -88,4 +88,12 @@ impl RoleDirectory for ViewHandle<Users> {
     fn key_active(&self, user: &str, key_id: &str) -> bool {
         self.read().key_active(user, key_id)
     }
+
+    fn refresh(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            if let Err(e) = self.catch_up_now().await {
+                tracing::warn!(error = %e, "the users directory could not catch up before refusing an unknown user");
+            }
+        })
+    }
 }

@@ -109,6 +109,11 @@ impl<V: View> ViewHandle<V> {
         self.state.read()
     }
 
+    /// Waits until everything recorded now is applied, without the platform at hand.
+    pub async fn catch_up_now(&self) -> Result<(), Stale> {
+        self.follower.catch_up(READ_YOUR_WRITES).await
+    }
+
     /// Waits until every position below `position` is applied (after an append).
     pub async fn wait_applied(&self, position: u64) -> Result<(), Stale> {
         self.follower.wait_applied(position, READ_YOUR_WRITES).await

@@ -107,6 +107,9 @@ pub fn document(title: &str, routes: &[RouteSpec], schemas: Option<Components>) 
                                 utoipa::openapi::KnownFormat::DateTime,
                             )))
                         }
+                        _ if !q.values.is_empty() => {
+                            schema.enum_values(Some(q.values.iter().copied()))
+                        }
                         _ => schema,
                     })),
             );

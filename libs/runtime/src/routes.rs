@@ -101,6 +101,8 @@ pub struct QueryParam {
     pub required: bool,
     /// `integer`, `string` or `date-time` (RFC 3339).
     pub kind: &'static str,
+    /// For a string: the only values accepted (empty: any).
+    pub values: &'static [&'static str],
     pub description: &'static str,
 }
 

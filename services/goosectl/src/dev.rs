@@ -110,7 +110,7 @@ pub async fn serve(
     )
     .await?;
     let registry = goose_registry::build(&platform).await?;
-    let sla = goose_sla::build(&platform).await?;
+    let sla = goose_sla::build(&platform, goose_sla::SlaConfig::default()).await?;
     let mut attestation_keys = goose_evidence::dsse::TrustedKeys::new();
     for k in keyfiles::attestation_vkeys(data_dir)? {
         attestation_keys.add(k.name.clone(), k.key);

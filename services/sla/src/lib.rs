@@ -11,7 +11,9 @@
 
 pub mod api;
 pub mod cli;
+pub mod evaluate;
 mod handlers;
+mod incidents;
 mod routes;
 pub mod views;
 
@@ -19,13 +21,34 @@ pub use routes::{openapi, routes};
 pub use views::SlaView;
 
 use axum::Router;
-use goose_domain::sla::{BatchState, MeasurementEvent, SloEvent, SloState};
+use goose_domain::sla::incident::{CauseState, IncidentEvent};
+use goose_domain::sla::{
+    AlertEvent, AlertsState, BatchState, MeasurementEvent, SloEvent, SloState,
+};
 use goose_domain::streams;
 use goose_platform::view::ViewHandle;
 use goose_platform::Platform;
+use std::time::Duration;
 
 goose_ledger::ledger_aggregate!(SloAgg(SloState), streams::SLO, SloEvent);
 goose_ledger::ledger_aggregate!(BatchAgg(BatchState), streams::MEASUREMENT, MeasurementEvent);
+goose_ledger::ledger_aggregate!(AlertsAgg(AlertsState), streams::SLO_ALERT, AlertEvent);
+goose_ledger::ledger_aggregate!(IncidentAgg(CauseState), streams::INCIDENT, IncidentEvent);
+
+/// How the service runs.
+#[derive(Debug, Clone)]
+pub struct SlaConfig {
+    /// How often every SLO is evaluated (alerts, violations, incidents).
+    pub evaluate_every: Duration,
+}
+
+impl Default for SlaConfig {
+    fn default() -> Self {
+        Self {
+            evaluate_every: Duration::from_secs(30),
+        }
+    }
+}
 
 /// Most samples in one measurements batch.
 pub const MAX_SAMPLES_PER_BATCH: usize = 50_000;
@@ -38,12 +61,17 @@ pub(crate) struct AppState {
     view: ViewHandle<SlaView>,
 }
 
-pub async fn build(platform: &Platform) -> anyhow::Result<Router> {
+pub async fn build(platform: &Platform, config: SlaConfig) -> anyhow::Result<Router> {
     let view = ViewHandle::<SlaView>::start(platform).await?;
     let state = AppState {
         platform: platform.clone(),
         view,
     };
+    platform.spawn(evaluate::run(
+        state.clone(),
+        config.evaluate_every,
+        platform.stopped(),
+    ));
     let (rest, specs) = routes::api().into_parts();
     let router = rest.with_state(state);
     let router = goose_platform::refuse_declared_lengths_over(router, goose_platform::BODY_LIMIT);

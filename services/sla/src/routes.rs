@@ -2,9 +2,12 @@
 
 use crate::api::{AppliedSlo, MeasurementBatch, Recorded};
 use crate::handlers::*;
+use crate::incidents::{self, IncidentAssignee, IncidentNote};
 use crate::views::SloEntry;
+use crate::views::{IncidentView, TimelineEntry};
 use crate::AppState;
 use goose_domain::rbac::Permission;
+use goose_domain::sla::incident::{IncidentReport, IncidentSeverity, IncidentStatus, IncidentType};
 use goose_domain::sla::measure::Sample;
 use goose_domain::sla::openslo::{BurnCondition, Indicator, Objective, Op, Slo};
 use goose_domain::sla::status::{AlertState, ObjectiveStatus, SloStatus};
@@ -14,7 +17,16 @@ const AT: &[QueryParam] = &[QueryParam {
     name: "at",
     required: false,
     kind: "date-time",
+    values: &[],
     description: "The moment (RFC 3339; default now): the window is the SLO's, ending there",
+}];
+
+const STATUS: &[QueryParam] = &[QueryParam {
+    name: "status",
+    required: false,
+    kind: "string",
+    values: &["open", "acknowledged", "mitigated", "resolved"],
+    description: "open, acknowledged, mitigated or resolved",
 }];
 
 /// The sla REST API: each route with its handler. This one list builds the router, the
@@ -25,6 +37,16 @@ pub(crate) fn api() -> Routes<AppState> {
 .route(RouteSpec::get("/v1/slos", Access::Permission(Permission::SlaRead), "Every SLO, current version").returns_many("SloEntry"), list)
 .route(RouteSpec::get("/v1/slos/{name}", Access::Permission(Permission::SlaRead), "One SLO, current version").returns("SloEntry"), get_slo)
 .route(RouteSpec::get("/v1/slos/{name}/status", Access::Permission(Permission::SlaRead), "Attainment, error budget left, burn-rate alerts and latency percentiles over the SLO's window").returns("SloStatus").query(AT), slo_status)
+
+.route(RouteSpec::get("/v1/incidents", Access::Permission(Permission::SlaRead), "Incidents (?status=open|acknowledged|mitigated|resolved)").returns_many("IncidentView").query(STATUS), incidents::list)
+.route(RouteSpec::get("/v1/incidents/{id}", Access::Permission(Permission::SlaRead), "One incident with its timeline and the ledger positions of its causes").returns("IncidentView"), incidents::get)
+.route(RouteSpec::post("/v1/incidents", Access::Permission(Permission::IncidentReport), "Report an incident by hand").body("IncidentReport").returns("IncidentView").status(201), incidents::report)
+.route(RouteSpec::post("/v1/incidents/{id}/acknowledge", Access::Permission(Permission::IncidentReport), "Acknowledge an open incident").returns("IncidentView").also(&[409]), incidents::acknowledge)
+.route(RouteSpec::post("/v1/incidents/{id}/assign", Access::Permission(Permission::IncidentReport), "Assign an incident ({assignee})").body("IncidentAssignee").returns("IncidentView").also(&[409]), incidents::assign)
+.route(RouteSpec::post("/v1/incidents/{id}/notes", Access::Permission(Permission::IncidentReport), "Add a timeline note ({note})").body("IncidentNote").returns("IncidentView"), incidents::add_note)
+.route(RouteSpec::post("/v1/incidents/{id}/mitigate", Access::Permission(Permission::IncidentReport), "Mark an incident mitigated ({note})").body("IncidentNote").returns("IncidentView").also(&[409]), incidents::mitigate)
+.route(RouteSpec::post("/v1/incidents/{id}/resolve", Access::Permission(Permission::IncidentReport), "Resolve an incident ({note})").body("IncidentNote").returns("IncidentView").also(&[409]), incidents::resolve)
+.route(RouteSpec::post("/v1/incidents/{id}/reopen", Access::Permission(Permission::IncidentReport), "Reopen a mitigated or resolved incident ({note}: why)").body("IncidentNote").returns("IncidentView").also(&[409]), incidents::reopen)
 .route(RouteSpec::post("/v1/measurements", Access::Permission(Permission::MeasurementSubmit), "Record a batch of one service's request samples as minute summaries (all or nothing; a repeated batch_id is not counted twice)").body("MeasurementBatch").returns("Recorded").also(&[422]), measurements)
 }
 
@@ -49,7 +71,15 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         BurnCondition,
         SloStatus,
         ObjectiveStatus,
-        AlertState
+        AlertState,
+        IncidentView,
+        TimelineEntry,
+        IncidentReport,
+        IncidentType,
+        IncidentSeverity,
+        IncidentStatus,
+        IncidentNote,
+        IncidentAssignee
     )))]
     struct Doc;
     goose_runtime::openapi::document(

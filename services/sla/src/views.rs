@@ -2,9 +2,10 @@
 //! the catalog (SLOs and measurements name catalog services).
 
 use goose_domain::catalog::{Catalog, CatalogEvent};
+use goose_domain::sla::incident::{IncidentEvent, IncidentReport, IncidentStatus};
 use goose_domain::sla::measure::MinuteSummary;
 use goose_domain::sla::openslo::Slo;
-use goose_domain::sla::{MeasurementEvent, SloEvent};
+use goose_domain::sla::{AlertEvent, AlertsState, MeasurementEvent, SloEvent};
 use goose_domain::streams;
 use goose_ledger::RecordedEvent;
 use goose_platform::view::View;
@@ -21,16 +22,157 @@ pub struct SloEntry {
     pub slo: Slo,
 }
 
+/// One step of an incident's timeline.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct TimelineEntry {
+    /// Ledger position of the event.
+    pub position: u64,
+    pub event: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// When it was recorded (RFC 3339).
+    pub at: String,
+}
+
+/// An incident as it stands.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct IncidentView {
+    pub id: String,
+    pub cause: String,
+    #[serde(flatten)]
+    pub report: IncidentReport,
+    pub status: IncidentStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
+    pub opened_by: String,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// An SLO's firing alerts: (objective, alert) -> (`AlertFired` position, burn-rate factor).
+pub type FiringAlerts = BTreeMap<(String, String), (u64, f64)>;
+
 #[derive(Debug, Default)]
 pub struct SlaView {
     pub slos: BTreeMap<String, SloEntry>,
     pub summaries: BTreeMap<String, Vec<MinuteSummary>>,
     pub catalog: Catalog,
+    /// Per SLO, the alerts recorded as firing.
+    pub alerts: BTreeMap<String, AlertsState>,
+    pub incidents: BTreeMap<String, IncidentView>,
+    /// The open (not resolved) incident of each cause.
+    pub open_by_cause: BTreeMap<String, String>,
+    /// Per SLO, each firing alert's `AlertFired` position and burn-rate factor.
+    pub firing: BTreeMap<String, FiringAlerts>,
+    /// Per cause, the newest ledger position an incident of it cites.
+    pub linked: BTreeMap<String, u64>,
+}
+
+impl SlaView {
+    fn incident(&mut self, ev: &RecordedEvent, e: IncidentEvent) {
+        let at = ev
+            .metadata
+            .recorded_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let entry = |event: &str, by: Option<&str>, note: Option<&str>| TimelineEntry {
+            position: ev.position,
+            event: event.to_owned(),
+            by: by.map(str::to_owned),
+            note: note.map(str::to_owned),
+            at: at.clone(),
+        };
+        let kind = e.event_type();
+        let cited = match &e {
+            IncidentEvent::IncidentOpened { report, .. } => report.caused_by.iter().max(),
+            IncidentEvent::IncidentRecurred { caused_by, .. } => caused_by.iter().max(),
+            _ => None,
+        };
+        if let Some(p) = cited {
+            let cause = match &e {
+                IncidentEvent::IncidentOpened { cause, .. } => Some(cause.clone()),
+                _ => self.incidents.get(e.id()).map(|i| i.cause.clone()),
+            };
+            if let Some(cause) = cause {
+                let l = self.linked.entry(cause).or_default();
+                *l = (*l).max(*p);
+            }
+        }
+        if let IncidentEvent::IncidentOpened {
+            id,
+            cause,
+            report,
+            by,
+        } = &e
+        {
+            self.open_by_cause.insert(cause.clone(), id.clone());
+            self.incidents.insert(
+                id.clone(),
+                IncidentView {
+                    id: id.clone(),
+                    cause: cause.clone(),
+                    report: report.clone(),
+                    status: IncidentStatus::Open,
+                    assignee: None,
+                    opened_by: by.clone(),
+                    timeline: vec![entry(kind, Some(by), Some(&report.title))],
+                },
+            );
+            return;
+        }
+        let Some(inc) = self.incidents.get_mut(e.id()) else {
+            tracing::error!(
+                position = ev.position,
+                id = e.id(),
+                "an incident event for an incident never opened"
+            );
+            return;
+        };
+        let step = match &e {
+            IncidentEvent::IncidentOpened { .. } => return,
+            IncidentEvent::IncidentRecurred {
+                caused_by, note, ..
+            } => {
+                inc.report.caused_by.extend(caused_by.iter().copied());
+                entry(kind, None, Some(note))
+            }
+            IncidentEvent::IncidentAcknowledged { by, .. } => {
+                inc.status = IncidentStatus::Acknowledged;
+                entry(kind, Some(by), None)
+            }
+            IncidentEvent::IncidentAssigned { assignee, by, .. } => {
+                inc.assignee = Some(assignee.clone());
+                entry(kind, Some(by), Some(assignee))
+            }
+            IncidentEvent::IncidentNoted { note, by, .. } => entry(kind, Some(by), Some(note)),
+            IncidentEvent::IncidentMitigated { note, by, .. } => {
+                inc.status = IncidentStatus::Mitigated;
+                entry(kind, Some(by), Some(note))
+            }
+            IncidentEvent::IncidentResolved { note, by, .. } => {
+                inc.status = IncidentStatus::Resolved;
+                self.open_by_cause.remove(&inc.cause);
+                entry(kind, Some(by), Some(note))
+            }
+            IncidentEvent::IncidentReopened { reason, by, .. } => {
+                inc.status = IncidentStatus::Open;
+                self.open_by_cause.insert(inc.cause.clone(), inc.id.clone());
+                entry(kind, Some(by), Some(reason))
+            }
+        };
+        inc.timeline.push(step);
+    }
 }
 
 impl View for SlaView {
-    const FOLLOWS: &'static [&'static str] =
-        &[streams::SLO, streams::MEASUREMENT, streams::CATALOG];
+    const FOLLOWS: &'static [&'static str] = &[
+        streams::SLO,
+        streams::MEASUREMENT,
+        streams::CATALOG,
+        streams::SLO_ALERT,
+        streams::INCIDENT,
+    ];
 
     fn apply(&mut self, ev: &RecordedEvent) {
         match ev.stream.aggregate_type() {
@@ -55,6 +197,37 @@ impl View for SlaView {
                     goose_platform::decoded::<MeasurementEvent>(ev)
                 {
                     self.summaries.entry(s.service.clone()).or_default().push(s);
+                }
+            }
+            streams::SLO_ALERT => {
+                if let Some(e) = goose_platform::decoded::<AlertEvent>(ev) {
+                    let slo = match &e {
+                        AlertEvent::AlertFired { slo, .. }
+                        | AlertEvent::AlertCleared { slo, .. } => slo.clone(),
+                    };
+                    let firing = self.firing.entry(slo.clone()).or_default();
+                    match &e {
+                        AlertEvent::AlertFired {
+                            objective,
+                            alert,
+                            factor,
+                            ..
+                        } => {
+                            firing
+                                .insert((objective.clone(), alert.clone()), (ev.position, *factor));
+                        }
+                        AlertEvent::AlertCleared {
+                            objective, alert, ..
+                        } => {
+                            firing.remove(&(objective.clone(), alert.clone()));
+                        }
+                    }
+                    self.alerts.entry(slo).or_default().apply(&e);
+                }
+            }
+            streams::INCIDENT => {
+                if let Some(e) = goose_platform::decoded::<IncidentEvent>(ev) {
+                    self.incident(ev, e);
                 }
             }
             _ => {

@@ -7,8 +7,11 @@
 //! Streams: `slo/<name>` ([`SloEvent`]: each version of an SLO) and
 //! `measurement/<service>:<batch id>` ([`MeasurementEvent`]: one batch's minute summaries,
 //! appended at once — a batch is recorded whole or not at all, and a retried batch id is
-//! recognised instead of counted twice).
+//! recognised instead of counted twice), `slo_alert/<slo>` ([`AlertEvent`]: burn-rate alerts
+//! that began or stopped firing — violations) and `incident/<cause>`
+//! ([`incident::IncidentEvent`]).
 
+pub mod incident;
 pub mod measure;
 pub mod openslo;
 mod spans;
@@ -108,5 +111,92 @@ impl BatchState {
             .cloned()
             .map(MeasurementEvent::MinuteSummarized)
             .collect()
+    }
+}
+
+/// Events of `slo_alert/<slo>`: a burn-rate alert of an objective began or stopped firing
+/// (a violation is the former).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type")]
+pub enum AlertEvent {
+    AlertFired {
+        slo: String,
+        service: String,
+        objective: String,
+        alert: String,
+        factor: f64,
+        long_burn_rate: Option<f64>,
+        short_burn_rate: Option<f64>,
+        /// Unix time (seconds) of the evaluation.
+        at: i64,
+    },
+    AlertCleared {
+        slo: String,
+        objective: String,
+        alert: String,
+        at: i64,
+    },
+}
+
+impl AlertEvent {
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::AlertFired { .. } => "AlertFired",
+            Self::AlertCleared { .. } => "AlertCleared",
+        }
+    }
+}
+
+/// An SLO's alerts as recorded: which (objective, alert) pairs are firing.
+#[derive(Debug, Clone, Default)]
+pub struct AlertsState {
+    pub firing: std::collections::BTreeSet<(String, String)>,
+}
+
+impl AlertsState {
+    pub fn apply(&mut self, e: &AlertEvent) {
+        match e {
+            AlertEvent::AlertFired {
+                objective, alert, ..
+            } => {
+                self.firing.insert((objective.clone(), alert.clone()));
+            }
+            AlertEvent::AlertCleared {
+                objective, alert, ..
+            } => {
+                self.firing.remove(&(objective.clone(), alert.clone()));
+            }
+        }
+    }
+
+    /// What changed since the recorded state, per an evaluation: alerts that began and
+    /// stopped firing. Replicas evaluating the same moment decide the same.
+    pub fn changes(&self, st: &status::SloStatus) -> Vec<AlertEvent> {
+        let mut out = Vec::new();
+        for o in &st.objectives {
+            for a in &o.alerts {
+                let key = (o.name.clone(), a.name.clone());
+                match (a.firing, self.firing.contains(&key)) {
+                    (true, false) => out.push(AlertEvent::AlertFired {
+                        slo: st.slo.clone(),
+                        service: st.service.clone(),
+                        objective: o.name.clone(),
+                        alert: a.name.clone(),
+                        factor: a.factor,
+                        long_burn_rate: a.long_burn_rate,
+                        short_burn_rate: a.short_burn_rate,
+                        at: st.at,
+                    }),
+                    (false, true) => out.push(AlertEvent::AlertCleared {
+                        slo: st.slo.clone(),
+                        objective: o.name.clone(),
+                        alert: a.name.clone(),
+                        at: st.at,
+                    }),
+                    _ => {}
+                }
+            }
+        }
+        out
     }
 }

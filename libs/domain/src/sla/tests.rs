@@ -286,3 +286,136 @@ proptest! {
         prop_assert!((b - expected).abs() < 1e-9);
     }
 }
+
+mod incidents {
+    use crate::sla::incident::*;
+
+    fn report(title: &str) -> IncidentReport {
+        IncidentReport {
+            kind: IncidentType::SlaBreach,
+            severity: IncidentSeverity::Critical,
+            title: title.into(),
+            service: Some("checkout".into()),
+            caused_by: vec![1],
+        }
+    }
+
+    /// Decides with the state, then applies what was decided.
+    macro_rules! step {
+        ($s:ident, $decision:expr) => {{
+            let events: Vec<IncidentEvent> = $decision;
+            for e in &events {
+                $s.apply(e);
+            }
+            events
+        }};
+    }
+
+    #[test]
+    fn one_open_incident_per_cause_and_the_lifecycle() {
+        let mut s = CauseState::default();
+        let opened = step!(s, s.occur("slo:a", "i1", &report("burn"), "sla").unwrap());
+        assert!(matches!(&opened[0], IncidentEvent::IncidentOpened { id, .. } if id == "i1"));
+        // The cause again while open: a recurrence of i1, not a second incident.
+        let again = step!(s, s.occur("slo:a", "i2", &report("burn"), "sla").unwrap());
+        assert!(matches!(&again[0], IncidentEvent::IncidentRecurred { id, .. } if id == "i1"));
+        step!(s, s.act("i1", Action::Acknowledge, "ada").unwrap());
+        let e = s.act("i1", Action::Acknowledge, "ada").unwrap_err();
+        assert!(matches!(e, IncidentError::Conflict { .. }), "{e}");
+        step!(
+            s,
+            s.act("i1", Action::Mitigate("rolled back".into()), "ada")
+                .unwrap()
+        );
+        step!(
+            s,
+            s.act("i1", Action::Resolve("fixed".into()), "ada").unwrap()
+        );
+        assert!(s.act("i1", Action::Resolve("again".into()), "ada").is_err());
+        assert!(matches!(
+            s.act("i9", Action::Acknowledge, "ada"),
+            Err(IncidentError::NotFound(_))
+        ));
+        step!(
+            s,
+            s.act("i1", Action::Reopen("came back".into()), "ada")
+                .unwrap()
+        );
+        assert_eq!(s.current, Some(("i1".into(), IncidentStatus::Open)));
+        step!(
+            s,
+            s.act("i1", Action::Resolve("done".into()), "ada").unwrap()
+        );
+        // After resolution the next occurrence is a new incident.
+        let next = s.occur("slo:a", "i3", &report("burn"), "sla").unwrap();
+        assert!(matches!(&next[0], IncidentEvent::IncidentOpened { id, .. } if id == "i3"));
+        assert!(s.occur("slo:a", "i4", &report(" "), "sla").is_err());
+    }
+
+    #[test]
+    fn breach_severity_follows_the_burn_rate() {
+        assert_eq!(breach_severity(14.4), IncidentSeverity::Critical);
+        assert_eq!(breach_severity(6.0), IncidentSeverity::Error);
+        assert_eq!(breach_severity(1.0), IncidentSeverity::Warning);
+    }
+}
+
+#[test]
+fn alert_changes_are_decided_against_the_recorded_state() {
+    let slos = openslo::parse(SLOS).unwrap();
+    let now = 40 * 86_400;
+    let mut samples: Vec<Sample> = (0..600)
+        .map(|i| {
+            sample(
+                now - 3_600 + i * 6,
+                20.0,
+                if i % 10 == 0 { 500 } else { 200 },
+            )
+        })
+        .collect();
+    samples.push(sample(now - 10 * 86_400, 20.0, 200));
+    let minutes = measure::summarize("checkout", &samples).unwrap();
+    let st = status::status(&slos[0], &minutes, now).unwrap();
+    let mut state = super::AlertsState::default();
+    let fired = state.changes(&st);
+    let names: Vec<&str> = fired
+        .iter()
+        .map(|e| match e {
+            super::AlertEvent::AlertFired { alert, .. } => alert.as_str(),
+            super::AlertEvent::AlertCleared { .. } => "cleared",
+        })
+        .collect();
+    assert_eq!(names, vec!["page-fast", "page-slow", "ticket"]);
+    for e in &fired {
+        state.apply(e);
+    }
+    assert!(
+        state.changes(&st).is_empty(),
+        "the same evaluation again changes nothing"
+    );
+    let later = status::status(&slos[0], &minutes, now + 2 * 3_600).unwrap();
+    let cleared = state.changes(&later);
+    assert!(cleared.iter().any(
+        |e| matches!(e, super::AlertEvent::AlertCleared { alert, .. } if alert == "page-fast")
+    ));
+}
+
+#[test]
+fn sla_events_round_trip_through_json() {
+    use crate::sla::incident::*;
+    let e = IncidentEvent::IncidentOpened {
+        id: "i".into(),
+        cause: "slo:a".into(),
+        report: IncidentReport {
+            kind: IncidentType::SlaBreach,
+            severity: IncidentSeverity::Critical,
+            title: "t".into(),
+            service: None,
+            caused_by: vec![3],
+        },
+        by: "sla".into(),
+    };
+    let json = serde_json::to_string(&e).unwrap();
+    let back: IncidentEvent = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, e, "{json}");
+}

@@ -10,4 +10,9 @@ pub trait RoleDirectory: Send + Sync + 'static {
     /// Whether the user's API key `key_id` has not been revoked: a token exchanged for a
     /// revoked key is refused from the moment the revocation arrives.
     fn key_active(&self, user: &str, key_id: &str) -> bool;
+    /// Brings the directory up to date with everything recorded (asked before refusing an
+    /// unknown user: the user may have been created a moment ago by another process).
+    fn refresh(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(async {})
+    }
 }

@@ -221,7 +221,14 @@ async fn authorize(State(auth): State<AuthLayer>, mut req: Request, next: Next) 
         Ok(c) => c,
         Err(e) => return refuse(grpc, StatusCode::UNAUTHORIZED, e.to_string()),
     };
-    let Some(roles) = auth.directory.roles_of(&claims.sub) else {
+    let known = match auth.directory.roles_of(&claims.sub) {
+        Some(roles) => Some(roles),
+        None => {
+            auth.directory.refresh().await;
+            auth.directory.roles_of(&claims.sub)
+        }
+    };
+    let Some(roles) = known else {
         let detail = format!("user {} is unknown or deactivated", claims.sub);
         return refuse(grpc, StatusCode::UNAUTHORIZED, detail);
     };

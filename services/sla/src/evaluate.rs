@@ -1,0 +1,109 @@
+//! The evaluator: every `evaluate_every`, each SLO's status at that moment; burn-rate alerts
+//! that began or stopped firing are recorded (`slo_alert/<slo>`: a violation is an
+//! `AlertFired`), and every `AlertFired` is cited by an `sla_breach` incident (cause
+//! `slo:<name>`): it opens one, or recurs on the open one; an incident resolved while alerts
+//! still fire stays resolved until an alert fires anew. Replicas may all evaluate: each
+//! decision is taken against the recorded state, so the second finds nothing to do.
+
+use crate::{AlertsAgg, AppState, IncidentAgg};
+use goose_domain::sla::incident::{breach_severity, IncidentReport, IncidentType};
+use goose_domain::sla::status;
+use goose_ledger::aggregate;
+use goose_ledger::Metadata;
+use std::convert::Infallible;
+use std::time::Duration;
+
+/// The actor of what the evaluator records.
+pub const ACTOR: &str = "goose-sla";
+
+/// Counter: evaluations that failed (logged; retried at the next tick).
+pub const EVALUATION_FAILURES: &str = "goose_sla_evaluation_failures_total";
+
+pub(crate) async fn run(
+    s: AppState,
+    every: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        if let Err(e) = evaluate_all(&s, now).await {
+            metrics::counter!(EVALUATION_FAILURES).increment(1);
+            tracing::error!(error = %e, "SLO evaluation failed; retrying at the next tick");
+        }
+    }
+}
+
+/// Evaluates every SLO at `now`, recording alert changes and incidents.
+pub(crate) async fn evaluate_all(s: &AppState, now: i64) -> anyhow::Result<()> {
+    let slos: Vec<_> = s.view.read().slos.values().map(|e| e.slo.clone()).collect();
+    for slo in slos {
+        let st = {
+            let view = s.view.read();
+            let summaries = view
+                .summaries
+                .get(&slo.service)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            status::status(&slo, summaries, now)?
+        };
+        let meta = Metadata::now(ACTOR);
+        let done = aggregate::execute::<AlertsAgg, Infallible>(
+            &s.platform.ledger,
+            &slo.name,
+            &meta,
+            |cur| Ok(cur.0.changes(&st)),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("recording alerts of {}: {e}", slo.name))?;
+        s.view.after_write(done.receipt, "sla").await;
+        // Firing alerts no incident cites yet (just fired, or fired before a crash cut the
+        // incident short) open the SLO's incident, or recur on the open one.
+        let cause = format!("slo:{}", slo.name);
+        let unlinked: Vec<((String, String), (u64, f64))> = {
+            let view = s.view.read();
+            let linked = view.linked.get(&cause).copied();
+            view.firing
+                .get(&slo.name)
+                .map(|f| {
+                    f.iter()
+                        .filter(|(_, (p, _))| linked.is_none_or(|l| *p > l))
+                        .map(|(k, v)| (k.clone(), *v))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        if unlinked.is_empty() {
+            continue;
+        }
+        let factor = unlinked.iter().map(|(_, (_, f))| *f).fold(0.0, f64::max);
+        let alerts: Vec<String> = unlinked
+            .iter()
+            .map(|((objective, alert), _)| format!("{objective}: {alert}"))
+            .collect();
+        let report = IncidentReport {
+            kind: IncidentType::SlaBreach,
+            severity: breach_severity(factor),
+            title: format!(
+                "SLO {} burning its error budget ({})",
+                slo.name,
+                alerts.join(", ")
+            ),
+            service: Some(slo.service.clone()),
+            caused_by: unlinked.iter().map(|(_, (p, _))| *p).collect(),
+        };
+        let id = uuid::Uuid::now_v7().to_string();
+        let done = aggregate::execute::<IncidentAgg, _>(&s.platform.ledger, &cause, &meta, |cur| {
+            cur.0.occur(&cause, &id, &report, ACTOR)
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("opening the incident of {}: {e}", slo.name))?;
+        s.view.after_write(done.receipt, "sla").await;
+        tracing::warn!(slo = %slo.name, service = %slo.service, alerts = ?alerts, "SLO violated");
+    }
+    Ok(())
+}
