@@ -55,11 +55,21 @@ async fn schemathesis_finds_no_contract_violation() {
         excluded.extend(["--exclude-operation-id", op]);
         included.extend(["--include-operation-id", op]);
     }
+    // The counts (seen with --nocapture): operations and generated test cases per run.
+    let counts = |out: &str| -> String {
+        out.lines()
+            .filter(|l| l.contains("Operations:") || l.contains("generated"))
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
     let (ok, out) = schemathesis(&dev, Some(&dev.admin), &excluded);
+    println!("with a token: {}", counts(&out));
     assert!(ok, "with a token:\n{out}");
     included.extend(["--exclude-checks", "positive_data_acceptance"]);
     let (ok, out) = schemathesis(&dev, Some(&dev.admin), &included);
     assert!(ok, "the consistency proof:\n{out}");
     let (ok, out) = schemathesis(&dev, None, &excluded);
+    println!("without a token: {}", counts(&out));
     assert!(ok, "without a token:\n{out}");
 }
