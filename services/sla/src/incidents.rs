@@ -151,42 +151,20 @@ pub(crate) async fn assign(
     step(&s, &caller, &id, Action::Assign(assignee)).await
 }
 
-pub(crate) async fn add_note(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<IncidentNote>,
-) -> Result<Json<IncidentView>, Problem> {
-    let n = bounded(body.note, "note", 10_000)?;
-    step(&s, &caller, &id, Action::Note(n)).await
+/// The steps that carry a note (what was done or found; why it is reopened): a handler each
+/// that checks the note and takes the step.
+macro_rules! noted_steps {
+    ($($name:ident => $action:ident),* $(,)?) => {$(
+        pub(crate) async fn $name(
+            State(s): State<AppState>,
+            caller: Caller,
+            Path(id): Path<String>,
+            JsonBody(body): JsonBody<IncidentNote>,
+        ) -> Result<Json<IncidentView>, Problem> {
+            let note = bounded(body.note, "note", 10_000)?;
+            step(&s, &caller, &id, Action::$action(note)).await
+        }
+    )*};
 }
 
-pub(crate) async fn mitigate(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<IncidentNote>,
-) -> Result<Json<IncidentView>, Problem> {
-    let n = bounded(body.note, "note", 10_000)?;
-    step(&s, &caller, &id, Action::Mitigate(n)).await
-}
-
-pub(crate) async fn resolve(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<IncidentNote>,
-) -> Result<Json<IncidentView>, Problem> {
-    let n = bounded(body.note, "note", 10_000)?;
-    step(&s, &caller, &id, Action::Resolve(n)).await
-}
-
-pub(crate) async fn reopen(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<IncidentNote>,
-) -> Result<Json<IncidentView>, Problem> {
-    let n = bounded(body.note, "note", 10_000)?;
-    step(&s, &caller, &id, Action::Reopen(n)).await
-}
+noted_steps!(add_note => Note, mitigate => Mitigate, resolve => Resolve, reopen => Reopen);
