@@ -13,6 +13,7 @@ pub enum Svc {
     Registry,
     Evidence,
     Orchestrator,
+    Sla,
 }
 
 impl Api {
@@ -22,6 +23,7 @@ impl Api {
             Svc::Registry => &self.registry_url,
             Svc::Evidence => &self.evidence_url,
             Svc::Orchestrator => &self.orchestrator_url,
+            Svc::Sla => &self.sla_url,
         };
         specific
             .as_deref()

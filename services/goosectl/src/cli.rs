@@ -70,6 +70,16 @@ pub enum Command {
         #[arg(long, env = "GOOSE_NATS_SUBJECT_PREFIX", default_value = "goose.evt")]
         subject_prefix: String,
     },
+    /// Service level objectives (OpenSLO) and their status.
+    Sla {
+        #[command(subcommand)]
+        command: crate::sla::SlaCommand,
+    },
+    /// Incidents: list, show, report, and their lifecycle.
+    Incident {
+        #[command(subcommand)]
+        command: crate::sla::IncidentCommand,
+    },
     /// Key management.
     Keys {
         #[command(subcommand)]
@@ -258,6 +268,9 @@ pub struct Api {
     /// orchestrator's URL, when the services run apart.
     #[arg(long, global = true, env = "GOOSE_ORCHESTRATOR_URL")]
     pub orchestrator_url: Option<String>,
+    /// sla's URL, when the services run apart.
+    #[arg(long, global = true, env = "GOOSE_SLA_URL")]
+    pub sla_url: Option<String>,
     /// Access token (see `goosectl token`).
     #[arg(long, global = true, env = "GOOSE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,

@@ -8,6 +8,7 @@ mod commands;
 pub mod dev;
 pub mod keyfiles;
 mod promote;
+mod sla;
 pub mod trust;
 mod witness;
 
@@ -53,6 +54,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Sla { command } => sla::sla(&cli.api, command).await,
+        Command::Incident { command } => sla::incident(&cli.api, command).await,
         Command::NatsConfig {
             stream,
             subject_prefix,

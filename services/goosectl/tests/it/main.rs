@@ -5,6 +5,7 @@
 mod chain_api;
 mod cli;
 mod schemathesis;
+mod sla;
 mod support;
 mod third_party;
 mod vulnerabilities;
