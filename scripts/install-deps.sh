@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what `make test` needs and this machine lacks: PostgreSQL and nats-server (for the
-# real-services test harness), and the rustfmt/clippy components. Uses apt when run as root.
+# real-services test harness), Prometheus (remote write and promtool), and the rustfmt/clippy components. Uses apt when run as root.
 set -euo pipefail
 
 missing=()
@@ -9,6 +9,8 @@ have_bin() {
 }
 have_bin initdb || missing+=(postgresql)
 have_bin nats-server || missing+=(nats-server)
+# Real Prometheus: remote write into goose-sla, promtool for the generated SLO rules.
+have_bin prometheus || missing+=(prometheus)
 
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

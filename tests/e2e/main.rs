@@ -10,5 +10,6 @@ mod nats_auth;
 mod promotions;
 mod services;
 mod sla;
+mod sla_prometheus;
 mod support;
 mod views;

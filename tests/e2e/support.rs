@@ -249,6 +249,7 @@ pub async fn serve_in_process(s: InProcess) -> (Http, String) {
         p,
         goose_sla::SlaConfig {
             evaluate_every: Duration::from_secs(1),
+            ..Default::default()
         },
     )
     .await

@@ -9,6 +9,9 @@
 //!   ([`nats`]), so tests run in parallel without seeing each other.
 //! - Missing server binaries are an error naming the packages to install.
 
+mod prometheus;
+pub use prometheus::{promtool, Prometheus};
+
 use anyhow::{bail, Context as _, Result};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -107,7 +110,7 @@ pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn find_binary(name: &str, packages: &str) -> Result<PathBuf> {
+pub(crate) fn find_binary(name: &str, packages: &str) -> Result<PathBuf> {
     let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).collect())
         .unwrap_or_default();
@@ -146,7 +149,7 @@ fn as_pg_user(program: &Path) -> Command {
 }
 
 /// Starts a process that waits for this test binary to exit, then runs `cleanup` (sh).
-fn watchdog(cleanup: &str) -> Result<()> {
+pub(crate) fn watchdog(cleanup: &str) -> Result<()> {
     let pid = std::process::id();
     let script = format!("while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {cleanup}");
     Command::new("sh")
@@ -159,7 +162,7 @@ fn watchdog(cleanup: &str) -> Result<()> {
     Ok(())
 }
 
-fn wait_for_port(port: u16, what: &str, timeout: Duration) -> Result<()> {
+pub(crate) fn wait_for_port(port: u16, what: &str, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {

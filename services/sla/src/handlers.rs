@@ -30,17 +30,26 @@ fn body_text(
 /// Refuses a service the catalog does not know (after catching up once: it may have been
 /// onboarded a moment ago through the registry).
 async fn known_service(s: &AppState, service: &str) -> Result<(), Problem> {
-    let name = ServiceName::parse(service).map_err(Problem::bad_request)?;
-    if s.view.read().catalog.get(&name).is_some() {
-        return Ok(());
-    }
-    s.view.catch_up(&s.platform).await?;
-    if s.view.read().catalog.get(&name).is_none() {
+    ServiceName::parse(service).map_err(Problem::bad_request)?;
+    if !known_service_quiet(s, service).await? {
         return Err(Problem::unprocessable(format!(
             "service {service} is not in the catalog; onboard it first"
         )));
     }
     Ok(())
+}
+
+/// Whether the catalog knows `service` (catching up once); a name that is not a service
+/// name is simply unknown.
+pub(crate) async fn known_service_quiet(s: &AppState, service: &str) -> Result<bool, Problem> {
+    let Ok(name) = ServiceName::parse(service) else {
+        return Ok(false);
+    };
+    if s.view.read().catalog.get(&name).is_some() {
+        return Ok(true);
+    }
+    s.view.catch_up(&s.platform).await?;
+    Ok(s.view.read().catalog.get(&name).is_some())
 }
 
 pub(crate) async fn apply(

@@ -14,6 +14,8 @@ pub mod cli;
 pub mod evaluate;
 mod handlers;
 mod incidents;
+pub mod metrics;
+pub mod remote_write;
 mod routes;
 pub mod views;
 
@@ -22,12 +24,14 @@ pub use views::SlaView;
 
 use axum::Router;
 use goose_domain::sla::incident::{CauseState, IncidentEvent};
+use goose_domain::sla::prom::{CounterMemory, Mapping};
 use goose_domain::sla::{
     AlertEvent, AlertsState, BatchState, MeasurementEvent, SloEvent, SloState,
 };
 use goose_domain::streams;
 use goose_platform::view::ViewHandle;
 use goose_platform::Platform;
+use std::sync::Arc;
 use std::time::Duration;
 
 goose_ledger::ledger_aggregate!(SloAgg(SloState), streams::SLO, SloEvent);
@@ -40,12 +44,15 @@ goose_ledger::ledger_aggregate!(IncidentAgg(CauseState), streams::INCIDENT, Inci
 pub struct SlaConfig {
     /// How often every SLO is evaluated (alerts, violations, incidents).
     pub evaluate_every: Duration,
+    /// Which remote-written Prometheus series mean requests and latency.
+    pub prometheus: Mapping,
 }
 
 impl Default for SlaConfig {
     fn default() -> Self {
         Self {
             evaluate_every: Duration::from_secs(30),
+            prometheus: Mapping::default(),
         }
     }
 }
@@ -59,6 +66,9 @@ pub const MAX_MINUTES_PER_BATCH: usize = 1_440;
 pub(crate) struct AppState {
     platform: Platform,
     view: ViewHandle<SlaView>,
+    config: Arc<SlaConfig>,
+    /// Remote write: the last sample of each series recorded.
+    remote_write: Arc<tokio::sync::Mutex<CounterMemory>>,
 }
 
 pub async fn build(platform: &Platform, config: SlaConfig) -> anyhow::Result<Router> {
@@ -66,6 +76,8 @@ pub async fn build(platform: &Platform, config: SlaConfig) -> anyhow::Result<Rou
     let state = AppState {
         platform: platform.clone(),
         view,
+        config: Arc::new(config.clone()),
+        remote_write: Arc::default(),
     };
     platform.spawn(evaluate::run(
         state.clone(),

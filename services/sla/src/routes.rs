@@ -3,6 +3,7 @@
 use crate::api::{AppliedSlo, MeasurementBatch, Recorded};
 use crate::handlers::*;
 use crate::incidents::{self, IncidentAssignee, IncidentNote};
+use crate::remote_write::{self, RemoteWriteResult};
 use crate::views::SloEntry;
 use crate::views::{IncidentView, TimelineEntry};
 use crate::AppState;
@@ -47,6 +48,7 @@ pub(crate) fn api() -> Routes<AppState> {
 .route(RouteSpec::post("/v1/incidents/{id}/mitigate", Access::Permission(Permission::IncidentReport), "Mark an incident mitigated ({note})").body("IncidentNote").returns("IncidentView").also(&[409]), incidents::mitigate)
 .route(RouteSpec::post("/v1/incidents/{id}/resolve", Access::Permission(Permission::IncidentReport), "Resolve an incident ({note})").body("IncidentNote").returns("IncidentView").also(&[409]), incidents::resolve)
 .route(RouteSpec::post("/v1/incidents/{id}/reopen", Access::Permission(Permission::IncidentReport), "Reopen a mitigated or resolved incident ({note}: why)").body("IncidentNote").returns("IncidentView").also(&[409]), incidents::reopen)
+.route(RouteSpec::post("/api/v1/write", Access::Permission(Permission::MeasurementSubmit), "Prometheus remote write 1.0 (snappy protobuf): request counters and latency histogram buckets become approximate minute summaries; a retried request is not counted twice").returns("RemoteWriteResult").also(&[415]), remote_write::write)
 .route(RouteSpec::post("/v1/measurements", Access::Permission(Permission::MeasurementSubmit), "Record a batch of one service's request samples as minute summaries (all or nothing; a repeated batch_id is not counted twice)").body("MeasurementBatch").returns("Recorded").also(&[422]), measurements)
 }
 
@@ -60,6 +62,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     #[derive(utoipa::OpenApi)]
     #[openapi(components(schemas(
         AppliedSlo,
+        RemoteWriteResult,
         MeasurementBatch,
         Recorded,
         Sample,

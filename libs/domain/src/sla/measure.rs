@@ -53,6 +53,10 @@ pub struct MinuteSummary {
     pub errors: u64,
     /// Latencies in microseconds: HdrHistogram V2 serialization, base64.
     pub latency_histogram: String,
+    /// Latencies derived from Prometheus histogram buckets (each request at its bucket's
+    /// upper bound, see [`super::prom`]), not measured one by one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approximate: bool,
 }
 
 /// A sample or summary that cannot be used.
@@ -112,6 +116,7 @@ pub fn summarize(service: &str, samples: &[Sample]) -> Result<Vec<MinuteSummary>
                 count,
                 errors,
                 latency_histogram: encode(&h)?,
+                approximate: false,
             })
         })
         .collect()
@@ -144,6 +149,8 @@ pub struct Window {
     pub count: u64,
     pub errors: u64,
     pub latency: Histogram<u64>,
+    /// Some of its latencies come from histogram buckets (approximate).
+    pub approximate: bool,
 }
 
 impl Window {
@@ -176,6 +183,7 @@ impl Window {
             count: 0,
             errors: 0,
             latency: new_histogram()?,
+            approximate: false,
         };
         let mut undecodable = 0;
         for s in summaries {
@@ -201,6 +209,7 @@ impl Window {
             }
             w.count += s.count;
             w.errors += s.errors.min(s.count);
+            w.approximate |= s.approximate;
         }
         Ok((w, undecodable))
     }

@@ -2,6 +2,7 @@
 //!
 //! - [`openslo`]: SLOs as OpenSLO v1 documents, validated into [`openslo::Slo`].
 //! - [`measure`]: raw samples into per-minute summaries with HdrHistograms.
+//! - [`prom`]: Prometheus remote-write series into (approximate) minute summaries.
 //! - [`status`]: attainment, error budget and burn-rate alerts at a moment.
 //!
 //! Streams: `slo/<name>` ([`SloEvent`]: each version of an SLO) and
@@ -14,6 +15,9 @@
 pub mod incident;
 pub mod measure;
 pub mod openslo;
+pub mod prom;
+#[cfg(test)]
+mod prom_tests;
 mod spans;
 pub mod status;
 #[cfg(test)]

@@ -51,6 +51,10 @@ pub struct SloStatus {
     pub p50_ms: Option<f64>,
     pub p95_ms: Option<f64>,
     pub p99_ms: Option<f64>,
+    /// Some latencies of the window come from Prometheus histogram buckets: percentiles and
+    /// latency objectives are then approximate (bucket upper bounds, never below the truth).
+    #[serde(default)]
+    pub approximate_latency: bool,
     pub objectives: Vec<ObjectiveStatus>,
     /// Summaries that could not be read (counted, left out).
     pub undecodable_summaries: usize,
@@ -148,6 +152,7 @@ pub fn status(
         p50_ms: whole.percentile_ms(0.50),
         p95_ms: whole.percentile_ms(0.95),
         p99_ms: whole.percentile_ms(0.99),
+        approximate_latency: whole.approximate,
         objectives,
         undecodable_summaries: undecodable,
     })

@@ -1,0 +1,168 @@
+use super::measure::decode;
+use super::prom::{CounterMemory, Mapping, Series};
+use proptest::prelude::*;
+
+fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> Series {
+    Series {
+        labels: labels
+            .iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect(),
+        samples: samples.to_vec(),
+    }
+}
+
+fn counter(code: &str, samples: &[(i64, f64)]) -> Series {
+    series(
+        &[
+            ("__name__", "http_requests_total"),
+            ("job", "checkout"),
+            ("code", code),
+        ],
+        samples,
+    )
+}
+
+fn bucket(le: &str, samples: &[(i64, f64)]) -> Series {
+    series(
+        &[
+            ("__name__", "http_request_duration_seconds_bucket"),
+            ("service", "checkout"),
+            ("le", le),
+        ],
+        samples,
+    )
+}
+
+#[test]
+fn counters_become_increases_per_minute_and_the_first_sample_is_a_baseline() {
+    let m = Mapping::default();
+    let mut mem = CounterMemory::default();
+    // 60_000 ms = minute 60; samples at 61 s, 75 s (minute 60) and 125 s (minute 120).
+    let req = vec![
+        counter("200", &[(61_000, 100.0), (75_000, 130.0), (125_000, 190.0)]),
+        counter("503", &[(61_000, 5.0), (75_000, 7.0), (125_000, 7.0)]),
+        series(&[("__name__", "up"), ("job", "checkout")], &[(61_000, 1.0)]),
+    ];
+    let c = mem.convert(&req, &m).unwrap();
+    assert_eq!(c.ignored_series, 1);
+    let s = &c.summaries["checkout"];
+    assert_eq!(s.len(), 2);
+    assert_eq!((s[0].minute, s[0].count, s[0].errors), (60, 32, 2));
+    assert_eq!((s[1].minute, s[1].count, s[1].errors), (120, 60, 0));
+    assert!(s.iter().all(|x| x.approximate));
+    mem.commit(c);
+    // A retry of the same request counts nothing; a later sample counts from the last one,
+    // and a lower value is a counter reset (the increase is the new value).
+    let c = mem.convert(&req, &m).unwrap();
+    assert!(c.summaries.is_empty());
+    assert_eq!(c.stale_samples, 6);
+    let c = mem
+        .convert(&[counter("200", &[(130_000, 200.0), (140_000, 4.0)])], &m)
+        .unwrap();
+    assert_eq!(c.summaries["checkout"][0].count, 14);
+}
+
+#[test]
+fn buckets_give_approximate_percentiles_at_their_upper_bounds() {
+    let m = Mapping::default();
+    let mut mem = CounterMemory::default();
+    let base = [
+        bucket("0.1", &[(60_000, 0.0)]),
+        bucket("0.25", &[(60_000, 0.0)]),
+        bucket("1", &[(60_000, 0.0)]),
+        bucket("+Inf", &[(60_000, 0.0)]),
+    ];
+    mem.commit(mem.convert(&base, &m).unwrap());
+    // 90 requests ≤ 100 ms, 8 in (100, 250], 1 in (250 ms, 1 s], 1 above 1 s.
+    let req = [
+        bucket("0.1", &[(70_000, 90.0)]),
+        bucket("0.25", &[(70_000, 98.0)]),
+        bucket("1", &[(70_000, 99.0)]),
+        bucket("+Inf", &[(70_000, 100.0)]),
+    ];
+    let c = mem.convert(&req, &m).unwrap();
+    let s = &c.summaries["checkout"][0];
+    assert_eq!((s.count, s.errors), (100, 0));
+    let h = decode(&s.latency_histogram).unwrap();
+    assert_eq!(h.len(), 100);
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    assert!((ms(0.5) - 100.0).abs() < 0.2, "{}", ms(0.5));
+    assert!((ms(0.95) - 250.0).abs() < 0.3, "{}", ms(0.95));
+    // The +Inf bucket lands on the highest finite bound.
+    assert!((ms(1.0) - 1000.0).abs() < 1.0, "{}", ms(1.0));
+}
+
+#[test]
+fn series_without_a_service_or_with_a_bad_le_are_counted_unusable() {
+    let m = Mapping::default();
+    let mem = CounterMemory::default();
+    let req = [
+        series(
+            &[("__name__", "http_requests_total"), ("code", "200")],
+            &[(1, 1.0)],
+        ),
+        series(
+            &[
+                ("__name__", "http_request_duration_seconds_bucket"),
+                ("job", "a"),
+                ("le", "x"),
+            ],
+            &[(1, 1.0)],
+        ),
+        series(
+            &[
+                ("__name__", "http_requests_total"),
+                ("job", "a"),
+                ("code", "OK"),
+            ],
+            &[(1, 1.0)],
+        ),
+    ];
+    let c = mem.convert(&req, &m).unwrap();
+    assert_eq!(c.unusable_series, 3);
+    assert!(c.summaries.is_empty());
+}
+
+proptest! {
+    /// However Prometheus splits a series over requests, the minutes add up to the same:
+    /// the increase over the whole series (with resets counted as `rate()` does).
+    #[test]
+    fn splitting_a_series_over_requests_changes_nothing(
+        steps in proptest::collection::vec((1i64..40_000, 0u32..500, proptest::bool::weighted(0.1)), 2..60),
+        cut in 1usize..59,
+    ) {
+        let m = Mapping::default();
+        let mut t = 0i64;
+        let mut v = 0f64;
+        let mut samples = Vec::new();
+        for (dt, inc, reset) in &steps {
+            t += dt;
+            v = if *reset { f64::from(*inc) } else { v + f64::from(*inc) };
+            samples.push((t, v));
+        }
+        let total = |mem: &mut CounterMemory, parts: Vec<Vec<(i64, f64)>>| {
+            let mut by_minute = std::collections::BTreeMap::new();
+            for p in parts {
+                let c = mem.convert(&[counter("200", &p)], &m).unwrap();
+                for s in c.summaries.values().flatten() {
+                    *by_minute.entry(s.minute).or_insert(0u64) += s.count;
+                }
+                mem.commit(c);
+            }
+            by_minute
+        };
+        let whole = total(&mut CounterMemory::default(), vec![samples.clone()]);
+        let cut = cut.min(samples.len() - 1);
+        let split = total(
+            &mut CounterMemory::default(),
+            vec![samples[..cut].to_vec(), samples[cut..].to_vec()],
+        );
+        prop_assert_eq!(&whole, &split);
+        let expected: u64 = samples.windows(2).map(|w| {
+            let d = if w[1].1 >= w[0].1 { w[1].1 - w[0].1 } else { w[1].1 };
+            d as u64
+        }).sum();
+        prop_assert_eq!(whole.values().sum::<u64>(), expected);
+    }
+}
