@@ -3,6 +3,7 @@
 //! - [`openslo`]: SLOs as OpenSLO v1 documents, validated into [`openslo::Slo`].
 //! - [`measure`]: raw samples into per-minute summaries with HdrHistograms.
 //! - [`prom`]: Prometheus remote-write series into (approximate) minute summaries.
+//! - [`rules`]: Prometheus recording and alerting rules for the same SLOs.
 //! - [`status`]: attainment, error budget and burn-rate alerts at a moment.
 //!
 //! Streams: `slo/<name>` ([`SloEvent`]: each version of an SLO) and
@@ -18,6 +19,7 @@ pub mod openslo;
 pub mod prom;
 #[cfg(test)]
 mod prom_tests;
+pub mod rules;
 mod spans;
 pub mod status;
 #[cfg(test)]
