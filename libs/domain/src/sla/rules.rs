@@ -43,7 +43,7 @@ pub struct Rule {
 /// A PromQL duration for whole seconds: the largest unit that divides it.
 pub fn duration(seconds: u64) -> String {
     for (unit, s) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
-        if seconds >= s && seconds % s == 0 {
+        if seconds >= s && seconds.is_multiple_of(s) {
             return format!("{}{unit}", seconds / s);
         }
     }
