@@ -13,6 +13,8 @@
 //!   promotions, the whole system in process over PostgreSQL and NATS.
 //! - `loadtest dag`: a random 1,000-service DAG promoted as one package, against its
 //!   critical-path lower bound.
+//! - `loadtest telemetry` / `loadtest slo-status`: the sla service's raw-sample ingestion
+//!   over NATS, and an SLO's status over a window of 10M samples.
 //! - `loadtest tail`: commit-order visibility — 16 appenders with ledger handles of their own
 //!   and a tailing reader that must see every position once, in order.
 //!
@@ -21,6 +23,7 @@
 
 mod ingest;
 mod promote;
+mod sla;
 mod tail;
 
 use anyhow::{Context as _, Result};
@@ -58,6 +61,10 @@ enum Command {
     Dag(DagArgs),
     /// Appenders in parallel (own handles, as processes) and a tail that must miss nothing.
     Tail(tail::TailArgs),
+    /// Raw telemetry samples over NATS into sla's exact minute histograms: samples/s.
+    Telemetry(sla::TelemetryArgs),
+    /// An SLO's status over a window of N samples of one service, from minute summaries.
+    SloStatus(sla::StatusArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -185,6 +192,8 @@ struct ProofArgs {
 async fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Tail(args) => tail::run(&args).await?,
+        Command::Telemetry(args) => sla::telemetry(&args).await?,
+        Command::SloStatus(args) => sla::status(&args)?,
         Command::Ledger(args) => {
             let env = Env::open(&args.common).await?;
             let r = run_ledger(&env, &args).await?;

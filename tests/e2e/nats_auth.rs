@@ -2,7 +2,9 @@
 //! on: rbac and registry run as their own NATS users and work end to end (each one's outbox
 //! relay publishes its own events; each reads everyone's); then, holding a service's NATS
 //! password, an attacker tries to publish another service's event, to delete or purge the
-//! stream, to remove a message — refused, and nothing of it reaches the stream.
+//! stream, to remove a message — refused, and nothing of it reaches the stream. Then sla, as
+//! its own user, records raw samples an instrumented service publishes as the `telemetry`
+//! user (which can publish nothing else).
 
 use crate::support::{spawn, token, user_with_token, wait_healthy, Env, Http};
 use async_nats::jetstream;
@@ -73,7 +75,8 @@ async fn each_service_publishes_only_its_own_events() {
         "deploy/nats/goose-authorization.conf is stale: run `goosectl nats-config > deploy/nats/goose-authorization.conf`"
     );
 
-    let users: Vec<String> = nats_auth::users(&bus).into_keys().collect();
+    let mut users: Vec<String> = nats_auth::users(&bus).into_keys().collect();
+    users.push(nats_auth::TELEMETRY.to_owned());
     let passwords: Vec<(String, String)> = users.iter().map(|u| (u.clone(), password(u))).collect();
     let pw = |u: &str| {
         passwords
@@ -219,4 +222,109 @@ async fn each_service_publishes_only_its_own_events() {
         "a forged message is on the stream"
     );
     assert!(after.len() >= seen.len() && after[0] == seen[0]);
+
+    // Telemetry: an instrumented service publishes raw samples as the `telemetry` user; sla,
+    // as its own user, records them as exact minute summaries.
+    let ps = goose_testkit::free_port().unwrap();
+    let mut sla_args = as_user("sla");
+    sla_args.extend([
+        format!("--token-vkey={}", token_key.vkey()),
+        "--telemetry-flush-every=1".into(),
+        "--telemetry-grace=0".into(),
+    ]);
+    let mut sla = spawn(&env, "goose-sla", ps, &sla_args);
+    let sla_http = Http::new(format!("http://127.0.0.1:{ps}"));
+    wait_healthy(&sla_http, &mut sla).await;
+    let slos = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/examples/slos/service-a.yaml"
+    ))
+    .unwrap();
+    goose_testkit::eventually(Duration::from_secs(20), "sla takes the SLOs", || async {
+        let (s, _) = sla_http
+            .raw("PUT", "/v1/slos", &olga, "application/yaml", slos.clone())
+            .await;
+        (s == 200).then_some(())
+    })
+    .await
+    .unwrap();
+    let publisher = async_nats::ConnectOptions::with_user_and_password(
+        nats_auth::TELEMETRY.into(),
+        pw(nats_auth::TELEMETRY),
+    )
+    .connect(&url)
+    .await
+    .unwrap();
+    // Ten minutes ago (a closed minute): 1,000 requests at 1..=1000 ms, every 100th failing.
+    let at = (time::OffsetDateTime::now_utc().unix_timestamp() - 600) * 1000;
+    let samples: Vec<(i64, u64, u16)> = (1..=1000u64)
+        .map(|i| {
+            (
+                at + i as i64,
+                i * 1000,
+                if i % 100 == 0 { 503 } else { 200 },
+            )
+        })
+        .collect();
+    for chunk in samples.chunks(250) {
+        publisher
+            .publish(
+                "goose.telemetry.service-a",
+                serde_json::to_vec(chunk).unwrap().into(),
+            )
+            .await
+            .unwrap();
+    }
+    // Not valid telemetry, and a service nobody onboarded: dropped, counted.
+    publisher
+        .publish("goose.telemetry.service-a", "nonsense".into())
+        .await
+        .unwrap();
+    publisher
+        .publish("goose.telemetry.ghost", "[[1, 1, 200]]".into())
+        .await
+        .unwrap();
+    publisher.flush().await.unwrap();
+    let st = goose_testkit::eventually(Duration::from_secs(30), "telemetry recorded", || async {
+        let (_, st) = sla_http
+            .call(
+                "GET",
+                "/v1/slos/service-a-latency/status",
+                Some(&olga),
+                None,
+            )
+            .await;
+        (st["requests"] == 1000).then_some(st)
+    })
+    .await
+    .unwrap();
+    assert_eq!(st["errors"], 10, "{st}");
+    assert_eq!(st["approximate_latency"], false, "{st}");
+    // Exact: the 950th of 1..=1000 ms is 950 ms (within HdrHistogram's 0.1 %).
+    let p95 = st["p95_ms"].as_f64().unwrap();
+    assert!((p95 - 950.0).abs() <= 1.0, "{st}");
+    let metrics = reqwest::get(format!("http://127.0.0.1:{ps}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for reason in ["malformed", "unknown_service"] {
+        assert!(
+            metrics.contains(&format!(
+                "goose_sla_telemetry_dropped_messages_total{{reason=\"{reason}\"}} 1"
+            )),
+            "{reason}: {metrics}"
+        );
+    }
+    // The telemetry user publishes nothing else: an event subject is refused.
+    let js = connect(&url, nats_auth::TELEMETRY, &pw(nats_auth::TELEMETRY)).await;
+    let by_telemetry = js
+        .publish(format!("{prefix}.incident.IncidentResolved"), "{}".into())
+        .await;
+    let acked = match by_telemetry {
+        Ok(ack) => ack.await.is_ok(),
+        Err(_) => false,
+    };
+    assert!(!acked, "the telemetry user published an event");
 }

@@ -238,6 +238,20 @@ pub struct TargetFacts {
     /// they tighten the policy (an SBOM required, signatures checked, a coverage minimum),
     /// never loosen it. `None` for promotions outside a package.
     pub packaging: Option<crate::org_config::Packaging>,
+    /// What the `sla` source of `performance_baseline_met` reads: the service's SLOs and
+    /// the minute summaries recorded for this version. None when the policy does not ask.
+    pub sla: Option<SlaFacts>,
+}
+
+/// The service's SLOs and this version's measurements, as of `at`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SlaFacts {
+    /// Unix time (seconds) of the evaluation: the staging window ends here.
+    pub at: i64,
+    /// Each SLO of the service (current version) and the event that applied it.
+    pub slos: Vec<(crate::sla::openslo::Slo, FactRef)>,
+    /// The version's minute summaries, each with the event that recorded it.
+    pub summaries: Vec<(crate::sla::measure::MinuteSummary, FactRef)>,
 }
 
 fn eval(
@@ -577,6 +591,10 @@ fn performance_baseline_met(
             "performance_baseline_met is disabled in the policy",
         );
     };
+    if let Some(baseline) = &rule.sla {
+        return sla_baseline(check, baseline, facts);
+    }
+    let predicate_type = rule.predicate_type.as_deref().unwrap_or_default();
     let found: Vec<&EvidenceFact> = facts
         .of_kinds(&[EvidenceKind::InToto])
         .into_iter()
@@ -584,7 +602,7 @@ fn performance_baseline_met(
             e.summary
                 .attestation
                 .as_ref()
-                .is_some_and(|a| a.predicate_type == rule.predicate_type)
+                .is_some_and(|a| a.predicate_type == predicate_type)
         })
         .collect();
     let signed: Vec<&EvidenceFact> = found
@@ -616,7 +634,7 @@ fn performance_baseline_met(
             Outcome::Fail,
             format!(
                 "the {} attestation is not signed by a trusted key",
-                rule.predicate_type
+                predicate_type
             ),
             found.iter().map(|e| e.fact.clone()).collect(),
         )
@@ -626,11 +644,100 @@ fn performance_baseline_met(
             Outcome::Missing,
             format!(
                 "no in-toto attestation of predicate type {} for {subject}",
-                rule.predicate_type
+                predicate_type
             ),
             vec![],
         )
     }
+}
+
+/// `performance_baseline_met` from the sla service's data: every objective of every SLO of
+/// the service, judged over the version's own measurements in the staging window.
+fn sla_baseline(check: Check, b: &crate::policy::SlaBaseline, facts: &TargetFacts) -> Evaluation {
+    use crate::sla::{rules::duration, status};
+    let (service, version) = (&facts.service, &facts.version);
+    let window = duration(b.window_seconds);
+    let Some(sla) = &facts.sla else {
+        return eval(check, Outcome::Missing, "no SLA data was gathered", vec![]);
+    };
+    if sla.slos.is_empty() {
+        return eval(
+            check,
+            Outcome::Missing,
+            format!("{service} has no SLO to measure {version} against (PUT /v1/slos)"),
+            vec![],
+        );
+    }
+    let from = sla.at - b.window_seconds as i64;
+    let in_window: Vec<&(crate::sla::measure::MinuteSummary, FactRef)> = sla
+        .summaries
+        .iter()
+        .filter(|(m, _)| m.minute >= from && m.minute < sla.at)
+        .collect();
+    let summaries: Vec<_> = in_window.iter().map(|(m, _)| m.clone()).collect();
+    let mut inputs: Vec<FactRef> = sla.slos.iter().map(|(_, f)| f.clone()).collect();
+    let mut seen = std::collections::BTreeSet::new();
+    for (_, f) in &in_window {
+        if seen.insert(f.id.clone()) {
+            inputs.push(f.clone());
+        }
+    }
+    let mut figures = Vec::new();
+    let mut failed = false;
+    let mut requests = 0;
+    for (slo, _) in &sla.slos {
+        // The SLO's objectives over the staging window instead of its own.
+        let staged = crate::sla::openslo::Slo {
+            window_seconds: b.window_seconds,
+            alerts: Vec::new(),
+            ..slo.clone()
+        };
+        let st = match status::status(&staged, &summaries, sla.at) {
+            Ok(st) => st,
+            Err(e) => return eval(check, Outcome::Fail, format!("{}: {e}", slo.name), inputs),
+        };
+        requests = st.requests;
+        for o in &st.objectives {
+            let Some(a) = o.attainment else { continue };
+            let met = o.met == Some(true);
+            failed |= !met;
+            figures.push(format!(
+                "{} / {}: {:.2} % of {} requests {} target {} %",
+                slo.name,
+                o.name,
+                a * 100.0,
+                o.total,
+                if met { "meet" } else { "miss" },
+                o.target * 100.0
+            ));
+        }
+        if st.approximate_latency {
+            figures.push(format!(
+                "{}: latencies from histogram buckets (approximate)",
+                slo.name
+            ));
+        }
+    }
+    if requests < b.min_requests {
+        return eval(
+            check,
+            Outcome::Missing,
+            format!(
+                "{requests} requests of {service}@{version} measured over the last {window}; at least {} needed (send measurements with \"version\": \"{version}\")",
+                b.min_requests
+            ),
+            inputs,
+        );
+    }
+    eval(
+        check,
+        if failed { Outcome::Fail } else { Outcome::Pass },
+        format!(
+            "{service}@{version} over the last {window}: {}",
+            figures.join("; ")
+        ),
+        inputs,
+    )
 }
 
 /// The words a check's detail starts with when it waits for a checkpoint to cover what it

@@ -130,9 +130,23 @@ pub struct CoverageRule {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PerformanceRule {
-    /// The in-toto predicate type of the performance harness's signed statement that the
-    /// version met its baseline.
-    pub predicate_type: String,
+    /// Attestation source: the in-toto predicate type of the performance harness's signed
+    /// statement that the version met its baseline. None with the `sla` source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicate_type: Option<String>,
+    /// SLA source: the version's own measurements (batches naming the version) over the
+    /// staging window before the gate must meet every objective of the service's SLOs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<SlaBaseline>,
+}
+
+/// What the `sla` source of `performance_baseline_met` asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SlaBaseline {
+    /// How far back from the gate the version's measurements count.
+    pub window_seconds: u64,
+    /// Fewer requests than this in the window is missing data, not a verdict.
+    pub min_requests: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -254,7 +268,12 @@ struct RawCoverage {
 struct RawPerformance {
     #[serde(default = "yes")]
     enabled: bool,
+    /// `attestation` (default when predicate_type is given) or `sla`.
+    source: Option<Spanned<String>>,
     predicate_type: Option<Spanned<String>>,
+    /// sla: e.g. `1h`, `30m`, `2d`.
+    staging_window: Option<Spanned<String>>,
+    min_requests: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -380,9 +399,52 @@ impl Policy {
             }),
         };
         let performance = match &r.performance_baseline_met {
+            Some(p) if p.enabled && p.source.as_ref().is_some_and(|s| s.value == "sla") => {
+                let window = match &p.staging_window {
+                    None => Some(3_600),
+                    Some(w) => match crate::sla::openslo::duration_seconds(&w.value) {
+                        Ok(secs) if (60..=30 * 86_400).contains(&secs) => Some(secs),
+                        Ok(secs) => {
+                            err(
+                                "rules.performance_baseline_met.staging_window",
+                                line_of(w),
+                                format!("{secs} s is out of range 1m..=30d"),
+                            );
+                            None
+                        }
+                        Err(e) => {
+                            err(
+                                "rules.performance_baseline_met.staging_window",
+                                line_of(w),
+                                e,
+                            );
+                            None
+                        }
+                    },
+                };
+                window.map(|window_seconds| PerformanceRule {
+                    predicate_type: None,
+                    sla: Some(SlaBaseline {
+                        window_seconds,
+                        min_requests: p.min_requests.as_ref().map_or(100, |m| m.value),
+                    }),
+                })
+            }
+            Some(p) if p.enabled && p.source.as_ref().is_some_and(|s| s.value != "attestation") => {
+                let s = p.source.as_ref().map(|s| (s.value.clone(), line_of(s)));
+                if let Some((v, line)) = s {
+                    err(
+                        "rules.performance_baseline_met.source",
+                        line,
+                        format!("{v:?}: expected sla or attestation"),
+                    );
+                }
+                None
+            }
             Some(p) if p.enabled => match &p.predicate_type {
                 Some(t) if !t.value.trim().is_empty() => Some(PerformanceRule {
-                    predicate_type: t.value.trim().to_owned(),
+                    predicate_type: Some(t.value.trim().to_owned()),
+                    sla: None,
                 }),
                 Some(t) => {
                     err(
@@ -518,7 +580,11 @@ mod tests {
         .unwrap();
         assert_eq!(p.rules.sast_results_clean, None);
         assert_eq!(
-            p.rules.performance_baseline_met.unwrap().predicate_type,
+            p.rules
+                .performance_baseline_met
+                .unwrap()
+                .predicate_type
+                .unwrap(),
             "https://example.com/perf/v1"
         );
         assert_eq!(p.scheduling.max_parallel, 16);

@@ -16,6 +16,15 @@ use std::fmt::Write as _;
 /// The user name of outside subscribers (read-only).
 pub const READER: &str = "reader";
 
+/// The user instrumented services publish raw samples as (`goose.telemetry.>` only).
+pub const TELEMETRY: &str = "telemetry";
+
+/// Telemetry subjects (core NATS, not the event stream): published by [`TELEMETRY`],
+/// subscribed to by sla.
+fn telemetry_subjects() -> String {
+    format!("{}.>", goose_domain::sla::telemetry::SUBJECT_PREFIX)
+}
+
 /// The environment variable nats-server reads `user`'s password from (e.g.
 /// `GOOSE_NATS_PASSWORD_RBAC`); nats-server resolves `$NAME` in its configuration from the
 /// environment.
@@ -37,6 +46,15 @@ pub fn users(config: &BusConfig) -> BTreeMap<String, Vec<String>> {
     }
     users.insert(READER.to_owned(), Vec::new());
     users
+}
+
+/// Subjects `user` may subscribe to beyond its request inboxes.
+fn subscriptions(user: &str) -> Vec<String> {
+    let mut allow = vec!["_INBOX.>".to_owned()];
+    if user == "sla" {
+        allow.push(telemetry_subjects());
+    }
+    allow
 }
 
 /// The JetStream API subjects every user may publish to (requests to the server).
@@ -78,13 +96,21 @@ pub fn authorization(config: &BusConfig) -> String {
     for (user, subjects) in users(config) {
         let mut publish = subjects;
         publish.extend(jetstream_api(&config.stream));
+        let subscribe = subscriptions(&user);
         let _ = writeln!(
             out,
-            "    {{\n      user: \"{user}\"\n      password: ${}\n      permissions: {{\n        publish: {{ allow: [{}] }}\n        subscribe: {{ allow: [\"_INBOX.>\"] }}\n      }}\n    }}",
+            "    {{\n      user: \"{user}\"\n      password: ${}\n      permissions: {{\n        publish: {{ allow: [{}] }}\n        subscribe: {{ allow: [{}] }}\n      }}\n    }}",
             password_variable(&user),
             quoted(&publish),
+            quoted(&subscribe),
         );
     }
+    let _ = writeln!(
+        out,
+        "    {{\n      user: \"{TELEMETRY}\"\n      password: ${}\n      permissions: {{\n        publish: {{ allow: [\"{}\"] }}\n        subscribe: {{ deny: [\">\"] }}\n      }}\n    }}",
+        password_variable(TELEMETRY),
+        telemetry_subjects(),
+    );
     let _ = writeln!(out, "  ]\n}}");
     out
 }

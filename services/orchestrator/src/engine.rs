@@ -579,6 +579,12 @@ impl Engine {
             },
             &self.chain.fact(),
             self.views.keyring_configured(),
+            self.policy
+                .rules
+                .performance_baseline_met
+                .as_ref()
+                .and_then(|r| r.sla.as_ref())
+                .map(|_| time::OffsetDateTime::now_utc().unix_timestamp()),
         )
     }
 

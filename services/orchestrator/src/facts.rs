@@ -1,10 +1,10 @@
 //! What the gates decide on: the facts about each target of a promotion, gathered from the
-//! read models. A pure function of the view's data, the promotion and the chain's status — no
-//! I/O (the authorship of cited events is checked afterwards, by the engine).
+//! read models. A pure function of the view's data, the promotion, the chain's status and the
+//! moment (for SLA staging windows) — no I/O (the authorship of cited events is checked afterwards, by the engine).
 
 use crate::views::{Data, EvidenceEntry};
 use goose_domain::gates::{
-    ApprovalFact, ChainFact, DependencyFact, EvidenceFact, FactRef, TargetFacts,
+    ApprovalFact, ChainFact, DependencyFact, EvidenceFact, FactRef, SlaFacts, TargetFacts,
 };
 use goose_domain::promotion::Promotion;
 use std::collections::{BTreeMap, HashMap};
@@ -33,6 +33,7 @@ pub fn gather(
     subject: &Subject<'_>,
     chain: &ChainFact,
     keyring_configured: bool,
+    sla_at: Option<i64>,
 ) -> BTreeMap<String, TargetFacts> {
     let Some(request) = &subject.promotion.request else {
         return BTreeMap::new();
@@ -119,6 +120,19 @@ pub fn gather(
                 approval: approval.clone(),
                 policy: policy.clone(),
                 packaging: request.package.as_ref().map(|_| data.org.packaging.clone()),
+                sla: sla_at.map(|at| SlaFacts {
+                    at,
+                    slos: data
+                        .slos
+                        .get(&spec.service)
+                        .map(|m| m.values().cloned().collect())
+                        .unwrap_or_default(),
+                    summaries: data
+                        .measurements
+                        .get(&(spec.service.clone(), spec.version.clone()))
+                        .cloned()
+                        .unwrap_or_default(),
+                }),
             },
         );
     }

@@ -15,6 +15,9 @@ use goose_domain::lock::{LockEvent, ServiceLock};
 use goose_domain::org_config::{OrgConfig, OrgConfigEvent};
 use goose_domain::package::{Package, PackageEvent};
 use goose_domain::promotion::{Promotion, PromotionEvent};
+use goose_domain::sla::measure::MinuteSummary;
+use goose_domain::sla::openslo::Slo;
+use goose_domain::sla::{MeasurementEvent, SloEvent};
 use goose_domain::streams;
 use goose_ledger::{Keyring, LedgerReader, RecordedEvent};
 use goose_platform::view::{View, ViewHandle};
@@ -33,6 +36,8 @@ pub const FOLLOWED: &[&str] = &[
     streams::PROMOTION_LOCK,
     streams::COMPLIANCE,
     streams::ORG_CONFIG,
+    streams::SLO,
+    streams::MEASUREMENT,
 ];
 
 /// A fact naming `ev`.
@@ -99,6 +104,11 @@ pub struct Data {
     /// Why the newest org-config event could not be applied, if it could not (the last valid
     /// one stays; the service is not ready).
     pub org_unreadable: Option<String>,
+    /// Each service's SLOs (current version) with the event that applied it.
+    pub slos: HashMap<String, BTreeMap<String, (Slo, FactRef)>>,
+    /// `(service, version)` → the minute summaries recorded for that version (summaries
+    /// without a version are not kept here: `performance_baseline_met` reads versions).
+    pub measurements: HashMap<(String, String), Vec<(MinuteSummary, FactRef)>>,
     signed: HashMap<String, Signed>,
     /// Memo of authorship checks by event id (not derived from events: amended).
     verdicts: HashMap<String, Result<String, String>>,
@@ -164,6 +174,40 @@ impl View for Data {
                         .entry(ev.stream.aggregate_id().to_owned())
                         .or_default()
                         .apply(&e);
+                }
+            }
+            streams::SLO => {
+                if let Some(SloEvent::SloApplied { slo, .. }) = decoded::<SloEvent>(ev) {
+                    let fact = fact_of("slo", ev, format!("SLO {} of {}", slo.name, slo.service));
+                    self.signed.insert(fact.id.clone(), Signed::of(ev));
+                    // An SLO moved to another service leaves the first.
+                    for slos in self.slos.values_mut() {
+                        slos.remove(&slo.name);
+                    }
+                    self.slos
+                        .entry(slo.service.clone())
+                        .or_default()
+                        .insert(slo.name.clone(), (slo, fact));
+                }
+            }
+            streams::MEASUREMENT => {
+                if let Some(MeasurementEvent::MinuteSummarized(m)) = decoded::<MeasurementEvent>(ev)
+                {
+                    if let Some(version) = m.version.clone() {
+                        let fact = fact_of(
+                            "measurement",
+                            ev,
+                            format!(
+                                "{}@{version} minute {}: {} requests",
+                                m.service, m.minute, m.count
+                            ),
+                        );
+                        self.signed.insert(fact.id.clone(), Signed::of(ev));
+                        self.measurements
+                            .entry((m.service.clone(), version))
+                            .or_default()
+                            .push((m, fact));
+                    }
                 }
             }
             streams::ORG_CONFIG => match decoded::<OrgConfigEvent>(ev) {

@@ -22,6 +22,10 @@ pub struct MeasurementBatch {
     /// recognised and not counted twice. A random one when absent.
     #[serde(default)]
     pub batch_id: Option<String>,
+    /// The version that served the requests (a staging run before promotion, a canary):
+    /// `performance_baseline_met` reads the measurements of the version it promotes.
+    #[serde(default)]
+    pub version: Option<String>,
     pub samples: Vec<Sample>,
 }
 

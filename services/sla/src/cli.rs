@@ -12,6 +12,18 @@ pub struct Cli {
     evaluate_every: u64,
     #[command(flatten)]
     prometheus: crate::remote_write::MappingArgs,
+    /// Listen for raw samples on NATS `<prefix>.<service>` (the bus's server and user);
+    /// `--telemetry=false` turns it off.
+    #[arg(long, env = "GOOSE_SLA_TELEMETRY", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    telemetry: bool,
+    #[arg(long, env = "GOOSE_SLA_TELEMETRY_PREFIX", default_value = goose_domain::sla::telemetry::SUBJECT_PREFIX)]
+    telemetry_prefix: String,
+    /// Seconds between recordings of closed telemetry minutes.
+    #[arg(long, env = "GOOSE_SLA_TELEMETRY_FLUSH_EVERY", default_value_t = 10)]
+    telemetry_flush_every: u64,
+    /// Seconds a minute stays open for late samples after it ends.
+    #[arg(long, env = "GOOSE_SLA_TELEMETRY_GRACE", default_value_t = 30)]
+    telemetry_grace: u64,
 }
 
 /// Runs the service until SIGINT/SIGTERM.
@@ -19,6 +31,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = crate::SlaConfig {
         evaluate_every: std::time::Duration::from_secs(cli.evaluate_every.max(1)),
         prometheus: cli.prometheus.into(),
+        telemetry: None,
+    };
+    let platform_config = cli.service.platform_config("goose-sla")?;
+    let telemetry = match (&platform_config.bus, cli.telemetry) {
+        (
+            goose_platform::BusChoice::Nats {
+                url, credentials, ..
+            },
+            true,
+        ) => Some(crate::telemetry::TelemetryConfig {
+            nats_url: url.clone(),
+            credentials: credentials
+                .as_ref()
+                .map(|c| (c.user.clone(), c.password.clone())),
+            subject_prefix: cli.telemetry_prefix.clone(),
+            flush_every: std::time::Duration::from_secs(cli.telemetry_flush_every.max(1)),
+            grace: std::time::Duration::from_secs(cli.telemetry_grace),
+        }),
+        _ => None,
+    };
+    let config = crate::SlaConfig {
+        telemetry,
+        ..config
     };
     goose_platform::run_service("goose-sla", &cli.service, |platform| async move {
         let api = crate::build(&platform, config).await?;

@@ -182,7 +182,15 @@ pub(crate) async fn measurements(
         None => uuid::Uuid::now_v7().simple().to_string(),
     };
     known_service(&s, &batch.service).await?;
-    let summaries = measure::summarize(&batch.service, &batch.samples).map_err(|e| problem(&e))?;
+    if let Some(v) = &batch.version {
+        goose_domain::version::Version::parse(v)
+            .map_err(|e| Problem::unprocessable(format!("version: {e}")))?;
+    }
+    let mut summaries =
+        measure::summarize(&batch.service, &batch.samples).map_err(|e| problem(&e))?;
+    for s in &mut summaries {
+        s.version.clone_from(&batch.version);
+    }
     if summaries.len() > MAX_MINUTES_PER_BATCH {
         return Err(Problem::unprocessable(format!(
             "samples: they span {} minutes; a batch covers at most {MAX_MINUTES_PER_BATCH} (send a day or less per batch)",

@@ -17,6 +17,7 @@ mod incidents;
 pub mod metrics;
 pub mod remote_write;
 mod routes;
+pub mod telemetry;
 pub mod views;
 
 pub use routes::{openapi, routes};
@@ -46,6 +47,8 @@ pub struct SlaConfig {
     pub evaluate_every: Duration,
     /// Which remote-written Prometheus series mean requests and latency.
     pub prometheus: Mapping,
+    /// Raw samples from NATS; None: not listened for.
+    pub telemetry: Option<telemetry::TelemetryConfig>,
 }
 
 impl Default for SlaConfig {
@@ -53,6 +56,7 @@ impl Default for SlaConfig {
         Self {
             evaluate_every: Duration::from_secs(30),
             prometheus: Mapping::default(),
+            telemetry: None,
         }
     }
 }
@@ -84,6 +88,9 @@ pub async fn build(platform: &Platform, config: SlaConfig) -> anyhow::Result<Rou
         config.evaluate_every,
         platform.stopped(),
     ));
+    if let Some(t) = config.telemetry.clone() {
+        platform.spawn(telemetry::run(state.clone(), t, platform.stopped()));
+    }
     let (rest, specs) = routes::api().into_parts();
     let router = rest.with_state(state);
     let router = goose_platform::refuse_declared_lengths_over(router, goose_platform::BODY_LIMIT);

@@ -90,6 +90,7 @@ pub(crate) fn passing(service: &str) -> TargetFacts {
             note: String::new(),
         },
         packaging: None,
+        sla: None,
     }
 }
 
@@ -311,4 +312,97 @@ fn org_packaging_rules_tighten_the_policy_and_are_named() {
     f.packaging = None;
     let e = evaluate(Check::SignaturesVerified, &policy, &f, "olga");
     assert_eq!(e.outcome, Outcome::Pass, "{}", e.detail);
+}
+
+/// `performance_baseline_met` from the sla service: the version's own measurements over the
+/// staging window against every objective of the service's SLOs — pass and fail with the
+/// figures, missing without an SLO or with too few requests, citing the SLO and batch events.
+#[test]
+fn performance_baseline_from_the_versions_measurements() {
+    use crate::sla::measure::{summarize, Sample};
+    let policy = Policy::parse(
+        "gates:\n  dependency_check: {type: blocking}\n  evidence_collection: {type: blocking}\n  approval_check: {type: automatic}\nrules:\n  performance_baseline_met: {source: sla, staging_window: 30m, min_requests: 100}\n",
+    )
+    .unwrap();
+    let slos = crate::sla::openslo::parse(include_str!(
+        "../../../../deploy/examples/slos/service-a.yaml"
+    ))
+    .unwrap();
+    let at = 1_796_126_400;
+    let batch = |errors_every: u64, latency_ms: f64, n: u64| {
+        let samples: Vec<Sample> = (0..n)
+            .map(|i| Sample {
+                at: time::OffsetDateTime::from_unix_timestamp(at - 1_200 + (i as i64 % 600))
+                    .unwrap(),
+                latency_ms,
+                status: Some(if i % errors_every == 0 { 503 } else { 200 }),
+                ok: None,
+            })
+            .collect();
+        summarize("service-a", &samples)
+            .unwrap()
+            .into_iter()
+            .enumerate()
+            .map(|(k, m)| (m, fact("measurement", &format!("batch{k}"), 100 + k as u64)))
+            .collect::<Vec<_>>()
+    };
+    let mut f = passing("service-a");
+    let with = |summaries, slos: &[crate::sla::openslo::Slo]| SlaFacts {
+        at,
+        slos: slos
+            .iter()
+            .enumerate()
+            .map(|(k, s)| (s.clone(), fact("slo", &format!("slo{k}"), k as u64 + 1)))
+            .collect(),
+        summaries,
+    };
+    // Healthy: 1 error in 10,000, 100 ms.
+    f.sla = Some(with(batch(10_000, 100.0, 10_000), &slos));
+    let e = evaluate(Check::PerformanceBaselineMet, &policy, &f, "olga");
+    assert_eq!(e.outcome, Outcome::Pass, "{}", e.detail);
+    assert!(e.detail.starts_with("service-a@1.0.0 over the last 30m: service-a-availability / 99.9 % of requests succeed: 99.99 % of 10000 requests meet target 99.9 %"), "{}", e.detail);
+    assert_eq!(e.inputs.iter().filter(|i| i.kind == "slo").count(), 2);
+    assert!(e.inputs.iter().any(|i| i.kind == "measurement"));
+    // 1 % errors and slow: fails, saying which objective missed by how much.
+    f.sla = Some(with(batch(100, 900.0, 10_000), &slos));
+    let e = evaluate(Check::PerformanceBaselineMet, &policy, &f, "olga");
+    assert_eq!(e.outcome, Outcome::Fail, "{}", e.detail);
+    assert!(
+        e.detail
+            .contains("99.00 % of 10000 requests miss target 99.9 %"),
+        "{}",
+        e.detail
+    );
+    assert!(
+        e.detail
+            .contains("P95 under 250 ms: 0.00 % of 10000 requests miss"),
+        "{}",
+        e.detail
+    );
+    // Too few requests, or none in the window: missing, not a verdict.
+    f.sla = Some(with(batch(10_000, 100.0, 50), &slos));
+    let e = evaluate(Check::PerformanceBaselineMet, &policy, &f, "olga");
+    assert_eq!(e.outcome, Outcome::Missing, "{}", e.detail);
+    assert!(
+        e.detail.starts_with(
+            "50 requests of service-a@1.0.0 measured over the last 30m; at least 100 needed"
+        ),
+        "{}",
+        e.detail
+    );
+    // No SLO at all.
+    f.sla = Some(with(batch(10_000, 100.0, 10_000), &[]));
+    let e = evaluate(Check::PerformanceBaselineMet, &policy, &f, "olga");
+    assert_eq!(e.outcome, Outcome::Missing);
+    assert!(e.detail.contains("has no SLO"), "{}", e.detail);
+    // A bad staging window is refused with its line.
+    let bad = Policy::parse(
+        "gates:\n  dependency_check: {type: blocking}\n  evidence_collection: {type: blocking}\n  approval_check: {type: automatic}\nrules:\n  performance_baseline_met:\n    source: sla\n    staging_window: 5s\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        bad.contains("staging_window") && bad.contains("line 8"),
+        "{bad}"
+    );
 }

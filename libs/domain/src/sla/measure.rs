@@ -57,6 +57,10 @@ pub struct MinuteSummary {
     /// upper bound, see [`super::prom`]), not measured one by one.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub approximate: bool,
+    /// The version of the service that served these requests, when the sender said (what
+    /// `performance_baseline_met` reads for a version about to be promoted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// A sample or summary that cannot be used.
@@ -117,6 +121,7 @@ pub fn summarize(service: &str, samples: &[Sample]) -> Result<Vec<MinuteSummary>
                 errors,
                 latency_histogram: encode(&h)?,
                 approximate: false,
+                version: None,
             })
         })
         .collect()
@@ -141,6 +146,110 @@ pub fn decode(text: &str) -> Result<Histogram<u64>, BadMeasurement> {
                 "histogram: not an HdrHistogram V2 serialization: {e:?}"
             ))
         })
+}
+
+/// Adds a serialised histogram (V2, base64) into `target` without building it first.
+///
+/// Written here because `hdrhistogram` only deserialises into a new histogram: that allocates
+/// and zeroes the whole counts array (tens of KiB) and `add` walks it again, which made an
+/// SLO's status over 10M samples (10,080 minute summaries) take 350 ms. Reading the V2 payload
+/// — zig-zag LEB128 counts, negative numbers being runs of empty buckets — and recording each
+/// non-empty bucket's lowest value costs a few microseconds per summary. Histograms of another
+/// shape (lowest value other than 1) go through the crate's deserializer.
+pub fn add_encoded(target: &mut Histogram<u64>, text: &str) -> Result<(), BadMeasurement> {
+    // Read whole before adding: a summary counts whole or not at all.
+    for (value, n) in recorded(text)? {
+        target
+            .record_n(value, n)
+            .map_err(|e| BadMeasurement(format!("histogram: {e:?}")))?;
+    }
+    Ok(())
+}
+
+/// The non-empty buckets of a serialised histogram: (a value of the bucket, its count).
+fn recorded(text: &str) -> Result<Vec<(u64, u64)>, BadMeasurement> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| BadMeasurement(format!("histogram: not base64: {e}")))?;
+    let bad = |what: &str| {
+        BadMeasurement(format!(
+            "histogram: not an HdrHistogram V2 serialization: {what}"
+        ))
+    };
+    let be32 = |at: usize| -> Result<u32, BadMeasurement> {
+        bytes
+            .get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_be_bytes)
+            .ok_or_else(|| bad("truncated header"))
+    };
+    let be64 = |at: usize| -> Result<u64, BadMeasurement> {
+        bytes
+            .get(at..at + 8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(|| bad("truncated header"))
+    };
+    const V2_COOKIE: u32 = 0x1c84_9303;
+    let (cookie, payload_len, offset, digits, low) =
+        (be32(0)?, be32(4)?, be32(8)?, be32(12)?, be64(16)?);
+    let ratio = f64::from_bits(be64(32)?);
+    if cookie != V2_COOKIE || offset != 0 || ratio != 1.0 || low != 1 || !(1..=5).contains(&digits)
+    {
+        // Not the shape this fast path reads: the crate's way.
+        let h = decode(text)?;
+        return Ok(h
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect());
+    }
+    let mut out = Vec::new();
+    let payload = bytes
+        .get(40..40 + payload_len as usize)
+        .ok_or_else(|| bad("truncated payload"))?;
+    // As HdrHistogram: 2·10^digits values at unit resolution, in sub-buckets of a power of two.
+    let single = 2 * 10u64.pow(digits);
+    let sub_bucket_count_magnitude = 64 - (single - 1).leading_zeros();
+    let half_magnitude = sub_bucket_count_magnitude.max(1) - 1;
+    let half_count = 1u64 << half_magnitude;
+    let mut index: u64 = 0;
+    let mut at = 0;
+    while at < payload.len() {
+        let mut zz: u64 = 0;
+        let mut shift = 0;
+        loop {
+            let b = *payload.get(at).ok_or_else(|| bad("truncated count"))?;
+            at += 1;
+            if shift == 56 {
+                zz |= u64::from(b) << 56;
+                break;
+            }
+            zz |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+        }
+        let n = ((zz >> 1) as i64) ^ -((zz & 1) as i64);
+        if n < 0 {
+            index = index.saturating_add(n.unsigned_abs());
+            continue;
+        }
+        if n > 0 {
+            let bucket = (index >> half_magnitude) as i64 - 1;
+            let (bucket, sub) = if bucket < 0 {
+                (0, index & (half_count - 1))
+            } else {
+                (bucket as u64, (index & (half_count - 1)) + half_count)
+            };
+            if bucket >= 64 - sub_bucket_count_magnitude as u64 {
+                return Err(bad("a bucket beyond u64"));
+            }
+            out.push((sub << bucket, n as u64));
+        }
+        index += 1;
+    }
+    Ok(out)
 }
 
 /// What a window of summaries adds up to.
@@ -195,17 +304,9 @@ impl Window {
                 w.errors += s.errors.min(s.count);
                 continue;
             }
-            match decode(&s.latency_histogram) {
-                Ok(h) => {
-                    if w.latency.add(&h).is_err() {
-                        undecodable += 1;
-                        continue;
-                    }
-                }
-                Err(_) => {
-                    undecodable += 1;
-                    continue;
-                }
+            if add_encoded(&mut w.latency, &s.latency_histogram).is_err() {
+                undecodable += 1;
+                continue;
             }
             w.count += s.count;
             w.errors += s.errors.min(s.count);

@@ -4,6 +4,7 @@
 //! - [`measure`]: raw samples into per-minute summaries with HdrHistograms.
 //! - [`prom`]: Prometheus remote-write series into (approximate) minute summaries.
 //! - [`rules`]: Prometheus recording and alerting rules for the same SLOs.
+//! - [`telemetry`]: raw samples from NATS, accumulated per minute until it closes.
 //! - [`status`]: attainment, error budget and burn-rate alerts at a moment.
 //!
 //! Streams: `slo/<name>` ([`SloEvent`]: each version of an SLO) and
@@ -22,6 +23,7 @@ mod prom_tests;
 pub mod rules;
 mod spans;
 pub mod status;
+pub mod telemetry;
 #[cfg(test)]
 mod tests;
 

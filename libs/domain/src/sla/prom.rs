@@ -204,6 +204,7 @@ impl CounterMemory {
                     errors: m.errors.min(count),
                     latency_histogram: encode(&h)?,
                     approximate: true,
+                    version: None,
                 });
         }
         Ok(out)

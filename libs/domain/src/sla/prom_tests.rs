@@ -166,3 +166,125 @@ proptest! {
         prop_assert_eq!(whole.values().sum::<u64>(), expected);
     }
 }
+
+mod telemetry {
+    use crate::sla::measure::{self, Sample};
+    use crate::sla::telemetry::{parse, Accumulator};
+
+    #[test]
+    fn closed_minutes_are_taken_exact_and_late_samples_start_a_new_summary() {
+        let mut acc = Accumulator::default();
+        let msg = parse(b"[[60500, 1000, 200], [61000, 250000, 503], [125000, 3000, 0]]").unwrap();
+        acc.add("checkout", &msg).unwrap();
+        assert_eq!(acc.pending_samples(), 3);
+        assert!(acc.take_closed(119).unwrap().is_empty());
+        let taken = acc.take_closed(120).unwrap();
+        let s = &taken["checkout"];
+        assert_eq!(
+            (s.len(), s[0].minute, s[0].count, s[0].errors),
+            (1, 60, 2, 1)
+        );
+        // The same as a REST batch of the same samples would record.
+        let at = |ms: i64| {
+            time::OffsetDateTime::from_unix_timestamp(ms / 1000).unwrap()
+                + time::Duration::milliseconds(ms % 1000)
+        };
+        let rest = measure::summarize(
+            "checkout",
+            &[
+                Sample {
+                    at: at(60_500),
+                    latency_ms: 1.0,
+                    status: Some(200),
+                    ok: None,
+                },
+                Sample {
+                    at: at(61_000),
+                    latency_ms: 250.0,
+                    status: Some(503),
+                    ok: None,
+                },
+            ],
+        )
+        .unwrap();
+        assert_eq!(s[0], rest[0]);
+        assert_eq!(acc.pending_samples(), 1);
+        // Late sample of a taken minute: a second summary of it.
+        acc.add("checkout", &parse(b"[[62000, 5000, 200]]").unwrap())
+            .unwrap();
+        let taken = acc.take_closed(180).unwrap();
+        assert_eq!(
+            taken["checkout"]
+                .iter()
+                .map(|s| (s.minute, s.count))
+                .collect::<Vec<_>>(),
+            [(60, 1), (120, 1)]
+        );
+        // Put back after a failed append: taken again, nothing lost.
+        acc.restore(taken["checkout"].clone()).unwrap();
+        assert_eq!(acc.pending_samples(), 2);
+        assert_eq!(acc.take_closed(180).unwrap()["checkout"].len(), 2);
+    }
+
+    #[test]
+    fn bad_messages_are_refused_whole() {
+        let mut acc = Accumulator::default();
+        assert!(parse(b"{\"at\": 1}")
+            .unwrap_err()
+            .0
+            .contains("[unix_ms, latency_us, status]"));
+        let e = acc.add("a", &[(1, 1, 200), (2, 1, 999)]).unwrap_err();
+        assert!(e.0.contains("sample 1: status 999"), "{e}");
+        assert_eq!(acc.pending_samples(), 0);
+    }
+}
+
+mod encoded {
+    use crate::sla::measure::{add_encoded, decode, encode, new_histogram};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The fast path adds exactly what decoding and adding would.
+        #[test]
+        fn adding_encoded_equals_decoding_and_adding(
+            a in proptest::collection::vec((1u64..3_600_000_000, 1u64..1000), 0..300),
+            b in proptest::collection::vec((1u64..3_600_000_000, 1u64..1000), 1..300),
+        ) {
+            let mut base = new_histogram().unwrap();
+            for (v, n) in &a { base.record_n(*v, *n).unwrap(); }
+            let mut other = new_histogram().unwrap();
+            for (v, n) in &b { other.record_n(*v, *n).unwrap(); }
+            let text = encode(&other).unwrap();
+            let mut fast = base.clone();
+            add_encoded(&mut fast, &text).unwrap();
+            let mut slow = base.clone();
+            slow.add(decode(&text).unwrap()).unwrap();
+            prop_assert_eq!(fast.len(), slow.len());
+            for q in [0.0, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0] {
+                prop_assert_eq!(fast.value_at_quantile(q), slow.value_at_quantile(q));
+            }
+            prop_assert_eq!(
+                fast.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect::<Vec<_>>(),
+                slow.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect::<Vec<_>>()
+            );
+        }
+
+        /// Damaged text is refused, never half added.
+        #[test]
+        fn damaged_histograms_are_refused_whole(cut in 0usize..200, flip in 0usize..200) {
+            use base64::Engine as _;
+            let mut h = new_histogram().unwrap();
+            for v in 1..500u64 { h.record(v * 977).unwrap(); }
+            let mut bytes = base64::engine::general_purpose::STANDARD.decode(encode(&h).unwrap()).unwrap();
+            let i = flip % bytes.len();
+            bytes[i] ^= 0xa5;
+            bytes.truncate(bytes.len().saturating_sub(cut));
+            let text = base64::engine::general_purpose::STANDARD.encode(&bytes);
+            let mut target = new_histogram().unwrap();
+            target.record(5).unwrap();
+            if add_encoded(&mut target, &text).is_err() {
+                prop_assert_eq!(target.len(), 1);
+            }
+        }
+    }
+}
