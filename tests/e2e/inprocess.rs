@@ -33,6 +33,11 @@ async fn platform_on(storage: Storage) -> (Platform, Arc<NoteKey>, Arc<NoteKey>)
 }
 
 pub(crate) async fn start() -> System {
+    start_with_policy(None).await
+}
+
+/// [`start`] with the orchestrator on `policy` (YAML) instead of the shipped one.
+pub(crate) async fn start_with_policy(policy: Option<String>) -> System {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (platform, token_key, log_key) = platform_on(Storage::Sqlite(d.join("ledger.db"))).await;
@@ -43,6 +48,7 @@ pub(crate) async fn start() -> System {
         blobs: Arc::new(goose_evidence::blob::FsBlobStore::open(&d.join("blobs")).unwrap()),
         leases: Arc::new(goose_orchestrator::lease::MemoryLeases::default()),
         admin_key_file: d.join("admin.key"),
+        policy,
     })
     .await;
     System {
@@ -263,6 +269,7 @@ async fn an_unrecordable_refusal_fails_the_request() {
         ),
         leases: Arc::new(goose_orchestrator::lease::MemoryLeases::default()),
         admin_key_file: dir.path().join("admin.key"),
+        policy: None,
     })
     .await;
     let op = user_with_token(&h, &root, "op", &["operator", "approver"]).await;
@@ -341,6 +348,7 @@ async fn an_unreadable_org_config_keeps_the_old_limits_and_the_service_not_ready
         blobs: Arc::new(goose_evidence::blob::FsBlobStore::open(&d.join("blobs")).unwrap()),
         leases: Arc::new(goose_orchestrator::lease::MemoryLeases::default()),
         admin_key_file: d.join("admin.key"),
+        policy: None,
     })
     .await;
     let op = user_with_token(&h, &root, "op", &["operator"]).await;
@@ -490,6 +498,7 @@ async fn writes_over_a_users_rate_are_refused_with_429() {
         blobs: Arc::new(goose_evidence::blob::FsBlobStore::open(&d.join("blobs")).unwrap()),
         leases: Arc::new(goose_orchestrator::lease::MemoryLeases::default()),
         admin_key_file: d.join("admin.key"),
+        policy: None,
     })
     .await;
     let client = reqwest::Client::new();

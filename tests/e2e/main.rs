@@ -10,6 +10,7 @@ mod nats_auth;
 mod promotions;
 mod services;
 mod sla;
+mod sla_breach;
 mod sla_prometheus;
 mod support;
 mod views;

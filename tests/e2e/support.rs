@@ -223,6 +223,8 @@ pub struct InProcess {
     pub leases: std::sync::Arc<dyn goose_orchestrator::lease::Leases>,
     /// Where rbac writes the bootstrapped admin's (`root`) API key.
     pub admin_key_file: PathBuf,
+    /// The orchestrator's promotion policy (YAML); the shipped one when None.
+    pub policy: Option<String>,
 }
 
 /// rbac, registry, evidence, the orchestrator and sla on one platform, served on a fresh port as
@@ -271,8 +273,12 @@ pub async fn serve_in_process(s: InProcess) -> (Http, String) {
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http = Http::new(format!("http://{}", listener.local_addr().unwrap()));
-    let (policy, policy_digest) =
-        goose_orchestrator::load_policy(goose_domain::policy::DEFAULT_POLICY_YAML).unwrap();
+    let (policy, policy_digest) = goose_orchestrator::load_policy(
+        s.policy
+            .as_deref()
+            .unwrap_or(goose_domain::policy::DEFAULT_POLICY_YAML),
+    )
+    .unwrap();
     let orchestrator = goose_orchestrator::build(
         p,
         goose_orchestrator::OrchestratorConfig {

@@ -181,6 +181,9 @@ pub struct DependencyFact {
     pub service: String,
     /// `(version, the Transitioned-to-compliant event)`.
     pub compliant: Option<(String, FactRef)>,
+    /// Open critical `sla_breach` incidents of the dependency (the events that opened them),
+    /// which block its dependants while the policy says so.
+    pub critical_incidents: Vec<FactRef>,
 }
 
 /// What the orchestrator's chain verifier has established.
@@ -298,7 +301,7 @@ pub fn evaluate(check: Check, policy: &Policy, facts: &TargetFacts, requester: &
     }
     let subject = &format!("{}@{}", facts.service, facts.version);
     match check {
-        Check::DependenciesCompliant => dependencies_compliant(check, facts),
+        Check::DependenciesCompliant => dependencies_compliant(check, policy, facts),
         Check::EvidenceComplete => evidence_complete(check, policy, facts, subject),
         Check::AllTestsPassing => all_tests_passing(check, policy, facts, subject),
         Check::SastResultsClean => sast_results_clean(check, policy, facts, subject),
@@ -314,7 +317,37 @@ pub fn evaluate(check: Check, policy: &Policy, facts: &TargetFacts, requester: &
 }
 
 /// The `dependencies_compliant` check.
-fn dependencies_compliant(check: Check, facts: &TargetFacts) -> Evaluation {
+fn dependencies_compliant(check: Check, policy: &Policy, facts: &TargetFacts) -> Evaluation {
+    let breached: Vec<&DependencyFact> = facts
+        .dependencies
+        .iter()
+        .filter(|d| !d.critical_incidents.is_empty())
+        .collect();
+    if policy.incidents.block_dependants_on_critical_sla_breach && !breached.is_empty() {
+        let names: Vec<String> = breached
+            .iter()
+            .map(|d| {
+                let ids: Vec<&str> = d
+                    .critical_incidents
+                    .iter()
+                    .map(|f| f.note.as_str())
+                    .collect();
+                format!("{} ({})", d.service, ids.join(", "))
+            })
+            .collect();
+        return eval(
+            check,
+            Outcome::Fail,
+            format!(
+                "blocked by open critical SLA breaches of dependencies: {} — resolve the incident first",
+                names.join("; ")
+            ),
+            breached
+                .iter()
+                .flat_map(|d| d.critical_incidents.iter().cloned())
+                .collect(),
+        );
+    }
     let not: Vec<&str> = facts
         .dependencies
         .iter()

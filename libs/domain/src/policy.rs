@@ -89,6 +89,28 @@ pub struct Policy {
     pub approval_impact: ImpactLevel,
     pub rules: Rules,
     pub scheduling: Scheduling,
+    /// What open incidents do to promotions.
+    pub incidents: IncidentRules,
+}
+
+/// What a critical SLA breach (an open `sla_breach` incident of severity critical) does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct IncidentRules {
+    /// Demote the service's compliant version to sandbox (the orchestrator does, citing the
+    /// incident). Off by default: an SRE decides.
+    pub demote_on_critical_sla_breach: bool,
+    /// Promotions of the service's dependants fail their dependency check until the incident
+    /// is resolved. On by default.
+    pub block_dependants_on_critical_sla_breach: bool,
+}
+
+impl Default for IncidentRules {
+    fn default() -> Self {
+        Self {
+            demote_on_critical_sla_breach: false,
+            block_dependants_on_critical_sla_breach: true,
+        }
+    }
 }
 
 /// Thresholds of the evidence and audit-trail rules. A disabled rule is recorded as waived.
@@ -169,6 +191,15 @@ struct RawFile {
     rules: RawRules,
     #[serde(default)]
     scheduling: RawScheduling,
+    #[serde(default)]
+    incidents: RawIncidents,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawIncidents {
+    demote_on_critical_sla_breach: Option<bool>,
+    block_dependants_on_critical_sla_breach: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -501,7 +532,19 @@ impl Policy {
         if !errors.is_empty() {
             return Err(Invalid(errors));
         }
+        let defaults = IncidentRules::default();
+        let incidents = IncidentRules {
+            demote_on_critical_sla_breach: raw
+                .incidents
+                .demote_on_critical_sla_breach
+                .unwrap_or(defaults.demote_on_critical_sla_breach),
+            block_dependants_on_critical_sla_breach: raw
+                .incidents
+                .block_dependants_on_critical_sla_breach
+                .unwrap_or(defaults.block_dependants_on_critical_sla_breach),
+        };
         Ok(Self {
+            incidents,
             dependency_check: g.dependency_check.kind.value,
             evidence_collection: g.evidence_collection.kind.value,
             required_evidence: required,

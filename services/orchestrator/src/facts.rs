@@ -70,6 +70,11 @@ pub fn gather(
             .into_iter()
             .map(|dep| DependencyFact {
                 service: dep.to_owned(),
+                critical_incidents: data
+                    .critical_breaches(dep)
+                    .into_iter()
+                    .map(|i| i.fact.clone())
+                    .collect(),
                 compliant: subject
                     .compliant_events
                     .get(dep)

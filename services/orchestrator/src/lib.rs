@@ -15,6 +15,7 @@ pub mod engine;
 pub mod facts;
 pub mod grpc;
 mod handlers;
+mod incidents;
 pub mod lease;
 pub mod manifest;
 pub mod metrics;
@@ -93,6 +94,7 @@ pub async fn build(platform: &Platform, config: OrchestratorConfig) -> anyhow::R
         config.leases,
     );
     engine.run_scanner();
+    incidents::start(engine.clone());
     let grpc = Router::new().route_service(
         "/goose.v1.Orchestrator/{*method}",
         grpc::OrchestratorGrpc {

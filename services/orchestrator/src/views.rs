@@ -15,6 +15,7 @@ use goose_domain::lock::{LockEvent, ServiceLock};
 use goose_domain::org_config::{OrgConfig, OrgConfigEvent};
 use goose_domain::package::{Package, PackageEvent};
 use goose_domain::promotion::{Promotion, PromotionEvent};
+use goose_domain::sla::incident::{IncidentEvent, IncidentReport};
 use goose_domain::sla::measure::MinuteSummary;
 use goose_domain::sla::openslo::Slo;
 use goose_domain::sla::{MeasurementEvent, SloEvent};
@@ -38,7 +39,17 @@ pub const FOLLOWED: &[&str] = &[
     streams::ORG_CONFIG,
     streams::SLO,
     streams::MEASUREMENT,
+    streams::INCIDENT,
 ];
+
+/// An incident as the orchestrator needs it: whose, how bad, whether open, what opened it.
+#[derive(Debug, Clone)]
+pub struct IncidentEntry {
+    pub report: IncidentReport,
+    pub open: bool,
+    /// The event that opened it (its note names the incident id).
+    pub fact: FactRef,
+}
 
 /// A fact naming `ev`.
 pub fn fact_of(kind: &str, ev: &RecordedEvent, note: impl Into<String>) -> FactRef {
@@ -109,6 +120,8 @@ pub struct Data {
     /// `(service, version)` → the minute summaries recorded for that version (summaries
     /// without a version are not kept here: `performance_baseline_met` reads versions).
     pub measurements: HashMap<(String, String), Vec<(MinuteSummary, FactRef)>>,
+    /// Incidents by id.
+    pub incidents: BTreeMap<String, IncidentEntry>,
     signed: HashMap<String, Signed>,
     /// Memo of authorship checks by event id (not derived from events: amended).
     verdicts: HashMap<String, Result<String, String>>,
@@ -207,6 +220,35 @@ impl View for Data {
                             .entry((m.service.clone(), version))
                             .or_default()
                             .push((m, fact));
+                    }
+                }
+            }
+            streams::INCIDENT => {
+                if let Some(e) = decoded::<IncidentEvent>(ev) {
+                    match e {
+                        IncidentEvent::IncidentOpened { id, report, .. } => {
+                            let fact = fact_of("incident", ev, format!("incident {id}"));
+                            self.signed.insert(fact.id.clone(), Signed::of(ev));
+                            self.incidents.insert(
+                                id,
+                                IncidentEntry {
+                                    report,
+                                    open: true,
+                                    fact,
+                                },
+                            );
+                        }
+                        IncidentEvent::IncidentResolved { id, .. } => {
+                            if let Some(i) = self.incidents.get_mut(&id) {
+                                i.open = false;
+                            }
+                        }
+                        IncidentEvent::IncidentReopened { id, .. } => {
+                            if let Some(i) = self.incidents.get_mut(&id) {
+                                i.open = true;
+                            }
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -379,4 +421,20 @@ fn apply_promotion(d: &mut Data, ev: &RecordedEvent, e: &PromotionEvent) {
             .insert((service.clone(), version.clone()), (*to, fact));
     }
     d.promotions.entry(id).or_default().apply(e);
+}
+
+impl Data {
+    /// The open critical `sla_breach` incidents of `service`.
+    pub fn critical_breaches(&self, service: &str) -> Vec<&IncidentEntry> {
+        use goose_domain::sla::incident::{IncidentSeverity, IncidentType};
+        self.incidents
+            .values()
+            .filter(|i| {
+                i.open
+                    && i.report.kind == IncidentType::SlaBreach
+                    && i.report.severity == IncidentSeverity::Critical
+                    && i.report.service.as_deref() == Some(service)
+            })
+            .collect()
+    }
 }

@@ -178,6 +178,7 @@ fn failures_are_named() {
     );
     f.dependencies = vec![DependencyFact {
         service: "service-z".into(),
+        critical_incidents: vec![],
         compliant: None,
     }];
     assert!(run(Check::DependenciesCompliant, &f)

@@ -54,6 +54,7 @@ fn facts_for(p: &Promotion, bad: &BTreeSet<String>) -> BTreeMap<String, TargetFa
                 .iter()
                 .map(|d| DependencyFact {
                     service: d.clone(),
+                    critical_incidents: vec![],
                     compliant: p
                         .target(d)
                         .filter(|t| t.status == TargetStatus::Promoted)

@@ -240,7 +240,7 @@ mod telemetry {
 }
 
 mod encoded {
-    use crate::sla::measure::{add_encoded, decode, encode, new_histogram};
+    use crate::sla::measure::{decode, encode, new_histogram, Merge};
     use proptest::prelude::*;
 
     proptest! {
@@ -255,8 +255,10 @@ mod encoded {
             let mut other = new_histogram().unwrap();
             for (v, n) in &b { other.record_n(*v, *n).unwrap(); }
             let text = encode(&other).unwrap();
-            let mut fast = base.clone();
-            add_encoded(&mut fast, &text).unwrap();
+            let mut merge = Merge::new().unwrap();
+            merge.add_encoded(&encode(&base).unwrap()).unwrap();
+            merge.add_encoded(&text).unwrap();
+            let fast = merge.finish().unwrap();
             let mut slow = base.clone();
             slow.add(decode(&text).unwrap()).unwrap();
             prop_assert_eq!(fast.len(), slow.len());
@@ -280,10 +282,12 @@ mod encoded {
             bytes[i] ^= 0xa5;
             bytes.truncate(bytes.len().saturating_sub(cut));
             let text = base64::engine::general_purpose::STANDARD.encode(&bytes);
-            let mut target = new_histogram().unwrap();
-            target.record(5).unwrap();
-            if add_encoded(&mut target, &text).is_err() {
-                prop_assert_eq!(target.len(), 1);
+            let mut five = new_histogram().unwrap();
+            five.record(5).unwrap();
+            let mut merge = Merge::new().unwrap();
+            merge.add_encoded(&encode(&five).unwrap()).unwrap();
+            if merge.add_encoded(&text).is_err() {
+                prop_assert_eq!(merge.finish().unwrap().len(), 1);
             }
         }
     }

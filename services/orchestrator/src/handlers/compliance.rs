@@ -1,6 +1,7 @@
 //! Demotion: a compliant version back to sandbox, with its reason, by someone who may decide
 //! on compliance (`promotion.approve`).
 
+use crate::engine::Engine;
 use crate::{views, AppState};
 use axum::extract::{Path, State};
 use axum::Json;
@@ -51,11 +52,24 @@ pub(crate) async fn demote(
 ) -> Result<Json<Demoted>, Problem> {
     let name = ServiceName::parse(&service).map_err(Problem::bad_request)?;
     let version = Version::parse(&version).map_err(|e| problem(&e))?;
+    Ok(Json(
+        demote_version(&s.engine, &name, &version, &req.reason, &caller.user).await?,
+    ))
+}
+
+/// Demotes `service@version` to sandbox (what the API and the incident reactor do).
+pub(crate) async fn demote_version(
+    engine: &Engine,
+    name: &ServiceName,
+    version: &Version,
+    reason: &str,
+    actor: &str,
+) -> Result<Demoted, Problem> {
     // The state as committed now (a promotion may have just finished on another replica).
-    let views = s.engine.views.handle();
-    views.catch_up(&s.engine.platform).await?;
+    let views = engine.views.handle();
+    views.catch_up(&engine.platform).await?;
     let (current, dependants) = {
-        let data = s.engine.views.read();
+        let data = engine.views.read();
         let current = data
             .compliance
             .get(&(name.to_string(), version.to_string()))
@@ -63,23 +77,23 @@ pub(crate) async fn demote(
             .unwrap_or_default();
         let dependants: Vec<String> = data
             .graph()
-            .dependants(&name)
+            .dependants(name)
             .into_iter()
             .map(|d| d.to_string())
             .collect();
         (current, dependants)
     };
     let id = format!("{name}@{version}");
-    let meta = Metadata::now(caller.user.clone());
+    let meta = Metadata::now(actor.to_owned());
     let ask = Demote {
         service: name.as_str(),
         version: version.as_str(),
         current,
-        reason: &req.reason,
-        actor: &caller.user,
+        reason,
+        actor,
         dependants: dependants.clone(),
     };
-    let done = aggregate::execute::<ComplianceAgg, _>(&s.engine.platform.ledger, &id, &meta, |r| {
+    let done = aggregate::execute::<ComplianceAgg, _>(&engine.platform.ledger, &id, &meta, |r| {
         r.0.demote(&ask)
     })
     .await
@@ -88,8 +102,7 @@ pub(crate) async fn demote(
         .after_write(done.receipt, "orchestrator demotion")
         .await;
     let recorded = match done.receipt {
-        Some(r) => s
-            .engine
+        Some(r) => engine
             .platform
             .ledger
             .read_all(r.last_position, 1)
@@ -101,13 +114,13 @@ pub(crate) async fn demote(
         .first()
         .map(|ev| views::fact_of("demotion", ev, format!("{id} demoted")))
         .unwrap_or_default();
-    tracing::warn!(user = %caller.user, service = %name, %version, reason = %req.reason, ?dependants, "version demoted to sandbox");
-    Ok(Json(Demoted {
+    tracing::warn!(user = %actor, service = %name, %version, %reason, ?dependants, "version demoted to sandbox");
+    Ok(Demoted {
         service: name.to_string(),
         version: version.to_string(),
         state: ComplianceState::Sandbox,
-        reason: req.reason.trim().to_owned(),
+        reason: reason.trim().to_owned(),
         dependants,
         event,
-    }))
+    })
 }

@@ -1,0 +1,167 @@
+//! A critical SLA breach, end to end through the real flows (in process): service-a is
+//! promoted to compliant; its requests start failing; the evaluator records the violation and
+//! opens a critical `sla_breach` incident; the orchestrator (policy
+//! `incidents.demote_on_critical_sla_breach`) demotes service-a to sandbox citing it; a
+//! promotion of service-b, which depends on service-a, fails its dependency check naming the
+//! incident; once the incident is resolved and service-a promoted again, service-b goes
+//! through.
+
+use crate::inprocess::start_with_policy;
+use crate::support::{user_with_token, Http};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const POLICY: &str = "gates:
+  dependency_check: {type: blocking}
+  evidence_collection: {type: blocking, required: []}
+  approval_check: {type: automatic}
+rules:
+  all_tests_passing: {enabled: false}
+  sast_results_clean: {enabled: false}
+  no_known_vulnerabilities: {enabled: false}
+  test_coverage_threshold: {enabled: false, min_line_percent: 80}
+  evidence_chain_valid: {enabled: false}
+  signatures_verified: {enabled: false}
+incidents:
+  demote_on_critical_sla_breach: true
+scheduling:
+  missing_data_timeout_seconds: 2
+";
+
+fn example(file: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/../deploy/examples/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// Requests a promotion and waits for it to end; returns it.
+async fn promote(h: &Http, token: &str, service: &str, version: &str) -> Value {
+    let (s, v) = h
+        .call(
+            "POST",
+            "/v1/promotions",
+            Some(token),
+            Some(&json!({"service": service, "version": version, "reason": "release"})),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    goose_testkit::eventually(Duration::from_secs(60), "the promotion ends", || async {
+        let p = h
+            .ok("GET", &format!("/v1/promotions/{id}"), token, None)
+            .await;
+        (!p["outcome"].is_null()).then_some(p)
+    })
+    .await
+    .unwrap()
+}
+
+async fn state_of(h: &Http, token: &str, service: &str) -> Value {
+    let all = h.ok("GET", "/v1/compliance", token, None).await;
+    all.as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["service"] == service)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_critical_breach_demotes_and_blocks_dependants_until_resolved() {
+    let sys = start_with_policy(Some(POLICY.into())).await;
+    let (h, root) = (&sys.http, sys.admin.as_str());
+    let olga = user_with_token(h, root, "olga", &["operator"]).await;
+    let sam = user_with_token(h, root, "sam", &["operator"]).await;
+    for f in ["services/service-a.yaml", "services/service-b.yaml"] {
+        let (s, v) = h
+            .raw(
+                "POST",
+                "/v1/services",
+                &olga,
+                "application/yaml",
+                example(f),
+            )
+            .await;
+        assert!(s == 200 || s == 201, "{v}");
+    }
+    let (s, v) = h
+        .raw(
+            "PUT",
+            "/v1/slos",
+            &olga,
+            "application/yaml",
+            example("slos/service-a.yaml"),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let p = promote(h, &olga, "service-a", "1.0.0").await;
+    assert_eq!(p["outcome"], "succeeded", "{p}");
+    let st = state_of(h, &olga, "service-a").await;
+    assert!(st.to_string().contains("compliant"), "{st}");
+
+    // The last half hour of service-a: one request in five fails (200x the budget's rate).
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let samples: Vec<Value> = (0..300)
+        .map(|i| {
+            let t = time::OffsetDateTime::from_unix_timestamp(now - 1_800 + i * 6).unwrap();
+            json!({
+                "at": t.format(&time::format_description::well_known::Rfc3339).unwrap(),
+                "latency_ms": 40.0,
+                "status": if i % 5 == 0 { 500 } else { 200 },
+            })
+        })
+        .collect();
+    h.ok(
+        "POST",
+        "/v1/measurements",
+        &olga,
+        Some(&json!({"service": "service-a", "samples": samples})),
+    )
+    .await;
+    let incident =
+        goose_testkit::eventually(Duration::from_secs(30), "a critical incident", || async {
+            let v = h.ok("GET", "/v1/incidents?status=open", &olga, None).await;
+            v.as_array()?
+                .iter()
+                .find(|i| i["severity"] == "critical" && i["type"] == "sla_breach")
+                .cloned()
+        })
+        .await
+        .unwrap();
+    let id = incident["id"].as_str().unwrap().to_owned();
+
+    // The orchestrator demotes service-a, citing the incident.
+    let demoted =
+        goose_testkit::eventually(Duration::from_secs(30), "service-a demoted", || async {
+            let st = state_of(h, &olga, "service-a").await;
+            (!st.to_string().contains("\"compliant\"")).then_some(st)
+        })
+        .await
+        .unwrap();
+    assert!(demoted.to_string().contains("sandbox"), "{demoted}");
+
+    // service-b's promotion fails its dependency check, naming the incident.
+    let p = promote(h, &sam, "service-b", "1.0.0").await;
+    assert_eq!(p["outcome"], "failed", "{p}");
+    let text = p.to_string();
+    assert!(
+        text.contains("blocked by open critical SLA breaches of dependencies: service-a (incident"),
+        "{text}"
+    );
+    assert!(text.contains(&id), "{text}");
+
+    // Resolved, service-a promoted again: service-b goes through.
+    h.ok(
+        "POST",
+        &format!("/v1/incidents/{id}/resolve"),
+        &olga,
+        Some(&json!({"note": "rolled back the bad config"})),
+    )
+    .await;
+    let p = promote(h, &olga, "service-a", "1.0.1").await;
+    assert_eq!(p["outcome"], "succeeded", "{p}");
+    let p = promote(h, &sam, "service-b", "1.0.0").await;
+    assert_eq!(p["outcome"], "succeeded", "{p}");
+}
