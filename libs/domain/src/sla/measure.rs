@@ -162,6 +162,9 @@ pub struct Merge {
     counts: Vec<u64>,
     /// What came in another shape.
     other: Histogram<u64>,
+    /// Reused between summaries: the decoded bytes and the entries read from them.
+    bytes: Vec<u8>,
+    entries: Vec<(u64, u64)>,
 }
 
 /// Sub-bucket half count magnitude of 3 significant digits (2,000 values at unit resolution
@@ -186,14 +189,45 @@ impl Merge {
         Ok(Self {
             counts: Vec::new(),
             other: new_histogram()?,
+            bytes: Vec::new(),
+            entries: Vec::new(),
         })
+    }
+
+    /// Adds what another merge gathered.
+    pub fn absorb(&mut self, other: Merge) -> Result<(), BadMeasurement> {
+        if other.counts.len() > self.counts.len() {
+            self.counts.resize(other.counts.len(), 0);
+        }
+        for (a, b) in self.counts.iter_mut().zip(other.counts) {
+            *a = a.saturating_add(b);
+        }
+        self.other
+            .add(other.other)
+            .map_err(|e| BadMeasurement(format!("histogram: {e:?}")))
     }
 
     /// Adds one summary's histogram, whole or not at all.
     pub fn add_encoded(&mut self, text: &str) -> Result<(), BadMeasurement> {
-        match indexed(text)? {
-            Some(entries) => {
-                for (index, n) in entries {
+        let mut bytes = std::mem::take(&mut self.bytes);
+        let mut entries = std::mem::take(&mut self.entries);
+        let read = indexed(text, &mut bytes, &mut entries);
+        let added = self.add_entries(read, &entries, text);
+        self.bytes = bytes;
+        self.entries = entries;
+        added
+    }
+
+    fn add_entries(
+        &mut self,
+        read: Result<bool, BadMeasurement>,
+        entries: &[(u64, u64)],
+        text: &str,
+    ) -> Result<(), BadMeasurement> {
+        match read {
+            Err(e) => Err(e),
+            Ok(true) => {
+                for &(index, n) in entries {
                     let i = index as usize;
                     if i >= self.counts.len() {
                         self.counts.resize(i + 1, 0);
@@ -202,7 +236,7 @@ impl Merge {
                 }
                 Ok(())
             }
-            None => self
+            Ok(false) => self
                 .other
                 .add(decode(text)?)
                 .map_err(|e| BadMeasurement(format!("histogram: {e:?}"))),
@@ -222,12 +256,19 @@ impl Merge {
     }
 }
 
-/// The non-empty buckets of a serialised histogram as (index, count), or None when it is not
-/// of the shape the fast path reads.
-fn indexed(text: &str) -> Result<Option<Vec<(u64, u64)>>, BadMeasurement> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text)
+/// Reads the non-empty buckets of a serialised histogram as (index, count) into `out`;
+/// false when it is not of the shape the fast path reads.
+fn indexed(
+    text: &str,
+    bytes: &mut Vec<u8>,
+    out: &mut Vec<(u64, u64)>,
+) -> Result<bool, BadMeasurement> {
+    bytes.clear();
+    out.clear();
+    base64::engine::general_purpose::STANDARD
+        .decode_vec(text, bytes)
         .map_err(|e| BadMeasurement(format!("histogram: not base64: {e}")))?;
+    let bytes = &*bytes;
     let bad = |what: &str| {
         BadMeasurement(format!(
             "histogram: not an HdrHistogram V2 serialization: {what}"
@@ -252,12 +293,11 @@ fn indexed(text: &str) -> Result<Option<Vec<(u64, u64)>>, BadMeasurement> {
         (be32(0)?, be32(4)?, be32(8)?, be32(12)?, be64(16)?);
     let ratio = f64::from_bits(be64(32)?);
     if cookie != V2_COOKIE || offset != 0 || ratio != 1.0 || low != 1 || digits != 3 {
-        return Ok(None);
+        return Ok(false);
     }
     let payload = bytes
         .get(40..40 + payload_len as usize)
         .ok_or_else(|| bad("truncated payload"))?;
-    let mut out = Vec::new();
     let mut index: u64 = 0;
     let mut at = 0;
     while at < payload.len() {
@@ -289,8 +329,11 @@ fn indexed(text: &str) -> Result<Option<Vec<(u64, u64)>>, BadMeasurement> {
         }
         index += 1;
     }
-    Ok(Some(out))
+    Ok(true)
 }
+
+/// Summaries per decoding thread below which a window is decoded on one thread.
+const PARALLEL_FROM: usize = 512;
 
 /// What a window of summaries adds up to.
 #[derive(Debug, Clone)]
@@ -334,28 +377,73 @@ impl Window {
             latency: new_histogram()?,
             approximate: false,
         };
-        let mut merge = Merge::new()?;
-        let mut undecodable = 0;
-        for s in summaries {
-            if s.minute < from || s.minute >= to {
-                continue;
-            }
-            if !latency {
+        let chosen: Vec<&MinuteSummary> = summaries
+            .into_iter()
+            .filter(|s| s.minute >= from && s.minute < to)
+            .collect();
+        if !latency {
+            for s in chosen {
                 w.count += s.count;
                 w.errors += s.errors.min(s.count);
-                continue;
             }
-            if merge.add_encoded(&s.latency_histogram).is_err() {
-                undecodable += 1;
-                continue;
+            return Ok((w, 0));
+        }
+        // Decoding is the cost: large windows are split over the machine's cores.
+        let threads = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .min(chosen.len() / PARALLEL_FROM + 1);
+        let part = |slice: &[&MinuteSummary]| -> Result<(Merge, Window, usize), BadMeasurement> {
+            let mut merge = Merge::new()?;
+            let mut w = Window {
+                count: 0,
+                errors: 0,
+                latency: new_histogram()?,
+                approximate: false,
+            };
+            let mut undecodable = 0;
+            for s in slice {
+                if merge.add_encoded(&s.latency_histogram).is_err() {
+                    undecodable += 1;
+                    continue;
+                }
+                w.count += s.count;
+                w.errors += s.errors.min(s.count);
+                w.approximate |= s.approximate;
             }
-            w.count += s.count;
-            w.errors += s.errors.min(s.count);
-            w.approximate |= s.approximate;
+            Ok((merge, w, undecodable))
+        };
+        let parts: Vec<Result<(Merge, Window, usize), BadMeasurement>> = if threads <= 1 {
+            vec![part(&chosen)]
+        } else {
+            let size = chosen.len().div_ceil(threads);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = chosen
+                    .chunks(size)
+                    .map(|c| scope.spawn(move || part(c)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(BadMeasurement(
+                                "histogram: a decoding thread panicked".into(),
+                            ))
+                        })
+                    })
+                    .collect()
+            })
+        };
+        let mut merge = Merge::new()?;
+        let mut undecodable = 0;
+        for p in parts {
+            let (m, pw, u) = p?;
+            merge.absorb(m)?;
+            w.count += pw.count;
+            w.errors += pw.errors;
+            w.approximate |= pw.approximate;
+            undecodable += u;
         }
-        if latency {
-            w.latency = merge.finish()?;
-        }
+        w.latency = merge.finish()?;
         Ok((w, undecodable))
     }
 
