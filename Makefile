@@ -27,6 +27,8 @@ lint: ## fmt check and clippy
 
 deny: ## Licenses, banned crates and sources of every dependency (deny.toml); installs cargo-deny
 	@command -v cargo-deny >/dev/null || $(CARGO) install --locked cargo-deny@0.20.2
+	@# cargo deny reads every platform's dependencies; builds fetch only this one's.
+	$(CARGO) fetch --locked
 	$(CARGO) deny --offline check licenses bans sources
 
 deny-advisories: ## RustSec advisories (needs github.com, which CI cannot reach)
