@@ -151,6 +151,84 @@ async fn a_critical_breach_demotes_and_blocks_dependants_until_resolved() {
         "{text}"
     );
     assert!(text.contains(&id), "{text}");
+    // The failed promotion is an incident of its own (promotion_failure), citing its end.
+    let pid = p["id"].as_str().unwrap().to_owned();
+    let failure = goose_testkit::eventually(
+        Duration::from_secs(30),
+        "a promotion_failure incident",
+        || async {
+            let v = h.ok("GET", "/v1/incidents?status=open", &olga, None).await;
+            v.as_array()?
+                .iter()
+                .find(|i| {
+                    i["type"] == "promotion_failure" && i["cause"] == format!("promotion:{pid}")
+                })
+                .cloned()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(failure["severity"], "warning", "{failure}");
+    assert_eq!(failure["service"], "service-b", "{failure}");
+    assert_eq!(
+        failure["caused_by"].as_array().map(Vec::len),
+        Some(1),
+        "{failure}"
+    );
+
+    // An operator approving her own request is refused, and the attempt is an incident
+    // (unauthorized_access) — a second attempt recurs on it instead of opening another.
+    let raised = h
+        .ok(
+            "POST",
+            "/v1/approvals",
+            &sam,
+            Some(&json!({"kind": "promotion", "subject": "service-b@9", "impact": "low"})),
+        )
+        .await;
+    let aid = raised["id"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        let (s, v) = h
+            .call(
+                "POST",
+                &format!("/v1/approvals/{aid}/grant"),
+                Some(&sam),
+                None,
+            )
+            .await;
+        assert_eq!(s, 403, "{v}");
+    }
+    let refused = goose_testkit::eventually(
+        Duration::from_secs(30),
+        "an unauthorized_access incident citing both",
+        || async {
+            let v = h.ok("GET", "/v1/incidents", &olga, None).await;
+            v.as_array()?
+                .iter()
+                .find(|i| {
+                    i["type"] == "unauthorized_access"
+                        && i["caused_by"].as_array().is_some_and(|c| c.len() == 2)
+                })
+                .cloned()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        refused["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("sam was refused"),
+        "{refused}"
+    );
+    let all = h.ok("GET", "/v1/incidents", &olga, None).await;
+    let unauthorized = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["type"] == "unauthorized_access")
+        .count();
+    assert_eq!(unauthorized, 1, "{all}");
 
     // Resolved, service-a promoted again: service-b goes through.
     h.ok(

@@ -4,12 +4,19 @@
 //! `slo:<name>`): it opens one, or recurs on the open one; an incident resolved while alerts
 //! still fire stays resolved until an alert fires anew. Replicas may all evaluate: each
 //! decision is taken against the recorded state, so the second finds nothing to do.
+//!
+//! On the same tick, other services' events that mean an incident
+//! (`goose_domain::sla::signals`: SAST or vulnerability checks that failed, failed promotions,
+//! refused approval attempts) open one incident per cause or recur on the open one, citing
+//! every occurrence not cited yet; an occurrence already cited is never recorded twice.
 
 use crate::{AlertsAgg, AppState, IncidentAgg};
 use goose_domain::sla::incident::{breach_severity, IncidentReport, IncidentType};
+use goose_domain::sla::signals::Signal;
 use goose_domain::sla::status;
 use goose_ledger::aggregate;
 use goose_ledger::Metadata;
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -35,7 +42,53 @@ pub(crate) async fn run(
             metrics::counter!(EVALUATION_FAILURES).increment(1);
             tracing::error!(error = %e, "SLO evaluation failed; retrying at the next tick");
         }
+        if let Err(e) = signal_incidents(&s).await {
+            metrics::counter!(EVALUATION_FAILURES).increment(1);
+            tracing::error!(error = %e, "opening incidents from other services' events failed; retrying at the next tick");
+        }
     }
+}
+
+/// Opens (or recurs) the incidents other services' events mean: one per cause, citing
+/// every occurrence not cited yet.
+pub(crate) async fn signal_incidents(s: &AppState) -> anyhow::Result<()> {
+    let pending: BTreeMap<String, Vec<(Signal, u64)>> = {
+        let view = s.view.read();
+        let mut by_cause: BTreeMap<String, Vec<(Signal, u64)>> = BTreeMap::new();
+        for (sig, pos) in &view.signals {
+            if view.linked.get(&sig.cause).is_none_or(|l| pos > l) {
+                by_cause
+                    .entry(sig.cause.clone())
+                    .or_default()
+                    .push((sig.clone(), *pos));
+            }
+        }
+        by_cause
+    };
+    let meta = Metadata::now(ACTOR);
+    for (cause, occurrences) in pending {
+        let Some((latest, _)) = occurrences.last() else {
+            continue;
+        };
+        let report = IncidentReport {
+            kind: latest.kind,
+            severity: latest.severity,
+            title: latest.title.clone(),
+            service: latest.service.clone(),
+            caused_by: occurrences.iter().map(|(_, p)| *p).collect(),
+        };
+        let id = uuid::Uuid::now_v7().to_string();
+        let done = aggregate::execute::<IncidentAgg, _>(&s.platform.ledger, &cause, &meta, |cur| {
+            cur.0.occur(&cause, &id, &report, ACTOR)
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("opening the incident of {cause}: {e}"))?;
+        s.view.after_write(done.receipt, "sla").await;
+        if done.receipt.is_some() {
+            tracing::warn!(%cause, kind = ?report.kind, title = %report.title, "incident from another service's events");
+        }
+    }
+    Ok(())
 }
 
 /// Evaluates every SLO at `now`, recording alert changes and incidents.

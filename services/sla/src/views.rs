@@ -1,10 +1,13 @@
 //! The sla read model: SLOs (current version of each), every minute summary by service, and
 //! the catalog (SLOs and measurements name catalog services).
 
+use goose_domain::approval::ApprovalEvent;
 use goose_domain::catalog::{Catalog, CatalogEvent};
+use goose_domain::promotion::PromotionEvent;
 use goose_domain::sla::incident::{IncidentEvent, IncidentReport, IncidentStatus};
 use goose_domain::sla::measure::MinuteSummary;
 use goose_domain::sla::openslo::Slo;
+use goose_domain::sla::signals::{self, Signal};
 use goose_domain::sla::{AlertEvent, AlertsState, MeasurementEvent, SloEvent};
 use goose_domain::streams;
 use goose_ledger::RecordedEvent;
@@ -67,6 +70,9 @@ pub struct SlaView {
     pub firing: BTreeMap<String, FiringAlerts>,
     /// Per cause, the newest ledger position an incident of it cites.
     pub linked: BTreeMap<String, u64>,
+    /// Other services' events that mean an incident, with their positions, not yet cited
+    /// by one (the evaluator opens or recurs incidents for them).
+    pub signals: Vec<(Signal, u64)>,
 }
 
 impl SlaView {
@@ -95,8 +101,11 @@ impl SlaView {
                 _ => self.incidents.get(e.id()).map(|i| i.cause.clone()),
             };
             if let Some(cause) = cause {
-                let l = self.linked.entry(cause).or_default();
+                let l = self.linked.entry(cause.clone()).or_default();
                 *l = (*l).max(*p);
+                let linked = *l;
+                self.signals
+                    .retain(|(sig, pos)| sig.cause != cause || *pos > linked);
             }
         }
         if let IncidentEvent::IncidentOpened {
@@ -172,6 +181,8 @@ impl View for SlaView {
         streams::CATALOG,
         streams::SLO_ALERT,
         streams::INCIDENT,
+        streams::PROMOTION,
+        streams::APPROVAL,
     ];
 
     fn apply(&mut self, ev: &RecordedEvent) {
@@ -228,6 +239,20 @@ impl View for SlaView {
             streams::INCIDENT => {
                 if let Some(e) = goose_platform::decoded::<IncidentEvent>(ev) {
                     self.incident(ev, e);
+                }
+            }
+            streams::PROMOTION => {
+                if let Some(sig) = goose_platform::decoded::<PromotionEvent>(ev)
+                    .and_then(|e| signals::from_promotion(ev.stream.aggregate_id(), &e))
+                {
+                    self.signals.push((sig, ev.position));
+                }
+            }
+            streams::APPROVAL => {
+                if let Some(sig) = goose_platform::decoded::<ApprovalEvent>(ev)
+                    .and_then(|e| signals::from_approval(ev.stream.aggregate_id(), &e))
+                {
+                    self.signals.push((sig, ev.position));
                 }
             }
             _ => {

@@ -159,6 +159,9 @@ impl crate::errors::Classified for IncidentError {
 #[derive(Debug, Clone, Default)]
 pub struct CauseState {
     pub current: Option<(String, IncidentStatus)>,
+    /// The newest ledger position an incident of this cause cites: an occurrence citing
+    /// nothing newer was recorded already (by another replica, or before a crash).
+    pub cited: u64,
 }
 
 /// A lifecycle action.
@@ -174,6 +177,12 @@ pub enum Action {
 
 impl CauseState {
     pub fn apply(&mut self, e: &IncidentEvent) {
+        let cited = match e {
+            IncidentEvent::IncidentOpened { report, .. } => report.caused_by.iter().max(),
+            IncidentEvent::IncidentRecurred { caused_by, .. } => caused_by.iter().max(),
+            _ => None,
+        };
+        self.cited = self.cited.max(cited.copied().unwrap_or(0));
         let id = e.id().to_owned();
         let status = match e {
             IncidentEvent::IncidentOpened { .. } | IncidentEvent::IncidentReopened { .. } => {
@@ -202,6 +211,9 @@ impl CauseState {
     ) -> Result<Vec<IncidentEvent>, IncidentError> {
         if report.title.trim().is_empty() || report.title.len() > 500 {
             return Err(IncidentError::Invalid("title: 1 to 500 characters".into()));
+        }
+        if !report.caused_by.is_empty() && report.caused_by.iter().all(|p| *p <= self.cited) {
+            return Ok(Vec::new());
         }
         Ok(match &self.current {
             Some((id, status)) if *status != IncidentStatus::Resolved => {

@@ -5,6 +5,8 @@
 //! - [`prom`]: Prometheus remote-write series into (approximate) minute summaries.
 //! - [`rules`]: Prometheus recording and alerting rules for the same SLOs.
 //! - [`telemetry`]: raw samples from NATS, accumulated per minute until it closes.
+//! - [`signals`]: other services' events that mean an incident (security findings, failed
+//!   promotions, refused approval attempts).
 //! - [`status`]: attainment, error budget and burn-rate alerts at a moment.
 //!
 //! Streams: `slo/<name>` ([`SloEvent`]: each version of an SLO) and
@@ -21,6 +23,7 @@ pub mod prom;
 #[cfg(test)]
 mod prom_tests;
 pub mod rules;
+pub mod signals;
 mod spans;
 pub mod status;
 pub mod telemetry;

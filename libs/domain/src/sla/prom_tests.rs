@@ -292,3 +292,99 @@ mod encoded {
         }
     }
 }
+
+mod signals {
+    use crate::approval::ApprovalEvent;
+    use crate::gates::{Check, Evaluation, Gate, Outcome};
+    use crate::promotion::{PromotionEvent, PromotionOutcome};
+    use crate::sla::incident::{CauseState, IncidentReport, IncidentSeverity, IncidentType};
+    use crate::sla::signals::{from_approval, from_promotion};
+
+    fn gate(check: Check, outcome: Outcome) -> PromotionEvent {
+        PromotionEvent::GateEvaluated {
+            service: "checkout".into(),
+            version: "1.2.0".into(),
+            gate: Gate::EvidenceCollection,
+            outcome,
+            checks: vec![Evaluation {
+                check,
+                outcome,
+                detail: "2 high (max 0)".into(),
+                inputs: vec![],
+            }],
+        }
+    }
+
+    #[test]
+    fn security_failures_failed_promotions_and_refusals_mean_incidents() {
+        let s = from_promotion("p1", &gate(Check::SastResultsClean, Outcome::Fail)).unwrap();
+        assert_eq!(
+            (s.kind, s.severity),
+            (IncidentType::SecurityFinding, IncidentSeverity::Error)
+        );
+        assert_eq!(s.cause, "security:checkout@1.2.0");
+        assert_eq!(
+            s.title,
+            "checkout@1.2.0: sast_results_clean: 2 high (max 0)"
+        );
+        assert!(from_promotion("p1", &gate(Check::SastResultsClean, Outcome::Pass)).is_none());
+        assert!(from_promotion("p1", &gate(Check::AllTestsPassing, Outcome::Fail)).is_none());
+        let done = PromotionEvent::PromotionCompleted {
+            outcome: PromotionOutcome::Failed,
+            promoted: vec![],
+            failed: vec!["checkout".into()],
+            blocked: vec!["cart".into()],
+        };
+        let s = from_promotion("p1", &done).unwrap();
+        assert_eq!(
+            (s.kind, s.cause.as_str()),
+            (IncidentType::PromotionFailure, "promotion:p1")
+        );
+        assert_eq!(
+            s.title,
+            "promotion p1 failed (failed: checkout; blocked: cart)"
+        );
+        let refused = ApprovalEvent::Refused {
+            actor: "olga".into(),
+            action: "grant".into(),
+            reason: "x".repeat(600),
+        };
+        let s = from_approval("a1", &refused).unwrap();
+        assert_eq!(s.kind, IncidentType::UnauthorizedAccess);
+        assert!(
+            s.title.chars().count() <= 500 && s.title.ends_with('…'),
+            "{}",
+            s.title
+        );
+    }
+
+    #[test]
+    fn an_occurrence_already_cited_is_not_recorded_twice() {
+        let report = IncidentReport {
+            kind: IncidentType::PromotionFailure,
+            severity: IncidentSeverity::Warning,
+            title: "promotion p1 failed".into(),
+            service: None,
+            caused_by: vec![42],
+        };
+        let mut c = CauseState::default();
+        let first = c.occur("promotion:p1", "i1", &report, "goose-sla").unwrap();
+        assert_eq!(first.len(), 1);
+        c.apply(&first[0]);
+        // Another replica decides on the same occurrence: nothing.
+        assert!(c
+            .occur("promotion:p1", "i2", &report, "goose-sla")
+            .unwrap()
+            .is_empty());
+        let newer = IncidentReport {
+            caused_by: vec![42, 57],
+            ..report
+        };
+        assert_eq!(
+            c.occur("promotion:p1", "i2", &newer, "goose-sla")
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+}

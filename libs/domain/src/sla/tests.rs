@@ -290,13 +290,14 @@ proptest! {
 mod incidents {
     use crate::sla::incident::*;
 
-    fn report(title: &str) -> IncidentReport {
+    /// A report of an occurrence at ledger position `at`.
+    fn report(title: &str, at: u64) -> IncidentReport {
         IncidentReport {
             kind: IncidentType::SlaBreach,
             severity: IncidentSeverity::Critical,
             title: title.into(),
             service: Some("checkout".into()),
-            caused_by: vec![1],
+            caused_by: vec![at],
         }
     }
 
@@ -314,10 +315,16 @@ mod incidents {
     #[test]
     fn one_open_incident_per_cause_and_the_lifecycle() {
         let mut s = CauseState::default();
-        let opened = step!(s, s.occur("slo:a", "i1", &report("burn"), "sla").unwrap());
+        let opened = step!(
+            s,
+            s.occur("slo:a", "i1", &report("burn", 1), "sla").unwrap()
+        );
         assert!(matches!(&opened[0], IncidentEvent::IncidentOpened { id, .. } if id == "i1"));
         // The cause again while open: a recurrence of i1, not a second incident.
-        let again = step!(s, s.occur("slo:a", "i2", &report("burn"), "sla").unwrap());
+        let again = step!(
+            s,
+            s.occur("slo:a", "i2", &report("burn", 2), "sla").unwrap()
+        );
         assert!(matches!(&again[0], IncidentEvent::IncidentRecurred { id, .. } if id == "i1"));
         step!(s, s.act("i1", Action::Acknowledge, "ada").unwrap());
         let e = s.act("i1", Action::Acknowledge, "ada").unwrap_err();
@@ -347,9 +354,9 @@ mod incidents {
             s.act("i1", Action::Resolve("done".into()), "ada").unwrap()
         );
         // After resolution the next occurrence is a new incident.
-        let next = s.occur("slo:a", "i3", &report("burn"), "sla").unwrap();
+        let next = s.occur("slo:a", "i3", &report("burn", 3), "sla").unwrap();
         assert!(matches!(&next[0], IncidentEvent::IncidentOpened { id, .. } if id == "i3"));
-        assert!(s.occur("slo:a", "i4", &report(" "), "sla").is_err());
+        assert!(s.occur("slo:a", "i4", &report(" ", 4), "sla").is_err());
     }
 
     #[test]
