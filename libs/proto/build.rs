@@ -7,6 +7,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "goose/v1/registry.proto",
         "goose/v1/evidence.proto",
         "goose/v1/orchestrator.proto",
+        "goose/v1/sla.proto",
     ];
     for f in files {
         println!("cargo:rerun-if-changed={}", root.join(f).display());

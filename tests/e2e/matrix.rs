@@ -252,8 +252,11 @@ async fn every_endpoint_times_every_role() {
     assert_eq!(after["refusals"], 11, "{after}");
 
     // gRPC, through the same middleware: every method x every role.
-    let grpc_rows: [(&str, Option<P>); 6] = [
+    let grpc_rows: [(&str, Option<P>); 9] = [
         ("/goose.v1.Rbac/WhoAmI", None),
+        ("/goose.v1.Sla/ListSlos", Some(P::SlaRead)),
+        ("/goose.v1.Sla/GetSloStatus", Some(P::SlaRead)),
+        ("/goose.v1.Sla/ListIncidents", Some(P::SlaRead)),
         ("/goose.v1.Registry/ListServices", Some(P::ServiceRead)),
         ("/goose.v1.Registry/GetGraph", Some(P::ServiceRead)),
         ("/goose.v1.Evidence/ListEvidence", Some(P::EvidenceRead)),
@@ -265,6 +268,7 @@ async fn every_endpoint_times_every_role() {
         .chain(goose_registry::grpc::GRPC_ROUTES)
         .chain(goose_evidence_service::grpc::GRPC_ROUTES)
         .chain(goose_orchestrator::grpc::GRPC_ROUTES)
+        .chain(goose_sla::grpc::GRPC_ROUTES)
         .map(|r| r.path)
         .collect();
     assert_eq!(declared.len(), grpc_rows.len());
@@ -434,6 +438,32 @@ async fn grpc_call(
                     }
                 })
         }
+        "/goose.v1.Sla/ListSlos" => pb::sla_client::SlaClient::new(channel.clone())
+            .list_slos(req(pb::ListSlosRequest {}, token))
+            .await
+            .map(|_| ()),
+        // Allowed callers reach the handler, which finds no such SLO.
+        "/goose.v1.Sla/GetSloStatus" => pb::sla_client::SlaClient::new(channel.clone())
+            .get_slo_status(req(
+                pb::GetSloStatusRequest {
+                    name: "none".into(),
+                    at: 0,
+                },
+                token,
+            ))
+            .await
+            .map(|_| ())
+            .or_else(|e| {
+                if e.code() == tonic::Code::NotFound {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }),
+        "/goose.v1.Sla/ListIncidents" => pb::sla_client::SlaClient::new(channel.clone())
+            .list_incidents(req(pb::ListIncidentsRequest::default(), token))
+            .await
+            .map(|_| ()),
         other => panic!("no client call for {other}"),
     }
 }

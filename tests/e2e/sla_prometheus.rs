@@ -274,4 +274,44 @@ async fn remote_write_refuses_what_is_not_remote_write_and_counts_a_retry_once()
         st["requests"], 50,
         "nothing recorded by refused requests: {st}"
     );
+
+    // The same reads over gRPC.
+    use goose_proto::v1 as pb;
+    let channel = tonic::transport::Channel::from_shared(h.base.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = pb::sla_client::SlaClient::new(channel);
+    let req = |msg| {
+        let mut r = tonic::Request::new(msg);
+        r.metadata_mut()
+            .insert("authorization", format!("Bearer {audrey}").parse().unwrap());
+        r
+    };
+    let got = client
+        .get_slo_status(req(pb::GetSloStatusRequest {
+            name: "service-a-availability".into(),
+            at: 0,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (got.requests, got.errors, got.approximate_latency),
+        (50, 0, true)
+    );
+    assert_eq!(got.objectives[0].attainment, Some(1.0));
+    let missing = client
+        .get_slo_status(req(pb::GetSloStatusRequest {
+            name: "nothing".into(),
+            at: 0,
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound, "{missing:?}");
+    assert!(
+        missing.message().contains("no SLO named nothing"),
+        "{missing:?}"
+    );
 }

@@ -128,10 +128,19 @@ pub(crate) async fn slo_status(
     q: Result<Query<StatusQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<SloStatus>, Problem> {
     let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let e = entry(&s, &name).await?;
-    let at =
-        q.at.unwrap_or_else(time::OffsetDateTime::now_utc)
-            .unix_timestamp();
+    Ok(Json(
+        status_at(&s, &name, q.at.map(time::OffsetDateTime::unix_timestamp)).await?,
+    ))
+}
+
+/// The status of SLO `name` at unix time `at` (now when None): REST and gRPC.
+pub(crate) async fn status_at(
+    s: &AppState,
+    name: &str,
+    at: Option<i64>,
+) -> Result<SloStatus, Problem> {
+    let e = entry(s, name).await?;
+    let at = at.unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp());
     let view = s.view.read();
     let summaries = view
         .summaries
@@ -142,7 +151,7 @@ pub(crate) async fn slo_status(
     if st.undecodable_summaries > 0 {
         tracing::error!(slo = %name, count = st.undecodable_summaries, "minute summaries that do not decode were left out of a status");
     }
-    Ok(Json(st))
+    Ok(st)
 }
 
 fn check_batch_id(id: &str) -> Result<(), Problem> {

@@ -7,11 +7,12 @@
 //! recorded events and the moment asked about; nothing here keeps figures the chain does not.
 //!
 //! Layout (docs/adding-a-service.md): [`routes`] the one route list, [`api`] wire types,
-//! `handlers`, [`views`] the read model.
+//! `handlers`, [`views`] the read model, [`grpc`].
 
 pub mod api;
 pub mod cli;
 pub mod evaluate;
+pub mod grpc;
 mod handlers;
 mod incidents;
 pub mod metrics;
@@ -91,8 +92,15 @@ pub async fn build(platform: &Platform, config: SlaConfig) -> anyhow::Result<Rou
     if let Some(t) = config.telemetry.clone() {
         platform.spawn(telemetry::run(state.clone(), t, platform.stopped()));
     }
+    let grpc = Router::new().route_service(
+        "/goose.v1.Sla/{*method}",
+        grpc::SlaGrpc {
+            state: state.clone(),
+        }
+        .server(),
+    );
     let (rest, specs) = routes::api().into_parts();
-    let router = rest.with_state(state);
+    let router = rest.with_state(state).merge(grpc);
     let router = goose_platform::refuse_declared_lengths_over(router, goose_platform::BODY_LIMIT);
-    Ok(platform.protect(router, &specs))
+    Ok(platform.protect(router, &[specs.as_slice(), grpc::GRPC_ROUTES].concat()))
 }
