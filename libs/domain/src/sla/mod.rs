@@ -7,6 +7,7 @@
 //! - [`telemetry`]: raw samples from NATS, accumulated per minute until it closes.
 //! - [`signals`]: other services' events that mean an incident (security findings, failed
 //!   promotions, refused approval attempts).
+//! - [`report`]: compliance reports for a period, every figure citing its events.
 //! - [`status`]: attainment, error budget and burn-rate alerts at a moment.
 //!
 //! Streams: `slo/<name>` ([`SloEvent`]: each version of an SLO) and
@@ -22,6 +23,9 @@ pub mod openslo;
 pub mod prom;
 #[cfg(test)]
 mod prom_tests;
+pub mod report;
+#[cfg(test)]
+mod report_tests;
 pub mod rules;
 pub mod signals;
 mod spans;

@@ -61,7 +61,7 @@ pub struct SloStatus {
 }
 
 /// Good and total requests of `window` for an objective of `slo`.
-fn good_total(slo: &Slo, objective: usize, w: &Window) -> (u64, u64) {
+pub(crate) fn good_total(slo: &Slo, objective: usize, w: &Window) -> (u64, u64) {
     match (&slo.indicator, &slo.objectives[objective]) {
         (Indicator::Ratio, _) => (w.count - w.errors.min(w.count), w.count),
         (Indicator::Latency { op, threshold_ms }, o) => {
