@@ -10,6 +10,8 @@ use crate::inprocess::start_with_policy;
 use crate::support::{user_with_token, Http};
 use serde_json::{json, Value};
 use std::time::Duration;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
 const POLICY: &str = "gates:
   dependency_check: {type: blocking}
@@ -70,6 +72,7 @@ async fn state_of(h: &Http, token: &str, service: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_critical_breach_demotes_and_blocks_dependants_until_resolved() {
+    let started = OffsetDateTime::now_utc();
     let sys = start_with_policy(Some(POLICY.into())).await;
     let (h, root) = (&sys.http, sys.admin.as_str());
     let olga = user_with_token(h, root, "olga", &["operator"]).await;
@@ -242,4 +245,165 @@ async fn a_critical_breach_demotes_and_blocks_dependants_until_resolved() {
     assert_eq!(p["outcome"], "succeeded", "{p}");
     let p = promote(h, &sam, "service-b", "1.0.0").await;
     assert_eq!(p["outcome"], "succeeded", "{p}");
+
+    report_of_it_all(h, root, &olga, started, &id).await;
+}
+
+/// The compliance report of the last hour (the measurements reach half an hour back) shows all of it, each figure citing its events,
+/// signed and recorded on the chain.
+async fn report_of_it_all(h: &Http, root: &str, olga: &str, started: OffsetDateTime, breach: &str) {
+    let audra = user_with_token(h, root, "audra", &["auditor"]).await;
+    let from = (started - time::Duration::hours(1))
+        .format(&Rfc3339)
+        .unwrap();
+    // An operator may not issue reports; bad periods are refused, saying why.
+    let (s, v) = h
+        .call(
+            "POST",
+            "/v1/reports",
+            Some(olga),
+            Some(&json!({"from": from})),
+        )
+        .await;
+    assert_eq!(s, 403, "{v}");
+    for (body, says) in [
+        (
+            json!({"from": "yesterday"}),
+            "from: \"yesterday\" is not an RFC 3339 time",
+        ),
+        (json!({"from": from, "to": from}), "must be before to"),
+        (
+            json!({"from": from, "to": "2999-01-01T00:00:00Z"}),
+            "is in the future",
+        ),
+    ] {
+        let (s, v) = h
+            .call("POST", "/v1/reports", Some(&audra), Some(&body))
+            .await;
+        assert_eq!(s, 422, "{v}");
+        assert!(v["detail"].as_str().unwrap().contains(says), "{v}");
+    }
+    let (s, signed) = h
+        .call(
+            "POST",
+            "/v1/reports",
+            Some(&audra),
+            Some(&json!({"from": from})),
+        )
+        .await;
+    assert_eq!(s, 201, "{signed}");
+    let r = &signed["report"];
+    let p = &r["promotions"];
+    assert_eq!(
+        (
+            p["requested"].as_u64(),
+            p["succeeded"].as_u64(),
+            p["failed"].as_u64()
+        ),
+        (Some(4), Some(3), Some(1)),
+        "{p}"
+    );
+    assert_eq!(p["lead_time"]["count"], 4, "{p}");
+    let a = &r["approvals"];
+    assert_eq!(a["segregation_of_duties_held"], true, "{a}");
+    assert_eq!(a["pending"], 1, "{a}");
+    assert_eq!(a["refused_attempts"].as_array().unwrap().len(), 2, "{a}");
+    assert_eq!(a["refused_attempts"][0]["actor"], "sam", "{a}");
+    let i = &r["incidents"];
+    assert_eq!(i["by_type"]["sla_breach"], 1, "{i}");
+    assert_eq!(i["by_type"]["promotion_failure"], 1, "{i}");
+    assert_eq!(i["by_type"]["unauthorized_access"], 1, "{i}");
+    assert_eq!(
+        (i["resolved"].as_u64(), i["mttr"]["count"].as_u64()),
+        (Some(1), Some(1)),
+        "{i}"
+    );
+    let item = i["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == breach)
+        .unwrap();
+    assert_eq!(item["status"], "resolved", "{item}");
+    assert!(
+        item["time_to_resolve_seconds"].as_f64().unwrap() > 0.0,
+        "{item}"
+    );
+    assert!(!r["violations"].as_array().unwrap().is_empty(), "{r}");
+    let availability = r["sla"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["slo"] == "service-a-availability")
+        .unwrap();
+    assert_eq!(availability["requests"], 300, "{availability}");
+    assert_eq!(availability["errors"], 60, "{availability}");
+    assert_eq!(
+        availability["objectives"][0]["met"], false,
+        "{availability}"
+    );
+    assert!(
+        availability["violations"].as_u64().unwrap() >= 1,
+        "{availability}"
+    );
+    // Every position an item cites is listed with its event id and digest.
+    let listed: std::collections::BTreeSet<u64> = r["cited_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["position"].as_u64().unwrap())
+        .collect();
+    let text = r.to_string();
+    let mut cited = 0;
+    for section in ["promotions", "approvals", "incidents"] {
+        for x in r[section]["items"].as_array().unwrap() {
+            for c in x["cites"].as_array().unwrap() {
+                assert!(listed.contains(&c.as_u64().unwrap()), "{c} in {text}");
+                cited += 1;
+            }
+        }
+    }
+    assert!(cited >= 10, "{text}");
+
+    // Signed by the sla service's key, the digest is the payload's, and it is on the chain.
+    let envelope = serde_json::to_vec(&signed["envelope"]).unwrap();
+    let vkey = goose_ledger::Vkey::parse(signed["signer_vkey"].as_str().unwrap()).unwrap();
+    let mut keys = goose_evidence::dsse::TrustedKeys::new();
+    keys.add(vkey.key_id(), vkey.key);
+    let verified = goose_evidence::dsse::verify(&envelope, &keys).unwrap();
+    assert_eq!(
+        verified.payload_type,
+        "application/vnd.golden-goose.compliance-report+json"
+    );
+    use sha3::Digest as _;
+    assert_eq!(
+        hex::encode(sha3::Sha3_256::digest(&verified.payload)),
+        signed["report_digest"].as_str().unwrap()
+    );
+    let id = signed["id"].as_str().unwrap();
+    let again = h
+        .ok("GET", &format!("/v1/reports/{id}"), &audra, None)
+        .await;
+    assert_eq!(again["report_digest"], signed["report_digest"]);
+    assert_eq!(again["report_event"], signed["report_event"]);
+    let listed = h.ok("GET", "/v1/reports", &audra, None).await;
+    assert_eq!(listed[0]["id"], id, "{listed}");
+    let (s, v) = h
+        .call("GET", &format!("/v1/reports/{id}"), Some(olga), None)
+        .await;
+    assert_eq!(s, 403, "reports are audit records: {v}");
+    let (s, html) = h
+        .call("GET", &format!("/v1/reports/{id}/html"), Some(&audra), None)
+        .await;
+    assert_eq!(s, 200);
+    let html = html.as_str().unwrap().to_owned();
+    for needle in [
+        "<h1>Compliance report</h1>",
+        breach,
+        "Segregation of duties",
+        "NOT held",
+    ] {
+        let want = needle != "NOT held";
+        assert_eq!(html.contains(needle), want, "{needle}: {html}");
+    }
 }

@@ -67,6 +67,7 @@ domain_event!(
     streams::INCIDENT,
     "sla"
 );
+domain_event!(crate::sla::report::ReportEvent, streams::REPORT, "sla");
 
 /// One event enum, described.
 #[derive(Debug, Clone)]
@@ -115,5 +116,6 @@ pub fn families() -> Vec<Family> {
         family::<crate::sla::MeasurementEvent>(),
         family::<crate::sla::AlertEvent>(),
         family::<crate::sla::incident::IncidentEvent>(),
+        family::<crate::sla::report::ReportEvent>(),
     ]
 }

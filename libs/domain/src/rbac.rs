@@ -75,6 +75,7 @@ permissions! {
     MeasurementSubmit = "measurement.submit": "Submit measurements (request samples) for SLOs.",
     ApprovalRead = "approval.read": "Read approval requests and their decisions.",
     AuditRead = "audit.read": "Read the audit trail: chain proofs, exports, history.",
+    ReportIssue = "report.issue": "Issue signed compliance reports (recorded on the chain).",
     ChainCheckpoint = "chain.checkpoint": "Sign a chain checkpoint on request.",
     RbacRead = "rbac.read": "Read users and role assignments.",
     RbacAdmin = "rbac.admin": "Create users, issue API keys, assign and revoke roles.",
@@ -159,7 +160,7 @@ pub enum Role {
     /// Manages identities and platform configuration. Least privilege: an Admin cannot
     /// submit evidence or approve; granting themselves a role is possible and on the record.
     Admin,
-    /// Reads everything needed to audit, changes nothing.
+    /// Reads everything needed to audit and issues compliance reports; changes nothing else.
     Auditor,
 }
 
@@ -209,9 +210,11 @@ const ADMIN: PermissionSet = PermissionSet::of(&[
     P::ApprovalRead,
     P::AuditRead,
     P::ChainCheckpoint,
+    P::ReportIssue,
 ]);
 const AUDITOR: PermissionSet = PermissionSet::of(&[
     P::AuditRead,
+    P::ReportIssue,
     P::SlaRead,
     P::ServiceRead,
     P::EvidenceRead,

@@ -28,3 +28,5 @@ pub const MEASUREMENT: &str = "measurement";
 pub const SLO_ALERT: &str = "slo_alert";
 /// `incident/<cause>`: [`crate::sla::incident::IncidentEvent`] (sla).
 pub const INCIDENT: &str = "incident";
+/// `report/<uuid>`: [`crate::sla::report::ReportEvent`] (sla).
+pub const REPORT: &str = "report";

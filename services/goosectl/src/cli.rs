@@ -80,6 +80,9 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::sla::IncidentCommand,
     },
+    /// Compliance reports: issue one for a period (signed, recorded on the chain), list,
+    /// show, verify a bundle offline.
+    Report(crate::report::ReportArgs),
     /// Key management.
     Keys {
         #[command(subcommand)]

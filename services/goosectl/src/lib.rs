@@ -3,11 +3,13 @@
 pub use goose_evidence_service::chain_api;
 mod api;
 mod audit;
+mod bundle;
 pub mod cli;
 mod commands;
 pub mod dev;
 pub mod keyfiles;
 mod promote;
+mod report;
 mod sla;
 pub mod trust;
 mod witness;
@@ -56,6 +58,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Sla { command } => sla::sla(&cli.api, command).await,
         Command::Incident { command } => sla::incident(&cli.api, command).await,
+        Command::Report(args) => report::report(&cli.api, args).await,
         Command::NatsConfig {
             stream,
             subject_prefix,

@@ -3,12 +3,9 @@
 
 use crate::api::{get, print_json, send, send_response, Svc};
 use crate::cli::{Api, PackageCommand, PromoteArgs, PromotionCommand};
-use crate::keyfiles;
 use anyhow::{bail, Context as _, Result};
-use base64::Engine as _;
 use goose_ledger::{canonical, TlogProof};
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -442,7 +439,11 @@ async fn export(api: &Api, id: &str, out: &Path, wait_secs: u64) -> Result<ExitC
 }
 
 /// Checks one cited fact against its proof file; returns the checkpoint size it is proven in.
-fn check_fact(dir: &Path, fact: &Value, log_key: &goose_ledger::Vkey) -> Result<u64, String> {
+pub(crate) fn check_fact(
+    dir: &Path,
+    fact: &Value,
+    log_key: &goose_ledger::Vkey,
+) -> Result<u64, String> {
     let path = dir
         .join("proofs")
         .join(format!("{}.tlog-proof", s(fact, "id")));
@@ -491,63 +492,30 @@ pub(crate) fn check_fact_at(
 }
 
 fn verify(dir: &Path, log_key: &str, signer_key: Option<&str>) -> Result<ExitCode> {
-    let log_key = keyfiles::parse_vkey_arg(log_key)?;
-    let signer = crate::audit::export_signer(dir, signer_key)?;
-    let payload = match crate::audit::signed_payload(
+    let checked = match crate::bundle::check(
         dir,
-        "manifest.dsse.json",
-        &signer,
-        goose_domain::package::MANIFEST_PAYLOAD_TYPE,
-        "a package manifest",
+        log_key,
+        signer_key,
+        &crate::bundle::Spec {
+            envelope_file: "manifest.dsse.json",
+            payload_type: goose_domain::package::MANIFEST_PAYLOAD_TYPE,
+            what: "a package manifest",
+            event_file: "manifest-event.json",
+            digest_field: "manifest_digest",
+        },
     )? {
-        Ok(p) => p,
+        Ok(c) => c,
         Err(e) => return Ok(crate::audit::report(&[e], String::new)),
     };
-    let manifest: Value = serde_json::from_slice(&payload).context("manifest JSON")?;
-    let manifest_digest = {
-        use sha3::Digest as _;
-        hex::encode(sha3::Sha3_256::digest(&payload))
-    };
-    let mut failures = Vec::new();
-    let mut sizes = BTreeSet::new();
-    let facts = manifest["cited_events"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    for f in &facts {
-        match check_fact(dir, f, &log_key) {
-            Ok(size) => {
-                sizes.insert(size);
-            }
-            Err(e) => failures.push(e),
-        }
-    }
-    // The manifest itself is on the chain: its event is proven and names this digest.
-    let event_fact: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("manifest-event.json"))
-            .context("reading manifest-event.json")?,
-    )?;
-    match check_fact(dir, &event_fact, &log_key) {
-        Ok(size) => {
-            sizes.insert(size);
-            let proof = std::fs::read_to_string(
-                dir.join("proofs")
-                    .join(format!("{}.tlog-proof", s(&event_fact, "id"))),
-            )?;
-            let extra = TlogProof::parse(&proof)?.extra.unwrap_or_default();
-            let record = goose_ledger::Authorship::decode(&extra)?.record;
-            let decoded = canonical::decode_record(&record, 0)?;
-            let recorded: Value =
-                serde_json::from_slice(&decoded.event.payload).unwrap_or(Value::Null);
-            let recorded_payload = recorded["envelope"]["payload"].as_str().unwrap_or("");
-            if s(&recorded, "manifest_digest") != manifest_digest
-                || recorded_payload != base64::engine::general_purpose::STANDARD.encode(&payload)
-            {
-                failures.push("the manifest recorded on the chain is not this manifest".into());
-            }
-        }
-        Err(e) => failures.push(format!("manifest event: {e}")),
-    }
+    let crate::bundle::Checked {
+        payload: manifest,
+        digest: manifest_digest,
+        failures,
+        sizes,
+        facts,
+        signer,
+        log_key,
+    } = checked;
     for svc in manifest["services"].as_array().into_iter().flatten() {
         println!(
             "  {}@{}: {}{}",
@@ -566,7 +534,7 @@ fn verify(dir: &Path, log_key: &str, signer_key: Option<&str>) -> Result<ExitCod
             manifest_digest,
             s(&manifest["package"], "id"),
             signer.key_id(),
-            facts.len(),
+            facts,
             log_key.key_id(),
             sizes
         )

@@ -17,6 +17,8 @@ mod handlers;
 mod incidents;
 pub mod metrics;
 pub mod remote_write;
+mod report_html;
+pub mod reports;
 mod routes;
 pub mod telemetry;
 pub mod views;
@@ -27,6 +29,7 @@ pub use views::SlaView;
 use axum::Router;
 use goose_domain::sla::incident::{CauseState, IncidentEvent};
 use goose_domain::sla::prom::{CounterMemory, Mapping};
+use goose_domain::sla::report::{ReportEvent, ReportState};
 use goose_domain::sla::{
     AlertEvent, AlertsState, BatchState, MeasurementEvent, SloEvent, SloState,
 };
@@ -40,6 +43,7 @@ goose_ledger::ledger_aggregate!(SloAgg(SloState), streams::SLO, SloEvent);
 goose_ledger::ledger_aggregate!(BatchAgg(BatchState), streams::MEASUREMENT, MeasurementEvent);
 goose_ledger::ledger_aggregate!(AlertsAgg(AlertsState), streams::SLO_ALERT, AlertEvent);
 goose_ledger::ledger_aggregate!(IncidentAgg(CauseState), streams::INCIDENT, IncidentEvent);
+goose_ledger::ledger_aggregate!(ReportAgg(ReportState), streams::REPORT, ReportEvent);
 
 /// How the service runs.
 #[derive(Debug, Clone)]

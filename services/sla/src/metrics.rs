@@ -9,3 +9,5 @@ pub const TELEMETRY_SAMPLES: &str = "goose_sla_telemetry_samples_total";
 pub const TELEMETRY_DROPPED: &str = "goose_sla_telemetry_dropped_messages_total";
 /// Flushes whose summaries could not be recorded (kept and retried).
 pub const TELEMETRY_FLUSH_FAILURES: &str = "goose_sla_telemetry_flush_failures_total";
+/// Compliance reports issued (signed and recorded).
+pub const REPORTS_ISSUED: &str = "goose_sla_reports_issued_total";

@@ -4,13 +4,20 @@ use crate::api::{AppliedSlo, MeasurementBatch, Recorded};
 use crate::handlers::*;
 use crate::incidents::{self, IncidentAssignee, IncidentNote};
 use crate::remote_write::{self, RemoteWriteResult};
+use crate::reports::{self, ReportListing, ReportRequest, SignedReport};
 use crate::views::SloEntry;
 use crate::views::{IncidentView, TimelineEntry};
 use crate::AppState;
+use goose_domain::package::{Envelope, EnvelopeSignature};
 use goose_domain::rbac::Permission;
 use goose_domain::sla::incident::{IncidentReport, IncidentSeverity, IncidentStatus, IncidentType};
 use goose_domain::sla::measure::Sample;
 use goose_domain::sla::openslo::{BurnCondition, Indicator, Objective, Op, Slo};
+use goose_domain::sla::report::{
+    ApprovalItem, ApprovalsSection, ChainSection, Cite, Durations, IncidentItem, IncidentsSection,
+    ObjectiveAttainment, PromotionItem, PromotionsSection, RefusedAttempt, Report, SlaItem,
+    SummariesCited, ViolationItem,
+};
 use goose_domain::sla::status::{AlertState, ObjectiveStatus, SloStatus};
 use goose_runtime::routes::{Access, QueryParam, RouteSpec, Routes};
 
@@ -48,6 +55,10 @@ pub(crate) fn api() -> Routes<AppState> {
 .route(RouteSpec::post("/v1/incidents/{id}/mitigate", Access::Permission(Permission::IncidentReport), "Mark an incident mitigated ({note})").body("IncidentNote").returns("IncidentView").also(&[409]), incidents::mitigate)
 .route(RouteSpec::post("/v1/incidents/{id}/resolve", Access::Permission(Permission::IncidentReport), "Resolve an incident ({note})").body("IncidentNote").returns("IncidentView").also(&[409]), incidents::resolve)
 .route(RouteSpec::post("/v1/incidents/{id}/reopen", Access::Permission(Permission::IncidentReport), "Reopen a mitigated or resolved incident ({note}: why)").body("IncidentNote").returns("IncidentView").also(&[409]), incidents::reopen)
+.route(RouteSpec::post("/v1/reports", Access::Permission(Permission::ReportIssue), "Issue the compliance report of a period ({from, to}): built from the recorded events, signed by this service's key and recorded on the chain").body("ReportRequest").returns("SignedReport").status(201).also(&[422]), reports::issue)
+.route(RouteSpec::get("/v1/reports", Access::Permission(Permission::AuditRead), "Issued compliance reports").returns_many("ReportListing"), reports::list)
+.route(RouteSpec::get("/v1/reports/{id}", Access::Permission(Permission::AuditRead), "One compliance report: the report, its DSSE envelope, digest and the event recording it").returns("SignedReport"), reports::get)
+.route(RouteSpec::get("/v1/reports/{id}/html", Access::Permission(Permission::AuditRead), "One compliance report as an HTML page (readable and printable)"), reports::html)
 .route(RouteSpec::post("/api/v1/write", Access::Permission(Permission::MeasurementSubmit), "Prometheus remote write 1.0 (snappy protobuf): request counters and latency histogram buckets become approximate minute summaries; a retried request is not counted twice").returns("RemoteWriteResult").also(&[415]), remote_write::write)
 .route(RouteSpec::post("/v1/measurements", Access::Permission(Permission::MeasurementSubmit), "Record a batch of one service's request samples as minute summaries (all or nothing; a repeated batch_id is not counted twice)").body("MeasurementBatch").returns("Recorded").also(&[422]), measurements)
 }
@@ -82,7 +93,27 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         IncidentSeverity,
         IncidentStatus,
         IncidentNote,
-        IncidentAssignee
+        IncidentAssignee,
+        ReportRequest,
+        SignedReport,
+        ReportListing,
+        Report,
+        Cite,
+        Envelope,
+        EnvelopeSignature,
+        PromotionsSection,
+        PromotionItem,
+        ApprovalsSection,
+        ApprovalItem,
+        RefusedAttempt,
+        SlaItem,
+        ObjectiveAttainment,
+        SummariesCited,
+        ViolationItem,
+        IncidentsSection,
+        IncidentItem,
+        ChainSection,
+        Durations
     )))]
     struct Doc;
     goose_runtime::openapi::document(

@@ -7,6 +7,7 @@ use goose_domain::promotion::PromotionEvent;
 use goose_domain::sla::incident::{IncidentEvent, IncidentReport, IncidentStatus};
 use goose_domain::sla::measure::MinuteSummary;
 use goose_domain::sla::openslo::Slo;
+use goose_domain::sla::report::{Cite, Occurrence, ReportEvent, ReportLedger};
 use goose_domain::sla::signals::{self, Signal};
 use goose_domain::sla::{AlertEvent, AlertsState, MeasurementEvent, SloEvent};
 use goose_domain::streams;
@@ -73,6 +74,39 @@ pub struct SlaView {
     /// Other services' events that mean an incident, with their positions, not yet cited
     /// by one (the evaluator opens or recurs incidents for them).
     pub signals: Vec<(Signal, u64)>,
+    /// What compliance reports are made of.
+    pub report_ledger: ReportLedger,
+    /// Per service, each summary's citation (in the order of `summaries`).
+    pub summary_cites: BTreeMap<String, Vec<Cite>>,
+    /// Per SLO, the citation of its current version.
+    pub slo_cites: BTreeMap<String, Cite>,
+    /// Issued reports by id.
+    pub reports: BTreeMap<String, ReportEntry>,
+}
+
+/// An issued report, as recorded.
+#[derive(Debug, Clone)]
+pub struct ReportEntry {
+    pub id: String,
+    pub event: ReportEvent,
+    pub cite: Cite,
+    pub at: time::OffsetDateTime,
+}
+
+/// The citation of a recorded event.
+pub fn cite(ev: &RecordedEvent) -> Cite {
+    Cite {
+        id: ev.event_id.to_string(),
+        position: ev.position,
+        digest: hex::encode(ev.digest),
+    }
+}
+
+fn occurrence(ev: &RecordedEvent) -> Occurrence {
+    Occurrence {
+        cite: cite(ev),
+        at: ev.metadata.recorded_at,
+    }
 }
 
 impl SlaView {
@@ -183,6 +217,7 @@ impl View for SlaView {
         streams::INCIDENT,
         streams::PROMOTION,
         streams::APPROVAL,
+        streams::REPORT,
     ];
 
     fn apply(&mut self, ev: &RecordedEvent) {
@@ -192,6 +227,7 @@ impl View for SlaView {
                     slo, applied_by, ..
                 }) = goose_platform::decoded::<SloEvent>(ev)
                 {
+                    self.slo_cites.insert(slo.name.clone(), cite(ev));
                     self.slos.insert(
                         slo.name.clone(),
                         SloEntry {
@@ -207,6 +243,10 @@ impl View for SlaView {
                 if let Some(MeasurementEvent::MinuteSummarized(s)) =
                     goose_platform::decoded::<MeasurementEvent>(ev)
                 {
+                    self.summary_cites
+                        .entry(s.service.clone())
+                        .or_default()
+                        .push(cite(ev));
                     self.summaries.entry(s.service.clone()).or_default().push(s);
                 }
             }
@@ -233,26 +273,46 @@ impl View for SlaView {
                             firing.remove(&(objective.clone(), alert.clone()));
                         }
                     }
+                    self.report_ledger.alert(&e, occurrence(ev));
                     self.alerts.entry(slo).or_default().apply(&e);
                 }
             }
             streams::INCIDENT => {
                 if let Some(e) = goose_platform::decoded::<IncidentEvent>(ev) {
+                    self.report_ledger.incident(&e, occurrence(ev));
                     self.incident(ev, e);
                 }
             }
             streams::PROMOTION => {
-                if let Some(sig) = goose_platform::decoded::<PromotionEvent>(ev)
-                    .and_then(|e| signals::from_promotion(ev.stream.aggregate_id(), &e))
-                {
-                    self.signals.push((sig, ev.position));
+                if let Some(e) = goose_platform::decoded::<PromotionEvent>(ev) {
+                    let id = ev.stream.aggregate_id();
+                    self.report_ledger.promotion(id, &e, occurrence(ev));
+                    if let Some(sig) = signals::from_promotion(id, &e) {
+                        self.signals.push((sig, ev.position));
+                    }
                 }
             }
             streams::APPROVAL => {
-                if let Some(sig) = goose_platform::decoded::<ApprovalEvent>(ev)
-                    .and_then(|e| signals::from_approval(ev.stream.aggregate_id(), &e))
-                {
-                    self.signals.push((sig, ev.position));
+                if let Some(e) = goose_platform::decoded::<ApprovalEvent>(ev) {
+                    let id = ev.stream.aggregate_id();
+                    self.report_ledger.approval(id, &e, occurrence(ev));
+                    if let Some(sig) = signals::from_approval(id, &e) {
+                        self.signals.push((sig, ev.position));
+                    }
+                }
+            }
+            streams::REPORT => {
+                if let Some(e) = goose_platform::decoded::<ReportEvent>(ev) {
+                    let id = ev.stream.aggregate_id().to_owned();
+                    self.reports.insert(
+                        id.clone(),
+                        ReportEntry {
+                            id,
+                            event: e,
+                            cite: cite(ev),
+                            at: ev.metadata.recorded_at,
+                        },
+                    );
                 }
             }
             _ => {

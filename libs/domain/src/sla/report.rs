@@ -35,7 +35,9 @@ pub const PAYLOAD_TYPE: &str = "application/vnd.golden-goose.compliance-report+j
 
 /// A ledger event a figure rests on: its id, position and record digest (hex), what an
 /// inclusion proof is checked against.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 pub struct Cite {
     pub id: String,
     pub position: u64,
@@ -260,7 +262,8 @@ impl Durations {
         xs.sort_by(f64::total_cmp);
         // Nearest rank: the smallest value with at least q of the values at or below it.
         let rank = |q: f64| {
-            (!xs.is_empty()).then(|| xs[((q * xs.len() as f64).ceil() as usize).clamp(1, xs.len()) - 1])
+            (!xs.is_empty())
+                .then(|| xs[((q * xs.len() as f64).ceil() as usize).clamp(1, xs.len()) - 1])
         };
         Self {
             count: xs.len(),
@@ -568,7 +571,12 @@ pub fn sla_section(
                 last: last.map(|c| c.position),
                 digests_sha3_256: hex::encode(hasher.finalize()),
             },
-            cites: cites.iter().map(|c| c.position).collect::<BTreeSet<_>>().into_iter().collect(),
+            cites: cites
+                .iter()
+                .map(|c| c.position)
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
         },
         cites,
     ))
@@ -831,5 +839,42 @@ fn json_name<T: Serialize>(v: &T) -> String {
         Ok(serde_json::Value::String(s)) => s,
         Ok(other) => other.to_string(),
         Err(_) => String::new(),
+    }
+}
+
+/// Events of `report/<uuid>`: a compliance report, signed by the issuing service's key (a DSSE
+/// envelope whose payload is the report's JSON) — the report itself is on the chain, and its
+/// digest is what a reader of a copy checks it against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type")]
+pub enum ReportEvent {
+    ReportIssued {
+        from: String,
+        to: String,
+        as_of_position: u64,
+        /// SHA3-256 (hex) of the signed payload (the report's JSON bytes).
+        report_digest: String,
+        envelope: crate::package::Envelope,
+        issued_by: String,
+    },
+}
+
+impl ReportEvent {
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::ReportIssued { .. } => "ReportIssued",
+        }
+    }
+}
+
+/// A report stream's aggregate: whether it was issued (a report id is used once).
+#[derive(Debug, Clone, Default)]
+pub struct ReportState {
+    pub issued: bool,
+}
+
+impl ReportState {
+    pub fn apply(&mut self, _e: &ReportEvent) {
+        self.issued = true;
     }
 }

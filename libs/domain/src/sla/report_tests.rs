@@ -325,7 +325,10 @@ spec:
     );
     assert_eq!(r.sla[0].violations, 1);
     assert_eq!(r.violations[0].cites, vec![log.0]);
-    assert!(r.cited_events.iter().any(|c| c.position == applied.position));
+    assert!(r
+        .cited_events
+        .iter()
+        .any(|c| c.position == applied.position));
 }
 
 #[test]
