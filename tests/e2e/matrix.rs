@@ -48,6 +48,7 @@ fn sample_body(method: &str, path: &str) -> Option<Value> {
         ) => {
             json!({"note": "matrix"})
         }
+        ("POST", "/v1/reports") => json!({"from": "2026-12-01T00:00:00Z"}),
         ("POST", "/v1/measurements") => json!({"service": "matrix-none", "samples": [
             {"at": "2026-12-01T00:00:00Z", "latency_ms": 1.0, "status": 200}
         ]}),

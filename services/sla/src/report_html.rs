@@ -338,7 +338,7 @@ pub fn render(s: &SignedReport) -> String {
         }
     );
     if let Some(note) = &c.checkpoint {
-        let _ = write!(out, "<pre><code>{}</code></pre>\n", esc(note));
+        let _ = writeln!(out, "<pre><code>{}</code></pre>", esc(note));
     }
     for x in &c.intrusions {
         let _ = writeln!(out, "<p class=\"bad\">Intrusion: {}</p>", esc(x));

@@ -1,7 +1,7 @@
 //! `goosectl sla` and `goosectl incident` against `goosectl dev`, as an operator and an
 //! analyst would use them.
 
-use crate::support::{repo_root, run, Dev};
+use crate::support::{goosectl, repo_root, run, Dev};
 
 #[tokio::test]
 async fn slos_and_incidents_from_the_terminal() {
@@ -83,6 +83,127 @@ async fn slos_and_incidents_from_the_terminal() {
         "x",
     ]));
     assert_ne!(code, 0, "{out}");
+    report_bundle_verifies_offline_and_tampering_is_caught(&dev, &id);
+}
+
+/// `goosectl report` as an auditor: the bundle checks offline with only the keys; a changed
+/// figure, a missing proof, a report re-signed by another key and the wrong log key are each
+/// caught.
+fn report_bundle_verifies_offline_and_tampering_is_caught(dev: &Dev, incident: &str) {
+    let audra = dev.user("audra", "auditor");
+    let from = (time::OffsetDateTime::now_utc() - time::Duration::hours(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let (code, out) = run(dev.cli(&audra).arg("report"));
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("say the period"), "{out}");
+    let (code, out) = run(dev
+        .cli(&audra)
+        .args(["report", "--from", &from, "--format", "html"]));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("<h1>Compliance report</h1>") && out.contains(incident),
+        "{out}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("report");
+    let (code, out) = run(dev
+        .cli(&audra)
+        .args(["report", "--from", &from, "--out"])
+        .arg(&bundle));
+    assert_eq!(code, 0, "{out}");
+    let (_, log_key) = run(goosectl()
+        .arg("--data-dir")
+        .arg(dev.data.path())
+        .args(["keys", "show"]));
+    let log_key = log_key.trim().to_owned();
+    let signer = std::fs::read_to_string(bundle.join("signer.vkey")).unwrap();
+    let signer = signer.trim().to_owned();
+    let verify = |dir: &std::path::Path, log_key: &str| {
+        run(goosectl().args(["report", "verify"]).arg(dir).args([
+            "--log-key",
+            log_key,
+            "--signer-key",
+            &signer,
+        ]))
+    };
+    let (code, out) = verify(&bundle, &log_key);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("OK: compliance report"), "{out}");
+    assert!(out.contains("incidents: 1 opened, 1 resolved"), "{out}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("report.json")).unwrap()).unwrap();
+    assert!(
+        report["incidents"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["id"] == incident),
+        "{report}"
+    );
+    assert!(std::fs::read_to_string(bundle.join("report.html"))
+        .unwrap()
+        .contains(incident));
+
+    let copy = |name: &str| {
+        let to = dir.path().join(name);
+        let (code, out) = run(std::process::Command::new("cp")
+            .arg("-r")
+            .arg(&bundle)
+            .arg(&to));
+        assert_eq!(code, 0, "{out}");
+        to
+    };
+    // A changed figure in report.json.
+    let t = copy("changed");
+    let text = std::fs::read_to_string(t.join("report.json")).unwrap();
+    let changed = text.replace("\"resolved\":1", "\"resolved\":2");
+    assert_ne!(text, changed);
+    std::fs::write(t.join("report.json"), changed).unwrap();
+    let (code, out) = verify(&t, &log_key);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("report.json is not the signed report"),
+        "{out}"
+    );
+    // A missing proof.
+    let t = copy("missing");
+    let proof = std::fs::read_dir(t.join("proofs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::remove_file(&proof).unwrap();
+    let (code, out) = verify(&t, &log_key);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("FAILED"), "{out}");
+    // The figures changed and signed again by someone else's key.
+    let t = copy("resigned");
+    let mallory = goose_ledger::NoteKey::generate("goosectl-dev").unwrap();
+    let payload = changed_payload(&std::fs::read(t.join("report.json")).unwrap());
+    let envelope = goose_evidence::dsse::sign(
+        "application/vnd.golden-goose.compliance-report+json",
+        &payload,
+        mallory.key_id(),
+        mallory.signing_key(),
+    );
+    std::fs::write(t.join("report.dsse.json"), envelope.to_string()).unwrap();
+    std::fs::write(t.join("report.json"), &payload).unwrap();
+    let (code, out) = verify(&t, &log_key);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("signature of report.dsse.json"), "{out}");
+    // Another log's key.
+    let other = goose_ledger::NoteKey::generate("other.example/log").unwrap();
+    let (code, out) = verify(&bundle, &other.vkey());
+    assert_ne!(code, 0, "{out}");
+}
+
+/// The report with its incident count raised.
+fn changed_payload(bytes: &[u8]) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+    v["incidents"]["opened"] = serde_json::json!(0);
+    serde_json::to_vec(&v).unwrap()
 }
 
 /// `goosectl sla rules` for the example SLOs: `promtool check rules` accepts them and
