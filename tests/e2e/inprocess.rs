@@ -15,6 +15,13 @@ pub(crate) struct System {
     _dir: tempfile::TempDir,
 }
 
+impl System {
+    /// The embedded ledger's file (what someone with access to the host could edit).
+    pub(crate) fn ledger_file(&self) -> std::path::PathBuf {
+        self._dir.path().join("ledger.db")
+    }
+}
+
 /// A platform on `storage` with the in-process bus, and the keys of its services.
 async fn platform_on(storage: Storage) -> (Platform, Arc<NoteKey>, Arc<NoteKey>) {
     let token_key = Arc::new(NoteKey::generate("inproc-tokens").unwrap());

@@ -11,6 +11,7 @@ mod promotions;
 mod services;
 mod sla;
 mod sla_breach;
+mod sla_integrity;
 mod sla_prometheus;
 mod support;
 mod views;

@@ -251,6 +251,16 @@ pub async fn serve_in_process(s: InProcess) -> (Http, String) {
         p,
         goose_sla::SlaConfig {
             evaluate_every: Duration::from_secs(1),
+            // The in-process platform signs events and checkpoints with the one log key.
+            chain: goose_platform::chain_watch::ChainTrust {
+                keyring: Some({
+                    let mut k = goose_ledger::Keyring::new();
+                    k.add_key(&s.log_key);
+                    k
+                }),
+                log_key: Some(goose_ledger::Vkey::parse(&s.log_key.vkey()).unwrap()),
+                witness_policy: Default::default(),
+            },
             ..Default::default()
         },
     )

@@ -32,6 +32,7 @@ use users::Users;
 use view::ViewHandle;
 
 pub mod asyncapi;
+pub mod chain_watch;
 pub mod checkpoints;
 pub mod nats_auth;
 pub mod readiness;

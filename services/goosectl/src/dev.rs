@@ -110,7 +110,18 @@ pub async fn serve(
     )
     .await?;
     let registry = goose_registry::build(&platform).await?;
-    let sla = goose_sla::build(&platform, goose_sla::SlaConfig::default()).await?;
+    let sla = goose_sla::build(
+        &platform,
+        goose_sla::SlaConfig {
+            chain: goose_platform::chain_watch::ChainTrust {
+                keyring: Some(keyfiles::data_dir_keyring(data_dir)?),
+                log_key: Some(goose_ledger::Vkey::parse(&log_key.vkey())?),
+                witness_policy: witness_policy(&config)?,
+            },
+            ..Default::default()
+        },
+    )
+    .await?;
     let mut attestation_keys = goose_evidence::dsse::TrustedKeys::new();
     for k in keyfiles::attestation_vkeys(data_dir)? {
         attestation_keys.add(k.name.clone(), k.key);

@@ -7,7 +7,6 @@
 //! that dies loses its leases with its database session, and another picks its promotions up
 //! from their events within [`SCAN_EVERY`]. Transient failures are retried with backoff.
 
-use crate::chain::ChainWatch;
 use crate::lease::Leases;
 use crate::manifest;
 use crate::metrics as m;
@@ -22,6 +21,7 @@ use goose_domain::promotion::{Promotion, PromotionEvent, Requested, TargetSpec};
 use goose_domain::streams;
 use goose_ledger::aggregate::{self, ExecuteError};
 use goose_ledger::{Metadata, NewEvent, RecordedEvent, StreamId};
+use goose_platform::chain_watch::ChainWatch;
 use goose_platform::Platform;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -9,7 +9,6 @@
 pub mod api;
 pub mod approvals;
 pub mod audit;
-pub mod chain;
 pub mod cli;
 pub mod engine;
 pub mod facts;
@@ -78,7 +77,7 @@ pub async fn build(platform: &Platform, config: OrchestratorConfig) -> anyhow::R
         .readiness
         .add("org-config", move || v.read().org_unreadable.clone());
     let log_key = config.log_key.clone();
-    let chain = chain::ChainWatch::start(
+    let chain = goose_platform::chain_watch::ChainWatch::start(
         (*platform.ledger).clone(),
         config.keyring.clone().unwrap_or_default(),
         config.log_key.clone(),

@@ -11,4 +11,4 @@ pub const PROMOTION_SECONDS: &str = "goose_promotion_duration_seconds";
 /// Promotion steps that failed and were retried with backoff (counter).
 pub const DRIVER_RETRIES: &str = "goose_promotion_step_retries_total";
 /// Counter: checkpoint rows the chain watch found that the log key did not sign (intrusions).
-pub const CHAIN_INTRUSIONS: &str = "goose_chain_intrusions_total";
+pub use goose_platform::chain_watch::CHAIN_INTRUSIONS;

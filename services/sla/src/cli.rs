@@ -12,6 +12,11 @@ pub struct Cli {
     evaluate_every: u64,
     #[command(flatten)]
     prometheus: crate::remote_write::MappingArgs,
+    /// The chain watch's keys: with --log-vkey the service verifies the chain as it grows,
+    /// opens an `evidence_integrity` incident when it does not verify or a checkpoint row was
+    /// not signed by the log key, and states what it verified in compliance reports.
+    #[command(flatten)]
+    chain: goose_platform::chain_watch::ChainArgs,
     /// Listen for raw samples on NATS `<prefix>.<service>` (the bus's server and user);
     /// `--telemetry=false` turns it off.
     #[arg(long, env = "GOOSE_SLA_TELEMETRY", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
@@ -32,6 +37,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         evaluate_every: std::time::Duration::from_secs(cli.evaluate_every.max(1)),
         prometheus: cli.prometheus.into(),
         telemetry: None,
+        chain: cli.chain.trust()?,
     };
     let platform_config = cli.service.platform_config("goose-sla")?;
     let telemetry = match (&platform_config.bus, cli.telemetry) {

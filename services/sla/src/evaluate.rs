@@ -5,13 +5,18 @@
 //! still fire stays resolved until an alert fires anew. Replicas may all evaluate: each
 //! decision is taken against the recorded state, so the second finds nothing to do.
 //!
+//! On the same tick, what the chain watch found — a chain that does not verify, checkpoint rows
+//! the log key did not sign — opens `evidence_integrity` incidents.
+//!
 //! On the same tick, other services' events that mean an incident
 //! (`goose_domain::sla::signals`: SAST or vulnerability checks that failed, failed promotions,
 //! refused approval attempts) open one incident per cause or recur on the open one, citing
 //! every occurrence not cited yet; an occurrence already cited is never recorded twice.
 
 use crate::{AlertsAgg, AppState, IncidentAgg};
-use goose_domain::sla::incident::{breach_severity, IncidentReport, IncidentType};
+use goose_domain::sla::incident::{
+    breach_severity, IncidentReport, IncidentSeverity, IncidentType,
+};
 use goose_domain::sla::signals::Signal;
 use goose_domain::sla::status;
 use goose_ledger::aggregate;
@@ -42,11 +47,73 @@ pub(crate) async fn run(
             metrics::counter!(EVALUATION_FAILURES).increment(1);
             tracing::error!(error = %e, "SLO evaluation failed; retrying at the next tick");
         }
+        if let Err(e) = chain_incidents(&s).await {
+            metrics::counter!(EVALUATION_FAILURES).increment(1);
+            tracing::error!(error = %e, "opening incidents from the chain watch failed; retrying at the next tick");
+        }
         if let Err(e) = signal_incidents(&s).await {
             metrics::counter!(EVALUATION_FAILURES).increment(1);
             tracing::error!(error = %e, "opening incidents from other services' events failed; retrying at the next tick");
         }
     }
+}
+
+/// What the chain watch found, as `evidence_integrity` incidents (critical): a chain that does
+/// not verify (cause `chain:verify:<SHA3 of the failure, 16 hex>`), and each checkpoint row the
+/// log key did not sign (cause `chain:intrusion:<row id>`). They cite no event — the failure is
+/// what they report — so each cause is opened once (`CauseState::occur`), by whichever replica
+/// sees it first.
+pub(crate) async fn chain_incidents(s: &AppState) -> anyhow::Result<()> {
+    use sha3::Digest as _;
+    let fact = s.chain.fact();
+    let mut found: Vec<(String, String)> = Vec::new();
+    if let Some(failure) = &fact.failure {
+        let print = hex::encode(sha3::Sha3_256::digest(failure.as_bytes()));
+        found.push((
+            format!("chain:verify:{}", &print[..16]),
+            format!("the evidence chain does not verify: {failure}"),
+        ));
+    }
+    for (id, what) in s.chain.intrusions() {
+        found.push((
+            format!("chain:intrusion:{id}"),
+            format!("a checkpoint row the log key did not sign (row {id}): {what}"),
+        ));
+    }
+    let meta = Metadata::now(ACTOR);
+    for (cause, title) in found {
+        let known = s.view.read().incidents.values().any(|i| i.cause == cause);
+        if known {
+            continue;
+        }
+        let mut title = title;
+        if title.len() > 500 {
+            let mut cut = 497;
+            while !title.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            title.truncate(cut);
+            title.push_str("...");
+        }
+        let report = IncidentReport {
+            kind: IncidentType::EvidenceIntegrity,
+            severity: IncidentSeverity::Critical,
+            title,
+            service: None,
+            caused_by: Vec::new(),
+        };
+        let id = uuid::Uuid::now_v7().to_string();
+        let done = aggregate::execute::<IncidentAgg, _>(&s.platform.ledger, &cause, &meta, |cur| {
+            cur.0.occur(&cause, &id, &report, ACTOR)
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("opening the incident of {cause}: {e}"))?;
+        s.view.after_write(done.receipt, "sla").await;
+        if done.receipt.is_some() {
+            tracing::error!(%cause, title = %report.title, "evidence integrity incident");
+        }
+    }
+    Ok(())
 }
 
 /// Opens (or recurs) the incidents other services' events mean: one per cause, citing

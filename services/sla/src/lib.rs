@@ -34,6 +34,7 @@ use goose_domain::sla::{
     AlertEvent, AlertsState, BatchState, MeasurementEvent, SloEvent, SloState,
 };
 use goose_domain::streams;
+use goose_platform::chain_watch::ChainWatch;
 use goose_platform::view::ViewHandle;
 use goose_platform::Platform;
 use std::sync::Arc;
@@ -54,6 +55,9 @@ pub struct SlaConfig {
     pub prometheus: Mapping,
     /// Raw samples from NATS; None: not listened for.
     pub telemetry: Option<telemetry::TelemetryConfig>,
+    /// The keys the chain watch trusts; without a log key there is no watch (no
+    /// `evidence_integrity` incidents, and reports say the chain was not checked).
+    pub chain: goose_platform::chain_watch::ChainTrust,
 }
 
 impl Default for SlaConfig {
@@ -62,6 +66,7 @@ impl Default for SlaConfig {
             evaluate_every: Duration::from_secs(30),
             prometheus: Mapping::default(),
             telemetry: None,
+            chain: Default::default(),
         }
     }
 }
@@ -78,6 +83,8 @@ pub(crate) struct AppState {
     config: Arc<SlaConfig>,
     /// Remote write: the last sample of each series recorded.
     remote_write: Arc<tokio::sync::Mutex<CounterMemory>>,
+    /// The chain as verified by this process (not configured without a log key).
+    chain: ChainWatch,
 }
 
 pub async fn build(platform: &Platform, config: SlaConfig) -> anyhow::Result<Router> {
@@ -87,6 +94,13 @@ pub async fn build(platform: &Platform, config: SlaConfig) -> anyhow::Result<Rou
         view,
         config: Arc::new(config.clone()),
         remote_write: Arc::default(),
+        chain: ChainWatch::start(
+            (*platform.ledger).clone(),
+            config.chain.keyring.clone().unwrap_or_default(),
+            config.chain.log_key.clone(),
+            config.chain.witness_policy.clone(),
+            platform.stopped(),
+        ),
     };
     platform.spawn(evaluate::run(
         state.clone(),

@@ -66,9 +66,10 @@ fn parse_time(field: &str, text: &str) -> Result<OffsetDateTime, Problem> {
     })
 }
 
-/// The chain as the ledger holds it now: its size and the newest stored checkpoint. The
-/// checkpoint's note is signed; a reader checks it with the log's key (`goosectl report
-/// verify`), so a row written into the database by someone else is caught there.
+/// The chain as the ledger holds it now: its size and the newest stored checkpoint (its note
+/// is signed; `goosectl report verify` checks it with the log's key, so a row written into
+/// the database by someone else is caught there), and what this process's chain watch has
+/// verified, with any failure or intrusion it found.
 async fn chain_section(s: &AppState, log_size: u64) -> Result<ChainSection, Problem> {
     let cp = s
         .platform
@@ -76,13 +77,19 @@ async fn chain_section(s: &AppState, log_size: u64) -> Result<ChainSection, Prob
         .latest_checkpoint()
         .await
         .map_err(|e| goose_platform::ledger_problem(&e))?;
+    let fact = s.chain.fact();
     Ok(ChainSection {
         log_size,
         checkpoint_size: cp.as_ref().map(|c| c.size),
         checkpoint: cp.map(|c| c.note),
-        verified_up_to: None,
-        verify_failure: None,
-        intrusions: Vec::new(),
+        verified_up_to: fact.configured.then_some(fact.verified),
+        verify_failure: fact.failure,
+        intrusions: s
+            .chain
+            .intrusions()
+            .into_iter()
+            .map(|(id, what)| format!("checkpoint row {id}: {what}"))
+            .collect(),
     })
 }
 

@@ -201,7 +201,9 @@ impl CauseState {
         self.current = Some((id, status));
     }
 
-    /// The cause occurred: a new incident (id `new_id`), or a recurrence of the open one.
+    /// The cause occurred: a new incident (id `new_id`), or a recurrence of the open one
+    /// (nothing when every event it cites is cited already, or it cites none and the cause
+    /// has an incident).
     pub fn occur(
         &self,
         cause: &str,
@@ -213,6 +215,11 @@ impl CauseState {
             return Err(IncidentError::Invalid("title: 1 to 500 characters".into()));
         }
         if !report.caused_by.is_empty() && report.caused_by.iter().all(|p| *p <= self.cited) {
+            return Ok(Vec::new());
+        }
+        // An occurrence that cites no event (a verification failure, a forged checkpoint row:
+        // the cause names it) is recorded once: its cause has an incident already.
+        if report.caused_by.is_empty() && self.current.is_some() {
             return Ok(Vec::new());
         }
         Ok(match &self.current {

@@ -295,7 +295,7 @@ async fn with_a_witness_policy_the_chain_watch_relies_only_on_witnessed_checkpoi
         threshold: 1,
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let watch = goose_orchestrator::chain::ChainWatch::start(
+    let watch = goose_platform::chain_watch::ChainWatch::start(
         (*k.ledger).clone(),
         keyring,
         Some(log_vkey),

@@ -1,7 +1,10 @@
-//! The chain watch behind the `evidence_chain_valid` rule: verifies the log as it grows —
-//! every digest, chain link, service signature and Merkle node — up to each newest signed
-//! checkpoint, whose signature (by the log key) and root must match. Verification is
-//! incremental: each event is checked once per process lifetime.
+//! The chain watch: verifies the log as it grows — every digest, chain link, service
+//! signature and Merkle node — up to each newest signed checkpoint, whose signature (by the log
+//! key) and root must match. Verification is incremental: each event is checked once per
+//! process lifetime. The orchestrator's `evidence_chain_valid` rule reads it; the sla service
+//! opens `evidence_integrity` incidents from it and states it in compliance reports.
+//!
+//! [`ChainArgs`] are the flags of every service that runs one (the trusted keys).
 
 use goose_domain::gates::{ChainFact, FactRef};
 use goose_ledger::verify::Verifier;
@@ -14,17 +17,30 @@ use std::time::Duration;
 /// How often the newest checkpoint is looked up.
 const POLL: Duration = Duration::from_millis(500);
 
+/// Counter: checkpoint rows the chain watch found that the log key did not sign (intrusions).
+pub const CHAIN_INTRUSIONS: &str = "goose_chain_intrusions_total";
+
 /// What the watch has established; cloned into each target's facts.
 #[derive(Debug, Clone, Default)]
 pub struct ChainWatch {
     status: Arc<RwLock<ChainFact>>,
-    /// Intrusions already alerted on (checkpoint row ids).
-    seen_intrusions: Arc<parking_lot::Mutex<std::collections::HashSet<i64>>>,
+    /// Intrusions found (checkpoint row id → what is wrong with it), in the order found.
+    intrusions: Arc<parking_lot::Mutex<std::collections::BTreeMap<i64, String>>>,
 }
 
 impl ChainWatch {
     pub fn fact(&self) -> ChainFact {
         self.status.read().clone()
+    }
+
+    /// Checkpoint rows the log key did not sign, by row id (someone with database rights
+    /// wrote them).
+    pub fn intrusions(&self) -> Vec<(i64, String)> {
+        self.intrusions
+            .lock()
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect()
     }
 
     fn update(&self, f: impl FnOnce(&mut ChainFact)) {
@@ -82,8 +98,8 @@ impl ChainWatch {
             .latest_valid_checkpoint(log_key, verifier.position())
             .await?;
         for i in intrusions {
-            if self.seen_intrusions.lock().insert(i.id) {
-                metrics::counter!(crate::metrics::CHAIN_INTRUSIONS).increment(1);
+            if self.intrusions.lock().insert(i.id, i.to_string()).is_none() {
+                metrics::counter!(CHAIN_INTRUSIONS).increment(1);
                 tracing::error!(intrusion = %i, "chain watch: a checkpoint row this log did not sign");
             }
         }
@@ -194,5 +210,74 @@ impl ChainWatch {
             });
         }
         Ok(())
+    }
+}
+
+/// The keys a chain watch trusts, as flags (the orchestrator's and the sla service's).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ChainArgs {
+    /// Trusted service verifier keys (C2SP vkeys, or @FILE with one per line): the signers of
+    /// events (commit seals) the chain watch accepts.
+    #[arg(long = "keyring", env = "GOOSE_KEYRING", value_delimiter = ',')]
+    pub keyring: Vec<String>,
+    /// The log's checkpoint verifier key (vkey or @FILE). Without it there is no chain watch.
+    #[arg(long, env = "GOOSE_LOG_VKEY")]
+    pub log_vkey: Option<String>,
+    /// A witness's cosigner verifier key; with --witness-threshold, the watch relies only on
+    /// checkpoints cosigned by enough of them. Repeatable.
+    #[arg(
+        long = "witness-key",
+        env = "GOOSE_WITNESS_KEYS",
+        value_delimiter = ','
+    )]
+    pub witness_keys: Vec<String>,
+    /// How many of the witnesses must have cosigned a checkpoint (0: no witness policy).
+    #[arg(long, env = "GOOSE_WITNESS_THRESHOLD", default_value_t = 0)]
+    pub witness_threshold: usize,
+}
+
+/// What [`ChainArgs`] say, parsed.
+#[derive(Debug, Clone, Default)]
+pub struct ChainTrust {
+    pub keyring: Option<Keyring>,
+    pub log_key: Option<Vkey>,
+    pub witness_policy: WitnessPolicy,
+}
+
+impl ChainArgs {
+    pub fn trust(&self) -> anyhow::Result<ChainTrust> {
+        let vkeys = crate::parse_vkeys(&self.keyring)?;
+        let keyring = (!vkeys.is_empty()).then(|| {
+            let mut k = Keyring::new();
+            for v in &vkeys {
+                k.add(v);
+            }
+            k
+        });
+        let log_key = match &self.log_vkey {
+            Some(v) => crate::parse_vkeys(std::slice::from_ref(v))?
+                .into_iter()
+                .next(),
+            None => None,
+        };
+        let witness_policy = WitnessPolicy {
+            witnesses: self
+                .witness_keys
+                .iter()
+                .map(|k| goose_ledger::witness::WitnessKey::parse(k))
+                .collect::<Result<_, _>>()?,
+            threshold: self.witness_threshold,
+        };
+        anyhow::ensure!(
+            witness_policy.threshold <= witness_policy.witnesses.len(),
+            "--witness-threshold {} is more than the {} --witness-key given",
+            witness_policy.threshold,
+            witness_policy.witnesses.len()
+        );
+        Ok(ChainTrust {
+            keyring,
+            log_key,
+            witness_policy,
+        })
     }
 }
