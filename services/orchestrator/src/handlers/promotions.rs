@@ -393,6 +393,8 @@ pub(crate) async fn compliance(
     q: Result<Query<ComplianceQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Vec<serde_json::Value>> {
     let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
+    // Everything recorded before the request (a promotion just seen ended) is in the answer.
+    catch_up(&s).await?;
     let data = s.engine.views.read();
     let mut rows: Vec<serde_json::Value> = data
         .compliance
