@@ -269,6 +269,39 @@ async fn objectives_measurements_and_burn_rates() {
         )
         .await;
     assert_eq!(st2["requests"], st["requests"]);
+    // A calendar day (UTC) of the same service: only the day so far counts — the last hour.
+    let today = "apiVersion: openslo/v1
+kind: SLO
+metadata: {name: service-a-today}
+spec:
+  service: service-a
+  budgetingMethod: Occurrences
+  timeWindow: [{duration: 1d, isRolling: false, calendar: {startTime: \"2026-01-01 00:00:00\", timeZone: UTC}}]
+  indicator:
+    metadata: {name: a-requests}
+    spec:
+      ratioMetric:
+        counter: true
+        good: {metricSource: {type: golden-goose, spec: {signal: requests}}}
+        total: {metricSource: {type: golden-goose, spec: {signal: requests}}}
+  objectives: [{displayName: availability, target: 0.99}]
+";
+    let (s, v) = put_slos(h, &olga, today).await;
+    assert_eq!(s, 200, "{v}");
+    let day = h
+        .ok(
+            "GET",
+            &format!("/v1/slos/service-a-today/status?at={AT}"),
+            &audrey,
+            None,
+        )
+        .await;
+    assert_eq!(day["window_start"], AT_UNIX - 12 * 3_600, "{day}");
+    assert_eq!(
+        (day["requests"].as_u64(), day["errors"].as_u64()),
+        (Some(600), Some(60)),
+        "{day}"
+    );
     let (s, v) = h
         .call(
             "GET",

@@ -57,7 +57,14 @@ async fn a_rewritten_ledger_opens_evidence_integrity_incidents() {
     assert!(s == 200 || s == 201, "{v}");
     let cp = h.ok("POST", "/v1/chain/checkpoints", root, None).await;
     // The answer is the signed note: origin, size, root.
-    let size: u64 = cp.as_str().unwrap().lines().nth(1).unwrap().parse().unwrap();
+    let size: u64 = cp
+        .as_str()
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     // The watch verifies up to the checkpoint.
     goose_testkit::eventually(Duration::from_secs(30), "the chain verified", || async {
         let r = report(h, root).await;

@@ -722,6 +722,7 @@ fn sla_baseline(check: Check, b: &crate::policy::SlaBaseline, facts: &TargetFact
         // The SLO's objectives over the staging window instead of its own.
         let staged = crate::sla::openslo::Slo {
             window_seconds: b.window_seconds,
+            calendar: None,
             alerts: Vec::new(),
             ..slo.clone()
         };

@@ -10,6 +10,7 @@ use crate::views::{IncidentView, TimelineEntry};
 use crate::AppState;
 use goose_domain::package::{Envelope, EnvelopeSignature};
 use goose_domain::rbac::Permission;
+use goose_domain::sla::calendar::{Calendar, CalendarUnit};
 use goose_domain::sla::incident::{IncidentReport, IncidentSeverity, IncidentStatus, IncidentType};
 use goose_domain::sla::measure::Sample;
 use goose_domain::sla::openslo::{BurnCondition, Indicator, Objective, Op, Slo};
@@ -79,6 +80,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         Sample,
         SloEntry,
         Slo,
+        Calendar,
+        CalendarUnit,
         Indicator,
         Op,
         Objective,

@@ -8,6 +8,7 @@
 //! - [`signals`]: other services' events that mean an incident (security findings, failed
 //!   promotions, refused approval attempts).
 //! - [`report`]: compliance reports for a period, every figure citing its events.
+//! - [`calendar`]: calendar-aligned windows (periods in an IANA time zone).
 //! - [`status`]: attainment, error budget and burn-rate alerts at a moment.
 //!
 //! Streams: `slo/<name>` ([`SloEvent`]: each version of an SLO) and
@@ -17,6 +18,9 @@
 //! that began or stopped firing — violations) and `incident/<cause>`
 //! ([`incident::IncidentEvent`]).
 
+pub mod calendar;
+#[cfg(test)]
+mod calendar_tests;
 pub mod incident;
 pub mod measure;
 pub mod openslo;

@@ -76,9 +76,14 @@ pub struct Slo {
     pub display_name: Option<String>,
     /// The catalog service it is about.
     pub service: String,
-    /// The rolling window, e.g. `30d`.
+    /// The window's duration, e.g. `30d` (rolling) or `1M` (calendar).
     pub window: String,
+    /// A rolling window's length; a calendar window's nominal length (30 days a month, 91 a
+    /// quarter, 365 a year), which its burn-rate alert windows scale with.
     pub window_seconds: u64,
+    /// Set for a calendar-aligned window: statuses cover the current period so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<super::calendar::Calendar>,
     pub indicator: Indicator,
     pub objectives: Vec<Objective>,
     /// The alert conditions (the SRE workbook's multi-window set, scaled to the window, when
@@ -145,6 +150,15 @@ struct TimeWindow {
     duration: String,
     #[serde(default)]
     is_rolling: bool,
+    #[serde(default)]
+    calendar: Option<CalendarSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CalendarSpec {
+    start_time: String,
+    time_zone: String,
 }
 
 #[derive(Deserialize)]
@@ -278,14 +292,35 @@ fn slo(
     let [window] = spec.time_window.as_slice() else {
         return Err(bad("spec.timeWindow", "exactly one time window".into()));
     };
-    if !window.is_rolling {
-        return Err(bad(
-            "spec.timeWindow[0].isRolling",
-            "calendar windows are not supported yet; use a rolling window (isRolling: true)".into(),
-        ));
-    }
-    let window_seconds =
-        duration_seconds(&window.duration).map_err(|m| bad("spec.timeWindow[0].duration", m))?;
+    let (window_seconds, calendar) = if window.is_rolling {
+        if window.calendar.is_some() {
+            return Err(bad(
+                "spec.timeWindow[0].calendar",
+                "a rolling window has no calendar (isRolling: false for a calendar window)".into(),
+            ));
+        }
+        let seconds = duration_seconds(&window.duration)
+            .map_err(|m| bad("spec.timeWindow[0].duration", m))?;
+        (seconds, None)
+    } else {
+        let Some(c) = &window.calendar else {
+            return Err(bad(
+                "spec.timeWindow[0].calendar",
+                "a calendar window (isRolling: false) needs calendar: {startTime, timeZone}".into(),
+            ));
+        };
+        let (cal, seconds) =
+            super::calendar::Calendar::parse(&window.duration, &c.start_time, &c.time_zone)
+                .map_err(|(f, m)| {
+                    let field = if f == "duration" {
+                        "spec.timeWindow[0].duration".to_owned()
+                    } else {
+                        "spec.timeWindow[0].calendar".to_owned()
+                    };
+                    bad(&field, m)
+                })?;
+        (seconds, Some(cal))
+    };
     let sli = match (&spec.indicator, &spec.indicator_ref) {
         (Some(inline), None) => inline.get("spec").cloned().unwrap_or_default(),
         (None, Some(r)) => slis.get(r).cloned().ok_or_else(|| {
@@ -373,6 +408,7 @@ fn slo(
         service: spec.service,
         window: window.duration.clone(),
         window_seconds,
+        calendar,
         indicator,
         objectives,
         alerts,

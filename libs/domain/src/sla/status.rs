@@ -42,8 +42,12 @@ pub struct ObjectiveStatus {
 pub struct SloStatus {
     pub slo: String,
     pub service: String,
-    /// Unix time (seconds) the status is for; the window is `[at - window, at)`.
+    /// Unix time (seconds) the status is for; the window is `[window_start, at)`.
     pub at: i64,
+    /// `at - window_seconds` for a rolling window; the current period's start for a
+    /// calendar window.
+    #[serde(default)]
+    pub window_start: i64,
     pub window_seconds: u64,
     pub requests: u64,
     pub errors: u64,
@@ -90,13 +94,23 @@ pub fn burn_rate(good: u64, total: u64, target: f64) -> Option<f64> {
     })
 }
 
+/// Unix time the window of `slo` at `at` starts: `at - window` for a rolling window, the
+/// start of the current period for a calendar window.
+pub fn window_start(slo: &Slo, at: i64) -> Result<i64, BadMeasurement> {
+    match &slo.calendar {
+        None => Ok(at - slo.window_seconds as i64),
+        Some(c) => c.period_start(at).map_err(|e| BadMeasurement(e.0)),
+    }
+}
+
 /// The status of `slo` at unix time `at` from the service's summaries.
 pub fn status(
     slo: &Slo,
     summaries: &[MinuteSummary],
     at: i64,
 ) -> Result<SloStatus, BadMeasurement> {
-    let (whole, undecodable) = Window::of(summaries, at - slo.window_seconds as i64, at)?;
+    let start = window_start(slo, at)?;
+    let (whole, undecodable) = Window::of(summaries, start, at)?;
     // Ratio objectives need counts only; latency ones the histograms.
     let latency = matches!(slo.indicator, Indicator::Latency { .. });
     let span = |seconds: u64| -> Result<Window, BadMeasurement> {
@@ -146,6 +160,7 @@ pub fn status(
         slo: slo.name.clone(),
         service: slo.service.clone(),
         at,
+        window_start: start,
         window_seconds: slo.window_seconds,
         requests: whole.count,
         errors: whole.errors,
