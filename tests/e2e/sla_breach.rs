@@ -330,6 +330,13 @@ async fn report_of_it_all(h: &Http, root: &str, olga: &str, started: OffsetDateT
         "{item}"
     );
     assert!(!r["violations"].as_array().unwrap().is_empty(), "{r}");
+    let demoted = &r["demotions"][0];
+    assert_eq!(
+        (&demoted["service"], &demoted["to"]),
+        (&json!("service-a"), &json!("sandbox")),
+        "{r}"
+    );
+    assert!(demoted["reason"].as_str().unwrap().contains(breach), "{demoted}");
     let availability = r["sla"]
         .as_array()
         .unwrap()

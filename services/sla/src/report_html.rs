@@ -285,6 +285,28 @@ pub fn render(s: &SignedReport) -> String {
         "None.",
     );
 
+    let rows: Vec<Vec<String>> = r
+        .demotions
+        .iter()
+        .map(|d| {
+            vec![
+                d.at.clone(),
+                format!("{}@{}", d.service, d.version),
+                format!("{} → {}", d.from, d.to),
+                d.reason.clone(),
+                d.by.clone(),
+                cites(&d.cites),
+            ]
+        })
+        .collect();
+    out.push_str("<h3>Demotions</h3>\n");
+    table(
+        &mut out,
+        &["When", "Version", "State", "Reason", "By", "Events"],
+        &rows,
+        "None.",
+    );
+
     let i = &r.incidents;
     let _ = write!(
         out,

@@ -15,9 +15,9 @@ use goose_domain::sla::incident::{IncidentReport, IncidentSeverity, IncidentStat
 use goose_domain::sla::measure::Sample;
 use goose_domain::sla::openslo::{BurnCondition, Indicator, Objective, Op, Slo};
 use goose_domain::sla::report::{
-    ApprovalItem, ApprovalsSection, ChainSection, Cite, Durations, IncidentItem, IncidentsSection,
-    ObjectiveAttainment, PromotionItem, PromotionsSection, RefusedAttempt, Report, SlaItem,
-    SummariesCited, ViolationItem,
+    ApprovalItem, ApprovalsSection, ChainSection, Cite, DemotionItem, Durations, IncidentItem,
+    IncidentsSection, ObjectiveAttainment, PromotionItem, PromotionsSection, RefusedAttempt,
+    Report, SlaItem, SummariesCited, ViolationItem,
 };
 use goose_domain::sla::status::{AlertState, ObjectiveStatus, SloStatus};
 use goose_runtime::routes::{Access, QueryParam, RouteSpec, Routes};
@@ -113,6 +113,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         ObjectiveAttainment,
         SummariesCited,
         ViolationItem,
+        DemotionItem,
         IncidentsSection,
         IncidentItem,
         ChainSection,

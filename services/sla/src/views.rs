@@ -218,6 +218,7 @@ impl View for SlaView {
         streams::PROMOTION,
         streams::APPROVAL,
         streams::REPORT,
+        streams::COMPLIANCE,
     ];
 
     fn apply(&mut self, ev: &RecordedEvent) {
@@ -299,6 +300,13 @@ impl View for SlaView {
                     if let Some(sig) = signals::from_approval(id, &e) {
                         self.signals.push((sig, ev.position));
                     }
+                }
+            }
+            streams::COMPLIANCE => {
+                if let Some(e) =
+                    goose_platform::decoded::<goose_domain::demotion::ComplianceEvent>(ev)
+                {
+                    self.report_ledger.compliance(&e, occurrence(ev));
                 }
             }
             streams::REPORT => {

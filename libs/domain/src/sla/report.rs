@@ -1,6 +1,6 @@
 //! Compliance reports for a period `[from, to)`: promotions (requested, outcomes, lead
 //! times), approvals (who, whether segregation of duties held), SLA attainment per SLO,
-//! violations, incidents (MTTA, MTTR) — each figure citing the ledger events it came from, so
+//! violations, demotions, incidents (MTTA, MTTR) — each figure citing the ledger events it came from, so
 //! a reader holding inclusion proofs of those events can re-check it.
 //!
 //! [`ReportLedger`] is fed every relevant event with its citation and time (the sla service's
@@ -92,6 +92,17 @@ struct Refusal {
 }
 
 #[derive(Debug, Clone)]
+struct Demotion {
+    service: String,
+    version: String,
+    from: String,
+    to: String,
+    reason: String,
+    by: String,
+    at: Occurrence,
+}
+
+#[derive(Debug, Clone)]
 struct Violation {
     slo: String,
     service: String,
@@ -109,6 +120,7 @@ pub struct ReportLedger {
     refusals: Vec<Refusal>,
     violations: Vec<Violation>,
     incidents: BTreeMap<String, IncidentRecord>,
+    demotions: Vec<Demotion>,
 }
 
 impl ReportLedger {
@@ -192,6 +204,28 @@ impl ReportLedger {
                 at: o,
             }),
         }
+    }
+
+    /// A compliance event (a demotion).
+    pub fn compliance(&mut self, e: &crate::demotion::ComplianceEvent, o: Occurrence) {
+        let crate::demotion::ComplianceEvent::VersionDemoted {
+            service,
+            version,
+            from,
+            to,
+            reason,
+            demoted_by,
+            ..
+        } = e;
+        self.demotions.push(Demotion {
+            service: service.clone(),
+            version: version.clone(),
+            from: json_name(from),
+            to: json_name(to),
+            reason: reason.clone(),
+            by: demoted_by.clone(),
+            at: o,
+        });
     }
 
     /// An SLO alert event: a firing one is a violation.
@@ -384,6 +418,19 @@ pub struct SlaItem {
     pub cites: Vec<u64>,
 }
 
+/// A compliant version demoted in the period (by hand, or on a critical SLA breach).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DemotionItem {
+    pub service: String,
+    pub version: String,
+    pub from: String,
+    pub to: String,
+    pub reason: String,
+    pub by: String,
+    pub at: String,
+    pub cites: Vec<u64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ViolationItem {
     pub slo: String,
@@ -457,6 +504,9 @@ pub struct Report {
     pub approvals: ApprovalsSection,
     pub sla: Vec<SlaItem>,
     pub violations: Vec<ViolationItem>,
+    /// Compliant versions demoted in the period.
+    #[serde(default)]
+    pub demotions: Vec<DemotionItem>,
     pub incidents: IncidentsSection,
     pub chain: ChainSection,
     /// Every event a figure cites, by position.
@@ -759,6 +809,22 @@ impl ReportLedger {
             })
             .collect();
 
+        let demotions = self
+            .demotions
+            .iter()
+            .filter(|d| within(&d.at))
+            .map(|d| DemotionItem {
+                service: d.service.clone(),
+                version: d.version.clone(),
+                from: d.from.clone(),
+                to: d.to.clone(),
+                reason: d.reason.clone(),
+                by: d.by.clone(),
+                at: rfc3339(d.at.at),
+                cites: cites.take([&d.at]),
+            })
+            .collect();
+
         // Incidents opened in the period.
         let mut incidents = IncidentsSection {
             opened: 0,
@@ -826,6 +892,7 @@ impl ReportLedger {
             approvals,
             sla,
             violations,
+            demotions,
             incidents,
             chain,
             cited_events: cites.0.into_values().collect(),
