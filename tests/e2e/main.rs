@@ -12,6 +12,7 @@ mod services;
 mod sla;
 mod sla_breach;
 mod sla_integrity;
+mod sla_processes;
 mod sla_prometheus;
 mod support;
 mod views;

@@ -336,7 +336,10 @@ async fn report_of_it_all(h: &Http, root: &str, olga: &str, started: OffsetDateT
         (&json!("service-a"), &json!("sandbox")),
         "{r}"
     );
-    assert!(demoted["reason"].as_str().unwrap().contains(breach), "{demoted}");
+    assert!(
+        demoted["reason"].as_str().unwrap().contains(breach),
+        "{demoted}"
+    );
     let availability = r["sla"]
         .as_array()
         .unwrap()
