@@ -133,7 +133,7 @@ pub fn status(args: &StatusArgs) -> Result<()> {
                 )
             })
             .collect();
-        acc.add("checkout", &v)?;
+        acc.add("checkout", None, &v)?;
         done += n;
     }
     let summaries = acc

@@ -133,6 +133,7 @@ pub async fn sla(api: &Api, command: SlaCommand) -> Result<ExitCode> {
                 latency_metric,
                 service_labels: vec![service_label],
                 status_labels: vec![status_label],
+                ..Mapping::default()
             };
             let file = rules::rules(&slos, &mapping, &runbook);
             print!(

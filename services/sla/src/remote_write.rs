@@ -228,6 +228,14 @@ pub struct MappingArgs {
         default_value = "code,status"
     )]
     pub prom_status_labels: Vec<String>,
+    /// Remote write: labels naming the version that served the requests, first present wins.
+    #[arg(
+        long,
+        env = "GOOSE_SLA_PROM_VERSION_LABELS",
+        value_delimiter = ',',
+        default_value = "version"
+    )]
+    pub prom_version_labels: Vec<String>,
 }
 
 impl From<MappingArgs> for Mapping {
@@ -237,6 +245,7 @@ impl From<MappingArgs> for Mapping {
             latency_metric: a.prom_latency_metric,
             service_labels: a.prom_service_labels,
             status_labels: a.prom_status_labels,
+            version_labels: a.prom_version_labels,
         }
     }
 }

@@ -57,10 +57,23 @@ impl Ingest {
             .filter(|s| !s.is_empty() && !s.contains('.'))
     }
 
-    /// Adds one message; Err says why it was dropped.
-    pub fn message(&self, service: &str, payload: &[u8]) -> Result<usize, String> {
+    /// Adds one message (of `version`, from its `Goose-Version` header); Err says why it was
+    /// dropped.
+    pub fn message(
+        &self,
+        service: &str,
+        version: Option<&str>,
+        payload: &[u8],
+    ) -> Result<usize, String> {
+        if let Some(v) = version {
+            goose_domain::version::Version::parse(v)
+                .map_err(|e| format!("{VERSION_HEADER}: {e}"))?;
+        }
         let samples = telemetry::parse(payload).map_err(|e| e.0)?;
-        self.acc.lock().add(service, &samples).map_err(|e| e.0)?;
+        self.acc
+            .lock()
+            .add(service, version, &samples)
+            .map_err(|e| e.0)?;
         Ok(samples.len())
     }
 
@@ -73,6 +86,9 @@ impl Ingest {
         &self.acc
     }
 }
+
+/// The message header naming the version that served a message's samples.
+pub const VERSION_HEADER: &str = "Goose-Version";
 
 /// Subscribes and folds until the subscription ends.
 pub async fn fold(
@@ -92,7 +108,12 @@ pub async fn fold(
             tracing::warn!(service, "telemetry of a service not in the catalog dropped");
             continue;
         }
-        match ingest.message(service, &msg.payload) {
+        let version = msg
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(VERSION_HEADER))
+            .map(|v| v.as_str().to_owned());
+        match ingest.message(service, version.as_deref(), &msg.payload) {
             Ok(n) => metrics::counter!(crate::metrics::TELEMETRY_SAMPLES).increment(n as u64),
             Err(e) => {
                 metrics::counter!(crate::metrics::TELEMETRY_DROPPED, "reason" => "malformed")

@@ -48,6 +48,9 @@ pub struct Mapping {
     pub service_labels: Vec<String>,
     /// Labels holding the HTTP status code, first present wins (5xx counts as an error).
     pub status_labels: Vec<String>,
+    /// Labels naming the version that served the requests, first present wins: its
+    /// summaries say it (what `performance_baseline_met` reads for a staged version).
+    pub version_labels: Vec<String>,
 }
 
 impl Default for Mapping {
@@ -57,6 +60,7 @@ impl Default for Mapping {
             latency_metric: "http_request_duration_seconds".into(),
             service_labels: vec!["service".into(), "job".into()],
             status_labels: vec!["code".into(), "status".into()],
+            version_labels: vec!["version".into()],
         }
     }
 }
@@ -107,7 +111,7 @@ impl CounterMemory {
     ) -> Result<Conversion, BadMeasurement> {
         let bucket_name = format!("{}_bucket", mapping.latency_metric);
         let mut out = Conversion::default();
-        let mut minutes: BTreeMap<(String, i64), Minute> = BTreeMap::new();
+        let mut minutes: BTreeMap<(String, Option<String>, i64), Minute> = BTreeMap::new();
         for s in series {
             let name = s.label("__name__").unwrap_or_default();
             let is_counter = name == mapping.requests_metric;
@@ -120,6 +124,11 @@ impl CounterMemory {
                 out.unusable_series += 1;
                 continue;
             };
+            let version = mapping
+                .version_labels
+                .iter()
+                .find_map(|l| s.label(l))
+                .map(str::to_owned);
             let failed = if is_counter {
                 match mapping.status_labels.iter().find_map(|l| s.label(l)) {
                     None => false,
@@ -168,7 +177,9 @@ impl CounterMemory {
                 let Some(inc) = increase else { continue };
                 let secs = t.div_euclid(1000);
                 let minute = secs - secs.rem_euclid(60);
-                let m = minutes.entry((service.to_owned(), minute)).or_default();
+                let m = minutes
+                    .entry((service.to_owned(), version.clone(), minute))
+                    .or_default();
                 if let Some(le) = le {
                     let group: Key = key.iter().filter(|(n, _)| n != "le").cloned().collect();
                     m.buckets.entry(group).or_default().push((le, inc));
@@ -185,7 +196,7 @@ impl CounterMemory {
                 out.updates.push((key, p));
             }
         }
-        for ((service, minute), m) in minutes {
+        for ((service, version, minute), m) in minutes {
             let mut h = new_histogram()?;
             for mut bounds in m.buckets.into_values() {
                 record_buckets(&mut h, &mut bounds)?;
@@ -204,7 +215,7 @@ impl CounterMemory {
                     errors: m.errors.min(count),
                     latency_histogram: encode(&h)?,
                     approximate: true,
-                    version: None,
+                    version,
                 });
         }
         Ok(out)

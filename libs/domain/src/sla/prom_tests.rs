@@ -35,6 +35,31 @@ fn bucket(le: &str, samples: &[(i64, f64)]) -> Series {
 }
 
 #[test]
+fn a_version_label_names_the_version_of_the_summaries() {
+    let m = Mapping::default();
+    let mem = CounterMemory::default();
+    let with_version = |version: &str| {
+        series(
+            &[
+                ("__name__", "http_requests_total"),
+                ("job", "checkout"),
+                ("code", "200"),
+                ("version", version),
+            ],
+            &[(60_000, 10.0), (70_000, 15.0)],
+        )
+    };
+    let c = mem
+        .convert(&[with_version("1.4.0"), with_version("1.5.0")], &m)
+        .unwrap();
+    let got: Vec<(Option<&str>, u64)> = c.summaries["checkout"]
+        .iter()
+        .map(|s| (s.version.as_deref(), s.count))
+        .collect();
+    assert_eq!(got, vec![(Some("1.4.0"), 5), (Some("1.5.0"), 5)]);
+}
+
+#[test]
 fn counters_become_increases_per_minute_and_the_first_sample_is_a_baseline() {
     let m = Mapping::default();
     let mut mem = CounterMemory::default();
@@ -172,10 +197,25 @@ mod telemetry {
     use crate::sla::telemetry::{parse, Accumulator};
 
     #[test]
+    fn a_version_keeps_its_own_summaries() {
+        let mut acc = Accumulator::default();
+        let msg = parse(b"[[60500, 1000, 200], [61000, 2000, 503]]").unwrap();
+        acc.add("checkout", Some("2.0.0"), &msg).unwrap();
+        acc.add("checkout", None, &msg).unwrap();
+        let taken = acc.take_closed(120).unwrap();
+        let versions: Vec<Option<&str>> = taken["checkout"]
+            .iter()
+            .map(|s| s.version.as_deref())
+            .collect();
+        assert_eq!(versions, vec![None, Some("2.0.0")]);
+        assert!(taken["checkout"].iter().all(|s| s.count == 2 && s.errors == 1));
+    }
+
+    #[test]
     fn closed_minutes_are_taken_exact_and_late_samples_start_a_new_summary() {
         let mut acc = Accumulator::default();
         let msg = parse(b"[[60500, 1000, 200], [61000, 250000, 503], [125000, 3000, 0]]").unwrap();
-        acc.add("checkout", &msg).unwrap();
+        acc.add("checkout", None, &msg).unwrap();
         assert_eq!(acc.pending_samples(), 3);
         assert!(acc.take_closed(119).unwrap().is_empty());
         let taken = acc.take_closed(120).unwrap();
@@ -210,7 +250,7 @@ mod telemetry {
         assert_eq!(s[0], rest[0]);
         assert_eq!(acc.pending_samples(), 1);
         // Late sample of a taken minute: a second summary of it.
-        acc.add("checkout", &parse(b"[[62000, 5000, 200]]").unwrap())
+        acc.add("checkout", None, &parse(b"[[62000, 5000, 200]]").unwrap())
             .unwrap();
         let taken = acc.take_closed(180).unwrap();
         assert_eq!(
@@ -233,7 +273,7 @@ mod telemetry {
             .unwrap_err()
             .0
             .contains("[unix_ms, latency_us, status]"));
-        let e = acc.add("a", &[(1, 1, 200), (2, 1, 999)]).unwrap_err();
+        let e = acc.add("a", None, &[(1, 1, 200), (2, 1, 999)]).unwrap_err();
         assert!(e.0.contains("sample 1: status 999"), "{e}");
         assert_eq!(acc.pending_samples(), 0);
     }

@@ -5,6 +5,8 @@
 //! parsed at millions of samples a second, and written by any language without a schema
 //! compiler. `status` is the HTTP status (5xx is an error) or 0 when there is none (success).
 //! Latencies are exact (HdrHistogram, 3 significant digits), as with REST batches.
+//! A `Goose-Version` message header names the version that served the samples (its
+//! summaries say it, as REST batches' `version` does).
 
 use super::measure::{encode, new_histogram, BadMeasurement, MinuteSummary, MAX_LATENCY_US};
 use hdrhistogram::Histogram;
@@ -34,7 +36,8 @@ struct Minute {
 /// Samples not yet recorded, per service and minute.
 #[derive(Default)]
 pub struct Accumulator {
-    minutes: BTreeMap<(String, i64), Minute>,
+    /// (service, version, minute) → what arrived.
+    minutes: BTreeMap<(String, Option<String>, i64), Minute>,
     samples: u64,
 }
 
@@ -53,9 +56,15 @@ impl Accumulator {
         self.samples
     }
 
-    /// Adds one message's samples of `service`; a sample with a status that is not HTTP's is
-    /// refused with the whole message (nothing of it added).
-    pub fn add(&mut self, service: &str, samples: &[Triple]) -> Result<(), BadMeasurement> {
+    /// Adds one message's samples of `service` (served by `version`, when the sender said); a
+    /// sample with a status that is not HTTP's is refused with the whole message (nothing of
+    /// it added).
+    pub fn add(
+        &mut self,
+        service: &str,
+        version: Option<&str>,
+        samples: &[Triple],
+    ) -> Result<(), BadMeasurement> {
         if let Some((i, s)) = samples
             .iter()
             .enumerate()
@@ -73,7 +82,11 @@ impl Accumulator {
             // Consecutive samples mostly share a minute: look the entry up once per run.
             let m = match current.take() {
                 Some((k, m)) if k == minute => m,
-                _ => match self.minutes.entry((service.to_owned(), minute)) {
+                _ => match self.minutes.entry((
+                    service.to_owned(),
+                    version.map(str::to_owned),
+                    minute,
+                )) {
                     std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::btree_map::Entry::Vacant(e) => e.insert(Minute {
                         count: 0,
@@ -100,10 +113,10 @@ impl Accumulator {
         &mut self,
         closed_before: i64,
     ) -> Result<BTreeMap<String, Vec<MinuteSummary>>, BadMeasurement> {
-        let keys: Vec<(String, i64)> = self
+        let keys: Vec<(String, Option<String>, i64)> = self
             .minutes
             .keys()
-            .filter(|(_, minute)| minute + 60 <= closed_before)
+            .filter(|(_, _, minute)| minute + 60 <= closed_before)
             .cloned()
             .collect();
         let mut out: BTreeMap<String, Vec<MinuteSummary>> = BTreeMap::new();
@@ -112,12 +125,12 @@ impl Accumulator {
                 self.samples -= m.count;
                 out.entry(key.0.clone()).or_default().push(MinuteSummary {
                     service: key.0,
-                    minute: key.1,
+                    minute: key.2,
                     count: m.count,
                     errors: m.errors,
                     latency_histogram: encode(&m.latency)?,
                     approximate: false,
-                    version: None,
+                    version: key.1,
                 });
             }
         }
@@ -128,7 +141,7 @@ impl Accumulator {
     pub fn restore(&mut self, summaries: Vec<MinuteSummary>) -> Result<(), BadMeasurement> {
         for s in summaries {
             let h = super::measure::decode(&s.latency_histogram)?;
-            let m = match self.minutes.entry((s.service.clone(), s.minute)) {
+            let m = match self.minutes.entry((s.service.clone(), s.version.clone(), s.minute)) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(e) => e.insert(Minute {
                     count: 0,
