@@ -1,7 +1,7 @@
 //! The fault harness: the services as separate processes on a PostgreSQL and a nats-server of
 //! the harness's own, an operator and an approver at work (evidence uploads, promotions on
 //! both orchestrator replicas, approvals), while the harness kills (SIGKILL) and freezes
-//! (SIGSTOP/SIGCONT) nats-server and each service, stops PostgreSQL (fast and immediate) and
+//! (SIGSTOP/SIGCONT) nats-server and each service (sla with its measurements among them), stops PostgreSQL (fast and immediate) and
 //! kills the replica leading the orchestrator's outbox relay. Afterwards: every acknowledged
 //! command has its events, no event id twice (ledger or bus), the bus carries exactly the
 //! ledger's events in each writer's order, every promotion ended, every read model equals one
@@ -30,12 +30,13 @@ use std::time::{Duration, Instant};
 use system::{System, PREFIX, STREAM};
 use workload::Workload;
 
-const SERVICES: [&str; 5] = [
+const SERVICES: [&str; 6] = [
     "rbac",
     "registry",
     "evidence",
     "orchestrator-a",
     "orchestrator-b",
+    "sla",
 ];
 
 async fn ledger_events(db_url: &str) -> Vec<LedgerEvent> {
@@ -163,9 +164,10 @@ async fn the_system_survives_kills_freezes_and_database_restarts() {
 
     let system = System::start().await;
     let work = Workload::prepare(&system).await;
-    let workers: Vec<_> = (0..workload::SERVICES)
+    let mut workers: Vec<_> = (0..workload::SERVICES)
         .map(|i| tokio::spawn(work.clone().promote_releases(i)))
         .collect();
+    workers.push(tokio::spawn(work.clone().measure()));
     let supervising = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let supervisor = tokio::spawn({
         let (system, on) = (system.clone(), supervising.clone());
@@ -343,6 +345,22 @@ async fn the_system_survives_kills_freezes_and_database_restarts() {
     )
     .await;
     same_as_replay(&system, "evidence", &evidence_paths, &admin).await;
+    let at = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    same_as_replay(
+        &system,
+        "sla",
+        &[
+            "/v1/slos".into(),
+            "/v1/incidents".into(),
+            format!("/v1/slos/{}/status?at={at}", workload::SLO),
+        ],
+        &admin,
+    )
+    .await;
+    let measured = work.batches.load(Ordering::Relaxed);
+    assert!(measured > 0, "no measurement batch got through");
     for o in ["orchestrator-a", "orchestrator-b"] {
         same_as_replay(
             &system,

@@ -1,6 +1,6 @@
 //! The system under faults: a PostgreSQL server and a nats-server of the harness's own (so it
 //! may stop and kill them), and every service as its own process — rbac, registry, evidence
-//! and two orchestrator replicas — kept running by a supervisor that restarts whatever exits
+//! two orchestrator replicas and sla — kept running by a supervisor that restarts whatever exits
 //! (as Kubernetes would) and tells crashes apart from the kills the harness made.
 
 use crate::support::{binary, Http, E2E_LOG_ORIGIN};
@@ -83,6 +83,7 @@ impl System {
             ("goose-evidence.key", "goose-evidence"),
             ("orchestrator-a.key", "goose-orchestrator-a"),
             ("orchestrator-b.key", "goose-orchestrator-b"),
+            ("goose-sla.key", "goose-sla"),
         ] {
             ring.push_str(&key(d, file, name));
             ring.push('\n');
@@ -91,7 +92,8 @@ impl System {
         let admin_key_file = d.join("admin.api-key");
         let port = || goose_testkit::free_port().unwrap();
         let tok = format!("--token-vkey={token_vkey}");
-        let (p_rbac, p_registry, p_evidence, p_a, p_b) = (port(), port(), port(), port(), port());
+        let (p_rbac, p_registry, p_evidence, p_a, p_b, p_sla) =
+            (port(), port(), port(), port(), port(), port());
         let orchestrator = |key_file: &str| {
             vec![
                 tok.clone(),
@@ -144,6 +146,17 @@ impl System {
                 p_b,
                 orchestrator("orchestrator-b.key"),
             ),
+            service(
+                "sla",
+                "goose-sla",
+                p_sla,
+                vec![
+                    tok.clone(),
+                    "--evaluate-every=1".into(),
+                    format!("--keyring=@{}", d.join("keyring").display()),
+                    format!("--log-vkey={log_vkey}"),
+                ],
+            ),
         ];
         let system = Arc::new(Self {
             pg,
@@ -168,6 +181,7 @@ impl System {
             "evidence",
             "orchestrator-a",
             "orchestrator-b",
+            "sla",
         ] {
             system.wait_ready(name, Duration::from_secs(60)).await;
         }

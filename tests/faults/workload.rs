@@ -1,6 +1,6 @@
-//! What users do while the faults happen: an operator uploads evidence and requests promotions,
-//! an approver grants them. Every 2xx answer is an acknowledged command, remembered with the
-//! event it promises; nothing else is assumed to have happened.
+//! What users do while the faults happen: an operator uploads evidence, requests promotions
+//! and sends measurements, an approver grants promotions. Every 2xx answer is an acknowledged
+//! command, remembered with the event it promises; nothing else is assumed to have happened.
 
 use crate::faults::checks::Ack;
 use crate::faults::system::System;
@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub const SERVICES: usize = 4;
+/// The SLO the workload measures against (of svc-0).
+pub const SLO: &str = "svc-0-availability";
 
 /// A client that never panics: transport errors (a killed or frozen service) are answers too.
 #[derive(Clone)]
@@ -97,6 +99,7 @@ pub struct Workload {
     pub registry: Client,
     pub evidence: Client,
     pub orchestrators: [Client; 2],
+    pub sla: Client,
     pub operator: String,
     pub approver: String,
     pub admin: String,
@@ -105,6 +108,8 @@ pub struct Workload {
     pub stop: AtomicBool,
     /// Promotions acknowledged (id).
     pub promotions: Mutex<Vec<String>>,
+    /// Measurement batches acknowledged.
+    pub batches: AtomicU64,
 }
 
 fn fixtures() -> &'static Path {
@@ -160,6 +165,7 @@ impl Workload {
             registry: c("registry"),
             evidence: c("evidence"),
             orchestrators: [c("orchestrator-a"), c("orchestrator-b")],
+            sla: c("sla"),
             rbac,
             approver: tokens.pop().unwrap(),
             operator: tokens.pop().unwrap(),
@@ -168,6 +174,7 @@ impl Workload {
             counts: Counts::default(),
             stop: AtomicBool::new(false),
             promotions: Mutex::default(),
+            batches: AtomicU64::new(0),
         });
         let mut catalog = String::new();
         for i in 0..SERVICES {
@@ -200,7 +207,90 @@ impl Workload {
                 Some(&format!("svc-{i}")),
             ));
         }
+        let slo = format!(
+            "apiVersion: openslo/v1
+kind: SLO
+metadata: {{name: {SLO}}}
+spec:
+  service: svc-0
+  budgetingMethod: Occurrences
+  timeWindow: [{{duration: 1h, isRolling: true}}]
+  indicator:
+    metadata: {{name: svc-0-requests}}
+    spec:
+      ratioMetric:
+        counter: true
+        good: {{metricSource: {{type: golden-goose, spec: {{signal: requests}}}}}}
+        total: {{metricSource: {{type: golden-goose, spec: {{signal: requests}}}}}}
+  objectives: [{{displayName: availability, target: 0.99}}]
+"
+        );
+        goose_testkit::eventually(Duration::from_secs(30), "the SLO applied", || async {
+            let r = w
+                .sla
+                .http
+                .put(format!("{}/v1/slos", w.sla.base))
+                .bearer_auth(&w.operator)
+                .header("content-type", "application/yaml")
+                .body(slo.clone())
+                .send()
+                .await
+                .ok()?;
+            (r.status().as_u16() == 200).then_some(())
+        })
+        .await
+        .unwrap();
+        w.ack(Ack::new(
+            "the SLO",
+            &format!("slo/{SLO}"),
+            "SloApplied",
+            None,
+        ));
         w
+    }
+
+    /// svc-0's requests of the last minute, one batch after the other until stopped (one in
+    /// twenty fails, so the SLO's alerts fire and incidents open along the way). A batch is
+    /// retried with its id until answered: recorded once, whatever the faults.
+    pub async fn measure(self: Arc<Self>) {
+        let mut n = 0u32;
+        while !self.stopped() {
+            let batch = format!("b-{n}");
+            n += 1;
+            let now = time::OffsetDateTime::now_utc();
+            let samples: Vec<Value> = (0..60)
+                .map(|i| {
+                    let at = now - time::Duration::seconds(60 - i);
+                    json!({
+                        "at": at.format(&time::format_description::well_known::Rfc3339).unwrap(),
+                        "latency_ms": 10.0 + i as f64,
+                        "status": if i % 20 == 0 { 503 } else { 200 },
+                    })
+                })
+                .collect();
+            let body = json!({"service": "svc-0", "batch_id": batch, "samples": samples});
+            let Some(_) = self
+                .until(
+                    &self.sla,
+                    reqwest::Method::POST,
+                    "/v1/measurements",
+                    &self.operator,
+                    || Body::Json(body.clone()),
+                    |s| s == 200,
+                )
+                .await
+            else {
+                return;
+            };
+            self.batches.fetch_add(1, Ordering::Relaxed);
+            self.ack(Ack::new(
+                &format!("measurement batch {batch}"),
+                &format!("measurement/svc-0:{batch}"),
+                "MinuteSummarized",
+                None,
+            ));
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
     }
 
     fn ack(&self, ack: Ack) {

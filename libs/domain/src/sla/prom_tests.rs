@@ -208,7 +208,9 @@ mod telemetry {
             .map(|s| s.version.as_deref())
             .collect();
         assert_eq!(versions, vec![None, Some("2.0.0")]);
-        assert!(taken["checkout"].iter().all(|s| s.count == 2 && s.errors == 1));
+        assert!(taken["checkout"]
+            .iter()
+            .all(|s| s.count == 2 && s.errors == 1));
     }
 
     #[test]

@@ -141,7 +141,10 @@ impl Accumulator {
     pub fn restore(&mut self, summaries: Vec<MinuteSummary>) -> Result<(), BadMeasurement> {
         for s in summaries {
             let h = super::measure::decode(&s.latency_histogram)?;
-            let m = match self.minutes.entry((s.service.clone(), s.version.clone(), s.minute)) {
+            let m = match self
+                .minutes
+                .entry((s.service.clone(), s.version.clone(), s.minute))
+            {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(e) => e.insert(Minute {
                     count: 0,
