@@ -228,6 +228,7 @@ pub async fn measure_ingest(
         token_keys: vec![goose_ledger::Vkey::parse(&token_key.vkey())?],
         relay: goose_platform::Relay::All,
         log_origin: "bench.test/log".into(),
+        service_name: None,
     })
     .await?;
     // A benchmark measures throughput, not the rate limits.

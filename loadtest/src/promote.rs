@@ -75,6 +75,7 @@ impl System {
             token_keys: vec![Vkey::parse(&token_key.vkey())?],
             relay: goose_platform::Relay::All,
             log_origin: "bench.test/ledger".into(),
+            service_name: None,
         })
         .await?;
         // A benchmark measures throughput, not the rate limits.

@@ -33,6 +33,7 @@ async fn platform_on(storage: Storage) -> (Platform, Arc<NoteKey>, Arc<NoteKey>)
         token_keys: vec![Vkey::parse(&token_key.vkey()).unwrap()],
         relay: goose_platform::Relay::All,
         log_origin: "inproc.test/log".into(),
+        service_name: None,
     })
     .await
     .unwrap();

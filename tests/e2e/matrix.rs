@@ -148,6 +148,7 @@ async fn every_endpoint_times_every_role() {
         token_keys: vec![goose_ledger::Vkey::parse(&token_key.vkey()).unwrap()],
         relay: goose_platform::Relay::All,
         log_origin: "matrix.test/log".into(),
+        service_name: None,
     })
     .await
     .unwrap();

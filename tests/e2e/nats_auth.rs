@@ -4,7 +4,7 @@
 //! password, an attacker tries to publish another service's event, to delete or purge the
 //! stream, to remove a message — refused, and nothing of it reaches the stream. Then sla, as
 //! its own user, records raw samples an instrumented service publishes as the `telemetry`
-//! user (which can publish nothing else).
+//! user (which can publish nothing else), and counts a burst of 403s the registry reports.
 
 use crate::support::{spawn, token, user_with_token, wait_healthy, Env, Http};
 use async_nats::jetstream;
@@ -327,4 +327,47 @@ async fn each_service_publishes_only_its_own_events() {
         Err(_) => false,
     };
     assert!(!acked, "the telemetry user published an event");
+
+    // 403s across processes: ana, an analyst, tries to onboard a service at the registry
+    // twenty times; the registry reports each refusal on its own NATS subject, and sla (as
+    // its own user) counts the burst and opens an `unauthorized_access` incident.
+    let ana = user_with_token(&r, &root, "ana", &["analyst"]).await;
+    goose_testkit::eventually(Duration::from_secs(20), "registry knows ana", || async {
+        let (s, _) = g
+            .call("POST", "/v1/services", Some(&ana), Some(&spec))
+            .await;
+        (s == 403).then_some(())
+    })
+    .await
+    .unwrap();
+    for _ in 0..19 {
+        let (s, v) = g
+            .call("POST", "/v1/services", Some(&ana), Some(&spec))
+            .await;
+        assert_eq!(s, 403, "{v}");
+    }
+    let burst = goose_testkit::eventually(Duration::from_secs(30), "a burst incident", || async {
+        let (_, v) = sla_http
+            .call("GET", "/v1/incidents", Some(&olga), None)
+            .await;
+        v.as_array()?
+            .iter()
+            .find(|i| {
+                i["cause"]
+                    .as_str()
+                    .is_some_and(|c| c.starts_with("access:ana:"))
+            })
+            .cloned()
+    })
+    .await
+    .unwrap();
+    assert_eq!(burst["type"], "unauthorized_access", "{burst}");
+    assert_eq!(burst["service"], "registry", "{burst}");
+    assert!(
+        burst["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("ana was refused 20 requests"),
+        "{burst}"
+    );
 }

@@ -1,7 +1,8 @@
-//! Someone with write access to the ledger's storage (the embedded ledger's file; a database
-//! superuser is the same for PostgreSQL) inserts a checkpoint row of their own and rewrites an
-//! event: the sla service's chain watch catches both, each opens one critical
-//! `evidence_integrity` incident, and the compliance report states the failure.
+//! Security incidents. Someone with write access to the ledger's storage (the embedded
+//! ledger's file; a database superuser is the same for PostgreSQL) inserts a checkpoint row of
+//! their own and rewrites an event: the sla service's chain watch catches both, each opens one
+//! critical `evidence_integrity` incident, and the compliance report states the failure. And
+//! someone probing what they may do: a burst of refused requests opens `unauthorized_access`.
 
 use crate::inprocess::start;
 use crate::support::{user_with_token, Http};
@@ -158,4 +159,46 @@ async fn a_rewritten_ledger_opens_evidence_integrity_incidents() {
     assert!(chain["verify_failure"].as_str().is_some(), "{chain}");
     assert_eq!(chain["intrusions"].as_array().unwrap().len(), 1, "{chain}");
     assert_eq!(r["incidents"]["by_type"]["evidence_integrity"], 2, "{r}");
+}
+
+/// `n` refused requests of `token`'s user (an analyst applying SLOs).
+async fn refuse(h: &Http, token: &str, n: usize) {
+    for _ in 0..n {
+        let (s, v) = h
+            .raw(
+                "PUT",
+                "/v1/slos",
+                token,
+                "application/yaml",
+                b"x: 1".to_vec(),
+            )
+            .await;
+        assert_eq!(s, 403, "{v}");
+    }
+}
+
+/// Someone probing what they may do: twenty refused requests within a minute are a burst, and
+/// the burst one `unauthorized_access` incident; fewer refusals afterwards open nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_refused_requests_opens_an_unauthorized_access_incident() {
+    let sys = start().await;
+    let (h, root) = (&sys.http, sys.admin.as_str());
+    let ana = user_with_token(h, root, "ana", &["analyst"]).await;
+    refuse(h, &ana, 20).await;
+    let burst = goose_testkit::eventually(
+        Duration::from_secs(30),
+        "an unauthorized_access incident for the burst",
+        || async { incident(h, root, "access:ana:").await.pop() },
+    )
+    .await
+    .unwrap();
+    assert_eq!(burst["type"], "unauthorized_access", "{burst}");
+    let title = burst["title"].as_str().unwrap();
+    assert!(
+        title.starts_with("ana was refused 20 requests") && title.contains("PUT /v1/slos"),
+        "{burst}"
+    );
+    refuse(h, &ana, 19).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(incident(h, root, "access:ana:").await.len(), 1);
 }

@@ -20,6 +20,7 @@ async fn platform(dir: &std::path::Path) -> Platform {
         token_keys: Vec::new(),
         relay: goose_platform::Relay::All,
         log_origin: "snapshot.test/log".into(),
+        service_name: None,
     })
     .await
     .unwrap()

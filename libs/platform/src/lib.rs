@@ -36,6 +36,7 @@ pub mod chain_watch;
 pub mod checkpoints;
 pub mod nats_auth;
 pub mod readiness;
+pub mod refusals;
 pub mod users;
 pub mod view;
 
@@ -88,6 +89,10 @@ pub struct PlatformConfig {
     pub relay: Relay,
     /// The log's origin (= the log key's name): every commit seal names it.
     pub log_origin: String,
+    /// The service this process is (its NATS user): refused requests are reported on
+    /// `goose.refusals.<service>`. None: one process runs several services (`goosectl dev`),
+    /// and the notices stay in the process.
+    pub service_name: Option<String>,
 }
 
 /// A running platform: the shared handles a service's handlers use.
@@ -105,6 +110,8 @@ pub struct Platform {
     pub readiness: readiness::Readiness,
     /// Rate limits of the routes [`Platform::protect`] guards.
     pub rate_limits: goose_runtime::auth::RateLimits,
+    /// Where refused requests are reported (the sla service counts bursts of them).
+    pub refusals: refusals::Refusals,
     stop: watch::Receiver<bool>,
     stop_tx: Arc<watch::Sender<bool>>,
     tasks: Arc<parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
@@ -160,7 +167,24 @@ impl Platform {
         let users = ViewHandle::<Users>::follow(&ledger, bus.clone(), stopped(stop.clone()))
             .await
             .context("starting the users read model")?;
+        let refusals = match (&config.bus, &config.service_name) {
+            (
+                BusChoice::Nats {
+                    url, credentials, ..
+                },
+                Some(service),
+            ) => refusals::Refusals::nats(
+                service,
+                url,
+                credentials
+                    .as_ref()
+                    .map(|c| (c.user.clone(), c.password.clone())),
+                stopped(stop.clone()),
+            ),
+            (_, service) => refusals::Refusals::local(service.as_deref().unwrap_or("dev")),
+        };
         let platform = Self {
+            refusals,
             ledger,
             bus,
             verifier,
@@ -230,6 +254,7 @@ impl Platform {
     pub fn protect(&self, router: Router, specs: &[goose_runtime::routes::RouteSpec]) -> Router {
         AuthLayer::new(self.verifier.clone(), Arc::new(self.users.clone()), specs)
             .with_limits(self.rate_limits)
+            .with_refusals(refusals::sink(&self.refusals))
             .protect(router)
     }
 
@@ -597,6 +622,12 @@ impl ServiceArgs {
                 Relay::Off
             },
             log_origin: self.log_origin.clone(),
+            service_name: Some(
+                key_name
+                    .strip_prefix("goose-")
+                    .unwrap_or(key_name)
+                    .to_owned(),
+            ),
         })
     }
 }

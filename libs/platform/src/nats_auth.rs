@@ -1,6 +1,7 @@
 //! The production nats-server authorization: one NATS user per service, allowed to publish
 //! event subjects of the aggregates it writes ([`goose_domain::events::families`]) and
-//! nothing else of the event stream, plus a `reader` user for outside subscribers. Printed by
+//! nothing else of the event stream (and its own refusal notices, `goose.refusals.<user>`),
+//! plus a `reader` user for outside subscribers. Printed by
 //! `goosectl nats-config`; deploy/nats/goose-authorization.conf is its output for the
 //! default stream and prefix (a test keeps it current and runs a real nats-server on it).
 //!
@@ -53,6 +54,7 @@ fn subscriptions(user: &str) -> Vec<String> {
     let mut allow = vec!["_INBOX.>".to_owned()];
     if user == "sla" {
         allow.push(telemetry_subjects());
+        allow.push(format!("{}.>", crate::refusals::SUBJECT_PREFIX));
     }
     allow
 }
@@ -95,6 +97,10 @@ pub fn authorization(config: &BusConfig) -> String {
     let _ = writeln!(out, "authorization {{\n  users = [");
     for (user, subjects) in users(config) {
         let mut publish = subjects;
+        if user != READER {
+            // Its refused requests, for the sla service to count (crate::refusals).
+            publish.push(format!("{}.{user}", crate::refusals::SUBJECT_PREFIX));
+        }
         publish.extend(jetstream_api(&config.stream));
         let subscribe = subscriptions(&user);
         let _ = writeln!(

@@ -23,5 +23,5 @@ pub mod token;
 pub use crate::routes::{Access, RouteSpec};
 pub use directory::RoleDirectory;
 pub use limits::RateLimits;
-pub use middleware::{bearer_token, AuthLayer, Caller};
+pub use middleware::{bearer_token, AuthLayer, Caller, RefusalSink};
 pub use token::{Claims, Error, IssuedToken, Result, TokenIssuer, TokenVerifier, AUDIENCE};

@@ -91,6 +91,7 @@ pub async fn serve(
         token_keys: vec![token_vkey],
         relay: goose_platform::Relay::All,
         log_origin: log_key.name().to_owned(),
+        service_name: None,
     })
     .await?;
     record_start(&platform.ledger, &log_key, &service_key).await?;

@@ -29,6 +29,12 @@ pub struct Cli {
     /// Seconds a minute stays open for late samples after it ends.
     #[arg(long, env = "GOOSE_SLA_TELEMETRY_GRACE", default_value_t = 30)]
     telemetry_grace: u64,
+    /// Refused requests (403s) of one user within --refusal-burst-window seconds that open an
+    /// `unauthorized_access` incident.
+    #[arg(long, env = "GOOSE_SLA_REFUSAL_BURST_THRESHOLD", default_value_t = 20)]
+    refusal_burst_threshold: usize,
+    #[arg(long, env = "GOOSE_SLA_REFUSAL_BURST_WINDOW", default_value_t = 60)]
+    refusal_burst_window: u64,
 }
 
 /// Runs the service until SIGINT/SIGTERM.
@@ -37,6 +43,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         evaluate_every: std::time::Duration::from_secs(cli.evaluate_every.max(1)),
         prometheus: cli.prometheus.into(),
         telemetry: None,
+        refusals: Default::default(),
         chain: cli.chain.trust()?,
     };
     let platform_config = cli.service.platform_config("goose-sla")?;
@@ -57,8 +64,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }),
         _ => None,
     };
+    let refusals = crate::refusals::RefusalConfig {
+        threshold: cli.refusal_burst_threshold.max(1),
+        window: std::time::Duration::from_secs(cli.refusal_burst_window.max(1)),
+        nats: match &platform_config.bus {
+            goose_platform::BusChoice::Nats {
+                url, credentials, ..
+            } => Some((
+                url.clone(),
+                credentials
+                    .as_ref()
+                    .map(|c| (c.user.clone(), c.password.clone())),
+            )),
+            goose_platform::BusChoice::Memory(_) => None,
+        },
+    };
     let config = crate::SlaConfig {
         telemetry,
+        refusals,
         ..config
     };
     goose_platform::run_service("goose-sla", &cli.service, |platform| async move {

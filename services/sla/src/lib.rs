@@ -16,6 +16,7 @@ pub mod grpc;
 mod handlers;
 mod incidents;
 pub mod metrics;
+pub mod refusals;
 pub mod remote_write;
 mod report_html;
 pub mod reports;
@@ -55,6 +56,8 @@ pub struct SlaConfig {
     pub prometheus: Mapping,
     /// Raw samples from NATS; None: not listened for.
     pub telemetry: Option<telemetry::TelemetryConfig>,
+    /// Bursts of refused requests: what one is, and where notices come from.
+    pub refusals: refusals::RefusalConfig,
     /// The keys the chain watch trusts; without a log key there is no watch (no
     /// `evidence_integrity` incidents, and reports say the chain was not checked).
     pub chain: goose_platform::chain_watch::ChainTrust,
@@ -66,6 +69,7 @@ impl Default for SlaConfig {
             evaluate_every: Duration::from_secs(30),
             prometheus: Mapping::default(),
             telemetry: None,
+            refusals: Default::default(),
             chain: Default::default(),
         }
     }
@@ -105,6 +109,11 @@ pub async fn build(platform: &Platform, config: SlaConfig) -> anyhow::Result<Rou
     platform.spawn(evaluate::run(
         state.clone(),
         config.evaluate_every,
+        platform.stopped(),
+    ));
+    platform.spawn(refusals::run(
+        state.clone(),
+        config.refusals.clone(),
         platform.stopped(),
     ));
     if let Some(t) = config.telemetry.clone() {

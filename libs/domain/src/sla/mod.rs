@@ -8,6 +8,7 @@
 //! - [`signals`]: other services' events that mean an incident (security findings, failed
 //!   promotions, refused approval attempts).
 //! - [`report`]: compliance reports for a period, every figure citing its events.
+//! - [`access`]: bursts of refused requests (403s), counted per user.
 //! - [`calendar`]: calendar-aligned windows (periods in an IANA time zone).
 //! - [`status`]: attainment, error budget and burn-rate alerts at a moment.
 //!
@@ -18,6 +19,7 @@
 //! that began or stopped firing — violations) and `incident/<cause>`
 //! ([`incident::IncidentEvent`]).
 
+pub mod access;
 pub mod calendar;
 #[cfg(test)]
 mod calendar_tests;

@@ -41,6 +41,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
+/// Told about every request the access rules refused (403) — who, which route, why — so
+/// bursts of them can be noticed (the sla service opens `unauthorized_access` incidents).
+pub trait RefusalSink: Send + Sync {
+    fn refused(&self, user: &str, method: &str, route: &str, reason: &str);
+}
+
 /// What the middleware needs.
 #[derive(Clone)]
 pub struct AuthLayer {
@@ -48,6 +54,7 @@ pub struct AuthLayer {
     directory: Arc<dyn RoleDirectory>,
     routes: Arc<HashMap<(Method, &'static str), Access>>,
     limits: Arc<super::limits::Limiters>,
+    refusals: Option<Arc<dyn RefusalSink>>,
 }
 
 impl std::fmt::Debug for AuthLayer {
@@ -75,7 +82,14 @@ impl AuthLayer {
             limits: Arc::new(super::limits::Limiters::new(
                 super::limits::RateLimits::default(),
             )),
+            refusals: None,
         }
+    }
+
+    /// Reports every refused request to `sink`.
+    pub fn with_refusals(mut self, sink: Arc<dyn RefusalSink>) -> Self {
+        self.refusals = Some(sink);
+        self
     }
 
     /// Rate limits other than the defaults.
@@ -253,6 +267,9 @@ async fn authorize(State(auth): State<AuthLayer>, mut req: Request, next: Next) 
     };
     if let Err(d) = allowed {
         tracing::info!(user = %claims.sub, %path, reason = %d, "request denied");
+        if let Some(sink) = &auth.refusals {
+            sink.refused(&claims.sub, req.method().as_str(), &path, &d.to_string());
+        }
         return refuse(grpc, StatusCode::FORBIDDEN, d.to_string());
     }
     if write {
