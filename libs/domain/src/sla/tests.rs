@@ -146,10 +146,12 @@ fn invalid_slos_name_the_document_field_and_line() {
             "unit must be",
         ),
         (
-            "isRolling: true\n  indicator",
-            "isRolling: false\n  indicator",
-            "isRolling",
-            "calendar windows",
+            // Months are calendar periods: a rolling window cannot use them (calendar
+            // windows' own errors: calendar_tests.rs).
+            "duration: 30d",
+            "duration: 1M",
+            "spec.timeWindow[0].duration",
+            "for a rolling window",
         ),
         (
             "service: checkout\n  budgetingMethod",
