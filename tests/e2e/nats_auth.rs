@@ -363,6 +363,33 @@ async fn each_service_publishes_only_its_own_events() {
     .unwrap();
     assert_eq!(burst["type"], "unauthorized_access", "{burst}");
     assert_eq!(burst["service"], "registry", "{burst}");
+    // Holding the registry's NATS password, an attacker cannot report refusals as another
+    // service (the server refuses the subject): twenty forged notices open nothing.
+    let forger =
+        async_nats::ConnectOptions::with_user_and_password("registry".into(), pw("registry"))
+            .connect(&url)
+            .await
+            .unwrap();
+    let forged_notice = json!({"service": "rbac", "user": "victim", "at_ms": 0, "request": "GET /v1/users", "reason": "forged"});
+    for k in 0..20 {
+        let mut n = forged_notice.clone();
+        n["at_ms"] = json!(k);
+        let _ = forger
+            .publish(
+                "goose.refusals.rbac",
+                serde_json::to_vec(&n).unwrap().into(),
+            )
+            .await;
+    }
+    let _ = forger.flush().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, all) = sla_http
+        .call("GET", "/v1/incidents", Some(&olga), None)
+        .await;
+    assert!(
+        !all.to_string().contains("access:victim:"),
+        "a forged refusal burst opened an incident: {all}"
+    );
     assert!(
         burst["title"]
             .as_str()
