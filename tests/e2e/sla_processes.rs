@@ -15,22 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-const POLICY: &str = "gates:
-  dependency_check: {type: blocking}
-  evidence_collection: {type: blocking, required: []}
-  approval_check: {type: automatic}
-rules:
-  all_tests_passing: {enabled: false}
-  sast_results_clean: {enabled: false}
-  no_known_vulnerabilities: {enabled: false}
-  test_coverage_threshold: {enabled: false, min_line_percent: 80}
-  evidence_chain_valid: {enabled: false}
-  signatures_verified: {enabled: false}
-incidents:
-  demote_on_critical_sla_breach: true
-scheduling:
-  missing_data_timeout_seconds: 2
-";
+use crate::support::BREACH_POLICY as POLICY;
 
 fn key(dir: &Path, file: &str, name: &str) -> String {
     goose_ledger::NoteKey::load_or_generate(&dir.join(file), name)

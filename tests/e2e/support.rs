@@ -319,3 +319,22 @@ pub async fn serve_in_process(s: InProcess) -> (Http, String) {
     let admin = token(&http, "root", admin_key.trim()).await;
     (http, admin)
 }
+
+/// A promotion policy whose gates need no evidence (only dependencies), and whose critical
+/// SLA breaches demote: for flows about what happens around promotions.
+pub const BREACH_POLICY: &str = "gates:
+  dependency_check: {type: blocking}
+  evidence_collection: {type: blocking, required: []}
+  approval_check: {type: automatic}
+rules:
+  all_tests_passing: {enabled: false}
+  sast_results_clean: {enabled: false}
+  no_known_vulnerabilities: {enabled: false}
+  test_coverage_threshold: {enabled: false, min_line_percent: 80}
+  evidence_chain_valid: {enabled: false}
+  signatures_verified: {enabled: false}
+incidents:
+  demote_on_critical_sla_breach: true
+scheduling:
+  missing_data_timeout_seconds: 2
+";
