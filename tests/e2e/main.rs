@@ -1,6 +1,7 @@
 //! End-to-end tests: the services over real PostgreSQL and nats-server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod analytics;
 mod contracts;
 #[path = "../faults/mod.rs"]
 mod faults;

@@ -49,6 +49,7 @@ fn sample_body(method: &str, path: &str) -> Option<Value> {
             json!({"note": "matrix"})
         }
         ("POST", "/v1/reports") => json!({"from": "2026-12-01T00:00:00Z"}),
+        ("POST", "/v1/analytics/query") => json!({"sql": "SELECT count(*) FROM events"}),
         ("POST", "/v1/measurements") => json!({"service": "matrix-none", "samples": [
             {"at": "2026-12-01T00:00:00Z", "latency_ms": 1.0, "status": 200}
         ]}),
@@ -123,6 +124,7 @@ fn all_routes() -> Vec<RouteSpec> {
         goose_evidence_service::routes(),
         goose_orchestrator::routes(),
         goose_sla::routes(),
+        goose_analytics_service::routes(),
     ]
     .concat()
 }

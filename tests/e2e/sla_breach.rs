@@ -232,6 +232,7 @@ async fn a_critical_breach_demotes_and_blocks_dependants_until_resolved() {
     assert_eq!(p["outcome"], "succeeded", "{p}");
 
     report_of_it_all(h, root, &olga, started, &id).await;
+    crate::analytics::kpis_of_it_all(h, root, &id).await;
 }
 
 /// The compliance report of the last hour (the measurements reach half an hour back) shows all of it, each figure citing its events,

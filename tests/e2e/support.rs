@@ -227,7 +227,7 @@ pub struct InProcess {
     pub policy: Option<String>,
 }
 
-/// rbac, registry, evidence, the orchestrator and sla on one platform, served on a fresh port as
+/// rbac, registry, evidence, the orchestrator, sla and analytics on one platform, served on a fresh port as
 /// `goosectl dev` serves them. Returns the client and the admin's token.
 pub async fn serve_in_process(s: InProcess) -> (Http, String) {
     use std::sync::Arc;
@@ -281,6 +281,9 @@ pub async fn serve_in_process(s: InProcess) -> (Http, String) {
     )
     .await
     .unwrap();
+    let analytics = goose_analytics_service::build(p, Default::default())
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http = Http::new(format!("http://{}", listener.local_addr().unwrap()));
     let (policy, policy_digest) = goose_orchestrator::load_policy(
@@ -311,7 +314,8 @@ pub async fn serve_in_process(s: InProcess) -> (Http, String) {
         rbac.merge(registry)
             .merge(evidence)
             .merge(orchestrator)
-            .merge(sla),
+            .merge(sla)
+            .merge(analytics),
         goose_rbac::openapi(),
     );
     tokio::spawn(async move { axum::serve(listener, app).await });

@@ -76,6 +76,7 @@ permissions! {
     ApprovalRead = "approval.read": "Read approval requests and their decisions.",
     AuditRead = "audit.read": "Read the audit trail: chain proofs, exports, history.",
     ReportIssue = "report.issue": "Issue signed compliance reports (recorded on the chain).",
+    AnalyticsQuery = "analytics.query": "Query the ledger's analytics tables and KPIs (read-only SQL).",
     ChainCheckpoint = "chain.checkpoint": "Sign a chain checkpoint on request.",
     RbacRead = "rbac.read": "Read users and role assignments.",
     RbacAdmin = "rbac.admin": "Create users, issue API keys, assign and revoke roles.",
@@ -190,6 +191,7 @@ const ANALYST: PermissionSet = PermissionSet::of(&[
     P::UsecaseSubmit,
     P::IncidentReport,
     P::ApprovalRead,
+    P::AnalyticsQuery,
 ]);
 const APPROVER: PermissionSet = PermissionSet::of(&[
     P::ServiceRead,
@@ -211,10 +213,12 @@ const ADMIN: PermissionSet = PermissionSet::of(&[
     P::AuditRead,
     P::ChainCheckpoint,
     P::ReportIssue,
+    P::AnalyticsQuery,
 ]);
 const AUDITOR: PermissionSet = PermissionSet::of(&[
     P::AuditRead,
     P::ReportIssue,
+    P::AnalyticsQuery,
     P::SlaRead,
     P::ServiceRead,
     P::EvidenceRead,

@@ -45,9 +45,16 @@ pub fn users(config: &BusConfig) -> BTreeMap<String, Vec<String>> {
             .or_default()
             .push(config.filter(Some(f.aggregate)));
     }
+    // Services that record no events: they read the stream and report refused requests.
+    for reader in READ_ONLY_SERVICES {
+        users.entry((*reader).to_owned()).or_default();
+    }
     users.insert(READER.to_owned(), Vec::new());
     users
 }
+
+/// Services with a NATS user of their own that write no events (analytics).
+pub const READ_ONLY_SERVICES: &[&str] = &["analytics"];
 
 /// Subjects `user` may subscribe to beyond its request inboxes.
 fn subscriptions(user: &str) -> Vec<String> {
@@ -135,6 +142,7 @@ mod tests {
         assert!(users["orchestrator"].contains(&"goose.evt.promotion.>".to_owned()));
         assert!(!users["registry"].iter().any(|s| s.contains("promotion")));
         assert!(users[READER].is_empty());
+        assert!(users["analytics"].is_empty());
         let text = authorization(&BusConfig::default());
         assert!(text.contains("password: $GOOSE_NATS_PASSWORD_EVIDENCE"));
         assert!(!text.contains("STREAM.DELETE") && !text.contains("STREAM.PURGE"));

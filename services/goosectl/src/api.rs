@@ -14,6 +14,7 @@ pub enum Svc {
     Evidence,
     Orchestrator,
     Sla,
+    Analytics,
 }
 
 impl Api {
@@ -24,6 +25,7 @@ impl Api {
             Svc::Evidence => &self.evidence_url,
             Svc::Orchestrator => &self.orchestrator_url,
             Svc::Sla => &self.sla_url,
+            Svc::Analytics => &self.analytics_url,
         };
         specific
             .as_deref()

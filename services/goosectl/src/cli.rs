@@ -83,6 +83,10 @@ pub enum Command {
     /// Compliance reports: issue one for a period (signed, recorded on the chain), list,
     /// show, verify a bundle offline.
     Report(crate::report::ReportArgs),
+    /// Run a read-only SQL query over the ledger's analytics tables and KPI views.
+    Query(crate::analytics::QueryArgs),
+    /// Show a KPI (DORA, promotion outcomes, gate failures, ...); without a name, list them.
+    Kpi(crate::analytics::KpiArgs),
     /// Key management.
     Keys {
         #[command(subcommand)]
@@ -274,6 +278,9 @@ pub struct Api {
     /// sla's URL, when the services run apart.
     #[arg(long, global = true, env = "GOOSE_SLA_URL")]
     pub sla_url: Option<String>,
+    /// analytics' URL, when the services run apart.
+    #[arg(long, global = true, env = "GOOSE_ANALYTICS_URL")]
+    pub analytics_url: Option<String>,
     /// Access token (see `goosectl token`).
     #[arg(long, global = true, env = "GOOSE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,

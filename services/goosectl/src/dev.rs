@@ -123,6 +123,9 @@ pub async fn serve(
         },
     )
     .await?;
+    let analytics =
+        goose_analytics_service::build(&platform, goose_analytics_service::Limits::default())
+            .await?;
     let mut attestation_keys = goose_evidence::dsse::TrustedKeys::new();
     for k in keyfiles::attestation_vkeys(data_dir)? {
         attestation_keys.add(k.name.clone(), k.key);
@@ -205,13 +208,15 @@ pub async fn serve(
     doc.merge(goose_evidence_service::openapi());
     doc.merge(goose_orchestrator::openapi());
     doc.merge(goose_sla::openapi());
+    doc.merge(goose_analytics_service::openapi());
     doc.info.title = "Golden Goose (goosectl dev)".into();
     let app = goose_platform::service_router(
         &platform,
         rbac.merge(registry)
             .merge(evidence)
             .merge(orchestrator)
-            .merge(sla),
+            .merge(sla)
+            .merge(analytics),
         doc,
     );
 

@@ -1,6 +1,7 @@
 //! `goosectl`: the CLI verbs and `goosectl dev`, the whole system in one process.
 
 pub use goose_evidence_service::chain_api;
+mod analytics;
 mod api;
 mod audit;
 mod bundle;
@@ -59,6 +60,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sla { command } => sla::sla(&cli.api, command).await,
         Command::Incident { command } => sla::incident(&cli.api, command).await,
         Command::Report(args) => report::report(&cli.api, args).await,
+        Command::Query(args) => analytics::query(&cli.api, &args).await,
+        Command::Kpi(args) => analytics::kpi(&cli.api, &args).await,
         Command::NatsConfig {
             stream,
             subject_prefix,

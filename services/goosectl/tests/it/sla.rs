@@ -84,6 +84,41 @@ async fn slos_and_incidents_from_the_terminal() {
     ]));
     assert_ne!(code, 0, "{out}");
     report_bundle_verifies_offline_and_tampering_is_caught(&dev, &id);
+    analytics_from_the_terminal(&dev, &olga, &ana, &id);
+}
+
+/// `goosectl query` and `goosectl kpi` over what this flow recorded.
+fn analytics_from_the_terminal(dev: &Dev, olga: &str, ana: &str, incident: &str) {
+    let (code, out) = run(dev.cli(ana).args([
+        "query",
+        "SELECT event_type, count(*) AS n FROM events WHERE aggregate_type = 'slo' GROUP BY event_type",
+    ]));
+    assert_eq!(code, 0, "{out}");
+    // An aligned table: header, the two SLOs applied.
+    assert!(out.contains("| event_type | n |"), "{out}");
+    assert!(out.contains("| SloApplied | 2 |"), "{out}");
+    let (code, out) = run(dev.cli(ana).args([
+        "query",
+        "--format",
+        "csv",
+        &format!("SELECT status, time_to_restore_ms IS NOT NULL AS restored FROM incidents WHERE incident_id = '{incident}'"),
+    ]));
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out, "status,restored\nresolved,true\n");
+    let (code, out) = run(dev.cli(ana).arg("kpi"));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("dora (DORA: the four measures)"), "{out}");
+    let (code, out) = run(dev.cli(ana).args(["kpi", "dora_time_to_restore", "--format", "json"]));
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["rows"][0]["restored"], 1, "{out}");
+    // Read-only, and only for those allowed.
+    let (code, out) = run(dev.cli(ana).args(["query", "DELETE FROM events"]));
+    assert_ne!(code, 0);
+    assert!(out.contains("only read-only queries are allowed"), "{out}");
+    let (code, out) = run(dev.cli(olga).args(["query", "SELECT 1"]));
+    assert_ne!(code, 0);
+    assert!(out.contains("analytics.query"), "{out}");
 }
 
 /// `goosectl report` as an auditor: the bundle checks offline with only the keys; a changed

@@ -1,0 +1,188 @@
+//! Named KPI views: SQL over the tables, registered in every query session under their names,
+//! so `SELECT * FROM kpi_dora` works from REST, `goosectl kpi dora` and any SQL. Each has a
+//! definition in words (docs/analytics.md is generated from this list by `goosectl kpi --list`).
+//!
+//! Order matters: a view may read the views before it.
+
+/// A KPI view.
+#[derive(Debug, Clone, Copy)]
+pub struct Kpi {
+    /// Short name: the view is `kpi_<name>`.
+    pub name: &'static str,
+    pub title: &'static str,
+    /// What it measures and how, in words.
+    pub definition: &'static str,
+    pub sql: &'static str,
+}
+
+impl Kpi {
+    pub fn view(&self) -> String {
+        format!("kpi_{}", self.name)
+    }
+}
+
+/// Looks a KPI up by its short name or its view name.
+pub fn find(name: &str) -> Option<&'static Kpi> {
+    let short = name.strip_prefix("kpi_").unwrap_or(name);
+    KPIS.iter().find(|k| k.name == short)
+}
+
+/// Seconds between two timestamps (a float; both engines we test with agree on it).
+macro_rules! secs {
+    ($to:literal, $from:literal) => {
+        concat!(
+            "(date_part('epoch', ",
+            $to,
+            ") - date_part('epoch', ",
+            $from,
+            "))"
+        )
+    };
+}
+
+pub const KPIS: &[Kpi] = &[
+    Kpi {
+        name: "promotion_success_rate",
+        title: "Promotion success and failure rate",
+        definition: "Completed promotions by outcome; success_rate = succeeded / completed, failure_rate = failed / completed (partially succeeded counts as neither).",
+        sql: "SELECT count(*) AS completed, \
+              sum(CASE WHEN outcome = 'succeeded' THEN 1 ELSE 0 END) AS succeeded, \
+              sum(CASE WHEN outcome = 'partially_succeeded' THEN 1 ELSE 0 END) AS partially_succeeded, \
+              sum(CASE WHEN outcome = 'failed' THEN 1 ELSE 0 END) AS failed, \
+              CAST(sum(CASE WHEN outcome = 'succeeded' THEN 1 ELSE 0 END) AS DOUBLE) / nullif(count(*), 0) AS success_rate, \
+              CAST(sum(CASE WHEN outcome = 'failed' THEN 1 ELSE 0 END) AS DOUBLE) / nullif(count(*), 0) AS failure_rate \
+              FROM promotions WHERE outcome IS NOT NULL",
+    },
+    Kpi {
+        name: "promotion_duration",
+        title: "Promotion duration percentiles",
+        definition: "Seconds from a promotion's request to its completion (approval waits included), over completed promotions: exact percentiles (percentile_cont), mean and maximum.",
+        sql: "SELECT count(*) AS completed, \
+              percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms / 1000.0) AS p50_s, \
+              percentile_cont(0.9) WITHIN GROUP (ORDER BY duration_ms / 1000.0) AS p90_s, \
+              percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms / 1000.0) AS p95_s, \
+              percentile_cont(0.99) WITHIN GROUP (ORDER BY duration_ms / 1000.0) AS p99_s, \
+              avg(duration_ms / 1000.0) AS mean_s, max(duration_ms / 1000.0) AS max_s \
+              FROM promotions WHERE duration_ms IS NOT NULL",
+    },
+    Kpi {
+        name: "gate_failure_reasons",
+        title: "Gate failure reasons, ranked",
+        definition: "Failed checks of recorded gate evaluations grouped by check and reason: how often each was recorded, in how many promotions and service versions, most frequent first.",
+        sql: "SELECT \"check\", detail AS reason, count(*) AS failures, \
+              count(DISTINCT promotion_id) AS promotions, \
+              count(DISTINCT service || '@' || version) AS versions, \
+              max(evaluated_at) AS last_seen \
+              FROM gate_evaluations WHERE outcome = 'fail' \
+              GROUP BY \"check\", detail ORDER BY failures DESC, \"check\", reason",
+    },
+    Kpi {
+        name: "parallel_efficiency",
+        title: "Parallel promotion efficiency",
+        definition: "Per completed promotion with more than one started target: wall time of its targets (first start to last end) against their critical path (the longest chain of target durations along dependencies) and their sum. efficiency = critical_path / wall (1.0: as parallel as the dependencies allow); speedup = serial / wall.",
+        sql: "SELECT promotion_id, requested_at, targets, wall_ms, critical_path_ms, serial_ms, \
+              CAST(critical_path_ms AS DOUBLE) / nullif(wall_ms, 0) AS efficiency, \
+              CAST(serial_ms AS DOUBLE) / nullif(wall_ms, 0) AS speedup \
+              FROM promotions WHERE completed_at IS NOT NULL AND targets > 1 AND wall_ms > 0 \
+              ORDER BY requested_at",
+    },
+    Kpi {
+        name: "approval_wait",
+        title: "Approval wait time",
+        definition: "Per approval kind: requests decided and pending, seconds from request to decision (mean, exact median and p90), attempts the rules refused (self-approval and the like).",
+        sql: "SELECT kind, count(*) AS requests, \
+              sum(CASE WHEN status = 'pending' THEN 1 ELSE 0 END) AS pending, \
+              sum(CASE WHEN status = 'approved' THEN 1 ELSE 0 END) AS approved, \
+              sum(CASE WHEN status = 'rejected' THEN 1 ELSE 0 END) AS rejected, \
+              avg(wait_ms / 1000.0) AS mean_wait_s, \
+              percentile_cont(0.5) WITHIN GROUP (ORDER BY wait_ms / 1000.0) AS p50_wait_s, \
+              percentile_cont(0.9) WITHIN GROUP (ORDER BY wait_ms / 1000.0) AS p90_wait_s, \
+              sum(refused_attempts) AS refused_attempts \
+              FROM approvals GROUP BY kind ORDER BY kind",
+    },
+    Kpi {
+        name: "evidence_volume",
+        title: "Evidence volume per service per month",
+        definition: "Evidence files and bytes accepted per service and calendar month (UTC); within_target: under the seed's 1 GB per service per month.",
+        sql: "SELECT service, date_trunc('month', submitted_at) AS month, count(*) AS files, \
+              sum(size_bytes) AS bytes, sum(size_bytes) < 1000000000 AS within_target \
+              FROM evidence GROUP BY service, date_trunc('month', submitted_at) \
+              ORDER BY month, service",
+    },
+    Kpi {
+        name: "dora_deployment_frequency",
+        title: "DORA: deployment (promotion) frequency",
+        definition: "Service versions made compliant by promotions (already compliant ones not counted) per day and per week, over the span from the first to the last such promotion (at least one day).",
+        sql: "SELECT count(*) AS promoted_versions, min(ended_at) AS first_at, max(ended_at) AS last_at, \
+              greatest(1.0, (date_part('epoch', max(ended_at)) - date_part('epoch', min(ended_at))) / 86400.0) AS span_days, \
+              count(*) / greatest(1.0, (date_part('epoch', max(ended_at)) - date_part('epoch', min(ended_at))) / 86400.0) AS per_day, \
+              7 * count(*) / greatest(1.0, (date_part('epoch', max(ended_at)) - date_part('epoch', min(ended_at))) / 86400.0) AS per_week \
+              FROM promotion_targets WHERE outcome = 'promoted' AND NOT already_compliant",
+    },
+    Kpi {
+        name: "dora_lead_time",
+        title: "DORA: lead time for changes",
+        definition: "Hours from the first evidence accepted for a service version to the promotion that made it compliant (versions promoted without evidence are not counted): mean, exact median and p90.",
+        sql: concat!(
+            "SELECT count(*) AS versions, avg(lead_h) AS mean_h, \
+             percentile_cont(0.5) WITHIN GROUP (ORDER BY lead_h) AS p50_h, \
+             percentile_cont(0.9) WITHIN GROUP (ORDER BY lead_h) AS p90_h \
+             FROM (SELECT t.service, t.version, ",
+            secs!("t.ended_at", "e.first_evidence"),
+            " / 3600.0 AS lead_h \
+             FROM promotion_targets t JOIN (SELECT service, version, min(submitted_at) AS first_evidence \
+             FROM evidence GROUP BY service, version) e ON t.service = e.service AND t.version = e.version \
+             WHERE t.outcome = 'promoted' AND NOT t.already_compliant) leads"
+        ),
+    },
+    Kpi {
+        name: "dora_change_failure_rate",
+        title: "DORA: change failure rate",
+        definition: "Share of promoted service versions that were later demoted (VersionDemoted: an SLA breach or a person took compliance away).",
+        sql: "SELECT count(*) AS promoted_versions, \
+              sum(CASE WHEN d.service IS NOT NULL THEN 1 ELSE 0 END) AS failed_versions, \
+              CAST(sum(CASE WHEN d.service IS NOT NULL THEN 1 ELSE 0 END) AS DOUBLE) / nullif(count(*), 0) AS change_failure_rate \
+              FROM (SELECT DISTINCT service, version FROM promotion_targets WHERE outcome = 'promoted' AND NOT already_compliant) p \
+              LEFT JOIN (SELECT DISTINCT service, version FROM compliance_transitions WHERE kind = 'demotion') d \
+              ON p.service = d.service AND p.version = d.version",
+    },
+    Kpi {
+        name: "dora_time_to_restore",
+        title: "DORA: time to restore service",
+        definition: "Hours from an incident's opening to its first resolution, over resolved incidents (mean, exact median, p90), and how many are still open.",
+        sql: "SELECT count(time_to_restore_ms) AS restored, \
+              sum(CASE WHEN resolved_at IS NULL THEN 1 ELSE 0 END) AS unresolved, \
+              avg(time_to_restore_ms / 3600000.0) AS mean_h, \
+              percentile_cont(0.5) WITHIN GROUP (ORDER BY time_to_restore_ms / 3600000.0) AS p50_h, \
+              percentile_cont(0.9) WITHIN GROUP (ORDER BY time_to_restore_ms / 3600000.0) AS p90_h \
+              FROM incidents",
+    },
+    Kpi {
+        name: "dora",
+        title: "DORA: the four measures",
+        definition: "The four DORA measures in one row: promotions per week, median lead time (hours), change failure rate, median time to restore (hours).",
+        sql: "SELECT f.per_week AS deployments_per_week, l.p50_h AS lead_time_p50_h, \
+              c.change_failure_rate, r.p50_h AS time_to_restore_p50_h \
+              FROM kpi_dora_deployment_frequency f CROSS JOIN kpi_dora_lead_time l \
+              CROSS JOIN kpi_dora_change_failure_rate c CROSS JOIN kpi_dora_time_to_restore r",
+    },
+    Kpi {
+        name: "sla_attainment",
+        title: "SLA attainment per service",
+        definition: "Per service, over every recorded minute summary: requests, errors, availability = 1 - errors / requests, and the minutes covered.",
+        sql: "SELECT service, count(*) AS minutes, sum(requests) AS requests, sum(errors) AS errors, \
+              1.0 - CAST(sum(errors) AS DOUBLE) / nullif(sum(requests), 0) AS availability, \
+              min(minute) AS first_minute, max(minute) AS last_minute \
+              FROM sla_windows GROUP BY service ORDER BY service",
+    },
+    Kpi {
+        name: "promotion_trend_daily",
+        title: "Promotions per day (trend)",
+        definition: "Per UTC day (date_bin): promotions requested, completed, succeeded and failed.",
+        sql: "SELECT date_bin(INTERVAL '1 day', requested_at, TIMESTAMP '1970-01-01T00:00:00Z') AS day, \
+              count(*) AS requested, count(completed_at) AS completed, \
+              sum(CASE WHEN outcome = 'succeeded' THEN 1 ELSE 0 END) AS succeeded, \
+              sum(CASE WHEN outcome = 'failed' THEN 1 ELSE 0 END) AS failed \
+              FROM promotions GROUP BY 1 ORDER BY 1",
+    },
+];

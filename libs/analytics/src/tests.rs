@@ -1,0 +1,212 @@
+//! The query engine's limits and the KPI views over the tables' schemas. How events become
+//! rows is tested end to end (tests/e2e/analytics.rs) on events the services recorded.
+
+use crate::query::{run, Limits, QueryError};
+use crate::{kpis, Tables};
+use std::time::Duration;
+
+fn empty() -> Vec<crate::TableData> {
+    Tables::default().snapshot().unwrap()
+}
+
+fn limits() -> Limits {
+    Limits::default()
+}
+
+#[tokio::test]
+async fn every_kpi_view_plans_and_runs_on_empty_tables() {
+    let tables = empty();
+    for k in kpis::KPIS {
+        let a = run(
+            &tables,
+            0,
+            &format!("SELECT * FROM {}", k.view()),
+            &limits(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", k.name));
+        assert!(a.schema.fields().len() > 1, "{}", k.name);
+        assert!(kpis::find(k.name).is_some() && kpis::find(&k.view()).is_some());
+    }
+}
+
+#[tokio::test]
+async fn tables_have_their_declared_columns() {
+    let tables = empty();
+    let a = run(
+        &tables,
+        0,
+        "SELECT table_name, count(*) AS n FROM information_schema.columns \
+         WHERE table_schema = 'public' GROUP BY table_name ORDER BY table_name",
+        &limits(),
+    )
+    .await
+    .unwrap();
+    let json = crate::encode::json_rows(&a).unwrap();
+    for def in Tables::defs() {
+        let row = json
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["table_name"] == def.name)
+            .unwrap_or_else(|| panic!("{} is not registered", def.name));
+        assert_eq!(row["n"], def.fields.len(), "{}", def.name);
+    }
+}
+
+#[tokio::test]
+async fn statements_that_change_anything_are_refused() {
+    let tables = empty();
+    for sql in [
+        "CREATE TABLE x (a INT)",
+        "CREATE VIEW v AS SELECT 1",
+        "DROP TABLE events",
+        "INSERT INTO events SELECT * FROM events",
+        "COPY (SELECT 1) TO '/tmp/goose-analytics-copy.csv'",
+        "SET datafusion.execution.batch_size = 1",
+        "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'",
+    ] {
+        match run(&tables, 0, sql, &limits()).await {
+            Err(QueryError::Refused(_)) => {}
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+    assert!(!std::path::Path::new("/tmp/goose-analytics-copy.csv").exists());
+}
+
+#[tokio::test]
+async fn bad_sql_says_what_is_wrong() {
+    let tables = empty();
+    match run(&tables, 0, "SELECT nope FROM events", &limits()).await {
+        Err(QueryError::Invalid(m)) => assert!(m.contains("nope"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    match run(&tables, 0, "SELEC 1", &limits()).await {
+        Err(QueryError::Invalid(_)) => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        run(&tables, 0, "  ", &limits()).await,
+        Err(QueryError::Invalid(_))
+    ));
+    let huge = format!("SELECT '{}'", "x".repeat(crate::query::MAX_SQL_BYTES));
+    assert!(matches!(
+        run(&tables, 0, &huge, &limits()).await,
+        Err(QueryError::Invalid(_))
+    ));
+}
+
+#[tokio::test]
+async fn rows_past_the_cap_are_cut_and_said_to_be() {
+    let tables = empty();
+    let l = Limits {
+        max_rows: 1000,
+        ..limits()
+    };
+    let a = run(&tables, 7, "SELECT value FROM range(0, 50000)", &l)
+        .await
+        .unwrap();
+    assert_eq!((a.rows, a.truncated, a.position), (1000, true, 7));
+    let n: usize = a.batches.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(n, 1000);
+    let a = run(&tables, 7, "SELECT value FROM range(0, 1000)", &l)
+        .await
+        .unwrap();
+    assert_eq!((a.rows, a.truncated), (1000, false));
+}
+
+#[tokio::test]
+async fn a_query_over_its_memory_limit_fails_without_spilling() {
+    let tables = empty();
+    let l = Limits {
+        memory_bytes: 4 << 20,
+        ..limits()
+    };
+    match run(
+        &tables,
+        0,
+        "SELECT value FROM range(0, 5000000) ORDER BY value DESC LIMIT 3 OFFSET 10",
+        &Limits {
+            memory_bytes: 4 << 20,
+            ..limits()
+        },
+    )
+    .await
+    {
+        // A top-k sort needs little memory: this one fits.
+        Ok(a) => assert_eq!(a.rows, 3),
+        Err(e) => panic!("{e}"),
+    }
+    match run(
+        &tables,
+        0,
+        "SELECT value % 3000000 AS k, count(*) FROM range(0, 6000000) GROUP BY 1",
+        &l,
+    )
+    .await
+    {
+        Err(QueryError::Memory { limit, .. }) => assert_eq!(limit, 4 << 20),
+        other => panic!("{:?}", other.map(|a| a.rows)),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_query_is_stopped_at_its_timeout() {
+    let tables = empty();
+    let l = Limits {
+        timeout: Duration::from_millis(300),
+        memory_bytes: 1 << 30,
+        ..limits()
+    };
+    let started = std::time::Instant::now();
+    match run(
+        &tables,
+        0,
+        "SELECT count(*) FROM range(0, 200000) a CROSS JOIN range(0, 200000) b WHERE a.value + b.value = 7",
+        &l,
+    )
+    .await
+    {
+        Err(QueryError::Timeout(t)) => assert_eq!(t, Duration::from_millis(300)),
+        other => panic!("{:?}", other.map(|a| a.rows)),
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn answers_encode_as_json_csv_and_arrow() {
+    let tables = empty();
+    let a = run(
+        &tables,
+        0,
+        "SELECT value AS n, CAST(value AS VARCHAR) AS s FROM range(0, 3)",
+        &limits(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        crate::encode::json_rows(&a).unwrap(),
+        serde_json::json!([{"n": 0, "s": "0"}, {"n": 1, "s": "1"}, {"n": 2, "s": "2"}])
+    );
+    assert_eq!(
+        String::from_utf8(crate::encode::csv(&a).unwrap()).unwrap(),
+        "n,s\n0,0\n1,1\n2,2\n"
+    );
+    let ipc = crate::encode::arrow_ipc(&a).unwrap();
+    let reader =
+        datafusion::arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(ipc), None)
+            .unwrap();
+    let rows: usize = reader.map(|b| b.unwrap().num_rows()).sum();
+    assert_eq!(rows, 3);
+    let none = run(&tables, 0, "SELECT * FROM promotions", &limits())
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(crate::encode::csv(&none).unwrap())
+            .unwrap()
+            .lines()
+            .count(),
+        1,
+        "a header without rows"
+    );
+}

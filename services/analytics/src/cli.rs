@@ -1,0 +1,56 @@
+//! The command line of the service binary: its flags and how they become a running service.
+
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "goose-analytics",
+    version,
+    about = "Golden Goose analytics service"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    service: goose_platform::ServiceArgs,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// What one query may use.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LimitArgs {
+    /// Memory (MiB) one query's operators may use (sorts, joins, aggregates).
+    #[arg(long, env = "GOOSE_ANALYTICS_QUERY_MEMORY_MB", default_value_t = 256)]
+    pub query_memory_mb: usize,
+    /// Seconds one query may run.
+    #[arg(long, env = "GOOSE_ANALYTICS_QUERY_TIMEOUT", default_value_t = 30)]
+    pub query_timeout: u64,
+    /// Rows one answer holds at most.
+    #[arg(long, env = "GOOSE_ANALYTICS_QUERY_MAX_ROWS", default_value_t = 10_000)]
+    pub query_max_rows: usize,
+    /// Threads one query's plan may use.
+    #[arg(long, env = "GOOSE_ANALYTICS_QUERY_THREADS", default_value_t = 2)]
+    pub query_threads: usize,
+}
+
+impl From<LimitArgs> for goose_analytics::Limits {
+    fn from(a: LimitArgs) -> Self {
+        Self {
+            memory_bytes: a.query_memory_mb.max(1) << 20,
+            timeout: std::time::Duration::from_secs(a.query_timeout.max(1)),
+            max_rows: a.query_max_rows.max(1),
+            partitions: a.query_threads.max(1),
+        }
+    }
+}
+
+/// Runs the service until SIGINT/SIGTERM.
+pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
+    // It records nothing, so it has no outbox to relay.
+    cli.service.relay = false;
+    let limits = goose_analytics::Limits::from(cli.limits.clone());
+    goose_platform::run_service("goose-analytics", &cli.service, |platform| async move {
+        let api = crate::build(&platform, limits).await?;
+        Ok((api, crate::openapi()))
+    })
+    .await
+}

@@ -1,0 +1,26 @@
+//! The analytics read model: every table of `goose_analytics`, kept current from the ledger
+//! (the same catch-up / follow / gap-fill contract as every read model).
+
+use goose_analytics::Tables;
+use goose_ledger::RecordedEvent;
+use goose_platform::view::View;
+
+/// Events whose payload did not decode (their `events` row exists; typed tables lack them).
+pub const UNDECODABLE: &str = "goose_analytics_undecodable_events_total";
+
+#[derive(Debug, Default)]
+pub struct AnalyticsView {
+    pub tables: Tables,
+}
+
+impl View for AnalyticsView {
+    /// Every event: the `events` table is the whole ledger.
+    const FOLLOWS: &'static [&'static str] = &[];
+
+    fn apply(&mut self, ev: &RecordedEvent) {
+        if let Err(e) = self.tables.apply(ev) {
+            metrics::counter!(UNDECODABLE).increment(1);
+            tracing::error!(error = %e, "analytics: event kept in `events` only");
+        }
+    }
+}

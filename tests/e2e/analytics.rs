@@ -1,0 +1,238 @@
+//! The analytics service over what the services recorded in the breach flow
+//! (sla_breach.rs): the tables follow the ledger, and the KPIs give that flow's figures.
+
+use crate::support::{user_with_token, Http};
+use goose_analytics::datafusion::arrow::ipc::reader::StreamReader;
+use serde_json::{json, Value};
+
+async fn sql(h: &Http, token: &str, sql: &str) -> Value {
+    h.ok(
+        "POST",
+        "/v1/analytics/query",
+        token,
+        Some(&json!({ "sql": sql })),
+    )
+    .await
+}
+
+fn rows(answer: &Value) -> &Vec<Value> {
+    answer["rows"].as_array().unwrap()
+}
+
+/// Called at the end of the breach flow: 4 promotions (3 succeeded, 1 failed on its
+/// dependency check naming the breach), service-a 1.0.0 demoted, the breach incident
+/// resolved, 300 requests of service-a with 60 errors, an approval request with 2 refused
+/// self-approvals.
+pub async fn kpis_of_it_all(h: &Http, root: &str, breach: &str) {
+    let ana = user_with_token(h, root, "ana-lytics", &["analyst"]).await;
+    let olga = user_with_token(h, root, "olga-2", &["operator"]).await;
+
+    // Operators may not query; analysts, auditors and admins may.
+    let (s, v) = h
+        .call(
+            "POST",
+            "/v1/analytics/query",
+            Some(&olga),
+            Some(&json!({"sql": "SELECT 1"})),
+        )
+        .await;
+    assert_eq!(s, 403, "{v}");
+
+    // `events` is the whole ledger: as many rows as positions, none missing.
+    let a = sql(
+        h,
+        &ana,
+        "SELECT count(*) AS n, min(position) AS first, max(position) AS last, \
+         count(DISTINCT digest) AS digests FROM events",
+    )
+    .await;
+    let position = a["position"].as_u64().unwrap();
+    let r = &rows(&a)[0];
+    assert_eq!(r["n"].as_u64(), Some(position), "{a}");
+    assert_eq!(r["digests"].as_u64(), Some(position), "{a}");
+    assert_eq!(
+        (r["first"].as_u64(), r["last"].as_u64()),
+        (Some(0), Some(position - 1))
+    );
+
+    let a = sql(
+        h,
+        &ana,
+        "SELECT service, version, outcome FROM promotion_targets ORDER BY requested_at",
+    )
+    .await;
+    let got: Vec<(String, String, String)> = rows(&a)
+        .iter()
+        .map(|r| {
+            (
+                r["service"].as_str().unwrap().to_owned(),
+                r["version"].as_str().unwrap().to_owned(),
+                r["outcome"].as_str().unwrap_or("-").to_owned(),
+            )
+        })
+        .collect();
+    let want = [
+        ("service-a", "1.0.0", "promoted"),
+        ("service-b", "1.0.0", "failed"),
+        ("service-a", "1.0.1", "promoted"),
+        ("service-b", "1.0.0", "promoted"),
+    ];
+    assert_eq!(
+        got,
+        want.map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned())),
+        "{a}"
+    );
+
+    let k = h
+        .ok(
+            "GET",
+            "/v1/analytics/kpis/promotion_success_rate",
+            &ana,
+            None,
+        )
+        .await;
+    let r = &rows(&k)[0];
+    assert_eq!(
+        (&r["completed"], &r["succeeded"], &r["failed"]),
+        (&json!(4), &json!(3), &json!(1)),
+        "{k}"
+    );
+    assert_eq!(r["success_rate"], json!(0.75), "{k}");
+
+    // The failed dependency check, ranked first, with the breach in its reason.
+    let k = h
+        .ok("GET", "/v1/analytics/kpis/gate_failure_reasons", &ana, None)
+        .await;
+    let top = &rows(&k)[0];
+    assert_eq!(top["check"], "dependencies_compliant", "{k}");
+    assert!(top["reason"].as_str().unwrap().contains(breach), "{k}");
+    assert_eq!(top["promotions"], 1, "{k}");
+
+    // DORA: a@1.0.0, a@1.0.1, b@1.0.0 promoted; a@1.0.0 demoted; the breach restored.
+    let k = h
+        .ok(
+            "GET",
+            "/v1/analytics/kpis/dora_change_failure_rate",
+            &ana,
+            None,
+        )
+        .await;
+    let r = &rows(&k)[0];
+    assert_eq!(
+        (&r["promoted_versions"], &r["failed_versions"]),
+        (&json!(3), &json!(1)),
+        "{k}"
+    );
+    let a = sql(
+        h,
+        &ana,
+        &format!(
+            "SELECT type, severity, status, time_to_restore_ms FROM incidents \
+             WHERE incident_id = '{breach}'"
+        ),
+    )
+    .await;
+    let r = &rows(&a)[0];
+    assert_eq!(
+        (&r["type"], &r["status"]),
+        (&json!("sla_breach"), &json!("resolved")),
+        "{a}"
+    );
+    assert!(r["time_to_restore_ms"].as_i64().unwrap() >= 0, "{a}");
+    let k = h.ok("GET", "/v1/analytics/kpis/dora", &ana, None).await;
+    let r = &rows(&k)[0];
+    assert!(
+        (r["change_failure_rate"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9,
+        "{k}"
+    );
+    assert!(r["deployments_per_week"].as_f64().unwrap() > 0.0, "{k}");
+    assert!(!r["time_to_restore_p50_h"].is_null(), "{k}");
+
+    // The measurements: 300 requests of service-a, one in five failed.
+    let k = h
+        .ok("GET", "/v1/analytics/kpis/sla_attainment", &ana, None)
+        .await;
+    let a_row = rows(&k)
+        .iter()
+        .find(|r| r["service"] == "service-a")
+        .unwrap();
+    assert_eq!(
+        (&a_row["requests"], &a_row["errors"]),
+        (&json!(300), &json!(60)),
+        "{k}"
+    );
+    assert!(
+        (a_row["availability"].as_f64().unwrap() - 0.8).abs() < 1e-9,
+        "{k}"
+    );
+
+    // The approval request and the two self-approvals the rules refused.
+    let k = h
+        .ok("GET", "/v1/analytics/kpis/approval_wait", &ana, None)
+        .await;
+    let r = rows(&k).iter().find(|r| r["kind"] == "promotion").unwrap();
+    assert!(r["pending"].as_i64().unwrap() >= 1, "{k}");
+    assert_eq!(r["refused_attempts"], 2, "{k}");
+
+    // Read-only, and bad SQL says why.
+    for (statement, title) in [
+        ("DROP TABLE events", "statement not allowed"),
+        ("COPY (SELECT 1) TO '/tmp/x.csv'", "statement not allowed"),
+        ("SELECT nope FROM events", "invalid query"),
+    ] {
+        let (s, v) = h
+            .call(
+                "POST",
+                "/v1/analytics/query",
+                Some(&ana),
+                Some(&json!({ "sql": statement })),
+            )
+            .await;
+        assert_eq!(
+            (s, v["title"].as_str()),
+            (422, Some(title)),
+            "{statement}: {v}"
+        );
+    }
+    let (s, v) = h
+        .call("GET", "/v1/analytics/kpis/happiness", Some(&ana), None)
+        .await;
+    assert_eq!(s, 404, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("dora"), "{v}");
+
+    // CSV and an Arrow IPC stream, the same numbers.
+    let (s, csv) = h
+        .call(
+            "POST",
+            "/v1/analytics/query",
+            Some(&ana),
+            Some(&json!({"sql": "SELECT outcome, count(*) AS n FROM promotions GROUP BY outcome ORDER BY outcome", "format": "csv"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        csv.as_str().unwrap(),
+        "outcome,n\nfailed,1\nsucceeded,3\n",
+        "{csv}"
+    );
+    let bytes = reqwest::Client::new()
+        .post(format!("{}/v1/analytics/query", h.base))
+        .bearer_auth(&ana)
+        .header("accept", "application/vnd.apache.arrow.stream")
+        .json(&json!({"sql": "SELECT count(*) AS n FROM promotions"}))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let batches: Vec<_> = StreamReader::try_new(std::io::Cursor::new(bytes.to_vec()), None)
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect();
+    let n = goose_analytics::datafusion::arrow::array::AsArray::as_primitive::<
+        goose_analytics::datafusion::arrow::datatypes::Int64Type,
+    >(batches[0].column(0))
+    .value(0);
+    assert_eq!(n, 4);
+}
