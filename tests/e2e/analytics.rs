@@ -235,4 +235,72 @@ pub async fn kpis_of_it_all(h: &Http, root: &str, breach: &str) {
     >(batches[0].column(0))
     .value(0);
     assert_eq!(n, 4);
+
+    kpi_stream_follows_a_promotion(h, &ana, &olga).await;
+}
+
+/// The `data` of each complete server-sent `kpi` event in `buf` (consumed).
+fn kpi_events(buf: &mut String) -> Vec<Value> {
+    let mut out = Vec::new();
+    while let Some(end) = buf.find("\n\n") {
+        let block: String = buf.drain(..end + 2).collect();
+        if block.lines().any(|l| l == "event: kpi") {
+            let data: String = block
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .collect();
+            out.push(serde_json::from_str(&data).unwrap());
+        }
+    }
+    out
+}
+
+/// A KPI stream sends the value at once, and the new one when a promotion completes.
+async fn kpi_stream_follows_a_promotion(h: &Http, ana: &str, olga: &str) {
+    let mut resp = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/analytics/kpis/promotion_success_rate/stream",
+            h.base
+        ))
+        .bearer_auth(ana)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    let mut buf = String::new();
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut promoted = false;
+    loop {
+        let chunk = tokio::time::timeout_at(deadline, resp.chunk())
+            .await
+            .expect("a kpi event in time")
+            .unwrap()
+            .expect("the stream stays open");
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        for e in kpi_events(&mut buf) {
+            seen.push(e["rows"][0]["completed"].as_u64().unwrap());
+        }
+        if seen.first() == Some(&4) && !promoted {
+            promoted = true;
+            let (s, v) = h
+                .call(
+                    "POST",
+                    "/v1/promotions",
+                    Some(olga),
+                    Some(&json!({"service": "service-a", "version": "1.0.2", "reason": "stream"})),
+                )
+                .await;
+            assert_eq!(s, 202, "{v}");
+        }
+        if seen.last() == Some(&5) {
+            break;
+        }
+    }
+    // Values are sent when they change: 4, then 5 (nothing repeated in between).
+    assert_eq!(seen, vec![4, 5]);
 }

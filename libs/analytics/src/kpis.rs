@@ -185,4 +185,36 @@ pub const KPIS: &[Kpi] = &[
               sum(CASE WHEN outcome = 'failed' THEN 1 ELSE 0 END) AS failed \
               FROM promotions GROUP BY 1 ORDER BY 1",
     },
+    Kpi {
+        name: "forecast_promotion_volume",
+        title: "Promotion volume forecast (linear)",
+        definition: "Promotions requested per UTC day fitted by least squares (regr_slope, regr_intercept) over the days with promotions; the next 7 days predicted with a 95% band of ±1.96 residual standard deviations (sqrt(regr_syy · (1 − regr_r2) / (days − 2)); parameter uncertainty not included). Empty with fewer than 3 days.",
+        sql: "WITH daily AS (SELECT date_part('epoch', date_bin(INTERVAL '1 day', requested_at, TIMESTAMP '1970-01-01T00:00:00Z')) / 86400.0 AS d, \
+              CAST(count(*) AS DOUBLE) AS n FROM promotions GROUP BY 1), \
+              fit AS (SELECT regr_slope(n, d) AS slope, regr_intercept(n, d) AS intercept, count(*) AS days, max(d) AS last_d, \
+              sqrt(greatest(0.0, regr_syy(n, d) * (1.0 - coalesce(regr_r2(n, d), 0.0))) / greatest(count(*) - 2, 1)) AS sigma FROM daily) \
+              SELECT to_timestamp_seconds(CAST((last_d + ahead.value) * 86400 AS BIGINT)) AS day, \
+              intercept + slope * (last_d + ahead.value) AS predicted, \
+              intercept + slope * (last_d + ahead.value) - 1.96 * sigma AS lower, \
+              intercept + slope * (last_d + ahead.value) + 1.96 * sigma AS upper, \
+              slope AS per_day_change, days AS fitted_days \
+              FROM fit CROSS JOIN range(1, 8) AS ahead WHERE days >= 3 ORDER BY day",
+    },
+    Kpi {
+        name: "forecast_evidence_storage",
+        title: "Evidence storage growth forecast (linear)",
+        definition: "Cumulative evidence bytes at the end of each UTC day with submissions, fitted by least squares against the day: growth in bytes per day, and the total predicted 30 and 90 days after the last day with a 95% band (±1.96 residual standard deviations). Empty with fewer than 3 days.",
+        sql: "WITH daily AS (SELECT date_part('epoch', date_bin(INTERVAL '1 day', submitted_at, TIMESTAMP '1970-01-01T00:00:00Z')) / 86400.0 AS d, \
+              CAST(sum(size_bytes) AS DOUBLE) AS b FROM evidence GROUP BY 1), \
+              cumulative AS (SELECT d, sum(b) OVER (ORDER BY d) AS total FROM daily), \
+              fit AS (SELECT regr_slope(total, d) AS slope, regr_intercept(total, d) AS intercept, count(*) AS days, max(d) AS last_d, \
+              max(total) AS bytes_now, \
+              sqrt(greatest(0.0, regr_syy(total, d) * (1.0 - coalesce(regr_r2(total, d), 0.0))) / greatest(count(*) - 2, 1)) AS sigma FROM cumulative) \
+              SELECT bytes_now, slope AS bytes_per_day, \
+              intercept + slope * (last_d + 30) AS bytes_in_30_days, \
+              intercept + slope * (last_d + 30) - 1.96 * sigma AS lower_30, \
+              intercept + slope * (last_d + 30) + 1.96 * sigma AS upper_30, \
+              intercept + slope * (last_d + 90) AS bytes_in_90_days, days AS fitted_days \
+              FROM fit WHERE days >= 3",
+    },
 ];

@@ -210,3 +210,106 @@ async fn answers_encode_as_json_csv_and_arrow() {
         "a header without rows"
     );
 }
+
+fn promotion(id: &str, requested_at: i64) -> crate::rows::PromotionRow {
+    crate::rows::PromotionRow {
+        promotion_id: id.into(),
+        position: 0,
+        requested_at,
+        requester: "olga".into(),
+        package: None,
+        impact: "low".into(),
+        reason: String::new(),
+        policy_digest: String::new(),
+        targets: 1,
+        completed_at: None,
+        outcome: None,
+        promoted: None,
+        failed: None,
+        blocked: None,
+        duration_ms: None,
+        first_started_at: None,
+        wall_ms: None,
+        critical_path_ms: None,
+        serial_ms: None,
+    }
+}
+
+/// The forecasts' arithmetic on a series with a known line: 2, 4, 6, 8 promotions on four
+/// consecutive days is 2 more a day, exactly (no residual: the band is the line).
+#[tokio::test]
+async fn linear_forecasts_extend_a_known_line() {
+    const DAY: i64 = 86_400_000_000;
+    let start = 20_000 * DAY; // 2024-10-04, a day boundary
+    let mut t = Tables::default();
+    for day in 0..4i64 {
+        for i in 0..(2 * (day + 1)) {
+            t.promotions.insert(
+                format!("p{day}-{i}"),
+                promotion(&format!("p{day}-{i}"), start + day * DAY + i * 1_000_000),
+            );
+        }
+        t.evidence.push(crate::rows::EvidenceRow {
+            position: day,
+            evidence_id: format!("e{day}"),
+            service: "a".into(),
+            version: "1".into(),
+            kind: "junit".into(),
+            filename: "r.xml".into(),
+            size_bytes: 1_000,
+            digest: String::new(),
+            submitted_at: start + day * DAY,
+            submitted_by: "olga".into(),
+            retain_until: start,
+        });
+    }
+    let tables = t.snapshot().unwrap();
+    let a = run(
+        &tables,
+        0,
+        "SELECT * FROM kpi_forecast_promotion_volume",
+        &limits(),
+    )
+    .await
+    .unwrap();
+    let rows = crate::encode::json_rows(&a).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 7);
+    let close = |v: &serde_json::Value, want: f64| (v.as_f64().unwrap() - want).abs() < 1e-6;
+    assert!(close(&rows[0]["predicted"], 10.0), "{rows:?}");
+    assert!(close(&rows[6]["predicted"], 22.0), "{rows:?}");
+    assert!(
+        close(&rows[0]["lower"], 10.0) && close(&rows[0]["upper"], 10.0),
+        "{rows:?}"
+    );
+    assert!(close(&rows[0]["per_day_change"], 2.0), "{rows:?}");
+    assert_eq!(rows[0]["day"], "2024-10-08T00:00:00", "{rows:?}");
+
+    // Cumulative evidence: 1000, 2000, 3000, 4000 bytes: 1000 a day.
+    let a = run(
+        &tables,
+        0,
+        "SELECT * FROM kpi_forecast_evidence_storage",
+        &limits(),
+    )
+    .await
+    .unwrap();
+    let rows = crate::encode::json_rows(&a).unwrap();
+    let r = &rows[0];
+    assert!(close(&r["bytes_per_day"], 1000.0), "{r}");
+    assert!(close(&r["bytes_in_30_days"], 34_000.0), "{r}");
+    assert_eq!(r["bytes_now"], 4000.0, "{r}");
+
+    // Fewer than three days: no forecast rather than a line through two points.
+    let mut short = Tables::default();
+    short.promotions.insert("x".into(), promotion("x", start));
+    let a = run(
+        &short.snapshot().unwrap(),
+        0,
+        "SELECT * FROM kpi_forecast_promotion_volume",
+        &limits(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(a.rows, 0);
+}

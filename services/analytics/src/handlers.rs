@@ -203,10 +203,15 @@ pub(crate) async fn kpi(
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let k = kpis::find(&name).ok_or_else(|| {
-        let known: Vec<&str> = kpis::KPIS.iter().map(|k| k.name).collect();
-        Problem::not_found(format!("no KPI named {name} (known: {})", known.join(", ")))
-    })?;
+    let k = kpi_named(&name)?;
     let a = answer(&s, &format!("SELECT * FROM {}", k.view()), None).await?;
     respond(&a, wanted_format(q.format, &headers))
+}
+
+/// The KPI called `name`, or 404 listing the known ones.
+pub(crate) fn kpi_named(name: &str) -> Result<&'static kpis::Kpi, Problem> {
+    kpis::find(name).ok_or_else(|| {
+        let known: Vec<&str> = kpis::KPIS.iter().map(|k| k.name).collect();
+        Problem::not_found(format!("no KPI named {name} (known: {})", known.join(", ")))
+    })
 }

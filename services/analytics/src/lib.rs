@@ -11,6 +11,7 @@ pub mod api;
 pub mod cli;
 mod handlers;
 mod routes;
+mod stream;
 pub mod views;
 
 pub use routes::{openapi, routes};

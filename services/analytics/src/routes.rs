@@ -22,6 +22,7 @@ pub(crate) fn api() -> Routes<AppState> {
 .route(RouteSpec::post("/v1/analytics/query", Access::Permission(Permission::AnalyticsQuery), "Run one read-only SQL query over the analytics tables and KPI views ({sql, format, max_rows}): JSON rows, CSV or an Arrow IPC stream; DDL/DML refused; memory, time and row limits").body("QueryRequest").returns("QueryAnswer").also(&[422, 503]), run_query)
 .route(RouteSpec::get("/v1/analytics/tables", Access::Permission(Permission::AnalyticsQuery), "The tables one can query: columns, types, row counts").returns_many("TableInfo"), tables)
 .route(RouteSpec::get("/v1/analytics/kpis", Access::Permission(Permission::AnalyticsQuery), "The KPI views with their definitions and SQL").returns_many("KpiInfo"), list_kpis)
+.route(RouteSpec::get("/v1/analytics/kpis/{name}/stream", Access::Permission(Permission::AnalyticsQuery), "One KPI's value as server-sent events (text/event-stream): `kpi` events {position, rows} at once and whenever new events change it; an `error` event ends the stream"), crate::stream::kpi_stream)
 .route(RouteSpec::get("/v1/analytics/kpis/{name}", Access::Permission(Permission::AnalyticsQuery), "One KPI's current value(s)").returns("QueryAnswer").query(FORMAT).also(&[503]), kpi)
 }
 

@@ -108,7 +108,9 @@ fn analytics_from_the_terminal(dev: &Dev, olga: &str, ana: &str, incident: &str)
     let (code, out) = run(dev.cli(ana).arg("kpi"));
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("dora (DORA: the four measures)"), "{out}");
-    let (code, out) = run(dev.cli(ana).args(["kpi", "dora_time_to_restore", "--format", "json"]));
+    let (code, out) = run(dev
+        .cli(ana)
+        .args(["kpi", "dora_time_to_restore", "--format", "json"]));
     assert_eq!(code, 0, "{out}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["rows"][0]["restored"], 1, "{out}");
