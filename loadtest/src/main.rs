@@ -15,12 +15,15 @@
 //!   critical-path lower bound.
 //! - `loadtest telemetry` / `loadtest slo-status`: the sla service's raw-sample ingestion
 //!   over NATS, and an SLO's status over a window of 10M samples.
+//! - `loadtest analytics`: the analytics tables fed N events shaped as the services record
+//!   them, events applied per second, and each KPI query's median time.
 //! - `loadtest tail`: commit-order visibility — 16 appenders with ledger handles of their own
 //!   and a tailing reader that must see every position once, in order.
 //!
 //! Events are signed with `--key-file` (created if missing); its vkey is written to
 //! `<key-file>.keyring` so `goosectl verify --keyring` can check the log afterwards.
 
+mod analytics;
 mod ingest;
 mod promote;
 mod sla;
@@ -65,6 +68,8 @@ enum Command {
     Telemetry(sla::TelemetryArgs),
     /// An SLO's status over a window of N samples of one service, from minute summaries.
     SloStatus(sla::StatusArgs),
+    /// The analytics tables fed N events, then every KPI view's query time.
+    Analytics(analytics::AnalyticsArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -194,6 +199,7 @@ async fn main() -> Result<()> {
         Command::Tail(args) => tail::run(&args).await?,
         Command::Telemetry(args) => sla::telemetry(&args).await?,
         Command::SloStatus(args) => sla::status(&args)?,
+        Command::Analytics(args) => analytics::run(&args).await?,
         Command::Ledger(args) => {
             let env = Env::open(&args.common).await?;
             let r = run_ledger(&env, &args).await?;

@@ -57,6 +57,10 @@ pub enum QueryError {
     Timeout(Duration),
     #[error("the query needs more memory than its limit of {limit} bytes: {detail}")]
     Memory { limit: usize, detail: String },
+    /// The query ran and failed on the data (division by zero, a cast that does not fit).
+    #[error("the query failed: {0}")]
+    Execution(String),
+    /// Something went wrong that is not the query's fault.
     #[error("the query failed: {0}")]
     Failed(String),
 }
@@ -185,6 +189,9 @@ fn classify(e: DataFusionError, limits: &Limits) -> QueryError {
         | DataFusionError::Plan(_)
         | DataFusionError::SchemaError(..)
         | DataFusionError::NotImplemented(_) => QueryError::Invalid(strip(&e)),
+        DataFusionError::ArrowError(..) | DataFusionError::Execution(_) => {
+            QueryError::Execution(strip(&e))
+        }
         _ => QueryError::Failed(strip(&e)),
     }
 }

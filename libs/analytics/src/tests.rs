@@ -85,6 +85,16 @@ async fn bad_sql_says_what_is_wrong() {
         Err(QueryError::Invalid(_)) => {}
         other => panic!("{other:?}"),
     }
+    // A query that fails on its data is the query's fault (422), not the service's (500).
+    for sql in [
+        "SELECT CAST('x' AS INT)",
+        "SELECT value / (value - value) FROM range(0, 3)",
+    ] {
+        match run(&tables, 0, sql, &limits()).await {
+            Err(QueryError::Execution(_) | QueryError::Invalid(_)) => {}
+            other => panic!("{sql}: {:?}", other.map(|a| a.rows)),
+        }
+    }
     assert!(matches!(
         run(&tables, 0, "  ", &limits()).await,
         Err(QueryError::Invalid(_))

@@ -144,6 +144,9 @@ pub fn document(title: &str, routes: &[RouteSpec], schemas: Option<Components>) 
             ),
             (None, _) => ResponseBuilder::new().description("Success"),
         };
+        let ok = r.produces.iter().fold(ok, |ok, media_type| {
+            ok.content(*media_type, ContentBuilder::new().build())
+        });
         let problem = |d: &str| {
             ResponseBuilder::new().description(d).content(
                 "application/problem+json",

@@ -92,6 +92,9 @@ pub struct RouteSpec {
     pub also: &'static [u16],
     /// Query parameters.
     pub query: &'static [QueryParam],
+    /// Media types the success response may have besides JSON (chosen by a parameter or the
+    /// `Accept` header): `text/csv`, `text/event-stream`, ...
+    pub produces: &'static [&'static str],
 }
 
 /// A query parameter of a route, as OpenAPI documents it.
@@ -124,6 +127,7 @@ impl RouteSpec {
             list: false,
             also: &[],
             query: &[],
+            produces: &[],
         }
     }
 
@@ -171,6 +175,12 @@ impl RouteSpec {
     /// Statuses the route may answer besides those its shape implies.
     pub const fn also(mut self, statuses: &'static [u16]) -> Self {
         self.also = statuses;
+        self
+    }
+
+    /// Media types the success response may have besides JSON.
+    pub const fn produces(mut self, media_types: &'static [&'static str]) -> Self {
+        self.produces = media_types;
         self
     }
 

@@ -11,11 +11,30 @@ pub struct QueryRequest {
     /// `json` (default), `csv` or `arrow` (an Arrow IPC stream). The `Accept` header
     /// (`text/csv`, `application/vnd.apache.arrow.stream`) chooses too when this is absent.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
-    pub format: Option<goose_analytics::encode::Format>,
+    pub format: Option<AnswerFormat>,
     /// Rows returned at most (capped by the service's limit).
     #[serde(default)]
     pub max_rows: Option<usize>,
+}
+
+/// The format of an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AnswerFormat {
+    Json,
+    Csv,
+    /// An Arrow IPC stream.
+    Arrow,
+}
+
+impl From<AnswerFormat> for goose_analytics::encode::Format {
+    fn from(f: AnswerFormat) -> Self {
+        match f {
+            AnswerFormat::Json => Self::Json,
+            AnswerFormat::Csv => Self::Csv,
+            AnswerFormat::Arrow => Self::Arrow,
+        }
+    }
 }
 
 /// A column of an answer or a table.

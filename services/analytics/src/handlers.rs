@@ -41,6 +41,11 @@ fn query_problem(e: &QueryError) -> Problem {
             "invalid query",
             e.to_string(),
         ),
+        QueryError::Execution(_) => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "query failed",
+            e.to_string(),
+        ),
         QueryError::Memory { .. } => Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "query over its memory limit",
@@ -52,6 +57,7 @@ fn query_problem(e: &QueryError) -> Problem {
     let outcome = match e {
         QueryError::Refused(_) => "refused",
         QueryError::Invalid(_) => "invalid",
+        QueryError::Execution(_) => "execution",
         QueryError::Memory { .. } => "memory",
         QueryError::Timeout(_) => "timeout",
         QueryError::Failed(_) => "failed",
@@ -153,7 +159,7 @@ pub(crate) async fn run_query(
     JsonBody(req): JsonBody<QueryRequest>,
 ) -> Result<Response, Problem> {
     let a = answer(&s, &req.sql, req.max_rows).await?;
-    respond(&a, wanted_format(req.format, &headers))
+    respond(&a, wanted_format(req.format.map(Into::into), &headers))
 }
 
 pub(crate) async fn tables(State(s): State<AppState>) -> Result<Json<Vec<TableInfo>>, Problem> {
