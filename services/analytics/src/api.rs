@@ -13,8 +13,29 @@ pub struct QueryRequest {
     #[serde(default)]
     pub format: Option<AnswerFormat>,
     /// Rows returned at most (capped by the service's limit).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(value_type = Option<u64>, minimum = 0)]
     pub max_rows: Option<usize>,
+}
+
+/// A JSON number that is a whole number, written as `5` or `5.0` (JSON Schema's integers).
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(u) = n.as_u64() {
+        return Ok(Some(usize::try_from(u).unwrap_or(usize::MAX)));
+    }
+    match n.as_f64() {
+        Some(f) if f >= 0.0 && f.fract() == 0.0 => Ok(Some(if f >= usize::MAX as f64 {
+            usize::MAX
+        } else {
+            f as usize
+        })),
+        _ => Err(serde::de::Error::custom(format!(
+            "max_rows must be a whole number of rows, not {n}"
+        ))),
+    }
 }
 
 /// The format of an answer.
