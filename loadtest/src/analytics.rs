@@ -356,6 +356,7 @@ pub async fn run(args: &AnalyticsArgs) -> Result<()> {
         timeout: Duration::from_secs(600),
         max_rows: 100_000,
         partitions: args.threads.max(1),
+        concurrent: 1,
     };
     let mut queries: Vec<(String, String)> = vec![
         (

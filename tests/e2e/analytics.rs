@@ -236,7 +236,186 @@ pub async fn kpis_of_it_all(h: &Http, root: &str, breach: &str) {
     .value(0);
     assert_eq!(n, 4);
 
+    // The chain as the analytics service's own chain watch verified it.
+    let k = h
+        .ok("GET", "/v1/analytics/kpis/chain_integrity", &ana, None)
+        .await;
+    let r = &rows(&k)[0];
+    assert!(r["failure"].is_null(), "{k}");
+    assert_eq!(r["witnessed"], false, "no witnesses configured: {k}");
+    let (size, log) = (
+        r["checkpoint_size"].as_i64(),
+        r["log_size"].as_i64().unwrap(),
+    );
+    if let Some(size) = size {
+        assert_eq!(r["verified"], true, "{k}");
+        assert!(r["events_verified"].as_i64().unwrap() >= size, "{k}");
+        assert_eq!(r["uncovered_events"].as_i64(), Some(log - size), "{k}");
+    } else {
+        assert_eq!(r["verified"], false, "no checkpoint yet: {k}");
+        assert_eq!(r["uncovered_events"].as_i64(), Some(log), "{k}");
+    }
+    if r["uncovered_events"].as_i64() > Some(0) {
+        assert!(r["checkpoint_lag_s"].as_f64().unwrap() >= 0.0, "{k}");
+        assert!(!r["oldest_uncovered_at"].is_null(), "{k}");
+    }
+
+    parquet_export_reads_alike_in_duckdb(h, &ana).await;
+    flight_sql_answers_an_adbc_client(h, &ana, &olga).await;
     kpi_stream_follows_a_promotion(h, &ana, &olga).await;
+}
+
+fn python_script(packages: &[&str], script: &str, args: &[&str]) -> Value {
+    let python = goose_testkit::python_env(packages).unwrap();
+    let path = format!("{}/e2e/py/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new(python)
+        .arg(&path)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{script} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+fn close(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(1.0),
+        _ => a == b,
+    }
+}
+
+/// The export (written every half second through the whole flow, so incrementally) read by
+/// DuckDB from PyPI: every event once, each in its day's partition, and the same KPI figures
+/// as the service's own SQL.
+async fn parquet_export_reads_alike_in_duckdb(h: &Http, ana: &str) {
+    let position = sql(h, ana, "SELECT 1").await["position"].as_u64().unwrap();
+    let status = goose_testkit::eventually(
+        std::time::Duration::from_secs(60),
+        "the export to reach the tables",
+        || async {
+            let v = h.ok("GET", "/v1/analytics/export", ana, None).await;
+            (v["position"].as_u64() >= Some(position)).then_some(v)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(status["configured"], true, "{status}");
+    assert!(status["last_error"].is_null(), "{status}");
+    let location = status["location"].as_str().unwrap();
+    let d = python_script(&["duckdb==2.0.1"], "duckdb_export.py", &[location]);
+    let p = d["manifest_position"].as_u64().unwrap();
+    assert!(p >= position, "{d}");
+    let e = &d["events"];
+    assert_eq!(
+        (e["below"].as_u64(), e["distinct_below"].as_u64()),
+        (Some(p), Some(p)),
+        "{d}"
+    );
+    assert_eq!(
+        e["rows"], e["distinct_rows"],
+        "an event exported twice: {d}"
+    );
+    assert_eq!(e["misfiled"], 0, "{d}");
+    assert!(
+        d["files"].as_u64().unwrap() > 1,
+        "written incrementally: {d}"
+    );
+
+    let ours = |name: &'static str| async move {
+        rows(
+            &h.ok("GET", &format!("/v1/analytics/kpis/{name}"), ana, None)
+                .await,
+        )[0]
+        .clone()
+    };
+    let r = ours("promotion_success_rate").await;
+    for k in ["completed", "succeeded", "failed", "success_rate"] {
+        assert!(
+            close(&r[k], &d["promotion_success_rate"][k]),
+            "{k}: {r} vs {d}"
+        );
+    }
+    let r = ours("promotion_duration").await;
+    for k in ["p50_s", "p90_s", "mean_s", "max_s"] {
+        assert!(close(&r[k], &d["promotion_duration"][k]), "{k}: {r} vs {d}");
+    }
+    let r = ours("gate_failure_reasons").await;
+    for k in ["check", "reason", "failures", "promotions"] {
+        assert_eq!(r[k], d["gate_failure_reasons"][k], "{k}");
+    }
+    let k = h
+        .ok("GET", "/v1/analytics/kpis/approval_wait", ana, None)
+        .await;
+    let r = rows(&k).iter().find(|r| r["kind"] == "promotion").unwrap();
+    for k in ["requests", "refused_attempts"] {
+        assert!(close(&r[k], &d["approval_wait"][k]), "{k}: {r} vs {d}");
+    }
+    let k = h
+        .ok("GET", "/v1/analytics/kpis/sla_attainment", ana, None)
+        .await;
+    let r = rows(&k)
+        .iter()
+        .find(|r| r["service"] == "service-a")
+        .unwrap();
+    for k in ["requests", "errors", "availability"] {
+        assert!(close(&r[k], &d["sla_attainment"][k]), "{k}: {r} vs {d}");
+    }
+}
+
+/// Arrow Flight SQL with the ADBC driver from PyPI: answers, refusals of writes, server info,
+/// the tables listed, and the same bearer tokens and permissions as REST.
+async fn flight_sql_answers_an_adbc_client(h: &Http, ana: &str, olga: &str) {
+    let uri = h.base.replace("http://", "grpc://");
+    let f = python_script(
+        &["adbc-driver-flightsql==1.13.0", "pyarrow==26.0.1"],
+        "flight_sql.py",
+        &[&uri, ana, olga],
+    );
+    assert_eq!(
+        f["outcomes"]["ok"],
+        json!([{"outcome": "failed", "n": 1}, {"outcome": "succeeded", "n": 3}]),
+        "{f}"
+    );
+    assert_eq!(
+        f["kpi"]["ok"],
+        json!([{"completed": 4, "succeeded": 3, "failed": 1}]),
+        "{f}"
+    );
+    let n = f["events"]["ok"][0]["n"].as_u64().unwrap();
+    assert_eq!(f["events"]["ok"][0]["last"].as_u64(), Some(n - 1), "{f}");
+    for w in ["drop", "insert"] {
+        let e = f[w]["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{w} ran: {f}"));
+        assert!(e.contains("only read-only queries"), "{w}: {e}");
+    }
+    assert!(f["bad"]["error"].as_str().unwrap().contains("nope"), "{f}");
+    assert_eq!(f["vendor"], "goose-analytics", "{f}");
+    let tables: Vec<&str> = f["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for t in ["events", "promotions", "kpi_dora"] {
+        assert!(tables.contains(&t), "{t} not listed: {f}");
+    }
+    let denied = f["denied"]["error"].as_str().unwrap();
+    assert!(denied.contains("lacks permission"), "{denied}");
+    let unauthenticated = f["unauthenticated"]["error"].as_str().unwrap();
+    assert!(
+        unauthenticated.to_lowercase().contains("unauthenticated"),
+        "{unauthenticated}"
+    );
 }
 
 /// The `data` of each complete server-sent `kpi` event in `buf` (consumed).

@@ -314,6 +314,44 @@ async fn every_endpoint_times_every_role() {
             }
         }
     }
+    // Arrow Flight SQL (analytics), through the same middleware: every method x every role.
+    // A role with `analytics.query` reaches the service (which may still say a method is not
+    // offered, or refuse a write: never "lacks permission").
+    let flight_declared: Vec<&str> = goose_analytics_service::flight::GRPC_ROUTES
+        .iter()
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(flight_declared.len(), 10);
+    for path in flight_declared {
+        let e = flight_call(&channel, path, None).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::Unauthenticated, "{path}: {e:?}");
+        for (role, token) in tokens
+            .iter()
+            .map(|(r, t)| (Some(*r), t))
+            .chain([(None, &nobody)])
+        {
+            let allowed = role.is_some_and(|r| r.permissions().contains(P::AnalyticsQuery));
+            let r = flight_call(&channel, path, Some(token)).await;
+            match r {
+                Ok(()) => assert!(allowed, "{role:?} should be denied {path}"),
+                Err(e) if allowed => {
+                    assert!(
+                        e.code() != tonic::Code::Unauthenticated
+                            && !e.message().contains("lacks permission"),
+                        "{role:?} should pass {path}: {e:?}"
+                    );
+                }
+                Err(e) => {
+                    assert_eq!(
+                        e.code(),
+                        tonic::Code::PermissionDenied,
+                        "{role:?} {path}: {e:?}"
+                    );
+                    assert!(e.message().contains("lacks permission"), "{e:?}");
+                }
+            }
+        }
+    }
     // Every service's OpenAPI document lists its routes.
     let (s, doc) = http.call("GET", "/openapi.json", None, None).await;
     assert_eq!(s, 200);
@@ -375,6 +413,83 @@ async fn every_endpoint_times_every_role() {
 }
 
 /// Calls one gRPC method with an optional bearer token; `Ok` carries nothing but success.
+/// One call of a Flight method, with a small valid request.
+async fn flight_call(
+    channel: &tonic::transport::Channel,
+    path: &str,
+    token: Option<&str>,
+) -> Result<(), tonic::Status> {
+    use arrow_flight::flight_service_client::FlightServiceClient;
+    use arrow_flight::sql::{CommandStatementQuery, ProstMessageExt};
+    use arrow_flight::{Action, Criteria, Empty, FlightData, FlightDescriptor, HandshakeRequest};
+    use prost::Message as _;
+    fn req<T>(msg: T, token: Option<&str>) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(msg);
+        if let Some(t) = token {
+            r.metadata_mut()
+                .insert("authorization", format!("Bearer {t}").parse().unwrap());
+        }
+        r
+    }
+    let mut c = FlightServiceClient::new(channel.clone());
+    let select = FlightDescriptor::new_cmd(
+        CommandStatementQuery {
+            query: "SELECT 1 AS one".into(),
+            transaction_id: None,
+        }
+        .as_any()
+        .encode_to_vec(),
+    );
+    let method = path.rsplit('/').next().unwrap_or_default();
+    match method {
+        "Handshake" => c
+            .handshake(req(
+                futures::stream::iter([HandshakeRequest::default()]),
+                token,
+            ))
+            .await
+            .map(|_| ()),
+        "ListFlights" => c
+            .list_flights(req(Criteria::default(), token))
+            .await
+            .map(|_| ()),
+        "GetFlightInfo" => c.get_flight_info(req(select, token)).await.map(|_| ()),
+        "PollFlightInfo" => c.poll_flight_info(req(select, token)).await.map(|_| ()),
+        "GetSchema" => c.get_schema(req(select, token)).await.map(|_| ()),
+        "DoGet" => {
+            let ticket = arrow_flight::sql::TicketStatementQuery {
+                statement_handle: "SELECT 1 AS one".into(),
+            };
+            let t = arrow_flight::Ticket::new(ticket.as_any().encode_to_vec());
+            let mut s = c.do_get(req(t, token)).await?.into_inner();
+            while let Some(m) = futures::StreamExt::next(&mut s).await {
+                m?;
+            }
+            Ok(())
+        }
+        "DoPut" => c
+            .do_put(req(
+                futures::stream::iter([FlightData::new().with_descriptor(select)]),
+                token,
+            ))
+            .await
+            .map(|_| ()),
+        "DoExchange" => c
+            .do_exchange(req(
+                futures::stream::iter([FlightData::new().with_descriptor(select)]),
+                token,
+            ))
+            .await
+            .map(|_| ()),
+        "DoAction" => c
+            .do_action(req(Action::new("CancelQuery", Vec::<u8>::new()), token))
+            .await
+            .map(|_| ()),
+        "ListActions" => c.list_actions(req(Empty {}, token)).await.map(|_| ()),
+        other => panic!("no call for Flight method {other}"),
+    }
+}
+
 async fn grpc_call(
     channel: &tonic::transport::Channel,
     path: &str,

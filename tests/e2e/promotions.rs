@@ -862,7 +862,7 @@ async fn promotions_across_processes() {
     }
 
     // Every checkpoint the evidence service signed is also kept in the WORM bucket.
-    use object_store::ObjectStore as _;
+    use object_store::{ObjectStore as _, ObjectStoreExt as _};
     let bucket = object_store::aws::AmazonS3Builder::new()
         .with_bucket_name("goose-e2e")
         .with_region("us-east-1")

@@ -281,9 +281,31 @@ pub async fn serve_in_process(s: InProcess) -> (Http, String) {
     )
     .await
     .unwrap();
-    let analytics = goose_analytics_service::build(p, Default::default())
-        .await
-        .unwrap();
+    let analytics = goose_analytics_service::build(
+        p,
+        goose_analytics_service::AnalyticsConfig {
+            export: Some(goose_analytics_service::ExportConfig {
+                location: s
+                    .admin_key_file
+                    .with_file_name("analytics-parquet")
+                    .display()
+                    .to_string(),
+                every: Duration::from_millis(500),
+            }),
+            chain: goose_platform::chain_watch::ChainTrust {
+                keyring: Some({
+                    let mut k = goose_ledger::Keyring::new();
+                    k.add_key(&s.log_key);
+                    k
+                }),
+                log_key: Some(goose_ledger::Vkey::parse(&s.log_key.vkey()).unwrap()),
+                witness_policy: Default::default(),
+            },
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http = Http::new(format!("http://{}", listener.local_addr().unwrap()));
     let (policy, policy_digest) = goose_orchestrator::load_policy(

@@ -176,6 +176,20 @@ pub const KPIS: &[Kpi] = &[
               FROM sla_windows GROUP BY service ORDER BY service",
     },
     Kpi {
+        name: "chain_integrity",
+        title: "Evidence chain integrity",
+        definition: "The chain watch's verdict when the query ran: whether the whole log verifies (digests, links, signatures, Merkle nodes) up to the newest signed checkpoint, how many events no checkpoint covers yet and since when (checkpoint_lag_s: seconds since the oldest uncovered event was recorded; 0 when all are covered), whether checkpoints must be witnessed (witness_threshold > 0: the watch accepts only checkpoints with that many witness cosignatures), and the first failure. No row without a configured log key.",
+        sql: "SELECT c.checked_at, c.configured AND c.failure IS NULL AND c.checkpoint_size IS NOT NULL AS verified, \
+              c.log_size, c.verified AS events_verified, c.checkpoint_size, c.checkpoint_root, \
+              c.log_size - coalesce(c.checkpoint_size, 0) AS uncovered_events, \
+              min(e.recorded_at) AS oldest_uncovered_at, \
+              coalesce(date_part('epoch', c.checked_at) - date_part('epoch', min(e.recorded_at)), 0.0) AS checkpoint_lag_s, \
+              c.witness_threshold, c.witnesses, c.witness_threshold > 0 AS witnessed, c.failure \
+              FROM chain c LEFT JOIN events e ON e.position >= coalesce(c.checkpoint_size, 0) \
+              GROUP BY c.checked_at, c.configured, c.failure, c.checkpoint_size, c.checkpoint_root, \
+              c.log_size, c.verified, c.witness_threshold, c.witnesses",
+    },
+    Kpi {
         name: "promotion_trend_daily",
         title: "Promotions per day (trend)",
         definition: "Per UTC day (date_bin): promotions requested, completed, succeeded and failed.",
@@ -216,5 +230,66 @@ pub const KPIS: &[Kpi] = &[
               intercept + slope * (last_d + 30) + 1.96 * sigma AS upper_30, \
               intercept + slope * (last_d + 90) AS bytes_in_90_days, days AS fitted_days \
               FROM fit WHERE days >= 3",
+    },
+    Kpi {
+        name: "forecast_promotion_volume_hw",
+        title: "Promotion volume forecast (Holt-Winters)",
+        definition: "Promotions requested per UTC day, every day from the first to the last with promotions (days without count 0), fitted by additive Holt-Winters (level, trend, and a weekly season once two weeks of data exist; weights chosen by least one-step squared error) with holt_winters(); the next 14 days with 95% intervals (ETS(A,A,A) variance; values and lower bounds clipped at 0). Empty with fewer than 3 days.",
+        sql: "WITH daily AS (SELECT CAST(floor(date_part('epoch', requested_at) / 86400) AS BIGINT) AS d, \
+              CAST(count(*) AS DOUBLE) AS n FROM promotions GROUP BY 1), \
+              span AS (SELECT min(d) AS lo, max(d) AS hi FROM daily), \
+              days AS (SELECT unnest(range(lo, hi + 1)) AS d FROM span), \
+              filled AS (SELECT days.d, coalesce(daily.n, 0.0) AS n FROM days LEFT JOIN daily ON daily.d = days.d), \
+              fit AS (SELECT max(d) AS last_d, count(*) AS days, holt_winters(array_agg(n ORDER BY d), 7, 14) AS f FROM filled), \
+              pts AS (SELECT last_d, days, unnest(f) AS p FROM fit) \
+              SELECT to_timestamp_seconds((last_d + p['step']) * 86400) AS day, greatest(0.0, p['value']) AS predicted, \
+              greatest(0.0, p['lower']) AS lower, p['upper'] AS upper, days AS fitted_days FROM pts ORDER BY day",
+    },
+    Kpi {
+        name: "forecast_evidence_storage_hw",
+        title: "Evidence storage growth forecast (Holt-Winters)",
+        definition: "Cumulative evidence bytes at the end of every UTC day from the first submission to the last, fitted by Holt's linear trend (holt_winters() without a season); the next 90 days with 95% intervals. Empty with fewer than 3 days.",
+        sql: "WITH daily AS (SELECT CAST(floor(date_part('epoch', submitted_at) / 86400) AS BIGINT) AS d, \
+              CAST(sum(size_bytes) AS DOUBLE) AS b FROM evidence GROUP BY 1), \
+              span AS (SELECT min(d) AS lo, max(d) AS hi FROM daily), \
+              days AS (SELECT unnest(range(lo, hi + 1)) AS d FROM span), \
+              filled AS (SELECT days.d, sum(coalesce(daily.b, 0.0)) OVER (ORDER BY days.d) AS total \
+              FROM days LEFT JOIN daily ON daily.d = days.d), \
+              fit AS (SELECT max(d) AS last_d, count(*) AS days, max(total) AS bytes_now, \
+              holt_winters(array_agg(total ORDER BY d), 0, 90) AS f FROM filled), \
+              pts AS (SELECT last_d, days, bytes_now, unnest(f) AS p FROM fit) \
+              SELECT to_timestamp_seconds((last_d + p['step']) * 86400) AS day, bytes_now, p['value'] AS predicted_bytes, \
+              greatest(bytes_now, p['lower']) AS lower, p['upper'] AS upper, days AS fitted_days FROM pts ORDER BY day",
+    },
+    Kpi {
+        name: "error_budget_forecast",
+        title: "Error budget exhaustion forecast",
+        definition: "Per ratio (availability) objective of each SLO: the share of the error budget left over the last window of recorded days (1 − errors / ((1 − target) · requests)); the daily burn (errors / ((1 − target) · requests) / window days: the share of the window's budget one day uses) fitted by Holt-Winters with holt_winters() and forecast 90 days; exhausted_on: the first day the forecast burn, summed from tomorrow, reaches what is left (the last recorded day when nothing is left; null when not within 90 days or fewer than 3 days are recorded). Conservative: budget freed as old days leave the rolling window is not counted back. Latency objectives are not covered (the minute summaries hold counts, not latencies).",
+        sql: "WITH o AS (SELECT slo, objective, service, target, window_seconds / 86400.0 AS window_days \
+              FROM slo_objectives WHERE indicator = 'ratio' AND target < 1.0), \
+              daily AS (SELECT service, CAST(floor(date_part('epoch', minute) / 86400) AS BIGINT) AS d, \
+              CAST(sum(requests) AS DOUBLE) AS r, CAST(sum(errors) AS DOUBLE) AS e FROM sla_windows GROUP BY 1, 2), \
+              span AS (SELECT service, min(d) AS lo, max(d) AS hi FROM daily GROUP BY service), \
+              days AS (SELECT service, hi, unnest(range(lo, hi + 1)) AS d FROM span), \
+              filled AS (SELECT days.service, days.hi, days.d, coalesce(daily.r, 0.0) AS r, coalesce(daily.e, 0.0) AS e \
+              FROM days LEFT JOIN daily ON daily.service = days.service AND daily.d = days.d), \
+              burn AS (SELECT o.slo, o.objective, o.service, o.target, o.window_days, f.hi, f.d, f.r, f.e, \
+              CASE WHEN f.r > 0 THEN f.e / ((1.0 - o.target) * f.r) / o.window_days ELSE 0.0 END AS used \
+              FROM o JOIN filled f ON f.service = o.service), \
+              cur AS (SELECT slo, objective, service, target, window_days, max(hi) AS last_d, count(*) AS days, \
+              1.0 - sum(e) FILTER (WHERE d > hi - window_days) / nullif((1.0 - target) * sum(r) FILTER (WHERE d > hi - window_days), 0) AS remaining, \
+              holt_winters(array_agg(used ORDER BY d), 7, 90) AS f \
+              FROM burn GROUP BY slo, objective, service, target, window_days), \
+              ahead AS (SELECT slo, objective, remaining, unnest(f) AS p FROM cur), \
+              pts AS (SELECT slo, objective, remaining, p['step'] AS step, greatest(0.0, p['value']) AS v FROM ahead), \
+              spent AS (SELECT slo, objective, remaining, step, v, sum(v) OVER (PARTITION BY slo, objective ORDER BY step) AS total FROM pts), \
+              ex AS (SELECT slo, objective, min(CASE WHEN total + 1e-9 >= remaining THEN step END) AS step, avg(v) AS burn_per_day \
+              FROM spent GROUP BY slo, objective) \
+              SELECT c.slo, c.objective, c.service, c.target, c.window_days, c.remaining AS budget_remaining, \
+              ex.burn_per_day AS forecast_burn_per_day, \
+              CASE WHEN c.remaining <= 0 THEN to_timestamp_seconds(c.last_d * 86400) \
+              ELSE to_timestamp_seconds((c.last_d + ex.step) * 86400) END AS exhausted_on, \
+              c.days AS fitted_days \
+              FROM cur c LEFT JOIN ex ON ex.slo = c.slo AND ex.objective = c.objective ORDER BY c.slo, c.objective",
     },
 ];

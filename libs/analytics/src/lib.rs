@@ -5,19 +5,24 @@
 //! gate failure reasons, parallel efficiency, approval wait, evidence volume, SLA attainment).
 //!
 //! Pure of I/O except the query engine's own execution: the service feeds [`Tables::apply`]
-//! from the ledger and answers with [`query::run`].
+//! from the ledger and answers with a [`query::Engine`].
 
 pub mod encode;
+pub mod export;
+pub mod forecast;
 pub mod kpis;
 pub mod query;
 pub mod rows;
 pub mod schema;
 pub mod table;
 pub mod tables;
+pub mod udf;
 
-pub use query::{Answer, Limits, QueryError};
+pub use query::{Answer, Engine, Limits, QueryError};
 pub use tables::{TableData, Tables, Undecodable};
 
+#[cfg(test)]
+mod forecast_tests;
 #[cfg(test)]
 mod tests;
 

@@ -16,6 +16,7 @@ use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use futures::StreamExt as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 /// What one query may use.
 #[derive(Debug, Clone)]
@@ -28,6 +29,8 @@ pub struct Limits {
     pub max_rows: usize,
     /// Threads a query's plan may use.
     pub partitions: usize,
+    /// Queries an [`Engine`] runs at once; more wait for a slot (within their timeout).
+    pub concurrent: usize,
 }
 
 impl Default for Limits {
@@ -37,6 +40,7 @@ impl Default for Limits {
             timeout: Duration::from_secs(30),
             max_rows: 10_000,
             partitions: 2,
+            concurrent: 4,
         }
     }
 }
@@ -55,6 +59,9 @@ pub enum QueryError {
     Invalid(String),
     #[error("the query ran past its time limit of {0:?}")]
     Timeout(Duration),
+    /// Every query slot stayed taken for the whole time limit.
+    #[error("the analytics engine is busy: no query slot came free within {0:?}")]
+    Busy(Duration),
     #[error("the query needs more memory than its limit of {limit} bytes: {detail}")]
     Memory { limit: usize, detail: String },
     /// The query ran and failed on the data (division by zero, a cast that does not fit).
@@ -99,6 +106,9 @@ pub async fn session(tables: &[TableData], limits: &Limits) -> Result<SessionCon
         ctx.register_table(t.def.name, Arc::new(mem))
             .map_err(|e| QueryError::Failed(format!("table {}: {e}", t.def.name)))?;
     }
+    for f in crate::udf::functions() {
+        ctx.register_udf(f);
+    }
     for k in KPIS {
         let view = ctx
             .sql(k.sql)
@@ -111,12 +121,119 @@ pub async fn session(tables: &[TableData], limits: &Limits) -> Result<SessionCon
     Ok(ctx)
 }
 
-/// Runs one read-only query over `tables` (a snapshot reaching `position`).
+/// Runs one read-only query over `tables` (a snapshot reaching `position`), on its own
+/// threads: see [`Engine`] for what that guarantees. Not limited in how many run at once.
 pub async fn run(
     tables: &[TableData],
     position: u64,
     sql: &str,
     limits: &Limits,
+) -> Result<Answer, QueryError> {
+    isolated(
+        tables.to_vec(),
+        position,
+        sql,
+        limits.clone(),
+        None,
+        Mode::Run,
+    )
+    .await
+}
+
+/// Whether to run the statement or only plan it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Run,
+    Plan,
+}
+
+/// Runs queries with a limit on how many run at once, each isolated from the caller:
+///
+/// - A query runs on its own threads (a runtime of `partitions` workers), never on the
+///   caller's: a query that computes for a long time without yielding (a large join's batch)
+///   cannot hold up the service's requests, and the caller gets its
+///   [`QueryError::Timeout`] on time whatever the query is doing.
+/// - When the caller stops waiting (timeout, or the client went away and its request was
+///   dropped), the query is cancelled: its operators stop at their next batch.
+/// - A query holds one of `limits.concurrent` slots until its threads have really stopped, so queries
+///   that run past their timeout still count; a caller that finds no free slot within its
+///   timeout gets [`QueryError::Busy`].
+#[derive(Debug, Clone)]
+pub struct Engine {
+    limits: Limits,
+    slots: Arc<Semaphore>,
+}
+
+impl Engine {
+    /// An engine running at most `limits.concurrent` queries at once (at least one), each
+    /// within `limits`.
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(limits.concurrent.max(1))),
+            limits,
+        }
+    }
+
+    /// The limits every query gets.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The schema `sql`'s answer would have, after the same checks as [`Engine::run`]
+    /// (read-only, plans over these tables), without running it.
+    pub async fn plan(&self, tables: &[TableData], sql: &str) -> Result<SchemaRef, QueryError> {
+        let permit = self.slot().await?;
+        let a = isolated(
+            tables.to_vec(),
+            0,
+            sql,
+            self.limits.clone(),
+            Some(permit),
+            Mode::Plan,
+        )
+        .await?;
+        Ok(a.schema)
+    }
+
+    async fn slot(&self) -> Result<OwnedSemaphorePermit, QueryError> {
+        tokio::time::timeout(self.limits.timeout, self.slots.clone().acquire_owned())
+            .await
+            .map_err(|_| QueryError::Busy(self.limits.timeout))?
+            .map_err(|_| QueryError::Failed("the query engine is shutting down".into()))
+    }
+
+    /// Runs `sql` over `tables` (reaching `position`); `max_rows` lowers the row cap.
+    pub async fn run(
+        &self,
+        tables: &[TableData],
+        position: u64,
+        sql: &str,
+        max_rows: Option<usize>,
+    ) -> Result<Answer, QueryError> {
+        let mut limits = self.limits.clone();
+        if let Some(m) = max_rows {
+            limits.max_rows = m.clamp(1, limits.max_rows);
+        }
+        let permit = self.slot().await?;
+        isolated(
+            tables.to_vec(),
+            position,
+            sql,
+            limits,
+            Some(permit),
+            Mode::Run,
+        )
+        .await
+    }
+}
+
+async fn isolated(
+    tables: Vec<TableData>,
+    position: u64,
+    sql: &str,
+    limits: Limits,
+    slot: Option<OwnedSemaphorePermit>,
+    mode: Mode,
 ) -> Result<Answer, QueryError> {
     if sql.len() > MAX_SQL_BYTES {
         return Err(QueryError::Invalid(format!(
@@ -128,43 +245,56 @@ pub async fn run(
         return Err(QueryError::Invalid("the SQL is empty".into()));
     }
     let started = Instant::now();
-    let work = async {
-        let ctx = session(tables, limits).await?;
-        let plan = ctx
-            .state()
-            .create_logical_plan(sql)
-            .await
-            .map_err(|e| classify(e, limits))?;
-        SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false)
-            .verify_plan(&plan)
-            .map_err(|e| QueryError::Refused(strip(&e)))?;
-        let df = ctx
-            .execute_logical_plan(plan)
-            .await
-            .map_err(|e| classify(e, limits))?;
-        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let mut stream = df.execute_stream().await.map_err(|e| classify(e, limits))?;
-        let (mut batches, mut rows, mut truncated) = (Vec::new(), 0usize, false);
-        while let Some(batch) = stream.next().await {
-            let batch = batch.map_err(|e| classify(e, limits))?;
-            let room = limits.max_rows - rows;
-            if batch.num_rows() > room {
-                batches.push(batch.slice(0, room));
-                rows += room;
-                truncated = true;
-                break;
+    let timeout = limits.timeout;
+    let (answer_tx, answer_rx) = oneshot::channel();
+    // Dropping `stop` (this future ends or is dropped) cancels the query.
+    let (stop, stopped) = oneshot::channel::<()>();
+    let sql = sql.to_owned();
+    std::thread::Builder::new()
+        .name("goose-query".into())
+        .spawn(move || {
+            // Freed when the query's threads are done, not when the caller stops waiting.
+            let _slot = slot;
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(limits.partitions.max(1))
+                .thread_name("goose-query-worker")
+                .enable_time()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    // Nobody may be waiting any more; then there is no one to tell.
+                    let _ = answer_tx.send(Err(QueryError::Failed(format!(
+                        "cannot start the query's threads: {e}"
+                    ))));
+                    return;
+                }
+            };
+            let outcome = rt.block_on(async {
+                tokio::select! {
+                    r = execute(&tables, &sql, &limits, mode) => Some(r),
+                    _ = stopped => None,
+                }
+            });
+            if let Some(r) = outcome {
+                // An error here means the caller stopped waiting (and said so itself).
+                let _ = answer_tx.send(r);
             }
-            rows += batch.num_rows();
-            batches.push(batch);
+            // Workers still inside a long computation finish it on their own; nobody waits.
+            rt.shutdown_background();
+        })
+        .map_err(|e| QueryError::Failed(format!("cannot start a query thread: {e}")))?;
+    let result = tokio::time::timeout(timeout, answer_rx).await;
+    drop(stop);
+    let (schema, batches, rows, truncated) = match result {
+        Err(_) => return Err(QueryError::Timeout(timeout)),
+        Ok(Err(_)) => {
+            return Err(QueryError::Failed(
+                "the query's thread ended without an answer".into(),
+            ))
         }
-        Ok::<_, QueryError>((schema, batches, rows, truncated))
+        Ok(Ok(r)) => r?,
     };
-    let (schema, batches, rows, truncated) = tokio::time::timeout(limits.timeout, work)
-        .await
-        .map_err(|_| QueryError::Timeout(limits.timeout))??;
     Ok(Answer {
         schema,
         batches,
@@ -173,6 +303,52 @@ pub async fn run(
         position,
         elapsed: started.elapsed(),
     })
+}
+
+type Rows = (SchemaRef, Vec<RecordBatch>, usize, bool);
+
+/// Plans, checks and runs `sql`, collecting at most `max_rows` rows.
+async fn execute(
+    tables: &[TableData],
+    sql: &str,
+    limits: &Limits,
+    mode: Mode,
+) -> Result<Rows, QueryError> {
+    let ctx = session(tables, limits).await?;
+    let plan = ctx
+        .state()
+        .create_logical_plan(sql)
+        .await
+        .map_err(|e| classify(e, limits))?;
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+        .verify_plan(&plan)
+        .map_err(|e| QueryError::Refused(strip(&e)))?;
+    let df = ctx
+        .execute_logical_plan(plan)
+        .await
+        .map_err(|e| classify(e, limits))?;
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    if mode == Mode::Plan {
+        return Ok((schema, Vec::new(), 0, false));
+    }
+    let mut stream = df.execute_stream().await.map_err(|e| classify(e, limits))?;
+    let (mut batches, mut rows, mut truncated) = (Vec::new(), 0usize, false);
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| classify(e, limits))?;
+        let room = limits.max_rows - rows;
+        if batch.num_rows() > room {
+            batches.push(batch.slice(0, room));
+            rows += room;
+            truncated = true;
+            break;
+        }
+        rows += batch.num_rows();
+        batches.push(batch);
+    }
+    Ok((schema, batches, rows, truncated))
 }
 
 fn strip(e: &DataFusionError) -> String {

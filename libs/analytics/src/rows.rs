@@ -153,3 +153,32 @@ pub struct SlaWindowRow {
     pub errors: i64,
     pub approximate: bool,
 }
+
+/// The chain watch's verdict when a query ran (the `chain` table's one row).
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainRow {
+    pub checked_at: i64,
+    pub configured: bool,
+    pub log_size: i64,
+    pub verified: i64,
+    pub checkpoint_size: Option<i64>,
+    pub checkpoint_root: Option<String>,
+    pub failure: Option<String>,
+    pub witness_threshold: i64,
+    pub witnesses: i64,
+}
+
+/// One objective of an SLO as last applied (the `slo_objectives` table).
+#[derive(Debug, Clone, Serialize)]
+pub struct SloObjectiveRow {
+    pub slo: String,
+    pub objective: String,
+    pub service: String,
+    /// `ratio` (good / all requests) or `latency`.
+    pub indicator: String,
+    pub target: f64,
+    pub window_seconds: i64,
+    pub applied_at: i64,
+    pub applied_by: String,
+    pub position: i64,
+}

@@ -2,7 +2,7 @@
 //! (docs/analytics.md lists them). Times are UTC timestamps (µs); `*_ms` are milliseconds.
 
 use crate::table::{col, ts, TableDef};
-use datafusion::arrow::datatypes::DataType::{Boolean, Int64, Utf8};
+use datafusion::arrow::datatypes::DataType::{Boolean, Float64, Int64, Utf8};
 
 pub fn events() -> TableDef {
     TableDef {
@@ -196,6 +196,42 @@ pub fn sla_windows() -> TableDef {
             col("requests", Int64, false),
             col("errors", Int64, false),
             col("approximate", Boolean, false),
+        ],
+    }
+}
+
+pub fn chain() -> TableDef {
+    TableDef {
+        name: "chain",
+        description: "The evidence chain as this service's chain watch verified it when the query ran (one row; none without a log key): log size, events verified, the newest verified checkpoint, the witness threshold, the first failure",
+        fields: vec![
+            col("checked_at", ts(), false),
+            col("configured", Boolean, false),
+            col("log_size", Int64, false),
+            col("verified", Int64, false),
+            col("checkpoint_size", Int64, true),
+            col("checkpoint_root", Utf8, true),
+            col("failure", Utf8, true),
+            col("witness_threshold", Int64, false),
+            col("witnesses", Int64, false),
+        ],
+    }
+}
+
+pub fn slo_objectives() -> TableDef {
+    TableDef {
+        name: "slo_objectives",
+        description: "One row per objective of each SLO as last applied: its service, indicator (ratio: good / all requests; latency), target and window",
+        fields: vec![
+            col("slo", Utf8, false),
+            col("objective", Utf8, false),
+            col("service", Utf8, false),
+            col("indicator", Utf8, false),
+            col("target", Float64, false),
+            col("window_seconds", Int64, false),
+            col("applied_at", ts(), false),
+            col("applied_by", Utf8, false),
+            col("position", Int64, false),
         ],
     }
 }

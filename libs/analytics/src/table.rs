@@ -51,7 +51,7 @@ impl TableDef {
         Arc::new(Schema::new(self.fields.clone()))
     }
 
-    fn batch<R: Serialize>(&self, rows: &[R]) -> Result<RecordBatch, ConvertError> {
+    pub(crate) fn batch<R: Serialize>(&self, rows: &[R]) -> Result<RecordBatch, ConvertError> {
         serde_arrow::to_record_batch(&self.fields, &rows).map_err(|source| ConvertError {
             table: self.name,
             source,

@@ -10,7 +10,8 @@ use goose_domain::demotion::ComplianceEvent;
 use goose_domain::evidence::EvidenceEvent;
 use goose_domain::promotion::PromotionEvent;
 use goose_domain::sla::incident::IncidentEvent;
-use goose_domain::sla::MeasurementEvent;
+use goose_domain::sla::openslo::{Indicator, Slo};
+use goose_domain::sla::{MeasurementEvent, SloEvent};
 use goose_domain::streams;
 use goose_ledger::RecordedEvent;
 use std::collections::HashMap;
@@ -53,6 +54,7 @@ pub struct Tables {
     pub compliance_transitions: AppendTable<TransitionRow>,
     pub incidents: KeyedTable<IncidentRow>,
     pub sla_windows: AppendTable<SlaWindowRow>,
+    pub slo_objectives: KeyedTable<SloObjectiveRow>,
     /// Target keys of each promotion, in promotion order, with their dependencies in it.
     plans: HashMap<String, Vec<(String, Vec<String>)>>,
     /// One past the newest position applied.
@@ -71,6 +73,7 @@ impl Default for Tables {
             compliance_transitions: AppendTable::new(schema::compliance_transitions()),
             incidents: KeyedTable::new(schema::incidents()),
             sla_windows: AppendTable::new(schema::sla_windows()),
+            slo_objectives: KeyedTable::new(schema::slo_objectives()),
             plans: HashMap::new(),
             next_position: 0,
         }
@@ -104,7 +107,19 @@ impl Tables {
             schema::compliance_transitions(),
             schema::incidents(),
             schema::sla_windows(),
+            schema::slo_objectives(),
+            schema::chain(),
         ]
+    }
+
+    /// The `chain` table holding `row` (the service's chain watch), or empty without one.
+    pub fn chain_table(row: Option<&ChainRow>) -> Result<TableData, ConvertError> {
+        let def = schema::chain();
+        let batches = match row {
+            Some(r) => vec![def.batch(std::slice::from_ref(r))?],
+            None => Vec::new(),
+        };
+        Ok(TableData { def, batches })
     }
 
     /// Row counts by table.
@@ -119,6 +134,8 @@ impl Tables {
             ("compliance_transitions", self.compliance_transitions.rows()),
             ("incidents", self.incidents.rows()),
             ("sla_windows", self.sla_windows.rows()),
+            ("slo_objectives", self.slo_objectives.rows()),
+            ("chain", 0),
         ]
     }
 
@@ -143,6 +160,8 @@ impl Tables {
             ),
             data(self.incidents.def(), self.incidents.batches()?),
             data(self.sla_windows.def(), self.sla_windows.batches()?),
+            data(self.slo_objectives.def(), self.slo_objectives.batches()?),
+            Self::chain_table(None)?,
         ])
     }
 
@@ -226,6 +245,12 @@ impl Tables {
                     errors: i64::try_from(m.errors).unwrap_or(i64::MAX),
                     approximate: m.approximate,
                 });
+            }
+            streams::SLO => {
+                let SloEvent::SloApplied {
+                    slo, applied_by, ..
+                } = ev.payload_as().map_err(undecodable)?;
+                self.slo(ev, at, &slo, &applied_by);
             }
             _ => {}
         }
@@ -498,6 +523,31 @@ impl Tables {
             }
             ApprovalEvent::Refused { .. } => {
                 self.approvals.update(id, |a| a.refused_attempts += 1);
+            }
+        }
+    }
+
+    /// An SLO (re)applied: its objectives replace the ones it had.
+    fn slo(&mut self, ev: &RecordedEvent, at: i64, slo: &Slo, applied_by: &str) {
+        let indicator = match slo.indicator {
+            Indicator::Ratio => "ratio",
+            Indicator::Latency { .. } => "latency",
+        };
+        for o in &slo.objectives {
+            let row = SloObjectiveRow {
+                slo: slo.name.clone(),
+                objective: o.name.clone(),
+                service: slo.service.clone(),
+                indicator: indicator.into(),
+                target: o.target,
+                window_seconds: i64::try_from(slo.window_seconds).unwrap_or(i64::MAX),
+                applied_at: at,
+                applied_by: applied_by.to_owned(),
+                position: ev.position as i64,
+            };
+            let key = format!("{}/{}", slo.name, o.name);
+            if !self.slo_objectives.update(&key, |r| *r = row.clone()) {
+                self.slo_objectives.insert(key, row);
             }
         }
     }

@@ -160,7 +160,9 @@ async fn a_query_over_its_memory_limit_fails_without_spilling() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// The caller's runtime has one thread here: the answer still comes at the timeout, because
+/// the query computes on its own threads (a join's batch may compute for long without yielding).
+#[tokio::test]
 async fn a_long_query_is_stopped_at_its_timeout() {
     let tables = empty();
     let l = Limits {
@@ -221,7 +223,7 @@ async fn answers_encode_as_json_csv_and_arrow() {
     );
 }
 
-fn promotion(id: &str, requested_at: i64) -> crate::rows::PromotionRow {
+pub(crate) fn promotion(id: &str, requested_at: i64) -> crate::rows::PromotionRow {
     crate::rows::PromotionRow {
         promotion_id: id.into(),
         position: 0,
@@ -322,4 +324,45 @@ async fn linear_forecasts_extend_a_known_line() {
     .await
     .unwrap();
     assert_eq!(a.rows, 0);
+}
+
+/// Slots: with one, a second query waits; a query past its timeout keeps its slot only until
+/// its threads stop, after which queries run again.
+#[tokio::test]
+async fn the_engine_bounds_queries_at_once_and_frees_slots_of_cancelled_ones() {
+    let tables = empty();
+    let engine = crate::Engine::new(Limits {
+        timeout: Duration::from_millis(400),
+        concurrent: 1,
+        memory_bytes: 1 << 30,
+        ..limits()
+    });
+    let slow = "SELECT count(*) FROM range(0, 200000) a CROSS JOIN range(0, 200000) b WHERE a.value + b.value = 7";
+    let started = std::time::Instant::now();
+    let (a, b) = tokio::join!(
+        engine.run(&tables, 0, slow, None),
+        engine.run(&tables, 0, slow, None)
+    );
+    for r in [a, b] {
+        match r {
+            Err(QueryError::Timeout(_) | QueryError::Busy(_)) => {}
+            other => panic!("{:?}", other.map(|a| a.rows)),
+        }
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // The cancelled queries stop at their next batch and give their slot back.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match engine.run(&tables, 0, "SELECT 41 + 1 AS n", Some(5)).await {
+            Ok(a) => {
+                assert_eq!(
+                    crate::encode::json_rows(&a).unwrap(),
+                    serde_json::json!([{"n": 42}])
+                );
+                break;
+            }
+            Err(QueryError::Busy(_)) if std::time::Instant::now() < deadline => {}
+            Err(e) => panic!("the slot never came back: {e}"),
+        }
+    }
 }

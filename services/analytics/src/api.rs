@@ -103,3 +103,35 @@ pub struct KpiInfo {
     pub definition: String,
     pub sql: String,
 }
+
+/// How far the Parquet export got.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExportStatus {
+    /// False when the service runs without `--export-to`; nothing else is then set.
+    pub configured: bool,
+    /// The directory or `s3://bucket/prefix` written to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// Every exported table holds the events below this ledger position.
+    pub position: u64,
+    /// RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_export_at: Option<String>,
+    /// Why the last round failed (the next one retries); absent after a success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    pub failures: u64,
+    pub tables: Vec<ExportedTable>,
+}
+
+/// One table in the export.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExportedTable {
+    pub name: String,
+    /// The timestamp column whose UTC day is the `date=` partition.
+    pub partitioned_by: String,
+    /// Rows only added (files per export) or changed in place (a file per day, rewritten).
+    pub append: bool,
+    pub files: u64,
+    pub rows: u64,
+}

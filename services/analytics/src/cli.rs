@@ -13,6 +13,15 @@ pub struct Cli {
     service: goose_platform::ServiceArgs,
     #[command(flatten)]
     limits: LimitArgs,
+    #[command(flatten)]
+    chain: goose_platform::chain_watch::ChainArgs,
+    /// Export the tables as Hive-partitioned Parquet to this directory or s3://bucket/prefix
+    /// (AWS_* variables for credentials, region and endpoint). One exporter per location.
+    #[arg(long, env = "GOOSE_ANALYTICS_EXPORT_TO")]
+    export_to: Option<String>,
+    /// Seconds between exports.
+    #[arg(long, env = "GOOSE_ANALYTICS_EXPORT_EVERY", default_value_t = 60)]
+    export_every: u64,
 }
 
 /// What one query may use.
@@ -30,6 +39,9 @@ pub struct LimitArgs {
     /// Threads one query's plan may use.
     #[arg(long, env = "GOOSE_ANALYTICS_QUERY_THREADS", default_value_t = 2)]
     pub query_threads: usize,
+    /// Queries run at once; more wait for a slot within their timeout, then get 503.
+    #[arg(long, env = "GOOSE_ANALYTICS_QUERY_CONCURRENCY", default_value_t = 4)]
+    pub query_concurrency: usize,
 }
 
 impl From<LimitArgs> for goose_analytics::Limits {
@@ -39,6 +51,7 @@ impl From<LimitArgs> for goose_analytics::Limits {
             timeout: std::time::Duration::from_secs(a.query_timeout.max(1)),
             max_rows: a.query_max_rows.max(1),
             partitions: a.query_threads.max(1),
+            concurrent: a.query_concurrency.max(1),
         }
     }
 }
@@ -47,9 +60,16 @@ impl From<LimitArgs> for goose_analytics::Limits {
 pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
     // It records nothing, so it has no outbox to relay.
     cli.service.relay = false;
-    let limits = goose_analytics::Limits::from(cli.limits.clone());
+    let config = crate::AnalyticsConfig {
+        limits: goose_analytics::Limits::from(cli.limits.clone()),
+        chain: cli.chain.trust()?,
+        export: cli.export_to.clone().map(|location| crate::ExportConfig {
+            location,
+            every: std::time::Duration::from_secs(cli.export_every.max(1)),
+        }),
+    };
     goose_platform::run_service("goose-analytics", &cli.service, |platform| async move {
-        let api = crate::build(&platform, limits).await?;
+        let api = crate::build(&platform, config).await?;
         Ok((api, crate::openapi()))
     })
     .await

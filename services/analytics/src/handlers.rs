@@ -1,13 +1,15 @@
 //! The analytics service's REST handlers.
 
-use crate::api::{Column, KpiInfo, QueryAnswer, QueryRequest, TableInfo};
+use crate::api::{
+    Column, ExportStatus, ExportedTable, KpiInfo, QueryAnswer, QueryRequest, TableInfo,
+};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use goose_analytics::encode::{self, Format};
-use goose_analytics::{kpis, query, Answer, QueryError};
+use goose_analytics::{kpis, Answer, QueryError, TableData};
 use goose_platform::JsonBody;
 use goose_runtime::problem::Problem;
 use serde::Deserialize;
@@ -30,7 +32,8 @@ fn columns(schema: &goose_analytics::query::SchemaRef) -> Vec<Column> {
 }
 
 fn query_problem(e: &QueryError) -> Problem {
-    let p = match e {
+    record_failure(e);
+    match e {
         QueryError::Refused(_) => Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "statement not allowed",
@@ -52,21 +55,67 @@ fn query_problem(e: &QueryError) -> Problem {
             e.to_string(),
         ),
         QueryError::Timeout(_) => Problem::unavailable(e.to_string()),
+        QueryError::Busy(_) => Problem::unavailable(e.to_string()).retry_after(1),
         QueryError::Failed(_) => Problem::internal(e.to_string()),
-    };
+    }
+}
+
+/// Counts a query that gave no answer by why, and logs the ones that are not the query's fault.
+pub(crate) fn record_failure(e: &QueryError) {
     let outcome = match e {
         QueryError::Refused(_) => "refused",
         QueryError::Invalid(_) => "invalid",
         QueryError::Execution(_) => "execution",
         QueryError::Memory { .. } => "memory",
         QueryError::Timeout(_) => "timeout",
+        QueryError::Busy(_) => "busy",
         QueryError::Failed(_) => "failed",
     };
     metrics::counter!(QUERIES, "outcome" => outcome).increment(1);
     if matches!(e, QueryError::Failed(_)) {
         tracing::error!(error = %e, "analytics query failed");
     }
-    p
+}
+
+/// The tables as they are after catching up with the ledger, and the position they reach.
+pub(crate) async fn snapshot(s: &AppState) -> Result<(Vec<TableData>, u64), Problem> {
+    s.view.catch_up(&s.platform).await?;
+    let failed =
+        |e: goose_analytics::table::ConvertError| query_problem(&QueryError::Failed(e.to_string()));
+    let chain = chain_row(s);
+    let (mut tables, position) = {
+        let v = s.view.read();
+        (v.tables.snapshot().map_err(failed)?, v.tables.next_position)
+    };
+    let chain = goose_analytics::Tables::chain_table(chain.as_ref()).map_err(failed)?;
+    match tables.iter_mut().find(|t| t.def.name == chain.def.name) {
+        Some(t) => *t = chain,
+        None => tables.push(chain),
+    }
+    Ok((tables, position))
+}
+
+/// The chain watch's verdict now (none without a log key).
+fn chain_row(s: &AppState) -> Option<goose_analytics::rows::ChainRow> {
+    let fact = s.chain.fact();
+    if !fact.configured {
+        return None;
+    }
+    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    Some(goose_analytics::rows::ChainRow {
+        checked_at: goose_analytics::tables::micros(time::OffsetDateTime::now_utc()),
+        configured: true,
+        log_size: n(s.view.read().tables.next_position),
+        verified: n(fact.verified),
+        checkpoint_size: fact.newest_checkpoint.as_ref().map(|(size, _)| n(*size)),
+        checkpoint_root: fact
+            .newest_checkpoint
+            .as_ref()
+            .and_then(|(_, f)| f.digest.clone()),
+        failure: fact.failure.clone(),
+        witness_threshold: n(s.witnesses.threshold as u64),
+        witnesses: n(s.witnesses.witnesses.len() as u64),
+    })
 }
 
 /// Runs `sql` over the tables as they are after catching up with the ledger.
@@ -75,25 +124,20 @@ pub(crate) async fn answer(
     sql: &str,
     max_rows: Option<usize>,
 ) -> Result<Answer, Problem> {
-    s.view.catch_up(&s.platform).await?;
-    let (tables, position) = {
-        let v = s.view.read();
-        let t = v
-            .tables
-            .snapshot()
-            .map_err(|e| query_problem(&QueryError::Failed(e.to_string())))?;
-        (t, v.tables.next_position)
-    };
-    let mut limits = s.limits.clone();
-    if let Some(m) = max_rows {
-        limits.max_rows = m.clamp(1, limits.max_rows);
-    }
-    let a = query::run(&tables, position, sql, &limits)
+    let (tables, position) = snapshot(s).await?;
+    let a = s
+        .engine
+        .run(&tables, position, sql, max_rows)
         .await
         .map_err(|e| query_problem(&e))?;
+    record_answer(&a);
+    Ok(a)
+}
+
+/// Counts an answered query and its time.
+pub(crate) fn record_answer(a: &Answer) {
     metrics::counter!(QUERIES, "outcome" => "answered").increment(1);
     metrics::histogram!(QUERY_SECONDS).record(a.elapsed.as_secs_f64());
-    Ok(a)
 }
 
 fn wanted_format(asked: Option<Format>, headers: &HeaderMap) -> Format {
@@ -219,5 +263,45 @@ pub(crate) fn kpi_named(name: &str) -> Result<&'static kpis::Kpi, Problem> {
     kpis::find(name).ok_or_else(|| {
         let known: Vec<&str> = kpis::KPIS.iter().map(|k| k.name).collect();
         Problem::not_found(format!("no KPI named {name} (known: {})", known.join(", ")))
+    })
+}
+
+pub(crate) async fn export_status(State(s): State<AppState>) -> Json<ExportStatus> {
+    let Some(export) = &s.export else {
+        return Json(ExportStatus {
+            configured: false,
+            location: None,
+            position: 0,
+            last_export_at: None,
+            last_error: None,
+            failures: 0,
+            tables: Vec::new(),
+        });
+    };
+    let e = export.lock();
+    let tables = goose_analytics::export::PARTITIONING
+        .iter()
+        .map(|p| {
+            let t = e.manifest.tables.get(p.table);
+            ExportedTable {
+                name: p.table.to_owned(),
+                partitioned_by: p.column.to_owned(),
+                append: p.append,
+                files: t.map_or(0, |t| t.files),
+                rows: t.map_or(0, |t| t.rows),
+            }
+        })
+        .collect();
+    Json(ExportStatus {
+        configured: true,
+        location: Some(e.location.clone()),
+        position: e.manifest.position,
+        last_export_at: e.last_export_at.and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        }),
+        last_error: e.last_error.clone(),
+        failures: e.failures,
+        tables,
     })
 }

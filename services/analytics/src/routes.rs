@@ -1,7 +1,10 @@
 //! The analytics API as one list: each route with its access rule, OpenAPI operation and
 //! handler.
 
-use crate::api::{AnswerFormat, Column, KpiInfo, QueryAnswer, QueryRequest, TableInfo};
+use crate::api::{
+    AnswerFormat, Column, ExportStatus, ExportedTable, KpiInfo, QueryAnswer, QueryRequest,
+    TableInfo,
+};
 use crate::handlers::*;
 use crate::AppState;
 use goose_domain::rbac::Permission;
@@ -24,6 +27,7 @@ pub(crate) fn api() -> Routes<AppState> {
     Routes::new()
 .route(RouteSpec::post("/v1/analytics/query", Access::Permission(Permission::AnalyticsQuery), "Run one read-only SQL query over the analytics tables and KPI views ({sql, format, max_rows}): JSON rows, CSV or an Arrow IPC stream; DDL/DML refused; memory, time and row limits").body("QueryRequest").returns("QueryAnswer").produces(ANSWERS).also(&[422, 503]), run_query)
 .route(RouteSpec::get("/v1/analytics/tables", Access::Permission(Permission::AnalyticsQuery), "The tables one can query: columns, types, row counts").returns_many("TableInfo"), tables)
+.route(RouteSpec::get("/v1/analytics/export", Access::Permission(Permission::AnalyticsQuery), "How far the Hive-partitioned Parquet export got: location, ledger position, files and rows per table, the last error").returns("ExportStatus"), export_status)
 .route(RouteSpec::get("/v1/analytics/kpis", Access::Permission(Permission::AnalyticsQuery), "The KPI views with their definitions and SQL").returns_many("KpiInfo"), list_kpis)
 .route(RouteSpec::get("/v1/analytics/kpis/{name}/stream", Access::Permission(Permission::AnalyticsQuery), "One KPI's value as server-sent events (text/event-stream): `kpi` events {position, rows} at once and whenever new events change it; an `error` event ends the stream").produces(&["text/event-stream"]), crate::stream::kpi_stream)
 .route(RouteSpec::get("/v1/analytics/kpis/{name}", Access::Permission(Permission::AnalyticsQuery), "One KPI's current value(s)").returns("QueryAnswer").query(FORMAT).produces(ANSWERS).also(&[503]), kpi)
@@ -43,7 +47,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         QueryAnswer,
         Column,
         TableInfo,
-        KpiInfo
+        KpiInfo,
+        ExportStatus,
+        ExportedTable
     )))]
     struct Doc;
     goose_runtime::openapi::document(

@@ -123,9 +123,23 @@ pub async fn serve(
         },
     )
     .await?;
-    let analytics =
-        goose_analytics_service::build(&platform, goose_analytics_service::Limits::default())
-            .await?;
+    // The tables as Parquet in the data dir, for DuckDB and friends (docs/analytics.md).
+    let analytics = goose_analytics_service::build(
+        &platform,
+        goose_analytics_service::AnalyticsConfig {
+            export: Some(goose_analytics_service::ExportConfig {
+                location: data_dir.join("analytics").display().to_string(),
+                every: Duration::from_secs(60),
+            }),
+            chain: goose_platform::chain_watch::ChainTrust {
+                keyring: Some(keyfiles::data_dir_keyring(data_dir)?),
+                log_key: Some(goose_ledger::Vkey::parse(&log_key.vkey())?),
+                witness_policy: witness_policy(&config)?,
+            },
+            ..Default::default()
+        },
+    )
+    .await?;
     let mut attestation_keys = goose_evidence::dsse::TrustedKeys::new();
     for k in keyfiles::attestation_vkeys(data_dir)? {
         attestation_keys.add(k.name.clone(), k.key);
