@@ -236,6 +236,35 @@ pub async fn kpis_of_it_all(h: &Http, root: &str, breach: &str) {
     .value(0);
     assert_eq!(n, 4);
 
+    // `ledger_events` reads the ledger (PostgreSQL) itself: only the positions asked for,
+    // and the same rows as the in-memory `events`.
+    let a = sql(
+        h,
+        &ana,
+        "SELECT count(*) AS n, min(position) AS lo, max(position) AS hi FROM ledger_events \
+         WHERE position BETWEEN 10 AND 19 AND event_type <> ''",
+    )
+    .await;
+    assert_eq!(rows(&a)[0], json!({"n": 10, "lo": 10, "hi": 19}), "{a}");
+    assert_eq!(
+        a["ledger_rows_read"], 10,
+        "the position bounds were pushed down: {a}"
+    );
+    let a = sql(
+        h,
+        &ana,
+        "SELECT count(*) AS n FROM events e JOIN ledger_events l ON l.position = e.position \
+         WHERE l.digest = e.digest AND l.payload = e.payload AND l.recorded_at = e.recorded_at \
+         AND l.event_type = e.event_type AND l.actor = e.actor",
+    )
+    .await;
+    assert_eq!(rows(&a)[0]["n"].as_u64(), a["position"].as_u64(), "{a}");
+    assert_eq!(
+        a["ledger_rows_read"].as_u64(),
+        a["position"].as_u64(),
+        "{a}"
+    );
+
     // The chain as the analytics service's own chain watch verified it.
     let k = h
         .ok("GET", "/v1/analytics/kpis/chain_integrity", &ana, None)

@@ -27,6 +27,42 @@ pub fn find(name: &str) -> Option<&'static Kpi> {
     KPIS.iter().find(|k| k.name == short)
 }
 
+/// The KPI views a statement needs, in registration order: those it names and the views they
+/// read in turn; every view when it reads `information_schema` (which lists them). Planning a
+/// view costs time, so a session registers only these.
+pub fn needed(sql: &str) -> Vec<&'static Kpi> {
+    let sql = sql.to_ascii_lowercase();
+    if sql.contains("information_schema") {
+        return KPIS.iter().collect();
+    }
+    let mut wanted: Vec<bool> = KPIS.iter().map(|k| mentions(&sql, &k.view())).collect();
+    // A view reads only views before it: walking back once closes the set.
+    for i in (0..KPIS.len()).rev() {
+        if wanted[i] {
+            let body = KPIS[i].sql.to_ascii_lowercase();
+            for (j, k) in KPIS.iter().enumerate().take(i) {
+                if mentions(&body, &k.view()) {
+                    wanted[j] = true;
+                }
+            }
+        }
+    }
+    KPIS.iter()
+        .zip(wanted)
+        .filter_map(|(k, w)| w.then_some(k))
+        .collect()
+}
+
+/// `name` appears in `sql` as a whole identifier (not as part of a longer one).
+fn mentions(sql: &str, name: &str) -> bool {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    sql.match_indices(name).any(|(at, _)| {
+        let before = sql[..at].chars().next_back();
+        let after = sql[at + name.len()..].chars().next();
+        !before.is_some_and(ident) && !after.is_some_and(ident)
+    })
+}
+
 /// Seconds between two timestamps (a float; both engines we test with agree on it).
 macro_rules! secs {
     ($to:literal, $from:literal) => {

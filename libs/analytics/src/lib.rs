@@ -11,6 +11,7 @@ pub mod encode;
 pub mod export;
 pub mod forecast;
 pub mod kpis;
+pub mod ledger_scan;
 pub mod query;
 pub mod rows;
 pub mod schema;

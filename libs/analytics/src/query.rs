@@ -82,11 +82,29 @@ pub struct Answer {
     pub truncated: bool,
     /// The tables held every event below this ledger position.
     pub position: u64,
+    /// Rows `ledger_events` read from the ledger for this query.
+    pub ledger_rows_read: u64,
     pub elapsed: Duration,
 }
 
-/// A session over `tables` with the KPI views, limited by `limits`.
-pub async fn session(tables: &[TableData], limits: &Limits) -> Result<SessionContext, QueryError> {
+/// Where `ledger_events` reads from: the ledger, up to the snapshot's position, and a count
+/// of the rows its scans read.
+#[derive(Debug, Clone)]
+pub struct LedgerSource {
+    pub reader: goose_ledger::LedgerReader,
+    pub rows_read: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// A session over `tables` (a snapshot reaching `position`) with our functions and the KPI
+/// views (with `only_for`, just the views that statement needs), limited by `limits`; with
+/// `ledger`, `ledger_events` too.
+pub async fn session(
+    tables: &[TableData],
+    position: u64,
+    limits: &Limits,
+    ledger: Option<&LedgerSource>,
+    only_for: Option<&str>,
+) -> Result<SessionContext, QueryError> {
     // No spilling to disk: the memory limit is the limit (a user's query must not fill the
     // service's disk).
     let runtime = RuntimeEnvBuilder::new()
@@ -106,10 +124,29 @@ pub async fn session(tables: &[TableData], limits: &Limits) -> Result<SessionCon
         ctx.register_table(t.def.name, Arc::new(mem))
             .map_err(|e| QueryError::Failed(format!("table {}: {e}", t.def.name)))?;
     }
+    if let Some(l) = ledger {
+        let zones = tables
+            .iter()
+            .find(|t| t.def.name == "events")
+            .map(crate::ledger_scan::zones)
+            .unwrap_or_default();
+        let scan = crate::ledger_scan::LedgerEvents::new(
+            l.reader.clone(),
+            zones,
+            position,
+            l.rows_read.clone(),
+        );
+        ctx.register_table("ledger_events", Arc::new(scan))
+            .map_err(|e| QueryError::Failed(format!("table ledger_events: {e}")))?;
+    }
     for f in crate::udf::functions() {
         ctx.register_udf(f);
     }
-    for k in KPIS {
+    let views = match only_for {
+        Some(sql) => crate::kpis::needed(sql),
+        None => KPIS.iter().collect(),
+    };
+    for k in views {
         let view = ctx
             .sql(k.sql)
             .await
@@ -136,6 +173,7 @@ pub async fn run(
         limits.clone(),
         None,
         Mode::Run,
+        None,
     )
     .await
 }
@@ -162,6 +200,7 @@ enum Mode {
 pub struct Engine {
     limits: Limits,
     slots: Arc<Semaphore>,
+    ledger: Option<goose_ledger::LedgerReader>,
 }
 
 impl Engine {
@@ -171,12 +210,21 @@ impl Engine {
         Self {
             slots: Arc::new(Semaphore::new(limits.concurrent.max(1))),
             limits,
+            ledger: None,
         }
     }
 
-    /// The limits every query gets.
-    pub fn limits(&self) -> &Limits {
-        &self.limits
+    /// Queries may also read `ledger_events` from this ledger.
+    pub fn with_ledger(mut self, reader: goose_ledger::LedgerReader) -> Self {
+        self.ledger = Some(reader);
+        self
+    }
+
+    fn source(&self) -> Option<LedgerSource> {
+        self.ledger.clone().map(|reader| LedgerSource {
+            reader,
+            rows_read: Arc::default(),
+        })
     }
 
     /// The schema `sql`'s answer would have, after the same checks as [`Engine::run`]
@@ -190,6 +238,7 @@ impl Engine {
             self.limits.clone(),
             Some(permit),
             Mode::Plan,
+            self.source(),
         )
         .await?;
         Ok(a.schema)
@@ -222,6 +271,7 @@ impl Engine {
             limits,
             Some(permit),
             Mode::Run,
+            self.source(),
         )
         .await
     }
@@ -234,6 +284,7 @@ async fn isolated(
     limits: Limits,
     slot: Option<OwnedSemaphorePermit>,
     mode: Mode,
+    ledger: Option<LedgerSource>,
 ) -> Result<Answer, QueryError> {
     if sql.len() > MAX_SQL_BYTES {
         return Err(QueryError::Invalid(format!(
@@ -250,6 +301,7 @@ async fn isolated(
     // Dropping `stop` (this future ends or is dropped) cancels the query.
     let (stop, stopped) = oneshot::channel::<()>();
     let sql = sql.to_owned();
+    let rows_read = ledger.as_ref().map(|l| l.rows_read.clone());
     std::thread::Builder::new()
         .name("goose-query".into())
         .spawn(move || {
@@ -272,7 +324,7 @@ async fn isolated(
             };
             let outcome = rt.block_on(async {
                 tokio::select! {
-                    r = execute(&tables, &sql, &limits, mode) => Some(r),
+                    r = execute(&tables, position, &sql, &limits, mode, ledger.as_ref()) => Some(r),
                     _ = stopped => None,
                 }
             });
@@ -301,6 +353,7 @@ async fn isolated(
         rows,
         truncated,
         position,
+        ledger_rows_read: rows_read.map_or(0, |r| r.load(std::sync::atomic::Ordering::Relaxed)),
         elapsed: started.elapsed(),
     })
 }
@@ -310,11 +363,13 @@ type Rows = (SchemaRef, Vec<RecordBatch>, usize, bool);
 /// Plans, checks and runs `sql`, collecting at most `max_rows` rows.
 async fn execute(
     tables: &[TableData],
+    position: u64,
     sql: &str,
     limits: &Limits,
     mode: Mode,
+    ledger: Option<&LedgerSource>,
 ) -> Result<Rows, QueryError> {
-    let ctx = session(tables, limits).await?;
+    let ctx = session(tables, position, limits, ledger, Some(sql)).await?;
     let plan = ctx
         .state()
         .create_logical_plan(sql)

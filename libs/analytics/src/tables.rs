@@ -35,6 +35,24 @@ fn ms(from: i64, to: i64) -> i64 {
     (to - from) / 1_000
 }
 
+/// The `events` row of a recorded event.
+pub fn event_row(ev: &RecordedEvent) -> EventRow {
+    EventRow {
+        position: ev.position as i64,
+        recorded_at: micros(ev.metadata.recorded_at),
+        stream: ev.stream.to_string(),
+        aggregate_type: ev.stream.aggregate_type().to_owned(),
+        aggregate_id: ev.stream.aggregate_id().to_owned(),
+        stream_version: ev.version as i64,
+        event_id: ev.event_id.to_string(),
+        event_type: ev.event_type.clone(),
+        service: ev.key_id.split('+').next().unwrap_or_default().to_owned(),
+        actor: ev.metadata.actor.clone(),
+        digest: hex::encode(ev.digest),
+        payload: String::from_utf8_lossy(&ev.payload).into_owned(),
+    }
+}
+
 /// A table as the query engine takes it.
 #[derive(Debug, Clone)]
 pub struct TableData {
@@ -170,20 +188,7 @@ impl Tables {
     pub fn apply(&mut self, ev: &RecordedEvent) -> Result<(), Undecodable> {
         self.next_position = ev.position + 1;
         let at = micros(ev.metadata.recorded_at);
-        self.events.push(EventRow {
-            position: ev.position as i64,
-            recorded_at: at,
-            stream: ev.stream.to_string(),
-            aggregate_type: ev.stream.aggregate_type().to_owned(),
-            aggregate_id: ev.stream.aggregate_id().to_owned(),
-            stream_version: ev.version as i64,
-            event_id: ev.event_id.to_string(),
-            event_type: ev.event_type.clone(),
-            service: ev.key_id.split('+').next().unwrap_or_default().to_owned(),
-            actor: ev.metadata.actor.clone(),
-            digest: hex::encode(ev.digest),
-            payload: String::from_utf8_lossy(&ev.payload).into_owned(),
-        });
+        self.events.push(event_row(ev));
         let undecodable = |e: goose_ledger::Error| Undecodable {
             position: ev.position,
             event_type: ev.event_type.clone(),

@@ -80,6 +80,8 @@ pub struct QueryAnswer {
     pub truncated: bool,
     /// The tables held every ledger event below this position when the query ran.
     pub position: u64,
+    /// Rows `ledger_events` read from the ledger for this query (0 when it was not used).
+    pub ledger_rows_read: u64,
     pub elapsed_ms: f64,
 }
 

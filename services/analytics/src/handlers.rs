@@ -16,6 +16,8 @@ use serde::Deserialize;
 
 /// Queries answered, by outcome.
 pub const QUERIES: &str = "goose_analytics_queries_total";
+/// Rows `ledger_events` scans read from the ledger.
+pub const LEDGER_ROWS_READ: &str = "goose_analytics_ledger_rows_read_total";
 /// Seconds a query took (answered ones).
 pub const QUERY_SECONDS: &str = "goose_analytics_query_duration_seconds";
 
@@ -136,6 +138,7 @@ pub(crate) async fn answer(
 
 /// Counts an answered query and its time.
 pub(crate) fn record_answer(a: &Answer) {
+    metrics::counter!(LEDGER_ROWS_READ).increment(a.ledger_rows_read);
     metrics::counter!(QUERIES, "outcome" => "answered").increment(1);
     metrics::histogram!(QUERY_SECONDS).record(a.elapsed.as_secs_f64());
 }
@@ -173,6 +176,7 @@ fn respond(a: &Answer, format: Format) -> Result<Response, Problem> {
                 row_count: a.rows,
                 truncated: a.truncated,
                 position: a.position,
+                ledger_rows_read: a.ledger_rows_read,
                 elapsed_ms: a.elapsed.as_secs_f64() * 1e3,
             })
             .into_response());

@@ -57,7 +57,7 @@ pub async fn build(platform: &Platform, config: AnalyticsConfig) -> anyhow::Resu
     let mut state = AppState {
         platform: platform.clone(),
         view,
-        engine: Engine::new(config.limits),
+        engine: Engine::new(config.limits).with_ledger((*platform.ledger).clone()),
         export: None,
         chain: ChainWatch::start(
             (*platform.ledger).clone(),
