@@ -359,6 +359,31 @@ async fn parquet_export_reads_alike_in_duckdb(h: &Http, ana: &str) {
         "written incrementally: {d}"
     );
 
+    // This service reads the export back as schema `archive`: the same rows.
+    let a = sql(
+        h,
+        ana,
+        &format!(
+            "SELECT count(*) FILTER (WHERE position < {p}) AS below, count(*) AS n, \
+             count(DISTINCT position) AS distinct_rows, \
+             count(*) FILTER (WHERE date <> to_char(recorded_at, '%Y-%m-%d')) AS misfiled \
+             FROM archive.events"
+        ),
+    )
+    .await;
+    let r = &rows(&a)[0];
+    assert_eq!(r["below"].as_u64(), Some(p), "{a}");
+    assert_eq!(r["n"], r["distinct_rows"], "{a}");
+    assert_eq!(r["misfiled"], 0, "{a}");
+    let a = sql(
+        h,
+        ana,
+        "SELECT count(*) FILTER (WHERE outcome = 'succeeded') AS succeeded, \
+         count(*) FILTER (WHERE outcome IS NOT NULL) AS completed FROM archive.promotions",
+    )
+    .await;
+    assert_eq!(rows(&a)[0], json!({"succeeded": 3, "completed": 4}), "{a}");
+
     let ours = |name: &'static str| async move {
         rows(
             &h.ok("GET", &format!("/v1/analytics/kpis/{name}"), ana, None)

@@ -87,11 +87,13 @@ pub struct Answer {
     pub elapsed: Duration,
 }
 
-/// Where `ledger_events` reads from: the ledger, up to the snapshot's position, and a count
-/// of the rows its scans read.
+/// What a session reads besides the in-memory tables: the ledger (`ledger_events`, up to the
+/// snapshot's position, counting the rows its scans read) and the Parquet export (`archive`).
 #[derive(Debug, Clone)]
 pub struct LedgerSource {
-    pub reader: goose_ledger::LedgerReader,
+    pub reader: Option<goose_ledger::LedgerReader>,
+    /// The Parquet export, registered as schema `archive`.
+    pub archive: Option<crate::archive::Archive>,
     pub rows_read: Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -124,14 +126,18 @@ pub async fn session(
         ctx.register_table(t.def.name, Arc::new(mem))
             .map_err(|e| QueryError::Failed(format!("table {}: {e}", t.def.name)))?;
     }
-    if let Some(l) = ledger {
+    if let Some(a) = ledger.and_then(|l| l.archive.as_ref()) {
+        a.register(&ctx)
+            .map_err(|e| QueryError::Failed(format!("the archive: {e}")))?;
+    }
+    if let Some((l, reader)) = ledger.and_then(|l| l.reader.as_ref().map(|r| (l, r))) {
         let zones = tables
             .iter()
             .find(|t| t.def.name == "events")
             .map(crate::ledger_scan::zones)
             .unwrap_or_default();
         let scan = crate::ledger_scan::LedgerEvents::new(
-            l.reader.clone(),
+            reader.clone(),
             zones,
             position,
             l.rows_read.clone(),
@@ -201,6 +207,7 @@ pub struct Engine {
     limits: Limits,
     slots: Arc<Semaphore>,
     ledger: Option<goose_ledger::LedgerReader>,
+    archive: Option<crate::archive::Archive>,
 }
 
 impl Engine {
@@ -211,7 +218,14 @@ impl Engine {
             slots: Arc::new(Semaphore::new(limits.concurrent.max(1))),
             limits,
             ledger: None,
+            archive: None,
         }
+    }
+
+    /// Queries may also read the Parquet export as schema `archive`.
+    pub fn with_archive(mut self, archive: crate::archive::Archive) -> Self {
+        self.archive = Some(archive);
+        self
     }
 
     /// Queries may also read `ledger_events` from this ledger.
@@ -221,8 +235,9 @@ impl Engine {
     }
 
     fn source(&self) -> Option<LedgerSource> {
-        self.ledger.clone().map(|reader| LedgerSource {
-            reader,
+        Some(LedgerSource {
+            reader: self.ledger.clone(),
+            archive: self.archive.clone(),
             rows_read: Arc::default(),
         })
     }

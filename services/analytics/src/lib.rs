@@ -69,6 +69,12 @@ pub async fn build(platform: &Platform, config: AnalyticsConfig) -> anyhow::Resu
         witnesses: config.chain.witness_policy.clone(),
     };
     if let Some(e) = config.export {
+        let (store, _) = export::open_location(&e.location)?;
+        let archive = goose_analytics::archive::Archive::new(
+            &e.location,
+            e.location.starts_with("s3://").then_some(store),
+        )?;
+        state.engine = state.engine.clone().with_archive(archive);
         state.export = Some(export::start(state.clone(), e).await?);
     }
     let (rest, specs) = routes::api().into_parts();
