@@ -29,9 +29,14 @@ pub struct AnalyticsArgs {
     /// Runs of each query; the median is reported.
     #[arg(long, default_value_t = 5)]
     runs: usize,
-    /// Threads a query's plan may use.
+    /// Threads a query's plan may use (DuckDB gets as many).
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Also export the tables as Parquet (timed) and run the same queries in DuckDB (PyPI
+    /// `duckdb`, installed in a venv under target/) over it, and in our engine over the same
+    /// files (`archive.*`).
+    #[arg(long)]
+    duckdb: bool,
 }
 
 /// Builds the events of one promotion after another, positions in order.
@@ -374,19 +379,128 @@ pub async fn run(args: &AnalyticsArgs) -> Result<()> {
             format!("SELECT * FROM {}", k.view()),
         )
     }));
-    println!("\n| query | rows | median ms |\n|---|---:|---:|");
-    for (label, sql) in queries {
-        let mut times = Vec::new();
-        let mut rows = 0;
-        for _ in 0..args.runs.max(1) {
-            let a = query::run(&snapshot, n, &sql, &limits).await?;
-            rows = a.rows;
-            times.push(a.elapsed);
+    let mut ours = Vec::new();
+    let in_memory = query::Engine::new(limits.clone());
+    for (_, sql) in &queries {
+        ours.push(time_query(&in_memory, &snapshot, n, sql, args.runs).await?);
+    }
+    if !args.duckdb {
+        println!("\n| query | rows | median ms |\n|---|---:|---:|");
+        for ((label, _), (rows, ms)) in queries.iter().zip(&ours) {
+            println!("| {label} | {rows} | {ms:.1} |");
         }
-        println!(
-            "| {label} | {rows} | {:.1} |",
-            median(times).as_secs_f64() * 1e3
-        );
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let store: std::sync::Arc<dyn object_store::ObjectStore> = std::sync::Arc::new(
+        object_store::local::LocalFileSystem::new_with_prefix(dir.path())?,
+    );
+    let t = Instant::now();
+    let mut exporter =
+        goose_analytics::export::Exporter::open(store, object_store::path::Path::from("")).await?;
+    let report = exporter.export(&snapshot, n).await?;
+    let exported = t.elapsed();
+    let bytes = dir_bytes(dir.path());
+    println!(
+        "Parquet export: {} files, {} rows, {:.1} MB in {:.2} s",
+        report.files,
+        report.rows,
+        bytes as f64 / 1e6,
+        exported.as_secs_f64()
+    );
+    // Our engine over the same files: the tables replaced by the Parquet, views and all.
+    let mut archive =
+        goose_analytics::archive::Archive::new(&dir.path().display().to_string(), None)?;
+    archive.replace_tables = true;
+    let on_files = query::Engine::new(limits.clone()).with_archive(archive);
+    let mut ours_on_files = Vec::new();
+    for (_, sql) in &queries {
+        ours_on_files.push(time_query(&on_files, &snapshot, n, sql, args.runs).await);
+    }
+    let duck = duckdb(dir.path(), &queries, args)?;
+    println!(
+        "\n| query | rows | ours, in memory (ms) | ours, Parquet (ms) | DuckDB, Parquet (ms) | ours in memory / DuckDB |\n|---|---:|---:|---:|---:|---:|"
+    );
+    for (((label, _), (rows, ms)), on_files) in queries.iter().zip(&ours).zip(&ours_on_files) {
+        let files = match on_files {
+            Ok((_, f)) => format!("{f:.1}"),
+            Err(e) => format!("error: {e}"),
+        };
+        let (d, ratio) = match duck.get(label) {
+            Some(v) if v["ms"].is_number() => {
+                let d = v["ms"].as_f64().unwrap_or(f64::NAN);
+                (format!("{d:.1}"), format!("{:.2}", ms / d))
+            }
+            Some(v) => (
+                format!("n/a ({})", v["error"].as_str().unwrap_or("?")),
+                "–".into(),
+            ),
+            None => ("n/a".into(), "–".into()),
+        };
+        println!("| {label} | {rows} | {ms:.1} | {files} | {d} | {ratio} |");
     }
     Ok(())
+}
+
+/// Rows and median milliseconds of `runs` runs of `sql`.
+async fn time_query(
+    engine: &query::Engine,
+    snapshot: &[goose_analytics::TableData],
+    position: u64,
+    sql: &str,
+    runs: usize,
+) -> Result<(usize, f64)> {
+    let mut times = Vec::new();
+    let mut rows = 0;
+    for _ in 0..runs.max(1) {
+        let a = engine.run(snapshot, position, sql, None).await?;
+        rows = a.rows;
+        times.push(a.elapsed);
+    }
+    Ok((rows, median(times).as_secs_f64() * 1e3))
+}
+
+fn dir_bytes(p: &std::path::Path) -> u64 {
+    std::fs::read_dir(p)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// Runs `queries` in DuckDB over the export in `dir`.
+fn duckdb(
+    dir: &std::path::Path,
+    queries: &[(String, String)],
+    args: &AnalyticsArgs,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    use std::io::Write as _;
+    let python = goose_testkit::python_env(&["duckdb==2.0.1"])?;
+    let spec = serde_json::json!({
+        "tables": goose_analytics::export::PARTITIONING.iter().map(|p| p.table).collect::<Vec<_>>(),
+        "views": kpis::KPIS.iter().map(|k| serde_json::json!({"name": k.view(), "sql": k.sql})).collect::<Vec<_>>(),
+        "queries": queries.iter().map(|(l, s)| serde_json::json!({"label": l, "sql": s})).collect::<Vec<_>>(),
+    });
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/py/duckdb_bench.py");
+    let mut child = std::process::Command::new(python)
+        .arg(script)
+        .arg(dir)
+        .arg(args.runs.max(1).to_string())
+        .arg(args.threads.max(1).to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdin for the DuckDB script"))?
+        .write_all(spec.to_string().as_bytes())?;
+    let out = child.wait_with_output()?;
+    anyhow::ensure!(out.status.success(), "the DuckDB script failed");
+    Ok(serde_json::from_slice(&out.stdout)?)
 }

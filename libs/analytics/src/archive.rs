@@ -24,6 +24,9 @@ pub struct Archive {
     pub base: String,
     /// The store to register for the base's scheme and host (None: DataFusion's local files).
     pub store: Option<Arc<dyn ObjectStore>>,
+    /// Register the files under the tables' own names, in place of the in-memory tables (the
+    /// KPI views then read the files): for comparing engines over the same Parquet.
+    pub replace_tables: bool,
 }
 
 impl Archive {
@@ -40,7 +43,11 @@ impl Archive {
                 abs.display().to_string().trim_end_matches('/')
             )
         };
-        Ok(Self { base, store })
+        Ok(Self {
+            base,
+            store,
+            replace_tables: false,
+        })
     }
 
     /// Registers schema `archive` and its tables in `ctx`.
@@ -65,10 +72,13 @@ impl Archive {
             let config = ListingTableConfig::new(url)
                 .with_listing_options(options)
                 .with_schema(def.schema());
-            ctx.register_table(
-                format!("archive.{}", part.table),
-                Arc::new(ListingTable::try_new(config)?),
-            )?;
+            let name = if self.replace_tables {
+                ctx.deregister_table(part.table)?;
+                part.table.to_owned()
+            } else {
+                format!("archive.{}", part.table)
+            };
+            ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
         }
         Ok(())
     }
