@@ -24,6 +24,7 @@
 //! `<key-file>.keyring` so `goosectl verify --keyring` can check the log afterwards.
 
 mod analytics;
+mod gpu;
 mod ingest;
 mod promote;
 mod sla;
@@ -70,6 +71,8 @@ enum Command {
     SloStatus(sla::StatusArgs),
     /// The analytics tables fed N events, then every KPI view's query time.
     Analytics(analytics::AnalyticsArgs),
+    /// The offloadable aggregates on the CPU and on the GPU by input size.
+    Gpu(gpu::GpuArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -200,6 +203,7 @@ async fn main() -> Result<()> {
         Command::Telemetry(args) => sla::telemetry(&args).await?,
         Command::SloStatus(args) => sla::status(&args)?,
         Command::Analytics(args) => analytics::run(&args).await?,
+        Command::Gpu(args) => gpu::run(&args)?,
         Command::Ledger(args) => {
             let env = Env::open(&args.common).await?;
             let r = run_ledger(&env, &args).await?;

@@ -289,6 +289,7 @@ pub async fn kpis_of_it_all(h: &Http, root: &str, breach: &str) {
         assert!(!r["oldest_uncovered_at"].is_null(), "{k}");
     }
 
+    gpu_offload_matches_the_cpu(h, &ana).await;
     parquet_export_reads_alike_in_duckdb(h, &ana).await;
     flight_sql_answers_an_adbc_client(h, &ana, &olga).await;
     kpi_stream_follows_a_promotion(h, &ana, &olga).await;
@@ -536,4 +537,29 @@ async fn kpi_stream_follows_a_promotion(h: &Http, ana: &str, olga: &str) {
     }
     // Values are sent when they change: 4, then 5 (nothing repeated in between).
     assert_eq!(seen, vec![4, 5]);
+}
+
+/// `percentile_exact` through the service on the GPU adapter (lavapipe in CI): the adapter is
+/// reported, the aggregate ran there, and the answer equals DataFusion's `percentile_cont`.
+async fn gpu_offload_matches_the_cpu(h: &Http, ana: &str) {
+    let hw = h.ok("GET", "/v1/analytics/hardware", ana, None).await;
+    assert_eq!(hw["gpu_support"], true, "{hw}");
+    let adapter = &hw["selected"];
+    assert!(
+        adapter["name"].is_string(),
+        "no adapter chosen (CI installs mesa-vulkan-drivers): {hw}"
+    );
+    let before = hw["offloaded"].as_u64().unwrap();
+    let a = sql(
+        h,
+        ana,
+        "SELECT percentile_exact(v, 0.99) AS ours, \
+         percentile_cont(0.99) WITHIN GROUP (ORDER BY v) AS reference \
+         FROM (SELECT (value * 48271) % 2147483647 AS v FROM range(0, 50000))",
+    )
+    .await;
+    let r = &rows(&a)[0];
+    assert_eq!(r["ours"], r["reference"], "{a}");
+    let hw = h.ok("GET", "/v1/analytics/hardware", ana, None).await;
+    assert!(hw["offloaded"].as_u64().unwrap() > before, "not offloaded: {hw}");
 }

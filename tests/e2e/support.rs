@@ -301,6 +301,12 @@ pub async fn serve_in_process(s: InProcess) -> (Http, String) {
                 log_key: Some(goose_ledger::Vkey::parse(&s.log_key.vkey()).unwrap()),
                 witness_policy: Default::default(),
             },
+            // Mesa's lavapipe stands in for a GPU (CI installs it), from 10,000 rows.
+            accel: goose_analytics::accel::AccelConfig {
+                allow_software: true,
+                min_rows: 10_000,
+                ..Default::default()
+            },
             ..Default::default()
         },
     )

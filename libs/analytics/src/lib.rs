@@ -7,6 +7,7 @@
 //! Pure of I/O except the query engine's own execution: the service feeds [`Tables::apply`]
 //! from the ledger and answers with a [`query::Engine`].
 
+pub mod accel;
 pub mod archive;
 pub mod encode;
 pub mod export;

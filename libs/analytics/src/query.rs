@@ -148,6 +148,9 @@ pub async fn session(
     for f in crate::udf::functions() {
         ctx.register_udf(f);
     }
+    for f in crate::accel::percentile::functions() {
+        ctx.register_udaf(f);
+    }
     let views = match only_for {
         Some(sql) => crate::kpis::needed(sql),
         None => KPIS.iter().collect(),

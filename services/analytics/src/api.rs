@@ -137,3 +137,72 @@ pub struct ExportedTable {
     pub files: u64,
     pub rows: u64,
 }
+
+/// The graphics adapters found and the one aggregates are offloaded to.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HardwareInfo {
+    /// The service was built with the `gpu` feature.
+    pub gpu_support: bool,
+    /// `--gpu on|off`.
+    pub enabled: bool,
+    /// `--gpu-allow-software`: a software adapter (lavapipe) may stand in for a GPU.
+    pub allow_software: bool,
+    /// Aggregates over fewer inputs stay on the CPU.
+    pub min_rows: usize,
+    /// Aggregates on the GPU at once; more run on the CPU.
+    pub concurrency: usize,
+    pub adapters: Vec<AdapterInfo>,
+    pub selected: Option<AdapterInfo>,
+    /// Why this adapter, or why none.
+    pub reason: String,
+    /// Aggregates run on the selected adapter so far.
+    pub offloaded: u64,
+    /// Aggregates that failed on it and were computed on the CPU instead.
+    pub fallbacks: u64,
+}
+
+/// A graphics adapter.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AdapterInfo {
+    pub name: String,
+    pub backend: String,
+    /// `discrete_gpu`, `integrated_gpu`, `virtual_gpu`, `cpu` (software), `other`.
+    pub device_type: String,
+    pub driver: String,
+    pub max_storage_buffer_binding_size: u64,
+    pub max_compute_workgroups_per_dimension: u32,
+    pub max_compute_invocations_per_workgroup: u32,
+    pub software: bool,
+}
+
+impl From<goose_analytics::accel::Adapter> for AdapterInfo {
+    fn from(a: goose_analytics::accel::Adapter) -> Self {
+        Self {
+            name: a.name,
+            backend: a.backend,
+            device_type: a.device_type,
+            driver: a.driver,
+            max_storage_buffer_binding_size: a.max_storage_buffer_binding_size,
+            max_compute_workgroups_per_dimension: a.max_compute_workgroups_per_dimension,
+            max_compute_invocations_per_workgroup: a.max_compute_invocations_per_workgroup,
+            software: a.software,
+        }
+    }
+}
+
+impl From<goose_analytics::accel::Hardware> for HardwareInfo {
+    fn from(h: goose_analytics::accel::Hardware) -> Self {
+        Self {
+            gpu_support: h.gpu_support,
+            enabled: h.config.enabled,
+            allow_software: h.config.allow_software,
+            min_rows: h.config.min_rows,
+            concurrency: h.config.concurrency,
+            adapters: h.adapters.into_iter().map(Into::into).collect(),
+            selected: h.selected.map(Into::into),
+            reason: h.reason,
+            offloaded: h.offloaded,
+            fallbacks: h.fallbacks,
+        }
+    }
+}

@@ -19,6 +19,18 @@ pub struct Cli {
     /// (AWS_* variables for credentials, region and endpoint). One exporter per location.
     #[arg(long, env = "GOOSE_ANALYTICS_EXPORT_TO")]
     export_to: Option<String>,
+    /// Offload large aggregates (percentile_exact) to a GPU when one is found.
+    #[arg(long, env = "GOOSE_ANALYTICS_GPU", default_value = "on", value_parser = ["on", "off"])]
+    gpu: String,
+    /// Let a software adapter (Mesa's lavapipe) stand in for a GPU: for tests and CI.
+    #[arg(long, env = "GOOSE_ANALYTICS_GPU_ALLOW_SOFTWARE")]
+    gpu_allow_software: bool,
+    /// Aggregates over fewer inputs stay on the CPU.
+    #[arg(long, env = "GOOSE_ANALYTICS_GPU_MIN_ROWS", default_value_t = 1_000_000)]
+    gpu_min_rows: usize,
+    /// Aggregates on the GPU at once; more run on the CPU.
+    #[arg(long, env = "GOOSE_ANALYTICS_GPU_CONCURRENCY", default_value_t = 1)]
+    gpu_concurrency: usize,
     /// Seconds between exports.
     #[arg(long, env = "GOOSE_ANALYTICS_EXPORT_EVERY", default_value_t = 60)]
     export_every: u64,
@@ -63,6 +75,12 @@ pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
     let config = crate::AnalyticsConfig {
         limits: goose_analytics::Limits::from(cli.limits.clone()),
         chain: cli.chain.trust()?,
+        accel: goose_analytics::accel::AccelConfig {
+            enabled: cli.gpu == "on",
+            allow_software: cli.gpu_allow_software,
+            min_rows: cli.gpu_min_rows,
+            concurrency: cli.gpu_concurrency.max(1),
+        },
         export: cli.export_to.clone().map(|location| crate::ExportConfig {
             location,
             every: std::time::Duration::from_secs(cli.export_every.max(1)),

@@ -309,3 +309,7 @@ pub(crate) async fn export_status(State(s): State<AppState>) -> Json<ExportStatu
         tables,
     })
 }
+
+pub(crate) async fn hardware() -> Json<HardwareInfo> {
+    Json(goose_analytics::accel::accel().hardware().into())
+}

@@ -46,6 +46,9 @@ pub struct AnalyticsConfig {
     pub limits: Limits,
     /// The Parquet export, when wanted.
     pub export: Option<ExportConfig>,
+    /// Where aggregates that can be offloaded run (the first service built in a process sets
+    /// it for the process).
+    pub accel: goose_analytics::accel::AccelConfig,
     /// The keys the chain watch trusts (the `chain` table, `kpi_chain_integrity`); without a
     /// log key there is no watch and the table is empty.
     pub chain: ChainTrust,
@@ -53,6 +56,8 @@ pub struct AnalyticsConfig {
 
 /// The service's API on `platform`.
 pub async fn build(platform: &Platform, config: AnalyticsConfig) -> anyhow::Result<Router> {
+    let accel = goose_analytics::accel::configure(config.accel.clone());
+    tracing::info!(adapter = %accel.hardware().reason, "analytics aggregates offload");
     let view = ViewHandle::<AnalyticsView>::start(platform).await?;
     let mut state = AppState {
         platform: platform.clone(),

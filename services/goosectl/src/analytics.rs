@@ -130,3 +130,43 @@ pub async fn kpi(api: &Api, args: &KpiArgs) -> Result<ExitCode> {
     let answer = send(api.request(Svc::Analytics, reqwest::Method::GET, &path)?).await?;
     emit(&answer.0, args.format, args.out.as_ref())
 }
+
+/// `goosectl hardware`: the adapters the analytics service found and the one it uses.
+pub async fn hardware(api: &Api, json: bool) -> Result<ExitCode> {
+    let h = get(api, Svc::Analytics, "/v1/analytics/hardware").await?;
+    if json {
+        return print_json(&h);
+    }
+    let text = |v: &Value, f: &str| v.get(f).map_or(String::new(), |x| match x {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    });
+    println!(
+        "GPU support: {}; offload {}; software adapters {}; from {} rows; {} at once",
+        if h["gpu_support"] == true { "built in" } else { "not built" },
+        if h["enabled"] == true { "on" } else { "off" },
+        if h["allow_software"] == true { "allowed" } else { "not allowed" },
+        text(&h, "min_rows"),
+        text(&h, "concurrency"),
+    );
+    println!("selected: {}", text(&h, "reason"));
+    println!(
+        "aggregates offloaded: {}, fell back to the CPU: {}",
+        text(&h, "offloaded"),
+        text(&h, "fallbacks")
+    );
+    for a in h["adapters"].as_array().into_iter().flatten() {
+        println!(
+            "- {} [{} {}{}] driver {}; storage binding {} bytes, {} workgroups/dim, {} invocations/workgroup",
+            text(a, "name"),
+            text(a, "backend"),
+            text(a, "device_type"),
+            if a["software"] == true { ", software" } else { "" },
+            text(a, "driver"),
+            text(a, "max_storage_buffer_binding_size"),
+            text(a, "max_compute_workgroups_per_dimension"),
+            text(a, "max_compute_invocations_per_workgroup"),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

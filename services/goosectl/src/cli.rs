@@ -87,6 +87,12 @@ pub enum Command {
     Query(crate::analytics::QueryArgs),
     /// Show a KPI (DORA, promotion outcomes, gate failures, ...); without a name, list them.
     Kpi(crate::analytics::KpiArgs),
+    /// The graphics adapters the analytics service found and the one it offloads aggregates to.
+    Hardware {
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Key management.
     Keys {
         #[command(subcommand)]

@@ -62,6 +62,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(args) => report::report(&cli.api, args).await,
         Command::Query(args) => analytics::query(&cli.api, &args).await,
         Command::Kpi(args) => analytics::kpi(&cli.api, &args).await,
+        Command::Hardware { json } => analytics::hardware(&cli.api, json).await,
         Command::NatsConfig {
             stream,
             subject_prefix,

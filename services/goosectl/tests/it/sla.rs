@@ -114,6 +114,17 @@ fn analytics_from_the_terminal(dev: &Dev, olga: &str, ana: &str, incident: &str)
     assert_eq!(code, 0, "{out}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["rows"][0]["restored"], 1, "{out}");
+    // The adapters: `goosectl dev` takes no software adapter for a GPU, and says so.
+    let (code, out) = run(dev.cli(ana).args(["hardware"]));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("GPU support: built in"), "{out}");
+    assert!(out.contains("software adapters not allowed"), "{out}");
+    let (code, out) = run(dev.cli(ana).args(["hardware", "--json"]));
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    if v["adapters"].as_array().unwrap().iter().all(|a| a["software"] == true) {
+        assert!(v["selected"].is_null(), "{out}");
+    }
     // Read-only, and only for those allowed.
     let (code, out) = run(dev.cli(ana).args(["query", "DELETE FROM events"]));
     assert_ne!(code, 0);
