@@ -12,7 +12,11 @@ use std::time::Instant;
 #[derive(Debug, Args)]
 pub struct GpuArgs {
     /// Input sizes (values).
-    #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000,10000000,100000000")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "10000,100000,1000000,10000000,100000000"
+    )]
     sizes: Vec<usize>,
     /// Groups of the grouped sum and count.
     #[arg(long, default_value_t = 1000)]
@@ -59,17 +63,27 @@ pub fn run(args: &GpuArgs) -> Result<()> {
         let v = values(n);
         let keys: Vec<u32> = v.iter().map(|x| x % args.groups).collect();
         let (want, cpu) = ms(|| Cpu.grouped_sum_count(&keys, &v, args.groups));
-        let ((got, _), gpu) = ms(|| accel.run(n, |b| b.grouped_sum_count(&keys, &v, args.groups)))?;
+        let (got, gpu) = ms(|| accel.run(n, |b| b.grouped_sum_count(&keys, &v, args.groups)));
+        let (got, _) = got?;
         let same = want? == got;
-        println!("| {n} | grouped sum+count ({} groups) | {cpu:.1} | {gpu:.1} | {:.2} | {same} |", args.groups, cpu / gpu);
+        println!(
+            "| {n} | grouped sum+count ({} groups) | {cpu:.1} | {gpu:.1} | {:.2} | {same} |",
+            args.groups,
+            cpu / gpu
+        );
         let k = (n as u64 * 99) / 100;
         let (want, cpu) = ms(|| {
             let mut s = v.clone();
             let (_, x, _) = s.select_nth_unstable(k as usize);
             *x
         });
-        let ((got, _), gpu) = ms(|| accel.run(n, |b| kth(b, &v, k)))?;
-        println!("| {n} | exact p99 (radix select) | {cpu:.1} | {gpu:.1} | {:.2} | {} |", cpu / gpu, want == got);
+        let (got, gpu) = ms(|| accel.run(n, |b| kth(b, &v, k)));
+        let (got, _) = got?;
+        println!(
+            "| {n} | exact p99 (radix select) | {cpu:.1} | {gpu:.1} | {:.2} | {} |",
+            cpu / gpu,
+            want == got
+        );
     }
     Ok(())
 }

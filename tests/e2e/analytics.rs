@@ -561,5 +561,8 @@ async fn gpu_offload_matches_the_cpu(h: &Http, ana: &str) {
     let r = &rows(&a)[0];
     assert_eq!(r["ours"], r["reference"], "{a}");
     let hw = h.ok("GET", "/v1/analytics/hardware", ana, None).await;
-    assert!(hw["offloaded"].as_u64().unwrap() > before, "not offloaded: {hw}");
+    assert!(
+        hw["offloaded"].as_u64().unwrap() > before,
+        "not offloaded: {hw}"
+    );
 }

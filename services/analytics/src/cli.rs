@@ -26,7 +26,11 @@ pub struct Cli {
     #[arg(long, env = "GOOSE_ANALYTICS_GPU_ALLOW_SOFTWARE")]
     gpu_allow_software: bool,
     /// Aggregates over fewer inputs stay on the CPU.
-    #[arg(long, env = "GOOSE_ANALYTICS_GPU_MIN_ROWS", default_value_t = 1_000_000)]
+    #[arg(
+        long,
+        env = "GOOSE_ANALYTICS_GPU_MIN_ROWS",
+        default_value_t = 1_000_000
+    )]
     gpu_min_rows: usize,
     /// Aggregates on the GPU at once; more run on the CPU.
     #[arg(long, env = "GOOSE_ANALYTICS_GPU_CONCURRENCY", default_value_t = 1)]

@@ -1,7 +1,8 @@
 //! The analytics service's REST handlers.
 
 use crate::api::{
-    Column, ExportStatus, ExportedTable, KpiInfo, QueryAnswer, QueryRequest, TableInfo,
+    Column, ExportStatus, ExportedTable, HardwareInfo, KpiInfo, QueryAnswer, QueryRequest,
+    TableInfo,
 };
 use crate::AppState;
 use axum::extract::{Path, Query, State};

@@ -137,15 +137,25 @@ pub async fn hardware(api: &Api, json: bool) -> Result<ExitCode> {
     if json {
         return print_json(&h);
     }
-    let text = |v: &Value, f: &str| v.get(f).map_or(String::new(), |x| match x {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    });
+    let text = |v: &Value, f: &str| {
+        v.get(f).map_or(String::new(), |x| match x {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+    };
     println!(
         "GPU support: {}; offload {}; software adapters {}; from {} rows; {} at once",
-        if h["gpu_support"] == true { "built in" } else { "not built" },
+        if h["gpu_support"] == true {
+            "built in"
+        } else {
+            "not built"
+        },
         if h["enabled"] == true { "on" } else { "off" },
-        if h["allow_software"] == true { "allowed" } else { "not allowed" },
+        if h["allow_software"] == true {
+            "allowed"
+        } else {
+            "not allowed"
+        },
         text(&h, "min_rows"),
         text(&h, "concurrency"),
     );

@@ -62,7 +62,9 @@ pub struct Gpu {
 
 impl std::fmt::Debug for Gpu {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gpu").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Gpu")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -80,8 +82,10 @@ fn report(a: &wgpu::Adapter) -> Adapter {
         name: info.name,
         backend: format!("{:?}", info.backend).to_lowercase(),
         device_type: device_type.into(),
-        driver: format!("{} {}", info.driver, info.driver_info).trim().to_owned(),
-        max_storage_buffer_binding_size: u64::from(limits.max_storage_buffer_binding_size),
+        driver: format!("{} {}", info.driver, info.driver_info)
+            .trim()
+            .to_owned(),
+        max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
         max_compute_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
         max_compute_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
         software: info.device_type == wgpu::DeviceType::Cpu,
@@ -90,7 +94,7 @@ fn report(a: &wgpu::Adapter) -> Adapter {
 
 /// Every adapter found, and the one chosen per `config` (a real GPU first: discrete, then
 /// integrated, then virtual; a software one only when allowed), with why.
-pub fn choose(config: &AccelConfig) -> (Vec<Adapter>, Option<(Adapter, Arc<dyn Backend>)>, String) {
+pub fn choose(config: &AccelConfig) -> super::Choice {
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
         backends: wgpu::Backends::VULKAN,
         ..wgpu::InstanceDescriptor::new_without_display_handle()
@@ -123,7 +127,11 @@ pub fn choose(config: &AccelConfig) -> (Vec<Adapter>, Option<(Adapter, Arc<dyn B
     match Gpu::open(&adapters[i], &chosen.name) {
         Ok(gpu) => {
             let reason = format!("{} ({})", chosen.name, chosen.device_type);
-            (reports.clone(), Some((chosen.clone(), Arc::new(gpu))), reason)
+            (
+                reports.clone(),
+                Some((chosen.clone(), Arc::new(gpu))),
+                reason,
+            )
         }
         Err(e) => (reports.clone(), None, format!("{}: {e}", chosen.name)),
     }
@@ -182,23 +190,27 @@ impl Gpu {
         n: usize,
     ) -> Result<Vec<u32>, AccelError> {
         let size = (words * 4) as u64;
-        let acc = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("acc"),
-            contents: bytemuck::cast_slice(&vec![0u32; words]),
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-        });
-        let uniform = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("params"),
-            contents: bytemuck::cast_slice(&params),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
+        let acc = self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("acc"),
+                contents: bytemuck::cast_slice(&vec![0u32; words]),
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            });
+        let uniform = self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("params"),
+                contents: bytemuck::cast_slice(&params),
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
         let readback = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let mut entries: Vec<wgpu::BindGroupEntry> = inputs
+        let mut entries: Vec<wgpu::BindGroupEntry<'_>> = inputs
             .iter()
             .enumerate()
             .map(|(i, b)| wgpu::BindGroupEntry {
@@ -266,7 +278,9 @@ impl Backend for Gpu {
         groups: u32,
     ) -> Result<Vec<GroupSum>, AccelError> {
         if keys.len() != values.len() {
-            return Err(AccelError::TooLarge("keys and values differ in length".into()));
+            return Err(AccelError::TooLarge(
+                "keys and values differ in length".into(),
+            ));
         }
         let mut out = vec![GroupSum::default(); groups as usize];
         let words = (groups as usize * 4).max(4);
@@ -316,7 +330,7 @@ impl Backend for Gpu {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accel::{Cpu, Ran};
+    use crate::accel::Cpu;
 
     /// The machine's software adapter (Mesa's lavapipe in CI): the tests fail loudly without one.
     fn gpu() -> (Adapter, Arc<dyn Backend>) {
@@ -340,7 +354,11 @@ mod tests {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
-                if i % 3 == 0 { (x % 1000) as u32 } else { x as u32 }
+                if i % 3 == 0 {
+                    (x % 1000) as u32
+                } else {
+                    x as u32
+                }
             })
             .collect()
     }
@@ -381,6 +399,5 @@ mod tests {
                 sorted[k as usize]
             );
         }
-        let _ = Ran::Device;
     }
 }

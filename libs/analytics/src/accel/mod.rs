@@ -163,6 +163,9 @@ pub struct Hardware {
     pub fallbacks: u64,
 }
 
+/// The adapters found, the one chosen with its backend, and why.
+pub type Choice = (Vec<Adapter>, Option<(Adapter, Arc<dyn Backend>)>, String);
+
 /// Where accelerated aggregates run.
 #[derive(Debug)]
 pub struct Accel {
@@ -180,8 +183,11 @@ impl Accel {
         #[cfg(feature = "gpu")]
         let (adapters, device, reason) = gpu::choose(&config);
         #[cfg(not(feature = "gpu"))]
-        let (adapters, device, reason): (Vec<Adapter>, Option<(Adapter, Arc<dyn Backend>)>, String) =
-            (Vec::new(), None, "built without the gpu feature".to_owned());
+        let (adapters, device, reason): (
+            Vec<Adapter>,
+            Option<(Adapter, Arc<dyn Backend>)>,
+            String,
+        ) = (Vec::new(), None, "built without the gpu feature".to_owned());
         let selected = device.as_ref().map(|(a, _)| a.clone());
         Self {
             hardware: Hardware {
@@ -225,7 +231,11 @@ impl Accel {
         rows: usize,
         f: impl Fn(&dyn Backend) -> Result<T, AccelError>,
     ) -> Result<(T, Ran), AccelError> {
-        if let Some(device) = self.device.as_ref().filter(|_| rows >= self.config.min_rows) {
+        if let Some(device) = self
+            .device
+            .as_ref()
+            .filter(|_| rows >= self.config.min_rows)
+        {
             if let Some(_slot) = self.slot() {
                 match f(device.as_ref()) {
                     Ok(v) => {

@@ -9,7 +9,9 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int64Type};
 use datafusion::common::{exec_err, Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility,
+};
 use std::sync::Arc;
 
 /// The `k`-th smallest (0-based) of `values` (`k < values.len()`).
@@ -33,8 +35,8 @@ fn find(hist: &[u64], mut k: u64) -> (u32, u64) {
     (hist.iter().rposition(|&c| c > 0).unwrap_or(0) as u32, 0)
 }
 
-/// `percentile_cont(p)` of `values` (linear interpolation between the closest ranks), exactly;
-/// None for no values.
+/// `percentile_cont(p)` of `values` (linear interpolation between the closest ranks, its
+/// weight quantized to 1e-6 as DataFusion's `percentile_cont` does), exactly; None for no values.
 pub fn percentile(values: &[u32], p: f64) -> Result<Option<(f64, Ran)>, AccelError> {
     if values.is_empty() {
         return Ok(None);
@@ -46,8 +48,11 @@ pub fn percentile(values: &[u32], p: f64) -> Result<Option<(f64, Ran)>, AccelErr
         let b = if hi == lo { a } else { kth(be, values, hi)? };
         Ok((a, b))
     })?;
+    // As DataFusion's percentile_cont interpolates (the weight quantized to 1e-6), so the two
+    // agree to the bit.
+    let weight = ((rank - lo as f64) * 1e6).floor() / 1e6;
     let (a, b) = (f64::from(a), f64::from(b));
-    Ok(Some((a + (b - a) * (rank - lo as f64), ran)))
+    Ok(Some((a + (b - a) * weight, ran)))
 }
 
 /// The aggregates to register.
@@ -91,11 +96,11 @@ impl AggregateUDFImpl for PercentileExact {
         Ok(DataType::Float64)
     }
 
-    fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+    fn accumulator(&self, _args: AccumulatorArgs<'_>) -> Result<Box<dyn Accumulator>> {
         Ok(Box::new(Acc::default()))
     }
 
-    fn state_fields(&self, _args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+    fn state_fields(&self, _args: StateFieldsArgs<'_>) -> Result<Vec<FieldRef>> {
         Ok(vec![
             values_field("values"),
             Arc::new(Field::new("p", DataType::Float64, true)),
@@ -115,7 +120,9 @@ impl Acc {
             return exec_err!("percentile_exact(value, p): p must be in [0, 1], not {p}");
         }
         match self.p {
-            Some(q) if q != p => exec_err!("percentile_exact(value, p): p must be the same for every row"),
+            Some(q) if q != p => {
+                exec_err!("percentile_exact(value, p): p must be the same for every row")
+            }
             _ => {
                 self.p = Some(p);
                 Ok(())
@@ -241,22 +248,38 @@ mod tests {
         let sql = "SELECT percentile_exact(v, 0.9) AS ours, \
                    percentile_cont(0.9) WITHIN GROUP (ORDER BY v) AS reference \
                    FROM (SELECT (value * 7919) % 1000003 AS v FROM range(0, 300000))";
-        let got = crate::query::run(&tables, 0, sql, &crate::Limits::default()).await.unwrap();
+        let got = crate::query::run(&tables, 0, sql, &crate::Limits::default())
+            .await
+            .unwrap();
         let rows = crate::encode::json_rows(&got).unwrap();
         assert_eq!(rows[0]["ours"], rows[0]["reference"], "{rows}");
-        assert!(a.hardware().offloaded > before, "ran on the CPU: {:?}", a.hardware());
+        assert!(
+            a.hardware().offloaded > before,
+            "ran on the CPU: {:?}",
+            a.hardware()
+        );
         // Below the threshold: the CPU, the same answer.
         let before = a.hardware().offloaded;
         let sql = "SELECT percentile_exact(value, 0.5) AS ours, \
                    percentile_cont(0.5) WITHIN GROUP (ORDER BY value) AS reference FROM range(0, 1001)";
-        let got = crate::query::run(&tables, 0, sql, &crate::Limits::default()).await.unwrap();
+        let got = crate::query::run(&tables, 0, sql, &crate::Limits::default())
+            .await
+            .unwrap();
         let rows = crate::encode::json_rows(&got).unwrap();
         assert_eq!(rows[0]["ours"], rows[0]["reference"], "{rows}");
         assert_eq!(a.hardware().offloaded, before);
         // Bad input says what is wrong.
-        let e = crate::query::run(&tables, 0, "SELECT percentile_exact(value - 5, 0.5) FROM range(0, 3)", &crate::Limits::default())
-            .await
-            .unwrap_err();
-        assert!(e.to_string().contains("whole numbers 0..=4294967295"), "{e}");
+        let e = crate::query::run(
+            &tables,
+            0,
+            "SELECT percentile_exact(value - 5, 0.5) FROM range(0, 3)",
+            &crate::Limits::default(),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("whole numbers 0..=4294967295"),
+            "{e}"
+        );
     }
 }

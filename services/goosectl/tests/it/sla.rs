@@ -122,7 +122,12 @@ fn analytics_from_the_terminal(dev: &Dev, olga: &str, ana: &str, incident: &str)
     let (code, out) = run(dev.cli(ana).args(["hardware", "--json"]));
     assert_eq!(code, 0, "{out}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    if v["adapters"].as_array().unwrap().iter().all(|a| a["software"] == true) {
+    if v["adapters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["software"] == true)
+    {
         assert!(v["selected"].is_null(), "{out}");
     }
     // Read-only, and only for those allowed.
