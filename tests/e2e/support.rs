@@ -247,20 +247,21 @@ pub async fn serve_in_process(s: InProcess) -> (Http, String) {
     .await
     .unwrap();
     let registry = goose_registry::build(p).await.unwrap();
+    // The in-process platform signs events and checkpoints with the one log key.
+    let trust = goose_platform::chain_watch::ChainTrust {
+        keyring: Some({
+            let mut k = goose_ledger::Keyring::new();
+            k.add_key(&s.log_key);
+            k
+        }),
+        log_key: Some(goose_ledger::Vkey::parse(&s.log_key.vkey()).unwrap()),
+        witness_policy: Default::default(),
+    };
     let sla = goose_sla::build(
         p,
         goose_sla::SlaConfig {
             evaluate_every: Duration::from_secs(1),
-            // The in-process platform signs events and checkpoints with the one log key.
-            chain: goose_platform::chain_watch::ChainTrust {
-                keyring: Some({
-                    let mut k = goose_ledger::Keyring::new();
-                    k.add_key(&s.log_key);
-                    k
-                }),
-                log_key: Some(goose_ledger::Vkey::parse(&s.log_key.vkey()).unwrap()),
-                witness_policy: Default::default(),
-            },
+            chain: trust.clone(),
             ..Default::default()
         },
     )
@@ -292,15 +293,7 @@ pub async fn serve_in_process(s: InProcess) -> (Http, String) {
                     .to_string(),
                 every: Duration::from_millis(500),
             }),
-            chain: goose_platform::chain_watch::ChainTrust {
-                keyring: Some({
-                    let mut k = goose_ledger::Keyring::new();
-                    k.add_key(&s.log_key);
-                    k
-                }),
-                log_key: Some(goose_ledger::Vkey::parse(&s.log_key.vkey()).unwrap()),
-                witness_policy: Default::default(),
-            },
+            chain: trust.clone(),
             // Mesa's lavapipe stands in for a GPU (CI installs it), from 10,000 rows.
             accel: goose_analytics::accel::AccelConfig {
                 allow_software: true,

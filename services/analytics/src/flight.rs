@@ -136,6 +136,32 @@ impl AnalyticsFlight {
     }
 }
 
+/// The FlightInfo of a metadata listing: its schema, and the command itself as the ticket.
+fn listing_info(
+    schema: &goose_analytics::query::SchemaRef,
+    command: &impl ProstMessageExt,
+    request: Request<FlightDescriptor>,
+) -> Result<Response<FlightInfo>, Status> {
+    ticket_info(
+        schema,
+        command.as_any().encode_to_vec(),
+        request.into_inner(),
+    )
+}
+
+/// A metadata listing's answer: one batch.
+fn listing(
+    schema: goose_analytics::query::SchemaRef,
+    batch: Result<
+        goose_analytics::datafusion::arrow::record_batch::RecordBatch,
+        arrow_flight::error::FlightError,
+    >,
+    what: &str,
+) -> Result<Response<DataStream>, Status> {
+    let batch = batch.map_err(|e| Status::internal(format!("{what}: {e}")))?;
+    Ok(Response::new(encode(schema, vec![batch])))
+}
+
 type DataStream = Pin<Box<dyn Stream<Item = Result<arrow_flight::FlightData, Status>> + Send>>;
 
 fn ticket_info(
@@ -235,11 +261,7 @@ impl FlightSqlService for AnalyticsFlight {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let schema = query.clone().into_builder(sql_info()?).schema();
-        ticket_info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        listing_info(&schema, &query, request)
     }
 
     async fn do_get_sql_info(
@@ -248,11 +270,7 @@ impl FlightSqlService for AnalyticsFlight {
         _request: Request<Ticket>,
     ) -> Result<Response<DataStream>, Status> {
         let builder = query.into_builder(sql_info()?);
-        let schema = builder.schema();
-        let batch = builder
-            .build()
-            .map_err(|e| Status::internal(format!("server info: {e}")))?;
-        Ok(Response::new(encode(schema, vec![batch])))
+        listing(builder.schema(), builder.build(), "server info")
     }
 
     async fn get_flight_info_catalogs(
@@ -261,11 +279,7 @@ impl FlightSqlService for AnalyticsFlight {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let schema = query.into_builder().schema();
-        ticket_info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        listing_info(&schema, &query, request)
     }
 
     async fn do_get_catalogs(
@@ -275,11 +289,7 @@ impl FlightSqlService for AnalyticsFlight {
     ) -> Result<Response<DataStream>, Status> {
         let mut builder = query.into_builder();
         builder.append(CATALOG);
-        let schema = builder.schema();
-        let batch = builder
-            .build()
-            .map_err(|e| Status::internal(format!("listing catalogs: {e}")))?;
-        Ok(Response::new(encode(schema, vec![batch])))
+        listing(builder.schema(), builder.build(), "listing catalogs")
     }
 
     async fn get_flight_info_schemas(
@@ -288,11 +298,7 @@ impl FlightSqlService for AnalyticsFlight {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let schema = query.clone().into_builder().schema();
-        ticket_info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        listing_info(&schema, &query, request)
     }
 
     async fn do_get_schemas(
@@ -302,11 +308,7 @@ impl FlightSqlService for AnalyticsFlight {
     ) -> Result<Response<DataStream>, Status> {
         let mut builder = query.into_builder();
         builder.append(CATALOG, SCHEMA);
-        let schema = builder.schema();
-        let batch = builder
-            .build()
-            .map_err(|e| Status::internal(format!("listing schemas: {e}")))?;
-        Ok(Response::new(encode(schema, vec![batch])))
+        listing(builder.schema(), builder.build(), "listing schemas")
     }
 
     async fn get_flight_info_tables(
@@ -315,11 +317,7 @@ impl FlightSqlService for AnalyticsFlight {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let schema = query.clone().into_builder().schema();
-        ticket_info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        listing_info(&schema, &query, request)
     }
 
     async fn do_get_tables(
@@ -339,11 +337,7 @@ impl FlightSqlService for AnalyticsFlight {
                 .append(CATALOG, SCHEMA, k.view(), "VIEW", &schema)
                 .map_err(|e| Status::internal(format!("listing views: {e}")))?;
         }
-        let schema = builder.schema();
-        let batch = builder
-            .build()
-            .map_err(|e| Status::internal(format!("listing tables: {e}")))?;
-        Ok(Response::new(encode(schema, vec![batch])))
+        listing(builder.schema(), builder.build(), "listing tables")
     }
 
     async fn do_put_statement_update(

@@ -111,14 +111,16 @@ pub async fn serve(
     )
     .await?;
     let registry = goose_registry::build(&platform).await?;
+    // What the chain watches of sla and analytics trust.
+    let trust = goose_platform::chain_watch::ChainTrust {
+        keyring: Some(keyfiles::data_dir_keyring(data_dir)?),
+        log_key: Some(goose_ledger::Vkey::parse(&log_key.vkey())?),
+        witness_policy: witness_policy(&config)?,
+    };
     let sla = goose_sla::build(
         &platform,
         goose_sla::SlaConfig {
-            chain: goose_platform::chain_watch::ChainTrust {
-                keyring: Some(keyfiles::data_dir_keyring(data_dir)?),
-                log_key: Some(goose_ledger::Vkey::parse(&log_key.vkey())?),
-                witness_policy: witness_policy(&config)?,
-            },
+            chain: trust.clone(),
             ..Default::default()
         },
     )
@@ -131,11 +133,7 @@ pub async fn serve(
                 location: data_dir.join("analytics").display().to_string(),
                 every: Duration::from_secs(60),
             }),
-            chain: goose_platform::chain_watch::ChainTrust {
-                keyring: Some(keyfiles::data_dir_keyring(data_dir)?),
-                log_key: Some(goose_ledger::Vkey::parse(&log_key.vkey())?),
-                witness_policy: witness_policy(&config)?,
-            },
+            chain: trust,
             ..Default::default()
         },
     )
