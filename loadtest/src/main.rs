@@ -26,6 +26,7 @@
 mod analytics;
 mod gpu;
 mod ingest;
+mod lag;
 mod promote;
 mod sla;
 mod tail;
@@ -73,6 +74,9 @@ enum Command {
     Analytics(analytics::AnalyticsArgs),
     /// The offloadable aggregates on the CPU and on the GPU by input size.
     Gpu(gpu::GpuArgs),
+    /// Ingest-to-queryable lag: appends at a fixed rate, probes timed from commit to the
+    /// analytics service's answer that contains them.
+    Lag(lag::LagArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -204,6 +208,7 @@ async fn main() -> Result<()> {
         Command::SloStatus(args) => sla::status(&args)?,
         Command::Analytics(args) => analytics::run(&args).await?,
         Command::Gpu(args) => gpu::run(&args)?,
+        Command::Lag(args) => lag::run(&args).await?,
         Command::Ledger(args) => {
             let env = Env::open(&args.common).await?;
             let r = run_ledger(&env, &args).await?;
@@ -287,13 +292,15 @@ async fn main() -> Result<()> {
         Command::Authz(args) => print!("{}", ingest::measure_authz(args.samples)?),
         Command::Promotions(args) => {
             let a = &args.system;
-            let sys = promote::System::start(&a.database_url, &a.nats_url, a.max_parallel).await?;
+            let sys =
+                promote::System::start(&a.database_url, &a.nats_url, a.max_parallel, false).await?;
             promote::run_latency(&sys, &args.concurrency, args.promotions).await?;
             sys.platform.shutdown().await;
         }
         Command::Dag(args) => {
             let a = &args.system;
-            let sys = promote::System::start(&a.database_url, &a.nats_url, a.max_parallel).await?;
+            let sys =
+                promote::System::start(&a.database_url, &a.nats_url, a.max_parallel, false).await?;
             promote::run_dag(&sys, args.services, args.depth, args.solo).await?;
             sys.platform.shutdown().await;
         }

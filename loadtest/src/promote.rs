@@ -29,6 +29,8 @@ pub struct System {
     base: String,
     client: reqwest::Client,
     token: String,
+    /// A token for `bench-analyst` (empty without analytics).
+    analyst_token: String,
     /// Promotion id → (event type → when the subscriber got it).
     seen: Arc<Mutex<HashMap<String, HashMap<String, Instant>>>>,
     arrived: Arc<Notify>,
@@ -36,7 +38,15 @@ pub struct System {
 
 impl System {
     /// Starts everything on a fresh database created next to `database_url`'s.
-    pub async fn start(database_url: &str, nats_url: &str, max_parallel: u32) -> Result<Self> {
+    ///
+    /// With `analytics`, the analytics service runs too (in-memory tables of every event) and
+    /// [`System::query`] asks it, as user `bench-analyst`.
+    pub async fn start(
+        database_url: &str,
+        nats_url: &str,
+        max_parallel: u32,
+        analytics: bool,
+    ) -> Result<Self> {
         let tag = format!(
             "{}",
             std::time::SystemTime::now()
@@ -137,11 +147,11 @@ impl System {
             },
         )
         .await?;
-        let app = goose_platform::service_router(
-            &platform,
-            rbac.merge(registry).merge(evidence).merge(orchestrator),
-            goose_orchestrator::openapi(),
-        );
+        let mut api = rbac.merge(registry).merge(evidence).merge(orchestrator);
+        if analytics {
+            api = api.merge(goose_analytics_service::build(&platform, Default::default()).await?);
+        }
+        let app = goose_platform::service_router(&platform, api, goose_orchestrator::openapi());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -158,27 +168,53 @@ impl System {
             base,
             client,
             token: admin,
+            analyst_token: String::new(),
             seen: Arc::default(),
             arrived: Arc::new(Notify::new()),
         };
-        me.call(
-            "POST",
-            "/v1/users",
-            Some(json!({"name": "bench-operator", "roles": ["operator"]})),
-        )
-        .await?;
-        let key = me
-            .call("POST", "/v1/users/bench-operator/api-keys", None)
-            .await?;
-        me.token = token(
-            &me.client,
-            &me.base,
-            "bench-operator",
-            key["api_key"].as_str().unwrap_or_default(),
-        )
-        .await?;
+        if analytics {
+            me.analyst_token = me.user("bench-analyst", "analyst").await?;
+        }
+        me.token = me.user("bench-operator", "operator").await?;
         me.subscribe().await?;
         Ok(me)
+    }
+
+    /// Creates `name` with `role` and returns a token for it.
+    async fn user(&self, name: &str, role: &str) -> Result<String> {
+        self.call(
+            "POST",
+            "/v1/users",
+            Some(json!({"name": name, "roles": [role]})),
+        )
+        .await?;
+        let key = self
+            .call("POST", &format!("/v1/users/{name}/api-keys"), None)
+            .await?;
+        token(
+            &self.client,
+            &self.base,
+            name,
+            key["api_key"].as_str().unwrap_or_default(),
+        )
+        .await
+    }
+
+    /// Runs `sql` on the analytics service (started with `analytics`): its JSON answer.
+    pub async fn query(&self, sql: &str) -> Result<Value> {
+        let resp = self
+            .client
+            .post(format!("{}/v1/analytics/query", self.base))
+            .bearer_auth(&self.analyst_token)
+            .json(&json!({ "sql": sql }))
+            .send()
+            .await?;
+        let status = resp.status();
+        let v: Value = resp.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("query {sql}: {status}: {v}");
+        }
+        Ok(v)
     }
 
     /// Records when the subscriber receives each promotion event.

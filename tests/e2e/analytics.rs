@@ -539,8 +539,9 @@ async fn kpi_stream_follows_a_promotion(h: &Http, ana: &str, olga: &str) {
     assert_eq!(seen, vec![4, 5]);
 }
 
-/// `percentile_exact` through the service on the GPU adapter (lavapipe in CI): the adapter is
-/// reported, the aggregate ran there, and the answer equals DataFusion's `percentile_cont`.
+/// `percentile_exact` and `sum_exact` through the service on the GPU adapter (lavapipe in CI):
+/// the adapter is reported, the aggregates ran there, and the answers equal DataFusion's
+/// `percentile_cont` and `sum`.
 async fn gpu_offload_matches_the_cpu(h: &Http, ana: &str) {
     let hw = h.ok("GET", "/v1/analytics/hardware", ana, None).await;
     assert_eq!(hw["gpu_support"], true, "{hw}");
@@ -561,8 +562,23 @@ async fn gpu_offload_matches_the_cpu(h: &Http, ana: &str) {
     let r = &rows(&a)[0];
     assert_eq!(r["ours"], r["reference"], "{a}");
     let hw = h.ok("GET", "/v1/analytics/hardware", ana, None).await;
+    let after_percentile = hw["offloaded"].as_u64().unwrap();
+    assert!(after_percentile > before, "not offloaded: {hw}");
+    // Grouped sums: `sum_exact` equals `sum` in every group, negatives included.
+    let a = sql(
+        h,
+        ana,
+        "SELECT value % 7 AS k, sum_exact(value * 3 - 70000) AS ours, \
+         sum(value * 3 - 70000) AS reference FROM range(0, 50000) GROUP BY 1 ORDER BY 1",
+    )
+    .await;
+    assert_eq!(rows(&a).len(), 7, "{a}");
+    for r in rows(&a) {
+        assert_eq!(r["ours"], r["reference"], "{a}");
+    }
+    let hw = h.ok("GET", "/v1/analytics/hardware", ana, None).await;
     assert!(
-        hw["offloaded"].as_u64().unwrap() > before,
-        "not offloaded: {hw}"
+        hw["offloaded"].as_u64().unwrap() > after_percentile,
+        "sum_exact not offloaded: {hw}"
     );
 }

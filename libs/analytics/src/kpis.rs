@@ -141,7 +141,7 @@ pub const KPIS: &[Kpi] = &[
         title: "Evidence volume per service per month",
         definition: "Evidence files and bytes accepted per service and calendar month (UTC); within_target: under the seed's 1 GB per service per month.",
         sql: "SELECT service, date_trunc('month', submitted_at) AS month, count(*) AS files, \
-              sum(size_bytes) AS bytes, sum(size_bytes) < 1000000000 AS within_target \
+              sum_exact(size_bytes) AS bytes, sum_exact(size_bytes) < 1000000000 AS within_target \
               FROM evidence GROUP BY service, date_trunc('month', submitted_at) \
               ORDER BY month, service",
     },
@@ -206,8 +206,8 @@ pub const KPIS: &[Kpi] = &[
         name: "sla_attainment",
         title: "SLA attainment per service",
         definition: "Per service, over every recorded minute summary: requests, errors, availability = 1 - errors / requests, and the minutes covered.",
-        sql: "SELECT service, count(*) AS minutes, sum(requests) AS requests, sum(errors) AS errors, \
-              1.0 - CAST(sum(errors) AS DOUBLE) / nullif(sum(requests), 0) AS availability, \
+        sql: "SELECT service, count(*) AS minutes, sum_exact(requests) AS requests, sum_exact(errors) AS errors, \
+              1.0 - CAST(sum_exact(errors) AS DOUBLE) / nullif(sum_exact(requests), 0) AS availability, \
               min(minute) AS first_minute, max(minute) AS last_minute \
               FROM sla_windows GROUP BY service ORDER BY service",
     },

@@ -148,7 +148,10 @@ pub async fn session(
     for f in crate::udf::functions() {
         ctx.register_udf(f);
     }
-    for f in crate::accel::percentile::functions() {
+    for f in crate::accel::percentile::functions()
+        .into_iter()
+        .chain(crate::accel::sum::functions())
+    {
         ctx.register_udaf(f);
     }
     let views = match only_for {

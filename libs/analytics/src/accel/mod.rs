@@ -1,7 +1,7 @@
 //! Offloading heavy, well-defined aggregates: a [`Backend`] trait with the CPU as the
 //! reference and, with the `gpu` feature, a wgpu compute implementation ([`gpu`]); the
-//! [`Accel`] that decides per call where to run; and `percentile_exact`, the SQL aggregate
-//! that uses it.
+//! [`Accel`] that decides per call where to run; and the SQL aggregates that use it:
+//! `percentile_exact` ([`percentile`]) and `sum_exact` ([`sum`]).
 //!
 //! Integers only (0..=u32::MAX), so GPU and CPU answers are bit-identical: counts and sums are
 //! exact (64-bit sums built from 32-bit atomics with carries), and exact percentiles come from a
@@ -14,6 +14,7 @@
 #[cfg(feature = "gpu")]
 pub mod gpu;
 pub mod percentile;
+pub mod sum;
 
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -207,6 +208,11 @@ impl Accel {
         }
     }
 
+    /// Whether an adapter was chosen (aggregates may be offloaded).
+    pub fn has_device(&self) -> bool {
+        self.device.is_some()
+    }
+
     /// The CPU only.
     pub fn cpu_only() -> Self {
         Self::new(AccelConfig {
@@ -283,7 +289,32 @@ pub fn configure(config: AccelConfig) -> &'static Accel {
     ACCEL.get_or_init(|| Accel::new(config))
 }
 
-/// The process's accelerator: the configured one, or the CPU only.
+static CPU_ONLY: std::sync::LazyLock<Accel> = std::sync::LazyLock::new(Accel::cpu_only);
+
+/// The process's accelerator: the configured one, or the CPU only until one is configured
+/// (using an aggregate first does not stop a later `configure` from taking effect).
 pub fn accel() -> &'static Accel {
-    ACCEL.get_or_init(Accel::cpu_only)
+    ACCEL.get().unwrap_or(&CPU_ONLY)
+}
+
+/// `values` as Int64 for aggregate `name`: a value that does not fit is an error, never a
+/// silent null.
+pub(crate) fn as_i64(
+    values: &datafusion::arrow::array::ArrayRef,
+    name: &str,
+) -> datafusion::common::Result<datafusion::arrow::array::ArrayRef> {
+    use datafusion::arrow::compute::{cast_with_options, CastOptions};
+    cast_with_options(
+        values,
+        &datafusion::arrow::datatypes::DataType::Int64,
+        &CastOptions {
+            safe: false,
+            ..Default::default()
+        },
+    )
+    .map_err(|e| {
+        datafusion::error::DataFusionError::Execution(format!(
+            "{name} takes whole numbers in the 64-bit range: {e}"
+        ))
+    })
 }

@@ -133,7 +133,7 @@ impl Acc {
 
 impl Accumulator for Acc {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let v = cast(&values[0], &DataType::Int64)?;
+        let v = super::as_i64(&values[0], "percentile_exact")?;
         let v = v.as_primitive::<Int64Type>();
         let p = cast(&values[1], &DataType::Float64)?;
         let p = p.as_primitive::<Float64Type>();
