@@ -52,6 +52,28 @@ impl Classified for Refusal {
     }
 }
 
+impl Classified for crate::model::ModelError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Invalid(_) => K::Invalid,
+            Self::Exists(_) => K::Conflict,
+            Self::NotFound(_) => K::NotFound,
+            Self::Refused(_) | Self::InUse { .. } => K::Unprocessable,
+        }
+    }
+}
+
+impl Classified for crate::usecase::UseCaseError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Invalid(_) => K::Invalid,
+            Self::Exists(_) => K::Conflict,
+            Self::NotFound(_) => K::NotFound,
+            Self::State { .. } | Self::ModelsNotInProduction(_) => K::Unprocessable,
+        }
+    }
+}
+
 impl Classified for crate::package::PackageRefusal {
     fn kind(&self) -> ErrorKind {
         match self {

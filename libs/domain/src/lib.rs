@@ -3,7 +3,8 @@
 //! [`graph`]), the organisation's policy file ([`org_config`]), and promotions: the
 //! compliance state machine ([`compliance`]), the promotion policy ([`policy`]), its gates
 //! ([`gates`]), the promotion scheduler ([`promotion`]), per-service locks ([`lock`]) and
-//! packages ([`package`]); service level objectives and their measurements ([`sla`]).
+//! packages ([`package`]); service level objectives and their measurements ([`sla`]); ML
+//! models and the use cases built on them ([`model`], [`usecase`]).
 //!
 //! Architecture invariant: nothing here touches a database, a socket, a clock or a thread.
 //! Callers pass time in; every decision is a pure function of its inputs, so it can be
@@ -19,6 +20,7 @@ pub mod evidence;
 pub mod gates;
 pub mod graph;
 pub mod lock;
+pub mod model;
 pub mod org_config;
 pub mod package;
 pub mod policy;
@@ -26,6 +28,7 @@ pub mod promotion;
 pub mod rbac;
 pub mod sla;
 pub mod streams;
+pub mod usecase;
 pub mod user;
 pub mod version;
 mod yaml;

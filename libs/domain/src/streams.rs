@@ -30,3 +30,7 @@ pub const SLO_ALERT: &str = "slo_alert";
 pub const INCIDENT: &str = "incident";
 /// `report/<uuid>`: [`crate::sla::report::ReportEvent`] (sla).
 pub const REPORT: &str = "report";
+/// `model/<name>`: [`crate::model::ModelEvent`] (registry).
+pub const MODEL: &str = "model";
+/// `usecase/<name>`: [`crate::usecase::UseCaseEvent`] (registry).
+pub const USECASE: &str = "usecase";
