@@ -1,0 +1,332 @@
+//! The model policy, `policies/model_gates.yaml`: per environment, what a version must have
+//! been registered with and the evaluation metrics it must reach; and how many distinct
+//! approvers a production deployment needs by the model's risk (at least: rbac's impact rules
+//! for the approval request apply too).
+
+use super::{Environment, ModelVersion};
+use crate::approval::{ApprovalPolicy, ImpactLevel};
+use crate::yaml::{self, YamlError};
+use serde::{Deserialize, Serialize};
+
+/// The policy shipped in `policies/model_gates.yaml`, used when none is given.
+pub const DEFAULT_MODEL_POLICY_YAML: &str = include_str!("../../../../policies/model_gates.yaml");
+
+/// Something a version must have been registered with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Required {
+    /// The artifact's SHA-256.
+    Digest,
+    ModelCard,
+    TrainingData,
+    /// At least one evaluation metric.
+    Metrics,
+}
+
+impl Required {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Digest => "digest",
+            Self::ModelCard => "model_card",
+            Self::TrainingData => "training_data",
+            Self::Metrics => "metrics",
+        }
+    }
+}
+
+/// A metric threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Threshold {
+    pub name: String,
+    /// The metric must have been measured on this dataset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+}
+
+/// One environment's gate.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Gate {
+    #[serde(default)]
+    pub required: Vec<Required>,
+    #[serde(default)]
+    pub metrics: Vec<Threshold>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Gates {
+    #[serde(default)]
+    pub staging: Gate,
+    #[serde(default)]
+    pub production: Gate,
+}
+
+/// Distinct approvers by risk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Approvers {
+    pub low: u8,
+    pub medium: u8,
+    pub high: u8,
+    pub critical: u8,
+}
+
+impl Default for Approvers {
+    fn default() -> Self {
+        let d = ApprovalPolicy::default();
+        Self {
+            low: d.low,
+            medium: d.medium,
+            high: d.high,
+            critical: d.critical,
+        }
+    }
+}
+
+/// The validated model policy.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelPolicy {
+    #[serde(default)]
+    pub gates: Gates,
+    #[serde(default)]
+    pub approvers: Approvers,
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct CheckResult {
+    pub check: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+impl CheckResult {
+    /// `check: pass|fail (detail)`, as recorded in the deployment event.
+    pub fn line(&self) -> String {
+        format!(
+            "{}: {} ({})",
+            self.check,
+            if self.passed { "pass" } else { "fail" },
+            self.detail
+        )
+    }
+}
+
+/// Why the file was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("invalid model policy: {0}")]
+    Yaml(#[from] YamlError),
+    #[error("invalid model policy: {0}")]
+    Invalid(String),
+}
+
+impl ModelPolicy {
+    pub fn parse(text: &str) -> Result<Self, PolicyError> {
+        let p: Self = yaml::from_str(text)?;
+        for (env, g) in [
+            ("staging", &p.gates.staging),
+            ("production", &p.gates.production),
+        ] {
+            for t in &g.metrics {
+                if t.name.trim().is_empty() {
+                    return Err(PolicyError::Invalid(format!(
+                        "gates.{env}.metrics: a threshold needs a name"
+                    )));
+                }
+                if t.min.is_none() && t.max.is_none() {
+                    return Err(PolicyError::Invalid(format!(
+                        "gates.{env}.metrics.{}: give min, max or both",
+                        t.name
+                    )));
+                }
+                if t.min.zip(t.max).is_some_and(|(a, b)| a > b) {
+                    return Err(PolicyError::Invalid(format!(
+                        "gates.{env}.metrics.{}: min is above max",
+                        t.name
+                    )));
+                }
+            }
+        }
+        let a = p.approvers;
+        if [a.low, a.medium, a.high, a.critical]
+            .iter()
+            .any(|n| !(1..=9).contains(n))
+        {
+            return Err(PolicyError::Invalid(
+                "approvers: each level needs 1 to 9".into(),
+            ));
+        }
+        Ok(p)
+    }
+
+    /// Distinct approvers a production deployment of a model of `risk` needs.
+    pub fn approvers(&self, risk: ImpactLevel) -> usize {
+        usize::from(match risk {
+            ImpactLevel::Low => self.approvers.low,
+            ImpactLevel::Medium => self.approvers.medium,
+            ImpactLevel::High => self.approvers.high,
+            ImpactLevel::Critical => self.approvers.critical,
+        })
+    }
+
+    /// Every check of `env`'s gate on `version`.
+    pub fn evaluate(&self, env: Environment, version: &ModelVersion) -> Vec<CheckResult> {
+        let gate = match env {
+            Environment::Staging => &self.gates.staging,
+            Environment::Production => &self.gates.production,
+        };
+        let s = &version.spec;
+        let mut out = Vec::new();
+        for r in &gate.required {
+            let passed = match r {
+                Required::Digest => s.digest.is_some(),
+                Required::ModelCard => s.model_card.as_ref().is_some_and(|c| !c.trim().is_empty()),
+                Required::TrainingData => !s.training_data.is_empty(),
+                Required::Metrics => !s.metrics.is_empty(),
+            };
+            out.push(CheckResult {
+                check: format!("{env}.required.{}", r.as_str()),
+                passed,
+                detail: if passed { "present" } else { "missing" }.into(),
+            });
+        }
+        for t in &gate.metrics {
+            let on = t
+                .dataset
+                .as_ref()
+                .map(|d| format!("@{d}"))
+                .unwrap_or_default();
+            let check = format!("{env}.metric.{}{on}", t.name);
+            let found = s
+                .metrics
+                .iter()
+                .filter(|m| m.name == t.name && (t.dataset.is_none() || m.dataset == t.dataset))
+                .map(|m| m.value)
+                .next();
+            let bounds = match (t.min, t.max) {
+                (Some(a), Some(b)) => format!("in [{a}, {b}]"),
+                (Some(a), None) => format!("≥ {a}"),
+                (None, Some(b)) => format!("≤ {b}"),
+                (None, None) => String::new(),
+            };
+            let (passed, detail) = match found {
+                None => (false, format!("not reported; needs {bounds}")),
+                Some(v) => (
+                    t.min.is_none_or(|a| v >= a) && t.max.is_none_or(|b| v <= b),
+                    format!("{v} {bounds}"),
+                ),
+            };
+            out.push(CheckResult {
+                check,
+                passed,
+                detail,
+            });
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Metric, VersionSpec};
+    use time::macros::datetime;
+
+    fn version(metrics: &[(&str, Option<&str>, f64)], card: bool) -> ModelVersion {
+        ModelVersion {
+            version: 1,
+            spec: VersionSpec {
+                artifact_uri: "s3://m".into(),
+                digest: Some("00".repeat(32)),
+                model_card: card.then(|| "# Churn".to_owned()),
+                training_data: vec!["s3://data/churn/2026-11".into()],
+                metrics: metrics
+                    .iter()
+                    .map(|(n, d, v)| Metric {
+                        name: (*n).into(),
+                        dataset: d.map(str::to_owned),
+                        value: *v,
+                    })
+                    .collect(),
+                ..VersionSpec::default()
+            },
+            registered_at: datetime!(2026-12-01 00:00 UTC),
+            registered_by: "mia".into(),
+            staged: false,
+            deployed: Vec::new(),
+            deprecated: None,
+        }
+    }
+
+    #[test]
+    fn the_shipped_policy_parses_and_gates() {
+        let p = ModelPolicy::parse(DEFAULT_MODEL_POLICY_YAML).unwrap();
+        assert_eq!(p.approvers(ImpactLevel::High), 2);
+        let good = version(&[("accuracy", Some("holdout"), 0.91)], true);
+        assert!(p
+            .evaluate(Environment::Production, &good)
+            .iter()
+            .all(|c| c.passed));
+        let weak = version(&[("accuracy", None, 0.75)], false);
+        let staging = p.evaluate(Environment::Staging, &weak);
+        assert!(staging.iter().all(|c| c.passed), "{staging:?}");
+        let failed: Vec<_> = p
+            .evaluate(Environment::Production, &weak)
+            .into_iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.line())
+            .collect();
+        assert_eq!(
+            failed,
+            vec![
+                "production.required.model_card: fail (missing)",
+                "production.metric.accuracy: fail (0.75 ≥ 0.8)",
+            ]
+        );
+        let none = version(&[], true);
+        let line = p.evaluate(Environment::Staging, &none)[1].line();
+        assert_eq!(
+            line,
+            "staging.metric.accuracy: fail (not reported; needs ≥ 0.7)"
+        );
+    }
+
+    #[test]
+    fn datasets_bounds_and_bad_files() {
+        let p = ModelPolicy::parse(
+            "gates:\n  production:\n    metrics:\n      - {name: auc, dataset: holdout, min: 0.8, max: 1.0}\n",
+        )
+        .unwrap();
+        let other = version(&[("auc", Some("train"), 0.99)], true);
+        assert!(!p.evaluate(Environment::Production, &other)[0].passed);
+        let right = version(&[("auc", Some("holdout"), 0.85)], true);
+        assert!(p.evaluate(Environment::Production, &right)[0].passed);
+        for (bad, says) in [
+            (
+                "gates:\n  staging:\n    metrics:\n      - {name: auc}\n",
+                "give min, max or both",
+            ),
+            (
+                "gates:\n  staging:\n    metrics:\n      - {name: auc, min: 2, max: 1}\n",
+                "min is above max",
+            ),
+            (
+                "approvers: {low: 0, medium: 1, high: 2, critical: 3}\n",
+                "1 to 9",
+            ),
+            ("gates:\n  stagin: {}\n", "line 2"),
+            ("gates:\n  staging:\n    required: [sbom]\n", "line 3"),
+        ] {
+            let e = ModelPolicy::parse(bad).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+}
