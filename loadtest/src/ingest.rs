@@ -256,7 +256,8 @@ pub async fn measure_ingest(
         },
     )
     .await?;
-    let registry = goose_registry::build(&platform).await?;
+    let registry =
+        goose_registry::build(&platform, goose_registry::RegistryConfig::new(None)?).await?;
     let pool = sqlx::PgPool::connect(database_url).await?;
     let evidence = goose_evidence_service::build(
         &platform,

@@ -108,7 +108,8 @@ impl System {
             },
         )
         .await?;
-        let registry = goose_registry::build(&platform).await?;
+        let registry =
+            goose_registry::build(&platform, goose_registry::RegistryConfig::new(None)?).await?;
         let pool = sqlx::PgPool::connect(&url).await?;
         let evidence = goose_evidence_service::build(
             &platform,

@@ -7,6 +7,7 @@ mod contracts;
 mod faults;
 mod inprocess;
 mod matrix;
+mod models;
 mod nats_auth;
 mod promotions;
 mod services;

@@ -50,6 +50,18 @@ fn sample_body(method: &str, path: &str) -> Option<Value> {
         }
         ("POST", "/v1/reports") => json!({"from": "2026-12-01T00:00:00Z"}),
         ("POST", "/v1/analytics/query") => json!({"sql": "SELECT count(*) FROM events"}),
+        ("POST", "/v1/models") => json!({"name": "matrix-model"}),
+        ("POST", "/v1/models/{name}/versions") => json!({"artifact_uri": "s3://m/1"}),
+        ("POST", "/v1/models/{name}/deployments") => {
+            json!({"version": "1", "environment": "staging"})
+        }
+        (
+            "POST",
+            "/v1/models/{name}/rollback" | "/v1/models/{name}/versions/{version}/deprecate",
+        ) => {
+            json!({"reason": "matrix"})
+        }
+        ("PUT", "/v1/models/{name}/aliases/{alias}") => json!({"version": 1}),
         ("POST", "/v1/measurements") => json!({"service": "matrix-none", "samples": [
             {"at": "2026-12-01T00:00:00Z", "latency_ms": 1.0, "status": 200}
         ]}),

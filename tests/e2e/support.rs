@@ -246,7 +246,6 @@ pub async fn serve_in_process(s: InProcess) -> (Http, String) {
     )
     .await
     .unwrap();
-    let registry = goose_registry::build(p).await.unwrap();
     // The in-process platform signs events and checkpoints with the one log key.
     let trust = goose_platform::chain_watch::ChainTrust {
         keyring: Some({
@@ -307,6 +306,15 @@ pub async fn serve_in_process(s: InProcess) -> (Http, String) {
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http = Http::new(format!("http://{}", listener.local_addr().unwrap()));
+    let registry = goose_registry::build(
+        p,
+        goose_registry::RegistryConfig::new(Some(Arc::new(
+            goose_orchestrator::approvals::HttpApprovals::new(&http.base),
+        )))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
     let (policy, policy_digest) = goose_orchestrator::load_policy(
         s.policy
             .as_deref()

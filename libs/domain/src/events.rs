@@ -68,6 +68,7 @@ domain_event!(
     "sla"
 );
 domain_event!(crate::sla::report::ReportEvent, streams::REPORT, "sla");
+domain_event!(crate::model::ModelEvent, streams::MODEL, "registry");
 
 /// One event enum, described.
 #[derive(Debug, Clone)]
@@ -117,5 +118,6 @@ pub fn families() -> Vec<Family> {
         family::<crate::sla::AlertEvent>(),
         family::<crate::sla::incident::IncidentEvent>(),
         family::<crate::sla::report::ReportEvent>(),
+        family::<crate::model::ModelEvent>(),
     ]
 }

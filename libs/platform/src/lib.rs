@@ -31,6 +31,7 @@ use tokio::sync::watch;
 use users::Users;
 use view::ViewHandle;
 
+pub mod approvals;
 pub mod asyncapi;
 pub mod chain_watch;
 pub mod checkpoints;

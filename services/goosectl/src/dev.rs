@@ -110,7 +110,6 @@ pub async fn serve(
         },
     )
     .await?;
-    let registry = goose_registry::build(&platform).await?;
     // What the chain watches of sla and analytics trust.
     let trust = goose_platform::chain_watch::ChainTrust {
         keyring: Some(keyfiles::data_dir_keyring(data_dir)?),
@@ -201,6 +200,13 @@ pub async fn serve(
     );
     // Approval requests go to rbac on this same listener, with the requester's token.
     let self_url = format!("http://127.0.0.1:{}", addr.port());
+    let registry = goose_registry::build(
+        &platform,
+        goose_registry::RegistryConfig::new(Some(Arc::new(
+            goose_orchestrator::approvals::HttpApprovals::new(&self_url),
+        )))?,
+    )
+    .await?;
     let orchestrator = goose_orchestrator::build(
         &platform,
         goose_orchestrator::OrchestratorConfig {

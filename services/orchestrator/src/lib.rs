@@ -7,7 +7,8 @@
 //! `promotion_lock` streams and reads nobody's tables.
 
 pub mod api;
-pub mod approvals;
+/// Raising approval requests in rbac (shared with the registry).
+pub use goose_platform::approvals;
 pub mod audit;
 pub mod cli;
 pub mod engine;

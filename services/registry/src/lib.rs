@@ -5,13 +5,17 @@
 //! services is validated against the whole catalog — unknown dependencies, duplicates,
 //! cycles — and recorded in one append or not at all.
 //!
+//! The model registry lives here too (`models`): one aggregate per model (`model/<name>`),
+//! deployments through the model policy (`policies/model_gates.yaml`) and rbac approvals.
+//!
 //! Layout (docs/adding-a-service.md): [`routes`] the one route list, [`api`] wire types,
-//! `handlers`, [`views`] the read model, [`grpc`].
+//! `handlers` and `models`, [`views`] the read model, [`grpc`].
 
 pub mod api;
 pub mod cli;
 pub mod grpc;
 mod handlers;
+mod models;
 mod routes;
 pub mod views;
 
@@ -21,10 +25,14 @@ pub use views::RegistryView;
 
 use axum::Router;
 use goose_domain::catalog::{Catalog, CatalogEvent};
+use goose_domain::model::policy::ModelPolicy;
+use goose_domain::model::{ModelEvent, RegisteredModel};
 use goose_domain::org_config::OrgConfigState;
 use goose_domain::streams;
+use goose_platform::approvals::ApprovalRequester;
 use goose_platform::view::ViewHandle;
 use goose_platform::Platform;
+use std::sync::Arc;
 
 goose_ledger::ledger_aggregate!(CatalogAgg(Catalog), streams::CATALOG, CatalogEvent);
 goose_ledger::ledger_aggregate!(
@@ -32,6 +40,7 @@ goose_ledger::ledger_aggregate!(
     streams::ORG_CONFIG,
     OrgConfigEvent
 );
+goose_ledger::ledger_aggregate!(ModelAgg(RegisteredModel), streams::MODEL, ModelEvent);
 
 /// The id of the one catalog and the one org-config.
 pub const DEFAULT_ID: &str = "default";
@@ -40,6 +49,30 @@ pub const DEFAULT_ID: &str = "default";
 pub(crate) struct AppState {
     platform: Platform,
     view: ViewHandle<RegistryView>,
+    model_policy: Arc<ModelPolicy>,
+    approvals: Option<Arc<dyn ApprovalRequester>>,
+}
+
+/// How the registry runs.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// The gates of model deployments.
+    pub model_policy: ModelPolicy,
+    /// Raises the approval request of a production deployment in rbac for the caller; without
+    /// it, the caller raises one and passes its id.
+    pub approvals: Option<Arc<dyn ApprovalRequester>>,
+}
+
+impl RegistryConfig {
+    /// The shipped model policy; approvals raised through `approvals` when given.
+    pub fn new(approvals: Option<Arc<dyn ApprovalRequester>>) -> anyhow::Result<Self> {
+        Ok(Self {
+            model_policy: ModelPolicy::parse(
+                goose_domain::model::policy::DEFAULT_MODEL_POLICY_YAML,
+            )?,
+            approvals,
+        })
+    }
 }
 
 impl AppState {
@@ -48,7 +81,7 @@ impl AppState {
     }
 }
 
-pub async fn build(platform: &Platform) -> anyhow::Result<Router> {
+pub async fn build(platform: &Platform, config: RegistryConfig) -> anyhow::Result<Router> {
     let view = ViewHandle::<RegistryView>::start(platform).await?;
     // Not tonic's `Routes::into_axum_router`: its fallback would clash when `goosectl dev`
     // merges the services into one router.
@@ -59,6 +92,8 @@ pub async fn build(platform: &Platform) -> anyhow::Result<Router> {
     let state = AppState {
         platform: platform.clone(),
         view,
+        model_policy: Arc::new(config.model_policy),
+        approvals: config.approvals,
     };
     let (rest, specs) = routes::api().into_parts();
     let router = rest.with_state(state).merge(grpc);

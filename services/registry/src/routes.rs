@@ -1,13 +1,18 @@
 //! The registry API as one list: each route with its access rule, OpenAPI operation and
 //! handler.
 
-use crate::api::{ApplyResult, ServiceView};
+use crate::api::{
+    ApplyResult, CreateModel, DeployAnswer, DeployModel, ModelView, ProductionAt, Reason,
+    ServiceView, SetAlias,
+};
 use crate::handlers::*;
-use crate::AppState;
+use crate::{models, AppState};
 use goose_domain::catalog::{CatalogEntry, ServiceDefinition};
 use goose_domain::graph::GraphView;
+use goose_domain::model::{RegisteredModel, VersionSpec};
 use goose_domain::org_config::OrgConfig;
 use goose_domain::rbac::Permission;
+use goose_runtime::routes::QueryParam;
 use goose_runtime::routes::{Access, RouteSpec, Routes};
 
 /// The registry REST API: each route with its handler. This one list builds the router, the
@@ -20,7 +25,25 @@ pub(crate) fn api() -> Routes<AppState> {
 .route(RouteSpec::get("/v1/graph", Access::Permission(Permission::ServiceRead), "The dependency graph (?format=json|text|dot)").returns("GraphView"), graph)
 .route(RouteSpec::put("/v1/org-config", Access::Permission(Permission::OrgConfigure), "Replace org-config (YAML); errors name field and line").returns("OrgConfig"), put_org_config)
 .route(RouteSpec::get("/v1/org-config", Access::Permission(Permission::ServiceRead), "The current org-config (defaults until one is set)").returns("OrgConfig"), get_org_config)
+.route(RouteSpec::post("/v1/models", Access::Permission(Permission::ModelRegister), "Create a registered model (name, description, risk, owner, tags)").body("CreateModel").returns("ModelView").status(201).also(&[409]), models::create)
+.route(RouteSpec::get("/v1/models", Access::Permission(Permission::ServiceRead), "Every registered model with its versions, aliases and deployment history").returns_many("ModelView"), models::list)
+.route(RouteSpec::get("/v1/models/{name}", Access::Permission(Permission::ServiceRead), "One model: versions (artifact, digest, metrics, card), aliases, where each is deployed, deployment history").returns("ModelView"), models::show)
+.route(RouteSpec::post("/v1/models/{name}/versions", Access::Permission(Permission::ModelRegister), "Register the model's next version (artifact URI and SHA-256, framework, training data, evaluation metrics, model card)").body("VersionSpec").returns("ModelView").status(201), models::register)
+.route(RouteSpec::post("/v1/models/{name}/deployments", Access::Permission(Permission::ModelDeploy), "Deploy a version (number or alias) to staging or production through the model policy's gate; production needs a granted model_deployment approval: left out, one is raised for the caller (202)").body("DeployModel").returns("DeployAnswer").also(&[202, 422]), models::deploy)
+.route(RouteSpec::post("/v1/models/{name}/rollback", Access::Permission(Permission::ModelDeploy), "Put the previous production version back, with the reason").body("Reason").returns("ModelView").also(&[422]), models::rollback)
+.route(RouteSpec::put("/v1/models/{name}/aliases/{alias}", Access::Permission(Permission::ModelRegister), "Point a free alias at a version (champion and challenger move only with deployments)").body("SetAlias").returns("ModelView").also(&[422]), models::set_alias)
+.route(RouteSpec::delete("/v1/models/{name}/aliases/{alias}", Access::Permission(Permission::ModelRegister), "Remove a free alias").returns("ModelView"), models::delete_alias)
+.route(RouteSpec::post("/v1/models/{name}/versions/{version}/deprecate", Access::Permission(Permission::ModelRegister), "Deprecate a version (refused while it is in production), with the reason").body("Reason").returns("ModelView").also(&[422]), models::deprecate)
+.route(RouteSpec::get("/v1/models/{name}/production", Access::Permission(Permission::ServiceRead), "The version in production at a time (?at=RFC 3339; now when left out), from the deployment events").returns("ProductionAt").query(AT), models::production_at)
 }
+
+const AT: &[QueryParam] = &[QueryParam {
+    name: "at",
+    required: false,
+    kind: "date-time",
+    values: &[],
+    description: "The time (RFC 3339); now when left out",
+}];
 
 /// The REST routes this service serves, with their access rules (gRPC: [`grpc::GRPC_ROUTES`]).
 pub fn routes() -> Vec<RouteSpec> {
@@ -36,7 +59,16 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         GraphView,
         OrgConfig,
         CatalogEntry,
-        ServiceDefinition
+        ServiceDefinition,
+        CreateModel,
+        ModelView,
+        RegisteredModel,
+        VersionSpec,
+        DeployModel,
+        DeployAnswer,
+        Reason,
+        SetAlias,
+        ProductionAt
     )))]
     struct Doc;
     goose_runtime::openapi::document(

@@ -1,26 +1,55 @@
-//! The registry's read model: the catalog and the org-config, from its own events.
+//! The registry's read model: the catalog, the org-config, the models and use cases from its
+//! own events, and rbac's approval requests (a production deployment cites a granted one).
 
+use goose_domain::approval::{ApprovalEvent, ApprovalRequest};
 use goose_domain::catalog::{Catalog, CatalogEvent};
+use goose_domain::model::{ModelEvent, RegisteredModel};
 use goose_domain::org_config::{OrgConfig, OrgConfigEvent};
 use goose_domain::streams;
 use goose_ledger::RecordedEvent;
 use goose_platform::view::View;
+use std::collections::{BTreeMap, HashMap};
 
-/// The registry's read model: the catalog and the org-config, from its own events.
+/// The registry's read model.
 #[derive(Debug, Default)]
 pub struct RegistryView {
     pub catalog: Catalog,
     pub org: Option<OrgConfig>,
+    /// By name.
+    pub models: BTreeMap<String, RegisteredModel>,
+    /// rbac's approval requests by id.
+    pub approvals: HashMap<String, ApprovalRequest>,
 }
 
 impl View for RegistryView {
-    const FOLLOWS: &'static [&'static str] = &[streams::CATALOG, streams::ORG_CONFIG];
+    const FOLLOWS: &'static [&'static str] = &[
+        streams::CATALOG,
+        streams::ORG_CONFIG,
+        streams::MODEL,
+        streams::APPROVAL,
+    ];
 
     fn apply(&mut self, ev: &RecordedEvent) {
         match ev.stream.aggregate_type() {
             streams::CATALOG => {
                 if let Some(e) = goose_platform::decoded::<CatalogEvent>(ev) {
                     self.catalog.apply(&e);
+                }
+            }
+            streams::MODEL => {
+                if let Some(e) = goose_platform::decoded::<ModelEvent>(ev) {
+                    self.models
+                        .entry(ev.stream.aggregate_id().to_owned())
+                        .or_default()
+                        .apply(&e);
+                }
+            }
+            streams::APPROVAL => {
+                if let Some(e) = goose_platform::decoded::<ApprovalEvent>(ev) {
+                    self.approvals
+                        .entry(ev.stream.aggregate_id().to_owned())
+                        .or_default()
+                        .apply(&e);
                 }
             }
             _ => {

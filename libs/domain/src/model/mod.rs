@@ -351,17 +351,9 @@ impl RegisteredModel {
         }])
     }
 
-    /// Deploys `version` to production: only a staged version with a digest, on a granted
-    /// approval with at least `required` distinct approvers.
-    pub fn deploy_production(
-        &self,
-        version: u32,
-        approval: Approval,
-        required: usize,
-        gates: Vec<String>,
-        by: &str,
-        at: OffsetDateTime,
-    ) -> Result<Vec<ModelEvent>, ModelError> {
+    /// Whether `version` may go to production once approved: registered, not deprecated,
+    /// staged, with a digest, not there already.
+    pub fn ready_for_production(&self, version: u32) -> Result<(), ModelError> {
         let name = self.name()?.clone();
         let v = self.live(version)?;
         if !v.staged {
@@ -374,6 +366,26 @@ impl RegisteredModel {
                 "version {version} of {name} has no artifact digest: production needs the SHA-256 of what is deployed"
             )));
         }
+        if self.deployed(Environment::Production) == Some(version) {
+            return Err(ModelError::Refused(format!(
+                "version {version} of {name} is already in production"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Deploys `version` to production: only a staged version with a digest, on a granted
+    /// approval with at least `required` distinct approvers.
+    pub fn deploy_production(
+        &self,
+        version: u32,
+        approval: Approval,
+        required: usize,
+        gates: Vec<String>,
+        by: &str,
+        at: OffsetDateTime,
+    ) -> Result<Vec<ModelEvent>, ModelError> {
+        self.ready_for_production(version)?;
         let mut distinct = approval.approvers.clone();
         distinct.sort();
         distinct.dedup();
@@ -385,11 +397,6 @@ impl RegisteredModel {
             )));
         }
         let previous = self.deployed(Environment::Production);
-        if previous == Some(version) {
-            return Err(ModelError::Refused(format!(
-                "version {version} of {name} is already in production"
-            )));
-        }
         Ok(vec![ModelEvent::VersionDeployed {
             version,
             environment: Environment::Production,

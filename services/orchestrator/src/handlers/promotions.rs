@@ -23,17 +23,7 @@ use time::OffsetDateTime;
 
 type ApiResult<T> = Result<Json<T>, Problem>;
 
-pub(crate) fn bearer(headers: &HeaderMap) -> Result<String, Problem> {
-    goose_runtime::auth::bearer_token(headers)
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            Problem::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "no bearer token",
-            )
-        })
-}
+pub(crate) use goose_platform::approvals::bearer;
 
 /// Waits until the read models have applied everything in the ledger now: a service
 /// onboarded a moment ago through another process is known before a request is refused.
@@ -157,7 +147,17 @@ pub(crate) async fn start(
         } else {
             format!("{what}: {reason}")
         };
-        match s.approvals.request(token, &subject, impact, &text).await {
+        match s
+            .approvals
+            .request(
+                token,
+                goose_domain::approval::ApprovalKind::Promotion,
+                &subject,
+                impact,
+                &text,
+            )
+            .await
+        {
             Ok(a) => Some(a),
             Err(p) => {
                 s.engine

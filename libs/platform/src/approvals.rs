@@ -1,10 +1,24 @@
-//! Raising the approval request a promotion's manual gate waits on. Approvals belong to rbac:
-//! the orchestrator asks rbac with the *requester's* token, so rbac records the requester as
-//! such and refuses them as an approver (segregation of duties).
+//! Raising the approval requests that a promotion's manual gate or a model's production
+//! deployment waits on. Approvals belong to rbac: a service asks rbac with the *requester's*
+//! token, so rbac records the requester as such and refuses them as an approver (segregation
+//! of duties). Grants are read back from rbac's events on the ledger.
 
 use goose_domain::approval::{ApprovalKind, ApprovalView, CreateApproval, ImpactLevel};
 use goose_runtime::problem::Problem;
 use serde_json::Value;
+
+/// The caller's bearer token (to raise an approval request as them).
+pub fn bearer(headers: &axum::http::HeaderMap) -> Result<String, Problem> {
+    goose_runtime::auth::bearer_token(headers)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            Problem::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "no bearer token",
+            )
+        })
+}
 
 /// Raises approval requests in rbac.
 #[async_trait::async_trait]
@@ -13,6 +27,7 @@ pub trait ApprovalRequester: Send + Sync + std::fmt::Debug {
     async fn request(
         &self,
         bearer: &str,
+        kind: ApprovalKind,
         subject: &str,
         impact: ImpactLevel,
         reason: &str,
@@ -43,6 +58,7 @@ impl ApprovalRequester for HttpApprovals {
     async fn request(
         &self,
         bearer: &str,
+        kind: ApprovalKind,
         subject: &str,
         impact: ImpactLevel,
         reason: &str,
@@ -53,7 +69,7 @@ impl ApprovalRequester for HttpApprovals {
             .post(&url)
             .bearer_auth(bearer)
             .json(&CreateApproval {
-                kind: ApprovalKind::Promotion,
+                kind,
                 subject: subject.to_owned(),
                 impact,
                 reason: reason.to_owned(),

@@ -1,0 +1,380 @@
+//! The model registry through the real routers of the in-process system: the model policy's
+//! gates, production only through a real rbac approval (raised by the registry for the
+//! deployer, granted by two other people), rollback, production at a time T, aliases,
+//! deprecation, and the events on the chain as the analytics service reads them.
+
+use crate::inprocess::start;
+use crate::support::{user_with_token, Http};
+use serde_json::{json, Value};
+
+fn version(accuracy: f64, card: bool) -> Value {
+    let mut v = json!({
+        "artifact_uri": "s3://models/churn/model.pkl",
+        "digest": format!("sha256:{}", "ab".repeat(32)),
+        "framework": "sklearn",
+        "training_data": ["s3://data/churn/2026-11"],
+        "metrics": [{"name": "accuracy", "dataset": "holdout-2026-11", "value": accuracy}],
+    });
+    if card {
+        v["model_card"] = json!("# Churn\nPredicts churn; trained on November data.");
+    }
+    v
+}
+
+/// Raises the production approval through a deployment request, then has `approvers` grant it.
+async fn approved(h: &Http, deployer: &str, v: u32, approvers: &[&str]) -> String {
+    let (s, a) = h
+        .call(
+            "POST",
+            "/v1/models/churn/deployments",
+            Some(deployer),
+            Some(&json!({"version": v.to_string(), "environment": "production", "reason": "better recall"})),
+        )
+        .await;
+    assert_eq!(s, 202, "{a}");
+    assert_eq!(a["status"], "pending_approval");
+    let id = a["approval_id"].as_str().unwrap().to_owned();
+    for who in approvers {
+        h.ok(
+            "POST",
+            &format!("/v1/approvals/{id}/grant"),
+            who,
+            Some(&json!({"comment": "metrics reviewed"})),
+        )
+        .await;
+    }
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_reaches_production_through_gates_and_approval_and_rolls_back() {
+    let sys = start().await;
+    let (h, root) = (&sys.http, sys.admin.as_str());
+    let mia = user_with_token(h, root, "mia", &["operator"]).await;
+    let ann = user_with_token(h, root, "ann", &["approver"]).await;
+    let bob = user_with_token(h, root, "bob", &["approver"]).await;
+    let ana = user_with_token(h, root, "ana", &["analyst"]).await;
+
+    let (s, m) = h
+        .call(
+            "POST",
+            "/v1/models",
+            Some(&mia),
+            Some(&json!({"name": "churn", "risk": "high", "owner": "team-growth"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{m}");
+    let (s, v) = h
+        .call(
+            "POST",
+            "/v1/models",
+            Some(&mia),
+            Some(&json!({"name": "churn"})),
+        )
+        .await;
+    assert_eq!(s, 409, "{v}");
+    let (s, v) = h
+        .call(
+            "POST",
+            "/v1/models",
+            Some(&ana),
+            Some(&json!({"name": "other"})),
+        )
+        .await;
+    assert_eq!(s, 403, "an analyst cannot register models: {v}");
+    let (s, v) = h
+        .call(
+            "POST",
+            "/v1/models",
+            Some(&mia),
+            Some(&json!({"name": "bad name"})),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+
+    // Version 1 is weak and has no card; 2 and 3 pass the production gate.
+    for body in [
+        version(0.75, false),
+        version(0.91, true),
+        version(0.93, true),
+    ] {
+        let (s, v) = h
+            .call("POST", "/v1/models/churn/versions", Some(&mia), Some(&body))
+            .await;
+        assert_eq!(s, 201, "{v}");
+    }
+    let (s, v) = h
+        .call(
+            "POST",
+            "/v1/models/churn/versions",
+            Some(&mia),
+            Some(&json!({"artifact_uri": "s3://m", "digest": "nothex"})),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+
+    // The production gate names what fails; production only from staging.
+    let (s, v) = h
+        .call(
+            "POST",
+            "/v1/models/churn/deployments",
+            Some(&mia),
+            Some(&json!({"version": "1", "environment": "production"})),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    let detail = v["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("production.required.model_card: fail (missing)")
+            && detail.contains("production.metric.accuracy: fail (0.75 ≥ 0.8)"),
+        "{v}"
+    );
+    let (s, v) = h
+        .call(
+            "POST",
+            "/v1/models/churn/deployments",
+            Some(&mia),
+            Some(&json!({"version": "2", "environment": "production"})),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("never deployed to staging"),
+        "{v}"
+    );
+    let staged = h
+        .ok(
+            "POST",
+            "/v1/models/churn/deployments",
+            &mia,
+            Some(&json!({"version": "2", "environment": "staging"})),
+        )
+        .await;
+    assert_eq!(staged["status"], "deployed");
+    assert_eq!(
+        staged["checks"],
+        json!([
+            "staging.required.metrics: pass (present)",
+            "staging.metric.accuracy: pass (0.91 ≥ 0.7)"
+        ])
+    );
+
+    // Production: the registry raises the approval for mia; pending, then granted by two
+    // others (high risk); mia cannot approve her own request.
+    let (s, a) = h
+        .call(
+            "POST",
+            "/v1/models/churn/deployments",
+            Some(&mia),
+            Some(&json!({"version": "challenger", "environment": "production"})),
+        )
+        .await;
+    assert_eq!(s, 202, "{a}");
+    let id = a["approval_id"].as_str().unwrap().to_owned();
+    let (s, v) = h
+        .call(
+            "POST",
+            "/v1/models/churn/deployments",
+            Some(&mia),
+            Some(&json!({"version": "2", "environment": "production", "approval_id": id})),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("still pending: 0 of 2"),
+        "{v}"
+    );
+    let (s, v) = h
+        .call(
+            "POST",
+            &format!("/v1/approvals/{id}/grant"),
+            Some(&mia),
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(s, 403, "{v}");
+    for who in [&ann, &bob] {
+        h.ok(
+            "POST",
+            &format!("/v1/approvals/{id}/grant"),
+            who,
+            Some(&json!({})),
+        )
+        .await;
+    }
+    // The approval is for version 2 only.
+    let (s, v) = h
+        .call(
+            "POST",
+            "/v1/models/churn/deployments",
+            Some(&mia),
+            Some(&json!({"version": "3", "environment": "production", "approval_id": id})),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    let deployed = h
+        .ok(
+            "POST",
+            "/v1/models/churn/deployments",
+            &mia,
+            Some(&json!({"version": "2", "environment": "production", "approval_id": id})),
+        )
+        .await;
+    assert_eq!(deployed["status"], "deployed");
+    let before_v3 = time::OffsetDateTime::now_utc();
+    let m = h.ok("GET", "/v1/models/churn", &ana, None).await;
+    assert_eq!(m["production"], 2);
+    assert_eq!(m["aliases"]["champion"], 2);
+
+    // Version 3 replaces it, then is rolled back with its reason.
+    h.ok(
+        "POST",
+        "/v1/models/churn/deployments",
+        &mia,
+        Some(&json!({"version": "3", "environment": "staging"})),
+    )
+    .await;
+    let id3 = approved(h, &mia, 3, &[&ann, &bob]).await;
+    h.ok(
+        "POST",
+        "/v1/models/churn/deployments",
+        &mia,
+        Some(&json!({"version": "3", "environment": "production", "approval_id": id3})),
+    )
+    .await;
+    let after_v3 = time::OffsetDateTime::now_utc();
+    let (s, v) = h
+        .call(
+            "POST",
+            "/v1/models/churn/rollback",
+            Some(&mia),
+            Some(&json!({"reason": ""})),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    let m = h
+        .ok(
+            "POST",
+            "/v1/models/churn/rollback",
+            &mia,
+            Some(&json!({"reason": "precision dropped on live traffic"})),
+        )
+        .await;
+    assert_eq!(m["production"], 2);
+    assert_eq!(m["aliases"]["champion"], 2);
+    let last = m["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["kind"], "rollback");
+    assert_eq!(last["reason"], "precision dropped on live traffic");
+    assert_eq!(last["actor"], "mia");
+
+    // Production at a time T, from the events.
+    let rfc = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let at = |t: String| format!("/v1/models/churn/production?at={}", t.replace('+', "%2B"));
+    let p = h
+        .ok("GET", &at("2020-01-01T00:00:00Z".into()), &ana, None)
+        .await;
+    assert_eq!(p["version"], Value::Null);
+    let p = h.ok("GET", &at(rfc(before_v3)), &ana, None).await;
+    assert_eq!(p["version"], 2);
+    let p = h.ok("GET", &at(rfc(after_v3)), &ana, None).await;
+    assert_eq!(p["version"], 3);
+    let p = h.ok("GET", "/v1/models/churn/production", &ana, None).await;
+    assert_eq!(p["version"], 2);
+    let (s, v) = h
+        .call("GET", &at("yesterday".into()), Some(&ana), None)
+        .await;
+    assert_eq!(s, 400, "{v}");
+
+    // Aliases: free ones anywhere live, reserved ones only through deployments.
+    let m = h
+        .ok(
+            "PUT",
+            "/v1/models/churn/aliases/canary",
+            &mia,
+            Some(&json!({"version": 3})),
+        )
+        .await;
+    assert_eq!(m["aliases"]["canary"], 3);
+    let (s, v) = h
+        .call(
+            "PUT",
+            "/v1/models/churn/aliases/champion",
+            Some(&mia),
+            Some(&json!({"version": 3})),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("moves only with deployments"),
+        "{v}"
+    );
+
+    // Deprecation: refused in production, recorded otherwise (its aliases go).
+    let (s, v) = h
+        .call(
+            "POST",
+            "/v1/models/churn/versions/2/deprecate",
+            Some(&mia),
+            Some(&json!({"reason": "old"})),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    let m = h
+        .ok(
+            "POST",
+            "/v1/models/churn/versions/3/deprecate",
+            &mia,
+            Some(&json!({"reason": "rolled back: precision"})),
+        )
+        .await;
+    assert_eq!(m["versions"]["3"]["deprecated"], "rolled back: precision");
+    assert_eq!(m["aliases"].get("canary"), None);
+
+    // On the chain: every step is an event of model/churn, the production deployments
+    // citing their approvals.
+    let q = h
+        .ok(
+            "POST",
+            "/v1/analytics/query",
+            &ana,
+            Some(&json!({"sql": "SELECT event_type, payload FROM events WHERE stream = 'model/churn' ORDER BY position"})),
+        )
+        .await;
+    let rows = q["rows"].as_array().unwrap();
+    let types: Vec<&str> = rows
+        .iter()
+        .map(|r| r["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        vec![
+            "ModelCreated",
+            "VersionRegistered",
+            "VersionRegistered",
+            "VersionRegistered",
+            "VersionDeployed",
+            "VersionDeployed",
+            "VersionDeployed",
+            "VersionDeployed",
+            "RolledBack",
+            "AliasSet",
+            "VersionDeprecated",
+        ]
+    );
+    let prod: Value = serde_json::from_str(rows[5]["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(prod["approval"]["approval_id"], id.as_str());
+    assert_eq!(prod["approval"]["approvers"], json!(["ann", "bob"]));
+    assert_eq!(prod["by"], "mia");
+}
