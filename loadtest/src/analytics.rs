@@ -37,6 +37,9 @@ pub struct AnalyticsArgs {
     /// files (`archive.*`).
     #[arg(long)]
     duckdb: bool,
+    /// More statements to time (repeatable), after the built-in ones.
+    #[arg(long = "query")]
+    extra: Vec<String>,
 }
 
 /// Builds the events of one promotion after another, positions in order.
@@ -372,7 +375,17 @@ pub async fn run(args: &AnalyticsArgs) -> Result<()> {
             "events per day".into(),
             "SELECT date_trunc('day', recorded_at) AS day, count(*) FROM events GROUP BY 1".into(),
         ),
+        (
+            "events per day (date_bin)".into(),
+            "SELECT date_bin(INTERVAL '1 day', recorded_at, TIMESTAMP '1970-01-01T00:00:00Z') AS day, count(*) FROM events GROUP BY 1".into(),
+        ),
     ];
+    queries.extend(
+        args.extra
+            .iter()
+            .enumerate()
+            .map(|(i, sql)| (format!("--query {}", i + 1), sql.clone())),
+    );
     queries.extend(kpis::KPIS.iter().map(|k| {
         (
             format!("kpi {}", k.name),

@@ -99,7 +99,7 @@ impl System {
             &platform,
             goose_rbac::RbacConfig {
                 token_key,
-                token_ttl: Duration::from_secs(24 * 3600),
+                token_ttl: Duration::from_secs(3600),
                 approvals: goose_domain::approval::ApprovalPolicy::default(),
                 bootstrap: Some(goose_rbac::Bootstrap {
                     admin: "admin".into(),

@@ -21,16 +21,32 @@ fn version(accuracy: f64, card: bool) -> Value {
     v
 }
 
+/// `POST /v1/models/churn/deployments` as `tok`: status and body.
+async fn deploy(h: &Http, tok: &str, body: Value) -> (u16, Value) {
+    h.call(
+        "POST",
+        "/v1/models/churn/deployments",
+        Some(tok),
+        Some(&body),
+    )
+    .await
+}
+
+/// The same, which must succeed.
+async fn deployed(h: &Http, tok: &str, body: Value) -> Value {
+    let (s, v) = deploy(h, tok, body).await;
+    assert!(s == 200, "{s} {v}");
+    v
+}
+
 /// Raises the production approval through a deployment request, then has `approvers` grant it.
 async fn approved(h: &Http, deployer: &str, v: u32, approvers: &[&str]) -> String {
-    let (s, a) = h
-        .call(
-            "POST",
-            "/v1/models/churn/deployments",
-            Some(deployer),
-            Some(&json!({"version": v.to_string(), "environment": "production", "reason": "better recall"})),
-        )
-        .await;
+    let (s, a) = deploy(
+        h,
+        deployer,
+        json!({"version": v.to_string(), "environment": "production", "reason": "better recall"}),
+    )
+    .await;
     assert_eq!(s, 202, "{a}");
     assert_eq!(a["status"], "pending_approval");
     let id = a["approval_id"].as_str().unwrap().to_owned();
@@ -114,14 +130,12 @@ async fn a_model_reaches_production_through_gates_and_approval_and_rolls_back() 
     assert_eq!(s, 400, "{v}");
 
     // The production gate names what fails; production only from staging.
-    let (s, v) = h
-        .call(
-            "POST",
-            "/v1/models/churn/deployments",
-            Some(&mia),
-            Some(&json!({"version": "1", "environment": "production"})),
-        )
-        .await;
+    let (s, v) = deploy(
+        h,
+        &mia,
+        json!({"version": "1", "environment": "production"}),
+    )
+    .await;
     assert_eq!(s, 422, "{v}");
     let detail = v["detail"].as_str().unwrap();
     assert!(
@@ -129,14 +143,12 @@ async fn a_model_reaches_production_through_gates_and_approval_and_rolls_back() 
             && detail.contains("production.metric.accuracy: fail (0.75 ≥ 0.8)"),
         "{v}"
     );
-    let (s, v) = h
-        .call(
-            "POST",
-            "/v1/models/churn/deployments",
-            Some(&mia),
-            Some(&json!({"version": "2", "environment": "production"})),
-        )
-        .await;
+    let (s, v) = deploy(
+        h,
+        &mia,
+        json!({"version": "2", "environment": "production"}),
+    )
+    .await;
     assert_eq!(s, 422, "{v}");
     assert!(
         v["detail"]
@@ -145,14 +157,7 @@ async fn a_model_reaches_production_through_gates_and_approval_and_rolls_back() 
             .contains("never deployed to staging"),
         "{v}"
     );
-    let staged = h
-        .ok(
-            "POST",
-            "/v1/models/churn/deployments",
-            &mia,
-            Some(&json!({"version": "2", "environment": "staging"})),
-        )
-        .await;
+    let staged = deployed(h, &mia, json!({"version": "2", "environment": "staging"})).await;
     assert_eq!(staged["status"], "deployed");
     assert_eq!(
         staged["checks"],
@@ -164,24 +169,20 @@ async fn a_model_reaches_production_through_gates_and_approval_and_rolls_back() 
 
     // Production: the registry raises the approval for mia; pending, then granted by two
     // others (high risk); mia cannot approve her own request.
-    let (s, a) = h
-        .call(
-            "POST",
-            "/v1/models/churn/deployments",
-            Some(&mia),
-            Some(&json!({"version": "challenger", "environment": "production"})),
-        )
-        .await;
+    let (s, a) = deploy(
+        h,
+        &mia,
+        json!({"version": "challenger", "environment": "production"}),
+    )
+    .await;
     assert_eq!(s, 202, "{a}");
     let id = a["approval_id"].as_str().unwrap().to_owned();
-    let (s, v) = h
-        .call(
-            "POST",
-            "/v1/models/churn/deployments",
-            Some(&mia),
-            Some(&json!({"version": "2", "environment": "production", "approval_id": id})),
-        )
-        .await;
+    let (s, v) = deploy(
+        h,
+        &mia,
+        json!({"version": "2", "environment": "production", "approval_id": id}),
+    )
+    .await;
     assert_eq!(s, 422, "{v}");
     assert!(
         v["detail"]
@@ -209,43 +210,32 @@ async fn a_model_reaches_production_through_gates_and_approval_and_rolls_back() 
         .await;
     }
     // The approval is for version 2 only.
-    let (s, v) = h
-        .call(
-            "POST",
-            "/v1/models/churn/deployments",
-            Some(&mia),
-            Some(&json!({"version": "3", "environment": "production", "approval_id": id})),
-        )
-        .await;
+    let (s, v) = deploy(
+        h,
+        &mia,
+        json!({"version": "3", "environment": "production", "approval_id": id}),
+    )
+    .await;
     assert_eq!(s, 422, "{v}");
-    let deployed = h
-        .ok(
-            "POST",
-            "/v1/models/churn/deployments",
-            &mia,
-            Some(&json!({"version": "2", "environment": "production", "approval_id": id})),
-        )
-        .await;
-    assert_eq!(deployed["status"], "deployed");
+    let done = deployed(
+        h,
+        &mia,
+        json!({"version": "2", "environment": "production", "approval_id": id}),
+    )
+    .await;
+    assert_eq!(done["status"], "deployed");
     let before_v3 = time::OffsetDateTime::now_utc();
     let m = h.ok("GET", "/v1/models/churn", &ana, None).await;
     assert_eq!(m["production"], 2);
     assert_eq!(m["aliases"]["champion"], 2);
 
     // Version 3 replaces it, then is rolled back with its reason.
-    h.ok(
-        "POST",
-        "/v1/models/churn/deployments",
-        &mia,
-        Some(&json!({"version": "3", "environment": "staging"})),
-    )
-    .await;
+    deployed(h, &mia, json!({"version": "3", "environment": "staging"})).await;
     let id3 = approved(h, &mia, 3, &[&ann, &bob]).await;
-    h.ok(
-        "POST",
-        "/v1/models/churn/deployments",
+    deployed(
+        h,
         &mia,
-        Some(&json!({"version": "3", "environment": "production", "approval_id": id3})),
+        json!({"version": "3", "environment": "production", "approval_id": id3}),
     )
     .await;
     let after_v3 = time::OffsetDateTime::now_utc();
