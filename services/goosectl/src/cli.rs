@@ -93,6 +93,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// ML models: register versions, deploy through gates and approvals, roll back, history.
+    Model {
+        #[command(subcommand)]
+        command: crate::model::ModelCommand,
+    },
     /// Key management.
     Keys {
         #[command(subcommand)]

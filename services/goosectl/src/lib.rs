@@ -9,6 +9,7 @@ pub mod cli;
 mod commands;
 pub mod dev;
 pub mod keyfiles;
+mod model;
 mod promote;
 mod report;
 mod sla;
@@ -63,6 +64,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Query(args) => analytics::query(&cli.api, &args).await,
         Command::Kpi(args) => analytics::kpi(&cli.api, &args).await,
         Command::Hardware { json } => analytics::hardware(&cli.api, json).await,
+        Command::Model { command } => model::model(&cli.api, command).await,
         Command::NatsConfig {
             stream,
             subject_prefix,

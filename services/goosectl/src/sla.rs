@@ -86,7 +86,7 @@ pub enum IncidentCommand {
 }
 
 /// Percent-encodes a query value (RFC 3986 unreserved characters kept).
-fn query_value(v: &str) -> String {
+pub(crate) fn query_value(v: &str) -> String {
     v.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {

@@ -4,6 +4,7 @@
 
 mod chain_api;
 mod cli;
+mod models;
 mod schemathesis;
 mod sla;
 mod support;

@@ -1,0 +1,166 @@
+//! `goosectl model` against `goosectl dev`, as an ML engineer (operator), two approvers and an
+//! analyst would use it: register with a digest computed from the artifact, staging, the
+//! production approval raised by the deploy and granted with `goosectl approval grant`,
+//! rollback, history, production at a time.
+
+use crate::support::{run, Dev};
+use serde_json::Value;
+
+/// The first JSON document of `out` (stderr may follow it).
+fn first_json(out: &str) -> Value {
+    serde_json::Deserializer::from_str(out)
+        .into_iter::<Value>()
+        .next()
+        .unwrap_or_else(|| panic!("no JSON in {out}"))
+        .unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+#[tokio::test]
+async fn models_from_the_terminal() {
+    let dev = Dev::start().await;
+    let (mia, ann, bob, ana) = (
+        dev.user("mia", "operator"),
+        dev.user("ann", "approver"),
+        dev.user("bob", "approver"),
+        dev.user("ana", "analyst"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = dir.path().join("model.pkl");
+    std::fs::write(&artifact, b"not really a pickle").unwrap();
+    let card = dir.path().join("card.md");
+    std::fs::write(&card, "# Churn\nPredicts churn.").unwrap();
+    let register = |tok: &str, accuracy: &str| {
+        run(dev
+            .cli(tok)
+            .args([
+                "model",
+                "register",
+                "churn",
+                "--artifact-uri",
+                "s3://m/churn.pkl",
+                "--artifact",
+            ])
+            .arg(&artifact)
+            .args([
+                "--framework",
+                "sklearn",
+                "--training-data",
+                "s3://data/churn/2026-11",
+            ])
+            .args([
+                "--metric",
+                &format!("accuracy@holdout={accuracy}"),
+                "--risk",
+                "high",
+                "--model-card",
+            ])
+            .arg(&card))
+    };
+    let (code, out) = register(&mia, "0.91");
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(first_json(&out)["version"], 1, "{out}");
+    assert_eq!(first_json(&out)["created"], true, "{out}");
+    let (code, out) = register(&mia, "0.93");
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(first_json(&out)["version"], 2, "{out}");
+    let (code, out) = register(&ana, "0.99");
+    assert_ne!(code, 0, "an analyst cannot register");
+    assert!(out.contains("model.register"), "{out}");
+    let (code, out) = run(dev.cli(&mia).args([
+        "model",
+        "register",
+        "churn",
+        "--artifact-uri",
+        "s3://m",
+        "--metric",
+        "accuracy",
+    ]));
+    assert_ne!(code, 0);
+    assert!(out.contains("name=value"), "{out}");
+
+    // The digest is the artifact's SHA-256.
+    let (code, out) = run(dev.cli(&ana).args(["model", "show", "churn"]));
+    assert_eq!(code, 0, "{out}");
+    let m = first_json(&out);
+    use sha2::Digest as _;
+    let want = format!("{:x}", sha2::Sha256::digest(b"not really a pickle"));
+    assert_eq!(m["versions"]["1"]["spec"]["digest"], want.as_str(), "{out}");
+
+    for v in ["1", "2"] {
+        let (code, out) = run(dev
+            .cli(&mia)
+            .args(["model", "deploy", "churn", v, "--to", "staging"]));
+        assert_eq!(code, 0, "{out}");
+        let (code, out) = run(dev.cli(&mia).args([
+            "model",
+            "deploy",
+            "churn",
+            v,
+            "--to",
+            "production",
+            "--reason",
+            "quarterly",
+        ]));
+        assert_eq!(code, 0, "{out}");
+        let a = first_json(&out);
+        assert_eq!(a["status"], "pending_approval", "{out}");
+        assert!(
+            out.contains("once granted, run again with --approval"),
+            "{out}"
+        );
+        let id = a["approval_id"].as_str().unwrap().to_owned();
+        let (code, out) = run(dev.cli(&mia).args(["approval", "grant", &id]));
+        assert_ne!(code, 0, "the deployer cannot approve: {out}");
+        for who in [&ann, &bob] {
+            let (code, out) = run(dev.cli(who).args(["approval", "grant", &id]));
+            assert_eq!(code, 0, "{out}");
+        }
+        let (code, out) = run(dev.cli(&mia).args([
+            "model",
+            "deploy",
+            "churn",
+            v,
+            "--to",
+            "production",
+            "--approval",
+            &id,
+        ]));
+        assert_eq!(code, 0, "{out}");
+        assert_eq!(first_json(&out)["status"], "deployed", "{out}");
+    }
+    let between = time::OffsetDateTime::now_utc();
+    let (code, out) = run(dev.cli(&mia).args([
+        "model",
+        "rollback",
+        "churn",
+        "--reason",
+        "drift on live traffic",
+    ]));
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(first_json(&out)["production"], 1, "{out}");
+
+    let (code, out) = run(dev.cli(&ana).args(["model", "history", "churn"]));
+    assert_eq!(code, 0, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 6, "a header and five changes: {out}");
+    assert!(
+        lines[5].contains("rollback")
+            && lines[5].contains("drift on live traffic")
+            && lines[5].contains("mia"),
+        "{out}"
+    );
+    let at = between
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let (code, out) = run(dev
+        .cli(&ana)
+        .args(["model", "history", "churn", "--at", &at]));
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(first_json(&out)["version"], 2, "{out}");
+    let (code, out) =
+        run(dev
+            .cli(&mia)
+            .args(["model", "deprecate", "churn", "1", "--reason", "old"]));
+    assert_ne!(code, 0);
+    assert!(out.contains("is in production"), "{out}");
+}
