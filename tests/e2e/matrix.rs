@@ -62,6 +62,13 @@ fn sample_body(method: &str, path: &str) -> Option<Value> {
             json!({"reason": "matrix"})
         }
         ("PUT", "/v1/models/{name}/aliases/{alias}") => json!({"version": 1}),
+        ("POST", "/v1/usecases") => json!({"name": "matrix-uc", "title": "matrix", "impact": "low",
+            "models": [{"model": "matrix-model"}]}),
+        ("POST", "/v1/usecases/{name}/submit") => json!({}),
+        ("POST", "/v1/usecases/{name}/approve" | "/v1/usecases/{name}/reject") => {
+            json!({"comment": "matrix"})
+        }
+        ("POST", "/v1/usecases/{name}/deprecate") => json!({"reason": "matrix"}),
         ("POST", "/v1/measurements") => json!({"service": "matrix-none", "samples": [
             {"at": "2026-12-01T00:00:00Z", "latency_ms": 1.0, "status": 200}
         ]}),

@@ -367,4 +367,144 @@ async fn a_model_reaches_production_through_gates_and_approval_and_rolls_back() 
     assert_eq!(prod["approval"]["approval_id"], id.as_str());
     assert_eq!(prod["approval"]["approvers"], json!(["ann", "bob"]));
     assert_eq!(prod["by"], "mia");
+
+    use_cases_pin_production_versions(h, &mia, &ann, &bob, &ana).await;
+}
+
+/// A use case on `churn` (version 2 in production): draft → submitted (the approval raised
+/// for the analyst) → approved by two approvers (not the submitter) → deployed, pinning version
+/// 2; deprecating version 2 is then refused naming the use case, until it is deprecated. A
+/// second use case is rejected back to draft.
+async fn use_cases_pin_production_versions(h: &Http, mia: &str, ann: &str, bob: &str, ana: &str) {
+    let body = json!({"name": "churn-alerts", "title": "Churn alerts for account managers",
+        "impact": "high", "models": [{"model": "churn", "reference": "champion"}]});
+    let (s, u) = h.call("POST", "/v1/usecases", Some(ana), Some(&body)).await;
+    assert_eq!(s, 201, "{u}");
+    assert_eq!(u["state"], "draft");
+    let (s, v) = h
+        .call("POST", "/v1/usecases/churn-alerts/deploy", Some(ana), None)
+        .await;
+    assert_eq!(s, 422, "not approved yet: {v}");
+    let u = h
+        .ok(
+            "POST",
+            "/v1/usecases/churn-alerts/submit",
+            ana,
+            Some(&json!({"reason": "Q1"})),
+        )
+        .await;
+    assert_eq!(u["state"], "submitted", "{u}");
+    assert_eq!(u["required_approvers"], 2, "{u}");
+    let (s, v) = h
+        .call(
+            "POST",
+            "/v1/usecases/churn-alerts/approve",
+            Some(ana),
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(s, 403, "an analyst does not approve: {v}");
+    let u = h
+        .ok(
+            "POST",
+            "/v1/usecases/churn-alerts/approve",
+            ann,
+            Some(&json!({"comment": "ok"})),
+        )
+        .await;
+    assert_eq!(u["state"], "submitted", "one of two: {u}");
+    let u = h
+        .ok(
+            "POST",
+            "/v1/usecases/churn-alerts/approve",
+            bob,
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(u["state"], "approved", "{u}");
+    assert_eq!(u["approvers"], json!(["ann", "bob"]));
+    let u = h
+        .ok("POST", "/v1/usecases/churn-alerts/deploy", ana, None)
+        .await;
+    assert_eq!(u["state"], "deployed", "{u}");
+    assert_eq!(u["deployed"], json!([{"model": "churn", "version": 2}]));
+
+    // Version 4 replaces 2 in production; 2 stays pinned by the use case.
+    let (s, v) = h
+        .call(
+            "POST",
+            "/v1/models/churn/versions",
+            Some(mia),
+            Some(&version(0.95, true)),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    deployed(h, mia, json!({"version": "4", "environment": "staging"})).await;
+    let id = approved(h, mia, 4, &[ann, bob]).await;
+    deployed(
+        h,
+        mia,
+        json!({"version": "4", "environment": "production", "approval_id": id}),
+    )
+    .await;
+    let (s, v) = h
+        .call(
+            "POST",
+            "/v1/models/churn/versions/2/deprecate",
+            Some(mia),
+            Some(&json!({"reason": "superseded"})),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(
+        v["detail"],
+        "version 2 is used by deployed use cases: churn-alerts"
+    );
+    let u = h
+        .ok(
+            "POST",
+            "/v1/usecases/churn-alerts/deprecate",
+            ana,
+            Some(&json!({"reason": "moved to churn-alerts-v2"})),
+        )
+        .await;
+    assert_eq!(u["state"], "deprecated");
+    assert_eq!(u["deprecated"], json!(["ana", "moved to churn-alerts-v2"]));
+    h.ok(
+        "POST",
+        "/v1/models/churn/versions/2/deprecate",
+        mia,
+        Some(&json!({"reason": "superseded"})),
+    )
+    .await;
+
+    // A rejection sends it back to draft, with the reason on record.
+    let body = json!({"name": "fraud", "title": "Fraud scoring", "impact": "low",
+        "models": [{"model": "churn", "reference": "4"}]});
+    h.ok("POST", "/v1/usecases", ana, Some(&body)).await;
+    h.ok("POST", "/v1/usecases/fraud/submit", ana, Some(&json!({})))
+        .await;
+    let (s, v) = h
+        .call(
+            "POST",
+            "/v1/usecases/fraud/reject",
+            Some(bob),
+            Some(&json!({"comment": ""})),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    let u = h
+        .ok(
+            "POST",
+            "/v1/usecases/fraud/reject",
+            bob,
+            Some(&json!({"comment": "wrong model"})),
+        )
+        .await;
+    assert_eq!(u["state"], "draft", "{u}");
+    let last = u["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["by"].as_str(), last["reason"].as_str()),
+        (Some("bob"), Some("wrong model"))
+    );
 }

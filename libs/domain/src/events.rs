@@ -69,6 +69,7 @@ domain_event!(
 );
 domain_event!(crate::sla::report::ReportEvent, streams::REPORT, "sla");
 domain_event!(crate::model::ModelEvent, streams::MODEL, "registry");
+domain_event!(crate::usecase::UseCaseEvent, streams::USECASE, "registry");
 
 /// One event enum, described.
 #[derive(Debug, Clone)]
@@ -119,5 +120,6 @@ pub fn families() -> Vec<Family> {
         family::<crate::sla::incident::IncidentEvent>(),
         family::<crate::sla::report::ReportEvent>(),
         family::<crate::model::ModelEvent>(),
+        family::<crate::usecase::UseCaseEvent>(),
     ]
 }

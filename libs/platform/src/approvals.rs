@@ -32,6 +32,16 @@ pub trait ApprovalRequester: Send + Sync + std::fmt::Debug {
         impact: ImpactLevel,
         reason: &str,
     ) -> Result<String, Problem>;
+
+    /// Grants (`grant`) or rejects request `id` as the caller whose token this is; rbac
+    /// enforces who may (never the requester).
+    async fn decide(
+        &self,
+        bearer: &str,
+        id: &str,
+        grant: bool,
+        comment: &str,
+    ) -> Result<(), Problem>;
 }
 
 /// rbac's REST API.
@@ -86,17 +96,46 @@ impl ApprovalRequester for HttpApprovals {
                     Problem::unavailable(format!("rbac answered without an approval request: {e}"))
                 });
         }
-        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        let detail = body
-            .get("detail")
-            .and_then(Value::as_str)
-            .unwrap_or("no detail");
-        let status = axum::http::StatusCode::from_u16(status.as_u16())
-            .unwrap_or(axum::http::StatusCode::BAD_GATEWAY);
-        Err(Problem::new(
-            status,
-            "approval request refused",
-            format!("rbac refused the approval request: {detail}"),
-        ))
+        Err(refused(status, &bytes))
     }
+
+    async fn decide(
+        &self,
+        bearer: &str,
+        id: &str,
+        grant: bool,
+        comment: &str,
+    ) -> Result<(), Problem> {
+        let action = if grant { "grant" } else { "reject" };
+        let url = format!("{}/v1/approvals/{id}/{action}", self.base);
+        let resp = self
+            .client
+            .post(&url)
+            .bearer_auth(bearer)
+            .json(&serde_json::json!({ "comment": comment }))
+            .send()
+            .await
+            .map_err(|e| Problem::unavailable(format!("rbac is unreachable at {url}: {e}")))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        Err(refused(status, &resp.bytes().await.unwrap_or_default()))
+    }
+}
+
+/// rbac's refusal, passed on with its status and detail.
+fn refused(status: reqwest::StatusCode, bytes: &[u8]) -> Problem {
+    let body: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+    let detail = body
+        .get("detail")
+        .and_then(Value::as_str)
+        .unwrap_or("no detail");
+    let status = axum::http::StatusCode::from_u16(status.as_u16())
+        .unwrap_or(axum::http::StatusCode::BAD_GATEWAY);
+    Problem::new(
+        status,
+        "approval request refused",
+        format!("rbac refused: {detail}"),
+    )
 }

@@ -113,3 +113,42 @@ pub struct ProductionAt {
     /// The version in production then; none if none was.
     pub version: Option<u32>,
 }
+
+/// `POST /v1/usecases`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUseCase {
+    pub name: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    /// Sets how many distinct approvers it needs (rbac's impact rules).
+    #[schema(value_type = String)]
+    pub impact: goose_domain::approval::ImpactLevel,
+    /// The models it uses: `{model, reference}` (a version number or an alias; `champion`
+    /// when left out).
+    pub models: Vec<goose_domain::usecase::ModelRef>,
+    #[serde(default)]
+    pub owner: Option<String>,
+}
+
+/// `POST /v1/usecases/{name}/submit`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitUseCase {
+    /// The rbac approval request (kind `use_case`, subject `usecase:<name>`) when the caller
+    /// raised it; left out, the registry raises it for the caller.
+    #[serde(default)]
+    pub approval_id: Option<String>,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// `POST /v1/usecases/{name}/approve` and `/reject`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Decide {
+    /// A comment for a grant; the reason for a rejection.
+    #[serde(default)]
+    pub comment: String,
+}

@@ -6,7 +6,8 @@
 //! cycles — and recorded in one append or not at all.
 //!
 //! The model registry lives here too (`models`): one aggregate per model (`model/<name>`),
-//! deployments through the model policy (`policies/model_gates.yaml`) and rbac approvals.
+//! deployments through the model policy (`policies/model_gates.yaml`) and rbac approvals; and
+//! the use cases built on the models (`usecases`, `usecase/<name>`).
 //!
 //! Layout (docs/adding-a-service.md): [`routes`] the one route list, [`api`] wire types,
 //! `handlers` and `models`, [`views`] the read model, [`grpc`].
@@ -17,6 +18,7 @@ pub mod grpc;
 mod handlers;
 mod models;
 mod routes;
+mod usecases;
 pub mod views;
 
 pub use goose_domain::org_config::OrgConfigEvent;
@@ -41,6 +43,11 @@ goose_ledger::ledger_aggregate!(
     OrgConfigEvent
 );
 goose_ledger::ledger_aggregate!(ModelAgg(RegisteredModel), streams::MODEL, ModelEvent);
+goose_ledger::ledger_aggregate!(
+    UseCaseAgg(goose_domain::usecase::UseCase),
+    streams::USECASE,
+    goose_domain::usecase::UseCaseEvent
+);
 
 /// The id of the one catalog and the one org-config.
 pub const DEFAULT_ID: &str = "default";

@@ -301,8 +301,16 @@ pub(crate) async fn deprecate(
     let version: u32 = version.parse().map_err(|_| {
         Problem::bad_request(format!("version {version:?} is not a version number"))
     })?;
-    // Deployed use cases pinning the version (none until use cases land in this service).
-    let used_by: Vec<String> = Vec::new();
+    // Deployed use cases pinning the version.
+    view_of(&s, &n).await?;
+    let used_by: Vec<String> = s
+        .view
+        .read()
+        .usecases
+        .values()
+        .filter(|u| u.uses(&n, version))
+        .map(|u| u.name.clone())
+        .collect();
     record(&s, &caller, &n, |m| {
         m.deprecate(version, &req.reason, used_by.clone())
     })

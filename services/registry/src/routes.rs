@@ -5,13 +5,15 @@ use crate::api::{
     ApplyResult, CreateModel, DeployAnswer, DeployModel, ModelView, ProductionAt, Reason,
     ServiceView, SetAlias,
 };
+use crate::api::{CreateUseCase, Decide, SubmitUseCase};
 use crate::handlers::*;
-use crate::{models, AppState};
+use crate::{models, usecases, AppState};
 use goose_domain::catalog::{CatalogEntry, ServiceDefinition};
 use goose_domain::graph::GraphView;
 use goose_domain::model::{RegisteredModel, VersionSpec};
 use goose_domain::org_config::OrgConfig;
 use goose_domain::rbac::Permission;
+use goose_domain::usecase::{UseCase, UseCaseSpec};
 use goose_runtime::routes::QueryParam;
 use goose_runtime::routes::{Access, RouteSpec, Routes};
 
@@ -35,6 +37,14 @@ pub(crate) fn api() -> Routes<AppState> {
 .route(RouteSpec::delete("/v1/models/{name}/aliases/{alias}", Access::Permission(Permission::ModelRegister), "Remove a free alias").returns("ModelView"), models::delete_alias)
 .route(RouteSpec::post("/v1/models/{name}/versions/{version}/deprecate", Access::Permission(Permission::ModelRegister), "Deprecate a version (refused while it is in production), with the reason").body("Reason").returns("ModelView").also(&[422]), models::deprecate)
 .route(RouteSpec::get("/v1/models/{name}/production", Access::Permission(Permission::ServiceRead), "The version in production at a time (?at=RFC 3339; now when left out), from the deployment events").returns("ProductionAt").query(AT), models::production_at)
+.route(RouteSpec::post("/v1/usecases", Access::Permission(Permission::UsecaseSubmit), "Create a use case as a draft (title, impact, the models it uses by version or alias)").body("CreateUseCase").returns("UseCase").status(201).also(&[409]), usecases::create)
+.route(RouteSpec::get("/v1/usecases", Access::Permission(Permission::ServiceRead), "Every use case with its state, models and history").returns_many("UseCase"), usecases::list)
+.route(RouteSpec::get("/v1/usecases/{name}", Access::Permission(Permission::ServiceRead), "One use case: state, models (pinned versions once deployed), approvers, history").returns("UseCase"), usecases::show)
+.route(RouteSpec::post("/v1/usecases/{name}/submit", Access::Permission(Permission::UsecaseSubmit), "Submit the draft: its use_case approval request is raised in rbac for the caller (or given)").body("SubmitUseCase").returns("UseCase").also(&[422]), usecases::submit)
+.route(RouteSpec::post("/v1/usecases/{name}/approve", Access::Permission(Permission::UsecaseApprove), "Grant the use case's approval in rbac as the caller (never the submitter); approved once enough distinct approvers granted").body("Decide").returns("UseCase").also(&[422]), usecases::approve)
+.route(RouteSpec::post("/v1/usecases/{name}/reject", Access::Permission(Permission::UsecaseApprove), "Reject the use case's approval in rbac as the caller, with the reason: back to draft").body("Decide").returns("UseCase").also(&[422]), usecases::reject)
+.route(RouteSpec::post("/v1/usecases/{name}/deploy", Access::Permission(Permission::UsecaseSubmit), "Deploy an approved use case: each model it names must resolve to its production version (pinned)").returns("UseCase").also(&[422]), usecases::deploy)
+.route(RouteSpec::post("/v1/usecases/{name}/deprecate", Access::Permission(Permission::UsecaseSubmit), "Deprecate a use case, with the reason; its history stays").body("Reason").returns("UseCase").also(&[422]), usecases::deprecate)
 }
 
 const AT: &[QueryParam] = &[QueryParam {
@@ -68,7 +78,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         DeployAnswer,
         Reason,
         SetAlias,
-        ProductionAt
+        ProductionAt,
+        CreateUseCase,
+        SubmitUseCase,
+        Decide,
+        UseCase,
+        UseCaseSpec
     )))]
     struct Doc;
     goose_runtime::openapi::document(

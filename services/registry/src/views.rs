@@ -6,6 +6,7 @@ use goose_domain::catalog::{Catalog, CatalogEvent};
 use goose_domain::model::{ModelEvent, RegisteredModel};
 use goose_domain::org_config::{OrgConfig, OrgConfigEvent};
 use goose_domain::streams;
+use goose_domain::usecase::{UseCase, UseCaseEvent};
 use goose_ledger::RecordedEvent;
 use goose_platform::view::View;
 use std::collections::{BTreeMap, HashMap};
@@ -17,6 +18,8 @@ pub struct RegistryView {
     pub org: Option<OrgConfig>,
     /// By name.
     pub models: BTreeMap<String, RegisteredModel>,
+    /// By name.
+    pub usecases: BTreeMap<String, UseCase>,
     /// rbac's approval requests by id.
     pub approvals: HashMap<String, ApprovalRequest>,
 }
@@ -26,6 +29,7 @@ impl View for RegistryView {
         streams::CATALOG,
         streams::ORG_CONFIG,
         streams::MODEL,
+        streams::USECASE,
         streams::APPROVAL,
     ];
 
@@ -39,6 +43,14 @@ impl View for RegistryView {
             streams::MODEL => {
                 if let Some(e) = goose_platform::decoded::<ModelEvent>(ev) {
                     self.models
+                        .entry(ev.stream.aggregate_id().to_owned())
+                        .or_default()
+                        .apply(&e);
+                }
+            }
+            streams::USECASE => {
+                if let Some(e) = goose_platform::decoded::<UseCaseEvent>(ev) {
+                    self.usecases
                         .entry(ev.stream.aggregate_id().to_owned())
                         .or_default()
                         .apply(&e);
