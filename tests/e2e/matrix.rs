@@ -275,13 +275,19 @@ async fn every_endpoint_times_every_role() {
     assert_eq!(after["refusals"], 11, "{after}");
 
     // gRPC, through the same middleware: every method x every role.
-    let grpc_rows: [(&str, Option<P>); 9] = [
+    let grpc_rows: [(&str, Option<P>); 12] = [
         ("/goose.v1.Rbac/WhoAmI", None),
         ("/goose.v1.Sla/ListSlos", Some(P::SlaRead)),
         ("/goose.v1.Sla/GetSloStatus", Some(P::SlaRead)),
         ("/goose.v1.Sla/ListIncidents", Some(P::SlaRead)),
         ("/goose.v1.Registry/ListServices", Some(P::ServiceRead)),
         ("/goose.v1.Registry/GetGraph", Some(P::ServiceRead)),
+        ("/goose.v1.Registry/ListModels", Some(P::ServiceRead)),
+        (
+            "/goose.v1.Registry/GetProductionVersion",
+            Some(P::ServiceRead),
+        ),
+        ("/goose.v1.Registry/ListUseCases", Some(P::ServiceRead)),
         ("/goose.v1.Evidence/ListEvidence", Some(P::EvidenceRead)),
         ("/goose.v1.Orchestrator/GetPromotion", Some(P::ServiceRead)),
         ("/goose.v1.Orchestrator/GetPackage", Some(P::ServiceRead)),
@@ -531,6 +537,34 @@ async fn grpc_call(
         "/goose.v1.Registry/ListServices" => {
             pb::registry_client::RegistryClient::new(channel.clone())
                 .list_services(req(pb::ListServicesRequest {}, token))
+                .await
+                .map(|_| ())
+        }
+        "/goose.v1.Registry/ListModels" => {
+            pb::registry_client::RegistryClient::new(channel.clone())
+                .list_models(req(pb::ListModelsRequest {}, token))
+                .await
+                .map(|_| ())
+        }
+        // A model that does not exist: NotFound past the authorization check.
+        "/goose.v1.Registry/GetProductionVersion" => {
+            match pb::registry_client::RegistryClient::new(channel.clone())
+                .get_production_version(req(
+                    pb::GetProductionVersionRequest {
+                        model: "matrix-none".into(),
+                        at: String::new(),
+                    },
+                    token,
+                ))
+                .await
+            {
+                Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
+                other => other.map(|_| ()),
+            }
+        }
+        "/goose.v1.Registry/ListUseCases" => {
+            pb::registry_client::RegistryClient::new(channel.clone())
+                .list_use_cases(req(pb::ListUseCasesRequest {}, token))
                 .await
                 .map(|_| ())
         }

@@ -507,4 +507,68 @@ async fn use_cases_pin_production_versions(h: &Http, mia: &str, ann: &str, bob: 
         (last["by"].as_str(), last["reason"].as_str()),
         (Some("bob"), Some("wrong model"))
     );
+
+    // The same through gRPC.
+    use goose_proto::v1 as pb;
+    let channel = tonic::transport::Channel::from_shared(h.base.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut c = pb::registry_client::RegistryClient::new(channel);
+    fn req<T>(m: T, token: &str) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(m);
+        r.metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        r
+    }
+    let models = c
+        .list_models(req(pb::ListModelsRequest {}, ana))
+        .await
+        .unwrap()
+        .into_inner()
+        .models;
+    assert_eq!(models.len(), 1);
+    assert_eq!(
+        (models[0].production, models[0].aliases.get("champion")),
+        (Some(4), Some(&4))
+    );
+    assert_eq!(models[0].versions[1].deprecated, "superseded");
+    let p = c
+        .get_production_version(req(
+            pb::GetProductionVersionRequest {
+                model: "churn".into(),
+                at: "2020-01-01T00:00:00Z".into(),
+            },
+            ana,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(p.version, None);
+    let e = c
+        .get_production_version(req(
+            pb::GetProductionVersionRequest {
+                model: "churn".into(),
+                at: "yesterday".into(),
+            },
+            ana,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    let ucs = c
+        .list_use_cases(req(pb::ListUseCasesRequest {}, ana))
+        .await
+        .unwrap()
+        .into_inner()
+        .use_cases;
+    let states: Vec<(&str, &str)> = ucs
+        .iter()
+        .map(|u| (u.name.as_str(), u.state.as_str()))
+        .collect();
+    assert_eq!(
+        states,
+        vec![("churn-alerts", "deprecated"), ("fraud", "draft")]
+    );
 }

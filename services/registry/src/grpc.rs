@@ -6,7 +6,10 @@ use goose_domain::rbac::Permission;
 use goose_platform::view::ViewHandle;
 use goose_proto::v1::registry_server::{Registry, RegistryServer};
 use goose_proto::v1::{
-    GetGraphRequest, GetGraphResponse, ListServicesRequest, ListServicesResponse, Service, Wave,
+    GetGraphRequest, GetGraphResponse, GetProductionVersionRequest, GetProductionVersionResponse,
+    ListModelsRequest, ListModelsResponse, ListServicesRequest, ListServicesResponse,
+    ListUseCasesRequest, ListUseCasesResponse, Model, ModelVersion, PinnedModel, Service, UseCase,
+    Wave,
 };
 use goose_runtime::routes::{Access, RouteSpec};
 use tonic::{Request, Response, Status};
@@ -22,6 +25,21 @@ pub const GRPC_ROUTES: &[RouteSpec] = &[
         "/goose.v1.Registry/GetGraph",
         Access::Permission(Permission::ServiceRead),
         "The dependency graph",
+    ),
+    RouteSpec::post(
+        "/goose.v1.Registry/ListModels",
+        Access::Permission(Permission::ServiceRead),
+        "Every registered model",
+    ),
+    RouteSpec::post(
+        "/goose.v1.Registry/GetProductionVersion",
+        Access::Permission(Permission::ServiceRead),
+        "A model's production version at a time",
+    ),
+    RouteSpec::post(
+        "/goose.v1.Registry/ListUseCases",
+        Access::Permission(Permission::ServiceRead),
+        "Every use case",
     ),
 ];
 
@@ -94,5 +112,92 @@ impl Registry for RegistryGrpc {
             })
             .collect();
         Ok(Response::new(GetGraphResponse { rendered, waves }))
+    }
+
+    async fn list_models(
+        &self,
+        _: Request<ListModelsRequest>,
+    ) -> Result<Response<ListModelsResponse>, Status> {
+        use goose_domain::model::Environment;
+        let v = self.view.read();
+        let models = v
+            .models
+            .iter()
+            .filter(|(_, m)| m.name.is_some())
+            .map(|(name, m)| Model {
+                name: name.clone(),
+                risk: m.risk.map(|r| r.to_string()).unwrap_or_default(),
+                owner: m.owner.clone().unwrap_or_default(),
+                versions: m
+                    .versions
+                    .values()
+                    .map(|mv| ModelVersion {
+                        version: mv.version,
+                        artifact_uri: mv.spec.artifact_uri.clone(),
+                        digest: mv.spec.digest.clone().unwrap_or_default(),
+                        framework: mv.spec.framework.clone().unwrap_or_default(),
+                        deployed: mv.deployed.iter().map(ToString::to_string).collect(),
+                        deprecated: mv.deprecated.clone().unwrap_or_default(),
+                    })
+                    .collect(),
+                aliases: m.aliases.clone().into_iter().collect(),
+                production: m.deployed(Environment::Production),
+                staging: m.deployed(Environment::Staging),
+            })
+            .collect();
+        Ok(Response::new(ListModelsResponse { models }))
+    }
+
+    async fn get_production_version(
+        &self,
+        req: Request<GetProductionVersionRequest>,
+    ) -> Result<Response<GetProductionVersionResponse>, Status> {
+        let r = req.get_ref();
+        let at = if r.at.is_empty() {
+            time::OffsetDateTime::now_utc()
+        } else {
+            time::OffsetDateTime::parse(&r.at, &time::format_description::well_known::Rfc3339)
+                .map_err(|e| {
+                    Status::invalid_argument(format!("at {:?} is not an RFC 3339 time: {e}", r.at))
+                })?
+        };
+        let v = self.view.read();
+        let m = v
+            .models
+            .get(&r.model)
+            .filter(|m| m.name.is_some())
+            .ok_or_else(|| Status::not_found(format!("no model {}", r.model)))?;
+        Ok(Response::new(GetProductionVersionResponse {
+            version: m.in_production_at(at),
+        }))
+    }
+
+    async fn list_use_cases(
+        &self,
+        _: Request<ListUseCasesRequest>,
+    ) -> Result<Response<ListUseCasesResponse>, Status> {
+        let v = self.view.read();
+        let use_cases = v
+            .usecases
+            .values()
+            .filter_map(|u| {
+                let (state, spec) = (u.state?, u.spec.as_ref()?);
+                Some(UseCase {
+                    name: u.name.clone(),
+                    title: spec.title.clone(),
+                    state: state.to_string(),
+                    impact: spec.impact.to_string(),
+                    deployed: u
+                        .deployed
+                        .iter()
+                        .map(|p| PinnedModel {
+                            model: p.model.to_string(),
+                            version: p.version,
+                        })
+                        .collect(),
+                })
+            })
+            .collect();
+        Ok(Response::new(ListUseCasesResponse { use_cases }))
     }
 }

@@ -220,9 +220,9 @@ pub(crate) async fn deploy(
 
 /// rbac's approval `id`, granted, of kind `model_deployment` for exactly `subject`.
 async fn granted(s: &AppState, id: &str, subject: &str) -> Result<Approval, Problem> {
-    if !s.view.read().approvals.contains_key(id) {
-        s.view.catch_up(&s.platform).await?;
-    }
+    // rbac records grants: the view must have applied everything committed before this
+    // request (a grant a moment ago included), or a granted request would read as pending.
+    s.view.catch_up(&s.platform).await?;
     let v = s.view.read();
     let a = v
         .approvals
