@@ -69,6 +69,19 @@ fn sample_body(method: &str, path: &str) -> Option<Value> {
             json!({"comment": "matrix"})
         }
         ("POST", "/v1/usecases/{name}/deprecate") => json!({"reason": "matrix"}),
+        ("POST", "/api/2.0/mlflow/registered-models/create") => json!({"name": "matrix-mlflow"}),
+        (
+            "POST",
+            "/api/2.0/mlflow/registered-models/set-tag" | "/api/2.0/mlflow/model-versions/set-tag",
+        ) => {
+            json!({"name": "matrix-none", "key": "k", "value": "v"})
+        }
+        ("POST" | "DELETE", "/api/2.0/mlflow/registered-models/alias") => {
+            json!({"name": "matrix-none", "alias": "canary", "version": "1"})
+        }
+        ("POST", "/api/2.0/mlflow/model-versions/create") => {
+            json!({"name": "matrix-none", "source": "s3://m"})
+        }
         ("POST", "/v1/measurements") => json!({"service": "matrix-none", "samples": [
             {"at": "2026-12-01T00:00:00Z", "latency_ms": 1.0, "status": 200}
         ]}),

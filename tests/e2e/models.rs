@@ -572,3 +572,124 @@ async fn use_cases_pin_production_versions(h: &Http, mia: &str, ann: &str, bob: 
         vec![("churn-alerts", "deprecated"), ("fraud", "draft")]
     );
 }
+
+/// The real MLflow client (PyPI mlflow-skinny) against the registry's MLflow API with an
+/// operator's token as MLFLOW_TRACKING_TOKEN: create a registered model, two versions (one
+/// with its digest as the `goose.digest` tag), an alias, tags; read back, search, refused
+/// reserved alias, MLflow error codes — and the same model seen through our own API and as
+/// events on the chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mlflow_client_registers_models_here() {
+    let sys = start().await;
+    let (h, root) = (&sys.http, sys.admin.as_str());
+    let mia = user_with_token(h, root, "mia", &["operator"]).await;
+    let ana = user_with_token(h, root, "ana", &["analyst"]).await;
+    let python = goose_testkit::python_env(&["mlflow-skinny==3.18.0"]).unwrap();
+    let script = format!("{}/e2e/py/mlflow_client.py", env!("CARGO_MANIFEST_DIR"));
+    let base = h.base.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .arg(script)
+            .arg(base)
+            .env("MLFLOW_TRACKING_TOKEN", &mia)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "mlflow_client.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(r["created"], "fraud", "{r}");
+    assert_eq!(r["versions"], json!(["1", "2"]), "{r}");
+    assert_eq!(r["by_alias"], "2", "{r}");
+    let champion = r["champion"].as_str().unwrap();
+    assert!(
+        champion.starts_with("INVALID_PARAMETER_VALUE")
+            && champion.contains("alias \"champion\" moves only with deployments"),
+        "{r}"
+    );
+    assert_eq!(
+        r["model"],
+        json!({"name": "fraud", "description": "Fraud scoring", "tags": {"team": "risk", "reviewed-by": "ana"},
+               "aliases": {"canary": "2"}, "latest": ["2"]}),
+        "{r}"
+    );
+    assert_eq!(r["search"], json!(["fraud"]), "{r}");
+    assert_eq!(r["search_none"], json!([]), "{r}");
+    assert_eq!(r["version_search"], json!(["1", "2"]), "{r}");
+    assert_eq!(r["run_search"], json!(["2"]), "{r}");
+    assert_eq!(
+        r["v1"],
+        json!({"source": "s3://models/fraud/1", "tags": {"validated": "yes"}, "status": "READY", "description": "first"}),
+        "{r}"
+    );
+    assert!(
+        r["missing"]
+            .as_str()
+            .unwrap()
+            .starts_with("RESOURCE_DOES_NOT_EXIST"),
+        "{r}"
+    );
+    assert!(
+        r["duplicate"]
+            .as_str()
+            .unwrap()
+            .starts_with("RESOURCE_ALREADY_EXISTS"),
+        "{r}"
+    );
+    assert!(
+        r["alias_gone"]
+            .as_str()
+            .unwrap()
+            .starts_with("RESOURCE_DOES_NOT_EXIST"),
+        "{r}"
+    );
+
+    // Our API sees the same model; the digest came through the tag.
+    let m = h.ok("GET", "/v1/models/fraud", &ana, None).await;
+    assert_eq!(m["versions"]["1"]["spec"]["digest"], "ab".repeat(32), "{m}");
+    assert_eq!(m["versions"]["1"]["registered_by"], "mia");
+    assert_eq!(m["versions"]["2"]["spec"]["run_id"], "run-2");
+    // An analyst's token may read but not write through the MLflow API.
+    let (s, v) = h
+        .call(
+            "POST",
+            "/api/2.0/mlflow/registered-models/create",
+            Some(&ana),
+            Some(&json!({"name": "other"})),
+        )
+        .await;
+    assert_eq!(s, 403, "{v}");
+    // On the chain.
+    let q = h
+        .ok(
+            "POST",
+            "/v1/analytics/query",
+            &ana,
+            Some(&json!({"sql": "SELECT event_type FROM events WHERE stream = 'model/fraud' ORDER BY position"})),
+        )
+        .await;
+    let types: Vec<&str> = q["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        vec![
+            "ModelCreated",
+            "VersionRegistered",
+            "VersionRegistered",
+            "AliasSet",
+            "TagSet",
+            "TagSet",
+            "AliasDeleted",
+        ]
+    );
+}

@@ -16,6 +16,7 @@ pub mod api;
 pub mod cli;
 pub mod grpc;
 mod handlers;
+mod mlflow;
 mod models;
 mod routes;
 mod usecases;

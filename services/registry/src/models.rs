@@ -22,7 +22,7 @@ fn name(s: &str) -> Result<ModelName, Problem> {
 }
 
 /// Records what `decide` returns on model `name`'s stream, then waits for the view.
-async fn record(
+pub(crate) async fn record(
     s: &AppState,
     caller: &Caller,
     name: &ModelName,

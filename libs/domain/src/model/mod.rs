@@ -458,6 +458,31 @@ impl RegisteredModel {
         }])
     }
 
+    /// Sets a tag on the model (`version` None) or on one of its versions.
+    pub fn set_tag(
+        &self,
+        version: Option<u32>,
+        key: &str,
+        value: &str,
+    ) -> Result<Vec<ModelEvent>, ModelError> {
+        let name = self.name()?;
+        if let Some(v) = version {
+            if !self.versions.contains_key(&v) {
+                return Err(ModelError::NotFound(format!(
+                    "model {name} has no version {v}"
+                )));
+            }
+        }
+        let mut one = BTreeMap::new();
+        one.insert(key.to_owned(), value.to_owned());
+        spec::check_tags(&one)?;
+        Ok(vec![ModelEvent::TagSet {
+            version,
+            key: key.to_owned(),
+            value: value.to_owned(),
+        }])
+    }
+
     pub fn delete_alias(&self, alias: &str) -> Result<Vec<ModelEvent>, ModelError> {
         let name = self.name()?;
         reserved(alias)?;
