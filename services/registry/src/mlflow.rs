@@ -32,10 +32,22 @@ use time::OffsetDateTime;
 pub(crate) struct MlflowError(StatusCode, &'static str, String);
 
 impl IntoResponse for MlflowError {
+    /// MLflow's client reads `error_code` and `message` from any JSON body; the problem+json
+    /// members make the same answer a problem document like every other error here.
     fn into_response(self) -> Response {
+        let body = json!({
+            "type": "about:blank",
+            "title": self.1,
+            "status": self.0.as_u16(),
+            "detail": self.2,
+            "retryable": self.0 == StatusCode::SERVICE_UNAVAILABLE,
+            "error_code": self.1,
+            "message": self.2,
+        });
         (
             self.0,
-            Json(json!({"error_code": self.1, "message": self.2})),
+            [(axum::http::header::CONTENT_TYPE, "application/problem+json")],
+            body.to_string(),
         )
             .into_response()
     }
@@ -63,6 +75,26 @@ fn invalid(message: impl Into<String>) -> MlflowError {
         "INVALID_PARAMETER_VALUE",
         message.into(),
     )
+}
+
+/// Well-formed but not something this registry can answer (a filter it does not support).
+fn unprocessable(message: impl Into<String>) -> MlflowError {
+    MlflowError(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "INVALID_PARAMETER_VALUE",
+        message.into(),
+    )
+}
+
+/// A name to look up: one that cannot be a model's is a model that does not exist.
+fn lookup(s: &str) -> Result<ModelName, MlflowError> {
+    ModelName::parse(s).map_err(|_| {
+        MlflowError(
+            StatusCode::NOT_FOUND,
+            "RESOURCE_DOES_NOT_EXIST",
+            format!("no model {s:?}"),
+        )
+    })
 }
 
 fn refused(e: &dyn Classified) -> MlflowError {
@@ -197,7 +229,7 @@ pub(crate) async fn get_model(
     q: Result<Query<ByName>, axum::extract::rejection::QueryRejection>,
 ) -> Answer {
     let Query(q) = q.map_err(|e| invalid(e.body_text()))?;
-    let n = name(&q.name)?;
+    let n = lookup(&q.name)?;
     Ok(Json(
         json!({"registered_model": model_json(&view_of(&s, &n).await?)}),
     ))
@@ -253,10 +285,14 @@ fn conjuncts(f: &str) -> Vec<String> {
             Some(q) if c == q => quote = None,
             None if c == '\'' || c == '"' || c == '`' => quote = Some(c),
             None if c.is_whitespace() => {
-                let word: String = chars[i + 1..].iter().take(4).collect();
-                if word.len() == 4
-                    && word[..3].eq_ignore_ascii_case("and")
-                    && word.ends_with(char::is_whitespace)
+                // Compared as characters: the filter may hold any Unicode.
+                let next: Vec<char> = chars[i + 1..].iter().take(4).copied().collect();
+                if next.len() == 4
+                    && next[..3]
+                        .iter()
+                        .zip("and".chars())
+                        .all(|(a, b)| a.eq_ignore_ascii_case(&b))
+                    && next[3].is_whitespace()
                 {
                     out.push(std::mem::take(&mut cur));
                     i += 4;
@@ -278,7 +314,7 @@ impl Filter {
             return Ok(Self(Vec::new()));
         };
         let unsupported = |why: &str| {
-            invalid(format!(
+            unprocessable(format!(
                 "unsupported filter {f:?} ({why}): this registry takes conditions joined by AND, \
                  each {} or tag.<key> with =, !=, LIKE or ILIKE and a quoted value",
                 fields.join(", ")
@@ -372,14 +408,30 @@ fn like(pattern: &str, s: &str, case_insensitive: bool) -> bool {
 }
 
 fn max_results(q: &Search) -> Result<usize, MlflowError> {
-    match &q.max_results {
-        None => Ok(1000),
-        Some(m) => m
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=100_000).contains(n))
-            .ok_or_else(|| invalid(format!("max_results {m:?} is not 1..=100000"))),
-    }
+    let Some(m) = &q.max_results else {
+        return Ok(1000);
+    };
+    let whole = |x: &str| {
+        x.trim_start_matches('-')
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+    };
+    let n: i64 = match m.parse() {
+        Ok(n) => n,
+        // A whole number past the 64-bit range: well-formed, out of range.
+        Err(_) if !m.is_empty() && whole(m) => i64::MAX,
+        Err(_) => return Err(invalid(format!("max_results {m:?} is not a whole number"))),
+    };
+    usize::try_from(n)
+        .ok()
+        .filter(|n| (1..=100_000).contains(n))
+        .ok_or_else(|| {
+            MlflowError(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "INVALID_PARAMETER_VALUE",
+                format!("max_results {n} is not 1..=100000"),
+            )
+        })
 }
 
 pub(crate) async fn search_models(
@@ -420,9 +472,30 @@ pub struct MlflowSetTag {
     value: String,
 }
 
+/// A version number; a whole number that cannot be one (0, negative, too large) is a version
+/// that does not exist.
 fn version_number(v: &str) -> Result<u32, MlflowError> {
-    v.parse()
-        .map_err(|_| invalid(format!("version {v:?} is not a version number")))
+    let t = v.trim();
+    let n: i64 = match t.parse() {
+        Ok(n) => n,
+        // A whole number past the 64-bit range: no such version.
+        Err(_)
+            if !t.is_empty()
+                && t.trim_start_matches('-')
+                    .bytes()
+                    .all(|b| b.is_ascii_digit()) =>
+        {
+            -1
+        }
+        Err(_) => return Err(invalid(format!("version {v:?} is not a version number"))),
+    };
+    u32::try_from(n).ok().filter(|n| *n > 0).ok_or_else(|| {
+        MlflowError(
+            StatusCode::NOT_FOUND,
+            "RESOURCE_DOES_NOT_EXIST",
+            format!("no version {n}"),
+        )
+    })
 }
 
 pub(crate) async fn set_tag(
@@ -479,7 +552,7 @@ pub(crate) async fn get_by_alias(
     q: Result<Query<ByAlias>, axum::extract::rejection::QueryRejection>,
 ) -> Answer {
     let Query(q) = q.map_err(|e| invalid(e.body_text()))?;
-    let n = name(&q.name)?;
+    let n = lookup(&q.name)?;
     let view = view_of(&s, &n).await?;
     let v = view.model.aliases.get(&q.alias).copied().ok_or_else(|| {
         MlflowError(
@@ -555,7 +628,7 @@ pub(crate) async fn get_version(
     q: Result<Query<ByVersion>, axum::extract::rejection::QueryRejection>,
 ) -> Answer {
     let Query(q) = q.map_err(|e| invalid(e.body_text()))?;
-    let n = name(&q.name)?;
+    let n = lookup(&q.name)?;
     let v = version_number(&q.version)?;
     let view = view_of(&s, &n).await?;
     if !view.model.versions.contains_key(&v) {

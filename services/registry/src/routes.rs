@@ -39,15 +39,15 @@ pub(crate) fn api() -> Routes<AppState> {
 .route(RouteSpec::post("/v1/models/{name}/versions/{version}/deprecate", Access::Permission(Permission::ModelRegister), "Deprecate a version (refused while it is in production), with the reason").body("Reason").returns("ModelView").also(&[422]), models::deprecate)
 .route(RouteSpec::get("/v1/models/{name}/production", Access::Permission(Permission::ServiceRead), "The version in production at a time (?at=RFC 3339; now when left out), from the deployment events").returns("ProductionAt").query(AT), models::production_at)
 .route(RouteSpec::post("/api/2.0/mlflow/registered-models/create", Access::Permission(Permission::ModelRegister), "MLflow: create a registered model (a model here)").body("MlflowCreateModel").also(&[400, 409]), mlflow::create_model)
-.route(RouteSpec::get("/api/2.0/mlflow/registered-models/get", Access::Permission(Permission::ServiceRead), "MLflow: a registered model").query(MLFLOW_NAME).also(&[400, 404]), mlflow::get_model)
-.route(RouteSpec::get("/api/2.0/mlflow/registered-models/search", Access::Permission(Permission::ServiceRead), "MLflow: search registered models (filter: name = 'x' or name LIKE/ILIKE 'x%')").query(MLFLOW_SEARCH).also(&[400]), mlflow::search_models)
+.route(RouteSpec::get("/api/2.0/mlflow/registered-models/get", Access::Permission(Permission::ServiceRead), "MLflow: a registered model").query(MLFLOW_NAME).also(&[400, 404, 422]), mlflow::get_model)
+.route(RouteSpec::get("/api/2.0/mlflow/registered-models/search", Access::Permission(Permission::ServiceRead), "MLflow: search registered models (filter: name = 'x' or name LIKE/ILIKE 'x%')").query(MLFLOW_SEARCH).also(&[400, 422]), mlflow::search_models)
 .route(RouteSpec::post("/api/2.0/mlflow/registered-models/set-tag", Access::Permission(Permission::ModelRegister), "MLflow: set a registered model's tag").body("MlflowSetTag").also(&[400, 404]), mlflow::set_tag)
 .route(RouteSpec::post("/api/2.0/mlflow/registered-models/alias", Access::Permission(Permission::ModelRegister), "MLflow: point a free alias at a version (champion and challenger move only with deployments)").body("MlflowAlias").also(&[400, 404, 422]), mlflow::set_alias)
 .route(RouteSpec::delete("/api/2.0/mlflow/registered-models/alias", Access::Permission(Permission::ModelRegister), "MLflow: remove a free alias").body("MlflowAlias").also(&[400, 404]), mlflow::delete_alias)
-.route(RouteSpec::get("/api/2.0/mlflow/registered-models/alias", Access::Permission(Permission::ServiceRead), "MLflow: the version an alias points at").query(MLFLOW_ALIAS).also(&[400, 404]), mlflow::get_by_alias)
+.route(RouteSpec::get("/api/2.0/mlflow/registered-models/alias", Access::Permission(Permission::ServiceRead), "MLflow: the version an alias points at").query(MLFLOW_ALIAS).also(&[400, 404, 422]), mlflow::get_by_alias)
 .route(RouteSpec::post("/api/2.0/mlflow/model-versions/create", Access::Permission(Permission::ModelRegister), "MLflow: register a version (source = artifact URI; tag goose.digest = its SHA-256)").body("MlflowCreateVersion").also(&[400, 404]), mlflow::create_version)
-.route(RouteSpec::get("/api/2.0/mlflow/model-versions/get", Access::Permission(Permission::ServiceRead), "MLflow: a model version").query(MLFLOW_VERSION).also(&[400, 404]), mlflow::get_version)
-.route(RouteSpec::get("/api/2.0/mlflow/model-versions/search", Access::Permission(Permission::ServiceRead), "MLflow: search model versions (filter: name, run_id or source = 'x' or LIKE/ILIKE)").query(MLFLOW_SEARCH).also(&[400]), mlflow::search_versions)
+.route(RouteSpec::get("/api/2.0/mlflow/model-versions/get", Access::Permission(Permission::ServiceRead), "MLflow: a model version").query(MLFLOW_VERSION).also(&[400, 404, 422]), mlflow::get_version)
+.route(RouteSpec::get("/api/2.0/mlflow/model-versions/search", Access::Permission(Permission::ServiceRead), "MLflow: search model versions (filter: name, run_id or source = 'x' or LIKE/ILIKE)").query(MLFLOW_SEARCH).also(&[400, 422]), mlflow::search_versions)
 .route(RouteSpec::post("/api/2.0/mlflow/model-versions/set-tag", Access::Permission(Permission::ModelRegister), "MLflow: set a model version's tag").body("MlflowSetTag").also(&[400, 404]), mlflow::set_tag)
 .route(RouteSpec::post("/v1/usecases", Access::Permission(Permission::UsecaseSubmit), "Create a use case as a draft (title, impact, the models it uses by version or alias)").body("CreateUseCase").returns("UseCase").status(201).also(&[409]), usecases::create)
 .route(RouteSpec::get("/v1/usecases", Access::Permission(Permission::ServiceRead), "Every use case with its state, models and history").returns_many("UseCase"), usecases::list)
@@ -84,19 +84,25 @@ const MLFLOW_ALIAS: &[QueryParam] = &[
 ];
 const MLFLOW_VERSION: &[QueryParam] = &[
     param("name", true, "The registered model"),
-    param("version", true, "The version number"),
+    QueryParam {
+        kind: "integer",
+        ..param("version", true, "The version number")
+    },
 ];
 const MLFLOW_SEARCH: &[QueryParam] = &[
     param(
         "filter",
         false,
-        "One condition: field = 'x', field LIKE 'x%' or ILIKE",
+        "Conditions joined by AND: field = 'x', != 'x', LIKE or ILIKE 'x%'",
     ),
-    param(
-        "max_results",
-        false,
-        "At most this many (1 to 100000; 1000 when left out)",
-    ),
+    QueryParam {
+        kind: "integer",
+        ..param(
+            "max_results",
+            false,
+            "At most this many (1 to 100000; 1000 when left out)",
+        )
+    },
     param(
         "order_by",
         false,
