@@ -21,6 +21,22 @@ fn version(accuracy: f64, card: bool) -> Value {
     v
 }
 
+/// The events of `stream` in order (type and payload), as the analytics service reads the chain.
+async fn stream_events(h: &Http, tok: &str, stream: &str) -> Vec<Value> {
+    let sql = format!(
+        "SELECT event_type, payload FROM events WHERE stream = '{stream}' ORDER BY position"
+    );
+    let q = h
+        .ok(
+            "POST",
+            "/v1/analytics/query",
+            tok,
+            Some(&json!({ "sql": sql })),
+        )
+        .await;
+    q["rows"].as_array().unwrap().clone()
+}
+
 /// `POST /v1/models/churn/deployments` as `tok`: status and body.
 async fn deploy(h: &Http, tok: &str, body: Value) -> (u16, Value) {
     h.call(
@@ -334,15 +350,7 @@ async fn a_model_reaches_production_through_gates_and_approval_and_rolls_back() 
 
     // On the chain: every step is an event of model/churn, the production deployments
     // citing their approvals.
-    let q = h
-        .ok(
-            "POST",
-            "/v1/analytics/query",
-            &ana,
-            Some(&json!({"sql": "SELECT event_type, payload FROM events WHERE stream = 'model/churn' ORDER BY position"})),
-        )
-        .await;
-    let rows = q["rows"].as_array().unwrap();
+    let rows = stream_events(h, &ana, "model/churn").await;
     let types: Vec<&str> = rows
         .iter()
         .map(|r| r["event_type"].as_str().unwrap())
@@ -683,19 +691,10 @@ async fn the_mlflow_client_registers_models_here() {
         .await;
     assert_eq!(s, 403, "{v}");
     // On the chain.
-    let q = h
-        .ok(
-            "POST",
-            "/v1/analytics/query",
-            &ana,
-            Some(&json!({"sql": "SELECT event_type FROM events WHERE stream = 'model/fraud' ORDER BY position"})),
-        )
-        .await;
-    let types: Vec<&str> = q["rows"]
-        .as_array()
-        .unwrap()
+    let types: Vec<String> = stream_events(h, &ana, "model/fraud")
+        .await
         .iter()
-        .map(|r| r["event_type"].as_str().unwrap())
+        .map(|r| r["event_type"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(
         types,
