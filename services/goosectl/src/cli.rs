@@ -98,6 +98,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::model::ModelCommand,
     },
+    /// Use cases: draft, submit, approve or reject, deploy on production models, deprecate.
+    Usecase {
+        #[command(subcommand)]
+        command: crate::usecase::UseCaseCommand,
+    },
     /// Key management.
     Keys {
         #[command(subcommand)]

@@ -14,6 +14,7 @@ mod promote;
 mod report;
 mod sla;
 pub mod trust;
+mod usecase;
 mod witness;
 
 use cli::{
@@ -65,6 +66,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Kpi(args) => analytics::kpi(&cli.api, &args).await,
         Command::Hardware { json } => analytics::hardware(&cli.api, json).await,
         Command::Model { command } => model::model(&cli.api, command).await,
+        Command::Usecase { command } => usecase::usecase(&cli.api, command).await,
         Command::NatsConfig {
             stream,
             subject_prefix,

@@ -163,4 +163,79 @@ async fn models_from_the_terminal() {
             .args(["model", "deprecate", "churn", "1", "--reason", "old"]));
     assert_ne!(code, 0);
     assert!(out.contains("is in production"), "{out}");
+
+    // A use case on the model's champion: drafted and submitted by the operator, granted by
+    // an approver (not by its submitter), deployed on the production version, deprecated.
+    let (code, out) = run(dev.cli(&mia).args([
+        "usecase",
+        "create",
+        "churn-alerts",
+        "--title",
+        "Churn alerts",
+        "--impact",
+        "low",
+        "--model",
+        "churn",
+    ]));
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(first_json(&out)["state"], "draft", "{out}");
+    let (code, out) = run(dev.cli(&mia).args([
+        "usecase", "create", "x", "--title", "X", "--impact", "low", "--model", "@1",
+    ]));
+    assert_ne!(code, 0);
+    assert!(out.contains("name@version"), "{out}");
+    let (code, out) = run(dev.cli(&mia).args(["usecase", "submit", "churn-alerts"]));
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(first_json(&out)["state"], "submitted", "{out}");
+    let (code, out) = run(dev.cli(&mia).args(["usecase", "approve", "churn-alerts"]));
+    assert_ne!(code, 0, "the submitter cannot approve: {out}");
+    let (code, out) =
+        run(dev
+            .cli(&ann)
+            .args(["usecase", "approve", "churn-alerts", "--comment", "ok"]));
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(first_json(&out)["state"], "approved", "{out}");
+    let (code, out) = run(dev.cli(&mia).args(["usecase", "deploy", "churn-alerts"]));
+    assert_eq!(code, 0, "{out}");
+    let u = first_json(&out);
+    assert_eq!(u["state"], "deployed", "{out}");
+    assert!(
+        out.contains("\"version\": 1"),
+        "pinned to the production version: {out}"
+    );
+    let (code, out) = run(dev.cli(&ana).args(["usecase", "list"]));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("churn-alerts"), "{out}");
+    let (code, out) = run(dev.cli(&mia).args([
+        "usecase",
+        "deprecate",
+        "churn-alerts",
+        "--reason",
+        "replaced by retention-v2",
+    ]));
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(first_json(&out)["state"], "deprecated", "{out}");
+    let (code, out) = run(dev.cli(&ana).args(["usecase", "show", "churn-alerts"]));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("replaced by retention-v2") && out.contains("mia"),
+        "who and why stay: {out}"
+    );
+
+    // Rejected: back to draft, with the approver's reason.
+    let (code, out) = run(dev.cli(&mia).args([
+        "usecase", "create", "upsell", "--title", "Upsell", "--impact", "low", "--model", "churn@1",
+    ]));
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(dev.cli(&mia).args(["usecase", "submit", "upsell"]));
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(dev.cli(&bob).args([
+        "usecase",
+        "reject",
+        "upsell",
+        "--reason",
+        "no consent basis",
+    ]));
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(first_json(&out)["state"], "draft", "{out}");
 }
