@@ -115,6 +115,7 @@ impl Generator {
             {
                 let e = EvidenceEvent::EvidenceAccepted(EvidenceRecord {
                     id: uuid::Uuid::now_v7().to_string(),
+                    subject: Default::default(),
                     service: s.clone(),
                     version: version.clone(),
                     kind,

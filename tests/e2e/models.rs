@@ -21,6 +21,49 @@ fn version(accuracy: f64, card: bool) -> Value {
     v
 }
 
+/// Submits to the evidence service, for version `v` of churn, what the shipped policy's
+/// production gate asks for: the measured metrics, the model card and the serving image's
+/// SBOM (a real CycloneDX file). Returns the metrics record's id.
+async fn model_evidence(h: &Http, tok: &str, v: u32, accuracy: f64) -> String {
+    let sbom = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/evidence/sbom.cdx.json"
+    ))
+    .unwrap();
+    let metrics =
+        json!({"dataset": "holdout-2026-11", "metrics": {"accuracy": accuracy, "f1": 0.8}});
+    let mut id = String::new();
+    for (kind, bytes) in [
+        ("model-metrics", serde_json::to_vec(&metrics).unwrap()),
+        (
+            "model-card",
+            b"# Churn
+
+## Intended use
+Retention offers.
+"
+            .to_vec(),
+        ),
+        ("cyclonedx", sbom),
+    ] {
+        let (s, r) = h
+            .raw(
+                "POST",
+                &format!("/v1/evidence?model=churn&version={v}&kind={kind}"),
+                tok,
+                "application/octet-stream",
+                bytes,
+            )
+            .await;
+        assert_eq!(s, 200, "{kind}: {r}");
+        assert_eq!(r["subject"], "model", "{r}");
+        if kind == "model-metrics" {
+            id = r["id"].as_str().unwrap().to_owned();
+        }
+    }
+    id
+}
+
 /// The events of `stream` in order (type and payload), as the analytics service reads the chain.
 async fn stream_events(h: &Http, tok: &str, stream: &str) -> Vec<Value> {
     let sql = format!(
@@ -146,6 +189,8 @@ async fn a_model_reaches_production_through_gates_and_approval_and_rolls_back() 
     assert_eq!(s, 400, "{v}");
 
     // The production gate names what fails; production only from staging.
+    let staged = deployed(h, &mia, json!({"version": "1", "environment": "staging"})).await;
+    assert_eq!(staged["status"], "deployed");
     let (s, v) = deploy(
         h,
         &mia,
@@ -156,7 +201,10 @@ async fn a_model_reaches_production_through_gates_and_approval_and_rolls_back() 
     let detail = v["detail"].as_str().unwrap();
     assert!(
         detail.contains("production.required.model_card: fail (missing)")
-            && detail.contains("production.metric.accuracy: fail (0.75 ≥ 0.8)"),
+            && detail.contains("production.metric.accuracy: fail (0.75 ≥ 0.8; registered)")
+            && detail.contains(
+                "production.evidence.model_metrics: fail (no such evidence submitted for this version)"
+            ),
         "{v}"
     );
     let (s, v) = deploy(
@@ -179,8 +227,99 @@ async fn a_model_reaches_production_through_gates_and_approval_and_rolls_back() 
         staged["checks"],
         json!([
             "staging.required.metrics: pass (present)",
-            "staging.metric.accuracy: pass (0.91 ≥ 0.7)"
+            "staging.metric.accuracy: pass (0.91 ≥ 0.7; registered)"
         ])
+    );
+
+    // Model evidence goes through the evidence service: only for registered versions, the
+    // model kinds only for models, and the files must say what they claim.
+    for (q, body, status, says) in [
+        (
+            "model=churn&version=9&kind=model-card",
+            &b"# C"[..],
+            422,
+            "has no version 9",
+        ),
+        (
+            "model=nope&version=1&kind=model-card",
+            b"# C",
+            422,
+            "model nope has no version 1",
+        ),
+        (
+            "model=churn&version=v2&kind=model-card",
+            b"# C",
+            400,
+            "a model version is a number",
+        ),
+        (
+            "service=svc-a&version=1.0.0&kind=model-metrics",
+            b"{\"a\": 1}",
+            422,
+            "give model= instead",
+        ),
+        (
+            "model=churn&service=x&version=2&kind=model-card",
+            b"# C",
+            400,
+            "not both",
+        ),
+        (
+            "model=churn&version=2&kind=model-metrics",
+            b"{\"accuracy\": \"high\"}",
+            422,
+            "not a finite number",
+        ),
+        (
+            "model=churn&version=2&kind=model-card",
+            b"no title here",
+            422,
+            "no title",
+        ),
+    ] {
+        let (s, v) = h
+            .raw(
+                "POST",
+                &format!("/v1/evidence?{q}"),
+                &mia,
+                "application/octet-stream",
+                body.to_vec(),
+            )
+            .await;
+        assert_eq!(s, status, "{q}: {v}");
+        assert!(
+            v["detail"].as_str().unwrap_or("").contains(says),
+            "{q}: {v}"
+        );
+    }
+    // A measured accuracy below the bar fails the gate although 0.91 was registered; the
+    // detail cites the evidence it read. Newer measurements replace it.
+    let weak = model_evidence(h, &mia, 2, 0.78).await;
+    let (s, v) = deploy(
+        h,
+        &mia,
+        json!({"version": "2", "environment": "production"}),
+    )
+    .await;
+    assert_eq!(s, 422, "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().contains(&format!(
+            "production.metric.accuracy: fail (0.78 ≥ 0.8; measured: evidence {weak})"
+        )),
+        "{v}"
+    );
+    let measured = model_evidence(h, &mia, 2, 0.9).await;
+    let listed = h
+        .ok("GET", "/v1/evidence?model=churn&version=2", &ana, None)
+        .await;
+    assert_eq!(listed.as_array().unwrap().len(), 6, "{listed}");
+    let services = h.ok("GET", "/v1/evidence?service=churn", &ana, None).await;
+    assert_eq!(services, json!([]), "a model's evidence is not a service's");
+    let m = h.ok("GET", "/v1/models/churn", &ana, None).await;
+    assert_eq!(
+        m["evidence"]["2"]["metrics"][0]["id"],
+        measured.as_str(),
+        "{m}"
     );
 
     // Production: the registry raises the approval for mia; pending, then granted by two
@@ -247,6 +386,7 @@ async fn a_model_reaches_production_through_gates_and_approval_and_rolls_back() 
 
     // Version 3 replaces it, then is rolled back with its reason.
     deployed(h, &mia, json!({"version": "3", "environment": "staging"})).await;
+    model_evidence(h, &mia, 3, 0.93).await;
     let id3 = approved(h, &mia, 3, &[&ann, &bob]).await;
     deployed(
         h,
@@ -366,12 +506,13 @@ async fn a_model_reaches_production_through_gates_and_approval_and_rolls_back() 
             "VersionDeployed",
             "VersionDeployed",
             "VersionDeployed",
+            "VersionDeployed",
             "RolledBack",
             "AliasSet",
             "VersionDeprecated",
         ]
     );
-    let prod: Value = serde_json::from_str(rows[5]["payload"].as_str().unwrap()).unwrap();
+    let prod: Value = serde_json::from_str(rows[6]["payload"].as_str().unwrap()).unwrap();
     assert_eq!(prod["approval"]["approval_id"], id.as_str());
     assert_eq!(prod["approval"]["approvers"], json!(["ann", "bob"]));
     assert_eq!(prod["by"], "mia");
@@ -448,6 +589,7 @@ async fn use_cases_pin_production_versions(h: &Http, mia: &str, ann: &str, bob: 
         .await;
     assert_eq!(s, 201, "{v}");
     deployed(h, mia, json!({"version": "4", "environment": "staging"})).await;
+    model_evidence(h, mia, 4, 0.95).await;
     let id = approved(h, mia, 4, &[ann, bob]).await;
     deployed(
         h,

@@ -86,6 +86,7 @@ pub struct EvidenceRow {
     pub submitted_at: i64,
     pub submitted_by: String,
     pub retain_until: i64,
+    pub subject: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -110,6 +110,8 @@ pub fn evidence() -> TableDef {
             col("submitted_at", ts(), false),
             col("submitted_by", Utf8, false),
             col("retain_until", ts(), false),
+            // `service`, or `model` when `service` holds a model's name (`version` its number).
+            col("subject", Utf8, false),
         ],
     }
 }

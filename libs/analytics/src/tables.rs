@@ -211,6 +211,11 @@ impl Tables {
                         submitted_at: micros(r.submitted_at),
                         submitted_by: r.submitted_by,
                         retain_until: micros(r.retain_until),
+                        subject: match r.subject {
+                            goose_domain::evidence::Subject::Service => "service",
+                            goose_domain::evidence::Subject::Model => "model",
+                        }
+                        .to_owned(),
                     });
                 }
             }

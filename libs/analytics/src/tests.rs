@@ -273,6 +273,7 @@ async fn linear_forecasts_extend_a_known_line() {
             submitted_at: start + day * DAY,
             submitted_by: "olga".into(),
             retain_until: start,
+            subject: "service".into(),
         });
     }
     let tables = t.snapshot().unwrap();

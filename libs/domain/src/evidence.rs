@@ -28,10 +28,15 @@ pub enum EvidenceKind {
     Openvex,
     /// An OpenAPI 3.x document describing the version's API.
     Openapi,
+    /// A model version's evaluation metrics (JSON): `{"accuracy": 0.91, ...}`, or
+    /// `{"dataset": "holdout", "metrics": {...}}`, or `{"metrics": [{name, value, dataset}]}`.
+    ModelMetrics,
+    /// A model card (markdown, with a `# ` title).
+    ModelCard,
 }
 
 impl EvidenceKind {
-    pub const ALL: [EvidenceKind; 9] = [
+    pub const ALL: [EvidenceKind; 11] = [
         Self::Sarif,
         Self::Junit,
         Self::Lcov,
@@ -41,6 +46,8 @@ impl EvidenceKind {
         Self::InToto,
         Self::Openvex,
         Self::Openapi,
+        Self::ModelMetrics,
+        Self::ModelCard,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -54,6 +61,8 @@ impl EvidenceKind {
             Self::InToto => "in-toto",
             Self::Openvex => "openvex",
             Self::Openapi => "openapi",
+            Self::ModelMetrics => "model-metrics",
+            Self::ModelCard => "model-card",
         }
     }
 
@@ -67,6 +76,7 @@ impl EvidenceKind {
             Self::InToto => "attestations",
             Self::Openvex => "vex",
             Self::Openapi => "api",
+            Self::ModelMetrics | Self::ModelCard => "model",
         }
     }
 
@@ -75,8 +85,19 @@ impl EvidenceKind {
             Self::Sarif => "sarif",
             Self::Junit | Self::Cobertura => "xml",
             Self::Lcov => "info",
-            Self::Cyclonedx | Self::Spdx | Self::InToto | Self::Openvex | Self::Openapi => "json",
+            Self::Cyclonedx
+            | Self::Spdx
+            | Self::InToto
+            | Self::Openvex
+            | Self::Openapi
+            | Self::ModelMetrics => "json",
+            Self::ModelCard => "md",
         }
+    }
+
+    /// Kinds that only a model version can have.
+    pub const fn for_models_only(self) -> bool {
+        matches!(self, Self::ModelMetrics | Self::ModelCard)
     }
 }
 
@@ -294,6 +315,48 @@ pub struct ApiSummary {
     pub operations: u64,
 }
 
+/// A model version's evaluation metrics, as measured.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ModelMetricsSummary {
+    pub metrics: Vec<crate::model::Metric>,
+}
+
+/// A model card.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ModelCardSummary {
+    /// The `# ` heading.
+    pub title: String,
+    /// The `## ` headings, in order.
+    pub sections: Vec<String>,
+}
+
+/// What a piece of evidence is about: a version of a service in the catalog (the default,
+/// and every record before models existed), or a registered version of a model.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Subject {
+    #[default]
+    Service,
+    Model,
+}
+
+impl Subject {
+    pub fn is_service(&self) -> bool {
+        *self == Self::Service
+    }
+
+    /// The evidence stream id of `name`@`version` (`evidence/<service>@<version>`,
+    /// `evidence/model:<name>@<version>`).
+    pub fn stream_id(self, name: &str, version: &str) -> String {
+        match self {
+            Self::Service => format!("{name}@{version}"),
+            Self::Model => format!("model:{name}@{version}"),
+        }
+    }
+}
+
 /// A verified attestation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AttestationSummary {
@@ -322,6 +385,10 @@ pub struct EvidenceSummary {
     pub vex: Option<VexSummary>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub api: Option<ApiSummary>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub model_metrics: Option<ModelMetricsSummary>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub model_card: Option<ModelCardSummary>,
 }
 
 impl EvidenceSummary {
@@ -335,6 +402,8 @@ impl EvidenceSummary {
             attestation: None,
             vex: None,
             api: None,
+            model_metrics: None,
+            model_card: None,
         }
     }
 }
@@ -343,6 +412,10 @@ impl EvidenceSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EvidenceRecord {
     pub id: String,
+    /// What `service` names: a service (left out) or a model.
+    #[serde(default, skip_serializing_if = "Subject::is_service")]
+    pub subject: Subject,
+    /// The service's name, or the model's when `subject` is `model`.
     pub service: String,
     pub version: String,
     pub kind: EvidenceKind,

@@ -9,6 +9,7 @@
 
 mod coverage;
 mod junit;
+mod model;
 mod openapi;
 pub mod openvex;
 mod sarif;
@@ -85,6 +86,8 @@ pub fn summarize(
         EvidenceKind::InToto => in_toto(bytes, keys),
         EvidenceKind::Openvex => openvex::openvex(bytes),
         EvidenceKind::Openapi => openapi::openapi(bytes),
+        EvidenceKind::ModelMetrics => model::metrics(bytes),
+        EvidenceKind::ModelCard => model::card(bytes),
     };
     result.map_err(|e| match (&e, sniff(bytes)) {
         (FormatError::Malformed { .. }, Some(detected)) if detected != kind => {

@@ -2,6 +2,7 @@
 //! as REST and behind the same authorization middleware.
 
 use crate::Views;
+use goose_domain::evidence::Subject;
 use goose_domain::rbac::Permission;
 use goose_platform::view::ViewHandle;
 use goose_proto::v1::evidence_server::{Evidence, EvidenceServer};
@@ -34,9 +35,19 @@ impl Evidence for EvidenceGrpc {
     ) -> Result<Response<ListEvidenceResponse>, Status> {
         let q = req.into_inner();
         let views = self.views.read();
+        let subject = match q.subject.as_str() {
+            "" | "service" => Subject::Service,
+            "model" => Subject::Model,
+            other => {
+                return Err(Status::invalid_argument(format!(
+                    "subject is service or model, not {other:?}"
+                )))
+            }
+        };
         let records = views
             .records
             .values()
+            .filter(|r| r.subject == subject)
             .filter(|r| q.service.is_empty() || r.service == q.service)
             .filter(|r| q.version.is_empty() || r.version == q.version)
             .map(|r| {
@@ -54,6 +65,11 @@ impl Evidence for EvidenceGrpc {
                         .submitted_at
                         .format(&time::format_description::well_known::Rfc3339)
                         .map_err(|e| Status::internal(e.to_string()))?,
+                    subject: match r.subject {
+                        Subject::Service => "service",
+                        Subject::Model => "model",
+                    }
+                    .to_owned(),
                 })
             })
             .collect::<Result<_, Status>>()?;

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use goose_domain::catalog::ServiceName;
 use goose_domain::evidence::EvidenceKind;
-use goose_domain::evidence::{BlobDownload, EvidenceEvent, EvidenceRecord};
+use goose_domain::evidence::{BlobDownload, EvidenceEvent, EvidenceRecord, Subject};
 use goose_evidence::blob;
 use goose_evidence::formats;
 use goose_ledger::aggregate::{self};
@@ -23,13 +23,16 @@ use time::OffsetDateTime;
 #[derive(Debug, Deserialize, Default)]
 pub(crate) struct SubmitQuery {
     service: Option<String>,
+    model: Option<String>,
     version: Option<String>,
     kind: Option<String>,
     filename: Option<String>,
 }
 
 pub(crate) struct Submission {
-    service: String,
+    subject: Subject,
+    /// The service's or the model's name.
+    name: String,
     version: String,
     kind: String,
     filename: String,
@@ -110,8 +113,10 @@ async fn read_limited(
                 "missing query parameter {f} (or send multipart/form-data)"
             ))
         };
+        let (subject, name) = subject(q.service, q.model, &missing)?;
         return Ok(Submission {
-            service: q.service.ok_or_else(|| missing("service"))?,
+            subject,
+            name,
             version: q.version.ok_or_else(|| missing("version"))?,
             kind: q.kind.ok_or_else(|| missing("kind"))?,
             filename: q.filename.unwrap_or_default(),
@@ -121,8 +126,8 @@ async fn read_limited(
     let mut mp = Multipart::from_request(req, &())
         .await
         .map_err(|e| limited(e.body_text()))?;
-    let (mut service, mut version, mut kind, mut filename, mut bytes) =
-        (q.service, q.version, q.kind, q.filename, None);
+    let (mut service, mut model, mut version, mut kind, mut filename, mut bytes) =
+        (q.service, q.model, q.version, q.kind, q.filename, None);
     while let Some(field) = mp.next_field().await.map_err(|e| limited(e.body_text()))? {
         let name = field.name().unwrap_or_default().to_owned();
         match name.as_str() {
@@ -132,32 +137,51 @@ async fn read_limited(
                 }
                 bytes = Some(field.bytes().await.map_err(|e| limited(e.body_text()))?);
             }
-            "service" | "version" | "kind" => {
+            "service" | "model" | "version" | "kind" => {
                 let text = field
                     .text()
                     .await
                     .map_err(|e| Problem::bad_request(e.body_text()))?;
                 match name.as_str() {
                     "service" => service = Some(text),
+                    "model" => model = Some(text),
                     "version" => version = Some(text),
                     _ => kind = Some(text),
                 }
             }
             other => {
                 return Err(Problem::bad_request(format!(
-                    "unexpected multipart field {other:?} (expected service, version, kind, file)"
+                    "unexpected multipart field {other:?} (expected service or model, version, kind, file)"
                 )))
             }
         }
     }
     let missing = |f: &str| Problem::bad_request(format!("missing multipart field {f}"));
+    let (subject, name) = subject(service, model, &missing)?;
     Ok(Submission {
-        service: service.ok_or_else(|| missing("service"))?,
+        subject,
+        name,
         version: version.ok_or_else(|| missing("version"))?,
         kind: kind.ok_or_else(|| missing("kind"))?,
         filename: filename.unwrap_or_default(),
         bytes: bytes.ok_or_else(|| missing("file"))?,
     })
+}
+
+/// Exactly one of `service` and `model`.
+fn subject(
+    service: Option<String>,
+    model: Option<String>,
+    missing: &dyn Fn(&str) -> Problem,
+) -> Result<(Subject, String), Problem> {
+    match (service, model) {
+        (Some(s), None) => Ok((Subject::Service, s)),
+        (None, Some(m)) => Ok((Subject::Model, m)),
+        (None, None) => Err(missing("service (or model)")),
+        (Some(_), Some(_)) => Err(Problem::bad_request(
+            "give service or model, not both: evidence is about one of them",
+        )),
+    }
 }
 
 pub(crate) fn blob_problem(e: blob::Error) -> Problem {
@@ -182,9 +206,47 @@ pub(crate) async fn submit(
     s.views.catch_up(&s.platform).await?;
     let max_bytes = s.views().org.evidence.max_upload_bytes;
     let sub = read_submission(q, req, max_bytes).await?;
-    let service = ServiceName::parse(&sub.service).map_err(Problem::bad_request)?;
-    goose_domain::version::Version::parse(&sub.version).map_err(|e| goose_platform::problem(&e))?;
     let kind: EvidenceKind = sub.kind.parse().map_err(Problem::bad_request)?;
+    let name = match sub.subject {
+        Subject::Service => {
+            let service = ServiceName::parse(&sub.name).map_err(Problem::bad_request)?;
+            goose_domain::version::Version::parse(&sub.version)
+                .map_err(|e| goose_platform::problem(&e))?;
+            if kind.for_models_only() {
+                return Err(Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "evidence for models only",
+                    format!(
+                        "{kind} evidence is about a model version: give model= instead of service="
+                    ),
+                ));
+            }
+            service.to_string()
+        }
+        Subject::Model => {
+            let model = goose_domain::model::ModelName::parse(&sub.name)
+                .map_err(|e| goose_platform::problem(&e))?;
+            let version: u32 = sub.version.parse().map_err(|_| {
+                Problem::bad_request(format!(
+                    "a model version is a number (1, 2, ...), not {:?}",
+                    sub.version
+                ))
+            })?;
+            if !s
+                .views()
+                .models
+                .get(model.as_str())
+                .is_some_and(|v| v.contains(&version))
+            {
+                return Err(Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unknown model version",
+                    format!("model {model} has no version {version}; register it first"),
+                ));
+            }
+            model.to_string()
+        }
+    };
     if sub.filename.len() > 255 || sub.filename.contains(['/', '\\', '\0']) {
         return Err(Problem::bad_request(
             "filename must be a plain name of at most 255 characters",
@@ -193,7 +255,7 @@ pub(crate) async fn submit(
     let (known, retention_days) = {
         let v = s.views();
         (
-            v.services.contains(service.as_str()),
+            sub.subject == Subject::Model || v.services.contains(&name),
             v.org.retention.evidence_days,
         )
     };
@@ -201,7 +263,7 @@ pub(crate) async fn submit(
         return Err(Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "unknown service",
-            format!("service {service} is not in the catalog; onboard it first"),
+            format!("service {name} is not in the catalog; onboard it first"),
         ));
     }
     if sub.bytes.len() as u64 > max_bytes {
@@ -236,7 +298,8 @@ pub(crate) async fn submit(
         .map_err(blob_problem)?;
     let record = EvidenceRecord {
         id: uuid::Uuid::now_v7().to_string(),
-        service: service.to_string(),
+        subject: sub.subject,
+        service: name.clone(),
         version: sub.version.clone(),
         kind,
         digest: stored.digest,
@@ -253,7 +316,7 @@ pub(crate) async fn submit(
     };
     let meta = Metadata::now(caller.user.clone());
     let event = EvidenceEvent::EvidenceAccepted(record.clone());
-    let stream_id = format!("{service}@{}", sub.version);
+    let stream_id = sub.subject.stream_id(&name, &sub.version);
     let done = aggregate::execute::<EvidenceAgg, std::convert::Infallible>(
         &s.platform.ledger,
         &stream_id,
@@ -263,13 +326,14 @@ pub(crate) async fn submit(
     .await
     .map_err(execute_problem)?;
     s.views.after_write(done.receipt, "evidence").await;
-    tracing::info!(user = %caller.user, service = %record.service, version = %record.version, kind = %kind, digest = %record.digest, "evidence accepted");
+    tracing::info!(user = %caller.user, subject = ?record.subject, name = %record.service, version = %record.version, kind = %kind, digest = %record.digest, "evidence accepted");
     Ok(Json(record))
 }
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct ListQuery {
     service: Option<String>,
+    model: Option<String>,
     version: Option<String>,
 }
 
@@ -282,7 +346,16 @@ pub(crate) async fn list(
     Ok(Json(
         v.records
             .values()
-            .filter(|r| q.service.as_ref().is_none_or(|x| &r.service == x))
+            .filter(|r| {
+                q.service
+                    .as_ref()
+                    .is_none_or(|x| r.subject == Subject::Service && &r.service == x)
+            })
+            .filter(|r| {
+                q.model
+                    .as_ref()
+                    .is_none_or(|x| r.subject == Subject::Model && &r.service == x)
+            })
             .filter(|r| q.version.as_ref().is_none_or(|x| &r.version == x))
             .cloned()
             .collect(),

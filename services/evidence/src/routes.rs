@@ -11,8 +11,8 @@ use goose_runtime::routes::{Access, RouteSpec, Routes};
 /// access table the middleware enforces, the OpenAPI document and the matrix test's rows.
 pub(crate) fn api() -> Routes<AppState> {
     Routes::new()
-.route(RouteSpec::post("/v1/evidence", Access::Permission(Permission::EvidenceSubmit), "Submit evidence: multipart (service, version, kind, file) or the raw file with ?service=&version=&kind=").returns("EvidenceRecord"), submit)
-.route(RouteSpec::get("/v1/evidence", Access::Permission(Permission::EvidenceRead), "List evidence (?service=&version=)"), list)
+.route(RouteSpec::post("/v1/evidence", Access::Permission(Permission::EvidenceSubmit), "Submit evidence about a service version or a model version: multipart (service or model, version, kind, file) or the raw file with ?service=|model=&version=&kind=").returns("EvidenceRecord"), submit)
+.route(RouteSpec::get("/v1/evidence", Access::Permission(Permission::EvidenceRead), "List evidence (?service=|model=&version=)"), list)
 .route(RouteSpec::get("/v1/evidence/{id}", Access::Permission(Permission::EvidenceRead), "One evidence record").returns("EvidenceRecord"), get_record)
 .route(RouteSpec::get("/v1/blobs/{digest}", Access::Permission(Permission::EvidenceRead), "An evidence file by its SHA3-256 digest"), get_blob)
 .route(

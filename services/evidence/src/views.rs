@@ -2,6 +2,7 @@
 
 use goose_domain::catalog::CatalogEvent;
 use goose_domain::evidence::{EvidenceEvent, EvidenceRecord};
+use goose_domain::model::ModelEvent;
 use goose_domain::org_config::{OrgConfig, OrgConfigEvent};
 use goose_domain::streams;
 use goose_ledger::RecordedEvent;
@@ -17,11 +18,17 @@ pub(crate) struct Views {
     /// Why the newest org-config event could not be applied, if it could not.
     pub(crate) org_unreadable: Option<String>,
     pub(crate) records: BTreeMap<String, EvidenceRecord>,
+    /// The registered versions of each model (evidence can be submitted for those).
+    pub(crate) models: BTreeMap<String, BTreeSet<u32>>,
 }
 
 impl View for Views {
-    const FOLLOWS: &'static [&'static str] =
-        &[streams::CATALOG, streams::ORG_CONFIG, streams::EVIDENCE];
+    const FOLLOWS: &'static [&'static str] = &[
+        streams::CATALOG,
+        streams::ORG_CONFIG,
+        streams::EVIDENCE,
+        streams::MODEL,
+    ];
 
     fn apply(&mut self, ev: &RecordedEvent) {
         match ev.stream.aggregate_type() {
@@ -44,6 +51,18 @@ impl View for Views {
                             "the org-config event at position {} could not be read; the previous limits stay in force until a readable one is set",
                             ev.position
                         ));
+                    }
+                }
+            }
+            streams::MODEL => {
+                if ev.event_type == "VersionRegistered" {
+                    if let Some(ModelEvent::VersionRegistered { version, .. }) =
+                        goose_platform::decoded(ev)
+                    {
+                        self.models
+                            .entry(ev.stream.aggregate_id().to_owned())
+                            .or_default()
+                            .insert(version);
                     }
                 }
             }

@@ -181,9 +181,10 @@ pub async fn graph(api: &Api, format: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Submits `file` about `subject`: `("service", name)` or `("model", name)`.
 pub async fn evidence_add(
     api: &Api,
-    service: &str,
+    (field, subject): (&'static str, String),
     version: &str,
     kind: &str,
     file: &Path,
@@ -194,7 +195,7 @@ pub async fn evidence_add(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let form = reqwest::multipart::Form::new()
-        .text("service", service.to_owned())
+        .text(field, subject)
         .text("version", version.to_owned())
         .text("kind", kind.to_owned())
         .part(

@@ -332,21 +332,28 @@ pub struct GraphArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum EvidenceCommand {
-    /// Submit an evidence file.
+    /// Submit an evidence file about a service version, or (--model) a model version.
+    #[command(group(clap::ArgGroup::new("subject").required(true).args(["service", "model"])))]
     Add {
         #[arg(long)]
-        service: String,
+        service: Option<String>,
+        /// A registered model (--version is then its number).
+        #[arg(long)]
+        model: Option<String>,
         #[arg(long)]
         version: String,
-        /// sarif, junit, lcov, cobertura, cyclonedx, spdx or in-toto.
+        /// sarif, junit, lcov, cobertura, cyclonedx, spdx, in-toto, openvex, openapi; for
+        /// models also model-metrics (JSON) and model-card (markdown).
         #[arg(long)]
         kind: String,
         file: PathBuf,
     },
-    /// List evidence of a service.
+    /// List evidence of a service (or of a model, with --model).
     List {
-        #[arg(long)]
+        #[arg(long, conflicts_with = "model")]
         service: Option<String>,
+        #[arg(long)]
+        model: Option<String>,
     },
     /// Write the service's audit export (seed 001 §3.1 specs, evidence by day, promotions;
     /// §3.4 per promotion), each file beside the tlog-proofs of the facts it states, with the

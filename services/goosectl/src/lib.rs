@@ -99,15 +99,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command:
                 EvidenceCommand::Add {
                     service,
+                    model,
                     version,
                     kind,
                     file,
                 },
-        } => api::evidence_add(&cli.api, &service, &version, &kind, &file).await,
-        Command::Evidence {
-            command: EvidenceCommand::List { service },
         } => {
-            let q = service.map(|s| format!("?service={s}")).unwrap_or_default();
+            // clap requires exactly one of them.
+            let subject = match (service, model) {
+                (Some(s), _) => ("service", s),
+                (None, Some(m)) => ("model", m),
+                (None, None) => anyhow::bail!("give --service or --model"),
+            };
+            api::evidence_add(&cli.api, subject, &version, &kind, &file).await
+        }
+        Command::Evidence {
+            command: EvidenceCommand::List { service, model },
+        } => {
+            let q = match (service, model) {
+                (Some(s), _) => format!("?service={s}"),
+                (None, Some(m)) => format!("?model={m}"),
+                (None, None) => String::new(),
+            };
             api::get_print(&cli.api, api::Svc::Evidence, &format!("/v1/evidence{q}")).await
         }
         Command::Evidence {

@@ -148,7 +148,10 @@ impl View for Data {
                 }
             }
             streams::EVIDENCE => {
-                if let Some(EvidenceEvent::EvidenceAccepted(r)) = decoded(ev) {
+                // A model's evidence is the registry's to read, never a service's.
+                if let Some(EvidenceEvent::EvidenceAccepted(r)) =
+                    decoded(ev).filter(|e| !is_model_evidence(e))
+                {
                     let fact = fact_of(
                         "evidence",
                         ev,
@@ -437,4 +440,8 @@ impl Data {
             })
             .collect()
     }
+}
+
+fn is_model_evidence(e: &EvidenceEvent) -> bool {
+    matches!(e, EvidenceEvent::EvidenceAccepted(r) if !r.subject.is_service())
 }

@@ -56,6 +56,9 @@ pub struct ModelView {
     /// The version in production now, and the staged one.
     pub production: Option<u32>,
     pub staging: Option<u32>,
+    /// By version: the newest evidence of each kind submitted for it (the gates read these).
+    #[schema(value_type = Object)]
+    pub evidence: std::collections::BTreeMap<u32, goose_domain::model::policy::VersionEvidence>,
 }
 
 /// `POST /v1/models/{name}/deployments`.

@@ -4,12 +4,15 @@
 use crate::api::{
     CreateModel, DeployAnswer, DeployModel, ModelView, ProductionAt, Reason, SetAlias,
 };
+use crate::views::RegistryView;
 use crate::{AppState, ModelAgg};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use goose_domain::approval::{ApprovalKind, ApprovalStatus};
-use goose_domain::model::{Approval, Environment, ModelError, ModelName, VersionSpec};
+use goose_domain::model::{
+    Approval, Environment, ModelError, ModelName, RegisteredModel, VersionSpec,
+};
 use goose_ledger::{aggregate, Metadata};
 use goose_platform::{execute_problem, problem, JsonBody};
 use goose_runtime::auth::Caller;
@@ -52,12 +55,22 @@ pub(crate) async fn view_of(s: &AppState, name: &ModelName) -> Result<ModelView,
         .get(name.as_str())
         .filter(|m| m.name.is_some())
         .ok_or_else(|| Problem::not_found(format!("no model {name}")))?;
-    Ok(ModelView {
-        name: name.to_string(),
+    Ok(model_view(&v, name.as_str(), m))
+}
+
+fn model_view(v: &RegistryView, name: &str, m: &RegisteredModel) -> ModelView {
+    ModelView {
+        name: name.to_owned(),
         production: m.deployed(Environment::Production),
         staging: m.deployed(Environment::Staging),
+        evidence: v
+            .model_evidence
+            .iter()
+            .filter(|((model, _), _)| model == name)
+            .map(|((_, version), e)| (*version, e.clone()))
+            .collect(),
         model: m.clone(),
-    })
+    }
 }
 
 pub(crate) async fn create(
@@ -87,12 +100,7 @@ pub(crate) async fn list(State(s): State<AppState>) -> Json<Vec<ModelView>> {
         v.models
             .iter()
             .filter(|(_, m)| m.name.is_some())
-            .map(|(n, m)| ModelView {
-                name: n.clone(),
-                production: m.deployed(Environment::Production),
-                staging: m.deployed(Environment::Staging),
-                model: m.clone(),
-            })
+            .map(|(n, m)| model_view(&v, n, m))
             .collect(),
     )
 }
@@ -129,6 +137,8 @@ pub(crate) async fn deploy(
     JsonBody(req): JsonBody<DeployModel>,
 ) -> Result<(StatusCode, Json<DeployAnswer>), Problem> {
     let n = name(&n)?;
+    // Evidence submitted a moment ago (by the evidence service) counts.
+    s.view.catch_up(&s.platform).await?;
     let model = view_of(&s, &n).await?.model;
     let version = model.resolve(&req.version).map_err(|e| problem(&e))?;
     let Some(v) = model.versions.get(&version) else {
@@ -136,7 +146,20 @@ pub(crate) async fn deploy(
             "model {n} has no version {version}"
         )));
     };
-    let checks = s.model_policy.evaluate(req.environment, v);
+    // Production only from a staged version: said before what its gate thinks of it.
+    if req.environment == Environment::Production {
+        model
+            .ready_for_production(version)
+            .map_err(|e| problem(&e))?;
+    }
+    let evidence = s
+        .view
+        .read()
+        .model_evidence
+        .get(&(n.to_string(), version))
+        .cloned()
+        .unwrap_or_default();
+    let checks = s.model_policy.evaluate(req.environment, v, &evidence);
     let lines: Vec<String> = checks.iter().map(|c| c.line()).collect();
     let failed: Vec<&str> = checks
         .iter()
@@ -167,9 +190,6 @@ pub(crate) async fn deploy(
         .await?;
         return Ok((StatusCode::OK, Json(answer("deployed", None))));
     }
-    model
-        .ready_for_production(version)
-        .map_err(|e| problem(&e))?;
     let subject = format!("model:{n}@{version}");
     let risk = model
         .risk

@@ -1,8 +1,11 @@
 //! The registry's read model: the catalog, the org-config, the models and use cases from its
-//! own events, and rbac's approval requests (a production deployment cites a granted one).
+//! own events, rbac's approval requests (a production deployment cites a granted one), and
+//! the evidence submitted for model versions (the model policy's gates read it).
 
 use goose_domain::approval::{ApprovalEvent, ApprovalRequest};
 use goose_domain::catalog::{Catalog, CatalogEvent};
+use goose_domain::evidence::{EvidenceEvent, EvidenceKind, Subject};
+use goose_domain::model::policy::{EvidenceRef, VersionEvidence};
 use goose_domain::model::{ModelEvent, RegisteredModel};
 use goose_domain::org_config::{OrgConfig, OrgConfigEvent};
 use goose_domain::streams;
@@ -22,6 +25,8 @@ pub struct RegistryView {
     pub usecases: BTreeMap<String, UseCase>,
     /// rbac's approval requests by id.
     pub approvals: HashMap<String, ApprovalRequest>,
+    /// The newest evidence of each kind for a model version: (model, version).
+    pub model_evidence: HashMap<(String, u32), VersionEvidence>,
 }
 
 impl View for RegistryView {
@@ -31,6 +36,7 @@ impl View for RegistryView {
         streams::MODEL,
         streams::USECASE,
         streams::APPROVAL,
+        streams::EVIDENCE,
     ];
 
     fn apply(&mut self, ev: &RecordedEvent) {
@@ -62,6 +68,31 @@ impl View for RegistryView {
                         .entry(ev.stream.aggregate_id().to_owned())
                         .or_default()
                         .apply(&e);
+                }
+            }
+            streams::EVIDENCE => {
+                if ev.event_type != "EvidenceAccepted" {
+                    return;
+                }
+                let Some(EvidenceEvent::EvidenceAccepted(r)) = goose_platform::decoded(ev) else {
+                    return;
+                };
+                let Ok(version) = r.version.parse::<u32>() else {
+                    return;
+                };
+                if r.subject != Subject::Model {
+                    return;
+                }
+                let e = self.model_evidence.entry((r.service, version)).or_default();
+                let cited = EvidenceRef {
+                    id: r.id,
+                    digest: r.digest,
+                };
+                match (r.kind, r.summary.model_metrics) {
+                    (EvidenceKind::ModelMetrics, Some(m)) => e.metrics = Some((cited, m.metrics)),
+                    (EvidenceKind::ModelCard, _) => e.model_card = Some(cited),
+                    (EvidenceKind::Cyclonedx | EvidenceKind::Spdx, _) => e.sbom = Some(cited),
+                    _ => {}
                 }
             }
             _ => {

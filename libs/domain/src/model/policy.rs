@@ -3,7 +3,7 @@
 //! approvers a production deployment needs by the model's risk (at least: rbac's impact rules
 //! for the approval request apply too).
 
-use super::{Environment, ModelVersion};
+use super::{Environment, Metric, ModelVersion};
 use crate::approval::{ApprovalPolicy, ImpactLevel};
 use crate::yaml::{self, YamlError};
 use serde::{Deserialize, Serialize};
@@ -34,6 +34,46 @@ impl Required {
     }
 }
 
+/// Evidence a version must have in the evidence service (submitted with `model=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EvidenceRequired {
+    /// A `model-metrics` file: its metrics are the ones the thresholds read.
+    ModelMetrics,
+    /// A `model-card` file.
+    ModelCard,
+    /// The serving image's SBOM (`cyclonedx` or `spdx`).
+    Sbom,
+}
+
+impl EvidenceRequired {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::ModelMetrics => "model_metrics",
+            Self::ModelCard => "model_card",
+            Self::Sbom => "sbom",
+        }
+    }
+}
+
+/// A piece of evidence a check cites.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EvidenceRef {
+    /// The evidence record's id.
+    pub id: String,
+    /// SHA3-256 of the file.
+    pub digest: String,
+}
+
+/// What the evidence service holds for one model version: the newest file of each kind.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct VersionEvidence {
+    /// The newest `model-metrics` file and what it measured.
+    pub metrics: Option<(EvidenceRef, Vec<Metric>)>,
+    pub model_card: Option<EvidenceRef>,
+    pub sbom: Option<EvidenceRef>,
+}
+
 /// A metric threshold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -54,6 +94,9 @@ pub struct Threshold {
 pub struct Gate {
     #[serde(default)]
     pub required: Vec<Required>,
+    /// Evidence files the version must have in the evidence service.
+    #[serde(default)]
+    pub evidence: Vec<EvidenceRequired>,
     #[serde(default)]
     pub metrics: Vec<Threshold>,
 }
@@ -177,8 +220,15 @@ impl ModelPolicy {
         })
     }
 
-    /// Every check of `env`'s gate on `version`.
-    pub fn evaluate(&self, env: Environment, version: &ModelVersion) -> Vec<CheckResult> {
+    /// Every check of `env`'s gate on `version`, with `evidence` its files in the evidence
+    /// service. A threshold reads the metric from the newest `model-metrics` file when that
+    /// measured it, else from what the version was registered with; the detail says which.
+    pub fn evaluate(
+        &self,
+        env: Environment,
+        version: &ModelVersion,
+        evidence: &VersionEvidence,
+    ) -> Vec<CheckResult> {
         let gate = match env {
             Environment::Staging => &self.gates.staging,
             Environment::Production => &self.gates.production,
@@ -198,6 +248,21 @@ impl ModelPolicy {
                 detail: if passed { "present" } else { "missing" }.into(),
             });
         }
+        for r in &gate.evidence {
+            let found = match r {
+                EvidenceRequired::ModelMetrics => evidence.metrics.as_ref().map(|(e, _)| e),
+                EvidenceRequired::ModelCard => evidence.model_card.as_ref(),
+                EvidenceRequired::Sbom => evidence.sbom.as_ref(),
+            };
+            out.push(CheckResult {
+                check: format!("{env}.evidence.{}", r.as_str()),
+                passed: found.is_some(),
+                detail: match found {
+                    Some(e) => format!("evidence {} (sha3-256 {})", e.id, e.digest),
+                    None => "no such evidence submitted for this version".into(),
+                },
+            });
+        }
         for t in &gate.metrics {
             let on = t
                 .dataset
@@ -205,12 +270,19 @@ impl ModelPolicy {
                 .map(|d| format!("@{d}"))
                 .unwrap_or_default();
             let check = format!("{env}.metric.{}{on}", t.name);
-            let found = s
-                .metrics
-                .iter()
-                .filter(|m| m.name == t.name && (t.dataset.is_none() || m.dataset == t.dataset))
-                .map(|m| m.value)
-                .next();
+            let matches =
+                |m: &&Metric| m.name == t.name && (t.dataset.is_none() || m.dataset == t.dataset);
+            let measured = evidence.metrics.as_ref().and_then(|(e, ms)| {
+                ms.iter()
+                    .find(matches)
+                    .map(|m| (m.value, format!("measured: evidence {}", e.id)))
+            });
+            let found = measured.or_else(|| {
+                s.metrics
+                    .iter()
+                    .find(matches)
+                    .map(|m| (m.value, "registered".to_owned()))
+            });
             let bounds = match (t.min, t.max) {
                 (Some(a), Some(b)) => format!("in [{a}, {b}]"),
                 (Some(a), None) => format!("≥ {a}"),
@@ -219,9 +291,9 @@ impl ModelPolicy {
             };
             let (passed, detail) = match found {
                 None => (false, format!("not reported; needs {bounds}")),
-                Some(v) => (
+                Some((v, from)) => (
                     t.min.is_none_or(|a| v >= a) && t.max.is_none_or(|b| v <= b),
-                    format!("{v} {bounds}"),
+                    format!("{v} {bounds}; {from}"),
                 ),
             };
             out.push(CheckResult {
@@ -271,15 +343,68 @@ mod tests {
         let p = ModelPolicy::parse(DEFAULT_MODEL_POLICY_YAML).unwrap();
         assert_eq!(p.approvers(ImpactLevel::High), 2);
         let good = version(&[("accuracy", Some("holdout"), 0.91)], true);
-        assert!(p
-            .evaluate(Environment::Production, &good)
-            .iter()
-            .all(|c| c.passed));
+        let r = |id: &str| EvidenceRef {
+            id: id.into(),
+            digest: "ab".repeat(32),
+        };
+        let files = VersionEvidence {
+            metrics: Some((
+                r("e1"),
+                vec![Metric {
+                    name: "accuracy".into(),
+                    dataset: Some("holdout".into()),
+                    value: 0.85,
+                }],
+            )),
+            model_card: Some(r("e2")),
+            sbom: Some(r("e3")),
+        };
+        let checks = p.evaluate(Environment::Production, &good, &files);
+        assert!(checks.iter().all(|c| c.passed), "{checks:?}");
+        let measured: Vec<_> = checks.iter().map(CheckResult::line).collect();
+        assert!(
+            measured.contains(
+                &"production.metric.accuracy: pass (0.85 ≥ 0.8; measured: evidence e1)".to_owned()
+            ),
+            "the measured figure wins over the registered one: {measured:?}"
+        );
+        let none = VersionEvidence::default();
+        let missing: Vec<_> = p
+            .evaluate(Environment::Production, &good, &none)
+            .into_iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.check)
+            .collect();
+        assert_eq!(
+            missing,
+            vec![
+                "production.evidence.model_metrics",
+                "production.evidence.model_card",
+                "production.evidence.sbom"
+            ]
+        );
+        let mut worse = files.clone();
+        worse.metrics.as_mut().unwrap().1[0].value = 0.5;
+        assert!(
+            !p.evaluate(Environment::Production, &good, &worse)
+                .iter()
+                .find(|c| c.check == "production.metric.accuracy")
+                .unwrap()
+                .passed,
+            "a registered 0.91 does not hide a measured 0.5"
+        );
         let weak = version(&[("accuracy", None, 0.75)], false);
-        let staging = p.evaluate(Environment::Staging, &weak);
+        let staging = p.evaluate(Environment::Staging, &weak, &none);
         assert!(staging.iter().all(|c| c.passed), "{staging:?}");
         let failed: Vec<_> = p
-            .evaluate(Environment::Production, &weak)
+            .evaluate(
+                Environment::Production,
+                &weak,
+                &VersionEvidence {
+                    metrics: None,
+                    ..files.clone()
+                },
+            )
             .into_iter()
             .filter(|c| !c.passed)
             .map(|c| c.line())
@@ -288,11 +413,12 @@ mod tests {
             failed,
             vec![
                 "production.required.model_card: fail (missing)",
-                "production.metric.accuracy: fail (0.75 ≥ 0.8)",
+                "production.evidence.model_metrics: fail (no such evidence submitted for this version)",
+                "production.metric.accuracy: fail (0.75 ≥ 0.8; registered)",
             ]
         );
         let none = version(&[], true);
-        let line = p.evaluate(Environment::Staging, &none)[1].line();
+        let line = p.evaluate(Environment::Staging, &none, &VersionEvidence::default())[1].line();
         assert_eq!(
             line,
             "staging.metric.accuracy: fail (not reported; needs ≥ 0.7)"
@@ -306,9 +432,10 @@ mod tests {
         )
         .unwrap();
         let other = version(&[("auc", Some("train"), 0.99)], true);
-        assert!(!p.evaluate(Environment::Production, &other)[0].passed);
+        let no = VersionEvidence::default();
+        assert!(!p.evaluate(Environment::Production, &other, &no)[0].passed);
         let right = version(&[("auc", Some("holdout"), 0.85)], true);
-        assert!(p.evaluate(Environment::Production, &right)[0].passed);
+        assert!(p.evaluate(Environment::Production, &right, &no)[0].passed);
         for (bad, says) in [
             (
                 "gates:\n  staging:\n    metrics:\n      - {name: auc}\n",

@@ -17,7 +17,7 @@ fn first_json(out: &str) -> Value {
 
 #[tokio::test]
 async fn models_from_the_terminal() {
-    let dev = Dev::start().await;
+    let mut dev = Dev::start().await;
     let (mia, ann, bob, ana) = (
         dev.user("mia", "operator"),
         dev.user("ann", "approver"),
@@ -86,11 +86,52 @@ async fn models_from_the_terminal() {
     let want = format!("{:x}", sha2::Sha256::digest(b"not really a pickle"));
     assert_eq!(m["versions"]["1"]["spec"]["digest"], want.as_str(), "{out}");
 
+    // The production gate's evidence, submitted to the evidence service for each version.
+    let sbom = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/evidence/sbom.cdx.json"
+    );
+    let metrics = dir.path().join("metrics.json");
+    std::fs::write(
+        &metrics,
+        r#"{"dataset": "holdout", "metrics": {"accuracy": 0.9}}"#,
+    )
+    .unwrap();
+    let evidence = |v: &str, kind: &str, file: &std::path::Path| {
+        run(dev
+            .cli(&mia)
+            .args([
+                "evidence",
+                "add",
+                "--model",
+                "churn",
+                "--version",
+                v,
+                "--kind",
+                kind,
+            ])
+            .arg(file))
+    };
     for v in ["1", "2"] {
         let (code, out) = run(dev
             .cli(&mia)
             .args(["model", "deploy", "churn", v, "--to", "staging"]));
         assert_eq!(code, 0, "{out}");
+        let (code, out) =
+            run(dev
+                .cli(&mia)
+                .args(["model", "deploy", "churn", v, "--to", "production"]));
+        assert_ne!(code, 0, "no evidence yet: {out}");
+        assert!(out.contains("production.evidence.sbom: fail"), "{out}");
+        for (kind, file) in [
+            ("model-metrics", metrics.as_path()),
+            ("model-card", card.as_path()),
+            ("cyclonedx", std::path::Path::new(sbom)),
+        ] {
+            let (code, out) = evidence(v, kind, file);
+            assert_eq!(code, 0, "{kind}: {out}");
+            assert_eq!(first_json(&out)["subject"], "model", "{out}");
+        }
         let (code, out) = run(dev.cli(&mia).args([
             "model",
             "deploy",
@@ -163,6 +204,12 @@ async fn models_from_the_terminal() {
             .args(["model", "deprecate", "churn", "1", "--reason", "old"]));
     assert_ne!(code, 0);
     assert!(out.contains("is in production"), "{out}");
+    let (code, out) = run(dev.cli(&ana).args(["evidence", "list", "--model", "churn"]));
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(first_json(&out).as_array().unwrap().len(), 6, "{out}");
+    let (code, out) = evidence("9", "model-card", &card);
+    assert_ne!(code, 0);
+    assert!(out.contains("has no version 9"), "{out}");
 
     // A use case on the model's champion: drafted and submitted by the operator, granted by
     // an approver (not by its submitter), deployed on the production version, deprecated.
@@ -206,6 +253,39 @@ async fn models_from_the_terminal() {
     let (code, out) = run(dev.cli(&ana).args(["usecase", "list"]));
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("churn-alerts"), "{out}");
+
+    // Version 2 goes back to production; version 1 is out of production but the deployed use
+    // case still runs on it: deprecating it is refused, naming the use case.
+    let (code, out) =
+        run(dev
+            .cli(&mia)
+            .args(["model", "deploy", "churn", "2", "--to", "production"]));
+    assert_eq!(code, 0, "{out}");
+    let id = first_json(&out)["approval_id"].as_str().unwrap().to_owned();
+    for who in [&ann, &bob] {
+        let (code, out) = run(dev.cli(who).args(["approval", "grant", &id]));
+        assert_eq!(code, 0, "{out}");
+    }
+    let (code, out) = run(dev.cli(&mia).args([
+        "model",
+        "deploy",
+        "churn",
+        "2",
+        "--to",
+        "production",
+        "--approval",
+        &id,
+    ]));
+    assert_eq!(code, 0, "{out}");
+    let (code, out) =
+        run(dev
+            .cli(&mia)
+            .args(["model", "deprecate", "churn", "1", "--reason", "old"]));
+    assert_ne!(code, 0);
+    assert!(
+        out.contains("version 1 is used by deployed use cases: churn-alerts"),
+        "{out}"
+    );
     let (code, out) = run(dev.cli(&mia).args([
         "usecase",
         "deprecate",
@@ -238,4 +318,23 @@ async fn models_from_the_terminal() {
     ]));
     assert_eq!(code, 0, "{out}");
     assert_eq!(first_json(&out)["state"], "draft", "{out}");
+
+    // With the use case deprecated, version 1 can go.
+    let (code, out) =
+        run(dev
+            .cli(&mia)
+            .args(["model", "deprecate", "churn", "1", "--reason", "old"]));
+    assert_eq!(code, 0, "{out}");
+
+    // Everything above is on the chain, and the chain verifies offline.
+    dev.kill();
+    let (code, out) = run(crate::support::goosectl()
+        .arg("--data-dir")
+        .arg(dev.data.path())
+        .arg("verify"));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("OK: ") && out.contains(" events verified"),
+        "{out}"
+    );
 }
