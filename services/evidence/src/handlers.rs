@@ -206,21 +206,11 @@ pub(crate) async fn submit(
     s.views.catch_up(&s.platform).await?;
     let max_bytes = s.views().org.evidence.max_upload_bytes;
     let sub = read_submission(q, req, max_bytes).await?;
-    let kind: EvidenceKind = sub.kind.parse().map_err(Problem::bad_request)?;
     let name = match sub.subject {
         Subject::Service => {
             let service = ServiceName::parse(&sub.name).map_err(Problem::bad_request)?;
             goose_domain::version::Version::parse(&sub.version)
                 .map_err(|e| goose_platform::problem(&e))?;
-            if kind.for_models_only() {
-                return Err(Problem::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "evidence for models only",
-                    format!(
-                        "{kind} evidence is about a model version: give model= instead of service="
-                    ),
-                ));
-            }
             service.to_string()
         }
         Subject::Model => {
@@ -247,6 +237,14 @@ pub(crate) async fn submit(
             model.to_string()
         }
     };
+    let kind: EvidenceKind = sub.kind.parse().map_err(Problem::bad_request)?;
+    if sub.subject == Subject::Service && kind.for_models_only() {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "evidence for models only",
+            format!("{kind} evidence is about a model version: give model= instead of service="),
+        ));
+    }
     if sub.filename.len() > 255 || sub.filename.contains(['/', '\\', '\0']) {
         return Err(Problem::bad_request(
             "filename must be a plain name of at most 255 characters",
