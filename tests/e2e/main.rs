@@ -7,6 +7,7 @@ mod contracts;
 mod faults;
 mod inprocess;
 mod matrix;
+mod model_guard;
 mod models;
 mod nats_auth;
 mod promotions;

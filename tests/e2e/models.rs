@@ -7,7 +7,7 @@ use crate::inprocess::start;
 use crate::support::{user_with_token, Http};
 use serde_json::{json, Value};
 
-fn version(accuracy: f64, card: bool) -> Value {
+pub(crate) fn version(accuracy: f64, card: bool) -> Value {
     let mut v = json!({
         "artifact_uri": "s3://models/churn/model.pkl",
         "digest": format!("sha256:{}", "ab".repeat(32)),
@@ -24,7 +24,7 @@ fn version(accuracy: f64, card: bool) -> Value {
 /// Submits to the evidence service, for version `v` of churn, what the shipped policy's
 /// production gate asks for: the measured metrics, the model card and the serving image's
 /// SBOM (a real CycloneDX file). Returns the metrics record's id.
-async fn model_evidence(h: &Http, tok: &str, v: u32, accuracy: f64) -> String {
+pub(crate) async fn model_evidence(h: &Http, tok: &str, v: u32, accuracy: f64) -> String {
     let sbom = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/fixtures/evidence/sbom.cdx.json"
@@ -65,7 +65,7 @@ Retention offers.
 }
 
 /// The events of `stream` in order (type and payload), as the analytics service reads the chain.
-async fn stream_events(h: &Http, tok: &str, stream: &str) -> Vec<Value> {
+pub(crate) async fn stream_events(h: &Http, tok: &str, stream: &str) -> Vec<Value> {
     let sql = format!(
         "SELECT event_type, payload FROM events WHERE stream = '{stream}' ORDER BY position"
     );
@@ -92,14 +92,14 @@ async fn deploy(h: &Http, tok: &str, body: Value) -> (u16, Value) {
 }
 
 /// The same, which must succeed.
-async fn deployed(h: &Http, tok: &str, body: Value) -> Value {
+pub(crate) async fn deployed(h: &Http, tok: &str, body: Value) -> Value {
     let (s, v) = deploy(h, tok, body).await;
     assert!(s == 200, "{s} {v}");
     v
 }
 
 /// Raises the production approval through a deployment request, then has `approvers` grant it.
-async fn approved(h: &Http, deployer: &str, v: u32, approvers: &[&str]) -> String {
+pub(crate) async fn approved(h: &Http, deployer: &str, v: u32, approvers: &[&str]) -> String {
     let (s, a) = deploy(
         h,
         deployer,

@@ -15,6 +15,7 @@
 pub mod api;
 pub mod cli;
 pub mod grpc;
+pub mod guard;
 mod handlers;
 mod mlflow;
 mod models;
@@ -69,6 +70,8 @@ pub struct RegistryConfig {
     /// Raises the approval request of a production deployment in rbac for the caller; without
     /// it, the caller raises one and passes its id.
     pub approvals: Option<Arc<dyn ApprovalRequester>>,
+    /// How often the model guard looks at least (it also wakes on every event it follows).
+    pub guard_every: std::time::Duration,
 }
 
 impl RegistryConfig {
@@ -79,6 +82,7 @@ impl RegistryConfig {
                 goose_domain::model::policy::DEFAULT_MODEL_POLICY_YAML,
             )?,
             approvals,
+            guard_every: std::time::Duration::from_secs(5),
         })
     }
 }
@@ -103,6 +107,11 @@ pub async fn build(platform: &Platform, config: RegistryConfig) -> anyhow::Resul
         model_policy: Arc::new(config.model_policy),
         approvals: config.approvals,
     };
+    platform.spawn(guard::run(
+        state.clone(),
+        config.guard_every,
+        platform.stopped(),
+    ));
     let (rest, specs) = routes::api().into_parts();
     let router = rest.with_state(state).merge(grpc);
     let router = goose_platform::refuse_declared_lengths_over(router, goose_platform::BODY_LIMIT);

@@ -1,13 +1,16 @@
 //! The registry's read model: the catalog, the org-config, the models and use cases from its
 //! own events, rbac's approval requests (a production deployment cites a granted one), and
-//! the evidence submitted for model versions (the model policy's gates read it).
+//! the evidence submitted for model versions (the model policy's gates read it), and the
+//! sla service's SLA-breach incidents (the model policy's automatic rollback reads them).
 
 use goose_domain::approval::{ApprovalEvent, ApprovalRequest};
 use goose_domain::catalog::{Catalog, CatalogEvent};
 use goose_domain::evidence::{EvidenceEvent, EvidenceKind, Subject};
+use goose_domain::model::guard::Breach;
 use goose_domain::model::policy::{EvidenceRef, VersionEvidence};
 use goose_domain::model::{ModelEvent, RegisteredModel};
 use goose_domain::org_config::{OrgConfig, OrgConfigEvent};
+use goose_domain::sla::incident::{IncidentEvent, IncidentType};
 use goose_domain::streams;
 use goose_domain::usecase::{UseCase, UseCaseEvent};
 use goose_ledger::RecordedEvent;
@@ -27,6 +30,11 @@ pub struct RegistryView {
     pub approvals: HashMap<String, ApprovalRequest>,
     /// The newest evidence of each kind for a model version: (model, version).
     pub model_evidence: HashMap<(String, u32), VersionEvidence>,
+    /// The newest SLA-breach incident (opened or recurred) of each service.
+    pub breaches: HashMap<String, Breach>,
+    /// The service and title of each SLA-breach incident by its cause (a recurrence names
+    /// only the incident).
+    breach_causes: HashMap<String, (String, String)>,
 }
 
 impl View for RegistryView {
@@ -37,6 +45,7 @@ impl View for RegistryView {
         streams::USECASE,
         streams::APPROVAL,
         streams::EVIDENCE,
+        streams::INCIDENT,
     ];
 
     fn apply(&mut self, ev: &RecordedEvent) {
@@ -87,6 +96,7 @@ impl View for RegistryView {
                 let cited = EvidenceRef {
                     id: r.id,
                     digest: r.digest,
+                    at: r.submitted_at,
                 };
                 match (r.kind, r.summary.model_metrics) {
                     (EvidenceKind::ModelMetrics, Some(m)) => e.metrics = Some((cited, m.metrics)),
@@ -95,6 +105,7 @@ impl View for RegistryView {
                     _ => {}
                 }
             }
+            streams::INCIDENT => self.incident(ev),
             _ => {
                 if let Some(OrgConfigEvent::OrgConfigSet { config, .. }) =
                     goose_platform::decoded(ev)
@@ -103,6 +114,39 @@ impl View for RegistryView {
                 }
             }
         }
+    }
+}
+
+impl RegistryView {
+    fn incident(&mut self, ev: &RecordedEvent) {
+        let cause = ev.stream.aggregate_id();
+        let (incident, service, title) = match goose_platform::decoded::<IncidentEvent>(ev) {
+            Some(IncidentEvent::IncidentOpened { id, report, .. })
+                if report.kind == IncidentType::SlaBreach =>
+            {
+                let Some(service) = report.service else {
+                    return;
+                };
+                self.breach_causes
+                    .insert(cause.to_owned(), (service.clone(), report.title.clone()));
+                (id, service, report.title)
+            }
+            Some(IncidentEvent::IncidentRecurred { id, .. }) => {
+                let Some((service, title)) = self.breach_causes.get(cause).cloned() else {
+                    return;
+                };
+                (id, service, title)
+            }
+            _ => return,
+        };
+        self.breaches.insert(
+            service,
+            Breach {
+                incident,
+                title,
+                at: ev.metadata.recorded_at,
+            },
+        );
     }
 }
 

@@ -11,6 +11,7 @@
 //! deprecated, as MLflow's `set_registered_model_alias` does.
 
 mod events;
+pub mod guard;
 pub mod policy;
 mod spec;
 

@@ -63,6 +63,10 @@ pub struct EvidenceRef {
     pub id: String,
     /// SHA3-256 of the file.
     pub digest: String,
+    /// When it was submitted.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    pub at: time::OffsetDateTime,
 }
 
 /// What the evidence service holds for one model version: the newest file of each kind.
@@ -86,6 +90,36 @@ pub struct Threshold {
     pub min: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
+}
+
+impl Threshold {
+    /// `name` or `name@dataset`.
+    pub fn label(&self) -> String {
+        match &self.dataset {
+            Some(d) => format!("{}@{d}", self.name),
+            None => self.name.clone(),
+        }
+    }
+
+    /// Whether `m` is the metric this threshold reads.
+    pub fn reads(&self, m: &Metric) -> bool {
+        m.name == self.name && (self.dataset.is_none() || m.dataset == self.dataset)
+    }
+
+    /// Whether `v` is within the bounds.
+    pub fn admits(&self, v: f64) -> bool {
+        self.min.is_none_or(|a| v >= a) && self.max.is_none_or(|b| v <= b)
+    }
+
+    /// The bounds as written in a check's detail: `≥ 0.8`, `≤ 0.2`, `in [a, b]`.
+    pub fn bounds(&self) -> String {
+        match (self.min, self.max) {
+            (Some(a), Some(b)) => format!("in [{a}, {b}]"),
+            (Some(a), None) => format!("≥ {a}"),
+            (None, Some(b)) => format!("≤ {b}"),
+            (None, None) => String::new(),
+        }
+    }
 }
 
 /// One environment's gate.
@@ -132,6 +166,20 @@ impl Default for Approvers {
     }
 }
 
+/// When the registry rolls production back by itself (see [`super::guard`]).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackPolicy {
+    /// On an SLA-breach incident the sla service opens (or sees recur) for the model's serving
+    /// service (model tag `goose.serving_service`) after the version went to production.
+    #[serde(default)]
+    pub on_sla_breach: bool,
+    /// On a `model-metrics` file for the production version, submitted after it went to
+    /// production, that measures a metric outside these bounds (drift: e.g. `psi` on `live`).
+    #[serde(default)]
+    pub on_drift: Vec<Threshold>,
+}
+
 /// The validated model policy.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -140,6 +188,8 @@ pub struct ModelPolicy {
     pub gates: Gates,
     #[serde(default)]
     pub approvers: Approvers,
+    #[serde(default)]
+    pub rollback: RollbackPolicy,
 }
 
 /// The outcome of one check.
@@ -174,25 +224,26 @@ pub enum PolicyError {
 impl ModelPolicy {
     pub fn parse(text: &str) -> Result<Self, PolicyError> {
         let p: Self = yaml::from_str(text)?;
-        for (env, g) in [
-            ("staging", &p.gates.staging),
-            ("production", &p.gates.production),
+        for (env, ts) in [
+            ("gates.staging.metrics", &p.gates.staging.metrics),
+            ("gates.production.metrics", &p.gates.production.metrics),
+            ("rollback.on_drift", &p.rollback.on_drift),
         ] {
-            for t in &g.metrics {
+            for t in ts {
                 if t.name.trim().is_empty() {
                     return Err(PolicyError::Invalid(format!(
-                        "gates.{env}.metrics: a threshold needs a name"
+                        "{env}: a threshold needs a name"
                     )));
                 }
                 if t.min.is_none() && t.max.is_none() {
                     return Err(PolicyError::Invalid(format!(
-                        "gates.{env}.metrics.{}: give min, max or both",
+                        "{env}.{}: give min, max or both",
                         t.name
                     )));
                 }
                 if t.min.zip(t.max).is_some_and(|(a, b)| a > b) {
                     return Err(PolicyError::Invalid(format!(
-                        "gates.{env}.metrics.{}: min is above max",
+                        "{env}.{}: min is above max",
                         t.name
                     )));
                 }
@@ -264,14 +315,8 @@ impl ModelPolicy {
             });
         }
         for t in &gate.metrics {
-            let on = t
-                .dataset
-                .as_ref()
-                .map(|d| format!("@{d}"))
-                .unwrap_or_default();
-            let check = format!("{env}.metric.{}{on}", t.name);
-            let matches =
-                |m: &&Metric| m.name == t.name && (t.dataset.is_none() || m.dataset == t.dataset);
+            let check = format!("{env}.metric.{}", t.label());
+            let matches = |m: &&Metric| t.reads(m);
             let measured = evidence.metrics.as_ref().and_then(|(e, ms)| {
                 ms.iter()
                     .find(matches)
@@ -283,18 +328,10 @@ impl ModelPolicy {
                     .find(matches)
                     .map(|m| (m.value, "registered".to_owned()))
             });
-            let bounds = match (t.min, t.max) {
-                (Some(a), Some(b)) => format!("in [{a}, {b}]"),
-                (Some(a), None) => format!("≥ {a}"),
-                (None, Some(b)) => format!("≤ {b}"),
-                (None, None) => String::new(),
-            };
+            let bounds = t.bounds();
             let (passed, detail) = match found {
                 None => (false, format!("not reported; needs {bounds}")),
-                Some((v, from)) => (
-                    t.min.is_none_or(|a| v >= a) && t.max.is_none_or(|b| v <= b),
-                    format!("{v} {bounds}; {from}"),
-                ),
+                Some((v, from)) => (t.admits(v), format!("{v} {bounds}; {from}")),
             };
             out.push(CheckResult {
                 check,
@@ -346,6 +383,7 @@ mod tests {
         let r = |id: &str| EvidenceRef {
             id: id.into(),
             digest: "ab".repeat(32),
+            at: datetime!(2026-12-02 00:00 UTC),
         };
         let files = VersionEvidence {
             metrics: Some((
