@@ -50,12 +50,19 @@ impl Archive {
         })
     }
 
-    /// Registers schema `archive` and its tables in `ctx`.
-    pub fn register(&self, ctx: &SessionContext) -> Result<()> {
+    /// Registers the object store the files are read through (if not local) in `ctx`'s
+    /// runtime.
+    pub fn register_store(&self, ctx: &SessionContext) -> Result<()> {
         if let Some(store) = &self.store {
             let base = ListingTableUrl::parse(&self.base)?;
             ctx.register_object_store(base.as_ref(), store.clone());
         }
+        Ok(())
+    }
+
+    /// Registers schema `archive` and its tables in `ctx`.
+    pub fn register(&self, ctx: &SessionContext) -> Result<()> {
+        self.register_store(ctx)?;
         let catalog = ctx
             .catalog("datafusion")
             .ok_or_else(|| datafusion::error::DataFusionError::Plan("no default catalog".into()))?;

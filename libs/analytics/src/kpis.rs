@@ -54,7 +54,7 @@ pub fn needed(sql: &str) -> Vec<&'static Kpi> {
 }
 
 /// `name` appears in `sql` as a whole identifier (not as part of a longer one).
-fn mentions(sql: &str, name: &str) -> bool {
+pub(crate) fn mentions(sql: &str, name: &str) -> bool {
     let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
     sql.match_indices(name).any(|(at, _)| {
         let before = sql[..at].chars().next_back();

@@ -17,6 +17,7 @@ pub mod ledger_scan;
 pub mod query;
 pub mod rows;
 pub mod schema;
+mod session;
 pub mod table;
 pub mod tables;
 pub mod udf;

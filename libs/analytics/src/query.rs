@@ -1,18 +1,16 @@
-//! Read-only SQL over a snapshot of the tables: a fresh DataFusion session per query with the
-//! tables and the KPI views registered, a memory limit, a timeout and a row cap. Statements
+//! Read-only SQL over a snapshot of the tables: a DataFusion session per query with the
+//! tables and the KPI views registered (what does not change while the snapshot does not is
+//! shared: [`crate::session`]), a memory limit, a timeout and a row cap. Statements
 //! that would change anything (DDL, DML including `COPY TO`, `SET`) are refused before they
 //! run.
 
-use crate::kpis::KPIS;
+use crate::session::{Prepared, SnapshotKey};
 use crate::tables::TableData;
 pub use datafusion::arrow::datatypes::SchemaRef;
 pub use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
-use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::prelude::{SQLOptions, SessionContext};
 use futures::StreamExt as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -95,11 +93,14 @@ pub struct LedgerSource {
     /// The Parquet export, registered as schema `archive`.
     pub archive: Option<crate::archive::Archive>,
     pub rows_read: Arc<std::sync::atomic::AtomicU64>,
+    /// The engine's setup shared by queries over the same snapshot.
+    pub(crate) prepared: Option<Cache>,
 }
 
 /// A session over `tables` (a snapshot reaching `position`) with our functions and the KPI
 /// views (with `only_for`, just the views that statement needs), limited by `limits`; with
-/// `ledger`, `ledger_events` too.
+/// `ledger`, `ledger_events` too. Built from nothing: [`Engine`] keeps the shared part between
+/// queries over the same snapshot.
 pub async fn session(
     tables: &[TableData],
     position: u64,
@@ -107,67 +108,34 @@ pub async fn session(
     ledger: Option<&LedgerSource>,
     only_for: Option<&str>,
 ) -> Result<SessionContext, QueryError> {
-    // No spilling to disk: the memory limit is the limit (a user's query must not fill the
-    // service's disk).
-    let runtime = RuntimeEnvBuilder::new()
-        .with_memory_limit(limits.memory_bytes, 1.0)
-        .with_disk_manager_builder(
-            DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
-        )
-        .build_arc()
-        .map_err(|e| QueryError::Failed(e.to_string()))?;
-    let config = SessionConfig::new()
-        .with_target_partitions(limits.partitions.max(1))
-        .with_information_schema(true);
-    let ctx = SessionContext::new_with_config_rt(config, runtime);
-    for t in tables {
-        let mem = MemTable::try_new(t.def.schema(), vec![t.batches.clone()])
-            .map_err(|e| QueryError::Failed(format!("table {}: {e}", t.def.name)))?;
-        ctx.register_table(t.def.name, Arc::new(mem))
-            .map_err(|e| QueryError::Failed(format!("table {}: {e}", t.def.name)))?;
-    }
-    if let Some(a) = ledger.and_then(|l| l.archive.as_ref()) {
-        a.register(&ctx)
-            .map_err(|e| QueryError::Failed(format!("the archive: {e}")))?;
-    }
-    if let Some((l, reader)) = ledger.and_then(|l| l.reader.as_ref().map(|r| (l, r))) {
-        let zones = tables
-            .iter()
-            .find(|t| t.def.name == "events")
-            .map(crate::ledger_scan::zones)
-            .unwrap_or_default();
-        let scan = crate::ledger_scan::LedgerEvents::new(
-            reader.clone(),
-            zones,
-            position,
-            l.rows_read.clone(),
-        );
-        ctx.register_table("ledger_events", Arc::new(scan))
-            .map_err(|e| QueryError::Failed(format!("table ledger_events: {e}")))?;
-    }
-    for f in crate::udf::functions() {
-        ctx.register_udf(f);
-    }
-    for f in crate::accel::percentile::functions()
-        .into_iter()
-        .chain(crate::accel::sum::functions())
+    Prepared::new(tables, limits, ledger)
+        .await?
+        .session(tables, position, limits, ledger, only_for)
+        .await
+}
+
+/// The engine's [`Prepared`] for the newest snapshot queried.
+pub(crate) type Cache = Arc<parking_lot::Mutex<Option<Arc<Prepared>>>>;
+
+/// The prepared part for `tables`: the cached one when it is theirs, else a new one (cached).
+async fn prepared(
+    cache: Option<&Cache>,
+    tables: &[TableData],
+    limits: &Limits,
+    ledger: Option<&LedgerSource>,
+) -> Result<Arc<Prepared>, QueryError> {
+    let key = SnapshotKey::of(tables);
+    if let Some(p) = cache
+        .and_then(|c| c.lock().clone())
+        .filter(|p| p.key == key)
     {
-        ctx.register_udaf(f);
+        return Ok(p);
     }
-    let views = match only_for {
-        Some(sql) => crate::kpis::needed(sql),
-        None => KPIS.iter().collect(),
-    };
-    for k in views {
-        let view = ctx
-            .sql(k.sql)
-            .await
-            .map_err(|e| QueryError::Failed(format!("KPI view {}: {e}", k.view())))?
-            .into_view();
-        ctx.register_table(k.view(), view)
-            .map_err(|e| QueryError::Failed(format!("KPI view {}: {e}", k.view())))?;
+    let p = Arc::new(Prepared::new(tables, limits, ledger).await?);
+    if let Some(c) = cache {
+        *c.lock() = Some(p.clone());
     }
-    Ok(ctx)
+    Ok(p)
 }
 
 /// Runs one read-only query over `tables` (a snapshot reaching `position`), on its own
@@ -214,6 +182,8 @@ pub struct Engine {
     slots: Arc<Semaphore>,
     ledger: Option<goose_ledger::LedgerReader>,
     archive: Option<crate::archive::Archive>,
+    /// What the newest snapshot's queries share.
+    prepared: Cache,
 }
 
 impl Engine {
@@ -225,18 +195,21 @@ impl Engine {
             limits,
             ledger: None,
             archive: None,
+            prepared: Cache::default(),
         }
     }
 
     /// Queries may also read the Parquet export as schema `archive`.
     pub fn with_archive(mut self, archive: crate::archive::Archive) -> Self {
         self.archive = Some(archive);
+        self.prepared = Cache::default();
         self
     }
 
     /// Queries may also read `ledger_events` from this ledger.
     pub fn with_ledger(mut self, reader: goose_ledger::LedgerReader) -> Self {
         self.ledger = Some(reader);
+        self.prepared = Cache::default();
         self
     }
 
@@ -245,6 +218,7 @@ impl Engine {
             reader: self.ledger.clone(),
             archive: self.archive.clone(),
             rows_read: Arc::default(),
+            prepared: Some(self.prepared.clone()),
         })
     }
 
@@ -390,7 +364,11 @@ async fn execute(
     mode: Mode,
     ledger: Option<&LedgerSource>,
 ) -> Result<Rows, QueryError> {
-    let ctx = session(tables, position, limits, ledger, Some(sql)).await?;
+    let cache = ledger.and_then(|l| l.prepared.as_ref());
+    let ctx = prepared(cache, tables, limits, ledger)
+        .await?
+        .session(tables, position, limits, ledger, Some(sql))
+        .await?;
     let plan = ctx
         .state()
         .create_logical_plan(sql)

@@ -65,6 +65,9 @@ pub struct AppendTable<R> {
     def: TableDef,
     frozen: Vec<RecordBatch>,
     pending: Vec<R>,
+    /// The pending rows' batch as the last snapshot built it (the same batch for every query
+    /// until a row is added: queries over an unchanged table share their sessions' setup).
+    cached: parking_cache::Cache,
     rows: usize,
 }
 
@@ -74,12 +77,14 @@ impl<R: Serialize> AppendTable<R> {
             def,
             frozen: Vec::new(),
             pending: Vec::new(),
+            cached: Default::default(),
             rows: 0,
         }
     }
 
     pub fn push(&mut self, row: R) {
         self.pending.push(row);
+        self.cached.clear();
         self.rows += 1;
         if self.pending.len() >= CHUNK {
             match self.def.batch(&self.pending) {
@@ -105,7 +110,7 @@ impl<R: Serialize> AppendTable<R> {
     pub fn batches(&self) -> Result<Vec<RecordBatch>, ConvertError> {
         let mut out = self.frozen.clone();
         if !self.pending.is_empty() {
-            out.push(self.def.batch(&self.pending)?);
+            out.push(self.cached.get_or(|| self.def.batch(&self.pending))?);
         }
         Ok(out)
     }

@@ -400,3 +400,103 @@ fn a_session_registers_the_views_a_statement_needs() {
         kpis::KPIS.len()
     );
 }
+
+fn evidence_row(position: i64) -> crate::rows::EvidenceRow {
+    crate::rows::EvidenceRow {
+        position,
+        evidence_id: format!("e{position}"),
+        service: "a".into(),
+        version: "1".into(),
+        kind: "junit".into(),
+        filename: "r.xml".into(),
+        size_bytes: 1_000,
+        digest: String::new(),
+        submitted_at: 1_700_000_000_000_000 + position,
+        submitted_by: "olga".into(),
+        retain_until: 0,
+        subject: "service".into(),
+    }
+}
+
+/// An engine shares a snapshot's tables and planned views between its queries (the batches'
+/// identity says when a snapshot is the same), never answers from another snapshot, and keeps
+/// what is a query's own (the `chain` row of the moment) its own.
+#[tokio::test]
+async fn queries_share_a_snapshots_setup_and_never_answer_from_another() {
+    use crate::session::SnapshotKey;
+    let engine = crate::query::Engine::new(limits());
+    let first =
+        |a: &crate::query::Answer, col: &str| crate::encode::json_rows(a).unwrap()[0][col].clone();
+    let sql = "SELECT sum(files) AS files FROM kpi_evidence_volume";
+    let mut t = Tables::default();
+    t.evidence.push(evidence_row(0));
+    let one = t.snapshot().unwrap();
+    assert_eq!(
+        first(&engine.run(&one, 1, sql, None).await.unwrap(), "files"),
+        1
+    );
+    let same = t.snapshot().unwrap();
+    assert_eq!(
+        SnapshotKey::of(&one),
+        SnapshotKey::of(&same),
+        "an unchanged table is the same batches"
+    );
+    assert_eq!(
+        first(&engine.run(&same, 1, sql, None).await.unwrap(), "files"),
+        1
+    );
+    t.evidence.push(evidence_row(1));
+    let two = t.snapshot().unwrap();
+    assert_ne!(SnapshotKey::of(&one), SnapshotKey::of(&two));
+    assert_eq!(
+        first(&engine.run(&two, 2, sql, None).await.unwrap(), "files"),
+        2,
+        "the view planned over the first snapshot is not reused"
+    );
+    assert_eq!(
+        first(&engine.run(&one, 1, sql, None).await.unwrap(), "files"),
+        1
+    );
+
+    // The chain row differs per query; the rest is shared.
+    let row = crate::rows::ChainRow {
+        checked_at: 0,
+        configured: true,
+        log_size: 7,
+        verified: 7,
+        checkpoint_size: Some(7),
+        checkpoint_root: None,
+        failure: None,
+        witness_threshold: 0,
+        witnesses: 0,
+    };
+    let mut with_chain = two.clone();
+    for t in &mut with_chain {
+        if t.def.name == "chain" {
+            *t = Tables::chain_table(Some(&row)).unwrap();
+        }
+    }
+    assert_eq!(SnapshotKey::of(&two), SnapshotKey::of(&with_chain));
+    let chain = "SELECT count(*) AS n FROM chain";
+    assert_eq!(
+        first(&engine.run(&with_chain, 2, chain, None).await.unwrap(), "n"),
+        1
+    );
+    assert_eq!(
+        first(&engine.run(&two, 2, chain, None).await.unwrap(), "n"),
+        0
+    );
+    let kpi = "SELECT verified FROM kpi_chain_integrity";
+    let a = engine.run(&with_chain, 2, kpi, None).await.unwrap();
+    assert_eq!(
+        first(&a, "verified"),
+        true,
+        "{:?}",
+        crate::encode::json_rows(&a)
+    );
+    let a = engine.run(&two, 2, kpi, None).await.unwrap();
+    assert_ne!(
+        crate::encode::json_rows(&a).unwrap().to_string(),
+        "[{\"verified\":true}]"
+    );
+}
