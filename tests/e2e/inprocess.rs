@@ -12,6 +12,8 @@ use std::sync::Arc;
 pub(crate) struct System {
     pub(crate) http: Http,
     pub(crate) admin: String,
+    /// The platform the services run on (to start another replica of one).
+    pub(crate) platform: goose_platform::Platform,
     _dir: tempfile::TempDir,
 }
 
@@ -50,7 +52,7 @@ pub(crate) async fn start_with_policy(policy: Option<String>) -> System {
     let d = dir.path();
     let (platform, token_key, log_key) = platform_on(Storage::Sqlite(d.join("ledger.db"))).await;
     let (http, admin) = serve_in_process(InProcess {
-        platform,
+        platform: platform.clone(),
         token_key,
         log_key: log_key.clone(),
         blobs: Arc::new(goose_evidence::blob::FsBlobStore::open(&d.join("blobs")).unwrap()),
@@ -62,6 +64,7 @@ pub(crate) async fn start_with_policy(policy: Option<String>) -> System {
     System {
         http,
         admin,
+        platform,
         _dir: dir,
     }
 }

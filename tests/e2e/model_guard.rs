@@ -3,7 +3,8 @@
 //! traffic of version 2 (a `model-metrics` file through the evidence service) rolls it back;
 //! version 2, put back, stays (the old reading is from before); then service-a's requests fail,
 //! the sla service opens an SLA-breach incident and the registry rolls the model back again,
-//! citing the incident. Each rollback is an event by goose-registry on the chain.
+//! citing the incident. Each rollback is an event by goose-registry on the chain — once,
+//! although a second registry replica runs its guard on the same ledger.
 
 use crate::inprocess::start;
 use crate::models::{approved, deployed, model_evidence, stream_events, version};
@@ -54,6 +55,13 @@ async fn production_becomes(h: &Http, tok: &str, v: u32) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_and_sla_breaches_roll_a_model_back_by_policy() {
     let sys = start().await;
+    // A second registry replica on the same ledger: its guard races the first one's.
+    let _replica = goose_registry::build(
+        &sys.platform,
+        goose_registry::RegistryConfig::new(None).unwrap(),
+    )
+    .await
+    .unwrap();
     let (h, root) = (&sys.http, sys.admin.as_str());
     let olga = user_with_token(h, root, "olga", &["operator"]).await;
     let mia = user_with_token(h, root, "mia", &["operator"]).await;
