@@ -150,24 +150,7 @@ async fn drift_and_sla_breaches_roll_a_model_back_by_policy() {
 
     // service-a's last half hour: one request in five fails; the sla service opens an
     // SLA-breach incident and the registry rolls the model back, citing it.
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let samples: Vec<Value> = (0..300)
-        .map(|i| {
-            let t = time::OffsetDateTime::from_unix_timestamp(now - 1_800 + i * 6).unwrap();
-            json!({
-                "at": t.format(&time::format_description::well_known::Rfc3339).unwrap(),
-                "latency_ms": 40.0,
-                "status": if i % 5 == 0 { 500 } else { 200 },
-            })
-        })
-        .collect();
-    h.ok(
-        "POST",
-        "/v1/measurements",
-        &olga,
-        Some(&json!({"service": "service-a", "samples": samples})),
-    )
-    .await;
+    crate::support::failing_half_hour(h, &olga, "service-a").await;
     let m = production_becomes(h, &mia, 1).await;
     let incidents = h.ok("GET", "/v1/incidents?status=open", &olga, None).await;
     let incident = incidents

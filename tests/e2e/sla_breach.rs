@@ -90,24 +90,7 @@ async fn a_critical_breach_demotes_and_blocks_dependants_until_resolved() {
     assert!(st.to_string().contains("compliant"), "{st}");
 
     // The last half hour of service-a: one request in five fails (200x the budget's rate).
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let samples: Vec<Value> = (0..300)
-        .map(|i| {
-            let t = time::OffsetDateTime::from_unix_timestamp(now - 1_800 + i * 6).unwrap();
-            json!({
-                "at": t.format(&time::format_description::well_known::Rfc3339).unwrap(),
-                "latency_ms": 40.0,
-                "status": if i % 5 == 0 { 500 } else { 200 },
-            })
-        })
-        .collect();
-    h.ok(
-        "POST",
-        "/v1/measurements",
-        &olga,
-        Some(&json!({"service": "service-a", "samples": samples})),
-    )
-    .await;
+    crate::support::failing_half_hour(h, &olga, "service-a").await;
     let incident =
         goose_testkit::eventually(Duration::from_secs(30), "a critical incident", || async {
             let v = h.ok("GET", "/v1/incidents?status=open", &olga, None).await;

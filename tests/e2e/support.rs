@@ -371,3 +371,27 @@ incidents:
 scheduling:
   missing_data_timeout_seconds: 2
 ";
+
+/// Sends the last half hour of `service`'s requests as `token`: one every 6 s, one in five a
+/// 500 (200 times the error rate a 99.9 % objective allows) — a breach as the sla service
+/// sees one.
+pub async fn failing_half_hour(h: &Http, token: &str, service: &str) {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let samples: Vec<serde_json::Value> = (0..300)
+        .map(|i| {
+            let t = time::OffsetDateTime::from_unix_timestamp(now - 1_800 + i * 6).unwrap();
+            serde_json::json!({
+                "at": t.format(&time::format_description::well_known::Rfc3339).unwrap(),
+                "latency_ms": 40.0,
+                "status": if i % 5 == 0 { 500 } else { 200 },
+            })
+        })
+        .collect();
+    h.ok(
+        "POST",
+        "/v1/measurements",
+        token,
+        Some(&serde_json::json!({"service": service, "samples": samples})),
+    )
+    .await;
+}
