@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// Counter: waits for a read model that timed out (the read model was behind).
-pub const STALE_READS: &str = "goose_read_model_stale_total";
+pub use goose_metrics::bus::STALE_READS;
 
 /// A read model that has not applied a position within the time allowed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -145,7 +145,7 @@ impl Follower {
         if applied {
             return Ok(());
         }
-        metrics::counter!(STALE_READS).increment(1);
+        STALE_READS.counter(&[]).increment(1);
         Err(Stale {
             wanted: position,
             applied: *self.next.borrow(),

@@ -111,6 +111,13 @@ fn headers_of(event: &RecordedEvent) -> HeaderMap {
 
 #[async_trait::async_trait]
 impl Bus for JetStreamBus {
+    async fn health(&self) -> Result<()> {
+        // A JetStream API round trip: the connection is up and the stream exists.
+        let mut stream = self.stream.clone();
+        stream.info().await.map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn publish(&self, events: &[RecordedEvent]) -> Result<()> {
         // Pipelined: send all, then wait for the acks, in order.
         let mut acks = Vec::with_capacity(events.len());

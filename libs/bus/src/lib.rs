@@ -124,6 +124,12 @@ pub trait Bus: Send + Sync + std::fmt::Debug {
     /// on, and is removed by the server once the process stops fetching. For in-memory read
     /// models, which catch up from the ledger first ([`follow::Follower`]).
     async fn subscribe_live(&self, aggregate_type: Option<&str>) -> Result<Box<dyn Subscription>>;
+
+    /// Whether the transport answers now (readiness and the `goose_dependency_up` gauge).
+    /// In-process buses always do.
+    async fn health(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A durable, explicitly acknowledged pull subscription.

@@ -91,6 +91,7 @@ impl OutboxRelay {
         let from = self.next_position().await?;
         let events = self.ledger.read_all(from, self.batch).await?;
         if events.is_empty() {
+            RELAY_LAG.gauge(&[&self.cursor]).set(0.0);
             return Ok(0);
         }
         let next = from + events.len() as u64;
@@ -108,8 +109,17 @@ impl OutboxRelay {
             .backend()
             .store_cursor(&self.cursor, next)
             .await?;
-        metrics::counter!(RELAY_PUBLISHED, "relay" => self.cursor.clone())
+        RELAY_PUBLISHED
+            .counter(&[&self.cursor])
             .increment(mine.len() as u64);
+        match self.ledger.size().await {
+            Ok(size) => RELAY_LAG
+                .gauge(&[&self.cursor])
+                .set(size.saturating_sub(next) as f64),
+            Err(e) => {
+                tracing::debug!(relay = %self.cursor, error = %e, "reading the log size for the lag gauge failed")
+            }
+        }
         Ok((next - from) as usize)
     }
 
@@ -123,7 +133,7 @@ impl OutboxRelay {
             match self.ledger.backend().try_lead(&self.cursor).await {
                 Ok(Some(l)) => {
                     tracing::info!(relay = %self.cursor, "this process now runs the outbox relay");
-                    metrics::gauge!(RELAY_LEADER, "relay" => self.cursor.clone()).set(1.0);
+                    RELAY_LEADER.gauge(&[&self.cursor]).set(1.0);
                     return Some(l);
                 }
                 Ok(None) => {
@@ -155,9 +165,8 @@ impl OutboxRelay {
             loop {
                 if !leadership.still_leads().await {
                     tracing::warn!(relay = %self.cursor, "lost the outbox relay's leadership (database session ended); contending again");
-                    metrics::gauge!(RELAY_LEADER, "relay" => self.cursor.clone()).set(0.0);
-                    metrics::counter!(RELAY_LEADERSHIP_LOST, "relay" => self.cursor.clone())
-                        .increment(1);
+                    RELAY_LEADER.gauge(&[&self.cursor]).set(0.0);
+                    RELAY_LEADERSHIP_LOST.counter(&[&self.cursor]).increment(1);
                     continue 'lead;
                 }
                 let step = async {
@@ -178,14 +187,14 @@ impl OutboxRelay {
                 };
                 tokio::select! {
                     () = &mut shutdown => {
-                        metrics::gauge!(RELAY_LEADER, "relay" => self.cursor.clone()).set(0.0);
+                        RELAY_LEADER.gauge(&[&self.cursor]).set(0.0);
                         return;
                     }
                     r = step => match r {
                         Ok(()) => backoff = Duration::from_millis(50),
                         Err(e) => {
                             tracing::warn!(relay = %self.cursor, error = %e, retry_in = ?backoff, "relay failed to publish; retrying");
-                            metrics::counter!(RELAY_FAILURES, "relay" => self.cursor.clone()).increment(1);
+                            RELAY_FAILURES.counter(&[&self.cursor]).increment(1);
                             tokio::select! {
                                 () = &mut shutdown => return,
                                 () = tokio::time::sleep(backoff) => {}
@@ -199,11 +208,7 @@ impl OutboxRelay {
     }
 }
 
-/// Counter: events published by the relay (label `relay`: its name).
-pub const RELAY_PUBLISHED: &str = "goose_relay_published_events_total";
-/// Gauge: 1 while this process leads the relay of that name.
-pub const RELAY_LEADER: &str = "goose_relay_leader";
-/// Counter: leaderships lost (the database session holding it ended).
-pub const RELAY_LEADERSHIP_LOST: &str = "goose_relay_leadership_lost_total";
-/// Counter: failed publish attempts (retried).
-pub const RELAY_FAILURES: &str = "goose_relay_failures_total";
+/// The relay's metrics (defined in the catalog, `goose_metrics`).
+pub use goose_metrics::bus::{
+    RELAY_FAILURES, RELAY_LAG, RELAY_LEADER, RELAY_LEADERSHIP_LOST, RELAY_PUBLISHED,
+};

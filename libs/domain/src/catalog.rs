@@ -63,6 +63,15 @@ pub enum ComplianceMode {
     Compliant,
 }
 
+impl ComplianceMode {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Sandbox => "sandbox",
+            Self::Compliant => "compliant",
+        }
+    }
+}
+
 /// Dependencies by kind; every name must be a service in the catalog.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -23,6 +23,7 @@ pub mod lock;
 pub mod model;
 pub mod org_config;
 pub mod package;
+pub mod parallelism;
 pub mod policy;
 pub mod promotion;
 pub mod rbac;

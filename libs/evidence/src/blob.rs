@@ -139,6 +139,42 @@ impl BlobStore for FsBlobStore {
         "filesystem"
     }
 
+    async fn stats(&self) -> Result<Option<BlobStats>> {
+        let root = self.root.clone();
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut stats = BlobStats::default();
+            for dir in std::fs::read_dir(&root)? {
+                let dir = dir?;
+                if !dir.file_type()?.is_dir() {
+                    continue;
+                }
+                for f in std::fs::read_dir(dir.path())? {
+                    let f = f?;
+                    let name = f.file_name().to_string_lossy().into_owned();
+                    // Blobs are named by their digest; retention files and temporaries are not.
+                    if check_digest(&name).is_err() {
+                        continue;
+                    }
+                    let meta = f.metadata()?;
+                    stats.objects += 1;
+                    stats.bytes += meta.len();
+                    if let Ok(t) = meta.modified() {
+                        let t = OffsetDateTime::from(t);
+                        stats.oldest_write = Some(stats.oldest_write.map_or(t, |o| o.min(t)));
+                    }
+                    if let Some(r) = this.read_retention(&name) {
+                        stats.earliest_retention =
+                            Some(stats.earliest_retention.map_or(r, |o| o.min(r)));
+                    }
+                }
+            }
+            Ok(Some(stats))
+        })
+        .await
+        .map_err(|e| Error::Io(format!("counting blobs: {e}")))?
+    }
+
     async fn put(&self, bytes: &[u8], retain_until: OffsetDateTime) -> Result<Stored> {
         let digest = crate::digest(bytes);
         let this = self.clone();

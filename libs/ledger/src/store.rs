@@ -675,7 +675,8 @@ async fn run_committer(
         let started = std::time::Instant::now();
         match backend.commit_group(&requests, &mut head, &sealer).await {
             Ok(outcomes) => {
-                metrics::histogram!(telemetry::COMMIT_SECONDS)
+                telemetry::COMMIT_SECONDS
+                    .histogram(&[])
                     .record(started.elapsed().as_secs_f64());
                 let written: usize = requests
                     .iter()
@@ -683,12 +684,16 @@ async fn run_committer(
                     .filter(|(_, o)| matches!(o, Ok(r) if !r.duplicate))
                     .map(|(r, _)| r.events.len())
                     .sum();
-                metrics::counter!(telemetry::EVENTS_APPENDED).increment(written as u64);
+                telemetry::EVENTS_APPENDED
+                    .counter(&[])
+                    .increment(written as u64);
                 let rejected = outcomes.iter().filter(|o| o.is_err()).count();
-                metrics::counter!(telemetry::APPENDS_REJECTED).increment(rejected as u64);
+                telemetry::APPENDS_REJECTED
+                    .counter(&[])
+                    .increment(rejected as u64);
                 if let Some(h) = &head {
                     raise_size(&committed, h.frontier.size());
-                    metrics::gauge!(telemetry::LOG_SIZE).set(h.frontier.size() as f64);
+                    telemetry::LOG_SIZE.gauge(&[]).set(h.frontier.size() as f64);
                 }
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     let _ = reply.send(outcome);
@@ -696,7 +701,7 @@ async fn run_committer(
             }
             Err(e) => {
                 head = None;
-                metrics::counter!(telemetry::COMMIT_FAILURES).increment(1);
+                telemetry::COMMIT_FAILURES.counter(&[]).increment(1);
                 tracing::warn!(error = %e, "commit failed");
                 let msg = e.to_string();
                 for reply in replies {
@@ -744,16 +749,5 @@ pub(crate) fn head_from_rows(
     })
 }
 
-/// Metric names of the ledger, defined once.
-pub mod telemetry {
-    /// Counter: events written (duplicates excluded).
-    pub const EVENTS_APPENDED: &str = "goose_ledger_events_appended_total";
-    /// Counter: appends refused (conflicts, idempotency mismatches).
-    pub const APPENDS_REJECTED: &str = "goose_ledger_appends_rejected_total";
-    /// Counter: group commits that failed in storage.
-    pub const COMMIT_FAILURES: &str = "goose_ledger_commit_failures_total";
-    /// Histogram: seconds per group commit.
-    pub const COMMIT_SECONDS: &str = "goose_ledger_commit_seconds";
-    /// Gauge: events in the log (tree size) as this process last committed.
-    pub const LOG_SIZE: &str = "goose_ledger_log_size";
-}
+/// The ledger's metrics (defined in the catalog, `goose_metrics`).
+pub use goose_metrics::ledger as telemetry;

@@ -18,7 +18,7 @@ use std::time::Duration;
 const POLL: Duration = Duration::from_millis(500);
 
 /// Counter: checkpoint rows the chain watch found that the log key did not sign (intrusions).
-pub const CHAIN_INTRUSIONS: &str = "goose_chain_intrusions_total";
+pub use goose_metrics::chain::INTRUSIONS as CHAIN_INTRUSIONS;
 
 /// What the watch has established; cloned into each target's facts.
 #[derive(Debug, Clone, Default)]
@@ -65,12 +65,16 @@ impl ChainWatch {
         tokio::spawn(async move {
             tokio::pin!(stop);
             let mut verifier = Verifier::new(keyring, &log_key, &[]);
+            let mut seen_size = None;
             loop {
-                if let Err(e) = w
+                match w
                     .catch_up(&reader, &mut verifier, &log_key, &witnesses)
                     .await
                 {
-                    tracing::warn!(error = %e, "chain watch: reading the ledger failed; retrying");
+                    Ok(()) => w.export(&mut seen_size),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "chain watch: reading the ledger failed; retrying");
+                    }
                 }
                 if w.fact().failure.is_some() {
                     tracing::error!(failure = ?w.fact().failure, "chain watch: the chain does not verify");
@@ -83,6 +87,26 @@ impl ChainWatch {
             }
         });
         watch
+    }
+
+    /// Sets the chain integrity gauges after a verification round (`seen_size`: the newest
+    /// checkpoint size already reported, to time when a new one first appeared).
+    fn export(&self, seen_size: &mut Option<u64>) {
+        use goose_metrics::chain as m;
+        let fact = self.fact();
+        m::VERIFY_OK
+            .gauge(&[])
+            .set(if fact.failure.is_none() { 1.0 } else { 0.0 });
+        m::VERIFIED_EVENTS.gauge(&[]).set(fact.verified as f64);
+        let now = time::OffsetDateTime::now_utc().unix_timestamp() as f64;
+        m::LAST_VERIFY.gauge(&[]).set(now);
+        if let Some((size, _)) = fact.newest_checkpoint {
+            m::CHECKPOINT_SIZE.gauge(&[]).set(size as f64);
+            if *seen_size != Some(size) {
+                *seen_size = Some(size);
+                m::CHECKPOINT_SEEN.gauge(&[]).set(now);
+            }
+        }
     }
 
     async fn catch_up(
@@ -99,7 +123,7 @@ impl ChainWatch {
             .await?;
         for i in intrusions {
             if self.intrusions.lock().insert(i.id, i.to_string()).is_none() {
-                metrics::counter!(CHAIN_INTRUSIONS).increment(1);
+                CHAIN_INTRUSIONS.counter(&[]).increment(1);
                 tracing::error!(intrusion = %i, "chain watch: a checkpoint row this log did not sign");
             }
         }

@@ -12,17 +12,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Metric names of checkpoint publication, defined once.
-pub mod telemetry {
-    /// Counter: cosignatures collected, by witness.
-    pub const COSIGNATURES: &str = "goose_checkpoint_cosignatures_total";
-    /// Counter: witness requests that failed or were refused, by witness and status.
-    pub const WITNESS_FAILURES: &str = "goose_checkpoint_witness_failures_total";
-    /// Gauge: 1 when the newest checkpoint meets the witness policy, else 0.
-    pub const WITNESSED: &str = "goose_checkpoint_witnessed";
-    /// Counter: checkpoint sink writes that failed, by sink.
-    pub const SINK_FAILURES: &str = "goose_checkpoint_sink_failures_total";
-}
+/// The metrics of checkpoint publication (defined in the catalog, `goose_metrics`).
+pub use goose_metrics::chain as telemetry;
 
 /// A witness the log submits its checkpoints to.
 #[derive(Debug)]
@@ -66,7 +57,7 @@ impl WitnessClient {
         // Two tries: the second after the witness told us (409) which size it holds.
         for _ in 0..2 {
             if old > size {
-                bail!("witness {} holds size {old}, beyond this checkpoint's {size}: it saw a longer log (rollback or fork)", self.key.name);
+                bail!(WitnessFailure::Conflict(format!("witness {} holds size {old}, beyond this checkpoint's {size}: it saw a longer log (rollback or fork)", self.key.name)));
             }
             let proof = if old == 0 || old == size {
                 Vec::new()
@@ -85,7 +76,12 @@ impl WitnessClient {
                 .timeout(Duration::from_secs(10))
                 .send()
                 .await
-                .with_context(|| format!("witness {} at {}", self.key.name, self.url))?;
+                .map_err(|e| {
+                    WitnessFailure::Unreachable(format!(
+                        "witness {} at {}: {e}",
+                        self.key.name, self.url
+                    ))
+                })?;
             let status = resp.status();
             let text = resp.text().await.unwrap_or_default();
             if status.as_u16() == 409 {
@@ -95,23 +91,57 @@ impl WitnessClient {
                 continue;
             }
             if !status.is_success() {
-                bail!(
+                bail!(WitnessFailure::Refused(format!(
                     "witness {} refused the checkpoint of size {size}: {status}: {}",
                     self.key.name,
                     text.trim()
-                );
+                )));
             }
             let cosigned = witness::add_cosignatures(&cp.note, &text);
             if witness::cosigned_by(&cosigned, &self.key).is_none() {
-                bail!(
+                bail!(WitnessFailure::BadCosignature(format!(
                     "witness {} answered without a valid cosignature by its key",
                     self.key.name
-                );
+                )));
             }
             *self.last_size.lock() = Some(size);
             return Ok(text);
         }
-        bail!("witness {} kept answering 409", self.key.name)
+        bail!(WitnessFailure::Conflict(format!(
+            "witness {} kept answering 409",
+            self.key.name
+        )))
+    }
+}
+
+/// Why a witness did not cosign (the `reason` label of the witness failure counter).
+#[derive(Debug, thiserror::Error)]
+pub enum WitnessFailure {
+    /// The witness holds a different view of the log (a longer one, or keeps disagreeing on
+    /// the size): a fork or a rollback. The alert that matters.
+    #[error("{0}")]
+    Conflict(String),
+    /// The witness answered with an error status.
+    #[error("{0}")]
+    Refused(String),
+    /// The witness's answer did not carry a valid cosignature by its key.
+    #[error("{0}")]
+    BadCosignature(String),
+    /// The witness could not be reached.
+    #[error("{0}")]
+    Unreachable(String),
+}
+
+impl WitnessFailure {
+    /// The metric label of an error `cosign` returned (`error`: the ledger failed us).
+    pub fn label(e: &anyhow::Error) -> &'static str {
+        match e.downcast_ref::<Self>() {
+            Some(Self::Conflict(_)) => "conflict",
+            Some(Self::Refused(_)) => "refused",
+            Some(Self::BadCosignature(_)) => "bad_cosignature",
+            Some(Self::Unreachable(_)) => "unreachable",
+            None => "error",
+        }
     }
 }
 
@@ -189,18 +219,20 @@ impl CheckpointPublisher {
             match w.cosign(&self.http, &self.reader, &cp).await {
                 Ok(lines) => {
                     cp.note = witness::add_cosignatures(&cp.note, &lines);
-                    metrics::counter!(telemetry::COSIGNATURES, "witness" => w.key.name.clone())
-                        .increment(1);
+                    telemetry::COSIGNATURES.counter(&[&w.key.name]).increment(1);
                 }
                 Err(e) => {
-                    metrics::counter!(telemetry::WITNESS_FAILURES, "witness" => w.key.name.clone())
+                    telemetry::WITNESS_FAILURES
+                        .counter(&[&w.key.name, WitnessFailure::label(&e)])
                         .increment(1);
                     tracing::error!(witness = %w.key.name, error = %format!("{e:#}"), "witness did not cosign");
                 }
             }
         }
         let witnessed = !self.policy.is_set() || self.policy.is_witnessed(&cp.note);
-        metrics::gauge!(telemetry::WITNESSED).set(if witnessed { 1.0 } else { 0.0 });
+        telemetry::WITNESSED
+            .gauge(&[])
+            .set(if witnessed { 1.0 } else { 0.0 });
         if !witnessed {
             tracing::warn!(
                 size = cp.checkpoint.size,
@@ -210,15 +242,18 @@ impl CheckpointPublisher {
             );
         }
         self.reader.store_checkpoint(&cp).await?;
+        telemetry::CHECKPOINTS_PUBLISHED.counter(&[]).increment(1);
         if let Some(dir) = &self.dir {
             if let Err(e) = write_once(dir, &cp) {
-                metrics::counter!(telemetry::SINK_FAILURES, "sink" => "dir").increment(1);
+                telemetry::SINK_FAILURES.counter(&["dir"]).increment(1);
                 tracing::error!(dir = %dir.display(), error = %format!("{e:#}"), "checkpoint sink write failed");
             }
         }
         if let Some(archive) = &self.archive {
             if let Err(e) = archive.keep(&object_name(&cp), cp.note.as_bytes()).await {
-                metrics::counter!(telemetry::SINK_FAILURES, "sink" => archive.label()).increment(1);
+                telemetry::SINK_FAILURES
+                    .counter(&[archive.label()])
+                    .increment(1);
                 tracing::error!(sink = archive.label(), error = %format!("{e:#}"), "checkpoint sink write failed");
             }
         }

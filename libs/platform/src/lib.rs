@@ -35,6 +35,7 @@ pub mod approvals;
 pub mod asyncapi;
 pub mod chain_watch;
 pub mod checkpoints;
+pub mod health;
 pub mod nats_auth;
 pub mod readiness;
 pub mod refusals;
@@ -109,6 +110,11 @@ pub struct Platform {
     pub subject_prefix: String,
     /// Conditions that make this service not ready (`/readyz`).
     pub readiness: readiness::Readiness,
+    /// The ledger, the bus and the peer services this one calls (`/readyz`, health gauges).
+    pub dependencies: health::Dependencies,
+    /// Hooks that compute gauges from read models when Prometheus scrapes (dropped at
+    /// shutdown).
+    scrape_hooks: Arc<parking_lot::Mutex<Vec<goose_metrics::ScrapeHook>>>,
     /// Rate limits of the routes [`Platform::protect`] guards.
     pub rate_limits: goose_runtime::auth::RateLimits,
     /// Where refused requests are reported (the sla service counts bursts of them).
@@ -191,6 +197,8 @@ impl Platform {
             verifier,
             users,
             readiness: readiness::Readiness::default(),
+            dependencies: health::Dependencies::default(),
+            scrape_hooks: Arc::default(),
             rate_limits: goose_runtime::auth::RateLimits::default(),
             subject_prefix: match &config.bus {
                 BusChoice::Nats { config, .. } => config.subject_prefix.clone(),
@@ -227,7 +235,25 @@ impl Platform {
         if let Some(relay) = relay {
             platform.spawn(relay.run(platform.stopped()));
         }
+        platform.spawn(health_gauges(platform.clone()));
         Ok(platform)
+    }
+
+    /// Runs `hook` whenever Prometheus scrapes `/metrics`, until the platform shuts down
+    /// (gauges computed from a read model: they never drift from it).
+    pub fn on_scrape(&self, hook: impl Fn() + Send + Sync + 'static) {
+        self.scrape_hooks
+            .lock()
+            .push(goose_metrics::on_scrape(hook));
+    }
+
+    /// Why this service is not ready now (`None`: ready): a dependency that does not answer,
+    /// or a readiness condition.
+    pub async fn not_ready(&self) -> Option<String> {
+        let checks = self.dependencies.check(&self.ledger, &self.bus).await;
+        let mut why: Vec<String> = health::not_ready(&checks).into_iter().collect();
+        why.extend(self.readiness.blocked());
+        (!why.is_empty()).then(|| why.join("; "))
     }
 
     /// Resolves when the platform is shutting down.
@@ -244,6 +270,7 @@ impl Platform {
     /// Stops background work and waits for it.
     pub async fn shutdown(&self) {
         let _ = self.stop_tx.send(true);
+        self.scrape_hooks.lock().clear();
         let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock());
         for t in tasks {
             let _ = t.await;
@@ -266,12 +293,30 @@ impl Platform {
     }
 }
 
+/// Checks the dependencies every [`health::EVERY`] for the health gauges.
+async fn health_gauges(platform: Platform) {
+    let stop = platform.stopped();
+    tokio::pin!(stop);
+    loop {
+        let checks = platform
+            .dependencies
+            .check(&platform.ledger, &platform.bus)
+            .await;
+        let blocked = !platform.readiness.blocked().is_empty();
+        health::Dependencies::export(&checks, blocked);
+        tokio::select! {
+            () = &mut stop => return,
+            () = tokio::time::sleep(health::EVERY) => {}
+        }
+    }
+}
+
 async fn stopped(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
 
 /// Counter: events a read model could not decode (named by aggregate type).
-pub const UNDECODABLE_EVENTS: &str = "goose_read_model_undecodable_events_total";
+pub use goose_metrics::bus::UNDECODABLE_EVENTS;
 
 /// Events this process's read models could not decode (surfaced in `/readyz`).
 static UNDECODABLE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -283,7 +328,8 @@ pub fn decoded<T: serde::de::DeserializeOwned>(ev: &goose_ledger::RecordedEvent)
         Ok(v) => Some(v),
         Err(e) => {
             UNDECODABLE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            metrics::counter!(UNDECODABLE_EVENTS, "aggregate" => ev.stream.aggregate_type().to_owned())
+            UNDECODABLE_EVENTS
+                .counter(&[ev.stream.aggregate_type()])
                 .increment(1);
             tracing::error!(position = ev.position, event_type = %ev.event_type, error = %e, "undecodable event skipped by a read model");
             None
@@ -436,32 +482,31 @@ pub fn json_problem(e: axum::extract::rejection::JsonRejection) -> Problem {
     Problem::new(status, "invalid request body", e.body_text())
 }
 
-/// The routes every process serves besides its API: health, readiness (the ledger
-/// answers), metrics and `/openapi.json`.
+/// The routes every process serves besides its API: health, readiness (the ledger, the bus
+/// and the peer services answer; no readiness condition holds), metrics and
+/// `/openapi.json`; every request counted and timed (`http_requests_total`,
+/// `http_request_duration_seconds`).
 pub fn service_router(
     platform: &Platform,
     api: Router,
     openapi: utoipa::openapi::OpenApi,
 ) -> Router {
-    let ledger = platform.ledger.clone();
-    let readiness = platform.readiness.clone();
+    let p = platform.clone();
     let doc = Arc::new(openapi);
     let events = Arc::new(asyncapi::document(&platform.subject_prefix));
     goose_runtime::health_routes(Arc::new(move || {
-        let l = ledger.clone();
-        let readiness = readiness.clone();
+        let p = p.clone();
         Box::pin(async move {
-            l.size().await.map_err(|e| e.to_string())?;
-            let blocked = readiness.blocked();
-            if !blocked.is_empty() {
-                return Err(blocked.join("; "));
+            if let Some(why) = p.not_ready().await {
+                return Err(why);
             }
             let skipped = UNDECODABLE.load(std::sync::atomic::Ordering::Relaxed);
             Ok(if skipped == 0 {
                 Vec::new()
             } else {
                 vec![format!(
-                    "degraded: {skipped} event(s) could not be decoded and were skipped by read models (logged with their positions; {UNDECODABLE_EVENTS})"
+                    "degraded: {skipped} event(s) could not be decoded and were skipped by read models (logged with their positions; {})",
+                    UNDECODABLE_EVENTS.name
                 )]
             })
         })
@@ -482,6 +527,7 @@ pub fn service_router(
     )
     .merge(api)
     .fallback(|| async { Problem::not_found("no such route") })
+    .layer(axum::middleware::from_fn(goose_runtime::track_requests))
 }
 
 /// Refuses a request whose declared `Content-Length` is over `max` bytes with a problem+json

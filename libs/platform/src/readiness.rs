@@ -6,7 +6,7 @@ use parking_lot::Mutex;
 use std::sync::Arc;
 
 /// Gauge: 1 while a condition keeps the service not ready (labelled by the condition).
-pub const NOT_READY: &str = "goose_not_ready";
+pub use goose_metrics::health::NOT_READY;
 
 type Check = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
@@ -41,11 +41,9 @@ impl Readiness {
             .into_iter()
             .filter_map(|(name, check)| {
                 let why = check();
-                metrics::gauge!(NOT_READY, "condition" => name).set(if why.is_some() {
-                    1.0
-                } else {
-                    0.0
-                });
+                NOT_READY
+                    .gauge(&[name])
+                    .set(if why.is_some() { 1.0 } else { 0.0 });
                 why.map(|w| format!("{name}: {w}"))
             })
             .collect()

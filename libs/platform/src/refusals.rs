@@ -14,7 +14,7 @@ use tokio::sync::{broadcast, mpsc};
 /// Notices of service S go to `goose.refusals.S`.
 pub const SUBJECT_PREFIX: &str = "goose.refusals";
 /// Counter: notices dropped (`reason`: queue_full, publish).
-pub const DROPPED: &str = "goose_refusal_notices_dropped_total";
+pub use goose_metrics::bus::REFUSAL_NOTICES_DROPPED as DROPPED;
 
 /// Where this process's refusal notices go.
 #[derive(Clone)]
@@ -83,7 +83,7 @@ impl Refusals {
                     }
                 };
                 if let Err(e) = client.publish(subject.clone(), body.into()).await {
-                    metrics::counter!(DROPPED, "reason" => "publish").increment(1);
+                    DROPPED.counter(&["publish"]).increment(1);
                     tracing::warn!(error = %e, "refusal notice not published");
                 }
             }
@@ -116,7 +116,7 @@ impl goose_runtime::auth::RefusalSink for Refusals {
         match &self.nats {
             Some(tx) => {
                 if tx.try_send(r).is_err() {
-                    metrics::counter!(DROPPED, "reason" => "queue_full").increment(1);
+                    DROPPED.counter(&["queue_full"]).increment(1);
                 }
             }
             // No subscriber (no sla in this process) is not an error.

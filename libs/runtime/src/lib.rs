@@ -11,7 +11,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
@@ -31,10 +31,25 @@ pub fn prometheus() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
+            // Histograms get the catalog's buckets (summaries otherwise, which cannot be
+            // aggregated across replicas). Only an empty list is refused; the catalog's test
+            // excludes those.
+            let builder = goose_metrics::ALL
+                .iter()
+                .filter(|m| !m.buckets.is_empty())
+                .try_fold(PrometheusBuilder::new(), |b, m| {
+                    b.set_buckets_for_metric(Matcher::Full(m.name.to_owned()), m.buckets)
+                })
+                .unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "histogram buckets refused; exporting summaries");
+                    PrometheusBuilder::new()
+                });
+            let recorder = builder.build_recorder();
             let handle = recorder.handle();
             // Fails only if another recorder is already installed; then ours just stays idle.
-            let _ = metrics::set_global_recorder(recorder);
+            if metrics::set_global_recorder(recorder).is_ok() {
+                goose_metrics::describe_all();
+            }
             handle
         })
         .clone()
@@ -104,9 +119,30 @@ async fn readyz(State(s): State<HealthState>) -> Response {
 }
 
 async fn metrics_text(State(s): State<HealthState>) -> Response {
+    goose_metrics::collect();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         s.metrics.render(),
     )
         .into_response()
+}
+
+/// Middleware: counts and times every request by route template (`http_requests_total`,
+/// `http_request_duration_seconds`). Requests no route matched are labelled `unmatched`, so
+/// scanners cannot blow up the label set.
+pub async fn track_requests(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().clone();
+    let response = next.run(req).await;
+    let m = goose_metrics::http::REQUESTS;
+    m.counter(&[&route, method.as_str(), response.status().as_str()])
+        .increment(1);
+    goose_metrics::http::DURATION
+        .histogram(&[&route, method.as_str()])
+        .record(started.elapsed().as_secs_f64());
+    response
 }

@@ -15,12 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 
-/// Exports done.
-pub const EXPORTS: &str = "goose_analytics_exports_total";
-/// Exports that failed (retried at the next round).
-pub const EXPORT_FAILURES: &str = "goose_analytics_export_failures_total";
-/// The ledger position every exported table reaches.
-pub const EXPORT_POSITION: &str = "goose_analytics_export_position";
+/// The export metrics (defined in the catalog, `goose_metrics`).
+pub use goose_metrics::analytics::{EXPORTS, EXPORT_FAILURES, EXPORT_POSITION};
 
 /// Where and how often to export.
 #[derive(Debug, Clone)]
@@ -105,8 +101,8 @@ async fn run(state: AppState, mut exporter: Exporter, every: Duration, shared: S
         let mut s = shared.lock();
         match outcome {
             Ok(report) => {
-                metrics::counter!(EXPORTS).increment(1);
-                metrics::gauge!(EXPORT_POSITION).set(report.position as f64);
+                EXPORTS.counter(&[]).increment(1);
+                EXPORT_POSITION.gauge(&[]).set(report.position as f64);
                 tracing::debug!(
                     files = report.files,
                     rows = report.rows,
@@ -118,7 +114,7 @@ async fn run(state: AppState, mut exporter: Exporter, every: Duration, shared: S
                 s.last_error = None;
             }
             Err(e) => {
-                metrics::counter!(EXPORT_FAILURES).increment(1);
+                EXPORT_FAILURES.counter(&[]).increment(1);
                 tracing::warn!(error = %e, location = %s.location, "analytics export failed; retrying at the next round");
                 s.failures += 1;
                 s.last_error = Some(e);

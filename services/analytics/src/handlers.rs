@@ -15,12 +15,8 @@ use goose_platform::JsonBody;
 use goose_runtime::problem::Problem;
 use serde::Deserialize;
 
-/// Queries answered, by outcome.
-pub const QUERIES: &str = "goose_analytics_queries_total";
-/// Rows `ledger_events` scans read from the ledger.
-pub const LEDGER_ROWS_READ: &str = "goose_analytics_ledger_rows_read_total";
-/// Seconds a query took (answered ones).
-pub const QUERY_SECONDS: &str = "goose_analytics_query_duration_seconds";
+/// The query metrics (defined in the catalog, `goose_metrics`).
+pub use goose_metrics::analytics::{LEDGER_ROWS_READ, QUERIES, QUERY_SECONDS};
 
 fn columns(schema: &goose_analytics::query::SchemaRef) -> Vec<Column> {
     schema
@@ -74,7 +70,7 @@ pub(crate) fn record_failure(e: &QueryError) {
         QueryError::Busy(_) => "busy",
         QueryError::Failed(_) => "failed",
     };
-    metrics::counter!(QUERIES, "outcome" => outcome).increment(1);
+    QUERIES.counter(&[outcome]).increment(1);
     if matches!(e, QueryError::Failed(_)) {
         tracing::error!(error = %e, "analytics query failed");
     }
@@ -139,9 +135,9 @@ pub(crate) async fn answer(
 
 /// Counts an answered query and its time.
 pub(crate) fn record_answer(a: &Answer) {
-    metrics::counter!(LEDGER_ROWS_READ).increment(a.ledger_rows_read);
-    metrics::counter!(QUERIES, "outcome" => "answered").increment(1);
-    metrics::histogram!(QUERY_SECONDS).record(a.elapsed.as_secs_f64());
+    LEDGER_ROWS_READ.counter(&[]).increment(a.ledger_rows_read);
+    QUERIES.counter(&["answered"]).increment(1);
+    QUERY_SECONDS.histogram(&[]).record(a.elapsed.as_secs_f64());
 }
 
 fn wanted_format(asked: Option<Format>, headers: &HeaderMap) -> Format {

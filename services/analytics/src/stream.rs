@@ -16,7 +16,7 @@ use std::time::Duration;
 pub const DEBOUNCE: Duration = Duration::from_millis(250);
 
 /// Open KPI streams.
-pub const STREAMS: &str = "goose_analytics_kpi_streams";
+pub use goose_metrics::analytics::STREAMS;
 
 struct Open {
     state: AppState,
@@ -28,7 +28,7 @@ struct Open {
 
 impl Drop for Open {
     fn drop(&mut self) {
-        metrics::gauge!(STREAMS).decrement(1.0);
+        STREAMS.gauge(&[]).decrement(1.0);
     }
 }
 
@@ -83,7 +83,7 @@ pub(crate) async fn kpi_stream(
         last: None,
         done: false,
     };
-    metrics::gauge!(STREAMS).increment(1.0);
+    STREAMS.gauge(&[]).increment(1.0);
     let events = futures::stream::unfold(open, |mut o| async move {
         let e = next(&mut o).await?;
         Some((Ok(e), o))

@@ -6,7 +6,7 @@ use goose_ledger::RecordedEvent;
 use goose_platform::view::View;
 
 /// Events whose payload did not decode (their `events` row exists; typed tables lack them).
-pub const UNDECODABLE: &str = "goose_analytics_undecodable_events_total";
+pub use goose_metrics::analytics::UNDECODABLE;
 
 #[derive(Debug, Default)]
 pub struct AnalyticsView {
@@ -19,7 +19,7 @@ impl View for AnalyticsView {
 
     fn apply(&mut self, ev: &RecordedEvent) {
         if let Err(e) = self.tables.apply(ev) {
-            metrics::counter!(UNDECODABLE).increment(1);
+            UNDECODABLE.counter(&[]).increment(1);
             tracing::error!(error = %e, "analytics: event kept in `events` only");
         }
     }

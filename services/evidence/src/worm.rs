@@ -6,16 +6,8 @@ use goose_platform::Platform;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Objects in the blob store.
-pub const OBJECTS: &str = "goose_worm_objects";
-/// Bytes in the blob store.
-pub const BYTES: &str = "goose_worm_bytes";
-/// Unix time of the oldest object's write.
-pub const OLDEST_WRITE: &str = "goose_worm_oldest_object_timestamp_seconds";
-/// Unix time before which no object may be deleted (the earliest retention date).
-pub const RETENTION_HORIZON: &str = "goose_worm_retention_horizon_timestamp_seconds";
-/// Failed attempts to count the store.
-pub const STATS_FAILURES: &str = "goose_worm_stats_failures_total";
+/// The WORM store's metrics (defined in the catalog, `goose_metrics`).
+pub use goose_metrics::worm::{BYTES, OBJECTS, OLDEST_WRITE, RETENTION_HORIZON, STATS_FAILURES};
 
 /// How long checkpoints kept in the WORM bucket are retained (seed 003: three years).
 pub const CHECKPOINT_RETENTION_DAYS: i64 = 3 * 365 + 1;
@@ -79,20 +71,22 @@ pub fn spawn_stats(platform: &Platform, blobs: Arc<dyn BlobStore>, every: Durati
         loop {
             match blobs.stats().await {
                 Ok(Some(s)) => {
-                    metrics::gauge!(OBJECTS, "backend" => backend).set(s.objects as f64);
-                    metrics::gauge!(BYTES, "backend" => backend).set(s.bytes as f64);
+                    OBJECTS.gauge(&[backend]).set(s.objects as f64);
+                    BYTES.gauge(&[backend]).set(s.bytes as f64);
                     if let Some(t) = s.oldest_write {
-                        metrics::gauge!(OLDEST_WRITE, "backend" => backend)
+                        OLDEST_WRITE
+                            .gauge(&[backend])
                             .set(t.unix_timestamp() as f64);
                     }
                     if let Some(t) = s.earliest_retention {
-                        metrics::gauge!(RETENTION_HORIZON, "backend" => backend)
+                        RETENTION_HORIZON
+                            .gauge(&[backend])
                             .set(t.unix_timestamp() as f64);
                     }
                 }
                 Ok(None) => return,
                 Err(e) => {
-                    metrics::counter!(STATS_FAILURES, "backend" => backend).increment(1);
+                    STATS_FAILURES.counter(&[backend]).increment(1);
                     tracing::warn!(error = %e, "counting the blob store failed");
                 }
             }

@@ -60,6 +60,14 @@ pub enum Command {
         #[arg(long, env = "GOOSE_NATS_SUBJECT_PREFIX", default_value = "goose.evt")]
         subject_prefix: String,
     },
+    /// Print the metric catalog as markdown (docs/metrics.md).
+    Metrics,
+    /// Write the Grafana dashboards (deploy/grafana/dashboards) into a directory.
+    Dashboards {
+        /// The directory to write the dashboard JSON files into.
+        #[arg(long, default_value = "deploy/grafana/dashboards")]
+        out: std::path::PathBuf,
+    },
     /// Print the nats-server authorization block: one user per service, publishing only its
     /// own event subjects (deploy/nats/goose-authorization.conf for the defaults).
     NatsConfig {

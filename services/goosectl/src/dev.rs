@@ -168,6 +168,8 @@ pub async fn serve(
             None,
         ),
     };
+    // The store's size and retention as metrics (the WORM dashboard).
+    goose_evidence_service::worm::spawn_stats(&platform, blobs.clone(), Duration::from_secs(5));
     let evidence = goose_evidence_service::build(
         &platform,
         goose_evidence_service::EvidenceConfig {
@@ -200,6 +202,7 @@ pub async fn serve(
     );
     // Approval requests go to rbac on this same listener, with the requester's token.
     let self_url = format!("http://127.0.0.1:{}", addr.port());
+    platform.dependencies.add_peer("rbac", &self_url);
     let registry = goose_registry::build(
         &platform,
         goose_registry::RegistryConfig::new(Some(Arc::new(

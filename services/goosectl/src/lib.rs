@@ -7,6 +7,7 @@ mod audit;
 mod bundle;
 pub mod cli;
 mod commands;
+pub mod dashboards;
 pub mod dev;
 pub mod keyfiles;
 mod model;
@@ -43,6 +44,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Db {
             command: DbCommand::Migrate,
         } => commands::db_migrate(&cli.target).await,
+        Command::Metrics => {
+            print!("{}", goose_metrics::markdown());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dashboards { out } => {
+            dashboards::write_all(&out)?;
+            println!(
+                "{} dashboards written to {}",
+                dashboards::DASHBOARDS.len(),
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Asyncapi {
             markdown,
             subject_prefix,

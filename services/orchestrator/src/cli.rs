@@ -57,6 +57,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let database_url = cli.service.database_url.clone();
     let rbac_url = cli.rbac_url.clone();
     goose_platform::run_service("goose-orchestrator", &cli.service, |platform| async move {
+        platform.dependencies.add_peer("rbac", &rbac_url);
         let config = crate::OrchestratorConfig {
             policy,
             policy_digest,

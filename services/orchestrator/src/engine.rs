@@ -217,7 +217,7 @@ impl Engine {
                 return Err(e);
             }
         };
-        metrics::counter!(m::PROMOTIONS_REQUESTED).increment(1);
+        m::PROMOTIONS_REQUESTED.counter(&[]).increment(1);
         if claimed {
             self.spawn_driver(promotion_id.to_owned());
         }
@@ -332,7 +332,7 @@ impl Engine {
                     let _ = tokio::time::timeout(IDLE_RECHECK, changed.changed()).await;
                 }
                 Err(e) => {
-                    metrics::counter!(m::DRIVER_RETRIES).increment(1);
+                    m::DRIVER_RETRIES.counter(&[]).increment(1);
                     tracing::warn!(promotion = %d.id, error = %e, retry_in_ms = backoff.as_millis() as u64, "promotion step failed; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(10));
@@ -427,17 +427,22 @@ impl Engine {
             match e {
                 PromotionEvent::GateEvaluated { checks, .. } => {
                     for c in checks {
-                        metrics::counter!(m::GATE_EVALUATIONS, "check" => c.check.as_str(), "outcome" => format!("{:?}", c.outcome).to_lowercase()).increment(1);
+                        m::GATE_EVALUATIONS
+                            .counter(&[
+                                c.check.as_str(),
+                                &format!("{:?}", c.outcome).to_lowercase(),
+                            ])
+                            .increment(1);
                     }
                 }
                 PromotionEvent::TargetPromoted { .. } => {
-                    metrics::counter!(m::TARGETS_ENDED, "status" => "promoted").increment(1);
+                    m::TARGETS_ENDED.counter(&["promoted"]).increment(1);
                 }
                 PromotionEvent::TargetFailed { .. } => {
-                    metrics::counter!(m::TARGETS_ENDED, "status" => "failed").increment(1);
+                    m::TARGETS_ENDED.counter(&["failed"]).increment(1);
                 }
                 PromotionEvent::TargetBlocked { .. } => {
-                    metrics::counter!(m::TARGETS_ENDED, "status" => "blocked").increment(1);
+                    m::TARGETS_ENDED.counter(&["blocked"]).increment(1);
                 }
                 _ => {}
             }
@@ -476,18 +481,25 @@ impl Engine {
         let Some(request) = &d.promotion.request else {
             return Ok(());
         };
+        let events = self
+            .platform
+            .ledger
+            .read_stream(&d.stream, 1, u32::MAX)
+            .await?;
         if let Some(package) = &request.package {
-            let events = self
-                .platform
-                .ledger
-                .read_stream(&d.stream, 1, u32::MAX)
-                .await?;
             self.sign_manifest(package, &d.id, &events).await?;
         }
         if let (Some(outcome), Some(r)) = (d.promotion.outcome, &d.promotion.request) {
             let secs = (OffsetDateTime::now_utc() - r.requested_at).as_seconds_f64();
-            metrics::histogram!(m::PROMOTION_SECONDS, "outcome" => format!("{outcome:?}").to_lowercase()).record(secs);
-            tracing::info!(promotion = %d.id, ?outcome, seconds = secs, "promotion ended");
+            m::PROMOTION_SECONDS
+                .histogram(&[&format!("{outcome:?}").to_lowercase()])
+                .record(secs);
+            let efficiency =
+                goose_domain::parallelism::efficiency(&spans(&d.promotion.targets, &events));
+            if let Some(e) = efficiency {
+                m::PARALLEL_EFFICIENCY.histogram(&[]).record(e);
+            }
+            tracing::info!(promotion = %d.id, ?outcome, seconds = secs, ?efficiency, "promotion ended");
         }
         Ok(())
     }
@@ -592,4 +604,34 @@ impl Engine {
     pub fn impact(&self, asked: Option<ImpactLevel>) -> ImpactLevel {
         asked.unwrap_or(self.policy.approval_impact)
     }
+}
+
+/// The runs of a promotion's targets that started and ended, in promotion order, from its
+/// events (start as recorded in `TargetStarted`, end as the ending event was recorded).
+fn spans(
+    targets: &[goose_domain::promotion::TargetState],
+    events: &[RecordedEvent],
+) -> Vec<goose_domain::parallelism::Span> {
+    let mut ended: HashMap<String, OffsetDateTime> = HashMap::new();
+    for ev in events {
+        if let Ok(
+            PromotionEvent::TargetPromoted { service, .. }
+            | PromotionEvent::TargetFailed { service, .. }
+            | PromotionEvent::TargetBlocked { service, .. },
+        ) = ev.payload_as::<PromotionEvent>()
+        {
+            ended.insert(service, ev.metadata.recorded_at);
+        }
+    }
+    targets
+        .iter()
+        .filter_map(|t| {
+            Some(goose_domain::parallelism::Span {
+                service: t.spec.service.clone(),
+                dependencies: t.spec.dependencies.clone(),
+                started: t.started_at?,
+                ended: *ended.get(&t.spec.service)?,
+            })
+        })
+        .collect()
 }

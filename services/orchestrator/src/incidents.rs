@@ -16,7 +16,7 @@ use std::time::Duration;
 pub const ACTOR: &str = "goose-orchestrator";
 
 /// Counter: reactor demotions that failed (logged; tried again).
-pub const REACTOR_FAILURES: &str = "goose_orchestrator_incident_reactor_failures_total";
+pub use goose_metrics::promotion::REACTOR_FAILURES;
 
 /// What to demote now: (service, version, reason).
 fn due(engine: &Engine) -> Vec<(String, String, String)> {
@@ -63,7 +63,7 @@ pub(crate) fn start(engine: Arc<Engine>) {
                     Ok(d) => tracing::warn!(%service, %version, dependants = ?d.dependants, %reason, "demoted on a critical SLA breach"),
                     Err(p) if p.status == axum::http::StatusCode::CONFLICT => {}
                     Err(p) => {
-                        metrics::counter!(REACTOR_FAILURES).increment(1);
+                        REACTOR_FAILURES.counter(&[]).increment(1);
                         tracing::error!(%service, %version, problem = ?p, "demotion on a critical SLA breach failed; trying again");
                     }
                 }

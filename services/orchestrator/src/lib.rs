@@ -95,6 +95,8 @@ pub async fn build(platform: &Platform, config: OrchestratorConfig) -> anyhow::R
     );
     engine.run_scanner();
     incidents::start(engine.clone());
+    let v = engine.views.clone();
+    platform.on_scrape(move || metrics::export(&v));
     let grpc = Router::new().route_service(
         "/goose.v1.Orchestrator/{*method}",
         grpc::OrchestratorGrpc {

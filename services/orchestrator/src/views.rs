@@ -143,6 +143,18 @@ impl View for Data {
         match ev.stream.aggregate_type() {
             streams::CATALOG => {
                 if let Some(e) = decoded::<CatalogEvent>(ev) {
+                    let def = e.definition();
+                    if let Some(before) = self.catalog.get(&def.name) {
+                        let (from, to) = (
+                            before.definition.spec.compliance_mode,
+                            def.spec.compliance_mode,
+                        );
+                        if from != to {
+                            goose_metrics::promotion::MODE_TRANSITIONS
+                                .counter(&[from.as_str(), to.as_str()])
+                                .increment(1);
+                        }
+                    }
                     self.catalog.apply(&e);
                     self.graph = OnceLock::new();
                 }

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 type ApiResult<T> = Result<Json<T>, Problem>;
 
 /// Counter: refused approval attempts that could not be recorded (each failed its request).
-pub const UNRECORDED_REFUSALS: &str = "goose_rbac_unrecorded_refusals_total";
+pub use goose_metrics::rbac::UNRECORDED_REFUSALS;
 
 pub(crate) async fn token(
     State(s): State<AppState>,
@@ -339,7 +339,7 @@ async fn decide(
                     // No hole in the audit trail: an attempt that cannot be recorded is not
                     // answered as if it had been. Nothing was decided; the caller may retry.
                     tracing::error!(error = %e, user = %caller.user, %id, "could not record a refused approval attempt");
-                    metrics::counter!(UNRECORDED_REFUSALS).increment(1);
+                    UNRECORDED_REFUSALS.counter(&[]).increment(1);
                     return Err(Problem::unavailable(format!(
                         "the attempt was refused ({refusal}) but the refusal could not be recorded: {e}; retry"
                     ))

@@ -32,7 +32,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("reading the model policy {}: {e}", path.display()))?;
         config.model_policy = goose_domain::model::policy::ModelPolicy::parse(&text)?;
     }
+    let rbac_url = cli.rbac_url.clone();
     goose_platform::run_service("goose-registry", &cli.service, |platform| async move {
+        if let Some(url) = &rbac_url {
+            platform.dependencies.add_peer("rbac", url);
+        }
         let api = crate::build(&platform, config).await?;
         Ok((api, crate::openapi()))
     })

@@ -18,9 +18,9 @@ use std::time::Duration;
 /// Who records the guard's rollbacks.
 pub const ACTOR: &str = "goose-registry";
 /// Counter of guard rounds that failed (each is retried at the next wake-up).
-pub const FAILURES: &str = "goose_registry_model_guard_failures_total";
+pub use goose_metrics::registry::GUARD_FAILURES as FAILURES;
 /// Counter of automatic rollbacks recorded.
-pub const ROLLBACKS: &str = "goose_registry_model_rollbacks_total";
+pub use goose_metrics::registry::ROLLBACKS;
 
 pub(crate) async fn run(
     s: AppState,
@@ -37,7 +37,7 @@ pub(crate) async fn run(
             () = tokio::time::sleep(every) => {}
         }
         if let Err(e) = check_all(&s).await {
-            metrics::counter!(FAILURES).increment(1);
+            FAILURES.counter(&[]).increment(1);
             tracing::error!(error = %e, "model guard: an automatic rollback could not be recorded; retrying");
         }
     }
@@ -105,14 +105,14 @@ async fn check_all(s: &AppState) -> anyhow::Result<()> {
                         from, to, reason, ..
                     } = e
                     {
-                        metrics::counter!(ROLLBACKS).increment(1);
+                        ROLLBACKS.counter(&[]).increment(1);
                         tracing::warn!(model = %name, from, to, %reason, "model rolled back by its policy");
                     }
                 }
             }
             // Nothing earlier to go back to: said once per wake-up until a human acts.
             Err(aggregate::ExecuteError::Rejected(ModelError::Refused(why))) => {
-                metrics::counter!(FAILURES).increment(1);
+                FAILURES.counter(&[]).increment(1);
                 tracing::error!(model = %name, reason = %why, "model guard: the policy asks for a rollback that cannot be done");
             }
             Err(e) => anyhow::bail!("rolling back model {name}: {e}"),

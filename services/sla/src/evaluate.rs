@@ -29,7 +29,7 @@ use std::time::Duration;
 pub const ACTOR: &str = "goose-sla";
 
 /// Counter: evaluations that failed (logged; retried at the next tick).
-pub const EVALUATION_FAILURES: &str = "goose_sla_evaluation_failures_total";
+pub use goose_metrics::sla::EVALUATION_FAILURES;
 
 pub(crate) async fn run(
     s: AppState,
@@ -44,15 +44,15 @@ pub(crate) async fn run(
         }
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         if let Err(e) = evaluate_all(&s, now).await {
-            metrics::counter!(EVALUATION_FAILURES).increment(1);
+            EVALUATION_FAILURES.counter(&[]).increment(1);
             tracing::error!(error = %e, "SLO evaluation failed; retrying at the next tick");
         }
         if let Err(e) = chain_incidents(&s).await {
-            metrics::counter!(EVALUATION_FAILURES).increment(1);
+            EVALUATION_FAILURES.counter(&[]).increment(1);
             tracing::error!(error = %e, "opening incidents from the chain watch failed; retrying at the next tick");
         }
         if let Err(e) = signal_incidents(&s).await {
-            metrics::counter!(EVALUATION_FAILURES).increment(1);
+            EVALUATION_FAILURES.counter(&[]).increment(1);
             tracing::error!(error = %e, "opening incidents from other services' events failed; retrying at the next tick");
         }
     }

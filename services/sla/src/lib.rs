@@ -119,6 +119,8 @@ pub async fn build(platform: &Platform, config: SlaConfig) -> anyhow::Result<Rou
     if let Some(t) = config.telemetry.clone() {
         platform.spawn(telemetry::run(state.clone(), t, platform.stopped()));
     }
+    let v = state.view.clone();
+    platform.on_scrape(move || metrics::export(&v.read()));
     let grpc = Router::new().route_service(
         "/goose.v1.Sla/{*method}",
         grpc::SlaGrpc {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Counter: refusal notices received, and dropped (`outcome`: counted, malformed).
-pub const NOTICES: &str = "goose_sla_refusal_notices_total";
+pub use goose_metrics::sla::REFUSAL_NOTICES as NOTICES;
 
 /// What a burst is, and where notices come from.
 #[derive(Debug, Clone)]
@@ -83,14 +83,16 @@ async fn open(s: &AppState, b: Burst) {
             }
         }
         Err(e) => {
-            metrics::counter!(crate::evaluate::EVALUATION_FAILURES).increment(1);
+            crate::evaluate::EVALUATION_FAILURES
+                .counter(&[])
+                .increment(1);
             tracing::error!(%cause, error = %e, "recording the incident of a burst of refused requests failed");
         }
     }
 }
 
 async fn feed(s: &AppState, detector: &Mutex<BurstDetector>, r: Refusal) {
-    metrics::counter!(NOTICES, "outcome" => "counted").increment(1);
+    NOTICES.counter(&["counted"]).increment(1);
     let burst = detector.lock().refused(r);
     if let Some(b) = burst {
         open(s, b).await;
@@ -175,7 +177,7 @@ pub(crate) async fn run(
                         feed(&s, &detector, r).await;
                     }
                     _ => {
-                        metrics::counter!(NOTICES, "outcome" => "malformed").increment(1);
+                        NOTICES.counter(&["malformed"]).increment(1);
                         tracing::warn!(subject = %m.subject, "malformed refusal notice dropped");
                     }
                 }

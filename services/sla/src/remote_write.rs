@@ -174,7 +174,8 @@ pub(crate) async fn write(
     }
     memory.commit(conversion);
     let counter = |outcome: &'static str, n: usize| {
-        metrics::counter!(crate::metrics::REMOTE_WRITE_SERIES, "outcome" => outcome)
+        crate::metrics::REMOTE_WRITE_SERIES
+            .counter(&[outcome])
             .increment(n as u64);
     };
     counter("ignored", out.ignored_series);

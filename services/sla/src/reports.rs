@@ -217,7 +217,7 @@ pub(crate) async fn issue(
     let entry = s.view.read().reports.get(&id).cloned().ok_or_else(|| {
         Problem::internal(format!("report {id} was recorded but is not read back"))
     })?;
-    metrics::counter!(crate::metrics::REPORTS_ISSUED).increment(1);
+    crate::metrics::REPORTS_ISSUED.counter(&[]).increment(1);
     tracing::info!(user = %caller.user, %id, from = %built.from, to = %built.to, position = entry.cite.position, "compliance report issued");
     Ok((StatusCode::CREATED, Json(signed(&entry, key.vkey())?)))
 }

@@ -98,12 +98,14 @@ pub async fn fold(
 ) {
     while let Some(msg) = sub.next().await {
         let Some(service) = ingest.service(msg.subject.as_str()) else {
-            metrics::counter!(crate::metrics::TELEMETRY_DROPPED, "reason" => "subject")
+            crate::metrics::TELEMETRY_DROPPED
+                .counter(&["subject"])
                 .increment(1);
             continue;
         };
         if !known(service) {
-            metrics::counter!(crate::metrics::TELEMETRY_DROPPED, "reason" => "unknown_service")
+            crate::metrics::TELEMETRY_DROPPED
+                .counter(&["unknown_service"])
                 .increment(1);
             tracing::warn!(service, "telemetry of a service not in the catalog dropped");
             continue;
@@ -114,9 +116,12 @@ pub async fn fold(
             .and_then(|h| h.get(VERSION_HEADER))
             .map(|v| v.as_str().to_owned());
         match ingest.message(service, version.as_deref(), &msg.payload) {
-            Ok(n) => metrics::counter!(crate::metrics::TELEMETRY_SAMPLES).increment(n as u64),
+            Ok(n) => crate::metrics::TELEMETRY_SAMPLES
+                .counter(&[])
+                .increment(n as u64),
             Err(e) => {
-                metrics::counter!(crate::metrics::TELEMETRY_DROPPED, "reason" => "malformed")
+                crate::metrics::TELEMETRY_DROPPED
+                    .counter(&["malformed"])
                     .increment(1);
                 tracing::warn!(service, error = %e, "telemetry message dropped");
             }
@@ -204,7 +209,9 @@ pub(crate) async fn run(
         )
         .await
         {
-            metrics::counter!(crate::metrics::TELEMETRY_FLUSH_FAILURES).increment(1);
+            crate::metrics::TELEMETRY_FLUSH_FAILURES
+                .counter(&[])
+                .increment(1);
             tracing::error!(error = %e, "telemetry: recording summaries failed; kept for the next flush");
         }
         if stopping {

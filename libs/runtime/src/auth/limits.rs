@@ -9,7 +9,7 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 /// Metric: requests refused by a rate limit, by `limit` (`address`, `user`).
-pub const RATE_LIMITED: &str = "goose_rate_limited_total";
+pub use goose_metrics::health::RATE_LIMITED;
 
 /// How many requests are allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -139,7 +139,7 @@ fn refuse(grpc: bool, status: StatusCode, detail: String) -> Response {
 
 /// 429 with `Retry-After` (whole seconds, at least 1).
 fn too_many(grpc: bool, limit: &'static str, wait: std::time::Duration) -> Response {
-    metrics::counter!(super::limits::RATE_LIMITED, "limit" => limit).increment(1);
+    super::limits::RATE_LIMITED.counter(&[limit]).increment(1);
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let detail = format!("too many requests from this {limit}: retry in {secs} s");
     if grpc {
