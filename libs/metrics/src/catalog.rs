@@ -485,6 +485,12 @@ pub mod sla {
         "sla (at scrape)",
         "Share of an SLO objective's error budget left in its window (1 untouched, 0 spent, negative overspent). Absent while the window has no requests.",
     );
+    pub const ALERT_FIRING: Metric = gauge(
+        "goose_slo_alert_firing",
+        &["slo", "objective", "service", "alert", "severity"],
+        "sla (at scrape)",
+        "1 while an SLO objective's burn-rate alert condition fires (both of its windows over the factor, as the sla service evaluates it), else 0; `severity`: page (6x and faster) or ticket.",
+    );
     pub const OPEN_INCIDENTS: Metric = gauge(
         "goose_incidents_open",
         &["service", "severity"],
@@ -612,6 +618,7 @@ pub const ALL: &[&Metric] = &[
     &sla::REPORTS_ISSUED,
     &sla::BURN_RATE,
     &sla::BUDGET_REMAINING,
+    &sla::ALERT_FIRING,
     &sla::OPEN_INCIDENTS,
     &analytics::QUERIES,
     &analytics::LEDGER_ROWS_READ,

@@ -34,6 +34,15 @@ pub fn export(view: &SlaView) {
                     .set(b);
             }
             for a in &o.alerts {
+                m::ALERT_FIRING
+                    .gauge(&[
+                        name,
+                        &o.name,
+                        &st.service,
+                        &a.name,
+                        goose_domain::sla::rules::severity(a.factor),
+                    ])
+                    .set(if a.firing { 1.0 } else { 0.0 });
                 for (secs, rate) in [
                     (a.long_seconds, a.long_burn_rate),
                     (a.short_seconds, a.short_burn_rate),

@@ -160,11 +160,7 @@ pub fn rules(slos: &[Slo], m: &Mapping, runbook: &str) -> RuleFile {
             for a in &slo.alerts {
                 let threshold = number(a.factor * (1.0 - o.target));
                 let mut l = labels.clone();
-                // The workbook's split: fast burns page, slow ones open a ticket.
-                l.insert(
-                    "severity".into(),
-                    if a.factor >= 6.0 { "page" } else { "ticket" }.into(),
-                );
+                l.insert("severity".into(), severity(a.factor).into());
                 let mut ann = BTreeMap::new();
                 ann.insert(
                     "summary".into(),
@@ -204,4 +200,14 @@ pub fn rules(slos: &[Slo], m: &Mapping, runbook: &str) -> RuleFile {
         });
     }
     RuleFile { groups }
+}
+
+/// The severity of a burn-rate alert of `factor` (the SRE workbook's split): fast burns
+/// (6x and more) page, slow ones open a ticket.
+pub fn severity(factor: f64) -> &'static str {
+    if factor >= 6.0 {
+        "page"
+    } else {
+        "ticket"
+    }
 }

@@ -1,6 +1,6 @@
 //! The real `goosectl` binary.
 
-use crate::support::{fill, goosectl, postgres_ledger, repo_root, run, Dev};
+use crate::support::{fill, goosectl, postgres_ledger, quick_start_promotion, run, Dev};
 use goose_ledger::sqlite::SqliteBackend;
 use goose_ledger::LedgerReader;
 use std::io::{Read as _, Write as _};
@@ -348,85 +348,12 @@ fn usage_errors_are_clear() {
 #[tokio::test]
 async fn dev_promotes_a_package_and_resumes_it_after_a_kill() {
     let mut dev = Dev::start().await;
-    let root = repo_root();
     let (olga, ada, audrey) = (
         dev.user("olga", "operator"),
         dev.user("ada", "approver"),
         dev.user("audrey", "auditor"),
     );
-    let (code, out) = run(dev
-        .cli(&olga)
-        .args(["service", "apply", "-f"])
-        .arg(root.join("deploy/examples/services")));
-    assert_eq!(code, 0, "{out}");
-    let ev = root.join("tests/fixtures/evidence");
-    for svc in ["service-a", "service-b", "service-c"] {
-        let run_dir = if svc == "service-c" {
-            "low-coverage"
-        } else {
-            "passing"
-        };
-        for (kind, file) in [
-            ("junit", ev.join(run_dir).join("junit.xml")),
-            ("lcov", ev.join(run_dir).join("coverage.lcov")),
-            ("sarif", ev.join("clippy.sarif")),
-            ("cyclonedx", ev.join("sbom.cdx.json")),
-        ] {
-            let (code, out) = run(dev
-                .cli(&olga)
-                .args([
-                    "evidence",
-                    "add",
-                    "--service",
-                    svc,
-                    "--version",
-                    "1.0.0",
-                    "--kind",
-                    kind,
-                ])
-                .arg(file));
-            assert_eq!(code, 0, "{out}");
-        }
-    }
-    // service-a's API description, as its build publishes it: here the dev server's own.
-    let api_doc = dev.data.path().join("openapi.json");
-    let body = reqwest::get(format!("{}/openapi.json", dev.url))
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    std::fs::write(&api_doc, &body).unwrap();
-    dev.evidence(&olga, "service-a", "openapi", &api_doc);
-    let (code, out) = run(dev.cli(&olga).args([
-        "package",
-        "create",
-        "--version",
-        "1.0.0",
-        "service-c",
-        "service-b",
-        "service-a",
-    ]));
-    assert_eq!(code, 0, "{out}");
-    let package = out.split_whitespace().nth(1).unwrap().to_owned();
-    let (code, out) =
-        run(dev
-            .cli(&olga)
-            .args(["package", "promote", &package, "--reason", "quick start"]));
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("approval request"), "{out}");
-    let promotion = out.split_whitespace().nth(1).unwrap().to_owned();
-    goose_testkit::eventually(
-        Duration::from_secs(20),
-        "service-a waits for approval",
-        || async {
-            let (_, out) = run(dev.cli(&olga).args(["promotion", "status", &promotion]));
-            out.contains("approval_granted: missing — awaiting approval")
-                .then_some(())
-        },
-    )
-    .await
-    .unwrap();
+    let (package, promotion) = quick_start_promotion(&dev, &olga).await;
     // The operator cannot approve; the process dies mid-promotion.
     let (code, out) = run(dev.cli(&olga).args(["promotion", "approve", &promotion]));
     assert_ne!(code, 0, "{out}");
@@ -509,7 +436,7 @@ async fn dev_promotes_a_package_and_resumes_it_after_a_kill() {
     // api.yaml is the OpenAPI document submitted as evidence, byte for byte.
     assert_eq!(
         std::fs::read(svc.join("specs/1.0.0/api.yaml")).unwrap(),
-        body
+        std::fs::read(dev.data.path().join("openapi.json")).unwrap()
     );
     let days: Vec<_> = std::fs::read_dir(audit.join("audit/promotions/service-a"))
         .unwrap()

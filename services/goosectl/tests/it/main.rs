@@ -5,6 +5,7 @@
 mod chain_api;
 mod cli;
 mod models;
+mod observability;
 mod schemathesis;
 mod sla;
 mod support;

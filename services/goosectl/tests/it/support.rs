@@ -219,3 +219,85 @@ impl Dev {
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
+
+/// The quick start's promotion, as an operator runs it: services a, b, c onboarded with
+/// their evidence (service-c's coverage too low), a package of the three promoted. Returns
+/// (package id, promotion id) once service-a waits for its approval.
+pub async fn quick_start_promotion(dev: &Dev, olga: &str) -> (String, String) {
+    let root = repo_root();
+    let (code, out) = run(dev
+        .cli(olga)
+        .args(["service", "apply", "-f"])
+        .arg(root.join("deploy/examples/services")));
+    assert_eq!(code, 0, "{out}");
+    let ev = root.join("tests/fixtures/evidence");
+    for svc in ["service-a", "service-b", "service-c"] {
+        let run_dir = if svc == "service-c" {
+            "low-coverage"
+        } else {
+            "passing"
+        };
+        for (kind, file) in [
+            ("junit", ev.join(run_dir).join("junit.xml")),
+            ("lcov", ev.join(run_dir).join("coverage.lcov")),
+            ("sarif", ev.join("clippy.sarif")),
+            ("cyclonedx", ev.join("sbom.cdx.json")),
+        ] {
+            let (code, out) = run(dev
+                .cli(olga)
+                .args([
+                    "evidence",
+                    "add",
+                    "--service",
+                    svc,
+                    "--version",
+                    "1.0.0",
+                    "--kind",
+                    kind,
+                ])
+                .arg(file));
+            assert_eq!(code, 0, "{out}");
+        }
+    }
+    // service-a's API description, as its build publishes it: here the dev server's own
+    // (kept as <data dir>/openapi.json).
+    let api_doc = dev.data.path().join("openapi.json");
+    let body = reqwest::get(format!("{}/openapi.json", dev.url))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    std::fs::write(&api_doc, &body).unwrap();
+    dev.evidence(olga, "service-a", "openapi", &api_doc);
+    let (code, out) = run(dev.cli(olga).args([
+        "package",
+        "create",
+        "--version",
+        "1.0.0",
+        "service-c",
+        "service-b",
+        "service-a",
+    ]));
+    assert_eq!(code, 0, "{out}");
+    let package = out.split_whitespace().nth(1).unwrap().to_owned();
+    let (code, out) =
+        run(dev
+            .cli(olga)
+            .args(["package", "promote", &package, "--reason", "quick start"]));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("approval request"), "{out}");
+    let promotion = out.split_whitespace().nth(1).unwrap().to_owned();
+    goose_testkit::eventually(
+        std::time::Duration::from_secs(20),
+        "service-a waits for approval",
+        || async {
+            let (_, out) = run(dev.cli(olga).args(["promotion", "status", &promotion]));
+            out.contains("approval_granted: missing — awaiting approval")
+                .then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    (package, promotion)
+}
