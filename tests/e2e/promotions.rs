@@ -213,8 +213,31 @@ async fn promotions_across_processes() {
     wait_healthy(&e, &mut evidence).await;
     wait_healthy(&oa, &mut orch_a).await;
     wait_healthy(&ob, &mut orch_b).await;
+    // The replica that cannot reach rbac serves but is not ready, and says why.
     let oc = http(ports[5]);
-    wait_healthy(&oc, &mut orch_c).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let not_ready = loop {
+        if let Ok(Some(status)) = orch_c.0.try_wait() {
+            panic!("goose-orchestrator exited early: {status}");
+        }
+        if let Ok(r) = reqwest::get(format!("{}/readyz", oc.base)).await {
+            let status = r.status();
+            break (status, r.text().await.unwrap_or_default());
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the replica without rbac never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(not_ready.0, 503, "{}", not_ready.1);
+    assert!(
+        not_ready
+            .1
+            .contains("rbac is down: http://127.0.0.1:1/healthz"),
+        "{}",
+        not_ready.1
+    );
 
     let root = token(
         &r,

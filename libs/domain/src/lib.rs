@@ -20,6 +20,7 @@ pub mod evidence;
 pub mod gates;
 pub mod graph;
 pub mod lock;
+pub mod mesh;
 pub mod model;
 pub mod org_config;
 pub mod package;

@@ -102,6 +102,7 @@ pub fn document(title: &str, routes: &[RouteSpec], schemas: Option<Components>) 
                     .description(Some(q.description))
                     .schema(Some(match q.kind {
                         "integer" => schema.minimum(Some(0)),
+                        "dns-label" => schema.pattern(Some(crate::routes::DNS_LABEL_PATTERN)),
                         "date-time" => {
                             schema.format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
                                 utoipa::openapi::KnownFormat::DateTime,

@@ -97,12 +97,23 @@ pub struct RouteSpec {
     pub produces: &'static [&'static str],
 }
 
+/// A DNS label (RFC 1123) as Kubernetes names namespaces and service accounts.
+pub const DNS_LABEL_PATTERN: &str = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$";
+
+/// Whether `s` is a DNS label ([`DNS_LABEL_PATTERN`]).
+pub fn is_dns_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    let inner = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-';
+    !b.is_empty() && b.len() <= 63 && b.iter().all(inner) && b[0] != b'-' && b[b.len() - 1] != b'-'
+}
+
 /// A query parameter of a route, as OpenAPI documents it.
 #[derive(Debug, Clone, Copy)]
 pub struct QueryParam {
     pub name: &'static str,
     pub required: bool,
-    /// `integer`, `string` or `date-time` (RFC 3339).
+    /// `integer`, `string`, `date-time` (RFC 3339) or `dns-label` (a Kubernetes name:
+    /// [`DNS_LABEL_PATTERN`], at most 63 characters).
     pub kind: &'static str,
     /// For a string: the only values accepted (empty: any).
     pub values: &'static [&'static str],

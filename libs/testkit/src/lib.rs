@@ -573,6 +573,39 @@ pub fn python_env(packages: &[&str]) -> Result<PathBuf> {
     Ok(python)
 }
 
+/// A node_modules folder under target/ with `packages` (npm specs, pinned) installed, for test
+/// clients written for Node (Debian's `nodejs` and `npm`); returns the folder that holds
+/// `node_modules`. Installs once per package set.
+pub fn npm_env(packages: &[&str]) -> Result<PathBuf> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/goose-npm");
+    std::fs::create_dir_all(&dir)?;
+    let marker = dir.join(format!(
+        "installed-{}",
+        packages.join("+").replace(['/', '@', ' ', '^', '~'], "_")
+    ));
+    if !marker.exists() {
+        let npm = find_binary("npm", "npm")?;
+        let out = Command::new(npm)
+            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&dir)
+            .args(packages)
+            .output()
+            .context("running npm")?;
+        if !out.status.success() {
+            bail!(
+                "npm install {packages:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::fs::write(&marker, b"")?;
+    }
+    Ok(dir)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

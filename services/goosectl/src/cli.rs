@@ -129,6 +129,16 @@ pub enum Command {
     },
     /// Print the dependency graph.
     Graph(GraphArgs),
+    /// Kubernetes: the kustomize tree of k8s/ (base, overlays dev and prod).
+    K8s {
+        #[command(subcommand)]
+        command: crate::k8s::K8sCommand,
+    },
+    /// The service mesh: Istio authorization from the dependency graph.
+    Mesh {
+        #[command(subcommand)]
+        command: crate::mesh::MeshCommand,
+    },
     /// Evidence files.
     Evidence {
         #[command(subcommand)]

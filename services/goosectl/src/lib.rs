@@ -9,7 +9,9 @@ pub mod cli;
 mod commands;
 pub mod dashboards;
 pub mod dev;
+pub mod k8s;
 pub mod keyfiles;
+mod mesh;
 mod model;
 mod promote;
 mod report;
@@ -109,6 +111,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: ServiceCommand::List,
         } => api::get_print(&cli.api, api::Svc::Registry, "/v1/services").await,
         Command::Graph(args) => api::graph(&cli.api, &args.format).await,
+        Command::Mesh { command } => mesh::run(&cli.api, command).await,
+        Command::K8s { command } => k8s::run(command),
         Command::Evidence {
             command:
                 EvidenceCommand::Add {

@@ -153,3 +153,44 @@ pub(crate) async fn put_org_config(
     s.view.after_write(done.receipt, "registry").await;
     Ok(Json(config))
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MeshQuery {
+    namespace: Option<String>,
+    prometheus_namespace: Option<String>,
+    prometheus_account: Option<String>,
+}
+
+/// The Istio AuthorizationPolicies of the catalog's dependency graph (multi-document YAML):
+/// what `goosectl mesh render` writes, for a GitOps controller to pull.
+pub(crate) async fn mesh_policies(
+    State(s): State<AppState>,
+    q: Result<Query<MeshQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Problem> {
+    let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let label = |name: &str, v: Option<String>, default: &str| {
+        let v = v.unwrap_or_else(|| default.to_owned());
+        if goose_runtime::routes::is_dns_label(&v) {
+            Ok(v)
+        } else {
+            Err(Problem::bad_request(format!(
+                "{name} {v:?} is not a Kubernetes name (lowercase letters, digits and '-', at most 63)"
+            )))
+        }
+    };
+    let defaults = goose_domain::mesh::MeshOptions::default();
+    let opts = goose_domain::mesh::MeshOptions {
+        namespace: label("namespace", q.namespace, &defaults.namespace)?,
+        prometheus: Some(goose_domain::mesh::principal(
+            &label("prometheus_namespace", q.prometheus_namespace, "monitoring")?,
+            &label("prometheus_account", q.prometheus_account, "prometheus")?,
+        )),
+        ..defaults
+    };
+    let catalog = s.catalog();
+    let policies =
+        goose_domain::mesh::authorization_policies(catalog.entries().map(|e| &e.definition), &opts);
+    let yaml = goose_domain::mesh::to_yaml(&policies).map_err(Problem::internal)?;
+    Ok(([(header::CONTENT_TYPE, "application/yaml")], yaml).into_response())
+}

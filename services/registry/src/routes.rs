@@ -26,6 +26,7 @@ pub(crate) fn api() -> Routes<AppState> {
 .route(RouteSpec::get("/v1/services", Access::Permission(Permission::ServiceRead), "List the catalog"), list)
 .route(RouteSpec::get("/v1/services/{name}", Access::Permission(Permission::ServiceRead), "One service with its dependencies and dependants").returns("ServiceView"), get_service)
 .route(RouteSpec::get("/v1/graph", Access::Permission(Permission::ServiceRead), "The dependency graph (?format=json|text|dot)").returns("GraphView"), graph)
+.route(RouteSpec::get("/v1/mesh/authorization-policies", Access::Permission(Permission::ServiceRead), "Istio AuthorizationPolicies from the dependency graph (multi-document YAML): per service, its dependants' identities may call GET/POST /api/*, Prometheus may scrape /metrics").query(MESH).produces(&["application/yaml"]), mesh_policies)
 .route(RouteSpec::put("/v1/org-config", Access::Permission(Permission::OrgConfigure), "Replace org-config (YAML); errors name field and line").returns("OrgConfig"), put_org_config)
 .route(RouteSpec::get("/v1/org-config", Access::Permission(Permission::ServiceRead), "The current org-config (defaults until one is set)").returns("OrgConfig"), get_org_config)
 .route(RouteSpec::post("/v1/models", Access::Permission(Permission::ModelRegister), "Create a registered model (name, description, risk, owner, tags)").body("CreateModel").returns("ModelView").status(201).also(&[409]), models::create)
@@ -66,6 +67,31 @@ const AT: &[QueryParam] = &[QueryParam {
     values: &[],
     description: "The time (RFC 3339); now when left out",
 }];
+
+const MESH: &[QueryParam] = &[
+    QueryParam {
+        name: "namespace",
+        required: false,
+        kind: "dns-label",
+        values: &[],
+        description:
+            "The namespace the services and their service accounts run in (default: default)",
+    },
+    QueryParam {
+        name: "prometheus_namespace",
+        required: false,
+        kind: "dns-label",
+        values: &[],
+        description: "Prometheus's namespace (default: monitoring)",
+    },
+    QueryParam {
+        name: "prometheus_account",
+        required: false,
+        kind: "dns-label",
+        values: &[],
+        description: "Prometheus's service account (default: prometheus)",
+    },
+];
 
 const fn param(name: &'static str, required: bool, description: &'static str) -> QueryParam {
     QueryParam {

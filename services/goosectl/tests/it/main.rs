@@ -4,6 +4,8 @@
 
 mod chain_api;
 mod cli;
+mod deploy;
+mod mesh;
 mod models;
 mod observability;
 mod schemathesis;
