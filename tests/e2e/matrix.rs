@@ -49,6 +49,11 @@ fn sample_body(method: &str, path: &str) -> Option<Value> {
             json!({"note": "matrix"})
         }
         ("POST", "/v1/reports") => json!({"from": "2026-12-01T00:00:00Z"}),
+        ("POST", "/v1/runbook-runs") => json!({
+            "runbook": "promotion_failure",
+            "service": "service-x",
+            "steps": [{"step": "verify_dependencies", "outcome": "ok", "findings": ["matrix"]}],
+        }),
         ("POST", "/v1/analytics/query") => json!({"sql": "SELECT count(*) FROM events"}),
         ("POST", "/v1/models") => json!({"name": "matrix-model"}),
         ("POST", "/v1/models/{name}/versions") => json!({"artifact_uri": "s3://m/1"}),

@@ -68,6 +68,7 @@ domain_event!(
     "sla"
 );
 domain_event!(crate::sla::report::ReportEvent, streams::REPORT, "sla");
+domain_event!(crate::runbook::RunbookEvent, streams::RUNBOOK_RUN, "sla");
 domain_event!(crate::model::ModelEvent, streams::MODEL, "registry");
 domain_event!(crate::usecase::UseCaseEvent, streams::USECASE, "registry");
 
@@ -119,6 +120,7 @@ pub fn families() -> Vec<Family> {
         family::<crate::sla::AlertEvent>(),
         family::<crate::sla::incident::IncidentEvent>(),
         family::<crate::sla::report::ReportEvent>(),
+        family::<crate::runbook::RunbookEvent>(),
         family::<crate::model::ModelEvent>(),
         family::<crate::usecase::UseCaseEvent>(),
     ]

@@ -28,6 +28,7 @@ pub mod parallelism;
 pub mod policy;
 pub mod promotion;
 pub mod rbac;
+pub mod runbook;
 pub mod sla;
 pub mod streams;
 pub mod usecase;

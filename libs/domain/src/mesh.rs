@@ -73,6 +73,7 @@ pub struct Selector {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rule {
     pub from: Vec<From>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub to: Vec<To>,
 }
 
@@ -82,8 +83,12 @@ pub struct From {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Source {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub principals: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_principals: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -135,6 +140,7 @@ pub fn authorization_policies<'a>(
                                 .iter()
                                 .map(|c| principal(&opts.namespace, c))
                                 .collect(),
+                            not_principals: Vec::new(),
                         },
                     }],
                     to: vec![To {
@@ -150,6 +156,7 @@ pub fn authorization_policies<'a>(
                     from: vec![From {
                         source: Source {
                             principals: vec![p.clone()],
+                            not_principals: Vec::new(),
                         },
                     }],
                     to: vec![To {
@@ -181,6 +188,39 @@ pub fn authorization_policies<'a>(
             }
         })
         .collect()
+}
+
+/// The policy that takes a service out of the mesh (the compliance_violation runbook's
+/// isolate_service): a DENY — evaluated before every ALLOW — of every caller but Prometheus,
+/// so its metrics stay visible while it is investigated.
+pub fn isolation_policy(service: &str, opts: &MeshOptions) -> AuthorizationPolicy {
+    AuthorizationPolicy {
+        api_version: API_VERSION,
+        kind: "AuthorizationPolicy",
+        metadata: Metadata {
+            name: format!("{service}-isolated"),
+            namespace: opts.namespace.clone(),
+            labels: BTreeMap::from([
+                (MANAGED_BY.0.to_owned(), MANAGED_BY.1.to_owned()),
+                ("app".to_owned(), service.to_owned()),
+            ]),
+        },
+        spec: PolicySpec {
+            selector: Selector {
+                match_labels: BTreeMap::from([("app".to_owned(), service.to_owned())]),
+            },
+            action: "DENY",
+            rules: vec![Rule {
+                from: vec![From {
+                    source: Source {
+                        principals: Vec::new(),
+                        not_principals: opts.prometheus.iter().cloned().collect(),
+                    },
+                }],
+                to: Vec::new(),
+            }],
+        },
+    }
 }
 
 /// The policies as a multi-document YAML stream (what `kubectl apply -f -` takes).

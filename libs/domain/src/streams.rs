@@ -30,6 +30,8 @@ pub const SLO_ALERT: &str = "slo_alert";
 pub const INCIDENT: &str = "incident";
 /// `report/<uuid>`: [`crate::sla::report::ReportEvent`] (sla).
 pub const REPORT: &str = "report";
+/// `runbook_run/<uuid>`: [`crate::runbook::RunbookEvent`] (sla).
+pub const RUNBOOK_RUN: &str = "runbook_run";
 /// `model/<name>`: [`crate::model::ModelEvent`] (registry).
 pub const MODEL: &str = "model";
 /// `usecase/<name>`: [`crate::usecase::UseCaseEvent`] (registry).

@@ -138,26 +138,31 @@ fn documents(path: &Path) -> Result<Vec<Value>> {
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
 }
 
+/// The service definition files `path` names: itself, or a directory's `.yaml`, `.yml` and
+/// `.json` files in name order (none is an error).
+pub(crate) fn definition_files(path: &Path) -> Result<Vec<std::path::PathBuf>> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_owned()]);
+    }
+    let mut files: Vec<_> = std::fs::read_dir(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        bail!("no .yaml, .yml or .json files in {}", path.display());
+    }
+    Ok(files)
+}
+
 pub async fn service_apply(api: &Api, path: &Path) -> Result<ExitCode> {
     let mut docs = Vec::new();
-    if path.is_dir() {
-        let mut files: Vec<_> = std::fs::read_dir(path)
-            .with_context(|| format!("reading {}", path.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.extension()
-                    .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
-            })
-            .collect();
-        files.sort();
-        if files.is_empty() {
-            bail!("no .yaml, .yml or .json files in {}", path.display());
-        }
-        for f in files {
-            docs.extend(documents(&f)?);
-        }
-    } else {
-        docs = documents(path)?;
+    for f in definition_files(path)? {
+        docs.extend(documents(&f)?);
     }
     // One request: the registry applies the whole set or none of it, in dependency order.
     let body = send(

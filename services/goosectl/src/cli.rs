@@ -134,6 +134,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::k8s::K8sCommand,
     },
+    /// SRE runbooks (deploy/runbooks): run one against the live system; the run is recorded.
+    Runbook {
+        #[command(subcommand)]
+        command: crate::runbook::RunbookCommand,
+    },
     /// The service mesh: Istio authorization from the dependency graph.
     Mesh {
         #[command(subcommand)]

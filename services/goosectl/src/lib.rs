@@ -15,6 +15,7 @@ mod mesh;
 mod model;
 mod promote;
 mod report;
+mod runbook;
 mod sla;
 pub mod trust;
 mod usecase;
@@ -113,6 +114,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Graph(args) => api::graph(&cli.api, &args.format).await,
         Command::Mesh { command } => mesh::run(&cli.api, command).await,
         Command::K8s { command } => k8s::run(command),
+        Command::Runbook { command } => runbook::run(&cli.target, &cli.api, command).await,
         Command::Evidence {
             command:
                 EvidenceCommand::Add {

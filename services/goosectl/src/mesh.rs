@@ -118,20 +118,7 @@ async fn catalog(api: &Api) -> Result<Vec<ServiceDefinition>> {
 }
 
 fn from_files(path: &Path) -> Result<Vec<ServiceDefinition>> {
-    let files: Vec<PathBuf> = if path.is_dir() {
-        let mut f: Vec<PathBuf> = std::fs::read_dir(path)
-            .with_context(|| format!("reading {}", path.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.extension()
-                    .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
-            })
-            .collect();
-        f.sort();
-        f
-    } else {
-        vec![path.to_owned()]
-    };
+    let files = api::definition_files(path)?;
     let mut out = Vec::new();
     for f in files {
         let text =

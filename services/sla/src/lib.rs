@@ -21,6 +21,7 @@ pub mod remote_write;
 mod report_html;
 pub mod reports;
 mod routes;
+pub mod runbooks;
 pub mod telemetry;
 pub mod views;
 

@@ -5,11 +5,13 @@ use crate::handlers::*;
 use crate::incidents::{self, IncidentAssignee, IncidentNote};
 use crate::remote_write::{self, RemoteWriteResult};
 use crate::reports::{self, ReportListing, ReportRequest, SignedReport};
+use crate::runbooks::{self, RecordedRun};
 use crate::views::SloEntry;
 use crate::views::{IncidentView, TimelineEntry};
 use crate::AppState;
 use goose_domain::package::{Envelope, EnvelopeSignature};
 use goose_domain::rbac::Permission;
+use goose_domain::runbook::{RunbookRun, StepOutcome, StepResult};
 use goose_domain::sla::calendar::{Calendar, CalendarUnit};
 use goose_domain::sla::incident::{IncidentReport, IncidentSeverity, IncidentStatus, IncidentType};
 use goose_domain::sla::measure::Sample;
@@ -28,6 +30,14 @@ const AT: &[QueryParam] = &[QueryParam {
     kind: "date-time",
     values: &[],
     description: "The moment (RFC 3339; default now): the window is the SLO's, ending there",
+}];
+
+const SERVICE: &[QueryParam] = &[QueryParam {
+    name: "service",
+    required: false,
+    kind: "string",
+    values: &[],
+    description: "Only the runs about this service",
 }];
 
 const STATUS: &[QueryParam] = &[QueryParam {
@@ -60,6 +70,8 @@ pub(crate) fn api() -> Routes<AppState> {
 .route(RouteSpec::get("/v1/reports", Access::Permission(Permission::AuditRead), "Issued compliance reports").returns_many("ReportListing"), reports::list)
 .route(RouteSpec::get("/v1/reports/{id}", Access::Permission(Permission::AuditRead), "One compliance report: the report, its DSSE envelope, digest and the event recording it").returns("SignedReport"), reports::get)
 .route(RouteSpec::get("/v1/reports/{id}/html", Access::Permission(Permission::AuditRead), "One compliance report as an HTML page (readable and printable)"), reports::html)
+.route(RouteSpec::post("/v1/runbook-runs", Access::Permission(Permission::IncidentReport), "Record a runbook run (goosectl runbook run): the runbook, the service, each step's outcome and findings; on the chain as runbook_run/<id>").body("RunbookRun").returns("RecordedRun").status(201).also(&[422]), runbooks::record)
+.route(RouteSpec::get("/v1/runbook-runs", Access::Permission(Permission::SlaRead), "Recorded runbook runs, oldest first (?service=NAME)").returns_many("RecordedRun").query(SERVICE), runbooks::list)
 .route(RouteSpec::post("/api/v1/write", Access::Permission(Permission::MeasurementSubmit), "Prometheus remote write 1.0 (snappy protobuf): request counters and latency histogram buckets become approximate minute summaries; a retried request is not counted twice").returns("RemoteWriteResult").also(&[415]), remote_write::write)
 .route(RouteSpec::post("/v1/measurements", Access::Permission(Permission::MeasurementSubmit), "Record a batch of one service's request samples as minute summaries (all or nothing; a repeated batch_id is not counted twice)").body("MeasurementBatch").returns("Recorded").also(&[422]), measurements)
 }
@@ -97,6 +109,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         IncidentStatus,
         IncidentNote,
         IncidentAssignee,
+        RunbookRun,
+        StepResult,
+        StepOutcome,
+        RecordedRun,
         ReportRequest,
         SignedReport,
         ReportListing,

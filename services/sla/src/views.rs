@@ -82,6 +82,8 @@ pub struct SlaView {
     pub slo_cites: BTreeMap<String, Cite>,
     /// Issued reports by id.
     pub reports: BTreeMap<String, ReportEntry>,
+    /// Recorded runbook runs by id (time-ordered ids: in the order they ran).
+    pub runbook_runs: BTreeMap<String, crate::runbooks::RecordedRun>,
 }
 
 /// An issued report, as recorded.
@@ -219,6 +221,7 @@ impl View for SlaView {
         streams::APPROVAL,
         streams::REPORT,
         streams::COMPLIANCE,
+        streams::RUNBOOK_RUN,
     ];
 
     fn apply(&mut self, ev: &RecordedEvent) {
@@ -319,6 +322,30 @@ impl View for SlaView {
                             event: e,
                             cite: cite(ev),
                             at: ev.metadata.recorded_at,
+                        },
+                    );
+                }
+            }
+            streams::RUNBOOK_RUN => {
+                if let Some(goose_domain::runbook::RunbookEvent::RunbookRunRecorded {
+                    id,
+                    run_by,
+                    run,
+                }) = goose_platform::decoded(ev)
+                {
+                    let at = ev
+                        .metadata
+                        .recorded_at
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default();
+                    self.runbook_runs.insert(
+                        id.clone(),
+                        crate::runbooks::RecordedRun {
+                            id,
+                            run_by,
+                            at,
+                            position: ev.position,
+                            run,
                         },
                     );
                 }

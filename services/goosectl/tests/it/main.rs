@@ -8,6 +8,7 @@ mod deploy;
 mod mesh;
 mod models;
 mod observability;
+mod runbooks;
 mod schemathesis;
 mod sla;
 mod support;
