@@ -79,6 +79,13 @@ const fn panel(
 
 use Kind::{NodeGraph, Stat, StateTimeline, Table, TimeSeries};
 
+/// Istio's standard metrics (from the sidecars, not from Golden Goose) the Service Mesh Status
+/// dashboard reads besides ours: they exist only where the services run in the mesh.
+pub const ISTIO_METRICS: &[&str] = &[
+    "istio_requests_total",
+    "istio_request_duration_milliseconds_bucket",
+];
+
 /// Every dashboard, in the order of docs/operations.md.
 pub const DASHBOARDS: &[Dashboard] = &[
     Dashboard {
@@ -176,6 +183,26 @@ pub const DASHBOARDS: &[Dashboard] = &[
             panel("Intrusions and Witness Disagreements", Stat, "short", "Checkpoint rows the log key did not sign; witnesses that hold a different tree.",
                 &[("sum(goose_chain_intrusions_total) or vector(0)", "intrusions"),
                   ("sum(goose_checkpoint_witness_failures_total{reason=\"conflict\"}) or vector(0)", "witness conflicts")]),
+        ],
+    },
+    Dashboard {
+        uid: "goose-mesh",
+        title: "Service Mesh Status",
+        file: "service-mesh-status.json",
+        description: "Seed 003: what the mesh allows (the dependency graph Golden Goose renders into AuthorizationPolicies) and what it sees (Istio's standard metrics: traffic, denials, mTLS, latency).",
+        panels: &[
+            panel("Allowed Edges", Stat, "short", "Dependency edges, each an ALLOW of the dependant's identity on the dependency (goosectl mesh render).",
+                &[("count(max by (service, depends_on) (service_dependencies))", "allowed edges")]),
+            panel("Allowed Calls", NodeGraph, "none", "Who may call whom: the dependency graph.",
+                &[("max by (service, depends_on) (service_dependencies)", "{{service}} → {{depends_on}}")]),
+            panel("Requests Between Services", TimeSeries, "reqps", "Requests per second by source, destination and response code, as the destination's sidecar reports them.",
+                &[("sum by (source_workload, destination_workload, response_code) (rate(istio_requests_total{reporter=\"destination\"}[$__rate_interval]))", "{{source_workload}} → {{destination_workload}} {{response_code}}")]),
+            panel("Denied by Policy", TimeSeries, "reqps", "403s the sidecars answered: calls no AuthorizationPolicy allows (a missing dependency edge, or an isolated service).",
+                &[("sum by (source_workload, destination_workload) (rate(istio_requests_total{reporter=\"destination\",response_code=\"403\"}[$__rate_interval]))", "{{source_workload}} → {{destination_workload}}")]),
+            panel("Mutual TLS Share", Stat, "percentunit", "Share of requests that arrived over mutual TLS (STRICT: 1).",
+                &[("sum(rate(istio_requests_total{reporter=\"destination\",connection_security_policy=\"mutual_tls\"}[$__rate_interval])) / sum(rate(istio_requests_total{reporter=\"destination\"}[$__rate_interval]))", "mTLS")]),
+            panel("Latency P95 Between Services", TimeSeries, "ms", "95th percentile of request latency by destination, as the sidecars measure it.",
+                &[("histogram_quantile(0.95, sum by (le, destination_workload) (rate(istio_request_duration_milliseconds_bucket{reporter=\"destination\"}[$__rate_interval])))", "{{destination_workload}}")]),
         ],
     },
     Dashboard {
