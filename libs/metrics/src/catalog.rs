@@ -66,10 +66,10 @@ pub mod http {
     );
     pub const DURATION: Metric = histogram(
         "http_request_duration_seconds",
-        &["route", "method"],
+        &["route", "method", "code"],
         LATENCY_BUCKETS,
         EVERY,
-        "Seconds from a request's arrival to its response headers, by route template and method.",
+        "Seconds from a request's arrival to its response headers, by route template, method and status code.",
     );
 }
 

@@ -138,11 +138,11 @@ pub async fn track_requests(req: axum::extract::Request, next: axum::middleware:
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = req.method().clone();
     let response = next.run(req).await;
-    let m = goose_metrics::http::REQUESTS;
-    m.counter(&[&route, method.as_str(), response.status().as_str()])
-        .increment(1);
+    let status = response.status();
+    let labels = [route.as_str(), method.as_str(), status.as_str()];
+    goose_metrics::http::REQUESTS.counter(&labels).increment(1);
     goose_metrics::http::DURATION
-        .histogram(&[&route, method.as_str()])
+        .histogram(&labels)
         .record(started.elapsed().as_secs_f64());
     response
 }
