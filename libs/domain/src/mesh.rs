@@ -167,25 +167,7 @@ pub fn authorization_policies<'a>(
                     }],
                 });
             }
-            AuthorizationPolicy {
-                api_version: API_VERSION,
-                kind: "AuthorizationPolicy",
-                metadata: Metadata {
-                    name: format!("{service}-allow-dependants"),
-                    namespace: opts.namespace.clone(),
-                    labels: BTreeMap::from([
-                        (MANAGED_BY.0.to_owned(), MANAGED_BY.1.to_owned()),
-                        ("app".to_owned(), service.to_owned()),
-                    ]),
-                },
-                spec: PolicySpec {
-                    selector: Selector {
-                        match_labels: BTreeMap::from([("app".to_owned(), service.to_owned())]),
-                    },
-                    action: "ALLOW",
-                    rules,
-                },
-            }
+            policy(service, "allow-dependants", "ALLOW", rules, opts)
         })
         .collect()
 }
@@ -194,11 +176,32 @@ pub fn authorization_policies<'a>(
 /// isolate_service): a DENY — evaluated before every ALLOW — of every caller but Prometheus,
 /// so its metrics stay visible while it is investigated.
 pub fn isolation_policy(service: &str, opts: &MeshOptions) -> AuthorizationPolicy {
+    let rules = vec![Rule {
+        from: vec![From {
+            source: Source {
+                principals: Vec::new(),
+                not_principals: opts.prometheus.iter().cloned().collect(),
+            },
+        }],
+        to: Vec::new(),
+    }];
+    policy(service, "isolated", "DENY", rules, opts)
+}
+
+/// A policy named `<service>-<suffix>` selecting the service's workloads (`app` label),
+/// labelled as ours.
+fn policy(
+    service: &str,
+    suffix: &str,
+    action: &'static str,
+    rules: Vec<Rule>,
+    opts: &MeshOptions,
+) -> AuthorizationPolicy {
     AuthorizationPolicy {
         api_version: API_VERSION,
         kind: "AuthorizationPolicy",
         metadata: Metadata {
-            name: format!("{service}-isolated"),
+            name: format!("{service}-{suffix}"),
             namespace: opts.namespace.clone(),
             labels: BTreeMap::from([
                 (MANAGED_BY.0.to_owned(), MANAGED_BY.1.to_owned()),
@@ -209,16 +212,8 @@ pub fn isolation_policy(service: &str, opts: &MeshOptions) -> AuthorizationPolic
             selector: Selector {
                 match_labels: BTreeMap::from([("app".to_owned(), service.to_owned())]),
             },
-            action: "DENY",
-            rules: vec![Rule {
-                from: vec![From {
-                    source: Source {
-                        principals: Vec::new(),
-                        not_principals: opts.prometheus.iter().cloned().collect(),
-                    },
-                }],
-                to: Vec::new(),
-            }],
+            action,
+            rules,
         },
     }
 }

@@ -194,17 +194,7 @@ pub async fn verify_consistency(
             .await?
             .json()?;
         let parsed: chain_api::ConsistencyResponse = serde_json::from_value(body)?;
-        parsed
-            .hashes
-            .iter()
-            .map(|h| {
-                base64::engine::general_purpose::STANDARD
-                    .decode(h)
-                    .ok()
-                    .and_then(|b| b.try_into().ok())
-                    .context("the API's proof holds a hash that is not base64 SHA-256")
-            })
-            .collect::<Result<_>>()?
+        proof_hashes(&parsed.hashes)?
     } else {
         let reader = LedgerReader::new(open_backend(target).await?);
         reader
@@ -447,4 +437,18 @@ pub async fn admin_recover(
         api_key_file.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The hashes of a proof the chain API sent (base64 SHA-256 each).
+pub(crate) fn proof_hashes(hashes: &[String]) -> Result<Vec<goose_ledger::merkle::Hash>> {
+    hashes
+        .iter()
+        .map(|h| {
+            base64::engine::general_purpose::STANDARD
+                .decode(h)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .context("the API's proof holds a hash that is not base64 SHA-256")
+        })
+        .collect()
 }

@@ -320,18 +320,7 @@ impl Ctx<'_> {
                 )
                 .await?;
                 let parsed: crate::chain_api::ConsistencyResponse = serde_json::from_value(proof)?;
-                let hashes = parsed
-                    .hashes
-                    .iter()
-                    .map(|h| {
-                        use base64::Engine as _;
-                        base64::engine::general_purpose::STANDARD
-                            .decode(h)
-                            .ok()
-                            .and_then(|b| b.try_into().ok())
-                            .context("a proof hash that is not base64 SHA-256")
-                    })
-                    .collect::<Result<Vec<_>>>()?;
+                let hashes = crate::commands::proof_hashes(&parsed.hashes)?;
                 match goose_ledger::merkle::verify_consistency(
                     seen.checkpoint.size,
                     cp.checkpoint.size,

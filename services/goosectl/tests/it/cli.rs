@@ -1,6 +1,8 @@
 //! The real `goosectl` binary.
 
-use crate::support::{fill, goosectl, postgres_ledger, quick_start_promotion, run, Dev};
+use crate::support::{
+    approve_and_watch, fill, goosectl, postgres_ledger, quick_start_promotion, run, Dev,
+};
 use goose_ledger::sqlite::SqliteBackend;
 use goose_ledger::LedgerReader;
 use std::io::{Read as _, Write as _};
@@ -360,15 +362,7 @@ async fn dev_promotes_a_package_and_resumes_it_after_a_kill() {
     assert!(out.contains("403"), "{out}");
     dev.kill();
     dev.up().await;
-    let (code, out) =
-        run(dev
-            .cli(&ada)
-            .args(["promotion", "approve", &promotion, "--comment", "reviewed"]));
-    assert_eq!(code, 0, "{out}");
-    let (code, out) = run(dev
-        .cli(&olga)
-        .args(["promotion", "status", &promotion, "--watch"]));
-    assert_eq!(code, 1, "partially succeeded: {out}");
+    let out = approve_and_watch(&dev, &ada, &olga, &promotion);
     let at = |needle: &str| {
         out.find(needle)
             .unwrap_or_else(|| panic!("{needle:?} in {out}"))

@@ -4,7 +4,7 @@
 //! panel of every dashboard must return data (those reading Istio's sidecar metrics must run,
 //! and may be empty: no mesh runs here).
 
-use crate::support::{quick_start_promotion, repo_root, run, Dev};
+use crate::support::{approve_and_watch, quick_start_promotion, repo_root, run, Dev};
 use goose_testkit::{eventually, promtool, Prometheus};
 use goosectl::dashboards::{self, DASHBOARDS};
 use serde_json::Value;
@@ -183,15 +183,7 @@ async fn every_dashboard_panel_has_data_from_a_real_prometheus_scraping_goosectl
     .unwrap();
     let (olga, ada) = (dev.user("olga", "operator"), dev.user("ada", "approver"));
     let (_package, promotion) = quick_start_promotion(&dev, &olga).await;
-    let (code, out) =
-        run(dev
-            .cli(&ada)
-            .args(["promotion", "approve", &promotion, "--comment", "reviewed"]));
-    assert_eq!(code, 0, "{out}");
-    let (code, out) = run(dev
-        .cli(&olga)
-        .args(["promotion", "status", &promotion, "--watch"]));
-    assert_eq!(code, 1, "partially succeeded: {out}");
+    approve_and_watch(&dev, &ada, &olga, &promotion);
 
     // service-a's SLOs, and a minute of its requests (one in ten failing).
     let root = repo_root();

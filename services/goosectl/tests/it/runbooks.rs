@@ -4,7 +4,7 @@
 //! offline and opens the investigation; an operator without the right to demote cannot
 //! isolate anything; every run is recorded and the chain still verifies.
 
-use crate::support::{goosectl, quick_start_promotion, run, Dev};
+use crate::support::{approve_and_watch, goosectl, quick_start_promotion, run, Dev};
 use serde_json::Value;
 
 async fn states(dev: &Dev, service: &str) -> Vec<(String, String)> {
@@ -34,15 +34,7 @@ async fn runbooks_run_against_the_live_system_and_are_recorded() {
     let mut dev = Dev::start().await;
     let (olga, ada) = (dev.user("olga", "operator"), dev.user("ada", "approver"));
     let (_package, promotion) = quick_start_promotion(&dev, &olga).await;
-    let (code, out) =
-        run(dev
-            .cli(&ada)
-            .args(["promotion", "approve", &promotion, "--comment", "reviewed"]));
-    assert_eq!(code, 0, "{out}");
-    let (code, out) = run(dev
-        .cli(&olga)
-        .args(["promotion", "status", &promotion, "--watch"]));
-    assert_eq!(code, 1, "partially succeeded: {out}");
+    approve_and_watch(&dev, &ada, &olga, &promotion);
     let work = dev.data.path().join("runbooks");
     // The on-call SRE: operator, approver and auditor (admins manage users, not services).
     let sre = dev.user("sre", "operator");

@@ -301,3 +301,18 @@ pub async fn quick_start_promotion(dev: &Dev, olga: &str) -> (String, String) {
     .unwrap();
     (package, promotion)
 }
+
+/// The approver approves the quick start's promotion and the operator watches it to its end:
+/// partially succeeded (service-c fails its coverage gate). Returns what the watch printed.
+pub fn approve_and_watch(dev: &Dev, approver: &str, operator: &str, promotion: &str) -> String {
+    let (code, out) =
+        run(dev
+            .cli(approver)
+            .args(["promotion", "approve", promotion, "--comment", "reviewed"]));
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(dev
+        .cli(operator)
+        .args(["promotion", "status", promotion, "--watch"]));
+    assert_eq!(code, 1, "partially succeeded: {out}");
+    out
+}
