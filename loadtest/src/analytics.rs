@@ -474,7 +474,7 @@ async fn time_query(
     Ok((rows, median(times).as_secs_f64() * 1e3))
 }
 
-fn dir_bytes(p: &std::path::Path) -> u64 {
+pub(crate) fn dir_bytes(p: &std::path::Path) -> u64 {
     std::fs::read_dir(p)
         .into_iter()
         .flatten()

@@ -229,6 +229,7 @@ pub async fn measure_ingest(
         relay: goose_platform::Relay::All,
         log_origin: "bench.test/log".into(),
         service_name: None,
+        snapshot_dir: None,
     })
     .await?;
     // A benchmark measures throughput, not the rate limits.

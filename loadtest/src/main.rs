@@ -28,6 +28,7 @@ mod gpu;
 mod ingest;
 mod lag;
 mod promote;
+mod restart;
 mod sla;
 mod tail;
 
@@ -77,6 +78,8 @@ enum Command {
     /// Ingest-to-queryable lag: appends at a fixed rate, probes timed from commit to the
     /// analytics service's answer that contains them.
     Lag(lag::LagArgs),
+    /// A replica of rbac starting over the ledger: replaying it, and from its snapshots.
+    Restart(restart::RestartArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -209,6 +212,7 @@ async fn main() -> Result<()> {
         Command::Analytics(args) => analytics::run(&args).await?,
         Command::Gpu(args) => gpu::run(&args)?,
         Command::Lag(args) => lag::run(&args).await?,
+        Command::Restart(args) => restart::run(&args).await?,
         Command::Ledger(args) => {
             let env = Env::open(&args.common).await?;
             let r = run_ledger(&env, &args).await?;

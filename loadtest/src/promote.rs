@@ -86,6 +86,7 @@ impl System {
             relay: goose_platform::Relay::All,
             log_origin: "bench.test/ledger".into(),
             service_name: None,
+            snapshot_dir: None,
         })
         .await?;
         // A benchmark measures throughput, not the rate limits.

@@ -36,6 +36,7 @@ async fn platform_on(storage: Storage) -> (Platform, Arc<NoteKey>, Arc<NoteKey>)
         relay: goose_platform::Relay::All,
         log_origin: "inproc.test/log".into(),
         service_name: None,
+        snapshot_dir: None,
     })
     .await
     .unwrap();

@@ -17,5 +17,6 @@ mod sla_breach;
 mod sla_integrity;
 mod sla_processes;
 mod sla_prometheus;
+mod snapshots;
 mod support;
 mod views;

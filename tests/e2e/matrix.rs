@@ -188,6 +188,7 @@ async fn every_endpoint_times_every_role() {
         relay: goose_platform::Relay::All,
         log_origin: "matrix.test/log".into(),
         service_name: None,
+        snapshot_dir: None,
     })
     .await
     .unwrap();

@@ -97,6 +97,84 @@ fn position_of(events: &[Value], kind: &str, service: &str) -> Option<u64> {
         .and_then(|e| e["position"].as_u64())
 }
 
+/// The trace context the test sends with the package promotion request.
+const CALLER_TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+/// The package promotion is one trace: the orchestrator's request span continues the
+/// caller's; rbac's span for the approval request the orchestrator raised is its child (HTTP
+/// `traceparent`); the replica that resumed the promotion after the first died drives it in
+/// the same trace (the request event's `traceparent`); other services consume its events in
+/// the same trace (NATS `traceparent` headers, copied by the relay from the events).
+async fn one_trace_across_services(otlp: &goose_testkit::OtlpReceiver) {
+    let spans = otlp
+        .wait_for(Duration::from_secs(30), |spans| {
+            let ours = || spans.iter().filter(|s| s.trace_id == CALLER_TRACE);
+            ours().any(|s| s.service == "goose-rbac" && s.kind == 2)
+                && ours().any(|s| s.name == "promotion" && s.service == "goose-orchestrator")
+                && ours().any(|s| s.kind == 5 && s.service != "goose-orchestrator")
+        })
+        .await;
+    let all = otlp.spans();
+    let Some(spans) = spans else {
+        let ours: Vec<_> = all.iter().filter(|s| s.trace_id == CALLER_TRACE).collect();
+        panic!(
+            "the promotion's trace is incomplete ({} spans received in all); ours: {ours:#?}",
+            all.len()
+        );
+    };
+    let ours: Vec<_> = spans
+        .iter()
+        .filter(|s| s.trace_id == CALLER_TRACE)
+        .collect();
+    let request = ours
+        .iter()
+        .find(|s| {
+            s.service == "goose-orchestrator"
+                && s.kind == 2
+                && s.name == "POST /v1/packages/{id}/promote"
+        })
+        .unwrap_or_else(|| panic!("no server span of the promote request: {ours:#?}"));
+    assert_eq!(
+        request.parent_span_id, "00f067aa0ba902b7",
+        "continues the caller's span"
+    );
+    assert_eq!(request.attributes["http.response.status_code"], "202");
+    let by_id = |id: &str| ours.iter().find(|s| s.span_id == id);
+    let rbac = ours
+        .iter()
+        .find(|s| s.service == "goose-rbac" && s.kind == 2 && s.name == "POST /v1/approvals")
+        .unwrap_or_else(|| panic!("no rbac span for the approval request: {ours:#?}"));
+    assert_eq!(
+        by_id(&rbac.parent_span_id).map(|p| p.service.as_str()),
+        Some("goose-orchestrator"),
+        "rbac's span is a child of the orchestrator's: {ours:#?}"
+    );
+    let driver = ours
+        .iter()
+        .find(|s| s.name == "promotion")
+        .unwrap_or_else(|| panic!("no driver span: {ours:#?}"));
+    assert!(
+        !driver.parent_span_id.is_empty(),
+        "the driver continues the request's trace"
+    );
+    let consumers: std::collections::BTreeSet<&str> = ours
+        .iter()
+        .filter(|s| s.kind == 5)
+        .map(|s| s.service.as_str())
+        .collect();
+    assert!(
+        consumers.iter().any(|s| *s != "goose-orchestrator"),
+        "another service consumed the promotion's events in its trace: {consumers:?}"
+    );
+    // Every span of the trace hangs off the caller's: no orphan parent within it, except the
+    // spans of the replica that was killed before it could export them.
+    assert!(
+        ours.iter().all(|s| s.parent_span_id.len() == 16),
+        "{ours:#?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promotions_across_processes() {
     let db = goose_testkit::postgres().await.unwrap();
@@ -118,6 +196,8 @@ async fn promotions_across_processes() {
     goose_evidence::blob::s3::S3BlobStore::create_bucket(bucket.clone(), 1)
         .await
         .unwrap();
+    // Every service exports its spans to an OTLP receiver of the test's own.
+    let otlp = goose_testkit::OtlpReceiver::start().await.unwrap();
     let env = Env {
         db: db.url.clone(),
         nats: nats.url.clone(),
@@ -129,6 +209,8 @@ async fn promotions_across_processes() {
             ("AWS_REGION", "us-east-1".into()),
             ("AWS_ACCESS_KEY_ID", key_id.into()),
             ("AWS_SECRET_ACCESS_KEY", secret.into()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.endpoint().to_owned()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100".into()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -501,12 +583,14 @@ async fn promotions_across_processes() {
     )
     .await
     .unwrap();
+    // The caller's trace (W3C traceparent) is the promotion's trace, across every process.
     let (s, started) = ob
-        .call(
+        .call_with(
             "POST",
             &format!("/v1/packages/{pkg_id}/promote"),
             Some(&sam),
             Some(&json!({"reason": "release 1.0.0"})),
+            &[("traceparent", CALLER_TRACEPARENT)],
         )
         .await;
     assert_eq!(s, 202, "{started}");
@@ -576,6 +660,7 @@ async fn promotions_across_processes() {
         |ev| ev.iter().any(|e| e["event_type"] == "PromotionCompleted"),
     )
     .await;
+    one_trace_across_services(&otlp).await;
     // The chain check waited for a checkpoint covering the facts it cited (none was periodic)
     // and passed once the evidence service signed one on the gate's request.
     let waited = events.iter().any(|e| {

@@ -26,10 +26,25 @@ impl Http {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> (u16, Value) {
+        self.call_with(method, path, token, body, &[]).await
+    }
+
+    /// [`Http::call`] with extra request headers (a `traceparent`, say).
+    pub async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
         let mut rb = self.client.request(
             reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
             format!("{}{path}", self.base),
         );
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
         if let Some(t) = token {
             rb = rb.bearer_auth(t);
         }

@@ -21,6 +21,7 @@ async fn platform(dir: &std::path::Path) -> Platform {
         relay: goose_platform::Relay::All,
         log_origin: "snapshot.test/log".into(),
         service_name: None,
+        snapshot_dir: None,
     })
     .await
     .unwrap()

@@ -9,6 +9,7 @@
 
 use crate::{Bus, Result};
 use goose_ledger::{LedgerReader, RecordedEvent};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -162,20 +163,40 @@ struct State {
 }
 
 impl State {
-    fn apply(&mut self, ev: &RecordedEvent) {
+    /// Applies `ev` if it is the next position. `trace_context`: what the bus message
+    /// carried; a live event applied under it continues the appender's trace (a consumer span).
+    fn apply(&mut self, ev: &RecordedEvent, trace_context: Option<&BTreeMap<String, String>>) {
         if ev.position != self.next {
             return;
         }
         if self.aggregate_types.is_empty()
             || self.aggregate_types.contains(&ev.stream.aggregate_type())
         {
-            let _span = tracing::debug_span!(
-                "follow_event",
-                position = ev.position,
-                event_id = %ev.event_id,
-                event_type = %ev.event_type
-            )
-            .entered();
+            let span = match trace_context.filter(|t| !t.is_empty() && goose_telemetry::exporting())
+            {
+                Some(t) => {
+                    let span = tracing::info_span!(
+                        "consume event",
+                        otel.name = %format!("{} process", ev.event_type),
+                        otel.kind = "consumer",
+                        messaging.system = "nats",
+                        messaging.operation.type = "process",
+                        event.position = ev.position,
+                        event.id = %ev.event_id,
+                        event.r#type = %ev.event_type,
+                        follows = %self.aggregate_types.join(","),
+                    );
+                    goose_telemetry::set_parent(&span, |k| t.get(k).cloned());
+                    span
+                }
+                None => tracing::debug_span!(
+                    "follow_event",
+                    position = ev.position,
+                    event_id = %ev.event_id,
+                    event_type = %ev.event_type
+                ),
+            };
+            let _entered = span.entered();
             (self.handler)(ev);
         }
         self.next += 1;
@@ -190,7 +211,7 @@ impl State {
                 break;
             }
             for ev in &batch {
-                self.apply(ev);
+                self.apply(ev, None);
             }
         }
         Ok(())
@@ -203,13 +224,13 @@ impl State {
             let size = self.ledger.size().await?;
             return self.fill_to(size).await;
         }
-        let mut events: Vec<RecordedEvent> = deliveries.iter().map(|d| d.event.clone()).collect();
-        events.sort_by_key(|e| e.position);
-        for ev in &events {
-            if ev.position > self.next {
-                self.fill_to(ev.position).await?;
+        let mut order: Vec<&crate::Delivery> = deliveries.iter().collect();
+        order.sort_by_key(|d| d.event.position);
+        for d in order {
+            if d.event.position > self.next {
+                self.fill_to(d.event.position).await?;
             }
-            self.apply(ev);
+            self.apply(&d.event, Some(&d.trace_context));
         }
         for d in deliveries {
             d.ack().await?;

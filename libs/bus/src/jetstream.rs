@@ -3,6 +3,7 @@
 //! duplicates, CloudEvents attributes as headers, the canonical record as the body.
 
 use crate::{check_consumer_name, Acker, Bus, BusConfig, Delivery, Error, Result, Subscription};
+use crate::{TRACEPARENT, TRACESTATE};
 use async_nats::jetstream::{self, consumer, stream};
 use async_nats::HeaderMap;
 use futures::StreamExt as _;
@@ -106,6 +107,10 @@ fn headers_of(event: &RecordedEvent) -> HeaderMap {
         h.insert("ce-time", t.as_str());
     }
     h.insert(POSITION_HEADER, event.position.to_string().as_str());
+    // W3C trace context of the span that appended it, for consumers to continue the trace.
+    for (k, v) in crate::trace_context_of(event) {
+        h.insert(k.as_str(), v.as_str());
+    }
     h
 }
 
@@ -209,8 +214,19 @@ impl Subscription for JetStreamSubscription {
             let event = canonical::decode_record(&msg.payload, hint)
                 .map_err(|e| Error::Malformed(e.to_string()))?
                 .event;
+            let trace_context = msg
+                .headers
+                .as_ref()
+                .map(|h| {
+                    [TRACEPARENT, TRACESTATE]
+                        .into_iter()
+                        .filter_map(|k| Some((k.to_owned(), h.get(k)?.as_str().to_owned())))
+                        .collect()
+                })
+                .unwrap_or_default();
             out.push(Delivery {
                 event,
+                trace_context,
                 acker: Acker::JetStream(Box::new(msg)),
             });
         }

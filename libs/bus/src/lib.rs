@@ -70,9 +70,27 @@ impl BusConfig {
     }
 }
 
+/// The W3C Trace Context names, as NATS headers and event attributes.
+pub const TRACEPARENT: &str = "traceparent";
+pub const TRACESTATE: &str = "tracestate";
+
+/// The W3C trace context an event was appended under (from its metadata attributes).
+pub fn trace_context_of(event: &RecordedEvent) -> std::collections::BTreeMap<String, String> {
+    [TRACEPARENT, TRACESTATE]
+        .into_iter()
+        .filter_map(|k| {
+            let v = event.metadata.attributes.get(k)?;
+            Some((k.to_owned(), v.clone()))
+        })
+        .collect()
+}
+
 /// One delivered event; acknowledge it once applied.
 pub struct Delivery {
     pub event: RecordedEvent,
+    /// The W3C trace context the message carried (`traceparent`, `tracestate`): NATS
+    /// headers on JetStream, the event's attributes in process.
+    pub trace_context: std::collections::BTreeMap<String, String>,
     acker: Acker,
 }
 

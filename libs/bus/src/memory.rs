@@ -155,6 +155,7 @@ impl Subscription for MemorySubscription {
                         .is_none_or(|t| ev.stream.aggregate_type() == t);
                     if wanted {
                         out.push(Delivery {
+                            trace_context: crate::trace_context_of(ev),
                             event: ev.clone(),
                             acker: Acker::Memory(MemoryAck {
                                 consumer: self.consumer.clone(),

@@ -80,7 +80,7 @@ pub enum UserError {
 }
 
 /// A user as folded from events.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub name: Option<UserName>,
     pub display_name: String,

@@ -121,6 +121,10 @@ pub struct LedgerConfig {
     pub max_batch_events: usize,
     /// How many events the committer gathers into one transaction at most.
     pub max_group_events: usize,
+    /// Called on each event's metadata attributes before it is encoded: the platform adds the
+    /// appending span's W3C trace context (`traceparent`), which the relay then puts in the
+    /// bus message's headers. The attributes are part of the hashed record.
+    pub stamp: Option<fn(&mut std::collections::BTreeMap<String, String>)>,
 }
 
 impl Default for LedgerConfig {
@@ -130,6 +134,7 @@ impl Default for LedgerConfig {
             max_payload_bytes: 1 << 20,
             max_batch_events: 10_000,
             max_group_events: 10_000,
+            stamp: None,
         }
     }
 }
@@ -241,8 +246,13 @@ impl Ledger {
         &self,
         stream: &StreamId,
         expected_version: u64,
-        events: Vec<NewEvent>,
+        mut events: Vec<NewEvent>,
     ) -> Result<AppendReceipt> {
+        if let Some(stamp) = self.inner.config.stamp {
+            for ev in &mut events {
+                stamp(&mut ev.metadata.attributes);
+            }
+        }
         if events.is_empty() {
             return Err(Error::InvalidInput(
                 "an append needs at least one event".into(),

@@ -183,6 +183,30 @@ pub mod bus {
         EVERY,
         "Events a read model could not decode and skipped (logged with their positions).",
     );
+    pub const SNAPSHOTS_RESTORED: Metric = counter(
+        "goose_read_model_snapshots_restored_total",
+        &["view"],
+        EVERY,
+        "Read models started from a kept snapshot instead of replaying the ledger.",
+    );
+    pub const SNAPSHOTS_REFUSED: Metric = counter(
+        "goose_read_model_snapshots_refused_total",
+        &["view", "reason"],
+        EVERY,
+        "Kept snapshots not used at start (`unreadable`, `ahead`, `mismatch`, `ledger`): the view replayed the ledger instead.",
+    );
+    pub const SNAPSHOTS_WRITTEN: Metric = counter(
+        "goose_read_model_snapshots_written_total",
+        &["view"],
+        EVERY,
+        "Read-model snapshots written to the snapshot directory.",
+    );
+    pub const SNAPSHOT_FAILURES: Metric = counter(
+        "goose_read_model_snapshot_failures_total",
+        &["view"],
+        EVERY,
+        "Read-model snapshots that could not be written (logged; the next attempt follows).",
+    );
     pub const REFUSAL_NOTICES_DROPPED: Metric = counter(
         "goose_refusal_notices_dropped_total",
         &["reason"],
@@ -573,6 +597,10 @@ pub const ALL: &[&Metric] = &[
     &bus::RELAY_LAG,
     &bus::STALE_READS,
     &bus::UNDECODABLE_EVENTS,
+    &bus::SNAPSHOTS_RESTORED,
+    &bus::SNAPSHOTS_REFUSED,
+    &bus::SNAPSHOTS_WRITTEN,
+    &bus::SNAPSHOT_FAILURES,
     &bus::REFUSAL_NOTICES_DROPPED,
     &chain::VERIFY_OK,
     &chain::VERIFIED_EVENTS,

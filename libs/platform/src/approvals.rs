@@ -20,6 +20,14 @@ pub fn bearer(headers: &axum::http::HeaderMap) -> Result<String, Problem> {
         })
 }
 
+/// The current span's W3C trace context, for a call to another service (rbac's request span
+/// then continues this trace).
+fn trace_headers() -> reqwest::header::HeaderMap {
+    let mut headers = reqwest::header::HeaderMap::new();
+    goose_runtime::telemetry::inject_http(&mut headers);
+    headers
+}
+
 /// Raises approval requests in rbac.
 #[async_trait::async_trait]
 pub trait ApprovalRequester: Send + Sync + std::fmt::Debug {
@@ -77,6 +85,7 @@ impl ApprovalRequester for HttpApprovals {
         let resp = self
             .client
             .post(&url)
+            .headers(trace_headers())
             .bearer_auth(bearer)
             .json(&CreateApproval {
                 kind,
@@ -111,6 +120,7 @@ impl ApprovalRequester for HttpApprovals {
         let resp = self
             .client
             .post(&url)
+            .headers(trace_headers())
             .bearer_auth(bearer)
             .json(&serde_json::json!({ "comment": comment }))
             .send()

@@ -39,6 +39,7 @@ pub mod health;
 pub mod nats_auth;
 pub mod readiness;
 pub mod refusals;
+pub mod snapshots;
 pub mod users;
 pub mod view;
 
@@ -95,6 +96,9 @@ pub struct PlatformConfig {
     /// `goose.refusals.<service>`. None: one process runs several services (`goosectl dev`),
     /// and the notices stay in the process.
     pub service_name: Option<String>,
+    /// Where this process keeps its read models' snapshots (`--snapshot-dir`): a restart
+    /// then follows the ledger from the snapshot instead of replaying it. None: replay.
+    pub snapshot_dir: Option<PathBuf>,
 }
 
 /// A running platform: the shared handles a service's handlers use.
@@ -119,6 +123,8 @@ pub struct Platform {
     pub rate_limits: goose_runtime::auth::RateLimits,
     /// Where refused requests are reported (the sla service counts bursts of them).
     pub refusals: refusals::Refusals,
+    /// Where read-model snapshots are kept (`--snapshot-dir`), if anywhere.
+    pub snapshots: Option<snapshots::SnapshotDir>,
     stop: watch::Receiver<bool>,
     stop_tx: Arc<watch::Sender<bool>>,
     tasks: Arc<parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
@@ -146,6 +152,7 @@ impl Platform {
         };
         let ledger_config = LedgerConfig {
             origin: config.log_origin.clone(),
+            stamp: Some(goose_runtime::telemetry::stamp),
             ..LedgerConfig::default()
         };
         let ledger = Ledger::open(backend, config.service_key.clone(), ledger_config)
@@ -171,9 +178,21 @@ impl Platform {
             TOKEN_ISSUER,
         );
         let (stop_tx, stop) = watch::channel(false);
-        let users = ViewHandle::<Users>::follow(&ledger, bus.clone(), stopped(stop.clone()))
-            .await
-            .context("starting the users read model")?;
+        let snapshots = config
+            .snapshot_dir
+            .as_deref()
+            .map(snapshots::SnapshotDir::open)
+            .transpose()
+            .context("opening the snapshot directory")?;
+        let (users, users_keeper) = ViewHandle::<Users>::start_kept(
+            &ledger,
+            bus.clone(),
+            stop.clone(),
+            snapshots.as_ref(),
+            "platform-users",
+        )
+        .await
+        .context("starting the users read model")?;
         let refusals = match (&config.bus, &config.service_name) {
             (
                 BusChoice::Nats {
@@ -204,9 +223,10 @@ impl Platform {
                 BusChoice::Nats { config, .. } => config.subject_prefix.clone(),
                 BusChoice::Memory(_) => BusConfig::default().subject_prefix,
             },
+            snapshots,
             stop,
             stop_tx: Arc::new(stop_tx),
-            tasks: Arc::default(),
+            tasks: Arc::new(parking_lot::Mutex::new(users_keeper.into_iter().collect())),
         };
         let relay = match &config.relay {
             Relay::Off => None,
@@ -259,6 +279,27 @@ impl Platform {
     /// Resolves when the platform is shutting down.
     pub fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
         stopped(self.stop.clone())
+    }
+
+    /// Starts a read model kept in the snapshot directory when there is one
+    /// ([`ViewHandle::start_kept`]); `view` names its file, unique within the process.
+    pub async fn start_view<V>(&self, view: &'static str) -> Result<ViewHandle<V>>
+    where
+        V: view::View + Clone + serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let (handle, keeper) = ViewHandle::<V>::start_kept(
+            &self.ledger,
+            self.bus.clone(),
+            self.stop.clone(),
+            self.snapshots.as_ref(),
+            view,
+        )
+        .await
+        .with_context(|| format!("starting the {view} read model"))?;
+        if let Some(k) = keeper {
+            self.tasks.lock().push(k);
+        }
+        Ok(handle)
     }
 
     /// Runs a background task that ends at shutdown; [`Platform::shutdown`] waits for it.
@@ -625,6 +666,10 @@ pub struct ServiceArgs {
         default_value_t = 200
     )]
     pub rate_limit_writes_per_second: u32,
+    /// Keep read-model snapshots here (one directory per replica, private to it): a restart
+    /// follows the ledger from them instead of replaying it. Unset: replay at every start.
+    #[arg(long, env = "GOOSE_SNAPSHOT_DIR")]
+    pub snapshot_dir: Option<PathBuf>,
 }
 
 impl ServiceArgs {
@@ -675,6 +720,7 @@ impl ServiceArgs {
                     .unwrap_or(key_name)
                     .to_owned(),
             ),
+            snapshot_dir: self.snapshot_dir.clone(),
         })
     }
 }

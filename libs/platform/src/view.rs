@@ -93,6 +93,11 @@ impl<V: View> ViewHandle<V> {
         })
     }
 
+    /// Every position below this one has been considered (applied, or not of this view).
+    pub fn position(&self) -> u64 {
+        (*self.changed.borrow()).max(self.follower.next_position())
+    }
+
     /// Changes after every event applied (its value: one past that event's position).
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
@@ -175,12 +180,24 @@ pub enum RestoreError {
 impl<V: View + Clone + serde::Serialize> ViewHandle<V> {
     /// The current state and the position it reflects.
     pub async fn snapshot(&self, platform: &Platform) -> goose_ledger::Result<Snapshot<V>> {
+        self.snapshot_of(&platform.ledger).await
+    }
+
+    /// [`ViewHandle::snapshot`], with the ledger at hand.
+    pub async fn snapshot_of(
+        &self,
+        ledger: &goose_ledger::Ledger,
+    ) -> goose_ledger::Result<Snapshot<V>> {
+        // Events of other aggregates move the follower but not the view: everything below
+        // the follower's position (read first) was applied when it was published, and no
+        // event at or past `changed` (read under the lock) is in the state.
+        let followed = self.follower.next_position();
         let (next, state) = {
             let guard = self.state.read();
-            (*self.changed.borrow(), guard.clone())
+            ((*self.changed.borrow()).max(followed), guard.clone())
         };
         let last_digest = match next.checked_sub(1) {
-            Some(p) => Some(event_digest(platform, p).await?),
+            Some(p) => Some(event_digest(ledger, p).await?),
             None => None,
         };
         Ok(Snapshot {
@@ -195,7 +212,23 @@ impl<V: View> ViewHandle<V> {
     /// Starts from a snapshot, after checking that it belongs to this log, and follows the
     /// ledger from its position.
     pub async fn restore(platform: &Platform, snapshot: Snapshot<V>) -> Result<Self, RestoreError> {
-        let size = platform.ledger.size().await?;
+        Self::restore_parts(
+            &platform.ledger,
+            platform.bus.clone(),
+            platform.stopped(),
+            snapshot,
+        )
+        .await
+    }
+
+    /// [`ViewHandle::restore`] from the parts (for views the platform itself starts).
+    pub async fn restore_parts(
+        ledger: &goose_ledger::Ledger,
+        bus: Arc<dyn goose_bus::Bus>,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+        snapshot: Snapshot<V>,
+    ) -> Result<Self, RestoreError> {
+        let size = ledger.size().await?;
         if snapshot.next > size {
             return Err(RestoreError::Ahead {
                 next: snapshot.next,
@@ -204,7 +237,7 @@ impl<V: View> ViewHandle<V> {
         }
         if let Some(expected) = &snapshot.last_digest {
             let position = snapshot.next.saturating_sub(1);
-            let found = event_digest(platform, position).await?;
+            let found = event_digest(ledger, position).await?;
             if &found != expected {
                 return Err(RestoreError::Mismatch {
                     position,
@@ -213,19 +246,15 @@ impl<V: View> ViewHandle<V> {
                 });
             }
         }
-        Ok(Self::follow_from(
-            snapshot.state,
-            snapshot.next,
-            &platform.ledger,
-            platform.bus.clone(),
-            platform.stopped(),
-        )
-        .await?)
+        Ok(Self::follow_from(snapshot.state, snapshot.next, ledger, bus, stop).await?)
     }
 }
 
-async fn event_digest(platform: &Platform, position: u64) -> goose_ledger::Result<String> {
-    let events = platform.ledger.read_all(position, 1).await?;
+async fn event_digest(
+    ledger: &goose_ledger::Ledger,
+    position: u64,
+) -> goose_ledger::Result<String> {
+    let events = ledger.read_all(position, 1).await?;
     events
         .first()
         .filter(|e| e.position == position)

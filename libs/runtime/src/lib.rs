@@ -16,14 +16,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 
-/// Installs the `tracing` subscriber (`RUST_LOG`, default `info`). Safe to call twice.
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+pub use goose_telemetry as telemetry;
+
+/// Installs the `tracing` subscriber (`RUST_LOG`, default `info`) and, when an OTLP endpoint
+/// is configured, OpenTelemetry export as `service` ([`goose_telemetry::init`]). Keep the guard
+/// until `main` returns: dropping it flushes the last spans.
+pub fn init_tracing(service: &str) -> telemetry::Guard {
+    telemetry::init(service)
 }
 
 /// The process-wide Prometheus recorder (installed on first use).
@@ -137,8 +136,23 @@ pub async fn track_requests(req: axum::extract::Request, next: axum::middleware:
         .get::<axum::extract::MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = req.method().clone();
-    let response = next.run(req).await;
+    // One server span per request, continuing the caller's trace (W3C `traceparent`).
+    let span = tracing::info_span!(
+        "http request",
+        otel.name = %format!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    telemetry::set_parent_from_http(&span, req.headers());
+    let response = tracing::Instrument::instrument(next.run(req), span.clone()).await;
     let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    if status.is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
     let labels = [route.as_str(), method.as_str(), status.as_str()];
     goose_metrics::http::REQUESTS.counter(&labels).increment(1);
     goose_metrics::http::DURATION

@@ -9,7 +9,9 @@
 //!   ([`nats`]), so tests run in parallel without seeing each other.
 //! - Missing server binaries are an error naming the packages to install.
 
+mod otlp;
 mod prometheus;
+pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use prometheus::{promtool, Prometheus};
 
 use anyhow::{bail, Context as _, Result};

@@ -4,6 +4,6 @@ use clap::Parser as _;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    goose_runtime::init_tracing();
+    let _traces = goose_runtime::init_tracing("goose-analytics");
     goose_analytics_service::cli::run(goose_analytics_service::cli::Cli::parse()).await
 }

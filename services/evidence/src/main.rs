@@ -4,6 +4,6 @@ use clap::Parser as _;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    goose_runtime::init_tracing();
+    let _traces = goose_runtime::init_tracing("goose-evidence");
     goose_evidence_service::cli::run(goose_evidence_service::cli::Cli::parse()).await
 }

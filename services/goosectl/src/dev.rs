@@ -92,6 +92,7 @@ pub async fn serve(
         relay: goose_platform::Relay::All,
         log_origin: log_key.name().to_owned(),
         service_name: None,
+        snapshot_dir: None,
     })
     .await?;
     record_start(&platform.ledger, &log_key, &service_key).await?;

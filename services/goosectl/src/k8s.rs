@@ -154,6 +154,8 @@ fn service(name: &str, peers: &[&str]) -> Vec<Value> {
             "@/var/run/goose/trust/token.vkey".into(),
         ),
         ("RUST_LOG", "info".into()),
+        // Read models restart from here (an emptyDir: kept across container restarts).
+        ("GOOSE_SNAPSHOT_DIR", "/var/lib/goose/snapshots".into()),
     ] {
         config.insert(k.into(), json!(v));
     }
@@ -248,10 +250,12 @@ fn service(name: &str, peers: &[&str]) -> Vec<Value> {
                                 {"name": "trust", "mountPath": "/var/run/goose/trust", "readOnly": true},
                                 {"name": "nats", "mountPath": "/var/run/goose/nats", "readOnly": true},
                                 {"name": "tmp", "mountPath": "/tmp"},
+                                {"name": "snapshots", "mountPath": "/var/lib/goose/snapshots"},
                             ],
                         }],
                         "volumes": [
                             {"name": "keys", "secret": {"secretName": format!("{app}-keys"), "defaultMode": 0o400}},
+                            {"name": "snapshots", "emptyDir": {"sizeLimit": "1Gi"}},
                             {"name": "trust", "configMap": {"name": "goose-trust"}},
                             {"name": "nats", "secret": {"secretName": "goose-nats-users", "items": [{"key": name, "path": "password"}], "defaultMode": 0o400}},
                             {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    goose_runtime::init_tracing();
+    let _traces = goose_runtime::init_tracing("goosectl");
     let cli = goosectl::cli::Cli::parse();
     match goosectl::run(cli).await {
         Ok(code) => code,

@@ -258,15 +258,37 @@ impl Engine {
         let stop = self.platform.stopped();
         // Not `Platform::spawn`, which keeps every handle until shutdown: drivers come and go.
         tokio::spawn(async move {
+            let span = tracing::info_span!("promotion", promotion = %id);
+            me.continue_request_trace(&span, &id).await;
             tokio::select! {
                 () = stop => {},
-                () = tracing::Instrument::instrument(
-                    me.clone().drive(id.clone()),
-                    tracing::info_span!("promotion", promotion = %id),
-                ) => {},
+                () = tracing::Instrument::instrument(me.clone().drive(id.clone()), span) => {},
             }
             me.unclaim(&id).await;
         });
+    }
+
+    /// Makes the driver's span continue the trace of the request that recorded the promotion
+    /// (its first event's `traceparent`), in whichever replica drives it, after a restart too.
+    async fn continue_request_trace(&self, span: &tracing::Span, id: &str) {
+        if !goose_runtime::telemetry::exporting() {
+            return;
+        }
+        let Ok(stream) = StreamId::new(streams::PROMOTION, id.to_owned()) else {
+            return;
+        };
+        match self.platform.ledger.read_stream(&stream, 1, 1).await {
+            Ok(first) => {
+                if let Some(ev) = first.first() {
+                    goose_runtime::telemetry::set_parent(span, |k| {
+                        ev.metadata.attributes.get(k).cloned()
+                    });
+                }
+            }
+            Err(e) => {
+                tracing::warn!(promotion = %id, error = %e, "could not read the promotion's request to continue its trace");
+            }
+        }
     }
 
     /// Finds promotions that are recorded, unfinished and driven by nobody, and drives them

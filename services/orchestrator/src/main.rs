@@ -4,6 +4,6 @@ use clap::Parser as _;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    goose_runtime::init_tracing();
+    let _traces = goose_runtime::init_tracing("goose-orchestrator");
     goose_orchestrator::cli::run(goose_orchestrator::cli::Cli::parse()).await
 }

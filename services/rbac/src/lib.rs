@@ -63,11 +63,12 @@ pub async fn build(platform: &Platform, config: RbacConfig) -> anyhow::Result<Ro
         goose_platform::TOKEN_ISSUER,
         config.token_ttl,
     ));
-    let users = ViewHandle::<Users>::start(platform).await?;
+    // Kept in the snapshot directory, when there is one, like the platform's own views.
+    let users = platform.start_view::<Users>("rbac-users").await?;
     if let Some(b) = &config.bootstrap {
         commands::bootstrap(platform, &users, b).await?;
     }
-    let approvals = ViewHandle::<Approvals>::start(platform).await?;
+    let approvals = platform.start_view::<Approvals>("rbac-approvals").await?;
     let state = AppState {
         platform: platform.clone(),
         issuer,

@@ -4,6 +4,6 @@ use clap::Parser as _;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    goose_runtime::init_tracing();
+    let _traces = goose_runtime::init_tracing("goose-rbac");
     goose_rbac::cli::run(goose_rbac::cli::Cli::parse()).await
 }

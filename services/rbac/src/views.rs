@@ -9,7 +9,7 @@ use goose_platform::view::View;
 use std::collections::BTreeMap;
 
 /// Users by name (deactivated ones included).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Users(pub BTreeMap<String, User>);
 
 impl View for Users {
@@ -26,7 +26,7 @@ impl View for Users {
 }
 
 /// Approval requests by id.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Approvals(pub BTreeMap<String, ApprovalRequest>);
 
 impl View for Approvals {
