@@ -200,6 +200,109 @@ async fn rbac_restarts_from_its_snapshots() {
     assert!(snapshot_position(&snapshots, "rbac-users") > 0);
 }
 
+/// The registry's view (catalog, models, approvals, breaches) comes back from its snapshot
+/// whole: every answer after the restart equals the answer before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_restarts_from_its_snapshot() {
+    let db = goose_testkit::postgres().await.unwrap();
+    let nats = goose_testkit::nats().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let env = Env {
+        db: db.url.clone(),
+        nats: nats.url.clone(),
+        stream: nats.stream.clone(),
+        prefix: nats.subject_prefix.clone(),
+        dir: d.to_owned(),
+        vars: vec![],
+    };
+    let token_vkey = goose_ledger::NoteKey::load_or_generate(&d.join("tokens.key"), "e2e-tokens")
+        .unwrap()
+        .vkey();
+    let admin_key_file = d.join("admin.api-key");
+    let (pr, pg) = (
+        goose_testkit::free_port().unwrap(),
+        goose_testkit::free_port().unwrap(),
+    );
+    let r = Http::new(format!("http://127.0.0.1:{pr}"));
+    let g = Http::new(format!("http://127.0.0.1:{pg}"));
+    let mut rbac = spawn(
+        &env,
+        "goose-rbac",
+        pr,
+        &[
+            format!("--token-key-file={}", d.join("tokens.key").display()),
+            "--bootstrap-admin=root".into(),
+            format!("--bootstrap-key-file={}", admin_key_file.display()),
+        ],
+    );
+    wait_healthy(&r, &mut rbac).await;
+    let registry_args = [
+        format!("--token-vkey={token_vkey}"),
+        format!("--snapshot-dir={}", d.join("registry-snapshots").display()),
+    ];
+    let mut registry = spawn(&env, "goose-registry", pg, &registry_args);
+    wait_healthy(&g, &mut registry).await;
+    let root = token(
+        &r,
+        "root",
+        &std::fs::read_to_string(&admin_key_file).unwrap(),
+    )
+    .await;
+    let olga = user_with_token(&r, &root, "olga", &["operator"]).await;
+    let mut catalog = String::new();
+    for s in ["service-a", "service-b", "service-c"] {
+        catalog.push_str("---\n");
+        catalog.push_str(
+            &std::fs::read_to_string(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join(format!("../deploy/examples/services/{s}.yaml")),
+            )
+            .unwrap(),
+        );
+    }
+    let (s, v) = g
+        .raw(
+            "POST",
+            "/v1/services",
+            &olga,
+            "application/yaml",
+            catalog.into_bytes(),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = g
+        .call(
+            "POST",
+            "/v1/models",
+            Some(&olga),
+            Some(&serde_json::json!({"name": "churn", "risk": "high", "owner": "team-growth"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let paths = ["/v1/services", "/v1/graph", "/v1/models", "/v1/org-config"];
+    let mut before = Vec::new();
+    for p in paths {
+        before.push(g.ok("GET", p, &olga, None).await);
+    }
+    terminate(registry);
+    let mut registry = spawn(&env, "goose-registry", pg, &registry_args);
+    wait_healthy(&g, &mut registry).await;
+    assert_eq!(
+        counter(
+            &g,
+            "goose_read_model_snapshots_restored_total",
+            "view=\"registry\""
+        )
+        .await,
+        1.0
+    );
+    for (p, b) in paths.iter().zip(&before) {
+        assert_eq!(&g.ok("GET", p, &olga, None).await, b, "{p}");
+    }
+    drop((registry, rbac));
+}
+
 async fn goose_ledger_size(url: &str) -> u64 {
     let pool = sqlx::PgPool::connect(url).await.unwrap();
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger_events")

@@ -332,7 +332,7 @@ impl CatalogEvent {
 }
 
 /// A catalog entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CatalogEntry {
     pub definition: ServiceDefinition,
     /// 1 when onboarded, +1 per change.
@@ -340,7 +340,7 @@ pub struct CatalogEntry {
 }
 
 /// The catalog as folded from its events.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Catalog {
     services: BTreeMap<ServiceName, CatalogEntry>,
 }

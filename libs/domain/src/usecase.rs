@@ -154,7 +154,7 @@ pub enum UseCaseError {
 }
 
 /// A use case as folded from its events.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UseCase {
     pub name: String,
     #[schema(value_type = Option<UseCaseSpec>)]
@@ -176,7 +176,7 @@ pub struct UseCase {
 }
 
 /// One change of state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Transition {
     #[schema(value_type = UseCaseState)]
     pub state: UseCaseState,

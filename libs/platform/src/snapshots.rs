@@ -269,3 +269,96 @@ async fn write<V: View + Clone + Serialize>(
         })??;
     Ok(next)
 }
+
+/// `#[serde(with = "goose_platform::snapshots::pairs")]` for a map whose keys are not strings
+/// (a `(service, version)` tuple): JSON objects take string keys only, so the map is kept as a
+/// list of `[key, value]` pairs. (Ten lines here rather than a dependency for one adapter.)
+pub mod pairs {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<'a, M, K, V, S>(map: &'a M, s: S) -> Result<S::Ok, S::Error>
+    where
+        &'a M: IntoIterator<Item = (&'a K, &'a V)>,
+        K: Serialize + 'a,
+        V: Serialize + 'a,
+        S: Serializer,
+    {
+        s.collect_seq(map)
+    }
+
+    pub fn deserialize<'de, M, K, V, D>(d: D) -> Result<M, D::Error>
+    where
+        M: FromIterator<(K, V)>,
+        K: Deserialize<'de>,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_snapshot_reads_back_and_a_missing_one_is_none() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = SnapshotDir::open(&tmp.path().join("snaps")).unwrap();
+        assert!(dir.load::<Vec<u32>>("view").unwrap().is_none());
+        let snap = Snapshot {
+            next: 7,
+            last_digest: Some("ab".repeat(32)),
+            state: vec![1u32, 2, 3],
+        };
+        dir.save("view", &snap).unwrap();
+        let back = dir.load::<Vec<u32>>("view").unwrap().unwrap();
+        assert_eq!(
+            (back.next, back.last_digest, back.state),
+            (7, snap.last_digest, vec![1, 2, 3])
+        );
+        // Replaced whole: no temporary file is left behind.
+        dir.save(
+            "view",
+            &Snapshot {
+                next: 9,
+                last_digest: None,
+                state: vec![4u32],
+            },
+        )
+        .unwrap();
+        assert_eq!(dir.load::<Vec<u32>>("view").unwrap().unwrap().next, 9);
+        let names: Vec<_> = std::fs::read_dir(tmp.path().join("snaps"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, ["view.snapshot.json"]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(tmp.path().join("snaps"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o700);
+        }
+    }
+
+    #[test]
+    fn names_that_could_escape_the_directory_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = SnapshotDir::open(tmp.path()).unwrap();
+        for bad in ["", "../users", "a/b", "Users", &"x".repeat(65)] {
+            assert!(
+                matches!(dir.load::<u8>(bad), Err(SnapshotError::BadName(_))),
+                "{bad}"
+            );
+        }
+        // A file of another shape is an error, not a panic or a default.
+        std::fs::write(tmp.path().join("v.snapshot.json"), b"[1,2]").unwrap();
+        assert!(matches!(
+            dir.load::<u8>("v"),
+            Err(SnapshotError::Decode { .. })
+        ));
+    }
+}

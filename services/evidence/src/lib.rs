@@ -87,7 +87,7 @@ impl AppState {
 
 /// Builds the evidence API and starts periodic checkpoints.
 pub async fn build(platform: &Platform, config: EvidenceConfig) -> anyhow::Result<Router> {
-    let views = ViewHandle::<Views>::start(platform).await?;
+    let views = platform.start_view::<Views>("evidence").await?;
     let log_vkey = goose_ledger::Vkey::parse(&config.log_key.vkey())?;
     let checkpoints = CheckpointPublisher::new(
         (*platform.ledger).clone(),
@@ -144,7 +144,9 @@ pub async fn build(platform: &Platform, config: EvidenceConfig) -> anyhow::Resul
 /// Signs a checkpoint as soon as a promotion's gate waits for one (a `GateEvaluated` event
 /// with a check `awaiting a checkpoint`), instead of leaving it to the periodic one.
 async fn sign_on_demand(platform: &Platform, publisher: CheckpointPublisher) -> anyhow::Result<()> {
-    let demand = ViewHandle::<views::CheckpointDemand>::start(platform).await?;
+    let demand = platform
+        .start_view::<views::CheckpointDemand>("evidence-checkpoint-demand")
+        .await?;
     let mut changed = demand.subscribe();
     let mut answered = demand.read().asked;
     let stop = platform.stopped();

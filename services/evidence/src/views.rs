@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The evidence service's read model: the services registry onboarded, the org-config's
 /// limits, and the evidence accepted.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Views {
     pub(crate) services: BTreeSet<String>,
     pub(crate) org: OrgConfig,
@@ -76,7 +76,7 @@ impl View for Views {
 }
 
 /// Gates waiting for a checkpoint: how many `GateEvaluated` events asked for one so far.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CheckpointDemand {
     pub asked: u64,
 }

@@ -94,7 +94,7 @@ impl AppState {
 }
 
 pub async fn build(platform: &Platform, config: RegistryConfig) -> anyhow::Result<Router> {
-    let view = ViewHandle::<RegistryView>::start(platform).await?;
+    let view = platform.start_view::<RegistryView>("registry").await?;
     // Not tonic's `Routes::into_axum_router`: its fallback would clash when `goosectl dev`
     // merges the services into one router.
     let grpc = Router::new().route_service(

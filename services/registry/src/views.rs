@@ -18,7 +18,7 @@ use goose_platform::view::View;
 use std::collections::{BTreeMap, HashMap};
 
 /// The registry's read model.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RegistryView {
     pub catalog: Catalog,
     pub org: Option<OrgConfig>,
@@ -29,6 +29,7 @@ pub struct RegistryView {
     /// rbac's approval requests by id.
     pub approvals: HashMap<String, ApprovalRequest>,
     /// The newest evidence of each kind for a model version: (model, version).
+    #[serde(with = "goose_platform::snapshots::pairs")]
     pub model_evidence: HashMap<(String, u32), VersionEvidence>,
     /// The newest SLA-breach incident (opened or recurred) of each service.
     pub breaches: HashMap<String, Breach>,

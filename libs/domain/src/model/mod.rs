@@ -19,7 +19,7 @@ pub use events::{ModelError, ModelEvent};
 pub use spec::{check_alias, Approval, Environment, Metric, ModelName, VersionSpec};
 
 use crate::approval::ImpactLevel;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
@@ -29,7 +29,7 @@ pub const CHAMPION: &str = "champion";
 pub const CHALLENGER: &str = "challenger";
 
 /// A version as folded from the events.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ModelVersion {
     pub version: u32,
     pub spec: VersionSpec,
@@ -45,7 +45,7 @@ pub struct ModelVersion {
 }
 
 /// One entry of the deployment history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Deployment {
     pub environment: Environment,
     pub version: u32,
@@ -61,7 +61,7 @@ pub struct Deployment {
 }
 
 /// A registered model as folded from its events.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RegisteredModel {
     /// None until `ModelCreated`.
     #[schema(value_type = Option<String>)]
