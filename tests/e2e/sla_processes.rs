@@ -160,17 +160,14 @@ async fn prometheus_to_report_across_processes() {
             trust[1].clone(),
         ],
     );
-    let mut sla = spawn(
-        &env,
-        "goose-sla",
-        ports[4],
-        &[
-            tok.clone(),
-            "--evaluate-every=1".into(),
-            trust[0].clone(),
-            trust[1].clone(),
-        ],
-    );
+    let sla_args = [
+        tok.clone(),
+        "--evaluate-every=1".into(),
+        trust[0].clone(),
+        trust[1].clone(),
+        format!("--snapshot-dir={}", d.join("sla-snapshots").display()),
+    ];
+    let mut sla = spawn(&env, "goose-sla", ports[4], &sla_args);
     let http = |p: u16| Http::new(format!("http://127.0.0.1:{p}"));
     let (r, g, e, o, s) = (
         http(ports[0]),
@@ -314,6 +311,23 @@ async fn prometheus_to_report_across_processes() {
     .await
     .unwrap();
     assert_eq!(p["outcome"], "succeeded", "{p}");
+
+    // sla restarts from its snapshot (SIGTERM, as Kubernetes stops it): its incidents read
+    // the same, and the report below is made from the restored view.
+    let incidents = s.ok("GET", "/v1/incidents", &olga, None).await;
+    crate::support::terminate(sla);
+    let mut sla = spawn(&env, "goose-sla", ports[4], &sla_args);
+    wait_healthy(&s, &mut sla).await;
+    assert_eq!(
+        crate::support::counter(
+            &s,
+            "goose_read_model_snapshots_restored_total",
+            "view=\"sla\""
+        )
+        .await,
+        1.0
+    );
+    assert_eq!(s.ok("GET", "/v1/incidents", &olga, None).await, incidents);
 
     // The auditor's report, as a bundle with proofs, checked offline.
     let out = d.join("report");

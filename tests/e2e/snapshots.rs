@@ -4,44 +4,10 @@
 //! file that is damaged, or that belongs to another log, is refused (and counted) and the
 //! view is replayed: the answers stay right either way.
 
-use crate::support::{spawn, token, user_with_token, wait_healthy, Env, Http, Proc};
+use crate::support::{counter, spawn, terminate, token, user_with_token, wait_healthy, Env, Http};
 use std::path::Path;
-use std::time::Duration;
 
 const VIEWS: [&str; 3] = ["platform-users", "rbac-users", "rbac-approvals"];
-
-/// Stops the process as Kubernetes does (SIGTERM) and waits for it to exit.
-fn terminate(mut p: Proc) {
-    let pid = p.0.id().to_string();
-    let ok = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(status) = p.0.try_wait().unwrap() {
-            assert!(status.success(), "{} exited with {status}", p.1);
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "{} did not stop", p.1);
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A counter's value from the service's /metrics (0 when absent).
-async fn counter(http: &Http, name: &str, labels: &str) -> f64 {
-    let text = reqwest::get(format!("{}/metrics", http.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let series = format!("{name}{{{labels}}}");
-    text.lines()
-        .find_map(|l| l.strip_prefix(series.as_str()))
-        .map_or(0.0, |v| v.trim().parse().unwrap())
-}
 
 fn snapshot_position(dir: &Path, view: &str) -> u64 {
     let text = std::fs::read_to_string(dir.join(format!("{view}.snapshot.json"))).unwrap();

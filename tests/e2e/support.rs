@@ -410,3 +410,36 @@ pub async fn failing_half_hour(h: &Http, token: &str, service: &str) {
     )
     .await;
 }
+
+/// Stops the process as Kubernetes does (SIGTERM) and waits for it to exit.
+pub fn terminate(mut p: Proc) {
+    let pid = p.0.id().to_string();
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = p.0.try_wait().unwrap() {
+            assert!(status.success(), "{} exited with {status}", p.1);
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{} did not stop", p.1);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A counter's value from the service's /metrics (0 when absent).
+pub async fn counter(http: &Http, name: &str, labels: &str) -> f64 {
+    let text = reqwest::get(format!("{}/metrics", http.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let series = format!("{name}{{{labels}}}");
+    text.lines()
+        .find_map(|l| l.strip_prefix(series.as_str()))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}

@@ -93,7 +93,7 @@ pub(crate) struct AppState {
 }
 
 pub async fn build(platform: &Platform, config: SlaConfig) -> anyhow::Result<Router> {
-    let view = ViewHandle::<SlaView>::start(platform).await?;
+    let view = platform.start_view::<SlaView>("sla").await?;
     let state = AppState {
         platform: platform.clone(),
         view,

@@ -27,7 +27,7 @@ impl RunState {
 goose_ledger::ledger_aggregate!(pub RunbookAgg(RunState), goose_domain::streams::RUNBOOK_RUN, RunbookEvent);
 
 /// A recorded run, as listed.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct RecordedRun {
     pub id: String,
     pub run_by: String,

@@ -16,7 +16,7 @@ use goose_platform::view::View;
 use std::collections::BTreeMap;
 
 /// An SLO as it stands, with its version (the stream version of its latest definition).
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct SloEntry {
     pub version: u64,
     pub applied_by: String,
@@ -27,7 +27,7 @@ pub struct SloEntry {
 }
 
 /// One step of an incident's timeline.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct TimelineEntry {
     /// Ledger position of the event.
     pub position: u64,
@@ -41,7 +41,7 @@ pub struct TimelineEntry {
 }
 
 /// An incident as it stands.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct IncidentView {
     pub id: String,
     pub cause: String,
@@ -57,7 +57,37 @@ pub struct IncidentView {
 /// An SLO's firing alerts: (objective, alert) -> (`AlertFired` position, burn-rate factor).
 pub type FiringAlerts = BTreeMap<(String, String), (u64, f64)>;
 
-#[derive(Debug, Default)]
+/// `firing` in a snapshot: each SLO's map as `[key, value]` pairs (its keys are tuples).
+mod firing_pairs {
+    use super::FiringAlerts;
+    use serde::{Deserialize as _, Deserializer, Serialize as _, Serializer};
+    use std::collections::BTreeMap;
+
+    type Pairs = Vec<((String, String), (u64, f64))>;
+
+    pub fn serialize<S: Serializer>(
+        m: &BTreeMap<String, FiringAlerts>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let as_pairs: BTreeMap<&String, Pairs> = m
+            .iter()
+            .map(|(k, v)| (k, v.iter().map(|(a, b)| (a.clone(), *b)).collect()))
+            .collect();
+        as_pairs.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, FiringAlerts>, D::Error> {
+        let as_pairs = BTreeMap::<String, Pairs>::deserialize(d)?;
+        Ok(as_pairs
+            .into_iter()
+            .map(|(k, v)| (k, v.into_iter().collect()))
+            .collect())
+    }
+}
+
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SlaView {
     pub slos: BTreeMap<String, SloEntry>,
     pub summaries: BTreeMap<String, Vec<MinuteSummary>>,
@@ -68,6 +98,7 @@ pub struct SlaView {
     /// The open (not resolved) incident of each cause.
     pub open_by_cause: BTreeMap<String, String>,
     /// Per SLO, each firing alert's `AlertFired` position and burn-rate factor.
+    #[serde(with = "firing_pairs")]
     pub firing: BTreeMap<String, FiringAlerts>,
     /// Per cause, the newest ledger position an incident of it cites.
     pub linked: BTreeMap<String, u64>,
@@ -87,7 +118,7 @@ pub struct SlaView {
 }
 
 /// An issued report, as recorded.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ReportEntry {
     pub id: String,
     pub event: ReportEvent,

@@ -169,7 +169,7 @@ impl AlertEvent {
 }
 
 /// An SLO's alerts as recorded: which (objective, alert) pairs are firing.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AlertsState {
     pub firing: std::collections::BTreeSet<(String, String)>,
 }

@@ -45,13 +45,13 @@ pub struct Cite {
 }
 
 /// A cited event and when it was recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Occurrence {
     pub cite: Cite,
     pub at: OffsetDateTime,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct PromotionRecord {
     requester: String,
     targets: Vec<String>,
@@ -59,7 +59,7 @@ struct PromotionRecord {
     completed: Option<(PromotionOutcome, Occurrence)>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct ApprovalRecord {
     kind: String,
     subject: String,
@@ -68,10 +68,10 @@ struct ApprovalRecord {
     required: u8,
     requested: Occurrence,
     grants: Vec<(String, Occurrence)>,
-    decision: Option<(&'static str, Occurrence)>,
+    decision: Option<(String, Occurrence)>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct IncidentRecord {
     kind: String,
     severity: String,
@@ -82,7 +82,7 @@ struct IncidentRecord {
     steps: Vec<(IncidentStatus, Occurrence)>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Refusal {
     request: String,
     actor: String,
@@ -91,7 +91,7 @@ struct Refusal {
     at: Occurrence,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Demotion {
     service: String,
     version: String,
@@ -102,7 +102,7 @@ struct Demotion {
     at: Occurrence,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Violation {
     slo: String,
     service: String,
@@ -112,8 +112,8 @@ struct Violation {
     at: Occurrence,
 }
 
-/// The events reports are made of, as recorded.
-#[derive(Debug, Clone, Default)]
+/// The events reports are made of, as recorded (kept in read-model snapshots: serde).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ReportLedger {
     promotions: BTreeMap<String, PromotionRecord>,
     approvals: BTreeMap<String, ApprovalRecord>,
@@ -183,13 +183,13 @@ impl ReportLedger {
             }
             ApprovalEvent::Approved { .. } => {
                 if let Some(a) = self.approvals.get_mut(id) {
-                    a.decision = Some(("approved", o));
+                    a.decision = Some(("approved".to_owned(), o));
                 }
             }
             ApprovalEvent::Rejected { approver, .. } => {
                 if let Some(a) = self.approvals.get_mut(id) {
                     a.grants.push((approver.clone(), o.clone()));
-                    a.decision = Some(("rejected", o));
+                    a.decision = Some(("rejected".to_owned(), o));
                 }
             }
             ApprovalEvent::Refused {
@@ -734,10 +734,10 @@ impl ReportLedger {
             let deciders: Vec<String> = grants.iter().map(|(who, _)| who.clone()).collect();
             let distinct: BTreeSet<&String> = deciders.iter().collect();
             let sod = !distinct.contains(&a.requester)
-                && (decision.map(|(d, _)| *d) != Some("approved")
+                && (decision.map(|(d, _)| d.as_str()) != Some("approved")
                     || distinct.len() >= usize::from(a.required));
             approvals.segregation_of_duties_held &= sod;
-            let label = match decision.map(|(d, _)| *d) {
+            let label = match decision.map(|(d, _)| d.as_str()) {
                 Some("approved") => {
                     approvals.approved += 1;
                     "approved"

@@ -10,7 +10,7 @@ use crate::gates::{Check, Outcome};
 use crate::promotion::{PromotionEvent, PromotionOutcome};
 
 /// An occurrence of an incident's cause.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Signal {
     /// One open incident per cause.
     pub cause: String,
