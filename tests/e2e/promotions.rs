@@ -275,6 +275,11 @@ async fn promotions_across_processes() {
                 format!("--keyring=@{}", d.join("keyring").display()),
                 format!("--log-vkey={log_vkey}"),
                 "--bundle-store=s3://goose-e2e".into(),
+                // Each replica keeps its read models' snapshots in a directory of its own.
+                format!(
+                    "--snapshot-dir={}",
+                    d.join(format!("snapshots-{port}")).display()
+                ),
             ],
         )
     };
@@ -644,6 +649,15 @@ async fn promotions_across_processes() {
 
     // Replica b, which drives the promotion, dies; the approval arrives; replica a resumes it
     // from the events.
+    // (A killed process loses the spans its batch exporter has not sent: wait for b's span
+    // of the promote request first.)
+    otlp.wait_for(Duration::from_secs(10), |spans| {
+        spans
+            .iter()
+            .any(|s| s.trace_id == CALLER_TRACE && s.name == "POST /v1/packages/{id}/promote")
+    })
+    .await
+    .expect("replica b exported its span of the promote request");
     drop(orch_b);
     r.ok(
         "POST",
@@ -930,6 +944,33 @@ async fn promotions_across_processes() {
         .ok("GET", "/v1/compliance?service=service-a", &ada, None)
         .await;
     assert_eq!(states[0]["state"], "sandbox", "{states}");
+
+    // Replica a restarts from its snapshot (SIGTERM, as Kubernetes stops it) and answers as
+    // before: the promotion's explain view, compliance, the package.
+    let watched = [
+        format!("/v1/promotions/{promotion}/explain"),
+        "/v1/compliance".to_owned(),
+        format!("/v1/packages/{pkg_id}"),
+    ];
+    let mut before = Vec::new();
+    for p in &watched {
+        before.push(oa.ok("GET", p, &audrey, None).await);
+    }
+    crate::support::terminate(orch_a);
+    let mut orch_a = orchestrator(ports[3], "orchestrator-a.key", ports[0]);
+    wait_healthy(&oa, &mut orch_a).await;
+    assert_eq!(
+        crate::support::counter(
+            &oa,
+            "goose_read_model_snapshots_restored_total",
+            "view=\"orchestrator\""
+        )
+        .await,
+        1.0
+    );
+    for (p, b) in watched.iter().zip(&before) {
+        assert_eq!(&oa.ok("GET", p, &audrey, None).await, b, "{p}");
+    }
 
     // A subscriber that is not ours (Python, nats-py) consumes every event of these
     // promotions and checks each against the AsyncAPI document the services serve.

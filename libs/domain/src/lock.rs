@@ -50,7 +50,7 @@ pub enum Holder {
 pub struct Held(pub String);
 
 /// The lock as folded from its events.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ServiceLock {
     pub holder: Option<(String, OffsetDateTime)>,
 }

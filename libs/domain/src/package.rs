@@ -108,8 +108,9 @@ pub enum PackageRefusal {
     Invalid(String),
 }
 
-/// A package as folded from its events.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+/// A package as folded from its events (its serde leaves the envelopes out: they are served
+/// as the bundle; read-model snapshots keep them apart).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Package {
     pub version: String,
     pub members: Vec<Member>,

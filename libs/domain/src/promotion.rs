@@ -221,7 +221,7 @@ impl TargetStatus {
 }
 
 /// A target as folded from the events.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TargetState {
     pub spec: TargetSpec,
     pub status: TargetStatus,
@@ -238,7 +238,7 @@ pub struct TargetState {
 }
 
 /// A promotion as folded from its events.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Promotion {
     #[schema(value_type = Option<Object>)]
     pub request: Option<Requested>,

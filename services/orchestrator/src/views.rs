@@ -43,7 +43,7 @@ pub const FOLLOWED: &[&str] = &[
 ];
 
 /// An incident as the orchestrator needs it: whose, how bad, whether open, what opened it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct IncidentEntry {
     pub report: IncidentReport,
     pub open: bool,
@@ -64,7 +64,7 @@ pub fn fact_of(kind: &str, ev: &RecordedEvent, note: impl Into<String>) -> FactR
 
 /// What is needed to check an event's authorship later: where it is in the log, and the
 /// writer it names.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Signed {
     position: u64,
     key_id: String,
@@ -79,32 +79,36 @@ impl Signed {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct EvidenceEntry {
     pub record: EvidenceRecord,
     pub fact: FactRef,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ApprovalEntry {
     pub request: ApprovalRequest,
     /// The newest event of the request.
     pub fact: FactRef,
 }
 
-/// The read models.
-#[derive(Debug, Default)]
+/// The read models (kept in snapshots: `goosectl`'s `--snapshot-dir`; ADR 0003).
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Data {
     pub catalog: Catalog,
     /// The catalog's dependency graph, built on first use after a catalog change.
+    #[serde(skip)]
     graph: OnceLock<Arc<DependencyGraph>>,
+    #[serde(with = "goose_platform::snapshots::pairs")]
     pub evidence: HashMap<(String, String), Vec<EvidenceEntry>>,
     pub approvals: HashMap<String, ApprovalEntry>,
     /// `(service, version)` → its state and the event that set it.
+    #[serde(with = "goose_platform::snapshots::pairs")]
     pub compliance: HashMap<(String, String), (ComplianceState, FactRef)>,
     /// The newest version of each service that became compliant, with that event.
     pub compliant: HashMap<String, (String, FactRef)>,
     pub promotions: BTreeMap<String, Promotion>,
+    #[serde(with = "packages_whole")]
     pub packages: BTreeMap<String, Package>,
     /// Package id → its promotions, oldest first.
     pub package_promotions: HashMap<String, Vec<String>>,
@@ -119,12 +123,45 @@ pub struct Data {
     pub slos: HashMap<String, BTreeMap<String, (Slo, FactRef)>>,
     /// `(service, version)` → the minute summaries recorded for that version (summaries
     /// without a version are not kept here: `performance_baseline_met` reads versions).
+    #[serde(with = "goose_platform::snapshots::pairs")]
     pub measurements: HashMap<(String, String), Vec<(MinuteSummary, FactRef)>>,
     /// Incidents by id.
     pub incidents: BTreeMap<String, IncidentEntry>,
     signed: HashMap<String, Signed>,
-    /// Memo of authorship checks by event id (not derived from events: amended).
+    /// Memo of authorship checks by event id (not derived from events: amended; not kept in
+    /// snapshots, checked again after a restart).
+    #[serde(skip)]
     verdicts: HashMap<String, Result<String, String>>,
+}
+
+/// `packages` in a snapshot: a package's own serde leaves its signed envelopes out (the API
+/// serves them as the bundle), a snapshot keeps them.
+mod packages_whole {
+    use goose_domain::package::{Envelope, Package};
+    use serde::{Deserialize as _, Deserializer, Serialize as _, Serializer};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<S: Serializer>(
+        m: &BTreeMap<String, Package>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        m.iter()
+            .map(|(id, p)| (id, p, &p.envelopes))
+            .collect::<Vec<_>>()
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, Package>, D::Error> {
+        Ok(Vec::<(String, Package, Vec<Envelope>)>::deserialize(d)?
+            .into_iter()
+            .map(|(id, mut p, envelopes)| {
+                p.envelopes = envelopes;
+                (id, p)
+            })
+            .collect())
+    }
 }
 
 impl Data {
@@ -323,7 +360,7 @@ impl Views {
     /// Catches up with the ledger, then follows it.
     pub async fn start(platform: &Platform, keyring: Option<Keyring>) -> anyhow::Result<Self> {
         Ok(Self {
-            handle: ViewHandle::start(platform).await?,
+            handle: platform.start_view::<Data>("orchestrator").await?,
             keyring: keyring.map(Arc::new),
         })
     }
