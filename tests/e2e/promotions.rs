@@ -340,17 +340,7 @@ async fn promotions_across_processes() {
     let audrey = user_with_token(&r, &root, "audrey", &["auditor"]).await;
 
     // Onboard a, b (needs a), c (needs b), given in reverse order.
-    let mut catalog = String::new();
-    for s in ["service-c", "service-b", "service-a"] {
-        catalog.push_str("---\n");
-        catalog.push_str(
-            &std::fs::read_to_string(
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join(format!("../deploy/examples/services/{s}.yaml")),
-            )
-            .unwrap(),
-        );
-    }
+    let catalog = crate::support::example_catalog(&["service-c", "service-b", "service-a"]);
     let (s, v) = g
         .raw(
             "POST",

@@ -16,14 +16,7 @@ async fn three_services_as_processes() {
     let db = goose_testkit::postgres().await.unwrap();
     let nats = goose_testkit::nats().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let env = Env {
-        db: db.url.clone(),
-        nats: nats.url.clone(),
-        stream: nats.stream.clone(),
-        prefix: nats.subject_prefix.clone(),
-        dir: dir.path().to_owned(),
-        vars: vec![],
-    };
+    let env = Env::new(&db, &nats, dir.path());
 
     // The token key exists before rbac starts so the others can be given its vkey.
     let token_key =

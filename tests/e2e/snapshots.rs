@@ -21,14 +21,7 @@ async fn rbac_restarts_from_its_snapshots() {
     let nats = goose_testkit::nats().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let env = Env {
-        db: db.url.clone(),
-        nats: nats.url.clone(),
-        stream: nats.stream.clone(),
-        prefix: nats.subject_prefix.clone(),
-        dir: d.to_owned(),
-        vars: vec![],
-    };
+    let env = Env::new(&db, &nats, d);
     let snapshots = d.join("snapshots");
     let admin_key_file = d.join("admin.api-key");
     let port = goose_testkit::free_port().unwrap();
@@ -174,14 +167,7 @@ async fn registry_restarts_from_its_snapshot() {
     let nats = goose_testkit::nats().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let env = Env {
-        db: db.url.clone(),
-        nats: nats.url.clone(),
-        stream: nats.stream.clone(),
-        prefix: nats.subject_prefix.clone(),
-        dir: d.to_owned(),
-        vars: vec![],
-    };
+    let env = Env::new(&db, &nats, d);
     let token_vkey = goose_ledger::NoteKey::load_or_generate(&d.join("tokens.key"), "e2e-tokens")
         .unwrap()
         .vkey();
@@ -216,17 +202,7 @@ async fn registry_restarts_from_its_snapshot() {
     )
     .await;
     let olga = user_with_token(&r, &root, "olga", &["operator"]).await;
-    let mut catalog = String::new();
-    for s in ["service-a", "service-b", "service-c"] {
-        catalog.push_str("---\n");
-        catalog.push_str(
-            &std::fs::read_to_string(
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join(format!("../deploy/examples/services/{s}.yaml")),
-            )
-            .unwrap(),
-        );
-    }
+    let catalog = crate::support::example_catalog(&["service-a", "service-b", "service-c"]);
     let (s, v) = g
         .raw(
             "POST",

@@ -184,6 +184,41 @@ pub struct Env {
     pub vars: Vec<(String, String)>,
 }
 
+impl Env {
+    /// The services of one test on `db` and `nats`, their keys in `dir`, no extra variables.
+    pub fn new(
+        db: &goose_testkit::TestDatabase,
+        nats: &goose_testkit::TestNats,
+        dir: &std::path::Path,
+    ) -> Self {
+        Self {
+            db: db.url.clone(),
+            nats: nats.url.clone(),
+            stream: nats.stream.clone(),
+            prefix: nats.subject_prefix.clone(),
+            dir: dir.to_owned(),
+            vars: Vec::new(),
+        }
+    }
+}
+
+/// The example catalog's service definitions (deploy/examples/services), as one multi-document
+/// YAML body for `POST /v1/services`, in the order given.
+pub fn example_catalog(services: &[&str]) -> String {
+    let mut catalog = String::new();
+    for s in services {
+        catalog.push_str("---\n");
+        catalog.push_str(
+            &std::fs::read_to_string(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join(format!("../deploy/examples/services/{s}.yaml")),
+            )
+            .unwrap(),
+        );
+    }
+    catalog
+}
+
 /// Starts a service binary on `port`, its key in the test's folder.
 /// The log origin of the multi-process tests (their log keys carry this name).
 pub const E2E_LOG_ORIGIN: &str = "e2e.test/ledger";
