@@ -144,6 +144,7 @@ impl Generator {
             requester: "olga".into(),
             required_approvers: 1,
             reason: "release".into(),
+            owner_teams: Vec::new(),
         };
         out.push(self.event(
             streams::APPROVAL,
@@ -155,6 +156,7 @@ impl Generator {
         let granted = ApprovalEvent::Granted {
             approver: "ada".into(),
             comment: String::new(),
+            approver_teams: Vec::new(),
         };
         out.push(self.event(streams::APPROVAL, &approval, 2, "ApprovalGranted", &granted)?);
         let approved = ApprovalEvent::Approved {
@@ -189,9 +191,11 @@ impl Generator {
                     required: Vec::new(),
                     optional: Vec::new(),
                     evidence_refs: Vec::new(),
+                    owner: None,
                 })
                 .collect(),
             requester: "olga".into(),
+            requester_teams: Vec::new(),
             package: None,
             approval_id: Some(approval),
             impact: ImpactLevel::Medium,

@@ -250,6 +250,7 @@ pub async fn measure_ingest(
             token_key,
             token_ttl: Duration::from_secs(3600),
             approvals: Default::default(),
+            identity: None,
             bootstrap: Some(goose_rbac::Bootstrap {
                 admin: "bench-admin".into(),
                 key_file,

@@ -57,6 +57,7 @@ async fn start(args: &RestartArgs, dir: &tempfile::TempDir) -> Result<(Duration,
             token_key,
             token_ttl: Duration::from_secs(3600),
             approvals: Default::default(),
+            identity: None,
             bootstrap: Some(goose_rbac::Bootstrap {
                 admin: "bench-admin".into(),
                 key_file: dir.path().join("admin.key"),

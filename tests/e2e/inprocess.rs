@@ -25,7 +25,7 @@ impl System {
 }
 
 /// A platform on `storage` with the in-process bus, and the keys of its services.
-async fn platform_on(storage: Storage) -> (Platform, Arc<NoteKey>, Arc<NoteKey>) {
+pub(crate) async fn platform_on(storage: Storage) -> (Platform, Arc<NoteKey>, Arc<NoteKey>) {
     let token_key = Arc::new(NoteKey::generate("inproc-tokens").unwrap());
     let log_key = Arc::new(NoteKey::generate("inproc.test/log").unwrap());
     let platform = Platform::start(PlatformConfig {
@@ -60,6 +60,7 @@ pub(crate) async fn start_with_policy(policy: Option<String>) -> System {
         leases: Arc::new(goose_orchestrator::lease::MemoryLeases::default()),
         admin_key_file: d.join("admin.key"),
         policy,
+        identity: None,
     })
     .await;
     System {
@@ -282,6 +283,7 @@ async fn an_unrecordable_refusal_fails_the_request() {
         leases: Arc::new(goose_orchestrator::lease::MemoryLeases::default()),
         admin_key_file: dir.path().join("admin.key"),
         policy: None,
+        identity: None,
     })
     .await;
     let op = user_with_token(&h, &root, "op", &["operator", "approver"]).await;
@@ -361,6 +363,7 @@ async fn an_unreadable_org_config_keeps_the_old_limits_and_the_service_not_ready
         leases: Arc::new(goose_orchestrator::lease::MemoryLeases::default()),
         admin_key_file: d.join("admin.key"),
         policy: None,
+        identity: None,
     })
     .await;
     let op = user_with_token(&h, &root, "op", &["operator"]).await;
@@ -511,6 +514,7 @@ async fn writes_over_a_users_rate_are_refused_with_429() {
         leases: Arc::new(goose_orchestrator::lease::MemoryLeases::default()),
         admin_key_file: d.join("admin.key"),
         policy: None,
+        identity: None,
     })
     .await;
     let client = reqwest::Client::new();

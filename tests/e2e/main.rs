@@ -18,5 +18,6 @@ mod sla_integrity;
 mod sla_processes;
 mod sla_prometheus;
 mod snapshots;
+mod sso;
 mod support;
 mod views;

@@ -206,6 +206,7 @@ async fn every_endpoint_times_every_role() {
         leases: Arc::new(goose_orchestrator::lease::PgLeases::new(&db.url)),
         admin_key_file: key_file,
         policy: None,
+        identity: None,
     })
     .await;
 

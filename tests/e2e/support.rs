@@ -275,6 +275,8 @@ pub struct InProcess {
     pub admin_key_file: PathBuf,
     /// The orchestrator's promotion policy (YAML); the shipped one when None.
     pub policy: Option<String>,
+    /// rbac's trusted OpenID providers (none: API keys only).
+    pub identity: Option<goose_domain::identity::IdentityConfig>,
 }
 
 /// rbac, registry, evidence, the orchestrator, sla and analytics on one platform, served on a fresh port as
@@ -288,6 +290,7 @@ pub async fn serve_in_process(s: InProcess) -> (Http, String) {
             token_key: s.token_key,
             token_ttl: Duration::from_secs(600),
             approvals: Default::default(),
+            identity: s.identity.clone(),
             bootstrap: Some(goose_rbac::Bootstrap {
                 admin: "root".into(),
                 key_file: s.admin_key_file.clone(),

@@ -4,8 +4,9 @@
 //! functions return the events to record or a [`Refusal`]. A refusal is recorded too (as
 //! [`ApprovalEvent::Refused`] with the actor), so attempts to self-approve stay on the chain.
 
-use crate::rbac::{Permission, PermissionSet};
+use crate::rbac::{Permission, PermissionSet, TeamName};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -170,9 +171,19 @@ pub enum ApprovalEvent {
         requester: String,
         required_approvers: u8,
         reason: String,
+        /// The teams owning the subject, as the raising service found them: for impact ≥
+        /// high one approver at least must belong to none of them.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        owner_teams: Vec<TeamName>,
     },
     #[serde(rename = "ApprovalGranted", alias = "Granted")]
-    Granted { approver: String, comment: String },
+    Granted {
+        approver: String,
+        comment: String,
+        /// The approver's teams when they granted (the fact the cross-team rule used).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        approver_teams: Vec<TeamName>,
+    },
     /// Recorded with the grant that reached the required number of approvers.
     #[serde(rename = "ApprovalApproved", alias = "Approved")]
     Approved { approvers: Vec<String> },
@@ -212,6 +223,12 @@ pub enum Refusal {
     },
     #[error("{0} has already approved this request; another approver is needed")]
     AlreadyGranted(String),
+    #[error("segregation of duties: a {impact} impact request needs at least one approver from outside the owning team ({owners}); {actor} and every approver so far belong to it")]
+    NeedsOutsideApprover {
+        actor: String,
+        impact: ImpactLevel,
+        owners: String,
+    },
     #[error("the request is already {0:?}")]
     AlreadyDecided(ApprovalStatus),
     #[error("no such approval request")]
@@ -230,6 +247,7 @@ impl Refusal {
             Self::SelfApproval(_)
                 | Self::MissingPermission { .. }
                 | Self::AlreadyGranted(_)
+                | Self::NeedsOutsideApprover { .. }
                 | Self::AlreadyDecided(_)
         )
     }
@@ -255,6 +273,11 @@ pub struct CreateApproval {
     #[serde(default)]
     #[schema(max_length = 4096)]
     pub reason: String,
+    /// The teams owning the subject (the raising service looks them up): for impact ≥ high
+    /// at least one approver must belong to none of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 16)]
+    pub owner_teams: Vec<TeamName>,
 }
 
 /// An approval request as rbac's API answers it.
@@ -296,6 +319,12 @@ pub struct ApprovalRequest {
     pub required_approvers: u8,
     /// Who granted, in order.
     pub approvers: Vec<String>,
+    /// The teams owning the subject (see [`CreateApproval::owner_teams`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owner_teams: Vec<TeamName>,
+    /// Each approver's teams when they granted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub approver_teams: BTreeMap<String, Vec<TeamName>>,
     pub rejected_by: Option<String>,
     pub rejection_reason: Option<String>,
     /// Refused attempts so far.
@@ -309,6 +338,7 @@ pub struct NewRequest<'a> {
     pub subject: &'a str,
     pub impact: ImpactLevel,
     pub reason: &'a str,
+    pub owner_teams: &'a [TeamName],
 }
 
 impl ApprovalRequest {
@@ -322,7 +352,9 @@ impl ApprovalRequest {
                 requester,
                 required_approvers,
                 reason,
+                owner_teams,
             } => {
+                self.owner_teams.clone_from(owner_teams);
                 self.status = ApprovalStatus::Pending;
                 self.kind = Some(*kind);
                 self.subject.clone_from(subject);
@@ -331,7 +363,17 @@ impl ApprovalRequest {
                 self.required_approvers = *required_approvers;
                 self.reason.clone_from(reason);
             }
-            ApprovalEvent::Granted { approver, .. } => self.approvers.push(approver.clone()),
+            ApprovalEvent::Granted {
+                approver,
+                approver_teams,
+                ..
+            } => {
+                self.approvers.push(approver.clone());
+                if !approver_teams.is_empty() {
+                    self.approver_teams
+                        .insert(approver.clone(), approver_teams.clone());
+                }
+            }
             ApprovalEvent::Approved { .. } => self.status = ApprovalStatus::Approved,
             ApprovalEvent::Rejected { approver, reason } => {
                 self.status = ApprovalStatus::Rejected;
@@ -379,6 +421,12 @@ impl ApprovalRequest {
             requester: requester.to_owned(),
             required_approvers: policy.required(new.impact).max(1),
             reason: new.reason.to_owned(),
+            owner_teams: {
+                let mut t = new.owner_teams.to_vec();
+                t.sort();
+                t.dedup();
+                t
+            },
         }])
     }
 
@@ -407,21 +455,50 @@ impl ApprovalRequest {
     }
 
     /// Grants: records the approver; with the last one needed, approves.
+    /// `teams`: the approver's teams now. The grant that would complete a high-impact
+    /// request whose approvers all belong to an owning team is refused.
     pub fn grant(
         &self,
         actor: &str,
         perms: PermissionSet,
+        teams: &[TeamName],
         comment: &str,
     ) -> Result<Vec<ApprovalEvent>, Refusal> {
         self.check_decider(actor, perms)?;
         if self.approvers.iter().any(|a| a == actor) {
             return Err(Refusal::AlreadyGranted(actor.to_owned()));
         }
+        let completes = self.approvers.len() + 1 >= usize::from(self.required_approvers);
+        let impact = self.impact.unwrap_or(ImpactLevel::Low);
+        if completes && impact >= ImpactLevel::High && !self.owner_teams.is_empty() {
+            let outside = |t: &[TeamName]| !t.iter().any(|t| self.owner_teams.contains(t));
+            let earlier_outside = self.approvers.iter().any(|a| {
+                outside(
+                    self.approver_teams
+                        .get(a)
+                        .map(Vec::as_slice)
+                        .unwrap_or_default(),
+                )
+            });
+            if !earlier_outside && !outside(teams) {
+                return Err(Refusal::NeedsOutsideApprover {
+                    actor: actor.to_owned(),
+                    impact,
+                    owners: self
+                        .owner_teams
+                        .iter()
+                        .map(TeamName::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+        }
         let mut events = vec![ApprovalEvent::Granted {
             approver: actor.to_owned(),
             comment: comment.to_owned(),
+            approver_teams: teams.to_vec(),
         }];
-        if self.approvers.len() + 1 >= usize::from(self.required_approvers) {
+        if completes {
             let mut approvers = self.approvers.clone();
             approvers.push(actor.to_owned());
             events.push(ApprovalEvent::Approved { approvers });
@@ -435,10 +512,11 @@ impl ApprovalRequest {
         decision: Decision,
         actor: &str,
         perms: PermissionSet,
+        teams: &[TeamName],
         note: &str,
     ) -> Result<Vec<ApprovalEvent>, Refusal> {
         match decision {
-            Decision::Grant => self.grant(actor, perms, note),
+            Decision::Grant => self.grant(actor, perms, teams, note),
             Decision::Reject => self.reject(actor, perms, note),
         }
     }
@@ -478,6 +556,7 @@ mod tests {
             subject: "service-a@1.0.0",
             impact,
             reason: "release",
+            owner_teams: &[],
         };
         for e in req
             .request(
@@ -520,7 +599,7 @@ mod tests {
     fn given_a_low_impact_request_when_an_approver_grants_then_it_is_approved() {
         let mut req = requested(ImpactLevel::Low);
         assert_eq!(req.required_approvers, 1);
-        let events = req.grant("ada", perms(Role::Approver), "ok").unwrap();
+        let events = req.grant("ada", perms(Role::Approver), &[], "ok").unwrap();
         assert_eq!(events.len(), 2);
         record(&mut req, Ok(events));
         assert_eq!(req.status, ApprovalStatus::Approved);
@@ -530,7 +609,7 @@ mod tests {
     fn the_requester_cannot_approve_even_holding_the_permission() {
         let req = requested(ImpactLevel::Low);
         let both = perms(Role::Operator).union(perms(Role::Approver));
-        let refusal = req.grant("olga", both, "mine").unwrap_err();
+        let refusal = req.grant("olga", both, &[], "mine").unwrap_err();
         assert_eq!(refusal, Refusal::SelfApproval("olga".into()));
         assert!(refusal.is_recorded());
         assert!(matches!(
@@ -543,24 +622,110 @@ mod tests {
     fn high_impact_needs_two_distinct_approvers() {
         let mut req = requested(ImpactLevel::High);
         assert_eq!(req.required_approvers, 2);
-        assert!(run(&mut req, |r| r.grant("ada", perms(Role::Approver), "")).is_none());
+        assert!(run(&mut req, |r| r.grant("ada", perms(Role::Approver), &[], "")).is_none());
         assert_eq!(req.status, ApprovalStatus::Pending);
-        let again = run(&mut req, |r| r.grant("ada", perms(Role::Approver), ""));
+        let again = run(&mut req, |r| r.grant("ada", perms(Role::Approver), &[], ""));
         assert_eq!(again, Some(Refusal::AlreadyGranted("ada".into())));
-        assert!(run(&mut req, |r| r.grant("bob", perms(Role::Approver), "")).is_none());
+        assert!(run(&mut req, |r| r.grant("bob", perms(Role::Approver), &[], "")).is_none());
         assert_eq!(req.status, ApprovalStatus::Approved);
         assert_eq!(req.approvers, vec!["ada", "bob"]);
-        let late = run(&mut req, |r| r.grant("cy", perms(Role::Approver), ""));
+        let late = run(&mut req, |r| r.grant("cy", perms(Role::Approver), &[], ""));
         assert_eq!(
             late,
             Some(Refusal::AlreadyDecided(ApprovalStatus::Approved))
         );
     }
 
+    fn team(t: &str) -> TeamName {
+        TeamName::parse(t).unwrap()
+    }
+
+    fn owned(impact: ImpactLevel) -> ApprovalRequest {
+        let mut req = ApprovalRequest::default();
+        let new = NewRequest {
+            kind: ApprovalKind::Promotion,
+            subject: "promotion:1",
+            impact,
+            reason: "",
+            owner_teams: &[team("payments")],
+        };
+        let events = req
+            .request(
+                "olga",
+                perms(Role::Operator),
+                &new,
+                &ApprovalPolicy::default(),
+            )
+            .unwrap();
+        record(&mut req, Ok(events));
+        req
+    }
+
+    #[test]
+    fn high_impact_needs_an_approver_from_outside_the_owning_team() {
+        let approver = perms(Role::Approver);
+        let mut req = owned(ImpactLevel::High);
+        assert_eq!(req.owner_teams, vec![team("payments")]);
+        // The first owning-team approver is fine: another may still come from outside.
+        assert!(run(&mut req, |r| r.grant(
+            "ada",
+            approver,
+            &[team("payments")],
+            ""
+        ))
+        .is_none());
+        assert_eq!(req.approver_teams["ada"], vec![team("payments")]);
+        // The second would complete it with only owners: refused, and worth recording.
+        let refusal = req
+            .grant("bob", approver, &[team("payments"), team("search")], "")
+            .unwrap_err();
+        assert!(
+            matches!(refusal, Refusal::NeedsOutsideApprover { .. }),
+            "{refusal}"
+        );
+        assert!(refusal.is_recorded());
+        assert!(refusal
+            .to_string()
+            .contains("outside the owning team (payments)"));
+        // Someone of another team (or of none) completes it.
+        assert!(run(&mut req, |r| r.grant("cy", approver, &[team("search")], "")).is_none());
+        assert_eq!(req.status, ApprovalStatus::Approved);
+
+        // An outsider first: an owner may then complete it.
+        let mut req = owned(ImpactLevel::Critical);
+        assert!(run(&mut req, |r| r.grant("cy", approver, &[], "")).is_none());
+        assert!(run(&mut req, |r| r.grant(
+            "ada",
+            approver,
+            &[team("payments")],
+            ""
+        ))
+        .is_none());
+        assert!(run(&mut req, |r| r.grant(
+            "bob",
+            approver,
+            &[team("payments")],
+            ""
+        ))
+        .is_none());
+        assert_eq!(req.status, ApprovalStatus::Approved);
+
+        // Below high, owners may approve alone.
+        let mut req = owned(ImpactLevel::Medium);
+        assert!(run(&mut req, |r| r.grant(
+            "ada",
+            approver,
+            &[team("payments")],
+            ""
+        ))
+        .is_none());
+        assert_eq!(req.status, ApprovalStatus::Approved);
+    }
+
     #[test]
     fn deciding_needs_the_kinds_approve_permission() {
         let req = requested(ImpactLevel::Low);
-        let r = req.grant("al", perms(Role::Analyst), "").unwrap_err();
+        let r = req.grant("al", perms(Role::Analyst), &[], "").unwrap_err();
         assert!(matches!(
             r,
             Refusal::MissingPermission {
@@ -578,6 +743,7 @@ mod tests {
             subject: "m",
             impact: ImpactLevel::Low,
             reason: "",
+            owner_teams: &[],
         };
         let r = req
             .request("al", perms(Role::Analyst), &new, &ApprovalPolicy::default())
@@ -631,7 +797,7 @@ mod tests {
             let mut req = requested(ImpactLevel::ALL[impact]);
             for (who, role, reject) in actions {
                 let p = roles[role].permissions();
-                let r = if reject { req.reject(names[who], p, "no") } else { req.grant(names[who], p, "") };
+                let r = if reject { req.reject(names[who], p, "no") } else { req.grant(names[who], p, &[], "") };
                 let ok = r.is_ok();
                 record(&mut req, r);
                 if ok {

@@ -6,6 +6,7 @@
 //! the catalog as it would be after the batch, and recorded in one append — all or nothing.
 
 use crate::graph::DependencyGraph;
+use crate::rbac::TeamName;
 use crate::yaml::{self, YamlError};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -115,6 +116,12 @@ pub struct ServiceSpec {
 #[serde(deny_unknown_fields)]
 pub struct ServiceDefinition {
     pub name: ServiceName,
+    /// The team that owns the service (a Backstage entity's `spec.owner`): only its members
+    /// (and admins) may request its promotions, and high-impact ones need an approver from
+    /// outside it. Unowned services are open to every operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub owner: Option<TeamName>,
     pub spec: ServiceSpec,
 }
 
@@ -147,6 +154,8 @@ struct BackstageMetadata {
 struct BackstageSpec {
     #[serde(default)]
     depends_on: Vec<String>,
+    #[serde(default)]
+    owner: Option<String>,
 }
 
 /// The annotation that sets a Backstage entity's compliance mode (default sandbox).
@@ -259,8 +268,15 @@ fn from_backstage(
             }
         }
     }
+    let owner = match &e.spec.owner {
+        None => None,
+        Some(r) => {
+            Some(TeamName::from_ref(r).map_err(|m| invalid(format!("spec.owner {r:?}: {m}")))?)
+        }
+    };
     Ok(Some(ServiceDefinition {
         name,
+        owner,
         spec: ServiceSpec {
             api_version: "v1".into(),
             compliance_mode,
@@ -462,6 +478,7 @@ mod tests {
 
     fn def(name: &str, deps: &[&str]) -> ServiceDefinition {
         ServiceDefinition {
+            owner: None,
             name: ServiceName::parse(name).unwrap(),
             spec: ServiceSpec {
                 api_version: "v1".into(),

@@ -41,10 +41,21 @@ impl Classified for UserError {
     }
 }
 
+impl Classified for crate::identity::IdentityError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::MissingClaim(_) | Self::InvalidUser { .. } | Self::Config(_) => K::Invalid,
+            Self::NoRole { .. } | Self::NotLinked { .. } | Self::Deactivated(_) => K::Forbidden,
+        }
+    }
+}
+
 impl Classified for Refusal {
     fn kind(&self) -> ErrorKind {
         match self {
-            Self::SelfApproval(_) | Self::MissingPermission { .. } => K::Forbidden,
+            Self::SelfApproval(_)
+            | Self::MissingPermission { .. }
+            | Self::NeedsOutsideApprover { .. } => K::Forbidden,
             Self::NotFound => K::NotFound,
             Self::Invalid(_) => K::Invalid,
             Self::AlreadyGranted(_) | Self::AlreadyDecided(_) | Self::AlreadyExists => K::Conflict,

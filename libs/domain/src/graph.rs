@@ -287,6 +287,7 @@ mod tests {
 
     fn def(n: &str, deps: &[String]) -> ServiceDefinition {
         ServiceDefinition {
+            owner: None,
             name: name(n),
             spec: ServiceSpec {
                 api_version: "v1".into(),

@@ -69,6 +69,10 @@ pub struct TargetSpec {
     /// Evidence the requester cites (ids); when given, only these are considered.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evidence_refs: Vec<String>,
+    /// The owning team in the catalog when requested (the fact the ownership rule used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub owner: Option<crate::rbac::TeamName>,
 }
 
 impl TargetSpec {
@@ -88,6 +92,11 @@ pub struct Requested {
     /// In promotion order: dependencies first.
     pub targets: Vec<TargetSpec>,
     pub requester: String,
+    /// The requester's teams when they asked (the facts the ownership rule used, with each
+    /// target's `owner`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<String>)]
+    pub requester_teams: Vec<crate::rbac::TeamName>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub package: Option<String>,
     /// The rbac approval request the manual gate waits on.

@@ -16,6 +16,76 @@ pub enum Error {
     UnknownPermission(String),
     #[error("invalid user name {0:?}: {1}")]
     InvalidUserName(String, &'static str),
+    #[error("invalid team name {0:?}: {1}")]
+    InvalidTeamName(String, &'static str),
+}
+
+/// A team: owns services, models and use cases; users belong to teams. 1 to 64 of
+/// `a-z 0-9 . _ -`, starting with a letter or digit (IdP group names, Backstage group refs).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = String, pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
+pub struct TeamName(String);
+
+impl TeamName {
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        let bad = |why| Error::InvalidTeamName(s.to_owned(), why);
+        if s.is_empty() || s.len() > 64 {
+            return Err(bad("must be 1 to 64 characters"));
+        }
+        if !s.as_bytes()[0].is_ascii_alphanumeric() {
+            return Err(bad("must start with a letter or digit"));
+        }
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        {
+            return Err(bad("may hold only a-z, 0-9, '.', '_' and '-'"));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TeamName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The owning teams of a model or use case, whose `owner` is free text: the owner when it
+/// reads as a team (a Backstage `group:` ref or a team name), else none.
+pub fn owner_teams(owner: Option<&str>) -> Vec<TeamName> {
+    owner
+        .and_then(|o| TeamName::from_ref(o).ok())
+        .into_iter()
+        .collect()
+}
+
+impl TeamName {
+    /// A team from a Backstage owner ref (`group:default/payments`, `group:payments`) or a
+    /// plain name (`payments`); a `user:` ref is not a team.
+    pub fn from_ref(r: &str) -> Result<Self, Error> {
+        let (kind, rest) = r.split_once(':').unwrap_or(("group", r));
+        if !kind.eq_ignore_ascii_case("group") {
+            return Err(Error::InvalidTeamName(
+                r.to_owned(),
+                "an owner must be a group (team), not a user or another kind",
+            ));
+        }
+        let name = rest.rsplit('/').next().unwrap_or(rest);
+        Self::parse(&name.to_ascii_lowercase())
+    }
+}
+
+impl<'de> Deserialize<'de> for TeamName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
 }
 
 macro_rules! permissions {

@@ -2,7 +2,7 @@
 //! revocations. Every event names the actor in the ledger metadata; the payload repeats it
 //! where the fact is about someone else acting on this user.
 
-use crate::rbac::{Role, UserName};
+use crate::rbac::{Role, TeamName, UserName};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -40,6 +40,19 @@ pub enum UserEvent {
     UserReactivated {
         reactivated_by: String,
     },
+    /// The user is this identity at an external OpenID provider (`iss`, `sub`): tokens of
+    /// that identity are exchanged for this user's, and no other identity's are.
+    IdentityLinked {
+        issuer: String,
+        subject: String,
+        linked_by: String,
+    },
+    /// The teams the user belongs to now (replacing the earlier set): from the provider's
+    /// groups at sign-in (`set_by` names the issuer) or set by an admin.
+    TeamsSet {
+        teams: Vec<TeamName>,
+        set_by: String,
+    },
 }
 
 impl UserEvent {
@@ -52,6 +65,8 @@ impl UserEvent {
             Self::RoleRevoked { .. } => "RoleRevoked",
             Self::UserDeactivated { .. } => "UserDeactivated",
             Self::UserReactivated { .. } => "UserReactivated",
+            Self::IdentityLinked { .. } => "IdentityLinked",
+            Self::TeamsSet { .. } => "TeamsSet",
         }
     }
 }
@@ -88,6 +103,11 @@ pub struct User {
     /// Active keys: id → secret digest.
     pub keys: BTreeMap<String, String>,
     pub active: bool,
+    /// External identities (issuer, subject) linked to this user.
+    #[serde(default)]
+    pub identities: BTreeSet<(String, String)>,
+    #[serde(default)]
+    pub teams: BTreeSet<TeamName>,
 }
 
 impl User {
@@ -124,10 +144,35 @@ impl User {
             UserEvent::UserReactivated { .. } => {
                 self.active = true;
             }
+            UserEvent::IdentityLinked {
+                issuer, subject, ..
+            } => {
+                self.identities.insert((issuer.clone(), subject.clone()));
+            }
+            UserEvent::TeamsSet { teams, .. } => {
+                self.teams = teams.iter().cloned().collect();
+            }
         }
     }
 
-    fn existing(&self) -> Result<&UserName, UserError> {
+    /// Sets the user's teams (an admin's decision; a signed-in SSO user's teams follow the
+    /// provider instead). Nothing to record when they are the same.
+    pub fn set_teams(&self, teams: &[TeamName], actor: &str) -> Result<Vec<UserEvent>, UserError> {
+        self.existing()?;
+        let wanted: BTreeSet<TeamName> = teams.iter().cloned().collect();
+        if wanted.len() != teams.len() {
+            return Err(UserError::Invalid("a team is listed twice".into()));
+        }
+        if wanted == self.teams {
+            return Ok(Vec::new());
+        }
+        Ok(vec![UserEvent::TeamsSet {
+            teams: wanted.into_iter().collect(),
+            set_by: actor.to_owned(),
+        }])
+    }
+
+    pub(crate) fn existing(&self) -> Result<&UserName, UserError> {
         let name = self.name.as_ref().ok_or(UserError::NotFound)?;
         if !self.active {
             return Err(UserError::Deactivated(name.to_string()));

@@ -433,6 +433,18 @@ pub mod rbac {
         "rbac",
         "Refused approval attempts that could not be recorded (each failed its request).",
     );
+    pub const SSO_EXCHANGES: Metric = counter(
+        "goose_rbac_sso_exchanges_total",
+        &["issuer", "outcome"],
+        "rbac",
+        "External (OpenID provider) tokens presented for exchange, by issuer and outcome (issued, refused, unavailable).",
+    );
+    pub const SSO_KEY_FETCH_FAILURES: Metric = counter(
+        "goose_rbac_sso_key_fetch_failures_total",
+        &["issuer"],
+        "rbac",
+        "Failed fetches of an OpenID provider's discovery document or keys (cached keys stay in use).",
+    );
 }
 
 /// The model registry.
@@ -635,6 +647,8 @@ pub const ALL: &[&Metric] = &[
     &promotion::OLDEST_APPROVAL_AGE,
     &promotion::REACTOR_FAILURES,
     &rbac::UNRECORDED_REFUSALS,
+    &rbac::SSO_EXCHANGES,
+    &rbac::SSO_KEY_FETCH_FAILURES,
     &registry::GUARD_FAILURES,
     &registry::ROLLBACKS,
     &sla::EVALUATION_FAILURES,

@@ -4,6 +4,7 @@
 //! of duties). Grants are read back from rbac's events on the ledger.
 
 use goose_domain::approval::{ApprovalKind, ApprovalView, CreateApproval, ImpactLevel};
+use goose_domain::rbac::TeamName;
 use goose_runtime::problem::Problem;
 use serde_json::Value;
 
@@ -31,7 +32,8 @@ fn trace_headers() -> reqwest::header::HeaderMap {
 /// Raises approval requests in rbac.
 #[async_trait::async_trait]
 pub trait ApprovalRequester: Send + Sync + std::fmt::Debug {
-    /// Returns the new request's id.
+    /// Returns the new request's id. `owner_teams`: the teams owning the subject (rbac then
+    /// wants an approver from outside them for impact ≥ high).
     async fn request(
         &self,
         bearer: &str,
@@ -39,6 +41,7 @@ pub trait ApprovalRequester: Send + Sync + std::fmt::Debug {
         subject: &str,
         impact: ImpactLevel,
         reason: &str,
+        owner_teams: &[TeamName],
     ) -> Result<String, Problem>;
 
     /// Grants (`grant`) or rejects request `id` as the caller whose token this is; rbac
@@ -80,6 +83,7 @@ impl ApprovalRequester for HttpApprovals {
         subject: &str,
         impact: ImpactLevel,
         reason: &str,
+        owner_teams: &[TeamName],
     ) -> Result<String, Problem> {
         let url = format!("{}/v1/approvals", self.base);
         let resp = self
@@ -92,6 +96,7 @@ impl ApprovalRequester for HttpApprovals {
                 subject: subject.to_owned(),
                 impact,
                 reason: reason.to_owned(),
+                owner_teams: owner_teams.to_vec(),
             })
             .send()
             .await

@@ -3,7 +3,7 @@
 //! role or a deactivated user takes effect when the event arrives.
 
 use crate::view::{View, ViewHandle};
-use goose_domain::rbac::Role;
+use goose_domain::rbac::{Role, TeamName};
 use goose_domain::streams;
 use goose_domain::user::UserEvent;
 use goose_ledger::RecordedEvent;
@@ -18,6 +18,9 @@ pub struct Users {
     /// active: a key issued a moment ago works before its event reaches this service.)
     #[serde(default)]
     revoked_keys: BTreeMap<String, BTreeSet<String>>,
+    /// Teams by user (ownership decisions read them).
+    #[serde(default)]
+    teams: BTreeMap<String, BTreeSet<TeamName>>,
 }
 
 impl Users {
@@ -38,6 +41,11 @@ impl Users {
             UserEvent::UserDeactivated { .. } => {
                 self.roles.remove(user);
             }
+            UserEvent::TeamsSet { teams, .. } => {
+                self.teams
+                    .insert(user.to_owned(), teams.iter().cloned().collect());
+            }
+            UserEvent::IdentityLinked { .. } => {}
             UserEvent::UserReactivated { .. } => {
                 self.roles.entry(user.to_owned()).or_default();
             }
@@ -64,6 +72,14 @@ impl Users {
         self.roles.get(user).map(|r| r.iter().copied().collect())
     }
 
+    /// The user's teams (empty when none or unknown).
+    pub fn teams_of(&self, user: &str) -> Vec<TeamName> {
+        self.teams
+            .get(user)
+            .map(|t| t.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Names of the active users, sorted.
     pub fn names(&self) -> Vec<String> {
         self.roles.keys().cloned().collect()
@@ -87,6 +103,10 @@ impl RoleDirectory for ViewHandle<Users> {
 
     fn key_active(&self, user: &str, key_id: &str) -> bool {
         self.read().key_active(user, key_id)
+    }
+
+    fn teams_of(&self, user: &str) -> Vec<TeamName> {
+        self.read().teams_of(user)
     }
 
     fn refresh(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {

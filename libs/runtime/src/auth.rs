@@ -5,9 +5,11 @@
 //! [`RoleDirectory`], a read model fed by rbac's events — so a revoked role takes effect
 //! as soon as the revocation event arrives, not when the token expires.
 //!
-//! JWTs are made and checked by `jsonwebtoken` with a small crypto provider of our own over
-//! `ed25519-dalek` (EdDSA only): the crate's built-in `rust_crypto` provider pulls in the
-//! `rsa` crate (RUSTSEC-2023-0071) and the `aws_lc_rs` one a C toolchain build.
+//! JWTs are made and checked by `jsonwebtoken` with a small crypto provider of our own: our
+//! tokens are EdDSA (`ed25519-dalek`); the RSA and ECDSA signatures of external OpenID
+//! providers (which rbac verifies when it exchanges their tokens) are checked with `ring`.
+//! The crate's built-in `rust_crypto` provider pulls in the `rsa` crate (RUSTSEC-2023-0071)
+//! and the `aws_lc_rs` one a C toolchain build. HMAC is never accepted.
 //!
 //! - [`token`]: issuing and verifying access tokens;
 //! - [`directory`]: who holds which roles now;
@@ -24,4 +26,7 @@ pub use crate::routes::{Access, RouteSpec};
 pub use directory::RoleDirectory;
 pub use limits::RateLimits;
 pub use middleware::{bearer_token, AuthLayer, Caller, RefusalSink};
-pub use token::{Claims, Error, IssuedToken, Result, TokenIssuer, TokenVerifier, AUDIENCE};
+pub use token::{
+    install_provider as install_jwt_provider, Claims, Error, IssuedToken, Result, TokenIssuer,
+    TokenVerifier, AUDIENCE,
+};

@@ -9,8 +9,13 @@
 //!   ([`nats`]), so tests run in parallel without seeing each other.
 //! - Missing server binaries are an error naming the packages to install.
 
+mod oidc;
 mod otlp;
 mod prometheus;
+pub use oidc::{
+    browser_sign_in, OidcProvider, Rotation, CI_CLIENT, CLIENT_EDDSA, CLIENT_ES256, CLIENT_RS256,
+    OIDC_PROVIDER,
+};
 pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use prometheus::{promtool, Prometheus};
 

@@ -122,6 +122,9 @@ pub enum Command {
     VerifyProof(VerifyProofArgs),
     /// Exchange an API key for an access token and print it (for GOOSE_TOKEN).
     Token(TokenArgs),
+    /// Sign in through the organisation's OpenID provider (browser, authorization code +
+    /// PKCE; or a CI job's OIDC token) and print an access token (for GOOSE_TOKEN).
+    Login(LoginArgs),
     /// The service catalog.
     Service {
         #[command(subcommand)]
@@ -323,6 +326,26 @@ pub struct Api {
     /// Access token (see `goosectl token`).
     #[arg(long, global = true, env = "GOOSE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The provider to sign in with (when rbac trusts several).
+    #[arg(long)]
+    pub issuer: Option<String>,
+    /// Another public client than the one rbac names for the provider.
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// Exchange this OIDC token instead of opening a browser (a CI job's token: GitHub
+    /// Actions' ACTIONS_ID_TOKEN, GitLab's id_tokens). `-` reads it from stdin.
+    #[arg(long, env = "GOOSE_OIDC_TOKEN_FILE")]
+    pub id_token_file: Option<PathBuf>,
+    /// The loopback port the browser comes back to (0: any free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// How long to wait for the browser, in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]

@@ -104,6 +104,7 @@ pub async fn serve(
             token_key,
             token_ttl: Duration::from_secs(3600),
             approvals: goose_domain::approval::ApprovalPolicy::default(),
+            identity: None,
             bootstrap: Some(goose_rbac::Bootstrap {
                 admin: "admin".into(),
                 key_file: admin_key_file.clone(),

@@ -11,6 +11,7 @@ pub mod dashboards;
 pub mod dev;
 pub mod k8s;
 pub mod keyfiles;
+mod login;
 mod mesh;
 mod model;
 mod promote;
@@ -105,6 +106,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Proof(args) => commands::proof(&cli.target, &args).await,
         Command::VerifyProof(args) => commands::verify_proof(&args),
         Command::Token(args) => api::token(&cli.api, &args).await,
+        Command::Login(args) => login::login(&cli.api, &args).await,
         Command::Service {
             command: ServiceCommand::Apply { path },
         } => api::service_apply(&cli.api, &path).await,

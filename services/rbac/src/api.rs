@@ -1,6 +1,7 @@
 //! rbac's wire types (requests and responses of its REST API).
 
-use goose_domain::rbac::Role;
+use goose_domain::identity::PublicClient;
+use goose_domain::rbac::{Role, TeamName};
 use goose_domain::user::User;
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +20,54 @@ pub struct WhoAmI {
     pub user: String,
     pub roles: Vec<Role>,
     pub permissions: Vec<String>,
+    pub teams: Vec<TeamName>,
+}
+
+/// RFC 8693 token exchange (as JSON): a token of a trusted OpenID provider (an ID token of
+/// a person, or the OIDC token of a CI job) for a Golden Goose access token.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenExchange {
+    /// `urn:ietf:params:oauth:grant-type:token-exchange` when given.
+    #[serde(default)]
+    pub grant_type: Option<String>,
+    /// The provider's signed JWT.
+    #[schema(min_length = 1, max_length = 16384)]
+    pub subject_token: String,
+    /// `urn:ietf:params:oauth:token-type:id_token`, `...:jwt` or `...:access_token` when given.
+    #[serde(default)]
+    pub subject_token_type: Option<String>,
+}
+
+/// The answer to a token exchange.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ExchangedToken {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: u64,
+    /// Always `urn:ietf:params:oauth:token-type:access_token`.
+    pub issued_token_type: String,
+    /// The Golden Goose user the token is for, with the roles and teams the provider's
+    /// groups gave them (recorded on the ledger).
+    pub user: String,
+    pub roles: Vec<Role>,
+    pub teams: Vec<TeamName>,
+}
+
+/// A trusted OpenID provider, as clients need to know it to sign in.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SsoIssuer {
+    pub issuer: String,
+    /// The public client to sign in with (authorization code + PKCE), when configured.
+    pub client: Option<PublicClient>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetTeams {
+    /// The user's teams (replacing the current set; each once).
+    #[schema(max_items = 64)]
+    pub teams: Vec<TeamName>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -50,6 +99,15 @@ pub struct UserView {
     pub roles: Vec<Role>,
     pub active: bool,
     pub api_keys: Vec<String>,
+    pub teams: Vec<TeamName>,
+    /// External identities (`issuer` and `subject`) the user signs in as.
+    pub identities: Vec<LinkedIdentity>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LinkedIdentity {
+    pub issuer: String,
+    pub subject: String,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -82,6 +140,15 @@ impl UserView {
             roles: u.roles.iter().copied().collect(),
             active: u.active,
             api_keys: u.keys.keys().cloned().collect(),
+            teams: u.teams.iter().cloned().collect(),
+            identities: u
+                .identities
+                .iter()
+                .map(|(issuer, subject)| LinkedIdentity {
+                    issuer: issuer.clone(),
+                    subject: subject.clone(),
+                })
+                .collect(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The command line of the service binary: its flags and how they become a running service.
 
+use anyhow::Context as _;
 use clap::Parser;
 use goose_domain::approval::ApprovalPolicy;
 use goose_ledger::NoteKey;
@@ -32,6 +33,10 @@ pub struct Cli {
     /// ...and write its API key here (mode 0600).
     #[arg(long, env = "GOOSE_BOOTSTRAP_KEY_FILE", requires = "bootstrap_admin")]
     bootstrap_key_file: Option<PathBuf>,
+    /// Trusted OpenID providers, their group → role/team mappings and service accounts
+    /// (YAML or JSON; docs/identity.md). Without it only API keys sign in.
+    #[arg(long, env = "GOOSE_IDENTITY_CONFIG")]
+    identity_config: Option<PathBuf>,
 }
 
 /// Runs the service until SIGINT/SIGTERM.
@@ -51,6 +56,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             (Some(admin), Some(key_file)) => Some(crate::Bootstrap { admin, key_file }),
             (Some(_), None) => anyhow::bail!("--bootstrap-admin needs --bootstrap-key-file"),
             _ => None,
+        },
+        identity: match &cli.identity_config {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                Some(
+                    goose_domain::identity::IdentityConfig::parse(&text)
+                        .with_context(|| path.display().to_string())?,
+                )
+            }
         },
     };
     goose_platform::run_service("goose-rbac", &service, |platform| async move {

@@ -6,6 +6,7 @@ use crate::views::{Approvals, Users};
 use crate::{AppState, Bootstrap};
 use base64::Engine as _;
 use goose_domain::approval::{ApprovalEvent, ApprovalRequest, Refusal};
+use goose_domain::errors::Classified;
 use goose_domain::rbac::UserName;
 use goose_domain::user::{User, UserError, UserEvent};
 use goose_ledger::aggregate::{self, ExecuteError, Executed};
@@ -30,13 +31,25 @@ pub(crate) async fn run_user(
     name: &UserName,
     decide: impl Fn(&User) -> Result<Vec<UserEvent>, UserError>,
 ) -> Result<UserView, Problem> {
-    let meta = Metadata::now(caller.user.clone());
-    let done =
-        aggregate::execute::<UserAgg, UserError>(&s.platform.ledger, name.as_str(), &meta, |u| {
-            decide(&u.0)
-        })
+    run_user_as(s, &caller.user, name, decide)
         .await
-        .map_err(execute_problem)?;
+        .map(|u| UserView::of(&u))
+        .map_err(execute_problem)
+}
+
+/// Runs a user command recorded with `actor`; the answer is the user after it, once the
+/// views that authorize requests show it (read-your-writes).
+pub(crate) async fn run_user_as<E: Classified + Send + Sync + 'static>(
+    s: &AppState,
+    actor: &str,
+    name: &UserName,
+    decide: impl Fn(&User) -> Result<Vec<UserEvent>, E>,
+) -> Result<User, ExecuteError<E>> {
+    let meta = Metadata::now(actor.to_owned());
+    let done = aggregate::execute::<UserAgg, E>(&s.platform.ledger, name.as_str(), &meta, |u| {
+        decide(&u.0)
+    })
+    .await?;
     s.users.after_write(done.receipt, "rbac user").await;
     // Authorization reads the platform's directory: it must show the change too.
     if let Some(r) = done.receipt {
@@ -45,7 +58,7 @@ pub(crate) async fn run_user(
             "rbac directory",
         );
     }
-    Ok(UserView::of(&done.state.0))
+    Ok(done.state.0)
 }
 
 /// Runs an approval command as `caller`.

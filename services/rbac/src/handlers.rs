@@ -1,6 +1,8 @@
 //! rbac's REST handlers: parse the request, run a command or read a view, answer.
 
-use crate::api::{AssignRole, CreateUser, Decision, NewApiKey, TokenRequest, UserView, WhoAmI};
+use crate::api::{
+    AssignRole, CreateUser, Decision, NewApiKey, SetTeams, TokenRequest, UserView, WhoAmI,
+};
 use crate::commands::{digest_hex, new_api_key, run_approval, run_user, UserAgg};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
@@ -55,7 +57,7 @@ pub(crate) async fn token(
         .map_err(|e| Problem::internal(e.to_string()))
 }
 
-fn now_unix() -> u64 {
+pub(crate) fn now_unix() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -75,6 +77,7 @@ pub(crate) async fn whoami(caller: Caller) -> Json<WhoAmI> {
             .iter()
             .map(|p| p.as_str().to_owned())
             .collect(),
+        teams: caller.teams,
     })
 }
 
@@ -234,6 +237,19 @@ pub(crate) async fn revoke_key(
         .map(Json)
 }
 
+pub(crate) async fn set_teams(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    JsonBody(req): JsonBody<SetTeams>,
+) -> ApiResult<UserView> {
+    let name = parse_user(&name)?;
+    let actor = caller.user.clone();
+    run_user(&s, &caller, &name, |u| u.set_teams(&req.teams, &actor))
+        .await
+        .map(Json)
+}
+
 pub(crate) async fn create_approval(
     State(s): State<AppState>,
     caller: Caller,
@@ -247,6 +263,7 @@ pub(crate) async fn create_approval(
         subject: &req.subject,
         impact: req.impact,
         reason: &req.reason,
+        owner_teams: &req.owner_teams,
     };
     let done = run_approval(&s.platform, &s.approvals, &id, &meta, |a| {
         a.request(&caller.user, caller.permissions, &new, &s.policy)
@@ -319,7 +336,13 @@ async fn decide(
     let id = parse_id(&id)?;
     let meta = Metadata::now(caller.user.clone());
     let result = run_approval(&s.platform, &s.approvals, &id, &meta, |a| {
-        a.decide(action, &caller.user, caller.permissions, &comment)
+        a.decide(
+            action,
+            &caller.user,
+            caller.permissions,
+            &caller.teams,
+            &comment,
+        )
     })
     .await;
     match result {

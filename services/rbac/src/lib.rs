@@ -5,7 +5,9 @@
 //! only holder of the token signing key. Other services learn roles from its events.
 //!
 //! Layout (docs/adding-a-service.md): [`routes`] the one route list, [`api`] wire types,
-//! `handlers` REST handlers, `commands` writes, [`views`] read models, [`grpc`].
+//! `handlers` REST handlers, `commands` writes, [`views`] read models, [`grpc`]; sign-in
+//! through OpenID providers: [`sso`] (their keys and signatures) and `sign_in` (the token
+//! exchange).
 
 pub mod api;
 pub mod cli;
@@ -13,6 +15,8 @@ mod commands;
 pub mod grpc;
 mod handlers;
 mod routes;
+mod sign_in;
+pub mod sso;
 pub mod views;
 
 pub use commands::{recover_admin, write_key_file};
@@ -20,6 +24,7 @@ pub use routes::{openapi, routes};
 
 use axum::Router;
 use goose_domain::approval::ApprovalPolicy;
+use goose_domain::identity::IdentityConfig;
 use goose_ledger::NoteKey;
 use goose_platform::view::ViewHandle;
 use goose_platform::Platform;
@@ -43,6 +48,8 @@ pub struct RbacConfig {
     pub token_ttl: Duration,
     pub approvals: ApprovalPolicy,
     pub bootstrap: Option<Bootstrap>,
+    /// Trusted OpenID providers and service accounts (`--identity-config`).
+    pub identity: Option<IdentityConfig>,
 }
 
 #[derive(Clone)]
@@ -53,6 +60,7 @@ pub(crate) struct AppState {
     policy: ApprovalPolicy,
     users: ViewHandle<Users>,
     approvals: ViewHandle<Approvals>,
+    sso: Option<sso::Sso>,
 }
 
 /// Builds the rbac API (bootstrapping the admin if asked) on a running platform.
@@ -76,6 +84,7 @@ pub async fn build(platform: &Platform, config: RbacConfig) -> anyhow::Result<Ro
         policy: config.approvals,
         users,
         approvals,
+        sso: config.identity.map(sso::Sso::new),
     };
     let (rest, specs) = routes::api().into_parts();
     let router = rest

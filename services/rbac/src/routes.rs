@@ -1,12 +1,16 @@
 //! The rbac API as one list: each route with its access rule, OpenAPI operation and handler.
 
-use crate::api::{AssignRole, CreateUser, Decision, NewApiKey, TokenRequest, UserView, WhoAmI};
+use crate::api::{
+    AssignRole, CreateUser, Decision, ExchangedToken, LinkedIdentity, NewApiKey, SetTeams,
+    SsoIssuer, TokenExchange, TokenRequest, UserView, WhoAmI,
+};
 use crate::handlers::*;
 use crate::AppState;
 use goose_domain::approval::{
     ApprovalKind, ApprovalRequest, ApprovalStatus, ApprovalView, CreateApproval, ImpactLevel,
 };
-use goose_domain::rbac::{Permission, Role};
+use goose_domain::identity::PublicClient;
+use goose_domain::rbac::{Permission, Role, TeamName};
 use goose_runtime::auth::IssuedToken;
 use goose_runtime::routes::{Access, RouteSpec, Routes};
 
@@ -21,6 +25,17 @@ pub(crate) fn api() -> Routes<AppState> {
     .body("TokenRequest")
     .also(&[401])
     .returns("IssuedToken"), token)
+.route(RouteSpec::post("/v1/auth/sso/token",
+        Access::Public,
+        "Exchange a trusted OpenID provider's token for an access token (RFC 8693)",
+    )
+    .body("TokenExchange")
+    .also(&[401, 403, 404, 503])
+    .returns("ExchangedToken"), crate::sign_in::exchange)
+.route(RouteSpec::get("/v1/auth/sso",
+        Access::Public,
+        "The OpenID providers users sign in with (issuer, public client)",
+    ), crate::sign_in::issuers)
 .route(RouteSpec::get("/v1/auth/keys",
         Access::Public,
         "Verifier keys of access tokens (C2SP vkeys)",
@@ -60,6 +75,12 @@ pub(crate) fn api() -> Routes<AppState> {
         "Revoke a role (effective at once)",
     )
     .returns("UserView"), revoke_role)
+.route(RouteSpec::put("/v1/users/{name}/teams",
+        Access::Permission(Permission::RbacAdmin),
+        "Set a user's teams (a signed-in SSO user's teams follow the provider's groups)",
+    )
+    .body("SetTeams")
+    .returns("UserView"), set_teams)
 .route(RouteSpec::post("/v1/users/{name}/api-keys",
         Access::Permission(Permission::RbacAdmin),
         "Issue an API key (shown once)",
@@ -128,6 +149,13 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     #[openapi(components(schemas(
         TokenRequest,
         IssuedToken,
+        TokenExchange,
+        ExchangedToken,
+        SsoIssuer,
+        PublicClient,
+        SetTeams,
+        LinkedIdentity,
+        TeamName,
         WhoAmI,
         CreateUser,
         UserView,

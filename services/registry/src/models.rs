@@ -202,6 +202,7 @@ pub(crate) async fn deploy(
             )));
         };
         let token = goose_platform::approvals::bearer(&headers)?;
+        let owner_teams = goose_domain::rbac::owner_teams(model.owner.as_deref());
         let reason = if req.reason.is_empty() {
             format!("deploy {subject} to production")
         } else {
@@ -214,6 +215,7 @@ pub(crate) async fn deploy(
                 &subject,
                 risk,
                 &reason,
+                &owner_teams,
             )
             .await?;
         tracing::info!(user = %caller.user, %subject, approval = %id, "model deployment approval requested");

@@ -113,6 +113,8 @@ pub(crate) async fn submit(
         .map_or(goose_domain::approval::ImpactLevel::Medium, |spec| {
             spec.impact
         });
+    let owner_teams =
+        goose_domain::rbac::owner_teams(u.spec.as_ref().and_then(|s| s.owner.as_deref()));
     let id = match (req.approval_id.clone(), &s.approvals) {
         (Some(id), _) => id,
         (None, Some(requester)) => {
@@ -128,6 +130,7 @@ pub(crate) async fn submit(
                     &subject(&name),
                     impact,
                     &reason,
+                    &owner_teams,
                 )
                 .await?
         }

@@ -13,6 +13,7 @@ fn request(targets: Vec<TargetSpec>, policy: Policy) -> Promotion {
     p.apply(&PromotionEvent::PromotionRequested(Box::new(Requested {
         targets,
         requester: "olga".into(),
+        requester_teams: Vec::new(),
         package: None,
         approval_id: Some("ap1".into()),
         impact: ImpactLevel::Medium,
@@ -32,6 +33,7 @@ fn spec(name: &str, deps: &[&str]) -> TargetSpec {
         required: vec![],
         optional: vec![],
         evidence_refs: vec![],
+        owner: None,
     }
 }
 

@@ -37,8 +37,10 @@ fn requested(requester: &str) -> PromotionEvent {
             required: vec![],
             optional: vec![],
             evidence_refs: vec![],
+            owner: None,
         }],
         requester: requester.into(),
+        requester_teams: Vec::new(),
         package: None,
         approval_id: None,
         impact: ImpactLevel::Medium,
@@ -127,6 +129,7 @@ fn approvals_show_deciders_and_whether_segregation_of_duties_held() {
         requester: requester.into(),
         required_approvers: required,
         reason: String::new(),
+        owner_teams: Vec::new(),
     };
     l.approval("a1", &req("olga", 2), log.at(1));
     l.approval(
@@ -144,6 +147,7 @@ fn approvals_show_deciders_and_whether_segregation_of_duties_held() {
             &ApprovalEvent::Granted {
                 approver: who.into(),
                 comment: String::new(),
+                approver_teams: Vec::new(),
             },
             log.at(m),
         );
@@ -177,6 +181,7 @@ fn approvals_show_deciders_and_whether_segregation_of_duties_held() {
         &ApprovalEvent::Granted {
             approver: "olga".into(),
             comment: String::new(),
+            approver_teams: Vec::new(),
         },
         log.at(11),
     );

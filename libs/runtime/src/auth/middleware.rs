@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use goose_domain::rbac::{Denied, Permission, PermissionSet, Role};
+use goose_domain::rbac::{Denied, Permission, PermissionSet, Role, TeamName};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -18,6 +18,8 @@ pub struct Caller {
     pub user: String,
     pub roles: Vec<Role>,
     pub permissions: PermissionSet,
+    /// The teams the caller belongs to now (from rbac's events, like the roles).
+    pub teams: Vec<TeamName>,
 }
 
 impl Caller {
@@ -277,10 +279,12 @@ async fn authorize(State(auth): State<AuthLayer>, mut req: Request, next: Next) 
             return too_many(grpc, "user", wait);
         }
     }
+    let teams = auth.directory.teams_of(&claims.sub);
     req.extensions_mut().insert(Caller {
         user: claims.sub,
         roles,
         permissions,
+        teams,
     });
     next.run(req).await
 }

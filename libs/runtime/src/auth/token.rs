@@ -59,6 +59,89 @@ fn unsupported() -> jsonwebtoken::errors::Error {
     jsonwebtoken::errors::ErrorKind::InvalidAlgorithm.into()
 }
 
+/// Verifies the algorithms external OpenID providers sign with: RS256/384/512 (PKCS#1 v1.5),
+/// PS256/384/512, ES256/ES384, with `ring` (already in the tree through rustls). Written here
+/// because jsonwebtoken's own RustCrypto provider brings the `rsa` crate, which deny.toml bans
+/// (RUSTSEC-2023-0071); verifying with a public key is what ring does without that risk.
+struct RingVerifier {
+    alg: Algorithm,
+    params: &'static dyn ring::signature::VerificationAlgorithm,
+    key: RingKey,
+}
+
+enum RingKey {
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
+    /// An uncompressed EC point (0x04 || x || y).
+    Point(Vec<u8>),
+}
+
+impl signature::Verifier<Vec<u8>> for RingVerifier {
+    fn verify(&self, msg: &[u8], sig: &Vec<u8>) -> std::result::Result<(), signature::Error> {
+        let ok = match &self.key {
+            RingKey::Rsa { n, e } => {
+                let params = match self.alg {
+                    Algorithm::RS256 => &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+                    Algorithm::RS384 => &ring::signature::RSA_PKCS1_2048_8192_SHA384,
+                    Algorithm::RS512 => &ring::signature::RSA_PKCS1_2048_8192_SHA512,
+                    Algorithm::PS256 => &ring::signature::RSA_PSS_2048_8192_SHA256,
+                    Algorithm::PS384 => &ring::signature::RSA_PSS_2048_8192_SHA384,
+                    _ => &ring::signature::RSA_PSS_2048_8192_SHA512,
+                };
+                ring::signature::RsaPublicKeyComponents { n, e }.verify(params, msg, sig)
+            }
+            RingKey::Point(p) => {
+                ring::signature::UnparsedPublicKey::new(self.params, p).verify(msg, sig)
+            }
+        };
+        ok.map_err(|_| signature::Error::new())
+    }
+}
+
+impl JwtVerifier for RingVerifier {
+    fn algorithm(&self) -> Algorithm {
+        self.alg
+    }
+}
+
+fn ring_verifier(alg: Algorithm, key: &DecodingKey) -> jsonwebtoken::errors::Result<RingVerifier> {
+    use jsonwebtoken::DecodingKeyKind;
+    let params: &'static dyn ring::signature::VerificationAlgorithm = match alg {
+        Algorithm::ES256 => &ring::signature::ECDSA_P256_SHA256_FIXED,
+        Algorithm::ES384 => &ring::signature::ECDSA_P384_SHA384_FIXED,
+        _ => &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+    };
+    let key = match (alg, key.kind()) {
+        (
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512,
+            DecodingKeyKind::RsaModulusExponent { n, e },
+        ) => RingKey::Rsa {
+            n: n.clone(),
+            e: e.clone(),
+        },
+        (Algorithm::ES256 | Algorithm::ES384, DecodingKeyKind::SecretOrDer(point)) => {
+            RingKey::Point(point.clone())
+        }
+        (Algorithm::ES256 | Algorithm::ES384, _) => {
+            return Err(jsonwebtoken::errors::ErrorKind::InvalidEcdsaKey.into())
+        }
+        _ => {
+            return Err(jsonwebtoken::errors::ErrorKind::InvalidRsaKey(
+                "an RSA algorithm needs an RSA key (n, e)".into(),
+            )
+            .into())
+        }
+    };
+    Ok(RingVerifier { alg, params, key })
+}
+
 static PROVIDER: CryptoProvider = CryptoProvider {
     signer_factory: |alg, key| {
         if *alg != Algorithm::EdDSA {
@@ -70,23 +153,29 @@ static PROVIDER: CryptoProvider = CryptoProvider {
             .map_err(|_| jsonwebtoken::errors::ErrorKind::InvalidEddsaKey)?;
         Ok(Box::new(EdSigner(SigningKey::from_bytes(&seed))))
     },
-    verifier_factory: |alg, key| {
-        if *alg != Algorithm::EdDSA {
-            return Err(unsupported());
-        }
-        let bytes: [u8; 32] = key
-            .as_bytes()
-            .get(..32)
+    verifier_factory: |alg, key| match *alg {
+        Algorithm::EdDSA => {
+            let bytes: [u8; 32] = match key.kind() {
+                jsonwebtoken::DecodingKeyKind::SecretOrDer(b) => b.get(..32),
+                jsonwebtoken::DecodingKeyKind::RsaModulusExponent { .. } => None,
+            }
             .and_then(|b| b.try_into().ok())
             .ok_or(jsonwebtoken::errors::ErrorKind::InvalidEddsaKey)?;
-        let vk = VerifyingKey::from_bytes(&bytes)
-            .map_err(|_| jsonwebtoken::errors::ErrorKind::InvalidEddsaKey)?;
-        Ok(Box::new(EdVerifier(vk)))
+            let vk = VerifyingKey::from_bytes(&bytes)
+                .map_err(|_| jsonwebtoken::errors::ErrorKind::InvalidEddsaKey)?;
+            Ok(Box::new(EdVerifier(vk)))
+        }
+        // HMAC is never accepted: a verifier holding only public keys must not be talked
+        // into treating one as a shared secret.
+        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => Err(unsupported()),
+        other => Ok(Box::new(ring_verifier(other, key)?)),
     },
     jwk_utils: JwkUtils::new_unimplemented(),
 };
 
-fn install_provider() {
+/// Installs the crypto provider for `jsonwebtoken` (idempotent); done by the issuer and
+/// verifier constructors, needed before any other `jsonwebtoken` call.
+pub fn install_provider() {
     // Err means a provider is installed already (ours, by an earlier call).
     let _ = PROVIDER.install_default();
 }
@@ -172,6 +261,24 @@ impl TokenIssuer {
         now_unix: u64,
         akid: Option<&str>,
     ) -> Result<IssuedToken> {
+        self.issue_until(user, roles, now_unix, akid, None)
+    }
+
+    /// As [`Self::issue`], expiring at `not_after` (seconds since the epoch) when that comes
+    /// before the usual lifetime ends: a token exchanged for an external one does not
+    /// outlive it.
+    pub fn issue_until(
+        &self,
+        user: &str,
+        roles: &[Role],
+        now_unix: u64,
+        akid: Option<&str>,
+        not_after: Option<u64>,
+    ) -> Result<IssuedToken> {
+        let exp = (now_unix + self.ttl.as_secs()).min(not_after.unwrap_or(u64::MAX));
+        if exp <= now_unix {
+            return Err(Error::Issue("the token would be expired already".into()));
+        }
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
         let claims = Claims {
@@ -179,7 +286,7 @@ impl TokenIssuer {
             iss: self.issuer.clone(),
             aud: AUDIENCE.into(),
             iat: now_unix,
-            exp: now_unix + self.ttl.as_secs(),
+            exp,
             jti: uuid::Uuid::new_v4().to_string(),
             roles: roles.to_vec(),
             akid: akid.map(str::to_owned),
@@ -190,7 +297,7 @@ impl TokenIssuer {
         Ok(IssuedToken {
             access_token: token,
             token_type: "Bearer".into(),
-            expires_in: self.ttl.as_secs(),
+            expires_in: exp - now_unix,
         })
     }
 }

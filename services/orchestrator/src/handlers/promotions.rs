@@ -10,8 +10,10 @@ use axum::Json;
 use goose_domain::approval::ImpactLevel;
 use goose_domain::catalog::ServiceName;
 use goose_domain::compliance::ComplianceState;
+use goose_domain::ownership::{may_request, Owned};
 use goose_domain::policy::GateType;
 use goose_domain::promotion::{compute_promotion_order, Requested, TargetSpec};
+use goose_domain::rbac::TeamName;
 use goose_domain::version::Version;
 use goose_ledger::aggregate::{self};
 use goose_ledger::StreamId;
@@ -105,6 +107,10 @@ pub(crate) fn targets_of(
             required: extra.required.clone(),
             optional: extra.optional.clone(),
             evidence_refs: evidence_refs.to_vec(),
+            owner: data
+                .catalog
+                .get(&name)
+                .and_then(|e| e.definition.owner.clone()),
         });
     }
     Ok(specs)
@@ -125,6 +131,25 @@ pub(crate) async fn start(
             "reason must be at most 4096 characters",
         ));
     }
+    // Ownership, from the catalog and the caller's teams as known now; both are recorded
+    // with the request, so the decision can be explained and re-checked.
+    let owned: Vec<Owned<'_>> = targets
+        .iter()
+        .map(|t| Owned {
+            service: &t.service,
+            owner: t.owner.as_ref(),
+        })
+        .collect();
+    may_request(&caller.user, &caller.roles, &caller.teams, &owned).map_err(|e| {
+        tracing::info!(user = %caller.user, reason = %e, "promotion refused: not the owner");
+        Problem::forbidden(e.to_string())
+    })?;
+    let owner_teams: Vec<TeamName> = targets
+        .iter()
+        .filter_map(|t| t.owner.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let id = uuid::Uuid::now_v7().to_string();
     let services: Vec<String> = targets.iter().map(|t| t.service.clone()).collect();
     s.engine
@@ -155,6 +180,7 @@ pub(crate) async fn start(
                 &subject,
                 impact,
                 &text,
+                &owner_teams,
             )
             .await
         {
@@ -172,6 +198,7 @@ pub(crate) async fn start(
     let request = Requested {
         targets,
         requester: caller.user.clone(),
+        requester_teams: caller.teams.clone(),
         package,
         approval_id,
         impact,
