@@ -23,6 +23,7 @@ fn sample_body(method: &str, path: &str) -> Option<Value> {
     Some(match (method, path) {
         ("POST", "/v1/users") => json!({"name": "matrix-made"}),
         ("POST", "/v1/users/{name}/roles") => json!({"role": "auditor"}),
+        ("PUT", "/v1/users/{name}/teams") => json!({"teams": ["matrix"]}),
         ("POST", "/v1/approvals") => {
             json!({"kind": "promotion", "subject": "service-x@1", "impact": "low"})
         }
@@ -293,6 +294,10 @@ async fn every_endpoint_times_every_role() {
         .await;
     assert_eq!(after["status"], "approved", "{after}");
     assert_eq!(after["refusals"], 11, "{after}");
+
+    // The team dimension: who may request a promotion of a service depends on who owns it,
+    // and a high-impact one needs an approver from outside the owning team.
+    teams_decide_over_owned_services(&http, &root, &tokens).await;
 
     // gRPC, through the same middleware: every method x every role.
     let grpc_rows: [(&str, Option<P>); 12] = [
@@ -658,6 +663,90 @@ async fn grpc_call(
             .map(|_| ()),
         other => panic!("no client call for {other}"),
     }
+}
+
+/// Requesters and approvers in the owning team, in another team, in none, and an admin
+/// operator in none, against a service the catalog says `matrix-team` owns.
+async fn teams_decide_over_owned_services(
+    http: &crate::support::Http,
+    root: &str,
+    tokens: &[(Role, String)],
+) {
+    let operator = &tokens.iter().find(|(r, _)| *r == Role::Operator).unwrap().1;
+    http.ok(
+        "POST",
+        "/v1/services",
+        operator,
+        Some(&json!([
+            {"service": {"name": "matrix-owned", "owner": "matrix-team", "spec": {"api_version": "v1", "compliance_mode": "sandbox"}}},
+            {"service": {"name": "matrix-owned-2", "owner": "matrix-team", "spec": {"api_version": "v1", "compliance_mode": "sandbox"}}},
+        ])),
+    )
+    .await;
+    let member = |name: &'static str, roles: &'static [&'static str], teams: Value| async move {
+        let t = user_with_token(http, root, name, roles).await;
+        http.ok(
+            "PUT",
+            &format!("/v1/users/{name}/teams"),
+            root,
+            Some(&json!({"teams": teams})),
+        )
+        .await;
+        t
+    };
+    let own = member("t-own", &["operator"], json!(["matrix-team"])).await;
+    let other = member("t-other", &["operator"], json!(["elsewhere"])).await;
+    let none = member("t-none", &["operator"], json!([])).await;
+    let admin_op = member("t-admin", &["operator", "admin"], json!([])).await;
+    let promote = |t: String, service: &'static str| async move {
+        http.call(
+            "POST",
+            "/v1/promotions",
+            Some(&t),
+            Some(&json!({"service": service, "version": "1.0.0", "impact": "high"})),
+        )
+        .await
+    };
+    for (who, t) in [("another team", other), ("no team", none)] {
+        let (s, v) = promote(t, "matrix-owned").await;
+        assert_eq!(s, 403, "{who}: {v}");
+        assert!(
+            v["detail"]
+                .as_str()
+                .unwrap()
+                .contains("matrix-owned (owned by matrix-team)"),
+            "{who}: {v}"
+        );
+    }
+    let (s, v) = promote(admin_op, "matrix-owned-2").await;
+    assert_eq!(s, 202, "an admin operator of no team: {v}");
+    let (s, v) = promote(own, "matrix-owned").await;
+    assert_eq!(s, 202, "the owning team's operator: {v}");
+    let approval = v["request"]["approval_id"].as_str().unwrap().to_owned();
+    let grant = |t: String| {
+        let path = format!("/v1/approvals/{approval}/grant");
+        async move { http.call("POST", &path, Some(&t), Some(&json!({}))).await }
+    };
+    let a1 = member("t-appr-own1", &["approver"], json!(["matrix-team"])).await;
+    let a2 = member(
+        "t-appr-own2",
+        &["approver"],
+        json!(["matrix-team", "elsewhere"]),
+    )
+    .await;
+    let a3 = member("t-appr-out", &["approver"], json!(["elsewhere"])).await;
+    assert_eq!(grant(a1).await.0, 200);
+    let (s, v) = grant(a2).await;
+    assert_eq!(s, 403, "a second approver of the owning team: {v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("outside the owning team"),
+        "{v}"
+    );
+    let (s, v) = grant(a3).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("approved")), "{v}");
 }
 
 async fn sqlx_pool(url: &str) -> sqlx::PgPool {

@@ -784,6 +784,31 @@ mod tests {
     }
 
     proptest! {
+        /// However owning-team and outside approvers come, a high or critical request is
+        /// approved only with at least one approver outside the owning team.
+        #[test]
+        fn high_impact_approval_always_includes_an_outsider(
+            critical in any::<bool>(),
+            grants in proptest::collection::vec((0usize..6, any::<bool>()), 0..12),
+        ) {
+            let impact = if critical { ImpactLevel::Critical } else { ImpactLevel::High };
+            let mut req = owned(impact);
+            let names = ["a0", "a1", "a2", "a3", "a4", "a5"];
+            for (who, in_team) in grants {
+                let teams = if in_team { vec![team("payments")] } else { vec![team("search")] };
+                let r = req.grant(names[who], perms(Role::Approver), &teams, "");
+                record(&mut req, r);
+            }
+            if req.status == ApprovalStatus::Approved {
+                let outsider = req.approvers.iter().any(|a| {
+                    !req.approver_teams.get(a).is_some_and(|t| t.contains(&team("payments")))
+                });
+                prop_assert!(outsider, "{:?}", req.approver_teams);
+            }
+        }
+    }
+
+    proptest! {
         /// Whatever sequence of actors tries to grant or reject, a request is approved only
         /// with at least the required number of distinct approvers, none of them the
         /// requester, all holding the approve permission.

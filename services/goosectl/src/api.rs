@@ -232,6 +232,18 @@ pub async fn user(api: &Api, command: UserCommand) -> Result<ExitCode> {
             .json()?;
             print_json(&key)
         }
+        UserCommand::Teams { name, teams } => {
+            let b = send(
+                api.request(
+                    Svc::Rbac,
+                    reqwest::Method::PUT,
+                    &format!("/v1/users/{name}/teams"),
+                )?
+                .json(&json!({"teams": teams})),
+            )
+            .await?;
+            print_json(&b.json()?)
+        }
         UserCommand::Grant { name, role } => {
             let b = send(
                 api.request(

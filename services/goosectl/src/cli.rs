@@ -480,6 +480,12 @@ pub enum UserCommand {
     Reactivate {
         name: String,
     },
+    /// Set a user's teams (replacing them; none clears). An SSO user's teams follow the
+    /// provider's groups at their next sign-in.
+    Teams {
+        name: String,
+        teams: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
