@@ -129,6 +129,15 @@ async fn a_model_reaches_production_through_gates_and_approval_and_rolls_back() 
     let ann = user_with_token(h, root, "ann", &["approver"]).await;
     let bob = user_with_token(h, root, "bob", &["approver"]).await;
     let ana = user_with_token(h, root, "ana", &["analyst"]).await;
+    // The model's owner is team-growth: mia belongs to it, otto (an operator too) does not.
+    h.ok(
+        "PUT",
+        "/v1/users/mia/teams",
+        root,
+        Some(&json!({"teams": ["team-growth"]})),
+    )
+    .await;
+    let otto = user_with_token(h, root, "otto", &["operator"]).await;
 
     let (s, m) = h
         .call(
@@ -166,6 +175,15 @@ async fn a_model_reaches_production_through_gates_and_approval_and_rolls_back() 
         )
         .await;
     assert_eq!(s, 400, "{v}");
+    let (s, v) = deploy(h, &otto, json!({"version": "1", "environment": "staging"})).await;
+    assert_eq!(s, 403, "not the owning team: {v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("may not deploy churn (owned by team-growth)"),
+        "{v}"
+    );
 
     // Version 1 is weak and has no card; 2 and 3 pass the production gate.
     for body in [

@@ -160,10 +160,16 @@ async fn sso_users_promote_and_approve_by_team_ownership() {
     let olga = user_with_token(&h, &root, "olga", &["operator"]).await;
     // An admin sets a local user's teams with goosectl.
     let out = std::process::Command::new(binary("goosectl"))
-        .args(["--url", &base, "--token", &root, "user", "teams", "olga", "platform"])
+        .args([
+            "--url", &base, "--token", &root, "user", "teams", "olga", "platform",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let me = h.ok("GET", "/v1/auth/whoami", &olga, None).await;
     assert_eq!(me["teams"], json!(["platform"]));
     let catalog = "service:\n  name: pay-api\n  owner: payments\n  spec:\n    api_version: v1\n    compliance_mode: sandbox\n---\nservice:\n  name: search-api\n  owner: search\n  spec:\n    api_version: v1\n    compliance_mode: sandbox\n";

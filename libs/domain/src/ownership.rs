@@ -15,9 +15,11 @@ pub struct Owned<'a> {
 
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{user} ({}) may not request promotions of {}: only members of the owning team or an admin may", teams_text(.teams), .refused.join(", "))]
+#[error("{user} ({}) may not {action} {}: only members of the owning team or an admin may", teams_text(.teams), .refused.join(", "))]
 pub struct NotOwner {
     pub user: String,
+    /// What was asked: `request promotions of`, `deploy`, `submit`.
+    pub action: &'static str,
     pub teams: Vec<TeamName>,
     /// `service (owned by team)` for each refused target.
     pub refused: Vec<String>,
@@ -46,6 +48,18 @@ pub fn may_request(
     teams: &[TeamName],
     targets: &[Owned<'_>],
 ) -> Result<(), NotOwner> {
+    may_act("request promotions of", user, roles, teams, targets)
+}
+
+/// [`may_request`] for another action on owned things (a model's deployment, a use case's
+/// submission): `action` words the refusal.
+pub fn may_act(
+    action: &'static str,
+    user: &str,
+    roles: &[Role],
+    teams: &[TeamName],
+    targets: &[Owned<'_>],
+) -> Result<(), NotOwner> {
     if roles.contains(&Role::Admin) {
         return Ok(());
     }
@@ -61,9 +75,31 @@ pub fn may_request(
     } else {
         Err(NotOwner {
             user: user.to_owned(),
+            action,
             teams: teams.to_vec(),
             refused,
         })
+    }
+}
+
+/// Whether an approval request raised elsewhere (its id passed in) names every team that owns
+/// the subject: one raised without them would skip the cross-team rule.
+pub fn approval_names_owners(
+    subject_owners: &[TeamName],
+    approval_owner_teams: &[TeamName],
+) -> Result<(), String> {
+    let missing: Vec<&str> = subject_owners
+        .iter()
+        .filter(|t| !approval_owner_teams.contains(t))
+        .map(TeamName::as_str)
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the approval request does not name the owning team ({}): raise it through this endpoint (without approval_id) so the owners are recorded",
+            missing.join(", ")
+        ))
     }
 }
 
@@ -100,6 +136,20 @@ mod tests {
         assert!(e.to_string().contains("(in no team)"), "{e}");
         // Unowned services are open.
         may_request("sam", &[Role::Operator], &[], &targets[1..]).unwrap();
+        let e = may_act("deploy", "sam", &[Role::Operator], &[], &targets[..1]).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("sam (in no team) may not deploy pay-api"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_approval_raised_without_the_owners_does_not_count() {
+        approval_names_owners(&[t("payments")], &[t("payments"), t("search")]).unwrap();
+        approval_names_owners(&[], &[]).unwrap();
+        let e = approval_names_owners(&[t("payments")], &[]).unwrap_err();
+        assert!(e.contains("owning team (payments)"), "{e}");
     }
 
     proptest! {

@@ -13,6 +13,7 @@ use goose_domain::approval::{ApprovalKind, ApprovalStatus};
 use goose_domain::model::{
     Approval, Environment, ModelError, ModelName, RegisteredModel, VersionSpec,
 };
+use goose_domain::ownership::{may_act, Owned};
 use goose_ledger::{aggregate, Metadata};
 use goose_platform::{execute_problem, problem, JsonBody};
 use goose_runtime::auth::Caller;
@@ -140,6 +141,16 @@ pub(crate) async fn deploy(
     // Evidence submitted a moment ago (by the evidence service) counts.
     s.view.catch_up(&s.platform).await?;
     let model = view_of(&s, &n).await?.model;
+    let owner_teams = goose_domain::rbac::owner_teams(model.owner.as_deref());
+    let owned: Vec<Owned<'_>> = owner_teams
+        .iter()
+        .map(|t| Owned {
+            service: n.as_str(),
+            owner: Some(t),
+        })
+        .collect();
+    may_act("deploy", &caller.user, &caller.roles, &caller.teams, &owned)
+        .map_err(|e| Problem::forbidden(e.to_string()))?;
     let version = model.resolve(&req.version).map_err(|e| problem(&e))?;
     let Some(v) = model.versions.get(&version) else {
         return Err(Problem::not_found(format!(
@@ -202,7 +213,6 @@ pub(crate) async fn deploy(
             )));
         };
         let token = goose_platform::approvals::bearer(&headers)?;
-        let owner_teams = goose_domain::rbac::owner_teams(model.owner.as_deref());
         let reason = if req.reason.is_empty() {
             format!("deploy {subject} to production")
         } else {
@@ -224,7 +234,7 @@ pub(crate) async fn deploy(
             Json(answer("pending_approval", Some(id))),
         ));
     };
-    let approval = granted(&s, &approval_id, &subject).await?;
+    let approval = granted(&s, &approval_id, &subject, &owner_teams).await?;
     let required = s.model_policy.approvers(risk);
     record(&s, &caller, &n, |m| {
         m.deploy_production(
@@ -241,7 +251,12 @@ pub(crate) async fn deploy(
 }
 
 /// rbac's approval `id`, granted, of kind `model_deployment` for exactly `subject`.
-async fn granted(s: &AppState, id: &str, subject: &str) -> Result<Approval, Problem> {
+async fn granted(
+    s: &AppState,
+    id: &str,
+    subject: &str,
+    owners: &[goose_domain::rbac::TeamName],
+) -> Result<Approval, Problem> {
     // rbac records grants: the view must have applied everything committed before this
     // request (a grant a moment ago included), or a granted request would read as pending.
     s.view.catch_up(&s.platform).await?;
@@ -257,6 +272,8 @@ async fn granted(s: &AppState, id: &str, subject: &str) -> Result<Approval, Prob
             a.subject, a.kind
         )));
     }
+    goose_domain::ownership::approval_names_owners(owners, &a.owner_teams)
+        .map_err(|why| Problem::unprocessable(format!("approval {id}: {why}")))?;
     match a.status {
         ApprovalStatus::Approved => Ok(Approval {
             approval_id: id.to_owned(),

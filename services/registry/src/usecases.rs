@@ -115,6 +115,15 @@ pub(crate) async fn submit(
         });
     let owner_teams =
         goose_domain::rbac::owner_teams(u.spec.as_ref().and_then(|s| s.owner.as_deref()));
+    let owned: Vec<goose_domain::ownership::Owned<'_>> = owner_teams
+        .iter()
+        .map(|t| goose_domain::ownership::Owned {
+            service: name.as_str(),
+            owner: Some(t),
+        })
+        .collect();
+    goose_domain::ownership::may_act("submit", &caller.user, &caller.roles, &caller.teams, &owned)
+        .map_err(|e| Problem::forbidden(e.to_string()))?;
     let id = match (req.approval_id.clone(), &s.approvals) {
         (Some(id), _) => id,
         (None, Some(requester)) => {
@@ -162,6 +171,8 @@ pub(crate) async fn submit(
                 a.requester
             )));
         }
+        goose_domain::ownership::approval_names_owners(&owner_teams, &a.owner_teams)
+            .map_err(|why| Problem::unprocessable(format!("approval {id}: {why}")))?;
         a.required_approvers
     };
     let now = OffsetDateTime::now_utc();
