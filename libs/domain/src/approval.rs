@@ -406,6 +406,9 @@ impl ApprovalRequest {
                 "reason must be at most 4096 characters".into(),
             ));
         }
+        if new.owner_teams.len() > 16 {
+            return Err(Refusal::Invalid("at most 16 owner_teams".into()));
+        }
         let needed = new.kind.request_permission();
         if !requester_permissions.contains(needed) {
             return Err(Refusal::MissingPermission {

@@ -159,6 +159,9 @@ impl User {
     /// provider instead). Nothing to record when they are the same.
     pub fn set_teams(&self, teams: &[TeamName], actor: &str) -> Result<Vec<UserEvent>, UserError> {
         self.existing()?;
+        if teams.len() > 64 {
+            return Err(UserError::Invalid("at most 64 teams".into()));
+        }
         let wanted: BTreeSet<TeamName> = teams.iter().cloned().collect();
         if wanted.len() != teams.len() {
             return Err(UserError::Invalid("a team is listed twice".into()));

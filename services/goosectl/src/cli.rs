@@ -541,6 +541,10 @@ pub struct DevArgs {
     /// region, credentials from the `AWS_*` variables), instead of the data dir's `blobs/`.
     #[arg(long, env = "GOOSE_BLOB_STORE")]
     pub blob_store: Option<String>,
+    /// Trust an OpenID provider for sign-in (`goosectl login`), as `goose-rbac
+    /// --identity-config` (docs/identity.md).
+    #[arg(long, env = "GOOSE_IDENTITY_CONFIG")]
+    pub identity_config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

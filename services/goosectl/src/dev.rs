@@ -30,6 +30,8 @@ pub struct DevConfig {
     /// `s3://BUCKET[/PREFIX]` to keep evidence files in a bucket with Object Lock; the data
     /// dir's `blobs/` when `None`.
     pub blob_store: Option<String>,
+    /// The identity configuration file (trusted OpenID providers); API keys only when `None`.
+    pub identity_config: Option<PathBuf>,
 }
 
 impl DevConfig {
@@ -42,6 +44,7 @@ impl DevConfig {
             witnesses: args.witnesses.clone(),
             witness_threshold: args.witness_threshold,
             blob_store: args.blob_store.clone(),
+            identity_config: args.identity_config.clone(),
         }
     }
 }
@@ -104,7 +107,16 @@ pub async fn serve(
             token_key,
             token_ttl: Duration::from_secs(3600),
             approvals: goose_domain::approval::ApprovalPolicy::default(),
-            identity: None,
+            identity: match &config.identity_config {
+                None => None,
+                Some(path) => Some(
+                    goose_domain::identity::IdentityConfig::parse(
+                        &std::fs::read_to_string(path)
+                            .with_context(|| format!("reading {}", path.display()))?,
+                    )
+                    .with_context(|| path.display().to_string())?,
+                ),
+            },
             bootstrap: Some(goose_rbac::Bootstrap {
                 admin: "admin".into(),
                 key_file: admin_key_file.clone(),

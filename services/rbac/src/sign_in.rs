@@ -57,6 +57,11 @@ pub(crate) async fn exchange(
     JsonBody(req): JsonBody<TokenExchange>,
 ) -> Result<Json<ExchangedToken>, Problem> {
     let sso = s.sso.as_ref().ok_or_else(not_configured)?;
+    if req.subject_token.is_empty() || req.subject_token.len() > 16_384 {
+        return Err(Problem::bad_request(
+            "subject_token must be 1 to 16384 characters",
+        ));
+    }
     if req.grant_type.as_deref().is_some_and(|g| g != GRANT_TYPE) {
         return Err(Problem::bad_request(format!(
             "grant_type must be {GRANT_TYPE}"

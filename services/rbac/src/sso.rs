@@ -343,3 +343,78 @@ fn key_algorithm_name(a: KeyAlgorithm) -> &'static str {
         _ => "other",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwk(v: serde_json::Value) -> (Jwk, DecodingKey) {
+        let jwk: Jwk = serde_json::from_value(v).unwrap();
+        let key = DecodingKey::from_jwk(&jwk).unwrap();
+        (jwk, key)
+    }
+
+    fn keys() -> HashMap<String, (Jwk, DecodingKey)> {
+        // Shapes only: these keys are never asked to verify anything here.
+        let n = "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw";
+        [
+            ("rsa", jwk(serde_json::json!({"kty": "RSA", "kid": "rsa", "alg": "RS256", "use": "sig", "n": n, "e": "AQAB"}))),
+            ("rsa-any", jwk(serde_json::json!({"kty": "RSA", "kid": "rsa-any", "n": n, "e": "AQAB"}))),
+            ("ec", jwk(serde_json::json!({"kty": "EC", "kid": "ec", "alg": "ES256", "crv": "P-256",
+                "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}))),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    #[test]
+    fn a_key_verifies_only_the_algorithm_it_was_published_for() {
+        let k = keys();
+        assert!(find(&k, "rsa", Algorithm::RS256).is_some());
+        // Published for RS256: not for PS256, and an RSA key never for ES256.
+        assert!(find(&k, "rsa", Algorithm::PS256).is_none());
+        assert!(find(&k, "rsa", Algorithm::ES256).is_none());
+        // No `alg` on the JWK: any algorithm of its family.
+        assert!(find(&k, "rsa-any", Algorithm::PS256).is_some());
+        assert!(find(&k, "ec", Algorithm::ES256).is_some());
+        assert!(find(&k, "ec", Algorithm::RS256).is_none());
+        assert!(find(&k, "missing", Algorithm::RS256).is_none());
+    }
+
+    #[test]
+    fn a_token_without_kid_takes_the_only_fitting_key_or_none() {
+        let k = keys();
+        assert_eq!(
+            find(&k, "", Algorithm::ES256).and_then(|(j, _)| j.common.key_id.clone()),
+            Some("ec".into())
+        );
+        // Two RSA keys fit RS256: ambiguous, so none.
+        assert!(find(&k, "", Algorithm::RS256).is_none());
+    }
+
+    #[test]
+    fn the_issuer_is_read_before_verification_and_garbage_is_refused() {
+        use base64::Engine as _;
+        let enc = |v: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        let t = format!(
+            "{}.{}.sig",
+            enc(serde_json::json!({"alg": "RS256"})),
+            enc(serde_json::json!({"iss": "https://i"}))
+        );
+        assert_eq!(unverified_issuer(&t).unwrap(), "https://i");
+        for bad in [
+            "",
+            "a",
+            "a.!!!.c",
+            &format!("a.{}.c", enc(serde_json::json!({"sub": "x"}))),
+        ] {
+            assert!(
+                matches!(unverified_issuer(bad), Err(SsoError::Malformed(_))),
+                "{bad}"
+            );
+        }
+    }
+}
