@@ -322,6 +322,17 @@ async fn sso_users_promote_and_approve_by_team_ownership() {
         assert!(v["detail"].as_str().unwrap().contains(says), "{what}: {v}");
     }
 
+    // Not a token exchange: refused before any token is looked at.
+    let (s, v) = h
+        .call(
+            "POST",
+            "/v1/auth/sso/token",
+            None,
+            Some(&json!({"grant_type": "password", "subject_token": ci})),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+
     // A provider account named like the local admin does not become it.
     let err = login(&base, "root", None).await.unwrap_err();
     assert!(err.contains("exists and is not linked"), "{err}");

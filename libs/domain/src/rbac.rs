@@ -20,6 +20,28 @@ pub enum Error {
     InvalidTeamName(String, &'static str),
 }
 
+/// The rule user and team names share: 1 to 64 of `a-z 0-9 . _ -`, the first byte as
+/// `first` allows (`first_rule` says how).
+fn name_rule(
+    s: &str,
+    first: fn(&u8) -> bool,
+    first_rule: &'static str,
+) -> Result<(), &'static str> {
+    if s.is_empty() || s.len() > 64 {
+        return Err("must be 1 to 64 characters");
+    }
+    if !first(&s.as_bytes()[0]) {
+        return Err(first_rule);
+    }
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+    {
+        return Err("may hold only a-z, 0-9, '.', '_' and '-'");
+    }
+    Ok(())
+}
+
 /// A team: owns services, models and use cases; users belong to teams. 1 to 64 of
 /// `a-z 0-9 . _ -`, starting with a letter or digit (IdP group names, Backstage group refs).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
@@ -29,19 +51,12 @@ pub struct TeamName(String);
 
 impl TeamName {
     pub fn parse(s: &str) -> Result<Self, Error> {
-        let bad = |why| Error::InvalidTeamName(s.to_owned(), why);
-        if s.is_empty() || s.len() > 64 {
-            return Err(bad("must be 1 to 64 characters"));
-        }
-        if !s.as_bytes()[0].is_ascii_alphanumeric() {
-            return Err(bad("must start with a letter or digit"));
-        }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-        {
-            return Err(bad("may hold only a-z, 0-9, '.', '_' and '-'"));
-        }
+        name_rule(
+            s,
+            u8::is_ascii_alphanumeric,
+            "must start with a letter or digit",
+        )
+        .map_err(|why| Error::InvalidTeamName(s.to_owned(), why))?;
         Ok(Self(s.to_owned()))
     }
 
@@ -363,19 +378,12 @@ pub struct UserName(String);
 
 impl UserName {
     pub fn parse(s: &str) -> Result<Self, Error> {
-        let bad = |why| Error::InvalidUserName(s.to_owned(), why);
-        if s.is_empty() || s.len() > 64 {
-            return Err(bad("must be 1 to 64 characters"));
-        }
-        if !s.as_bytes()[0].is_ascii_lowercase() {
-            return Err(bad("must start with a lowercase letter"));
-        }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-        {
-            return Err(bad("may hold only a-z, 0-9, '.', '_' and '-'"));
-        }
+        name_rule(
+            s,
+            u8::is_ascii_lowercase,
+            "must start with a lowercase letter",
+        )
+        .map_err(|why| Error::InvalidUserName(s.to_owned(), why))?;
         Ok(Self(s.to_owned()))
     }
 

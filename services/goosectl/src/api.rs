@@ -96,6 +96,18 @@ pub(crate) mod bytes_or {
     }
 }
 
+/// The strings of a JSON array joined with `sep` (empty for anything else).
+pub(crate) fn joined(v: Option<&Value>, sep: &str) -> String {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(sep)
+        })
+        .unwrap_or_default()
+}
+
 pub(crate) fn print_json(v: &Value) -> Result<ExitCode> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(ExitCode::SUCCESS)

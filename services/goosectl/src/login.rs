@@ -4,7 +4,7 @@
 //! its own OIDC token over (`--id-token-file`). Either way the provider's token is exchanged
 //! at rbac (`POST /v1/auth/sso/token`, RFC 8693), which maps its groups to roles and teams.
 
-use crate::api::{send, Svc};
+use crate::api::{joined, send, Svc};
 use crate::cli::{Api, LoginArgs};
 use anyhow::{bail, Context as _, Result};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -35,17 +35,7 @@ pub async fn login(api: &Api, args: &LoginArgs) -> Result<ExitCode> {
         .get("access_token")
         .and_then(Value::as_str)
         .context("no access_token in rbac's answer")?;
-    let list = |k: &str| {
-        body.get(k)
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default()
-    };
+    let list = |k: &str| joined(body.get(k), ", ");
     eprintln!(
         "signed in as {} (roles: {}; teams: {})",
         body.get("user").and_then(Value::as_str).unwrap_or("?"),
@@ -196,15 +186,7 @@ async fn browser_flow(http: &reqwest::Client, rbac: &str, args: &LoginArgs) -> R
 }
 
 fn scopes_of(client: Option<&Value>) -> String {
-    client
-        .and_then(|c| c.get("scopes"))
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
+    Some(joined(client.and_then(|c| c.get("scopes")), " "))
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "openid profile groups".into())
 }

@@ -101,17 +101,7 @@ fn describe(e: &Value, with_inputs: bool) -> String {
         "TargetFailed" => format!("{target}: {}", s(ev, "reason")),
         "TargetBlocked" => format!("{target}: {}", s(ev, "reason")),
         "PromotionCompleted" => {
-            let list = |k: &str| -> String {
-                ev[k]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    })
-                    .unwrap_or_default()
-            };
+            let list = |k: &str| crate::api::joined(ev.get(k), ", ");
             format!(
                 "{} (promoted: {}; failed: {}; blocked: {})",
                 s(ev, "outcome"),

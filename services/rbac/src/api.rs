@@ -28,15 +28,31 @@ pub struct WhoAmI {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenExchange {
-    /// `urn:ietf:params:oauth:grant-type:token-exchange` when given.
     #[serde(default)]
-    pub grant_type: Option<String>,
+    pub grant_type: Option<GrantType>,
     /// The provider's signed JWT.
     #[schema(min_length = 1, max_length = 16384)]
     pub subject_token: String,
-    /// `urn:ietf:params:oauth:token-type:id_token`, `...:jwt` or `...:access_token` when given.
     #[serde(default)]
-    pub subject_token_type: Option<String>,
+    pub subject_token_type: Option<SubjectTokenType>,
+}
+
+/// RFC 8693's grant type (the only one this endpoint takes).
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+pub enum GrantType {
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
+}
+
+/// What the subject token is: any of them is a JWT signed by a trusted provider.
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+pub enum SubjectTokenType {
+    #[serde(rename = "urn:ietf:params:oauth:token-type:id_token")]
+    IdToken,
+    #[serde(rename = "urn:ietf:params:oauth:token-type:jwt")]
+    Jwt,
+    #[serde(rename = "urn:ietf:params:oauth:token-type:access_token")]
+    AccessToken,
 }
 
 /// The answer to a token exchange.
@@ -65,8 +81,8 @@ pub struct SsoIssuer {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetTeams {
-    /// The user's teams (replacing the current set; each once).
-    #[schema(max_items = 64)]
+    /// The user's teams (replacing the current set; each once, at most 64).
+    #[schema(schema_with = unique_teams)]
     pub teams: Vec<TeamName>,
 }
 
@@ -89,6 +105,15 @@ fn unique_roles() -> utoipa::openapi::schema::Array {
     utoipa::openapi::schema::ArrayBuilder::new()
         .items(utoipa::openapi::Ref::from_schema_name("Role"))
         .unique_items(true)
+        .build()
+}
+
+/// A list of teams, each at most once (the server refuses a team listed twice), at most 64.
+fn unique_teams() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(utoipa::openapi::Ref::from_schema_name("TeamName"))
+        .unique_items(true)
+        .max_items(Some(64))
         .build()
 }
 

@@ -1,8 +1,8 @@
 //! The rbac API as one list: each route with its access rule, OpenAPI operation and handler.
 
 use crate::api::{
-    AssignRole, CreateUser, Decision, ExchangedToken, LinkedIdentity, NewApiKey, SetTeams,
-    SsoIssuer, TokenExchange, TokenRequest, UserView, WhoAmI,
+    AssignRole, CreateUser, Decision, ExchangedToken, GrantType, LinkedIdentity, NewApiKey,
+    SetTeams, SsoIssuer, SubjectTokenType, TokenExchange, TokenRequest, UserView, WhoAmI,
 };
 use crate::handlers::*;
 use crate::AppState;
@@ -150,6 +150,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         TokenRequest,
         IssuedToken,
         TokenExchange,
+        GrantType,
+        SubjectTokenType,
         ExchangedToken,
         SsoIssuer,
         PublicClient,

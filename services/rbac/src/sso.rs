@@ -41,8 +41,13 @@ pub enum SsoError {
 
 struct KeyState {
     keys: HashMap<String, (Jwk, DecodingKey)>,
+    /// When the keys were last fetched (successfully).
     fetched: Option<Instant>,
-    last_attempt: Option<Instant>,
+    /// When an unknown key id last made us fetch ahead of schedule.
+    last_forced: Option<Instant>,
+    /// When the last fetch failed, until one succeeds (a failing provider is asked at most
+    /// every [`FORCED_FETCH_GAP`], whatever the schedule says).
+    failed_at: Option<Instant>,
 }
 
 struct Issuer {
@@ -87,7 +92,8 @@ impl Sso {
                         state: tokio::sync::Mutex::new(KeyState {
                             keys: HashMap::new(),
                             fetched: None,
-                            last_attempt: None,
+                            last_forced: None,
+                            failed_at: None,
                         }),
                     },
                 )
@@ -164,17 +170,22 @@ impl Sso {
         let refresh = Duration::from_secs(issuer.config.jwks_refresh_secs);
         let stale = state.fetched.is_none_or(|t| t.elapsed() >= refresh);
         let unknown = find(&state.keys, kid, alg).is_none();
-        let may_force = state
-            .last_attempt
-            .is_none_or(|t| t.elapsed() >= FORCED_FETCH_GAP);
-        if stale || (unknown && may_force) {
-            state.last_attempt = Some(Instant::now());
+        let gap_over = |t: Option<Instant>| t.is_none_or(|t| t.elapsed() >= FORCED_FETCH_GAP);
+        // A scheduled refresh does not use up the allowance of a forced one: a key the
+        // provider rotated in a moment after a refresh is still fetched on sight.
+        let forced = !stale && unknown && gap_over(state.last_forced);
+        if (stale || forced) && gap_over(state.failed_at) {
+            if forced {
+                state.last_forced = Some(Instant::now());
+            }
             match self.fetch(&issuer.config).await {
                 Ok(keys) => {
                     state.keys = keys;
                     state.fetched = Some(Instant::now());
+                    state.failed_at = None;
                 }
                 Err(reason) => {
+                    state.failed_at = Some(Instant::now());
                     SSO_KEY_FETCH_FAILURES
                         .counter(&[&issuer.config.issuer])
                         .increment(1);
@@ -187,6 +198,12 @@ impl Sso {
                     }
                 }
             }
+        }
+        if state.keys.is_empty() && state.fetched.is_none() {
+            return Err(SsoError::Unavailable {
+                issuer: issuer.config.issuer.clone(),
+                reason: "its keys could not be fetched yet (retried every few seconds)".into(),
+            });
         }
         find(&state.keys, kid, alg)
             .map(|(_, k)| k.clone())
