@@ -613,6 +613,43 @@ pub fn npm_env(packages: &[&str]) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// Debian's Chromium (the `chromium` package; `scripts/install-deps.sh` installs it), for
+/// browser tests driven by playwright-core. Fails, naming the package, when it is missing.
+pub fn chromium() -> Result<PathBuf> {
+    find_binary("chromium", "the `chromium` package")
+}
+
+/// `npm ci` in `dir` (a package with a lockfile), once per lockfile content: what the
+/// console's build check and browser test run with.
+pub fn npm_ci(dir: &Path) -> Result<()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let lock = std::fs::read(dir.join("package-lock.json"))
+        .with_context(|| format!("{} has no package-lock.json", dir.display()))?;
+    let marker = dir.join("node_modules/.goose-installed");
+    let want = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(&lock));
+    if std::fs::read_to_string(&marker).ok().as_deref() == Some(want.as_str()) {
+        return Ok(());
+    }
+    let npm = find_binary("npm", "npm")?;
+    let out = Command::new(npm)
+        .args(["ci", "--silent", "--no-audit", "--no-fund"])
+        .current_dir(dir)
+        .output()
+        .context("running npm ci")?;
+    if !out.status.success() {
+        bail!(
+            "npm ci in {} failed: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::fs::write(&marker, want)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

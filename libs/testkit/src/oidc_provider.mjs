@@ -60,6 +60,8 @@ const provider = new Provider(issuer, {
     nativeClient('goosectl', 'RS256'),
     nativeClient('goosectl-es256', 'ES256'),
     nativeClient('goosectl-eddsa', 'EdDSA'),
+    // The web console (a public client in the browser; loopback redirect to its origin).
+    { ...nativeClient('goose-console', 'RS256'), redirect_uris: ['http://127.0.0.1/'] },
     {
       client_id: 'ci-payments-main',
       client_secret: 'ci-payments-secret',
@@ -80,6 +82,8 @@ const provider = new Provider(issuer, {
   scopes: ['openid', 'profile', 'groups', 'deploy'],
   conformIdTokenClaims: false,
   pkce: { required: () => true },
+  // The console redeems its code from the browser: the token endpoint answers cross-origin.
+  clientBasedCORS: () => true,
   enabledJWA: { idTokenSigningAlgValues: ['RS256', 'ES256', 'EdDSA'] },
   ttl: { IdToken: 600, AccessToken: 600, ClientCredentials: 600 },
   features: {
@@ -130,6 +134,19 @@ http.createServer(async (req, res) => {
   }
   try {
     const details = await provider.interactionDetails(req, res);
+    if (req.method === 'GET' && (req.headers.accept ?? '').includes('text/html')) {
+      // A browser (the console's e2e): the login and consent pages as plain forms.
+      const form = details.prompt.name === 'login'
+        ? `<form method="post" action="/interaction/${details.uid}/login">
+             <label>Login <input name="login" autocomplete="username"></label>
+             <button type="submit">Sign in</button></form>`
+        : `<form method="post" action="/interaction/${details.uid}/confirm">
+             <p>${details.params.client_id} asks for ${details.params.scope}</p>
+             <button type="submit">Continue</button></form>`;
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      res.end(`<!doctype html><html lang="en"><title>Test provider</title><main><h1>Test provider</h1>${form}</main></html>`);
+      return;
+    }
     if (req.method === 'GET') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ uid: details.uid, prompt: details.prompt.name }));

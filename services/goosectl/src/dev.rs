@@ -101,22 +101,23 @@ pub async fn serve(
     record_start(&platform.ledger, &log_key, &service_key).await?;
 
     let admin_key_file = keyfiles::admin_api_key_path(data_dir);
+    let identity = match &config.identity_config {
+        None => None,
+        Some(path) => Some(
+            goose_domain::identity::IdentityConfig::parse(
+                &std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?,
+            )
+            .with_context(|| path.display().to_string())?,
+        ),
+    };
     let rbac = goose_rbac::build(
         &platform,
         goose_rbac::RbacConfig {
             token_key,
             token_ttl: Duration::from_secs(3600),
             approvals: goose_domain::approval::ApprovalPolicy::default(),
-            identity: match &config.identity_config {
-                None => None,
-                Some(path) => Some(
-                    goose_domain::identity::IdentityConfig::parse(
-                        &std::fs::read_to_string(path)
-                            .with_context(|| format!("reading {}", path.display()))?,
-                    )
-                    .with_context(|| path.display().to_string())?,
-                ),
-            },
+            identity: identity.clone(),
             bootstrap: Some(goose_rbac::Bootstrap {
                 admin: "admin".into(),
                 key_file: admin_key_file.clone(),
@@ -251,7 +252,8 @@ pub async fn serve(
             .merge(evidence)
             .merge(orchestrator)
             .merge(sla)
-            .merge(analytics),
+            .merge(analytics)
+            .merge(goose_console::router(&console_config(identity.as_ref()))),
         doc,
     );
 
@@ -266,6 +268,7 @@ pub async fn serve(
         admin_key_file.display()
     );
     println!("  promotion policy: {policy_label}");
+    println!("  web console:      http://{addr}/");
     println!(
         "  try: curl http://{addr}/healthz ; goosectl --data-dir {} verify",
         data_dir.display()
@@ -280,7 +283,23 @@ pub async fn serve(
     Ok(())
 }
 
-/// Records that this node started, with its public keys, on the chain itself.
+/// The console may fetch from the configured providers (discovery and token endpoints).
+fn console_config(
+    identity: Option<&goose_domain::identity::IdentityConfig>,
+) -> goose_console::ConsoleConfig {
+    goose_console::ConsoleConfig {
+        sso_origins: identity
+            .map(|i| {
+                i.issuers
+                    .iter()
+                    .filter_map(|i| reqwest::Url::parse(&i.issuer).ok())
+                    .map(|u| u.origin().ascii_serialization())
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
 fn witness_clients(config: &DevConfig) -> Result<Vec<WitnessClient>> {
     config
         .witnesses
@@ -316,6 +335,7 @@ fn publisher(
     )
 }
 
+/// Records that this node started, with its public keys, on the chain itself.
 async fn record_start(ledger: &Ledger, log_key: &NoteKey, service_key: &NoteKey) -> Result<()> {
     let stream = StreamId::new("ledger_node", "dev")?;
     let version = ledger

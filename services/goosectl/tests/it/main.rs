@@ -4,6 +4,7 @@
 
 mod chain_api;
 mod cli;
+mod console;
 mod deploy;
 mod mesh;
 mod models;

@@ -109,10 +109,17 @@ pub struct Dev {
     pub url: String,
     pub admin: String,
     server: Option<KillOnDrop>,
+    /// More `goosectl dev` flags (e.g. `--identity-config`).
+    extra: Vec<std::ffi::OsString>,
 }
 
 impl Dev {
     pub async fn start() -> Dev {
+        Self::start_with(&[]).await
+    }
+
+    /// [`Dev::start`] with more `goosectl dev` flags.
+    pub async fn start_with(extra: &[&std::ffi::OsStr]) -> Dev {
         let data = tempfile::tempdir().unwrap();
         let port = goose_testkit::free_port().unwrap();
         let mut dev = Dev {
@@ -121,6 +128,7 @@ impl Dev {
             port,
             admin: String::new(),
             server: None,
+            extra: extra.iter().map(|a| a.to_os_string()).collect(),
         };
         dev.up().await;
         let (code, admin) = run(goosectl()
@@ -145,6 +153,7 @@ impl Dev {
                     "--checkpoint-interval",
                     "1",
                 ])
+                .args(&self.extra)
                 .stdout(std::process::Stdio::null())
                 .spawn()
                 .unwrap(),
@@ -224,6 +233,31 @@ pub fn repo_root() -> PathBuf {
 /// their evidence (service-c's coverage too low), a package of the three promoted. Returns
 /// (package id, promotion id) once service-a waits for its approval.
 pub async fn quick_start_promotion(dev: &Dev, olga: &str) -> (String, String) {
+    let package = quick_start_package(dev, olga).await;
+    let (code, out) =
+        run(dev
+            .cli(olga)
+            .args(["package", "promote", &package, "--reason", "quick start"]));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("approval request"), "{out}");
+    let promotion = out.split_whitespace().nth(1).unwrap().to_owned();
+    goose_testkit::eventually(
+        std::time::Duration::from_secs(20),
+        "service-a waits for approval",
+        || async {
+            let (_, out) = run(dev.cli(olga).args(["promotion", "status", &promotion]));
+            out.contains("approval_granted: missing — awaiting approval")
+                .then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    (package, promotion)
+}
+
+/// The quick start up to its package: services a, b, c onboarded with their evidence
+/// (service-c's coverage too low) and a package of the three created. Returns its id.
+pub async fn quick_start_package(dev: &Dev, olga: &str) -> String {
     let root = repo_root();
     let (code, out) = run(dev
         .cli(olga)
@@ -280,26 +314,7 @@ pub async fn quick_start_promotion(dev: &Dev, olga: &str) -> (String, String) {
         "service-a",
     ]));
     assert_eq!(code, 0, "{out}");
-    let package = out.split_whitespace().nth(1).unwrap().to_owned();
-    let (code, out) =
-        run(dev
-            .cli(olga)
-            .args(["package", "promote", &package, "--reason", "quick start"]));
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("approval request"), "{out}");
-    let promotion = out.split_whitespace().nth(1).unwrap().to_owned();
-    goose_testkit::eventually(
-        std::time::Duration::from_secs(20),
-        "service-a waits for approval",
-        || async {
-            let (_, out) = run(dev.cli(olga).args(["promotion", "status", &promotion]));
-            out.contains("approval_granted: missing — awaiting approval")
-                .then_some(())
-        },
-    )
-    .await
-    .unwrap();
-    (package, promotion)
+    out.split_whitespace().nth(1).unwrap().to_owned()
 }
 
 /// The approver approves the quick start's promotion and the operator watches it to its end:

@@ -1,0 +1,211 @@
+// Evidence of a service version: the summaries the evidence service extracted (tests,
+// coverage, findings, SBOM components and vulnerabilities), upload of a file, and download of
+// a blob (each download is recorded on the chain before the bytes are served).
+import { useState } from "preact/hooks";
+import { can, download, get, request, type Session } from "../api";
+import { go, href } from "../router";
+import { Badge, Empty, ErrorBox, Section, Show, short, useLoad, when } from "../ui";
+
+interface EvidenceRecord {
+  id: string;
+  service: string;
+  version: string;
+  kind: string;
+  digest: string;
+  size: number;
+  filename: string;
+  summary: Record<string, unknown>;
+  submitted_at: string;
+  submitted_by: string;
+  retain_until: string;
+}
+
+const KINDS = ["junit", "lcov", "cobertura", "sarif", "cyclonedx", "spdx", "in-toto", "openvex", "openapi"];
+
+function num(v: unknown): number | null {
+  return typeof v === "number" ? v : null;
+}
+
+/** The figures that matter from a summary, whatever its kind. */
+export function Summary({ s }: { s: Record<string, unknown> }) {
+  const inner = (Object.keys(s).length === 1 ? Object.values(s)[0] : s) as Record<string, unknown> | null;
+  if (!inner || typeof inner !== "object") return <span class="muted">—</span>;
+  const parts: string[] = [];
+  if (num(inner.passed) !== null) parts.push(`${inner.passed} passed, ${inner.failed} failed, ${inner.skipped} skipped`);
+  if (num(inner.line_percent) !== null) {
+    parts.push(`line coverage ${(inner.line_percent as number).toFixed(2)}% (${inner.lines_covered} of ${inner.lines_total} lines)`);
+  }
+  if (num(inner.components) !== null) {
+    parts.push(`${inner.components} components, ${inner.vulnerable_components ?? 0} vulnerable`);
+    const vulns = (inner.vulnerabilities ?? []) as { id?: string; severity?: string }[];
+    if (vulns.length) parts.push(`vulnerabilities: ${vulns.map((v) => `${v.id ?? "?"} (${v.severity ?? "?"})`).join(", ")}`);
+  }
+  for (const k of ["errors", "warnings", "notes", "findings", "operations", "paths"]) {
+    if (num(inner[k]) !== null) parts.push(`${inner[k]} ${k}`);
+  }
+  if (parts.length === 0) {
+    return <code class="small">{JSON.stringify(inner).slice(0, 200)}</code>;
+  }
+  return <span>{parts.join("; ")}</span>;
+}
+
+function Upload({ service, version, onDone }: { service: string; version: string; onDone: () => void }) {
+  const [kind, setKind] = useState("junit");
+  const [file, setFile] = useState<File | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const [said, setSaid] = useState<string | null>(null);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    if (!file) return;
+    setBusy(true);
+    setError(null);
+    setSaid(null);
+    try {
+      const form = new FormData();
+      form.set("service", service);
+      form.set("version", version);
+      form.set("kind", kind);
+      form.set("file", file, file.name);
+      const rec = (await (await request("POST", "/v1/evidence", undefined, { raw: form })).json()) as EvidenceRecord;
+      setSaid(`Recorded as evidence ${short(rec.id)} (${rec.kind}).`);
+      onDone();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form class="form" onSubmit={submit} aria-label="Upload evidence">
+      <label for="f-kind">Kind</label>
+      <select id="f-kind" value={kind} onChange={(e) => setKind(e.currentTarget.value)}>
+          {KINDS.map((k) => (
+            <option key={k} value={k}>
+              {k}
+            </option>
+          ))}
+        </select>
+      <label>
+        File
+        <input type="file" required onChange={(e) => setFile(e.currentTarget.files?.[0] ?? null)} />
+      </label>
+      <button type="submit" disabled={busy || !file}>
+        {busy ? "Uploading…" : `Upload for ${service}@${version}`}
+      </button>
+      {said ? <p role="status">{said}</p> : null}
+      <ErrorBox error={error} />
+    </form>
+  );
+}
+
+export function Evidence({ session, service, version }: { session: Session; service?: string | undefined; version?: string | undefined }) {
+  const services = useLoad(() => get<{ services: string[] }>("/v1/graph"), []);
+  const [error, setError] = useState<unknown>(null);
+  const [typedVersion, setTypedVersion] = useState(version ?? "");
+  const records = useLoad(
+    () =>
+      service
+        ? get<EvidenceRecord[]>(`/v1/evidence?service=${encodeURIComponent(service)}${version ? `&version=${encodeURIComponent(version)}` : ""}`)
+        : Promise.resolve([] as EvidenceRecord[]),
+    [service, version],
+  );
+  return (
+    <>
+      <h1>Evidence</h1>
+      <form
+        class="form row"
+        aria-label="Choose a service version"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (service) go("evidence", service, ...(typedVersion ? [typedVersion] : []));
+        }}
+      >
+<div>
+        <label for="f-service">Service</label>
+        <select id="f-service" value={service ?? ""} onChange={(e) => e.currentTarget.value && go("evidence", e.currentTarget.value)}>
+            <option value="">Choose a service…</option>
+            {(services.data?.services ?? []).map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </div>
+        <label>
+          Version
+          <input value={typedVersion} placeholder="all versions" onInput={(e) => setTypedVersion(e.currentTarget.value)} />
+        </label>
+        <button type="submit" class="secondary" disabled={!service}>
+          Show
+        </button>
+      </form>
+      {!service ? (
+        <Empty>Choose a service to see its evidence.</Empty>
+      ) : (
+        <>
+          <Section title={`Evidence of ${service}${version ? `@${version}` : ""}`}>
+            <Show loaded={records}>
+              {(list) =>
+                list.length === 0 ? (
+                  <Empty>No evidence recorded for {service}{version ? `@${version}` : ""}.</Empty>
+                ) : (
+                  <table aria-label="Evidence records">
+                    <thead>
+                      <tr>
+                        <th scope="col">Version</th>
+                        <th scope="col">Kind</th>
+                        <th scope="col">Summary</th>
+                        <th scope="col">File</th>
+                        <th scope="col">Submitted</th>
+                        <th scope="col">Retained until</th>
+                      </tr>
+                    </thead>
+                    <tbody>
+                      {list.map((r) => (
+                        <tr key={r.id} data-kind={r.kind}>
+                          <td>
+                            <a href={href("evidence", r.service, r.version)}>{r.version}</a>
+                          </td>
+                          <td>
+                            <Badge value={r.kind} />
+                          </td>
+                          <td>
+                            <Summary s={r.summary} />
+                          </td>
+                          <td>
+                            <button
+                              type="button"
+                              class="link"
+                              onClick={() => download(`/v1/blobs/${r.digest}`, r.filename).catch((e: unknown) => setError(e))}
+                              aria-label={`Download ${r.filename}`}
+                            >
+                              {r.filename}
+                            </button>{" "}
+                            <span class="muted small">({r.size} bytes)</span>
+                          </td>
+                          <td>
+                            {when(r.submitted_at)} by {r.submitted_by}
+                          </td>
+                          <td>{when(r.retain_until)}</td>
+                        </tr>
+                      ))}
+                    </tbody>
+                  </table>
+                )
+              }
+            </Show>
+            <ErrorBox error={error} />
+          </Section>
+          {can(session, "evidence.submit") && version ? (
+            <Section title="Upload evidence">
+              <Upload service={service} version={version} onDone={records.reload} />
+            </Section>
+          ) : can(session, "evidence.submit") ? (
+            <p class="muted">Choose a version to upload evidence for it.</p>
+          ) : null}
+        </>
+      )}
+    </>
+  );
+}
