@@ -133,7 +133,6 @@ for (const s of ["service-a", "service-b", "service-c"]) {
 const edges = await page.locator("svg.graph line.edge").count();
 assert.ok(edges >= 2, `the graph draws the dependencies (${edges} edges)`);
 await axe("compliance");
-await shot("compliance");
 step("compliance grid and dependency graph drawn");
 
 await page.getByRole("link", { name: "service-a" }).first().click();
@@ -220,6 +219,7 @@ await noActions("approvals");
 await page.goto(`${URL_}/#/evidence/service-a/1.0.0`);
 await page.locator('tr[data-kind="junit"]').waitFor();
 await noActions("evidence");
+await shot("evidence");
 const blob = page.waitForEvent("download");
 await page.locator('tr[data-kind="junit"]').getByRole("button").first().click();
 const junit = readFileSync(await (await blob).path(), "utf8");
@@ -321,6 +321,7 @@ step("models, use cases, incidents and SLAs pages");
 
 await page.getByRole("link", { name: "Compliance" }).click();
 await page.locator('tr[data-service="service-a"] td[data-state="compliant"]').filter({ hasText: "1.0.0" }).waitFor();
+await shot("compliance");
 step("service-a shows as compliant in the grid");
 
 } catch (e) {

@@ -104,7 +104,13 @@ function Integrity() {
             {Object.entries(r).map(([k, v]) => (
               <Fragment key={k}>
                 <dt>{k.replaceAll("_", " ")}</dt>
-                <dd>{typeof v === "string" && /^\d{4}-\d\d-\d\dT/.test(v) ? when(v) : String(v)}</dd>
+                <dd>
+                  {typeof v === "string" && /^\d{4}-\d\d-\d\dT/.test(v)
+                    ? when(v)
+                    : typeof v === "number" && !Number.isInteger(v)
+                      ? v.toFixed(3)
+                      : String(v)}
+                </dd>
               </Fragment>
             ))}
           </dl>

@@ -26,26 +26,29 @@ function num(v: unknown): number | null {
   return typeof v === "number" ? v : null;
 }
 
-/** The figures that matter from a summary, whatever its kind. */
+/** The figures that matter from a summary (`{kind, <part>: {...}}`), whatever its kind. */
 export function Summary({ s }: { s: Record<string, unknown> }) {
-  const inner = (Object.keys(s).length === 1 ? Object.values(s)[0] : s) as Record<string, unknown> | null;
-  if (!inner || typeof inner !== "object") return <span class="muted">—</span>;
   const parts: string[] = [];
-  if (num(inner.passed) !== null) parts.push(`${inner.passed} passed, ${inner.failed} failed, ${inner.skipped} skipped`);
-  if (num(inner.line_percent) !== null) {
-    parts.push(`line coverage ${(inner.line_percent as number).toFixed(2)}% (${inner.lines_covered} of ${inner.lines_total} lines)`);
+  for (const [key, value] of Object.entries(s)) {
+    if (!value || typeof value !== "object" || Array.isArray(value)) continue;
+    const v = value as Record<string, unknown>;
+    if (num(v.passed) !== null) parts.push(`${v.passed} passed, ${v.failed} failed, ${v.skipped} skipped`);
+    else if (num(v.line_percent) !== null) {
+      parts.push(`line coverage ${(v.line_percent as number).toFixed(2)}% (${v.lines_covered} of ${v.lines_total} lines)`);
+    } else if (num(v.components) !== null) {
+      parts.push(`${v.components} components, ${v.vulnerable_components ?? 0} vulnerable`);
+      const vulns = (v.vulnerabilities ?? []) as { id?: string; severity?: string }[];
+      if (vulns.length) parts.push(`vulnerabilities: ${vulns.map((x) => `${x.id ?? "?"} (${x.severity ?? "?"})`).join(", ")}`);
+    } else if (num(v.critical) !== null) {
+      const tools = Array.isArray(v.tools) ? ` (${(v.tools as string[]).join(", ")})` : "";
+      parts.push(`findings: ${v.critical} critical, ${v.high} high, ${v.medium} medium, ${v.low} low${tools}`);
+    } else if (num(v.operations) !== null) {
+      parts.push(`OpenAPI ${v.openapi ?? ""} “${v.title ?? ""}” ${v.api_version ?? ""}: ${v.paths} paths, ${v.operations} operations`);
+    } else {
+      parts.push(`${key}: ${JSON.stringify(v).slice(0, 160)}`);
+    }
   }
-  if (num(inner.components) !== null) {
-    parts.push(`${inner.components} components, ${inner.vulnerable_components ?? 0} vulnerable`);
-    const vulns = (inner.vulnerabilities ?? []) as { id?: string; severity?: string }[];
-    if (vulns.length) parts.push(`vulnerabilities: ${vulns.map((v) => `${v.id ?? "?"} (${v.severity ?? "?"})`).join(", ")}`);
-  }
-  for (const k of ["errors", "warnings", "notes", "findings", "operations", "paths"]) {
-    if (num(inner[k]) !== null) parts.push(`${inner[k]} ${k}`);
-  }
-  if (parts.length === 0) {
-    return <code class="small">{JSON.stringify(inner).slice(0, 200)}</code>;
-  }
+  if (parts.length === 0) return <code class="small">{JSON.stringify(s).slice(0, 200)}</code>;
   return <span>{parts.join("; ")}</span>;
 }
 

@@ -41,7 +41,13 @@ interface Step {
   event: Record<string, unknown> & {
     service?: string;
     version?: string;
-    checks?: { check: string; outcome: string; reason: string; inputs?: { event_id?: string; position?: number; digest?: string; what?: string }[] }[];
+    checks?: {
+      check: string;
+      outcome: string;
+      reason: string;
+      /** The facts the decision read (explain only): an event, a checkpoint, the policy. */
+      inputs?: { kind: string; id: string; position?: number; digest?: string; note?: string }[];
+    }[];
     reason?: string;
     outcome?: string;
   };
@@ -244,7 +250,18 @@ function Checks({ target }: { target: Target }) {
       <tbody>
         {entries.map(([check, [outcome, reason]]) => (
           <tr key={check} data-check={check} data-outcome={outcome}>
-            <td>{check}</td>
+            <td>
+              {check.split("_").map((w, i) => (
+                <>
+                  {i > 0 ? (
+                    <>
+                      _<wbr />
+                    </>
+                  ) : null}
+                  {w}
+                </>
+              ))}
+            </td>
             <td>
               <Badge value={outcome} />
             </td>
@@ -317,8 +334,21 @@ function Steps({ steps, explain }: { steps: Step[]; explain: boolean }) {
                     {s.event.checks.flatMap((c) =>
                       (c.inputs ?? []).map((f, i) => (
                         <li key={`${c.check}-${i}`}>
-                          {c.check}: {f.what ?? ""} {f.event_id ? <a href={href("chain", f.event_id)}>event {short(f.event_id)}</a> : null}{" "}
-                          {f.position !== undefined ? `#${f.position}` : ""} {f.digest ? <code>{f.digest.slice(0, 16)}…</code> : null}
+                          {c.check} read {f.kind}{" "}
+                          {f.position !== undefined ? (
+                            <a href={href("chain", f.id)} aria-label={`Verify the ${f.kind} fact at position ${f.position}`}>
+                              #{f.position}
+                            </a>
+                          ) : (
+                            <code>{f.id.length > 24 ? `${f.id.slice(0, 16)}…` : f.id}</code>
+                          )}
+                          {f.digest ? (
+                            <>
+                              {" "}
+                              <code title={f.digest}>{f.digest.slice(0, 12)}…</code>
+                            </>
+                          ) : null}
+                          {f.note ? `: ${f.note}` : ""}
                         </li>
                       )),
                     )}
