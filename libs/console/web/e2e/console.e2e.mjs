@@ -116,6 +116,13 @@ await axe("sign-in");
 await shot("sign-in");
 step("sign-in page: accessible");
 
+// A forged return from the provider (a code this tab never asked for) signs no one in.
+await page.goto(`${URL_}/?code=forged-code&state=forged-state`);
+const forged = await page.getByRole("alert").textContent();
+assert.match(forged, /no sign-in was started from this tab/, forged);
+assert.ok(!page.url().includes("code="), "the forged code is removed from the address bar");
+step(`a forged provider callback is refused: ${forged}`);
+
 await page.getByLabel("User name").fill("olga");
 await page.getByLabel("API key", { exact: true }).fill("gk_not_a_real_key");
 await page.getByRole("button", { name: "Sign in with API key" }).click();
@@ -323,6 +330,16 @@ await page.getByRole("link", { name: "Compliance" }).click();
 await page.locator('tr[data-service="service-a"] td[data-state="compliant"]').filter({ hasText: "1.0.0" }).waitFor();
 await shot("compliance");
 step("service-a shows as compliant in the grid");
+
+// An administrator deactivates audrey while she is signed in: the page's next call is refused
+// and she is back at the sign-in page, told why.
+const admin = await page.request.post(`${URL_}/v1/users/audrey/deactivate`, {
+  headers: { authorization: `Bearer ${env("GOOSE_ADMIN_TOKEN")}` },
+});
+assert.ok(admin.ok(), `deactivate: ${admin.status()}`);
+await page.getByText("Your session ended").waitFor();
+await page.getByRole("heading", { name: "Sign in" }).waitFor();
+step("a deactivated user's open console signs her out");
 
 } catch (e) {
   // What the page showed when a step failed, to read in the test's output.

@@ -90,6 +90,10 @@ function App() {
           {notice ? <p class="notice" role="status">{notice}</p> : null}
           <ErrorBox error={ssoError} />
           <SignIn
+            onAttempt={() => {
+              setNotice(null);
+              setSsoError(null);
+            }}
             onSignedIn={(s) => {
               setNotice(null);
               setSsoError(null);

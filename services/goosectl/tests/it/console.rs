@@ -90,6 +90,7 @@ async fn a_person_promotes_approves_watches_and_verifies_through_the_console_in_
             serde_json::json!({"olga": olga_key, "audrey": audrey_key}).to_string(),
         )
         .env("GOOSE_PACKAGE", &package)
+        .env("GOOSE_ADMIN_TOKEN", &dev.admin)
         .env("GOOSE_LOG_VKEY", vkey.trim())
         .env(
             "GOOSE_UPLOAD_FILE",
@@ -113,6 +114,21 @@ async fn a_person_promotes_approves_watches_and_verifies_through_the_console_in_
     );
     println!("{log}");
     assert!(out.status.success(), "the browser run failed:\n{log}");
+
+    // The page is served with its policy: this origin only, no framing, no inline code.
+    let index = reqwest::get(format!("{}/", dev.url)).await.unwrap();
+    let csp = index.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    assert!(
+        csp.contains(&format!("connect-src 'self' {}", idp.issuer())),
+        "{csp}"
+    );
 
     // What the pages did is what the API recorded.
     let r: serde_json::Value =

@@ -108,7 +108,7 @@ export async function finishSsoIfReturning(): Promise<Session | null> {
   return signInWithIdToken(body.id_token);
 }
 
-export function SignIn({ onSignedIn }: { onSignedIn: (s: Session) => void }) {
+export function SignIn({ onSignedIn, onAttempt }: { onSignedIn: (s: Session) => void; onAttempt: () => void }) {
   const [user, setUser] = useState("");
   const [key, setKey] = useState("");
   const [busy, setBusy] = useState(false);
@@ -119,6 +119,7 @@ export function SignIn({ onSignedIn }: { onSignedIn: (s: Session) => void }) {
     e.preventDefault();
     setBusy(true);
     setError(null);
+    onAttempt();
     try {
       const s = await signInWithApiKey(user.trim(), key.trim());
       setKey("");
@@ -137,7 +138,10 @@ export function SignIn({ onSignedIn }: { onSignedIn: (s: Session) => void }) {
         <p key={i.issuer}>
           <button
             type="button"
-            onClick={() => startSso(i).catch((err: unknown) => setError(err))}
+            onClick={() => {
+              onAttempt();
+              startSso(i).catch((err: unknown) => setError(err));
+            }}
           >
             Sign in with {new URL(i.issuer).host}
           </button>
