@@ -223,6 +223,15 @@ await noActions("promotions");
 await page.getByRole("link", { name: "Approvals" }).click();
 await page.locator("article.card").filter({ hasText: promotion }).waitFor();
 await noActions("approvals");
+// The buttons are absent, and the API refuses anyway.
+const pendingOrDecided = await (await page.request.get(`${URL_}/v1/approvals`, {
+  headers: { authorization: `Bearer ${await token("audrey")}` },
+})).json();
+const forced = await page.request.post(`${URL_}/v1/approvals/${pendingOrDecided[0].id}/grant`, {
+  headers: { authorization: `Bearer ${await token("audrey")}` },
+  data: { comment: "from outside the console" },
+});
+assert.equal(forced.status(), 403, "an auditor's grant through the API is refused");
 await page.goto(`${URL_}/#/evidence/service-a/1.0.0`);
 await page.locator('tr[data-kind="junit"]').waitFor();
 await noActions("evidence");
@@ -340,6 +349,23 @@ assert.ok(admin.ok(), `deactivate: ${admin.status()}`);
 await page.getByText("Your session ended").waitFor();
 await page.getByRole("heading", { name: "Sign in" }).waitFor();
 step("a deactivated user's open console signs her out");
+
+// One service version, with a version the API refuses: its words are shown, nothing is started.
+await signIn("olga");
+await page.goto(`${URL_}/#/promotions/new`);
+await page.getByRole("radio", { name: "One service version" }).check();
+await page.getByRole("combobox", { name: "Service" }).selectOption("service-b");
+await page.getByLabel("Version", { exact: true }).fill("not a version!");
+await page.getByLabel("Reason").fill("hotfix");
+await page.getByRole("button", { name: "Request promotion" }).click();
+const invalid = await page.getByRole("alert").textContent();
+assert.match(invalid, /version/i, invalid);
+assert.match(page.url(), /#\/promotions\/new$/);
+await page.getByLabel("Version", { exact: true }).fill("1.0.1");
+await page.getByRole("button", { name: "Request promotion" }).click();
+await page.waitForURL(/#\/promotions\/[0-9a-f-]{36}$/);
+await page.locator('li[data-target="service-b"]').waitFor();
+step(`a single service version: a bad version refused (${invalid.trim()}), 1.0.1 started`);
 
 } catch (e) {
   // What the page showed when a step failed, to read in the test's output.
