@@ -44,8 +44,6 @@ for (const [name, bytes] of outputs) {
   }
 }
 if (stale.length > 0) {
-  console.error(
-    `dist/ is stale (${stale.join(", ")}): run \`npm run build\` in libs/console/web and commit dist/`,
-  );
+  console.error(`dist/ is stale (${stale.join(", ")}): run \`npm run build\` in libs/console/web and commit dist/`);
   process.exit(1);
 }

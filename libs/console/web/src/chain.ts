@@ -156,9 +156,7 @@ async function verifyNote(note: Note, vkey: Vkey): Promise<void> {
   if (sig.sig.length !== 64) throw new ProofError("not an Ed25519 signature");
   let key: CryptoKey;
   try {
-    key = await crypto.subtle.importKey("raw", vkey.key as BufferSource, { name: "Ed25519" }, false, [
-      "verify",
-    ]);
+    key = await crypto.subtle.importKey("raw", vkey.key as BufferSource, { name: "Ed25519" }, false, ["verify"]);
   } catch (e) {
     throw new ProofError(`this browser cannot check Ed25519 signatures (WebCrypto): ${String(e)}`);
   }
@@ -202,7 +200,9 @@ export async function rootFromInclusion(
   return r;
 }
 
-function decodeRecord(record: Uint8Array): Omit<ProvenEvent, "digestHex" | "treeSize" | "rootBase64" | "origin" | "signer"> {
+function decodeRecord(
+  record: Uint8Array,
+): Omit<ProvenEvent, "digestHex" | "treeSize" | "rootBase64" | "origin" | "signer"> {
   const r = new Reader(record);
   r.magic("GGEV-RECORD");
   const position = r.u64("position");
@@ -243,11 +243,7 @@ function decodeRecord(record: Uint8Array): Omit<ProvenEvent, "digestHex" | "tree
  * that event, its leaf is at the stated index, the path leads to the checkpoint's root, and the
  * checkpoint is signed by the key.
  */
-export async function verifyInclusion(
-  proofText: string,
-  eventId: string,
-  vkeyText: string,
-): Promise<ProvenEvent> {
+export async function verifyInclusion(proofText: string, eventId: string, vkeyText: string): Promise<ProvenEvent> {
   const vkey = await parseVkey(vkeyText);
   const blank = proofText.indexOf("\n\n");
   if (!proofText.startsWith("c2sp.org/tlog-proof@v1\n") || blank < 0) {

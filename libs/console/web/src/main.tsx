@@ -52,7 +52,11 @@ function Page({ session }: { session: Session }) {
     case "slos":
       return <Slos />;
     default:
-      return <p role="alert">No page “{page}”. <a href={href("compliance")}>Back to compliance</a>.</p>;
+      return (
+        <p role="alert">
+          No page “{page}”. <a href={href("compliance")}>Back to compliance</a>.
+        </p>
+      );
   }
 }
 
@@ -87,7 +91,11 @@ function App() {
           <span class="brand">Golden Goose</span>
         </header>
         <main id="main" tabIndex={-1}>
-          {notice ? <p class="notice" role="status">{notice}</p> : null}
+          {notice ? (
+            <p class="notice" role="status">
+              {notice}
+            </p>
+          ) : null}
           <ErrorBox error={ssoError} />
           <SignIn
             onAttempt={() => {
@@ -106,7 +114,14 @@ function App() {
   }
   return (
     <>
-      <a class="skip" href="#main" onClick={(e) => { e.preventDefault(); document.getElementById("main")?.focus(); }}>
+      <a
+        class="skip"
+        href="#main"
+        onClick={(e) => {
+          e.preventDefault();
+          document.getElementById("main")?.focus();
+        }}
+      >
         Skip to content
       </a>
       <header class="top">

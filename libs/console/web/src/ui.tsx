@@ -2,7 +2,7 @@
 // badges, tables, times.
 import type { ComponentChildren } from "preact";
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
-import { ApiError } from "./api";
+import { ApiError, get } from "./api";
 
 export interface Loaded<T> {
   data: T | null;
@@ -62,7 +62,13 @@ export function ErrorBox({ error }: { error: unknown }) {
 /** Loading / error / content of a `useLoad`. */
 export function Show<T>({ loaded, children }: { loaded: Loaded<T>; children: (d: T) => ComponentChildren }) {
   if (loaded.data === null) {
-    return loaded.error ? <ErrorBox error={loaded.error} /> : <p class="muted" aria-busy="true">Loading…</p>;
+    return loaded.error ? (
+      <ErrorBox error={loaded.error} />
+    ) : (
+      <p class="muted" aria-busy="true">
+        Loading…
+      </p>
+    );
   }
   return (
     <>
@@ -125,7 +131,15 @@ export function short(id: string | null | undefined): string {
   return id ? id.slice(0, 8) : "—";
 }
 
-export function Section({ title, children, actions }: { title: string; children: ComponentChildren; actions?: ComponentChildren }) {
+export function Section({
+  title,
+  children,
+  actions,
+}: {
+  title: string;
+  children: ComponentChildren;
+  actions?: ComponentChildren;
+}) {
   return (
     <section aria-label={title}>
       <div class="section-head">
@@ -134,5 +148,32 @@ export function Section({ title, children, actions }: { title: string; children:
       </div>
       {children}
     </section>
+  );
+}
+
+/** A labelled choice among the catalog's services (`GET /v1/graph`). */
+export function ServiceSelect({
+  value,
+  onChange,
+  required = false,
+}: {
+  value: string;
+  onChange: (service: string) => void;
+  required?: boolean;
+}) {
+  const services = useLoad(() => get<{ services: string[] }>("/v1/graph"), []);
+  return (
+    <div>
+      <label for="f-service">Service</label>
+      <select id="f-service" required={required} value={value} onChange={(e) => onChange(e.currentTarget.value)}>
+        <option value="">Choose a service…</option>
+        {(services.data?.services ?? []).map((s) => (
+          <option key={s} value={s}>
+            {s}
+          </option>
+        ))}
+      </select>
+      <ErrorBox error={services.error} />
+    </div>
   );
 }

@@ -28,8 +28,16 @@ fn node(args: &[&str]) -> (bool, String) {
 }
 
 #[test]
-fn the_embedded_bundle_is_built_from_its_typechecked_sources() {
+fn the_embedded_bundle_is_built_from_its_formatted_typechecked_sources() {
     goose_testkit::npm_ci(&web_dir()).unwrap();
+    let (ok, out) = node(&[
+        "node_modules/prettier/bin/prettier.cjs",
+        "--check",
+        "src",
+        "e2e",
+        "build.mjs",
+    ]);
+    assert!(ok, "not formatted (npm run format):\n{out}");
     let (ok, out) = node(&["node_modules/typescript/bin/tsc", "--noEmit"]);
     assert!(ok, "TypeScript errors:\n{out}");
     let (ok, out) = node(&["build.mjs", "--check"]);

@@ -72,7 +72,13 @@ function Decide({ a, onDone }: { a: Approval; onDone: (said: string) => void }) 
         <button type="button" disabled={busy} onClick={() => act("grant")}>
           Approve
         </button>
-        <button type="button" class="danger" disabled={busy || comment.trim() === ""} onClick={() => act("reject")} title="A rejection needs a reason">
+        <button
+          type="button"
+          class="danger"
+          disabled={busy || comment.trim() === ""}
+          onClick={() => act("reject")}
+          title="A rejection needs a reason"
+        >
           Reject
         </button>
       </div>
@@ -131,11 +137,7 @@ function Card({ a, session, onDone }: { a: Approval; session: Session; onDone: (
 
 export function Approvals({ session }: { session: Session }) {
   const [said, setSaid] = useState<string | null>(null);
-  const loaded = useLoad(
-    async () => (await get<Record<string, unknown>[]>("/v1/approvals")).map(flat),
-    [],
-    3000,
-  );
+  const loaded = useLoad(async () => (await get<Record<string, unknown>[]>("/v1/approvals")).map(flat), [], 3000);
   return (
     <>
       <h1>Approvals</h1>
@@ -150,20 +152,34 @@ export function Approvals({ session }: { session: Session }) {
             <>
               <Section title={`Waiting for a decision (${pending.length})`}>
                 {pending.length ? (
-                  pending.map((a) => <Card key={a.id} a={a} session={session} onDone={(m) => {
+                  pending.map((a) => (
+                    <Card
+                      key={a.id}
+                      a={a}
+                      session={session}
+                      onDone={(m) => {
                         setSaid(m);
                         loaded.reload();
-                      }} />)
+                      }}
+                    />
+                  ))
                 ) : (
                   <Empty>Nothing waits for an approval.</Empty>
                 )}
               </Section>
               <Section title="Decided">
                 {decided.length ? (
-                  decided.map((a) => <Card key={a.id} a={a} session={session} onDone={(m) => {
+                  decided.map((a) => (
+                    <Card
+                      key={a.id}
+                      a={a}
+                      session={session}
+                      onDone={(m) => {
                         setSaid(m);
                         loaded.reload();
-                      }} />)
+                      }}
+                    />
+                  ))
                 ) : (
                   <Empty>No decisions yet.</Empty>
                 )}

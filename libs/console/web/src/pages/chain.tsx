@@ -76,7 +76,13 @@ function CheckpointCard({ vkey }: { vkey: string }) {
                     : "checking…"}
             </dd>
             <dt>Witnesses</dt>
-            <dd>{checked?.ok ? (checked.ok.others.length ? checked.ok.others.join(", ") : "none cosigned this checkpoint") : "—"}</dd>
+            <dd>
+              {checked?.ok
+                ? checked.ok.others.length
+                  ? checked.ok.others.join(", ")
+                  : "none cosigned this checkpoint"
+                : "—"}
+            </dd>
           </dl>
           <details>
             <summary>The signed note</summary>
@@ -89,7 +95,11 @@ function CheckpointCard({ vkey }: { vkey: string }) {
 }
 
 function Integrity() {
-  const kpi = useLoad(() => get<{ rows?: Record<string, unknown>[] } | Record<string, unknown>[]>("/v1/analytics/kpis/chain_integrity"), [], 10000);
+  const kpi = useLoad(
+    () => get<{ rows?: Record<string, unknown>[] } | Record<string, unknown>[]>("/v1/analytics/kpis/chain_integrity"),
+    [],
+    10000,
+  );
   if (kpi.error) {
     return <p class="muted">The chain watch's figures are not available to you ({describe(kpi.error)}).</p>;
   }
@@ -185,9 +195,9 @@ function VerifyFact({ event, vkey }: { event?: string | undefined; vkey: string 
         </div>
       ) : null}
       <p class="muted small">
-        Checked here: the record names this event and its position, its SHA3-256 leaf hashes up the inclusion path to the
-        checkpoint's root, and the checkpoint's Ed25519 signature verifies with your key. Who wrote the event (its commit
-        seal) is checked offline by <code>goosectl verify-proof</code>.
+        Checked here: the record names this event and its position, its SHA3-256 leaf hashes up the inclusion path to
+        the checkpoint's root, and the checkpoint's Ed25519 signature verifies with your key. Who wrote the event (its
+        commit seal) is checked offline by <code>goosectl verify-proof</code>.
       </p>
     </form>
   );

@@ -45,7 +45,13 @@ function Grid({ services, rows }: { services: string[]; rows: ComplianceRow[] })
                 const versions = mine.filter((r) => r.state === st).map((r) => r.version);
                 return (
                   <td key={st} class={versions.length ? `cell ${st}` : "cell"} data-state={st}>
-                    {versions.length ? versions.join(", ") : <span class="muted" aria-label="none">·</span>}
+                    {versions.length ? (
+                      versions.join(", ")
+                    ) : (
+                      <span class="muted" aria-label="none">
+                        ·
+                      </span>
+                    )}
                   </td>
                 );
               })}
@@ -77,7 +83,15 @@ export function GraphSvg({ graph, states }: { graph: Graph; states: Map<string, 
         {`Dependency graph: ${graph.edges.map(([a, b, k]) => `${a} needs ${b}${k === "optional" ? " (optional)" : ""}`).join("; ") || "no dependencies"}`}
       </title>
       <defs>
-        <marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+        <marker
+          id="arrow"
+          viewBox="0 0 10 10"
+          refX="10"
+          refY="5"
+          markerWidth="7"
+          markerHeight="7"
+          orient="auto-start-reverse"
+        >
           <path d="M 0 0 L 10 5 L 0 10 z" class="arrowhead" />
         </marker>
       </defs>
@@ -144,7 +158,8 @@ export function Compliance() {
                 <div class="scroll" tabIndex={0} aria-label="Dependency graph">
                   <GraphSvg graph={graph} states={bestStates(rows)} />
                   <p class="muted small">
-                    Columns are promotion waves, promoted left to right; an arrow points from a service to one it needs (dashed: optional).
+                    Columns are promotion waves, promoted left to right; an arrow points from a service to one it needs
+                    (dashed: optional).
                   </p>
                 </div>
               ) : (
@@ -161,7 +176,11 @@ export function Compliance() {
 interface PromotionSummary {
   id: string;
   status?: string;
-  promotion?: { targets?: { spec: { service: string; version: string }; status: string }[]; outcome?: unknown; request?: { reason?: string; requested_by?: string; requested_at?: string } };
+  promotion?: {
+    targets?: { spec: { service: string; version: string }; status: string }[];
+    outcome?: unknown;
+    request?: { reason?: string; requested_by?: string; requested_at?: string };
+  };
 }
 
 export function ServicePage({ name }: { name: string }) {
@@ -247,7 +266,9 @@ export function ServicePage({ name }: { name: string }) {
                 )}
               </Section>
               <Section title="Definition">
-                <pre class="json" tabIndex={0}>{JSON.stringify(def, null, 2)}</pre>
+                <pre class="json" tabIndex={0}>
+                  {JSON.stringify(def, null, 2)}
+                </pre>
               </Section>
             </>
           );

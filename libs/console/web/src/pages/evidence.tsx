@@ -4,7 +4,7 @@
 import { useState } from "preact/hooks";
 import { can, download, get, request, type Session } from "../api";
 import { go, href } from "../router";
-import { Badge, Empty, ErrorBox, Section, Show, short, useLoad, when } from "../ui";
+import { Badge, Empty, ErrorBox, Section, ServiceSelect, Show, short, useLoad, when } from "../ui";
 
 interface EvidenceRecord {
   id: string;
@@ -34,16 +34,21 @@ export function Summary({ s }: { s: Record<string, unknown> }) {
     const v = value as Record<string, unknown>;
     if (num(v.passed) !== null) parts.push(`${v.passed} passed, ${v.failed} failed, ${v.skipped} skipped`);
     else if (num(v.line_percent) !== null) {
-      parts.push(`line coverage ${(v.line_percent as number).toFixed(2)}% (${v.lines_covered} of ${v.lines_total} lines)`);
+      parts.push(
+        `line coverage ${(v.line_percent as number).toFixed(2)}% (${v.lines_covered} of ${v.lines_total} lines)`,
+      );
     } else if (num(v.components) !== null) {
       parts.push(`${v.components} components, ${v.vulnerable_components ?? 0} vulnerable`);
       const vulns = (v.vulnerabilities ?? []) as { id?: string; severity?: string }[];
-      if (vulns.length) parts.push(`vulnerabilities: ${vulns.map((x) => `${x.id ?? "?"} (${x.severity ?? "?"})`).join(", ")}`);
+      if (vulns.length)
+        parts.push(`vulnerabilities: ${vulns.map((x) => `${x.id ?? "?"} (${x.severity ?? "?"})`).join(", ")}`);
     } else if (num(v.critical) !== null) {
       const tools = Array.isArray(v.tools) ? ` (${(v.tools as string[]).join(", ")})` : "";
       parts.push(`findings: ${v.critical} critical, ${v.high} high, ${v.medium} medium, ${v.low} low${tools}`);
     } else if (num(v.operations) !== null) {
-      parts.push(`OpenAPI ${v.openapi ?? ""} “${v.title ?? ""}” ${v.api_version ?? ""}: ${v.paths} paths, ${v.operations} operations`);
+      parts.push(
+        `OpenAPI ${v.openapi ?? ""} “${v.title ?? ""}” ${v.api_version ?? ""}: ${v.paths} paths, ${v.operations} operations`,
+      );
     } else {
       parts.push(`${key}: ${JSON.stringify(v).slice(0, 160)}`);
     }
@@ -83,12 +88,12 @@ function Upload({ service, version, onDone }: { service: string; version: string
     <form class="form" onSubmit={submit} aria-label="Upload evidence">
       <label for="f-kind">Kind</label>
       <select id="f-kind" value={kind} onChange={(e) => setKind(e.currentTarget.value)}>
-          {KINDS.map((k) => (
-            <option key={k} value={k}>
-              {k}
-            </option>
-          ))}
-        </select>
+        {KINDS.map((k) => (
+          <option key={k} value={k}>
+            {k}
+          </option>
+        ))}
+      </select>
       <label>
         File
         <input type="file" required onChange={(e) => setFile(e.currentTarget.files?.[0] ?? null)} />
@@ -102,14 +107,23 @@ function Upload({ service, version, onDone }: { service: string; version: string
   );
 }
 
-export function Evidence({ session, service, version }: { session: Session; service?: string | undefined; version?: string | undefined }) {
-  const services = useLoad(() => get<{ services: string[] }>("/v1/graph"), []);
+export function Evidence({
+  session,
+  service,
+  version,
+}: {
+  session: Session;
+  service?: string | undefined;
+  version?: string | undefined;
+}) {
   const [error, setError] = useState<unknown>(null);
   const [typedVersion, setTypedVersion] = useState(version ?? "");
   const records = useLoad(
     () =>
       service
-        ? get<EvidenceRecord[]>(`/v1/evidence?service=${encodeURIComponent(service)}${version ? `&version=${encodeURIComponent(version)}` : ""}`)
+        ? get<EvidenceRecord[]>(
+            `/v1/evidence?service=${encodeURIComponent(service)}${version ? `&version=${encodeURIComponent(version)}` : ""}`,
+          )
         : Promise.resolve([] as EvidenceRecord[]),
     [service, version],
   );
@@ -124,20 +138,14 @@ export function Evidence({ session, service, version }: { session: Session; serv
           if (service) go("evidence", service, ...(typedVersion ? [typedVersion] : []));
         }}
       >
-<div>
-        <label for="f-service">Service</label>
-        <select id="f-service" value={service ?? ""} onChange={(e) => e.currentTarget.value && go("evidence", e.currentTarget.value)}>
-            <option value="">Choose a service…</option>
-            {(services.data?.services ?? []).map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
-          </select>
-        </div>
+        <ServiceSelect value={service ?? ""} onChange={(v) => v && go("evidence", v)} />
         <label>
           Version
-          <input value={typedVersion} placeholder="all versions" onInput={(e) => setTypedVersion(e.currentTarget.value)} />
+          <input
+            value={typedVersion}
+            placeholder="all versions"
+            onInput={(e) => setTypedVersion(e.currentTarget.value)}
+          />
         </label>
         <button type="submit" class="secondary" disabled={!service}>
           Show
@@ -151,7 +159,10 @@ export function Evidence({ session, service, version }: { session: Session; serv
             <Show loaded={records}>
               {(list) =>
                 list.length === 0 ? (
-                  <Empty>No evidence recorded for {service}{version ? `@${version}` : ""}.</Empty>
+                  <Empty>
+                    No evidence recorded for {service}
+                    {version ? `@${version}` : ""}.
+                  </Empty>
                 ) : (
                   <table aria-label="Evidence records">
                     <thead>
@@ -180,7 +191,9 @@ export function Evidence({ session, service, version }: { session: Session; serv
                             <button
                               type="button"
                               class="link"
-                              onClick={() => download(`/v1/blobs/${r.digest}`, r.filename).catch((e: unknown) => setError(e))}
+                              onClick={() =>
+                                download(`/v1/blobs/${r.digest}`, r.filename).catch((e: unknown) => setError(e))
+                              }
                               aria-label={`Download ${r.filename}`}
                             >
                               {r.filename}

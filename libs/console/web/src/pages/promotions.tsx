@@ -5,7 +5,7 @@
 import { useState } from "preact/hooks";
 import { can, download, get, send, type Session } from "../api";
 import { go, href } from "../router";
-import { Badge, Empty, ErrorBox, Section, Show, short, useLoad, when } from "../ui";
+import { Badge, Empty, ErrorBox, Section, ServiceSelect, Show, short, useLoad, when } from "../ui";
 
 export interface Target {
   spec: { service: string; version: string; owner?: string | null; required?: string[]; optional?: string[] };
@@ -141,7 +141,6 @@ export function StartPromotion({ session }: { session: Session }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const packages = useLoad(() => get<PackageView[]>("/v1/packages"), []);
-  const services = useLoad(() => get<{ services: string[] }>("/v1/graph"), []);
 
   if (!mayPackage && !mayService) {
     return <p role="alert">Your roles do not allow starting promotions.</p>;
@@ -175,19 +174,21 @@ export function StartPromotion({ session }: { session: Session }) {
           <legend>What to promote</legend>
           {mayPackage ? (
             <label class="inline">
-              <input type="radio" name="mode" checked={mode === "package"} onChange={() => setMode("package")} /> A package
+              <input type="radio" name="mode" checked={mode === "package"} onChange={() => setMode("package")} /> A
+              package
             </label>
           ) : null}
           {mayService ? (
             <label class="inline">
-              <input type="radio" name="mode" checked={mode === "service"} onChange={() => setMode("service")} /> One service version
+              <input type="radio" name="mode" checked={mode === "service"} onChange={() => setMode("service")} /> One
+              service version
             </label>
           ) : null}
         </fieldset>
         {mode === "package" ? (
           <>
-          <label for="f-package">Package</label>
-          <select id="f-package" required value={pkg} onChange={(e) => setPkg(e.currentTarget.value)}>
+            <label for="f-package">Package</label>
+            <select id="f-package" required value={pkg} onChange={(e) => setPkg(e.currentTarget.value)}>
               <option value="">Choose a package…</option>
               {(packages.data ?? []).map((p) => (
                 <option key={p.id} value={p.id}>
@@ -198,15 +199,7 @@ export function StartPromotion({ session }: { session: Session }) {
           </>
         ) : (
           <>
-            <label for="f-service">Service</label>
-            <select id="f-service" required value={service} onChange={(e) => setService(e.currentTarget.value)}>
-                <option value="">Choose a service…</option>
-                {(services.data?.services ?? []).map((s) => (
-                  <option key={s} value={s}>
-                    {s}
-                  </option>
-                ))}
-              </select>
+            <ServiceSelect required value={service} onChange={setService} />
             <label>
               Version
               <input required value={version} onInput={(e) => setVersion(e.currentTarget.value)} />
@@ -219,12 +212,12 @@ export function StartPromotion({ session }: { session: Session }) {
         </label>
         <label for="f-impact-decides-how-many-">Impact (decides how many approvals it needs)</label>
         <select id="f-impact-decides-how-many-" value={impact} onChange={(e) => setImpact(e.currentTarget.value)}>
-            {IMPACTS.map((i) => (
-              <option key={i} value={i}>
-                {i || "the policy's default"}
-              </option>
-            ))}
-          </select>
+          {IMPACTS.map((i) => (
+            <option key={i} value={i}>
+              {i || "the policy's default"}
+            </option>
+          ))}
+        </select>
         <ErrorBox error={packages.error} />
         <ErrorBox error={error} />
         <button type="submit" disabled={busy}>
@@ -336,7 +329,10 @@ function Steps({ steps, explain }: { steps: Step[]; explain: boolean }) {
                         <li key={`${c.check}-${i}`}>
                           {c.check} read {f.kind}{" "}
                           {f.position !== undefined ? (
-                            <a href={href("chain", f.id)} aria-label={`Verify the ${f.kind} fact at position ${f.position}`}>
+                            <a
+                              href={href("chain", f.id)}
+                              aria-label={`Verify the ${f.kind} fact at position ${f.position}`}
+                            >
                               #{f.position}
                             </a>
                           ) : (
@@ -402,9 +398,10 @@ export function PromotionPage({ id, session }: { id: string; session: Session })
                 <button
                   type="button"
                   onClick={() =>
-                    download(`/v1/audit/promotions/${encodeURIComponent(id)}/export`, `promotion-${id}-export.json`).catch(
-                      (e: unknown) => setError(e),
-                    )
+                    download(
+                      `/v1/audit/promotions/${encodeURIComponent(id)}/export`,
+                      `promotion-${id}-export.json`,
+                    ).catch((e: unknown) => setError(e))
                   }
                 >
                   Export audit record

@@ -20,9 +20,9 @@ function cell(key: string, v: unknown): ComponentChildren {
 function Table({ rows, columns, label }: { rows: Row[]; columns?: string[]; label: string }) {
   const cols =
     columns ??
-    [...new Set(rows.slice(0, 20).flatMap((r) => Object.keys(r)))].filter((k) =>
-      rows.some((r) => r[k] !== null && typeof r[k] !== "object"),
-    ).slice(0, 8);
+    [...new Set(rows.slice(0, 20).flatMap((r) => Object.keys(r)))]
+      .filter((k) => rows.some((r) => r[k] !== null && typeof r[k] !== "object"))
+      .slice(0, 8);
   return (
     <table aria-label={label}>
       <thead>
@@ -58,7 +58,17 @@ function rowsOf(d: unknown): Row[] {
   return [];
 }
 
-function ListPage({ title, path, empty, columns }: { title: string; path: string; empty: ComponentChildren; columns?: string[] }) {
+function ListPage({
+  title,
+  path,
+  empty,
+  columns,
+}: {
+  title: string;
+  path: string;
+  empty: ComponentChildren;
+  columns?: string[];
+}) {
   const loaded = useLoad(() => get<unknown>(path), [path], 10000);
   return (
     <>
@@ -66,7 +76,11 @@ function ListPage({ title, path, empty, columns }: { title: string; path: string
       <Show loaded={loaded}>
         {(d) => {
           const rows = rowsOf(d);
-          return rows.length ? <Table rows={rows} label={title} {...(columns ? { columns } : {})} /> : <Empty>{empty}</Empty>;
+          return rows.length ? (
+            <Table rows={rows} label={title} {...(columns ? { columns } : {})} />
+          ) : (
+            <Empty>{empty}</Empty>
+          );
         }}
       </Show>
     </>
@@ -78,19 +92,49 @@ export function Models() {
     <ListPage
       title="Models"
       path="/v1/models"
-      empty={<>No models are registered yet (MLflow clients or <code>goosectl model register</code>).</>}
+      empty={
+        <>
+          No models are registered yet (MLflow clients or <code>goosectl model register</code>).
+        </>
+      }
     />
   );
 }
 
 export function UseCases() {
-  return <ListPage title="Use cases" path="/v1/usecases" empty={<>No AI use cases are registered yet (<code>goosectl usecase create</code>).</>} />;
+  return (
+    <ListPage
+      title="Use cases"
+      path="/v1/usecases"
+      empty={
+        <>
+          No AI use cases are registered yet (<code>goosectl usecase create</code>).
+        </>
+      }
+    />
+  );
 }
 
 export function Incidents() {
-  return <ListPage title="Incidents" path="/v1/incidents" empty="No incidents: none was opened by an SLO breach or by hand." />;
+  return (
+    <ListPage
+      title="Incidents"
+      path="/v1/incidents"
+      empty="No incidents: none was opened by an SLO breach or by hand."
+    />
+  );
 }
 
 export function Slos() {
-  return <ListPage title="Service level objectives" path="/v1/slos" empty={<>No SLOs are defined yet (<code>goosectl slo apply</code>).</>} />;
+  return (
+    <ListPage
+      title="Service level objectives"
+      path="/v1/slos"
+      empty={
+        <>
+          No SLOs are defined yet (<code>goosectl slo apply</code>).
+        </>
+      }
+    />
+  );
 }

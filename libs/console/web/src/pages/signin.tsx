@@ -25,12 +25,18 @@ const PENDING = "goose-console-sso";
 
 function random(bytes = 32): string {
   const b = crypto.getRandomValues(new Uint8Array(bytes));
-  return btoa(String.fromCharCode(...b)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+  return btoa(String.fromCharCode(...b))
+    .replaceAll("+", "-")
+    .replaceAll("/", "_")
+    .replace(/=+$/, "");
 }
 
 async function challenge(verifier: string): Promise<string> {
   const d = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
-  return btoa(String.fromCharCode(...d)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+  return btoa(String.fromCharCode(...d))
+    .replaceAll("+", "-")
+    .replaceAll("/", "_")
+    .replace(/=+$/, "");
 }
 
 async function discover(issuer: string): Promise<{ authorization_endpoint: string; token_endpoint: string }> {
@@ -86,7 +92,8 @@ export async function finishSsoIfReturning(): Promise<Session | null> {
   }
   if (!raw) throw new Error("no sign-in was started from this tab: start again");
   const p = JSON.parse(raw) as Pending;
-  if (q.get("state") !== p.state) throw new Error("the provider's answer does not match the sign-in started here (state)");
+  if (q.get("state") !== p.state)
+    throw new Error("the provider's answer does not match the sign-in started here (state)");
   const res = await fetch(p.tokenEndpoint, {
     method: "POST",
     credentials: "omit",
@@ -99,9 +106,15 @@ export async function finishSsoIfReturning(): Promise<Session | null> {
       code_verifier: p.verifier,
     }),
   });
-  const body = (await res.json().catch(() => ({}))) as { id_token?: string; error?: string; error_description?: string };
+  const body = (await res.json().catch(() => ({}))) as {
+    id_token?: string;
+    error?: string;
+    error_description?: string;
+  };
   if (!res.ok || !body.id_token) {
-    throw new Error(`the provider did not issue an ID token: ${body.error ?? res.status} ${body.error_description ?? ""}`);
+    throw new Error(
+      `the provider did not issue an ID token: ${body.error ?? res.status} ${body.error_description ?? ""}`,
+    );
   }
   if (claims(body.id_token).nonce !== p.nonce) throw new Error("the ID token's nonce is not this sign-in's");
   // rbac checks the token's signature, issuer, audience and expiry.
@@ -134,23 +147,31 @@ export function SignIn({ onSignedIn, onAttempt }: { onSignedIn: (s: Session) => 
   return (
     <div class="signin">
       <h1>Sign in</h1>
-      {(issuers.data ?? []).filter((i) => i.client).map((i) => (
-        <p key={i.issuer}>
-          <button
-            type="button"
-            onClick={() => {
-              onAttempt();
-              startSso(i).catch((err: unknown) => setError(err));
-            }}
-          >
-            Sign in with {new URL(i.issuer).host}
-          </button>
-        </p>
-      ))}
+      {(issuers.data ?? [])
+        .filter((i) => i.client)
+        .map((i) => (
+          <p key={i.issuer}>
+            <button
+              type="button"
+              onClick={() => {
+                onAttempt();
+                startSso(i).catch((err: unknown) => setError(err));
+              }}
+            >
+              Sign in with {new URL(i.issuer).host}
+            </button>
+          </p>
+        ))}
       <form onSubmit={submit} aria-label="Sign in with an API key">
         <label>
           User name
-          <input name="user" autocomplete="username" required value={user} onInput={(e) => setUser(e.currentTarget.value)} />
+          <input
+            name="user"
+            autocomplete="username"
+            required
+            value={user}
+            onInput={(e) => setUser(e.currentTarget.value)}
+          />
         </label>
         <label>
           API key
