@@ -342,16 +342,16 @@ try {
     return (await res.json()).access_token;
   }
 
-  // ---- the registries' pages: empty states say so
-  for (const [link, heading] of [
-    ["Models", "Models"],
-    ["Use cases", "Use cases"],
-    ["Incidents", "Incidents"],
-    ["SLAs", "Service level objectives"],
+  // ---- the registries' pages: what the services hold, or an empty state that says so
+  for (const [link, heading, expect] of [
+    ["Models", "Models", ".empty"],
+    ["Use cases", "Use cases", ".empty"],
+    ["Incidents", "Incidents", 'tr:has-text("service-c coverage below the gate")'],
+    ["SLAs", "Service level objectives", 'tr[data-slo="service-a-availability"]'],
   ]) {
     await page.getByRole("link", { name: link, exact: true }).click();
     await page.getByRole("heading", { name: heading }).waitFor();
-    await page.locator(".empty, table").first().waitFor();
+    await page.locator(expect).first().waitFor();
     assert.equal(await page.getByRole("alert").count(), 0, `${link} shows an error`);
     await axe(link);
   }
@@ -361,6 +361,15 @@ try {
   await page.locator('tr[data-service="service-a"] td[data-state="compliant"]').filter({ hasText: "1.0.0" }).waitFor();
   await shot("compliance");
   step("service-a shows as compliant in the grid");
+  // The dark scheme keeps its contrast too.
+  await page.emulateMedia({ colorScheme: "dark" });
+  await axe("compliance (dark)");
+  await page.getByRole("link", { name: "Promotions" }).click();
+  await page.getByRole("table", { name: "Promotions" }).waitFor();
+  await axe("promotions (dark)");
+  await page.emulateMedia({ colorScheme: "light" });
+  await page.getByRole("link", { name: "Compliance" }).click();
+  step("accessible in the dark scheme");
 
   // An administrator deactivates audrey while she is signed in: the page's next call is refused
   // and she is back at the sign-in page, told why.

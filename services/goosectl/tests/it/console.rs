@@ -83,6 +83,25 @@ async fn a_person_promotes_approves_watches_and_verifies_through_the_console_in_
     dev.user("audrey", "auditor");
     let audrey_key = std::fs::read_to_string(dev.data.path().join("audrey.key")).unwrap();
     let package = quick_start_package(&dev, olga.trim()).await;
+    // service-a's SLOs and an incident reported by hand, for those pages.
+    let (code, out) = run(dev
+        .cli(olga.trim())
+        .args(["sla", "apply"])
+        .arg(repo_root().join("deploy/examples/slos/service-a.yaml")));
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(dev.cli(olga.trim()).args([
+        "incident",
+        "report",
+        "--type",
+        "promotion_failure",
+        "--severity",
+        "warning",
+        "--title",
+        "service-c coverage below the gate",
+        "--service",
+        "service-c",
+    ]));
+    assert_eq!(code, 0, "{out}");
     let (code, vkey) = run(dev.cli(&dev.admin).args(["keys", "show"]));
     assert_eq!(code, 0, "{vkey}");
 

@@ -63,13 +63,15 @@ async fn schemathesis_finds_no_contract_violation() {
             .collect::<Vec<_>>()
             .join("; ")
     };
+    let t = std::time::Instant::now();
     let (ok, out) = schemathesis(&dev, Some(&dev.admin), &excluded);
-    println!("with a token: {}", counts(&out));
+    println!("with a token ({:.0?}): {}", t.elapsed(), counts(&out));
     assert!(ok, "with a token:\n{out}");
     included.extend(["--exclude-checks", "positive_data_acceptance"]);
     let (ok, out) = schemathesis(&dev, Some(&dev.admin), &included);
     assert!(ok, "the consistency proof:\n{out}");
+    let t = std::time::Instant::now();
     let (ok, out) = schemathesis(&dev, None, &excluded);
-    println!("without a token: {}", counts(&out));
+    println!("without a token ({:.0?}): {}", t.elapsed(), counts(&out));
     assert!(ok, "without a token:\n{out}");
 }

@@ -67,7 +67,16 @@ function Decide({ a, onDone }: { a: Approval; onDone: (said: string) => void }) 
   return (
     <div class="decide">
       <label for={id}>Comment</label>
-      <textarea id={id} rows={2} value={comment} onInput={(e) => setComment(e.currentTarget.value)} />
+      <textarea
+        id={id}
+        rows={2}
+        value={comment}
+        aria-describedby={`${id}-hint`}
+        onInput={(e) => setComment(e.currentTarget.value)}
+      />
+      <span class="hint" id={`${id}-hint`}>
+        Optional when approving; a rejection needs one (it is recorded as the reason).
+      </span>
       <div class="buttons">
         <button type="button" disabled={busy} onClick={() => act("grant")}>
           Approve

@@ -115,26 +115,120 @@ export function UseCases() {
   );
 }
 
+/** `IncidentView`: the report's fields (type, severity, title, service) are flattened into it. */
+interface IncidentRow {
+  id: string;
+  cause: string;
+  type: string;
+  severity: string;
+  title: string;
+  service?: string;
+  status: string;
+  assignee?: string | null;
+  opened_by: string;
+}
+
+/** `SloEntry`: the SLO's fields with its version on the chain. */
+interface SloRow {
+  name: string;
+  display_name?: string;
+  service: string;
+  window?: string;
+  objectives?: { name?: string; target: number }[];
+  version?: number;
+  applied_by?: string;
+}
+
 export function Incidents() {
+  const loaded = useLoad(() => get<IncidentRow[]>("/v1/incidents"), [], 10000);
   return (
-    <ListPage
-      title="Incidents"
-      path="/v1/incidents"
-      empty="No incidents: none was opened by an SLO breach or by hand."
-    />
+    <>
+      <h1>Incidents</h1>
+      <Show loaded={loaded}>
+        {(rows) =>
+          rows.length ? (
+            <table aria-label="Incidents">
+              <thead>
+                <tr>
+                  <th scope="col">Title</th>
+                  <th scope="col">Type</th>
+                  <th scope="col">Severity</th>
+                  <th scope="col">Service</th>
+                  <th scope="col">Status</th>
+                  <th scope="col">Assignee</th>
+                  <th scope="col">Opened by</th>
+                </tr>
+              </thead>
+              <tbody>
+                {rows.map((r) => (
+                  <tr key={r.id} data-incident={r.id}>
+                    <td>{r.title}</td>
+                    <td>{r.type.replaceAll("_", " ")}</td>
+                    <td>
+                      <Badge value={r.severity} />
+                    </td>
+                    <td>{r.service ?? "—"}</td>
+                    <td>
+                      <Badge value={r.status} />
+                    </td>
+                    <td>{r.assignee ?? "—"}</td>
+                    <td>{r.opened_by}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          ) : (
+            <Empty>No incidents: none was opened by an SLO breach or by hand.</Empty>
+          )
+        }
+      </Show>
+    </>
   );
 }
 
 export function Slos() {
+  const loaded = useLoad(() => get<SloRow[]>("/v1/slos"), [], 10000);
   return (
-    <ListPage
-      title="Service level objectives"
-      path="/v1/slos"
-      empty={
-        <>
-          No SLOs are defined yet (<code>goosectl slo apply</code>).
-        </>
-      }
-    />
+    <>
+      <h1>Service level objectives</h1>
+      <Show loaded={loaded}>
+        {(rows) =>
+          rows.length ? (
+            <table aria-label="Service level objectives">
+              <thead>
+                <tr>
+                  <th scope="col">SLO</th>
+                  <th scope="col">Service</th>
+                  <th scope="col">Window</th>
+                  <th scope="col">Objectives</th>
+                  <th scope="col">Version</th>
+                </tr>
+              </thead>
+              <tbody>
+                {rows.map((r) => (
+                  <tr key={r.name} data-slo={r.name}>
+                    <td>{r.display_name ?? r.name}</td>
+                    <td>{r.service}</td>
+                    <td>{r.window ?? "—"}</td>
+                    <td>
+                      {(r.objectives ?? [])
+                        .map((o) => `${o.name ?? `${(o.target * 100).toFixed(3).replace(/\.?0+$/, "")} %`}`)
+                        .join(", ") || "—"}
+                    </td>
+                    <td>
+                      v{r.version ?? "?"} by {r.applied_by ?? "?"}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          ) : (
+            <Empty>
+              No SLOs are defined yet (<code>goosectl sla apply</code>).
+            </Empty>
+          )
+        }
+      </Show>
+    </>
   );
 }
