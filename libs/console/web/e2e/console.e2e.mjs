@@ -96,6 +96,19 @@ async function signIn(user, { keyboard = false } = {}) {
   await page.getByTestId("signed-in-as").filter({ hasText: user }).waitFor();
 }
 
+// The token lives in the page's memory only: nothing a script (or another tab) can read holds
+// a JWT, and nothing of the sign-in is left in storage.
+async function noTokenStored(who) {
+  const stored = await page.evaluate(() => ({
+    local: Object.values(localStorage),
+    session: Object.values(sessionStorage),
+    cookie: document.cookie,
+  }));
+  assert.deepEqual(stored.local, [], `${who}: localStorage`);
+  assert.deepEqual(stored.session, [], `${who}: sessionStorage`);
+  assert.ok(!/eyJ/.test(stored.cookie), `${who}: a token in a readable cookie: ${stored.cookie}`);
+}
+
 async function signOut() {
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByRole("heading", { name: "Sign in" }).waitFor();
@@ -185,6 +198,7 @@ try {
   // ---- ada, approver
   if (SSO) await signInWithSso("ada");
   else await signIn("ada");
+  await noTokenStored("ada");
   assert.equal(await page.getByRole("link", { name: "Start a promotion" }).count(), 0);
   await page.getByRole("link", { name: "Approvals" }).click();
   const card = page.locator("article.card").filter({ hasText: promotion });
@@ -220,7 +234,8 @@ try {
 
   // ---- audrey, auditor: reads everything, acts on nothing
   await signIn("audrey", { keyboard: true });
-  step("audrey signed in with the keyboard only");
+  await noTokenStored("audrey");
+  step("audrey signed in with the keyboard only; no token in storage or cookies");
   const actions = ["Start a promotion", "Approve", "Reject", "Request promotion"];
   async function noActions(where) {
     for (const name of actions) {
