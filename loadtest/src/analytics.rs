@@ -40,6 +40,12 @@ pub struct AnalyticsArgs {
     /// More statements to time (repeatable), after the built-in ones.
     #[arg(long = "query")]
     extra: Vec<String>,
+    /// Only the queries whose label contains one of these (repeatable; e.g. `dora`).
+    #[arg(long)]
+    only: Vec<String>,
+    /// Before timing, print each query's `EXPLAIN ANALYZE` (where our engine spends its time).
+    #[arg(long)]
+    explain: bool,
 }
 
 /// Builds the events of one promotion after another, positions in order.
@@ -397,8 +403,22 @@ pub async fn run(args: &AnalyticsArgs) -> Result<()> {
             format!("SELECT * FROM {}", k.view()),
         )
     }));
+    if !args.only.is_empty() {
+        queries.retain(|(label, _)| args.only.iter().any(|o| label.contains(o.as_str())));
+    }
     let mut ours = Vec::new();
     let in_memory = query::Engine::new(limits.clone());
+    if args.explain {
+        for (label, sql) in &queries {
+            let a = in_memory
+                .run(&snapshot, n, &format!("EXPLAIN ANALYZE {sql}"), None)
+                .await?;
+            let plan = goose_analytics::datafusion::arrow::util::pretty::pretty_format_batches(
+                &a.batches,
+            )?;
+            println!("\n## {label}\n{plan}");
+        }
+    }
     for (_, sql) in &queries {
         ours.push(time_query(&in_memory, &snapshot, n, sql, args.runs).await?);
     }

@@ -447,6 +447,17 @@ async fn flight_sql_answers_an_adbc_client(h: &Http, ana: &str, olga: &str) {
     );
     let n = f["events"]["ok"][0]["n"].as_u64().unwrap();
     assert_eq!(f["events"]["ok"][0]["last"].as_u64(), Some(n - 1), "{f}");
+    // Dictionary-encoded columns arrive as strings, and the counts add up.
+    let by_type = f["by_type"]["ok"].as_array().unwrap();
+    assert!(
+        by_type
+            .iter()
+            .any(|r| r["event_type"] == "PromotionCompleted"),
+        "{f}"
+    );
+    let total: u64 = by_type.iter().filter_map(|r| r["n"].as_u64()).sum();
+    assert_eq!(total, n, "{f}");
+    assert_eq!(f["by_type_schema"], json!(["string", "string"]), "{f}");
     for w in ["drop", "insert"] {
         let e = f[w]["error"]
             .as_str()

@@ -9,6 +9,8 @@
 
 pub mod accel;
 pub mod archive;
+mod date_trunc;
+pub mod dict_group;
 pub mod encode;
 pub mod export;
 pub mod forecast;

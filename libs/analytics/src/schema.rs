@@ -1,7 +1,7 @@
 //! The tables' declared columns: the contract SQL users, Parquet readers and the docs rely on
 //! (docs/analytics.md lists them). Times are UTC timestamps (µs); `*_ms` are milliseconds.
 
-use crate::table::{col, ts, TableDef};
+use crate::table::{col, few, ts, TableDef};
 use datafusion::arrow::datatypes::DataType::{Boolean, Float64, Int64, Utf8};
 
 pub fn events() -> TableDef {
@@ -12,13 +12,13 @@ pub fn events() -> TableDef {
             col("position", Int64, false),
             col("recorded_at", ts(), false),
             col("stream", Utf8, false),
-            col("aggregate_type", Utf8, false),
+            col("aggregate_type", few(), false),
             col("aggregate_id", Utf8, false),
             col("stream_version", Int64, false),
             col("event_id", Utf8, false),
-            col("event_type", Utf8, false),
-            col("service", Utf8, false),
-            col("actor", Utf8, false),
+            col("event_type", few(), false),
+            col("service", few(), false),
+            col("actor", few(), false),
             col("digest", Utf8, false),
             col("payload", Utf8, false),
         ],

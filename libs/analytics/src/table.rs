@@ -38,6 +38,14 @@ pub(crate) fn ts() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
+/// Strings with few distinct values (an event's type, the service that sealed it): each
+/// batch holds its distinct values once and a 32-bit key per row. Queries see strings
+/// (comparisons, functions, JSON and CSV answers); grouping by one of them is a lookup, not
+/// a hash per row (`dict_group`); Parquet stores them dictionary-encoded either way.
+pub(crate) fn few() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
 /// A table's name, documentation and columns.
 #[derive(Debug, Clone)]
 pub struct TableDef {
@@ -110,7 +118,10 @@ impl<R: Serialize> AppendTable<R> {
     pub fn batches(&self) -> Result<Vec<RecordBatch>, ConvertError> {
         let mut out = self.frozen.clone();
         if !self.pending.is_empty() {
-            out.push(self.cached.get_or(|| self.def.batch(&self.pending))?);
+            out.extend(
+                self.cached
+                    .get_or(|| Ok(vec![self.def.batch(&self.pending)?]))?,
+            );
         }
         Ok(out)
     }
@@ -129,10 +140,10 @@ mod parking_cache {
     use datafusion::arrow::record_batch::RecordBatch;
     use std::sync::Mutex;
 
-    /// The batch built by the last query, dropped by the next change. A query holds the
+    /// The batches built by the last query, dropped by the next change. A query holds the
     /// view's read lock, so the cache has its own (uncontended) lock.
     #[derive(Debug, Default)]
-    pub struct Cache(Mutex<Option<RecordBatch>>);
+    pub struct Cache(Mutex<Option<Vec<RecordBatch>>>);
 
     impl Cache {
         pub fn clear(&mut self) {
@@ -141,8 +152,8 @@ mod parking_cache {
 
         pub fn get_or(
             &self,
-            build: impl FnOnce() -> Result<RecordBatch, super::ConvertError>,
-        ) -> Result<RecordBatch, super::ConvertError> {
+            build: impl FnOnce() -> Result<Vec<RecordBatch>, super::ConvertError>,
+        ) -> Result<Vec<RecordBatch>, super::ConvertError> {
             let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(b) = slot.as_ref() {
                 return Ok(b.clone());
@@ -199,10 +210,18 @@ impl<R: Serialize> KeyedTable<R> {
         &self.def
     }
 
+    /// Every row, in batches of [`CHUNK`] rows (slices of one, no copy) so that a query's
+    /// threads share the work; the same batches until the next change.
     pub fn batches(&self) -> Result<Vec<RecordBatch>, ConvertError> {
         if self.rows.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(vec![self.cached.get_or(|| self.def.batch(&self.rows))?])
+        self.cached.get_or(|| {
+            let all = self.def.batch(&self.rows)?;
+            Ok((0..all.num_rows())
+                .step_by(CHUNK)
+                .map(|at| all.slice(at, CHUNK.min(all.num_rows() - at)))
+                .collect())
+        })
     }
 }

@@ -500,3 +500,98 @@ async fn queries_share_a_snapshots_setup_and_never_answer_from_another() {
         "[{\"verified\":true}]"
     );
 }
+
+/// The `events` table's few-valued strings are dictionary-encoded: grouping by one goes
+/// through [`crate::dict_group`] and answers as grouping plain strings would; filters,
+/// `date_trunc` and every answer format see strings. Over more than one chunk, so that the
+/// table is split between the query's threads.
+#[tokio::test]
+async fn events_group_by_their_dictionary_columns() {
+    let mut t = Tables::default();
+    let rows = crate::table::CHUNK * 2 + 5;
+    for i in 0..rows {
+        t.events.push(crate::rows::EventRow {
+            position: i as i64,
+            // One event a minute from 2026-01-01.
+            recorded_at: 1_767_225_600_000_000 + i as i64 * 60_000_000,
+            stream: format!("promotion-{i}"),
+            aggregate_type: "promotion".into(),
+            aggregate_id: format!("{i}"),
+            stream_version: 1,
+            event_id: format!("e{i}"),
+            event_type: ["PromotionRequested", "GateEvaluated", "TargetPromoted"][i % 3].into(),
+            service: "goose-orchestrator".into(),
+            actor: if i % 2 == 0 { "olga" } else { "ada" }.into(),
+            digest: String::new(),
+            payload: "{}".into(),
+        });
+    }
+    let snap = t.snapshot().unwrap();
+    let mut l = limits();
+    l.partitions = 2;
+    let sql = "SELECT event_type, count(*) AS n, count(*) FILTER (WHERE actor = 'olga') AS olga \
+               FROM events GROUP BY event_type ORDER BY event_type";
+    let plan = run(&snap, rows as u64, &format!("EXPLAIN {sql}"), &l)
+        .await
+        .unwrap();
+    let shown = datafusion::arrow::util::pretty::pretty_format_batches(&plan.batches)
+        .unwrap()
+        .to_string();
+    assert!(shown.contains("DictionaryAggregateExec"), "{shown}");
+    let a = run(&snap, rows as u64, sql, &l).await.unwrap();
+    let types = ["PromotionRequested", "GateEvaluated", "TargetPromoted"];
+    let mut expected = std::collections::BTreeMap::new();
+    for i in 0..rows {
+        let e = expected.entry(types[i % 3]).or_insert((0u64, 0u64));
+        e.0 += 1;
+        e.1 += u64::from(i % 2 == 0);
+    }
+    let expected: Vec<serde_json::Value> = expected
+        .iter()
+        .map(|(t, (n, olga))| serde_json::json!({"event_type": t, "n": n, "olga": olga}))
+        .collect();
+    assert_eq!(
+        crate::encode::json_rows(&a).unwrap(),
+        serde_json::Value::Array(expected)
+    );
+    let csv = String::from_utf8(crate::encode::csv(&a).unwrap()).unwrap();
+    assert!(
+        csv.starts_with("event_type,n,olga\nGateEvaluated,"),
+        "{csv}"
+    );
+    let per_day = "SELECT date_trunc('day', recorded_at) AS day, count(*) AS n FROM events \
+                   WHERE event_type = 'TargetPromoted' AND actor LIKE 'o%' GROUP BY 1 ORDER BY 1";
+    let a = run(&snap, rows as u64, per_day, &l).await.unwrap();
+    let json = crate::encode::json_rows(&a).unwrap();
+    assert_eq!(json[0]["day"], "2026-01-01T00:00:00Z", "{json}");
+    let n: u64 = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["n"].as_u64().unwrap())
+        .sum();
+    let promoted_by_olga = (0..rows).filter(|i| i % 3 == 2 && i % 2 == 0).count();
+    assert_eq!(n as usize, promoted_by_olga);
+    // Rows from two batches (two dictionaries) in one Arrow IPC stream.
+    let span = "SELECT position, actor FROM events WHERE position >= 8000 AND position < 8400 \
+                ORDER BY position";
+    let ipc = crate::encode::arrow_ipc(&run(&snap, 0, span, &l).await.unwrap()).unwrap();
+    let reader =
+        datafusion::arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(ipc), None)
+            .unwrap();
+    let mut actors = Vec::new();
+    for b in reader {
+        let b = b.unwrap();
+        let a = datafusion::arrow::compute::cast(
+            b.column(1),
+            &datafusion::arrow::datatypes::DataType::Utf8,
+        )
+        .unwrap();
+        let a = datafusion::arrow::array::AsArray::as_string::<i32>(&a);
+        actors.extend(a.iter().map(|v| v.unwrap().to_owned()));
+    }
+    let expected: Vec<String> = (8000..8400)
+        .map(|i| if i % 2 == 0 { "olga" } else { "ada" }.to_owned())
+        .collect();
+    assert_eq!(actors, expected);
+}

@@ -170,12 +170,31 @@ fn ticket_info(
     descriptor: FlightDescriptor,
 ) -> Result<Response<FlightInfo>, Status> {
     let info = FlightInfo::new()
-        .try_with_schema(schema)
+        .try_with_schema(&as_sent(schema))
         .map_err(|e| Status::internal(format!("encoding the schema: {e}")))?
         .with_endpoint(FlightEndpoint::new().with_ticket(Ticket::new(ticket)))
         .with_descriptor(descriptor)
         .with_ordered(true);
     Ok(Response::new(info))
+}
+
+/// `schema` as the data stream carries it: the encoder sends dictionary-encoded columns as
+/// their values (its default `DictionaryHandling::Hydrate`: every batch's dictionary would
+/// otherwise be a replacement many clients refuse), so what FlightInfo and the table listing
+/// say is what arrives.
+fn as_sent(schema: &goose_analytics::query::SchemaRef) -> goose_analytics::query::SchemaRef {
+    use goose_analytics::datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let fields: Vec<std::sync::Arc<Field>> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Dictionary(_, values) => {
+                std::sync::Arc::new(f.as_ref().clone().with_data_type(values.as_ref().clone()))
+            }
+            _ => f.clone(),
+        })
+        .collect();
+    std::sync::Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
 fn encode(
@@ -328,13 +347,13 @@ impl FlightSqlService for AnalyticsFlight {
         let mut builder = query.into_builder();
         for def in goose_analytics::Tables::defs() {
             builder
-                .append(CATALOG, SCHEMA, def.name, "TABLE", &def.schema())
+                .append(CATALOG, SCHEMA, def.name, "TABLE", &as_sent(&def.schema()))
                 .map_err(|e| Status::internal(format!("listing tables: {e}")))?;
         }
         for k in goose_analytics::kpis::KPIS {
             let schema = self.plan(&format!("SELECT * FROM {}", k.view())).await?;
             builder
-                .append(CATALOG, SCHEMA, k.view(), "VIEW", &schema)
+                .append(CATALOG, SCHEMA, k.view(), "VIEW", &as_sent(&schema))
                 .map_err(|e| Status::internal(format!("listing views: {e}")))?;
         }
         listing(builder.schema(), builder.build(), "listing tables")

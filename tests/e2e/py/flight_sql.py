@@ -38,6 +38,14 @@ with connect(token) as conn:
     )
     out["kpi"] = attempt(conn, "SELECT completed, succeeded, failed FROM kpi_promotion_success_rate")
     out["events"] = attempt(conn, "SELECT count(*) AS n, max(position) AS last FROM events")
+    # event_type is dictionary-encoded in the service; a Flight SQL client gets strings.
+    out["by_type"] = attempt(
+        conn,
+        "SELECT event_type, count(*) AS n FROM events GROUP BY event_type ORDER BY event_type",
+    )
+    with conn.cursor() as cur:
+        cur.execute("SELECT event_type, actor FROM events LIMIT 3")
+        out["by_type_schema"] = [str(f.type) for f in cur.fetch_arrow_table().schema]
     out["drop"] = attempt(conn, "DROP TABLE events")
     out["insert"] = attempt(conn, "INSERT INTO events SELECT * FROM events")
     out["bad"] = attempt(conn, "SELECT nope FROM events")
