@@ -3,12 +3,12 @@
 //! The `events` table keeps its few-valued strings (event type, aggregate type, service,
 //! actor) dictionary-encoded: each batch holds its distinct values once and a small integer
 //! per row. DataFusion 55 groups a dictionary column through its generic row format (every
-//! row's string encoded, hashed and compared) — slower than grouping the plain strings. This
-//! rule gives the common case — `GROUP BY` one dictionary column, aggregates that have a
-//! [`GroupsAccumulator`] — an operator that maps each batch's few dictionary values to group
-//! numbers once and then uses the row's key as its group: no per-row hashing. DataFusion's own
-//! accumulators do the aggregating, so the answers are DataFusion's (tested against it in
-//! `tests.rs`); anything else (several grouping columns, DISTINCT, ordered aggregates, grouping
+//! row's string encoded, hashed and compared). This rule gives the common case — `GROUP BY`
+//! one dictionary column, aggregates that have a [`GroupsAccumulator`] — an operator that maps
+//! each batch's few dictionary values to group numbers once and then uses the row's key as its
+//! group: no per-row hashing; `count(*)` adds up rows per dictionary index. DataFusion's own
+//! accumulators do the rest, so the answers are DataFusion's (property-tested against it
+//! below); anything else (several grouping columns, DISTINCT, ordered aggregates, grouping
 //! sets, a limit on groups) stays with DataFusion's `AggregateExec`.
 //!
 //! DataFusion has no extension point for its group-by's key handling (`GroupValues` is
