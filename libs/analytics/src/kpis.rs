@@ -127,9 +127,9 @@ pub const KPIS: &[Kpi] = &[
         title: "Approval wait time",
         definition: "Per approval kind: requests decided and pending, seconds from request to decision (mean, exact median and p90), attempts the rules refused (self-approval and the like).",
         sql: "SELECT kind, count(*) AS requests, \
-              sum(CASE WHEN status = 'pending' THEN 1 ELSE 0 END) AS pending, \
-              sum(CASE WHEN status = 'approved' THEN 1 ELSE 0 END) AS approved, \
-              sum(CASE WHEN status = 'rejected' THEN 1 ELSE 0 END) AS rejected, \
+              count(*) FILTER (WHERE status = 'pending') AS pending, \
+              count(*) FILTER (WHERE status = 'approved') AS approved, \
+              count(*) FILTER (WHERE status = 'rejected') AS rejected, \
               avg(wait_ms / 1000.0) AS mean_wait_s, \
               percentile_cont(0.5) WITHIN GROUP (ORDER BY wait_ms / 1000.0) AS p50_wait_s, \
               percentile_cont(0.9) WITHIN GROUP (ORDER BY wait_ms / 1000.0) AS p90_wait_s, \

@@ -16,6 +16,7 @@ pub mod export;
 pub mod forecast;
 pub mod kpis;
 pub mod ledger_scan;
+mod percentile_cont;
 pub mod query;
 pub mod rows;
 pub mod schema;

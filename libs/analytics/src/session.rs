@@ -125,6 +125,8 @@ impl Prepared {
         }
         // Replaces the built-in `date_trunc` (same answers, fast in UTC).
         ctx.register_udf(crate::date_trunc::function());
+        // Replaces the built-in `percentile_cont` (same answers, radix selection for DOUBLE).
+        ctx.register_udaf(crate::percentile_cont::function());
         for f in crate::accel::percentile::functions()
             .into_iter()
             .chain(crate::accel::sum::functions())
