@@ -492,7 +492,7 @@ mod tests {
             Field::new("f", DataType::Boolean, false),
         ]));
         let per = rows.len().div_ceil(parts).max(1);
-        let partitions: Vec<Vec<RecordBatch>> = rows
+        let mut partitions: Vec<Vec<RecordBatch>> = rows
             .chunks(per)
             .map(|c| {
                 let batch = RecordBatch::try_new(
@@ -508,6 +508,10 @@ mod tests {
                 vec![batch]
             })
             .collect();
+        if partitions.is_empty() {
+            // An empty table: one partition without batches (a table needs at least one).
+            partitions.push(Vec::new());
+        }
         let mut contexts = Vec::new();
         for ours in [false, true] {
             let config = SessionConfig::new().with_target_partitions(parts.max(1));
@@ -571,6 +575,21 @@ mod tests {
             for (theirs, ours) in rt.block_on(both(&rows, parts, &statements)) {
                 prop_assert_eq!(theirs, ours);
             }
+        }
+    }
+
+    #[test]
+    fn an_empty_table_answers_as_the_built_in() {
+        let statements = vec![
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY v) FROM t".to_string(),
+            "SELECT g, percentile_cont(0.9) WITHIN GROUP (ORDER BY v) FROM t GROUP BY g"
+                .to_string(),
+        ];
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for (theirs, ours) in rt.block_on(both(&[], 1, &statements)) {
+            assert_eq!(theirs, ours);
         }
     }
 

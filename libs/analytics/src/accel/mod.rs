@@ -167,6 +167,10 @@ pub struct Hardware {
 /// The adapters found, the one chosen with its backend, and why.
 pub type Choice = (Vec<Adapter>, Option<(Adapter, Arc<dyn Backend>)>, String);
 
+/// The adapter chosen and the backend that runs on it.
+#[cfg(not(feature = "gpu"))]
+type Chosen = (Adapter, Arc<dyn Backend>);
+
 /// Where accelerated aggregates run.
 #[derive(Debug)]
 pub struct Accel {
@@ -184,11 +188,8 @@ impl Accel {
         #[cfg(feature = "gpu")]
         let (adapters, device, reason) = gpu::choose(&config);
         #[cfg(not(feature = "gpu"))]
-        let (adapters, device, reason): (
-            Vec<Adapter>,
-            Option<(Adapter, Arc<dyn Backend>)>,
-            String,
-        ) = (Vec::new(), None, "built without the gpu feature".to_owned());
+        let (adapters, device, reason): (Vec<Adapter>, Option<Chosen>, String) =
+            (Vec::new(), None, "built without the gpu feature".to_owned());
         let selected = device.as_ref().map(|(a, _)| a.clone());
         Self {
             hardware: Hardware {
