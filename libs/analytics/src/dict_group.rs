@@ -104,8 +104,13 @@ impl DictionaryAggregateExec {
             DataType::Dictionary(_, values) if **values == DataType::Utf8 => {}
             _ => return None,
         }
+        // An ordered aggregate's accumulator may need the ordering columns as well (DataFusion
+        // passes them after the arguments); ours passes the arguments only. `percentile_cont`'s
+        // ordering is its argument: its accumulators read that and nothing else.
         let simple = agg.aggr_expr().iter().all(|a| {
-            !a.is_distinct() && a.order_bys().is_empty() && a.groups_accumulator_supported()
+            !a.is_distinct()
+                && (a.order_bys().is_empty() || crate::percentile_cont::is_ours(a.fun()))
+                && a.groups_accumulator_supported()
         });
         simple.then(|| Self {
             aggregate: Arc::new(agg.clone()),
@@ -566,12 +571,25 @@ mod tests {
         if ours {
             state = state.with_physical_optimizer_rule(Arc::new(DictionaryGroupBy));
         }
-        SessionContext::new_with_state(state.build())
+        let ctx = SessionContext::new_with_state(state.build());
+        if ours {
+            // As the service's sessions have it: the answers must still be the built-in's.
+            ctx.register_udaf(crate::percentile_cont::function());
+        }
+        ctx
     }
 
     const SQL: &str = "SELECT k, count(*) AS n, count(x) AS nx, sum(x) AS s, min(x) AS lo, \
         max(x) AS hi, avg(x) AS mean, count(*) FILTER (WHERE x > 0) AS positive, \
         array_length(array_agg(x)) AS listed \
+        FROM t GROUP BY k ORDER BY k NULLS FIRST";
+
+    /// Ordered-set aggregates whose ordering is their argument (ours over DOUBLE, coerced
+    /// from BIGINT, ascending and descending, filtered).
+    const PERCENTILES: &str = "SELECT k, count(*) AS n, \
+        percentile_cont(0.5) WITHIN GROUP (ORDER BY x) AS p50, \
+        percentile_cont(0.9) WITHIN GROUP (ORDER BY x / 3.0 DESC) AS p90_desc, \
+        percentile_cont(0.25) WITHIN GROUP (ORDER BY x) FILTER (WHERE x > 0) AS p25_positive \
         FROM t GROUP BY k ORDER BY k NULLS FIRST";
 
     /// Row counts only: no per-row groups (`counts_rows`).
@@ -626,7 +644,7 @@ mod tests {
         #[test]
         fn answers_as_datafusion_does(batches in rows(), partitions in 1usize..4) {
             let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-            for sql in [SQL, COUNT] {
+            for sql in [SQL, COUNT, PERCENTILES] {
                 let (theirs, ours, used) = rt.block_on(both(&batches, partitions, sql));
                 prop_assert!(used, "the rule did not apply");
                 prop_assert_eq!(theirs, ours);

@@ -202,7 +202,7 @@ impl Exporter {
         let from = state.next_position.unwrap_or(0);
         let mut fresh = Vec::new();
         let mut last = None;
-        for b in &t.batches {
+        for b in t.batches.iter() {
             let positions = int64_column(b, "position", part.table)?;
             if positions.is_empty() || positions.value(positions.len() - 1) < from {
                 continue;

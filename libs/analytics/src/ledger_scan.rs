@@ -40,7 +40,7 @@ pub struct Zone {
 /// The zone map of `events` batches.
 pub fn zones(events: &TableData) -> Vec<Zone> {
     let mut out = Vec::new();
-    for b in &events.batches {
+    for b in events.batches.iter() {
         let (Some(p), Some(t)) = (
             b.column_by_name("position"),
             b.column_by_name("recorded_at"),

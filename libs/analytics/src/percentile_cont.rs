@@ -45,6 +45,11 @@ pub fn function() -> AggregateUDF {
     AggregateUDF::from(RadixPercentileCont::default())
 }
 
+/// Whether `f` is this crate's `percentile_cont`.
+pub(crate) fn is_ours(f: &AggregateUDF) -> bool {
+    f.inner().as_ref().is::<RadixPercentileCont>()
+}
+
 #[derive(Debug, Default, PartialEq, Eq, Hash)]
 struct RadixPercentileCont {
     inner: PercentileCont,

@@ -51,7 +51,7 @@ impl SnapshotKey {
                 continue;
             }
             key.push((usize::MAX, i));
-            for b in &t.batches {
+            for b in t.batches.iter() {
                 let column = b
                     .columns()
                     .first()
@@ -212,7 +212,7 @@ impl Prepared {
             .filter(|t| PER_QUERY_TABLES.contains(&t.def.name))
         {
             let what = format!("table {}", t.def.name);
-            let mem = MemTable::try_new(t.def.schema(), vec![t.batches.clone()])
+            let mem = MemTable::try_new(t.def.schema(), vec![t.batches.to_vec()])
                 .map_err(failed(&what))?;
             ctx.register_table(t.def.name, Arc::new(mem))
                 .map_err(failed(&what))?;

@@ -15,6 +15,7 @@ use goose_domain::sla::{MeasurementEvent, SloEvent};
 use goose_domain::streams;
 use goose_ledger::RecordedEvent;
 use std::collections::HashMap;
+use std::sync::Arc;
 use time::OffsetDateTime;
 
 /// Microseconds since the Unix epoch.
@@ -53,11 +54,12 @@ pub fn event_row(ev: &RecordedEvent) -> EventRow {
     }
 }
 
-/// A table as the query engine takes it.
+/// A table as the query engine takes it. The batches are shared: every query takes its
+/// own copy of the snapshot to its threads, and a copy must not cost a pass over the table.
 #[derive(Debug, Clone)]
 pub struct TableData {
     pub def: TableDef,
-    pub batches: Vec<RecordBatch>,
+    pub batches: Arc<[RecordBatch]>,
 }
 
 /// Every table, and how far into the ledger they reach.
@@ -137,7 +139,10 @@ impl Tables {
             Some(r) => vec![def.batch(std::slice::from_ref(r))?],
             None => Vec::new(),
         };
-        Ok(TableData { def, batches })
+        Ok(TableData {
+            def,
+            batches: batches.into(),
+        })
     }
 
     /// Row counts by table.
@@ -640,6 +645,6 @@ impl Tables {
 fn data(def: &TableDef, batches: Vec<RecordBatch>) -> TableData {
     TableData {
         def: def.clone(),
-        batches,
+        batches: batches.into(),
     }
 }
