@@ -4,7 +4,7 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { can, onUnauthorized, signOut, type Session } from "./api";
-import { href, useRoute } from "./router";
+import { href, useRoute, type Route } from "./router";
 import { SignIn, finishSsoIfReturning } from "./pages/signin";
 import { Compliance, ServicePage } from "./pages/compliance";
 import { Promotions, PromotionPage, StartPromotion } from "./pages/promotions";
@@ -26,8 +26,10 @@ const NAV: [string, string, string | null][] = [
   ["slos", "SLAs", null],
 ];
 
-function Page({ session }: { session: Session }) {
-  const { page, params } = useRoute();
+// The route is App's (one listener for the page and its navigation bar): a page mounted after
+// a sign-in must not keep a route of its own that could miss a change of the hash.
+function Page({ session, route }: { session: Session; route: Route }) {
+  const { page, params } = route;
   const [a, b] = params;
   switch (page) {
     case "compliance":
@@ -156,7 +158,7 @@ function App() {
         </div>
       </header>
       <main id="main" tabIndex={-1}>
-        <Page session={session} />
+        <Page session={session} route={route} />
       </main>
     </>
   );

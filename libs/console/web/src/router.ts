@@ -20,11 +20,19 @@ export function go(...parts: string[]): void {
   location.hash = href(...parts);
 }
 
+// Effects run after the first paint: a hash set between the first render and the listener's
+// start (a link followed, or a URL typed, while the page was still drawing) would be missed,
+// so the hash is read again once listening.
 export function useRoute(): Route {
   const [route, setRoute] = useState(() => parse(location.hash));
   useEffect(() => {
-    const on = () => setRoute(parse(location.hash));
+    const on = () =>
+      setRoute((old) => {
+        const now = parse(location.hash);
+        return now.page === old.page && now.params.join("/") === old.params.join("/") ? old : now;
+      });
     addEventListener("hashchange", on);
+    on();
     return () => removeEventListener("hashchange", on);
   }, []);
   return route;
