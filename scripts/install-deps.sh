@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make test` needs and this machine lacks: PostgreSQL and nats-server (for the
-# real-services test harness), Prometheus (remote write and promtool), Chromium (the console's
-# browser tests), Vulkan with Mesa's lavapipe
+# real-services test harness), Prometheus (remote write and promtool), Chromium and Node.js/npm (the
+# console's checks and browser tests), Vulkan with Mesa's lavapipe
 # (the GPU tests), and the rustfmt/clippy components. Uses apt when run as root.
 set -euo pipefail
 
@@ -15,6 +15,9 @@ have_bin nats-server || missing+=(nats-server)
 have_bin prometheus || missing+=(prometheus)
 # Chromium: the web console's browser tests (driven by playwright-core from npm).
 have_bin chromium || missing+=(chromium)
+# Node.js and npm: the console's checks (prettier, tsc, esbuild) and playwright-core, installed
+# by `npm ci` from the pinned package-lock.json.
+have_bin npm || missing+=(npm)
 # Vulkan and Mesa's lavapipe (a CPU Vulkan driver): the analytics GPU tests run on it.
 [ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || compgen -G "/usr/share/vulkan/icd.d/lvp_icd*.json" >/dev/null || missing+=(mesa-vulkan-drivers)
 ldconfig -p 2>/dev/null | grep -q "libvulkan.so.1" || missing+=(libvulkan1)
